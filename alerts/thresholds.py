@@ -1,0 +1,163 @@
+"""Per-vital threshold rules, evaluated with numpy over every patient in a batch at once.
+
+Ward defaults follow the NEWS2 bands (RCP 2017, chart 1): a value that would score 3 on its
+own raises a high-priority alert, one scoring 2 a medium one. Personal thresholds, trends,
+NEWS2 aggregation and hysteresis arrive with the full engine (issue 4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from alerts.model import AlertClear, AlertRequest, Priority
+from hemma.vitals import VITALS, Vital
+
+# Quality flags that make a reading doubtful: such a reading never raises a physiological alarm alone.
+DOUBTFUL_QUALITY = frozenset(
+    {
+        "cuff_loose",
+        "body_movement",
+        "improper_position",
+        "sensor_displaced",
+        "low_perfusion",
+        "signal_questionable",
+        "measurement_ongoing",
+        "early_estimate",
+    }
+)
+
+VITAL_CODES: dict[Vital, int] = {v: i for i, v in enumerate(Vital)}
+_VITAL_BY_CODE = list(Vital)
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    rule: str  # alert key, shared by the severities of one direction: "spo2_low"
+    vital: Vital
+    direction: str  # "below" or "above"
+    limit: float
+    priority: Priority
+    message: str
+
+
+def _r(rule: str, vital: Vital, direction: str, limit: float, priority: Priority, message: str) -> ThresholdRule:
+    return ThresholdRule(rule, vital, direction, limit, priority, message)
+
+
+H, M = Priority.HIGH, Priority.MEDIUM
+WARD_DEFAULT_RULES: tuple[ThresholdRule, ...] = (
+    _r("spo2_low", Vital.SPO2, "below", 92, H, "Syremättnad ≤ 91 %"),
+    _r("spo2_low", Vital.SPO2, "below", 94, M, "Syremättnad 92–93 %"),
+    _r("pulse_high", Vital.PULSE_RATE, "above", 130, H, "Puls ≥ 131/min"),
+    _r("pulse_high", Vital.PULSE_RATE, "above", 110, M, "Puls 111–130/min"),
+    _r("pulse_low", Vital.PULSE_RATE, "below", 41, H, "Puls ≤ 40/min"),
+    _r("heart_rate_high", Vital.HEART_RATE, "above", 130, H, "Hjärtfrekvens ≥ 131/min"),
+    _r("heart_rate_high", Vital.HEART_RATE, "above", 110, M, "Hjärtfrekvens 111–130/min"),
+    _r("heart_rate_low", Vital.HEART_RATE, "below", 41, H, "Hjärtfrekvens ≤ 40/min"),
+    _r("systolic_low", Vital.SYSTOLIC_BP, "below", 91, H, "Systoliskt blodtryck ≤ 90 mmHg"),
+    _r("systolic_low", Vital.SYSTOLIC_BP, "below", 101, M, "Systoliskt blodtryck 91–100 mmHg"),
+    _r("systolic_high", Vital.SYSTOLIC_BP, "above", 219, H, "Systoliskt blodtryck ≥ 220 mmHg"),
+    _r("temperature_high", Vital.BODY_TEMPERATURE, "above", 39.05, M, "Temperatur ≥ 39,1 °C"),
+    _r("temperature_low", Vital.BODY_TEMPERATURE, "below", 35.05, H, "Temperatur ≤ 35,0 °C"),
+    _r("resp_rate_high", Vital.RESPIRATORY_RATE, "above", 24, H, "Andningsfrekvens ≥ 25/min"),
+    _r("resp_rate_high", Vital.RESPIRATORY_RATE, "above", 20, M, "Andningsfrekvens 21–24/min"),
+    _r("resp_rate_low", Vital.RESPIRATORY_RATE, "below", 9, H, "Andningsfrekvens ≤ 8/min"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationArrays:
+    """A batch of observations as parallel arrays (one element per observation)."""
+
+    patient: np.ndarray  # int32 index into `patient_ids`
+    vital: np.ndarray  # int16 code, see VITAL_CODES
+    value: np.ndarray  # float64, canonical units
+    time: np.ndarray  # int64 epoch microseconds (effective time)
+    doubtful: np.ndarray  # bool: carries a quality flag from DOUBTFUL_QUALITY
+    patient_ids: list[uuid.UUID]
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+
+def latest_per_patient_vital(obs: ObservationArrays) -> np.ndarray:
+    """Indices of the newest observation for each (patient, vital) present in the batch."""
+    if len(obs) == 0:
+        return np.empty(0, dtype=np.int64)
+    key = obs.patient.astype(np.int64) * len(VITAL_CODES) + obs.vital.astype(np.int64)
+    # Sort by key, then time; the last element of each key run is the newest.
+    order = np.lexsort((obs.time, key))
+    sorted_key = key[order]
+    last_of_run = np.ones(order.shape[0], dtype=bool)
+    last_of_run[:-1] = sorted_key[1:] != sorted_key[:-1]
+    return np.asarray(order[last_of_run])
+
+
+def evaluate(
+    obs: ObservationArrays, rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES, *, now: datetime
+) -> tuple[list[AlertRequest], list[AlertClear]]:
+    """Compare each patient's newest value per vital with the rules.
+
+    Returns the alerts to raise (worst priority per patient and rule key) and the rule keys
+    whose condition is not met by a trustworthy newest value (candidates for resolution).
+    Doubtful readings neither raise nor clear. `now` is unused by threshold rules but part of
+    every rule's signature (trend and missing-data rules need it).
+    """
+    del now
+    idx = latest_per_patient_vital(obs)
+    if idx.size == 0:
+        return [], []
+    patient, vital, value = obs.patient[idx], obs.vital[idx], obs.value[idx]
+    time, trusted = obs.time[idx], ~obs.doubtful[idx]
+
+    requests: list[AlertRequest] = []
+    clears: list[AlertClear] = []
+    for key, key_rules in _rules_by_key(rules).items():
+        target = VITAL_CODES[key_rules[0].vital]
+        of_vital = (vital == target) & trusted
+        if not of_vital.any():
+            continue
+        # Worst priority per observation over the severities of this key (0 = no breach).
+        level = np.zeros(idx.shape[0], dtype=np.int8)
+        limit = np.full(idx.shape[0], np.nan)
+        for rule in key_rules:  # ordered most severe first
+            breach = of_vital & (level == 0) & (value < rule.limit if rule.direction == "below" else value > rule.limit)
+            level[breach] = int(rule.priority)
+            limit[breach] = rule.limit
+        info = VITALS[key_rules[0].vital]
+        messages = {int(r.priority): r.message for r in key_rules}
+        for i in np.flatnonzero(level):
+            requests.append(
+                AlertRequest(
+                    patient_id=obs.patient_ids[int(patient[i])],
+                    rule=key,
+                    vital=info.vital.value,
+                    priority=Priority(int(level[i])),
+                    message=f"{messages[int(level[i])]}: {value[i]:.{info.decimals}f} {info.ucum}",
+                    value=float(value[i]),
+                    threshold=float(limit[i]),
+                    observed_at=_from_micros(int(time[i])),
+                )
+            )
+        for i in np.flatnonzero(of_vital & (level == 0)):
+            clears.append(AlertClear(obs.patient_ids[int(patient[i])], key, _from_micros(int(time[i]))))
+    return requests, clears
+
+
+def _rules_by_key(rules: tuple[ThresholdRule, ...]) -> dict[str, list[ThresholdRule]]:
+    grouped: dict[str, list[ThresholdRule]] = {}
+    for rule in rules:
+        grouped.setdefault(rule.rule, []).append(rule)
+    for key, group in grouped.items():
+        if len({(r.vital, r.direction) for r in group}) != 1:
+            raise ValueError(f"rule key {key} mixes vitals or directions")
+        group.sort(key=lambda r: r.priority, reverse=True)
+    return grouped
+
+
+def _from_micros(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)

@@ -1,0 +1,184 @@
+"""`hemma`: one command line for every part of the system.
+
+Each subcommand imports its part lazily, so `hemma gateway` on a Raspberry Pi never imports
+psycopg, FastAPI or numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+from hemma.settings import get_settings
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.service import run
+
+    return run(get_settings())
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from gateway.simulator import run
+
+    return run(get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.service import run
+
+    return run(get_settings())
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from dashboard.app import serve
+
+    serve(get_settings())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hemma.demo import run
+
+    return run(get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from hemma.db import migrate
+
+    with psycopg.connect(get_settings().require_database_url(), autocommit=True) as conn:
+        applied = migrate(conn)
+    print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
+    return 0
+
+
+def _connect():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(get_settings().require_database_url(), autocommit=True)
+
+
+def _cmd_ward_add(args: argparse.Namespace) -> int:
+    from hemma.admin import ensure_ward
+
+    with _connect() as conn:
+        ensure_ward(conn, args.ward_id, args.name)
+    print(f"ward {args.ward_id} saved")
+    return 0
+
+
+def _cmd_patient_enrol(args: argparse.Namespace) -> int:
+    from hemma.admin import enrol_patient
+
+    with _connect() as conn:
+        enrolled = enrol_patient(conn, ward_id=args.ward, display_name=args.name, gateway_id=args.gateway,
+                                 personal_number=args.personal_number, birth_year=args.birth_year,
+                                 care_reason=args.reason)
+    print(f"patient {enrolled.patient_id} enrolled on {enrolled.ward_id} with kit {enrolled.gateway_id}")
+    return 0
+
+
+def _cmd_staff_add(args: argparse.Namespace) -> int:
+    from hemma.admin import create_staff_user
+
+    password = os.environ.get("HEMMA_NEW_STAFF_PASSWORD") or getpass.getpass(f"Password for {args.username}: ")
+    with _connect() as conn:
+        create_staff_user(conn, username=args.username, display_name=args.name, role=args.role,
+                          password=password, ward_ids=args.ward)
+    print(f"staff account {args.username} saved")
+    return 0
+
+
+def _cmd_bench_ingest(args: argparse.Namespace) -> int:
+    from ingest.bench import run
+
+    return run(get_settings(), patients=args.patients, readings=args.readings,
+               naive_readings=args.naive_readings, per_message=args.per_message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hemma", description="Hemma remote patient monitoring")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("gateway", help="run the home gateway (BLE -> MQTT)").set_defaults(func=_cmd_gateway)
+    p = sub.add_parser("simulate", help="run simulated homes (fake BLE devices -> real gateway code -> MQTT)")
+    p.add_argument("--patients", type=int, default=24)
+    p.add_argument("--speed", type=float, default=60.0, help="scenario time multiplier (60: an hour a minute)")
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between oximeter readings")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=_cmd_simulate)
+    sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL -> alerts)").set_defaults(
+        func=_cmd_ingest)
+    sub.add_parser("dashboard", help="serve the ward dashboard").set_defaults(func=_cmd_dashboard)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("demo", help="the whole system on embedded defaults, with simulated patients")
+    p.add_argument("--patients", type=int, default=24)
+    p.add_argument("--speed", type=float, default=60.0)
+    p.add_argument("--interval", type=float, default=10.0)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("ward", help="manage wards")
+    wsub = p.add_subparsers(dest="action", required=True)
+    w = wsub.add_parser("add")
+    w.add_argument("ward_id")
+    w.add_argument("name")
+    w.set_defaults(func=_cmd_ward_add)
+
+    p = sub.add_parser("patient", help="manage patients")
+    psub = p.add_subparsers(dest="action", required=True)
+    e = psub.add_parser("enrol", help="admit a patient to a virtual ward with a kit")
+    e.add_argument("--ward", required=True)
+    e.add_argument("--name", required=True)
+    e.add_argument("--gateway", required=True)
+    e.add_argument("--personal-number")
+    e.add_argument("--birth-year", type=int)
+    e.add_argument("--reason")
+    e.set_defaults(func=_cmd_patient_enrol)
+
+    p = sub.add_parser("staff", help="manage staff accounts")
+    ssub = p.add_subparsers(dest="action", required=True)
+    a = ssub.add_parser("add", help="create or update an account (password from prompt or HEMMA_NEW_STAFF_PASSWORD)")
+    a.add_argument("--username", required=True)
+    a.add_argument("--name", required=True)
+    a.add_argument("--role", choices=["nurse", "physician", "admin"], required=True)
+    a.add_argument("--ward", action="append", default=[], help="ward id (repeat)")
+    a.set_defaults(func=_cmd_staff_add)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    bsub = p.add_subparsers(dest="target", required=True)
+    b = bsub.add_parser("ingest", help="publish -> commit throughput and publish -> alert latency vs a naive baseline")
+    b.add_argument("--patients", type=int, default=1000)
+    b.add_argument("--readings", type=int, default=200_000, help="observations through the Hemma path")
+    b.add_argument("--naive-readings", type=int, default=20_000, help="observations through the naive baseline")
+    b.add_argument("--per-message", type=int, default=50, help="measurements per MQTT message (Hemma path)")
+    b.set_defaults(func=_cmd_bench_ingest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(get_settings().log_level)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except RuntimeError as exc:
+        print(f"hemma: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Database schema migrations and small connection helpers shared by ingest and dashboard."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every Hemma process.
+_MIGRATION_LOCK = 0x48454D4D41  # "HEMMA"
+NOTIFY_CHANNEL = "hemma_events"
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every file in hemma/migrations, in order."""
+    found = []
+    for entry in resources.files("hemma.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql"):
+            version = int(name.split("_", 1)[0])
+            found.append((version, name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return found
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply pending migrations; safe to call from several processes at once. Returns the names applied."""
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, name, sql in migration_files():
+            if version in done:
+                continue
+            log.info("applying migration %s", name)
+            conn.execute(sql)  # type: ignore[arg-type]  # trusted file shipped with the package
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+            applied.append(name)
+    enable_timescaledb(conn)
+    return applied
+
+
+def enable_timescaledb(conn: psycopg.Connection) -> bool:
+    """Turn observations into a hypertable when the timescaledb extension can be loaded.
+
+    On plain PostgreSQL this does nothing and Hemma works the same, with ordinary
+    B-tree indexes. The extension must be in shared_preload_libraries to be created;
+    a server that lists it as available but has not preloaded it is treated as plain.
+    """
+    import psycopg
+
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    if not available:
+        return False
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            conn.execute(
+                "SELECT create_hypertable('observations', 'time', chunk_time_interval => interval '1 day',"
+                " if_not_exists => true, migrate_data => true)"
+            )
+    except psycopg.Error as exc:
+        log.warning("timescaledb is available but could not be enabled (%s); using plain tables", exc)
+        return False
+    return True

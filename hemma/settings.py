@@ -1,0 +1,116 @@
+"""Configuration for every Hemma service, read from `HEMMA_*` environment variables.
+
+Nothing here connects anywhere: services call `get_settings()` in their `main`
+and open resources explicitly. Tests override values with environment
+variables and `get_settings.cache_clear()`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttTarget(BaseModel):
+    """A broker address parsed from `mqtt://[user[:password]@]host[:port]`."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError("MQTT URL has no host")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def url(self, with_password: bool = False) -> str:
+        auth = ""
+        if self.username:
+            auth = self.username
+            if self.password:
+                auth += ":" + (self.password if with_password else "***")
+            auth += "@"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEMMA_", env_file=None, extra="ignore")
+
+    # --- shared -----------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL/TimescaleDB conninfo. Unset: `hemma demo` starts an embedded server.",
+    )
+    mqtt_url: str | None = Field(
+        default=None,
+        description="mqtt://user:password@host:port. Unset: `hemma demo` starts a broker.",
+    )
+    data_dir: Path = Field(default=Path(".hemma"), description="Where the demo keeps its database and queues.")
+    log_level: str = "INFO"
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT version for ingest; 3.1.1 for brokers without v5 (the amqtt fallback)."
+    )
+
+    # --- gateway ----------------------------------------------------------
+    gateway_id: str | None = None
+    gateway_queue_path: Path | None = Field(
+        default=None, description="SQLite store-and-forward queue. Default: <data_dir>/gateway-<id>.sqlite"
+    )
+    gateway_inflight_max: int = Field(default=20, ge=1, le=1000)
+    gateway_batch_max_measurements: int = Field(default=50, ge=1, le=500)
+    gateway_batch_linger_s: float = Field(default=0.2, ge=0.0, le=60.0)
+
+    # --- ingest -----------------------------------------------------------
+    ingest_client_id: str = "hemma-ingest"
+    ingest_batch_max_messages: int = Field(default=500, ge=1, le=10_000)
+    ingest_flush_interval_ms: int = Field(default=20, ge=1, le=10_000)
+    ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    # --- dashboard --------------------------------------------------------
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8000
+    session_secret: str | None = Field(
+        default=None, description="Signs session cookies. Unset: a random secret per process (logins end on restart)."
+    )
+    session_max_age_s: int = 8 * 3600
+    secure_cookies: bool = Field(default=False, description="Set behind TLS so cookies are never sent in clear.")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            MqttTarget.from_url(value)
+        return value
+
+    def mqtt(self) -> MqttTarget:
+        if not self.mqtt_url:
+            raise RuntimeError("HEMMA_MQTT_URL is not set")
+        return MqttTarget.from_url(self.mqtt_url)
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("HEMMA_DATABASE_URL is not set (or run `hemma demo`, which starts its own)")
+        return self.database_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Ingest: MQTT -> validation -> PostgreSQL (COPY, idempotent) -> alert engine -> acknowledgement."""

