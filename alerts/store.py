@@ -9,7 +9,7 @@ until a person has seen it. Every transition is written to alert_events.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -52,21 +52,27 @@ def apply(
     live = _live_alerts(conn, keys)
     changes: list[AlertChange] = []
     for req in requests:
-        current = live.get((req.patient_id, req.rule))
+        key = (req.patient_id, req.rule)
+        current = live.get(key)
         if current is None:
-            changes.append(_open(conn, req, ward_of[req.patient_id], now))
+            change = _open(conn, req, ward_of[req.patient_id], now)
         elif req.priority > Priority.parse(current.priority):
-            changes.append(_reprioritise(conn, current, req, now))
+            change = _reprioritise(conn, current, req, now)
         else:
             conn.execute(
                 "UPDATE alerts SET value = %s, observed_at = GREATEST(observed_at, %s), updated_at = %s"
                 " WHERE id = %s",
                 (req.value, req.observed_at, now, current.id),
             )
+            live[key] = replace(current, observed_at=max(current.observed_at, req.observed_at))
+            continue
+        changes.append(change)
+        live[key] = _Live(change.alert_id, change.patient_id, change.ward_id, change.rule, change.priority,
+                          change.state, change.message, req.observed_at)
     for clear in clears:
         current = live.get((clear.patient_id, clear.rule))
         if current is None or clear.observed_at <= current.observed_at:
-            continue
+            continue  # no alert, or the normal value is older than the breach
         if current.priority == "high" and current.state == "open":
             continue  # latched: a person must acknowledge a high alert before it can go away
         changes.append(_resolve(conn, current, now))

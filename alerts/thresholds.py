@@ -84,53 +84,40 @@ class ObservationArrays:
         return int(self.value.shape[0])
 
 
-def latest_per_patient_vital(obs: ObservationArrays) -> np.ndarray:
-    """Indices of the newest observation for each (patient, vital) present in the batch."""
-    if len(obs) == 0:
-        return np.empty(0, dtype=np.int64)
-    key = obs.patient.astype(np.int64) * len(VITAL_CODES) + obs.vital.astype(np.int64)
-    # Sort by key, then time; the last element of each key run is the newest.
-    order = np.lexsort((obs.time, key))
-    sorted_key = key[order]
-    last_of_run = np.ones(order.shape[0], dtype=bool)
-    last_of_run[:-1] = sorted_key[1:] != sorted_key[:-1]
-    return np.asarray(order[last_of_run])
-
-
 def evaluate(
     obs: ObservationArrays, rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES, *, now: datetime
 ) -> tuple[list[AlertRequest], list[AlertClear]]:
-    """Compare each patient's newest value per vital with the rules.
+    """Compare every trustworthy observation in the batch with the rules.
 
-    Returns the alerts to raise (worst priority per patient and rule key) and the rule keys
-    whose condition is not met by a trustworthy newest value (candidates for resolution).
-    Doubtful readings neither raise nor clear. `now` is unused by threshold rules but part of
-    every rule's signature (trend and missing-data rules need it).
+    Returns, per patient and rule key, the worst breach (newest among equals) as an alert request,
+    and, where the newest trustworthy value is within limits, a clear. Judging every reading (not
+    only the newest) makes the outcome independent of how readings happened to be batched: a
+    breach followed by a normal value gives a request and a later clear, exactly as it would in
+    two batches. Doubtful readings neither raise nor clear. `now` is unused by threshold rules
+    but part of every rule's signature (trend and missing-data rules need it).
     """
     del now
-    idx = latest_per_patient_vital(obs)
-    if idx.size == 0:
+    if len(obs) == 0:
         return [], []
-    patient, vital, value = obs.patient[idx], obs.vital[idx], obs.value[idx]
-    time, trusted = obs.time[idx], ~obs.doubtful[idx]
-
+    trusted = ~obs.doubtful
     requests: list[AlertRequest] = []
     clears: list[AlertClear] = []
     for key, key_rules in _rules_by_key(rules).items():
-        target = VITAL_CODES[key_rules[0].vital]
-        of_vital = (vital == target) & trusted
-        if not of_vital.any():
+        of_vital = (obs.vital == VITAL_CODES[key_rules[0].vital]) & trusted
+        candidates = np.flatnonzero(of_vital)
+        if candidates.size == 0:
             continue
-        # Worst priority per observation over the severities of this key (0 = no breach).
-        level = np.zeros(idx.shape[0], dtype=np.int8)
-        limit = np.full(idx.shape[0], np.nan)
+        value, patient, time = obs.value[candidates], obs.patient[candidates], obs.time[candidates]
+        # Worst priority per observation over the severities of this key (0 = within limits).
+        level = np.zeros(candidates.size, dtype=np.int8)
+        limit = np.full(candidates.size, np.nan)
         for rule in key_rules:  # ordered most severe first
-            breach = of_vital & (level == 0) & (value < rule.limit if rule.direction == "below" else value > rule.limit)
+            breach = (level == 0) & (value < rule.limit if rule.direction == "below" else value > rule.limit)
             level[breach] = int(rule.priority)
             limit[breach] = rule.limit
         info = VITALS[key_rules[0].vital]
         messages = {int(r.priority): r.message for r in key_rules}
-        for i in np.flatnonzero(level):
+        for i in _last_per_patient(patient, level, time, only=level > 0):
             requests.append(
                 AlertRequest(
                     patient_id=obs.patient_ids[int(patient[i])],
@@ -143,9 +130,22 @@ def evaluate(
                     observed_at=_from_micros(int(time[i])),
                 )
             )
-        for i in np.flatnonzero(of_vital & (level == 0)):
+        newest = _last_per_patient(patient, np.zeros_like(level), time, only=np.ones(level.shape, dtype=bool))
+        for i in newest[level[newest] == 0]:
             clears.append(AlertClear(obs.patient_ids[int(patient[i])], key, _from_micros(int(time[i]))))
     return requests, clears
+
+
+def _last_per_patient(patient: np.ndarray, level: np.ndarray, time: np.ndarray, *, only: np.ndarray) -> np.ndarray:
+    """Per patient among `only`: the index with the highest level, newest among equals."""
+    idx = np.flatnonzero(only)
+    if idx.size == 0:
+        return idx
+    order = idx[np.lexsort((time[idx], level[idx], patient[idx]))]
+    p = patient[order]
+    last_of_run = np.ones(order.size, dtype=bool)
+    last_of_run[:-1] = p[1:] != p[:-1]
+    return np.asarray(order[last_of_run])
 
 
 def _rules_by_key(rules: tuple[ThresholdRule, ...]) -> dict[str, list[ThresholdRule]]:

@@ -105,7 +105,8 @@ def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     from ingest.bench import run
 
     return run(get_settings(), patients=args.patients, readings=args.readings,
-               naive_readings=args.naive_readings, per_message=args.per_message)
+               naive_readings=args.naive_readings, per_message=args.per_message,
+               latency_rate=args.latency_rate, latency_seconds=args.latency_seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--readings", type=int, default=200_000, help="observations through the Hemma path")
     b.add_argument("--naive-readings", type=int, default=20_000, help="observations through the naive baseline")
     b.add_argument("--per-message", type=int, default=50, help="measurements per MQTT message (Hemma path)")
+    b.add_argument("--latency-rate", type=float, default=1000.0,
+                   help="readings/s of the paced phase that measures alert latency (both paths)")
+    b.add_argument("--latency-seconds", type=float, default=10.0)
     b.set_defaults(func=_cmd_bench_ingest)
     return parser
 

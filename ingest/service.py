@@ -147,6 +147,7 @@ class IngestService:
             log.error("broker refused subscription: %s", failed)
             self.metrics["mqtt_subscribe_refused"] += 1
             return
+        log.info("subscribed to gateway topics; ingest ready")
         self._connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,

@@ -1,0 +1,57 @@
+"""The access log required by Patientdatalagen (2008:355) 4 kap. 3 §: who read which patient, when, why.
+
+Rows are written on the same connection (and, for writes, in the same transaction)
+as the read they record; when the log cannot be written the read fails rather than
+going unrecorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dashboard.model import StaffUser
+
+if TYPE_CHECKING:
+    import psycopg
+
+WARD_OVERVIEW = "ward_overview"
+PATIENT_RECORD = "patient_record"
+ACKNOWLEDGE_ALERT = "acknowledge_alert"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    staff: StaffUser
+    patient_id: uuid.UUID
+    action: str
+    context: str
+    client_address: str | None
+
+
+async def write_access_log(conn: psycopg.AsyncConnection, entries: Iterable[AccessEntry]) -> int:
+    """Insert one row per entry; returns the number of rows written."""
+    rows = [
+        (e.staff.id, e.staff.username, e.patient_id, e.action, e.context, e.client_address) for e in entries
+    ]
+    if not rows:
+        return 0
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO access_log (staff_user_id, username, patient_id, action, context, client_address)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    return len(rows)
+
+
+def entries_for(
+    staff: StaffUser,
+    patient_ids: Iterable[uuid.UUID],
+    action: str,
+    context: str,
+    client_address: str | None,
+) -> list[AccessEntry]:
+    return [AccessEntry(staff, pid, action, context, client_address) for pid in patient_ids]

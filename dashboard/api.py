@@ -1,0 +1,130 @@
+"""JSON endpoints, the live websocket, metrics and health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dashboard.access_log import WARD_OVERVIEW, entries_for, write_access_log
+from dashboard.acknowledge import MAX_NOTE_LENGTH, acknowledge_alert
+from dashboard.auth import api_staff, api_staff_with_csrf, session_expires_at, staff_from_session
+from dashboard.errors import AlertNotAcknowledgeable, AlertNotFound, WardForbidden
+from dashboard.live import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_WARD, LiveHub
+from dashboard.model import StaffUser
+from dashboard.queries import fetch_ward, fetch_ward_overview
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+_BIGINT_MAX = 2**63 - 1
+
+
+class AcknowledgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
+
+    @field_validator("note")
+    @classmethod
+    def _blank_is_none(cls, note: str | None) -> str | None:
+        return note.strip() or None if note is not None else None
+
+
+@router.get("/api/wards/{ward_id}/overview")
+async def ward_overview(
+    request: Request, ward_id: str, staff: Annotated[StaffUser, Depends(api_staff)]
+) -> JSONResponse:
+    if not staff.can_see(ward_id):
+        raise HTTPException(status_code=403, detail="Behörighet saknas för avdelningen")
+    async with request.app.state.pool.connection() as conn:
+        ward = await fetch_ward(conn, ward_id)
+        if ward is None:
+            raise HTTPException(status_code=404, detail="Okänd avdelning")
+        overview = await fetch_ward_overview(conn, ward)
+        client = request.client.host if request.client else None
+        shown = [p.id for p in overview.patients]
+        request.app.state.metrics.access_log_rows += await write_access_log(
+            conn, entries_for(staff, shown, WARD_OVERVIEW, f"ward:{ward_id} api", client)
+        )
+    return JSONResponse(overview.to_json())
+
+
+@router.post("/api/alerts/{alert_id}/acknowledge")
+async def acknowledge(
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)],
+    staff: Annotated[StaffUser, Depends(api_staff_with_csrf)],
+    body: Annotated[AcknowledgeRequest | None, Body()] = None,
+) -> JSONResponse:
+    client = request.client.host if request.client else None
+    try:
+        async with request.app.state.pool.connection() as conn:
+            alert = await acknowledge_alert(
+                conn, alert_id=alert_id, staff=staff, note=body.note if body else None, client_address=client
+            )
+    except AlertNotFound:
+        raise HTTPException(status_code=404, detail="Larmet finns inte") from None
+    except WardForbidden:
+        raise HTTPException(status_code=403, detail="Behörighet saknas för avdelningen") from None
+    except AlertNotAcknowledgeable as exc:
+        detail = "Larmet är redan kvitterat" if exc.state == "acknowledged" else "Larmet är redan avslutat"
+        raise HTTPException(status_code=409, detail=detail) from None
+    metrics = request.app.state.metrics
+    metrics.acknowledgements += 1
+    metrics.access_log_rows += 1
+    return JSONResponse({"alert": alert.to_json()})
+
+
+@router.websocket("/ws/wards/{ward_id}")
+async def ward_socket(websocket: WebSocket, ward_id: str) -> None:
+    # Close codes only reach the browser after accept(); before it, it sees a bare HTTP 403.
+    hub: LiveHub = websocket.app.state.hub
+    if not _same_origin(websocket):
+        await websocket.accept()
+        await websocket.close(code=CLOSE_FORBIDDEN, reason="Fel ursprung")
+        return
+    staff = await staff_from_session(websocket)
+    if staff is None:
+        await websocket.accept()
+        await websocket.close(code=CLOSE_UNAUTHENTICATED, reason="Inte inloggad")
+        return
+    if not staff.can_see(ward_id):
+        await websocket.accept()
+        await websocket.close(code=CLOSE_FORBIDDEN, reason="Behörighet saknas")
+        return
+    async with websocket.app.state.pool.connection() as conn:
+        ward = await fetch_ward(conn, ward_id)
+    await websocket.accept()
+    if ward is None:
+        await websocket.close(code=CLOSE_UNKNOWN_WARD, reason="Okänd avdelning")
+        return
+    if not hub.listening.is_set():
+        await websocket.close(code=CLOSE_TOO_SLOW, reason="Ingen kontakt med databasen")
+        return
+    max_age = websocket.app.state.settings.session_max_age_s
+    await hub.serve(websocket, staff, ward_id, expires_at=session_expires_at(websocket, max_age))
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Browsers always send Origin on websockets; refusing foreign ones stops cross-site hijacking."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (tests, tools); the session cookie still decides
+    return urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/healthz")
+async def health(request: Request) -> JSONResponse:
+    listening = request.app.state.hub.listening.is_set()
+    return JSONResponse({"status": "ok" if listening else "degraded", "listening": listening},
+                        status_code=200 if listening else 503)

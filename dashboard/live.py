@@ -1,0 +1,388 @@
+"""Live ward updates: one LISTEN connection, coalesced re-queries, a bounded queue per websocket.
+
+Flow: ingest commits and calls pg_notify('hemma_events', json). The listener task only
+parses and records what changed (never queries), so it keeps up with any burst. The
+flush task wakes, waits `coalesce_s` to gather the burst, re-reads the touched patients
+once, and offers each websocket of the ward a delta. Snapshots for newly connected
+websockets are made by the same task, so every client sees snapshot then deltas in the
+order the database state was read.
+
+A client whose queue is full is closed (1013), never sent a thinned-out stream: it
+reconnects and gets a complete snapshot. Patient data is never lost, only re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
+from dashboard.errors import EventRejected
+from dashboard.metrics import DashboardMetrics
+from dashboard.model import PatientCard, StaffUser
+from dashboard.queries import (
+    fetch_active_staff,
+    fetch_patient_cards,
+    fetch_ward,
+    fetch_ward_overview,
+    patients_touched,
+)
+from hemma.db import NOTIFY_CHANNEL
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 10.0
+# Close codes (4000-4999 are ours; the page's JavaScript knows them).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNKNOWN_WARD = 4404
+CLOSE_TOO_SLOW = 1013  # "try again later": reconnect for a fresh snapshot
+CLOSE_SERVER_ERROR = 1011
+CLOSE_GOING_AWAY = 1001
+
+
+@dataclass
+class Changes:
+    """What the events since the last flush touched."""
+
+    patient_ids: set[uuid.UUID] = field(default_factory=set)
+    alert_ids: set[int] = field(default_factory=set)
+    gateway_ids: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.patient_ids or self.alert_ids or self.gateway_ids)
+
+
+def parse_event(payload: str, into: Changes) -> str:
+    """Add one hemma_events payload to `into`; returns its kind. Raises EventRejected when malformed."""
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise EventRejected("payload is not JSON") from exc
+    if not isinstance(event, dict):
+        raise EventRejected("payload is not a JSON object")
+    kind = event.get("kind")
+    try:
+        if kind == "vitals":
+            into.patient_ids.update(uuid.UUID(str(p)) for p in event["patient_ids"])
+        elif kind == "alerts":
+            ids = event["alert_ids"]
+            if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+                raise EventRejected("alert_ids must be integers")
+            into.alert_ids.update(ids)
+        elif kind == "gateway":
+            if not isinstance(event["gateway_id"], str):
+                raise EventRejected("gateway_id must be a string")
+            into.gateway_ids.add(event["gateway_id"])
+        else:
+            raise EventRejected(f"unknown event kind {str(kind)[:40]!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventRejected(f"{kind} event without valid ids ({type(exc).__name__})") from exc
+    return str(kind)
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One websocket watching one ward."""
+
+    ward_id: str
+    staff: StaffUser
+    client_address: str | None
+    queue: asyncio.Queue[str | None]
+    shown: set[uuid.UUID] = field(default_factory=set)  # patients the page shows now
+    logged: set[uuid.UUID] = field(default_factory=set)  # patients access-logged in this session
+    ready: bool = False  # its snapshot has been queued; deltas may follow
+    close_code: int = 1000
+    close_reason: str = ""
+    closed: bool = False
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the sender to close; anything still queued is dropped (the client will resnapshot)."""
+        if self.closed:
+            return
+        self.closed, self.close_code, self.close_reason = True, code, reason
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class LiveHub:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        metrics: DashboardMetrics,
+        *,
+        coalesce_s: float = 0.1,
+        queue_size: int = 64,
+        heartbeat_s: float = 15.0,
+    ) -> None:
+        self.pool = pool
+        self.metrics = metrics
+        self.coalesce_s = coalesce_s
+        self.queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self.listening = asyncio.Event()
+        self._by_ward: dict[str, set[Subscriber]] = defaultdict(set)
+        self._changes = Changes()
+        self._awaiting_snapshot: list[Subscriber] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def start(self, database_url: str, ready_timeout: float = 15.0) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(database_url), name="hemma-dashboard-listen"),
+            asyncio.create_task(self._flush_forever(), name="hemma-dashboard-flush"),
+        ]
+        await asyncio.wait_for(self.listening.wait(), ready_timeout)
+
+    async def stop(self) -> None:
+        self._close_all(CLOSE_GOING_AWAY, "Servern startar om")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def _subscribers(self) -> list[Subscriber]:
+        return [sub for subs in self._by_ward.values() for sub in subs]
+
+    def _close_all(self, code: int, reason: str) -> None:
+        for sub in self._subscribers():
+            self._remove(sub)
+            sub.close(code, reason)
+
+    def _remove(self, sub: Subscriber) -> None:
+        subs = self._by_ward.get(sub.ward_id)
+        if subs is not None and sub in subs:
+            subs.discard(sub)
+            if not subs:
+                del self._by_ward[sub.ward_id]
+            self.metrics.websocket_clients -= 1
+        with contextlib.suppress(ValueError):
+            self._awaiting_snapshot.remove(sub)
+
+    # --- events in ---------------------------------------------------------------------------
+
+    def note_event(self, payload: str) -> None:
+        try:
+            kind = parse_event(payload, self._changes)
+        except EventRejected as exc:
+            self.metrics.events_rejected += 1
+            log.warning("ignored malformed %s notification: %s", NOTIFY_CHANNEL, exc.reason)
+            return
+        self.metrics.events_received[kind] += 1
+        self._wake.set()
+
+    async def _listen_forever(self, database_url: str) -> None:
+        backoff, connected_before = 0.5, False
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+                    if connected_before:
+                        self.metrics.listener_reconnects += 1
+                        log.info("LISTEN %s re-established", NOTIFY_CHANNEL)
+                    connected_before, backoff = True, 0.5
+                    self.listening.set()
+                    async for notify in conn.notifies():
+                        self.note_event(notify.payload)
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection failed (%s); retrying in %.1f s", type(exc).__name__, backoff)
+            except Exception:
+                # Never let the listener die quietly: pages would look live while nothing arrives.
+                log.exception("LISTEN loop failed unexpectedly; retrying in %.1f s", backoff)
+            if self.listening.is_set():
+                # Events may have been missed: every page must reload its snapshot.
+                self.listening.clear()
+                self._close_all(CLOSE_SERVER_ERROR, "Förbindelsen till databasen bröts")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    # --- updates out -------------------------------------------------------------------------
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            if not self._awaiting_snapshot:
+                await asyncio.sleep(self.coalesce_s)  # gather the rest of the burst
+            self._wake.clear()
+            try:
+                await self.flush_once()
+            except Exception:
+                log.exception("live update round failed; closing websockets so they resynchronise")
+                self._close_all(CLOSE_SERVER_ERROR, "Tillfälligt fel")
+
+    async def flush_once(self) -> None:
+        changes, self._changes = self._changes, Changes()
+        waiting, self._awaiting_snapshot = self._awaiting_snapshot, []
+        if not self._by_ward or not (changes or waiting):
+            return
+        self.metrics.flushes += 1
+        async with self.pool.connection() as conn:
+            if waiting:
+                await self._send_snapshots(conn, waiting)
+            if changes:
+                await self._send_deltas(conn, changes)
+
+    def _offer(self, sub: Subscriber, message: str) -> None:
+        if sub.closed:
+            return
+        try:
+            sub.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("websocket of staff %s on ward %s cannot keep up; closing it",
+                        sub.staff.id, sub.ward_id)
+            self.metrics.websocket_clients_dropped += 1
+            self._remove(sub)
+            sub.close(CLOSE_TOO_SLOW, "För långsam anslutning")
+
+    async def _send_snapshots(self, conn: psycopg.AsyncConnection, waiting: list[Subscriber]) -> None:
+        by_ward: dict[str, list[Subscriber]] = defaultdict(list)
+        for sub in waiting:
+            by_ward[sub.ward_id].append(sub)
+        for ward_id, subs in by_ward.items():
+            ward = await fetch_ward(conn, ward_id)
+            if ward is None:
+                for sub in subs:
+                    self._remove(sub)
+                    sub.close(CLOSE_UNKNOWN_WARD, "Okänd avdelning")
+                continue
+            overview = await fetch_ward_overview(conn, ward)
+            ids = [card.id for card in overview.patients]
+            entries: list[AccessEntry] = []
+            for sub in subs:
+                entries += entries_for(sub.staff, ids, WARD_OVERVIEW, f"ward:{ward_id} websocket",
+                                       sub.client_address)
+            self.metrics.access_log_rows += await write_access_log(conn, entries)
+            message = _dumps(overview.to_json())
+            for sub in subs:
+                sub.shown, sub.logged, sub.ready = set(ids), sub.logged | set(ids), True
+                self._offer(sub, message)
+
+    async def _send_deltas(self, conn: psycopg.AsyncConnection, changes: Changes) -> None:
+        touched = await patients_touched(
+            conn,
+            patient_ids=changes.patient_ids,
+            alert_ids=changes.alert_ids,
+            gateway_ids=changes.gateway_ids,
+        )
+        if not touched:
+            return
+        cards: dict[str, list[PatientCard]] = defaultdict(list)
+        for card in await fetch_patient_cards(conn, patient_ids=touched):
+            cards[card.ward_id].append(card)
+        subscribers = [sub for sub in self._subscribers() if sub.ready]
+        current = await fetch_active_staff(conn, {sub.staff.id for sub in subscribers})
+        now = datetime.now(UTC)
+        entries: list[AccessEntry] = []
+        outgoing: list[tuple[Subscriber, list[PatientCard], set[uuid.UUID], set[uuid.UUID]]] = []
+        for sub in subscribers:
+            staff = current.get(sub.staff.id)
+            if staff is None or not staff.can_see(sub.ward_id):
+                # Disabled, or ward access removed since the websocket opened.
+                self._remove(sub)
+                sub.close(CLOSE_UNAUTHENTICATED if staff is None else CLOSE_FORBIDDEN, "Behörighet saknas")
+                continue
+            here = cards.get(sub.ward_id, [])
+            here_ids = {card.id for card in here}
+            removed = (touched & sub.shown) - here_ids
+            if not here and not removed:
+                continue
+            new = here_ids - sub.logged
+            entries += entries_for(staff, sorted(new), WARD_OVERVIEW, f"ward:{sub.ward_id} websocket",
+                                   sub.client_address)
+            outgoing.append((sub, here, removed, new))
+        # Logged before anything is shown.
+        self.metrics.access_log_rows += await write_access_log(conn, entries)
+        rendered = {ward: [card.to_json(now) for card in ward_cards] for ward, ward_cards in cards.items()}
+        for sub, here, removed, new in outgoing:
+            sub.shown = (sub.shown | {card.id for card in here}) - removed
+            sub.logged |= new
+            message = {"type": "delta", "at": now.isoformat(), "patients": rendered.get(sub.ward_id, []),
+                       "removed": sorted(str(pid) for pid in removed)}
+            self._offer(sub, _dumps(message))
+
+    # --- one websocket -----------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket, staff: StaffUser, ward_id: str, *, expires_at: float) -> None:
+        """Stream snapshot and deltas to an accepted websocket until it closes or the session ends."""
+        sub = self.subscribe(ward_id, staff, websocket.client.host if websocket.client else None)
+        sender = asyncio.create_task(self._send_loop(websocket, sub))
+        receiver = asyncio.create_task(_until_disconnected(websocket))
+        try:
+            done, pending = await asyncio.wait(
+                {sender, receiver}, timeout=max(0.0, expires_at - time.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if not done:
+                await _close_quietly(websocket, CLOSE_UNAUTHENTICATED, "Sessionen har gått ut")
+            elif sender in done and sender.exception() is not None:
+                log.info("websocket of staff %s closed: %s", staff.id, type(sender.exception()).__name__)
+                await _close_quietly(websocket, CLOSE_TOO_SLOW, "Sändningen misslyckades")
+        finally:
+            self.unsubscribe(sub)
+
+    def subscribe(self, ward_id: str, staff: StaffUser, client_address: str | None) -> Subscriber:
+        """Register a subscriber; its queue gets a snapshot first, then deltas (or None when closed)."""
+        sub = Subscriber(ward_id, staff, client_address, asyncio.Queue(self.queue_size))
+        self._by_ward[ward_id].add(sub)
+        self.metrics.websocket_clients += 1
+        self._awaiting_snapshot.append(sub)
+        self._wake.set()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._remove(sub)
+
+    async def _send_loop(self, websocket: WebSocket, sub: Subscriber) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self.heartbeat_s):
+                    message = await sub.queue.get()
+            except TimeoutError:
+                # Lets the page tell a quiet ward from a dead connection.
+                message = _dumps({"type": "heartbeat", "at": datetime.now(UTC).isoformat()})
+            else:
+                if message is None:
+                    await _close_quietly(websocket, sub.close_code, sub.close_reason)
+                    return
+                self.metrics.pushes += 1
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await websocket.send_text(message)
+
+
+async def _until_disconnected(websocket: WebSocket) -> None:
+    """Read and ignore what the client sends until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code=code, reason=reason)

@@ -1,0 +1,62 @@
+"""Counters for one dashboard application, exposed at GET /metrics in Prometheus text format.
+
+They live on `app.state.metrics` (one instance per app), never at module level, so two
+apps in one process (tests) do not share numbers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+_PREFIX = "hemma_dashboard_"
+
+
+@dataclass
+class DashboardMetrics:
+    logins: int = 0
+    failed_logins: int = 0
+    login_lockouts: int = 0
+    websocket_clients: int = 0
+    websocket_clients_dropped: int = 0
+    events_received: Counter[str] = field(default_factory=Counter)
+    events_rejected: int = 0
+    flushes: int = 0
+    pushes: int = 0
+    acknowledgements: int = 0
+    access_log_rows: int = 0
+    listener_reconnects: int = 0
+
+    def render(self) -> str:
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, int]]) -> None:
+            lines.append(f"# HELP {_PREFIX}{name} {help_text}")
+            lines.append(f"# TYPE {_PREFIX}{name} {kind}")
+            lines.extend(f"{_PREFIX}{name}{labels} {value}" for labels, value in samples)
+
+        metric("logins_total", "counter", "Successful staff logins.", [("", self.logins)])
+        metric("failed_logins_total", "counter", "Refused login attempts (wrong, disabled, locked).",
+               [("", self.failed_logins)])
+        metric("login_lockouts_total", "counter", "Usernames locked after repeated failures.",
+               [("", self.login_lockouts)])
+        metric("websocket_clients", "gauge", "Connected live-overview websockets.",
+               [("", self.websocket_clients)])
+        metric("websocket_clients_dropped_total", "counter",
+               "Websockets closed because they could not keep up (they reconnect for a fresh snapshot).",
+               [("", self.websocket_clients_dropped)])
+        kinds = sorted(set(self.events_received) | {"vitals", "alerts", "gateway"})
+        metric("events_received_total", "counter", "Notifications received on hemma_events, by kind.",
+               [(f'{{kind="{kind}"}}', self.events_received[kind]) for kind in kinds])
+        metric("events_rejected_total", "counter", "Malformed notifications ignored.",
+               [("", self.events_rejected)])
+        metric("flushes_total", "counter", "Coalesced rounds of re-querying changed patients.",
+               [("", self.flushes)])
+        metric("pushes_total", "counter", "Messages sent to websocket clients.", [("", self.pushes)])
+        metric("acknowledgements_total", "counter", "Alerts acknowledged by staff.",
+               [("", self.acknowledgements)])
+        metric("access_log_rows_total", "counter", "Rows written to access_log.",
+               [("", self.access_log_rows)])
+        metric("listener_reconnects_total", "counter", "Times the LISTEN connection was re-established.",
+               [("", self.listener_reconnects)])
+        return "\n".join(lines) + "\n"

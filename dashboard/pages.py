@@ -1,0 +1,151 @@
+"""HTML pages: login, ward list, ward overview, patient record."""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
+from dashboard.auth import (
+    authenticate,
+    csrf_ok,
+    csrf_token,
+    page_staff,
+    safe_next,
+    staff_from_session,
+    start_session,
+)
+from dashboard.model import StaffUser
+from dashboard.queries import (
+    fetch_patient_record,
+    fetch_patient_ward,
+    fetch_ward,
+    fetch_ward_overview,
+    fetch_wards,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+_LOGIN_MESSAGES = {
+    "invalid": (401, "Fel användarnamn eller lösenord."),
+    "disabled": (403, "Kontot är inaktiverat. Kontakta systemförvaltningen."),
+}
+
+
+def render(
+    request: Request, template: str, staff: StaffUser | None, status: int = 200, **context: Any
+) -> Response:
+    context.update(staff=staff, csrf=csrf_token(request) if staff else "", now=datetime.now(UTC))
+    return request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def error_page(request: Request, staff: StaffUser, status: int, message: str) -> Response:
+    return render(request, "error.html", staff, status, message=message, status_code=status)
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> Response:
+    if await staff_from_session(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", None, next=safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    state = request.app.state
+    outcome = await authenticate(state.pool, state.login_brake, state.passwords, username, password)
+    if outcome.staff is not None:
+        start_session(request, outcome.staff)
+        state.metrics.logins += 1
+        log.info("staff %s logged in from %s", outcome.staff.id, client_address(request))
+        return RedirectResponse(safe_next(next), status_code=303)
+    state.metrics.failed_logins += 1
+    headers = {}
+    if outcome.reason == "locked":
+        state.metrics.login_lockouts += int(outcome.newly_locked)
+        minutes = max(1, math.ceil(outcome.retry_after_s / 60))
+        status, message = 429, f"För många misslyckade inloggningar. Försök igen om {minutes} min."
+        headers["Retry-After"] = str(math.ceil(outcome.retry_after_s))
+        log.warning("login refused for a locked username from %s", client_address(request))
+    else:
+        status, message = _LOGIN_MESSAGES[outcome.reason]
+    response = render(request, "login.html", None, status, next=safe_next(next), error=message,
+                      username=username.strip().lower()[:64])
+    response.headers.update(headers)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    if request.session and not csrf_ok(request, csrf):
+        return Response("Ogiltig CSRF-token", status_code=403, media_type="text/plain; charset=utf-8")
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def ward_list(request: Request, staff: Annotated[StaffUser, Depends(page_staff)]) -> Response:
+    async with request.app.state.pool.connection() as conn:
+        wards = await fetch_wards(conn, staff)
+    if len(wards) == 1:
+        return RedirectResponse(f"/wards/{wards[0].id}", status_code=303)
+    return render(request, "wards.html", staff, wards=wards)
+
+
+@router.get("/wards/{ward_id}", response_class=HTMLResponse)
+async def ward_page(
+    request: Request, ward_id: str, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    if not staff.can_see(ward_id):
+        return error_page(request, staff, 403, "Du har inte behörighet till den här avdelningen.")
+    async with request.app.state.pool.connection() as conn:
+        ward = await fetch_ward(conn, ward_id)
+        if ward is None:
+            return error_page(request, staff, 404, "Avdelningen finns inte.")
+        overview = await fetch_ward_overview(conn, ward)
+        request.app.state.metrics.access_log_rows += await write_access_log(
+            conn,
+            entries_for(staff, [p.id for p in overview.patients], WARD_OVERVIEW, f"ward:{ward_id} html",
+                        client_address(request)),
+        )
+    return render(request, "ward.html", staff, ward=ward, overview=overview)
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse)
+async def patient_page(
+    request: Request, patient_id: str, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    try:
+        pid = uuid.UUID(patient_id)
+    except ValueError:
+        return error_page(request, staff, 404, "Patienten finns inte.")
+    async with request.app.state.pool.connection() as conn:
+        ward_id = await fetch_patient_ward(conn, pid)
+        if ward_id is None:
+            return error_page(request, staff, 404, "Patienten finns inte.")
+        if not staff.can_see(ward_id):
+            message = "Patienten tillhör en avdelning du saknar behörighet till."
+            return error_page(request, staff, 403, message)
+        record = await fetch_patient_record(conn, pid)
+        if record is None:
+            return error_page(request, staff, 404, "Patienten finns inte.")
+        request.app.state.metrics.access_log_rows += await write_access_log(
+            conn, entries_for(staff, [pid], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request))
+        )
+    return render(request, "patient.html", staff, record=record, card=record.card)

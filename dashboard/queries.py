@@ -1,0 +1,296 @@
+"""The SQL the dashboard reads with. Values always travel as psycopg parameters."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from dashboard.model import (
+    AlertEventView,
+    AlertHistoryEntry,
+    AlertView,
+    GatewayView,
+    Observation,
+    PatientCard,
+    PatientRecord,
+    StaffUser,
+    VitalReading,
+    Ward,
+    WardOverview,
+    known_vital,
+)
+from hemma.vitals import VITALS
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+RECORD_WINDOW = timedelta(hours=72)
+RECORD_MAX_OBSERVATIONS = 500
+RECORD_MAX_ALERTS = 100
+_VITAL_ORDER = {vital.value: index for index, vital in enumerate(VITALS)}
+
+_STAFF_SELECT = (
+    "SELECT s.id, s.username, s.display_name, s.role, s.disabled, s.password_hash,"
+    " coalesce(array_agg(a.ward_id) FILTER (WHERE a.ward_id IS NOT NULL), '{}') AS ward_ids"
+    " FROM staff_users s LEFT JOIN staff_ward_access a ON a.staff_user_id = s.id"
+)
+
+_ALERT_SELECT = (
+    "SELECT a.id, a.patient_id, a.ward_id, a.rule, a.vital, a.priority, a.state, a.message, a.value,"
+    " a.observed_at, a.opened_at, a.acknowledged_at, a.resolved_at, s.display_name AS acknowledged_by,"
+    " (SELECT e.note FROM alert_events e WHERE e.alert_id = a.id AND e.kind = 'acknowledged'"
+    "  ORDER BY e.at DESC LIMIT 1) AS note"
+    " FROM alerts a LEFT JOIN staff_users s ON s.id = a.acknowledged_by"
+)
+
+
+def _staff(row: dict[str, Any]) -> StaffUser:
+    return StaffUser(row["id"], row["username"], row["display_name"], row["role"], frozenset(row["ward_ids"]))
+
+
+async def fetch_login(conn: psycopg.AsyncConnection, username: str) -> tuple[StaffUser, str, bool] | None:
+    """(staff, password hash, disabled) for a username, or None."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_STAFF_SELECT + " WHERE s.username = %s GROUP BY s.id", (username,))
+        row = await cur.fetchone()
+    return None if row is None else (_staff(row), row["password_hash"], row["disabled"])
+
+
+async def fetch_active_staff(
+    conn: psycopg.AsyncConnection, staff_ids: Collection[int]
+) -> dict[int, StaffUser]:
+    """Staff accounts that exist and are not disabled, with their current ward access."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            _STAFF_SELECT + " WHERE s.id = ANY(%s) AND NOT s.disabled GROUP BY s.id", (list(staff_ids),)
+        )
+        return {row["id"]: _staff(row) for row in await cur.fetchall()}
+
+
+async def fetch_wards(conn: psycopg.AsyncConnection, staff: StaffUser) -> list[Ward]:
+    """The wards `staff` may see, with patient and open-alert counts (no patient data)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT w.id, w.name,"
+            " (SELECT count(*) FROM patients p WHERE p.ward_id = w.id"
+            "  AND p.discharged_at IS NULL) AS patients,"
+            " (SELECT count(*) FROM alerts a WHERE a.ward_id = w.id AND a.state = 'open'"
+            "  AND a.priority = 'high') AS high,"
+            " (SELECT count(*) FROM alerts a WHERE a.ward_id = w.id AND a.state = 'open'"
+            "  AND a.priority = 'medium') AS medium"
+            " FROM wards w WHERE %s OR w.id = ANY(%s) ORDER BY w.name",
+            (staff.is_admin, sorted(staff.ward_ids)),
+        )
+        return [Ward(r["id"], r["name"], r["patients"], r["high"], r["medium"]) for r in await cur.fetchall()]
+
+
+async def fetch_ward(conn: psycopg.AsyncConnection, ward_id: str) -> Ward | None:
+    cur = await conn.execute("SELECT id, name FROM wards WHERE id = %s", (ward_id,))
+    row = await cur.fetchone()
+    return Ward(row[0], row[1]) if row else None
+
+
+async def fetch_ward_overview(conn: psycopg.AsyncConnection, ward: Ward) -> WardOverview:
+    cards = await fetch_patient_cards(conn, ward_id=ward.id)
+    return WardOverview(ward, tuple(sorted(cards, key=PatientCard.sort_key)), await database_now(conn))
+
+
+async def fetch_patient_cards(
+    conn: psycopg.AsyncConnection,
+    *,
+    ward_id: str | None = None,
+    patient_ids: Iterable[uuid.UUID] | None = None,
+) -> list[PatientCard]:
+    """Cards for the enrolled (not discharged) patients of a ward, or for the given patients."""
+    if ward_id is not None:
+        where, param = sql.SQL("p.ward_id = %s"), ward_id
+    else:
+        where, param = sql.SQL("p.id = ANY(%s)"), list(patient_ids or ())  # type: ignore[assignment]
+    query = sql.SQL(
+        "SELECT p.id, p.ward_id, p.display_name, p.birth_year, p.care_reason,"
+        " g.id AS gateway_id, g.status, g.status_at, g.last_message_at"
+        " FROM patients p LEFT JOIN gateways g ON g.patient_id = p.id"
+        " WHERE p.discharged_at IS NULL AND {}"
+    ).format(where)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, (param,))
+        patients = await cur.fetchall()
+    ids = [row["id"] for row in patients]
+    if not ids:
+        return []
+    vitals = await _latest_vitals(conn, ids)
+    alerts = await _live_alerts(conn, ids)
+    return [
+        PatientCard(
+            id=row["id"],
+            ward_id=row["ward_id"],
+            name=row["display_name"],
+            birth_year=row["birth_year"],
+            care_reason=row["care_reason"],
+            gateway=GatewayView(row["gateway_id"], row["status"], row["status_at"], row["last_message_at"])
+            if row["gateway_id"]
+            else None,
+            vitals=tuple(vitals.get(row["id"], ())),
+            alerts=tuple(alerts.get(row["id"], ())),
+        )
+        for row in patients
+    ]
+
+
+async def _latest_vitals(
+    conn: psycopg.AsyncConnection, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[VitalReading]]:
+    found: dict[uuid.UUID, list[VitalReading]] = defaultdict(list)
+    cur = await conn.execute(
+        "SELECT patient_id, vital, time, value, unit, quality FROM latest_vitals WHERE patient_id = ANY(%s)",
+        (ids,),
+    )
+    for patient_id, name, time, value, unit, quality in await cur.fetchall():
+        vital = known_vital(name)
+        if vital is None:
+            log.warning("latest_vitals has unknown vital %r for patient %s; not shown", name, patient_id)
+            continue
+        found[patient_id].append(VitalReading(vital, value, unit, time, tuple(quality)))
+    for readings in found.values():
+        readings.sort(key=lambda r: _VITAL_ORDER[r.vital.value])
+    return found
+
+
+def _alert(row: dict[str, Any]) -> AlertView:
+    return AlertView(
+        id=row["id"],
+        patient_id=row["patient_id"],
+        ward_id=row["ward_id"],
+        rule=row["rule"],
+        vital=row["vital"],
+        priority=row["priority"],
+        state=row["state"],
+        message=row["message"],
+        value=row["value"],
+        observed_at=row["observed_at"],
+        opened_at=row["opened_at"],
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        note=row["note"],
+    )
+
+
+async def fetch_alert(conn: psycopg.AsyncConnection, alert_id: int) -> AlertView | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_ALERT_SELECT + " WHERE a.id = %s", (alert_id,))
+        row = await cur.fetchone()
+    return _alert(row) if row else None
+
+
+async def _live_alerts(
+    conn: psycopg.AsyncConnection, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[AlertView]]:
+    found: dict[uuid.UUID, list[AlertView]] = defaultdict(list)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_ALERT_SELECT + " WHERE a.patient_id = ANY(%s) AND a.state <> 'resolved'", (ids,))
+        for row in await cur.fetchall():
+            found[row["patient_id"]].append(_alert(row))
+    for alerts in found.values():
+        alerts.sort(key=AlertView.sort_key)
+    return found
+
+
+async def patients_touched(
+    conn: psycopg.AsyncConnection,
+    *,
+    patient_ids: Collection[uuid.UUID],
+    alert_ids: Collection[int],
+    gateway_ids: Collection[str],
+) -> set[uuid.UUID]:
+    """Which patients a batch of events concerns; alert and gateway events name them only indirectly."""
+    cur = await conn.execute(
+        "SELECT id FROM patients WHERE id = ANY(%s)"
+        " UNION SELECT patient_id FROM alerts WHERE id = ANY(%s)"
+        " UNION SELECT patient_id FROM gateways WHERE id = ANY(%s) AND patient_id IS NOT NULL",
+        (list(patient_ids), list(alert_ids), list(gateway_ids)),
+    )
+    return {row[0] for row in await cur.fetchall()}
+
+
+async def fetch_patient_ward(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> str | None:
+    cur = await conn.execute("SELECT ward_id FROM patients WHERE id = %s", (patient_id,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> PatientRecord | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT p.id, p.ward_id, w.name AS ward_name, p.display_name, p.personal_number, p.birth_year,"
+            " p.care_reason, p.enrolled_at, p.discharged_at, g.id AS gateway_id, g.status, g.status_at,"
+            " g.last_message_at, now() AS now"
+            " FROM patients p JOIN wards w ON w.id = p.ward_id LEFT JOIN gateways g ON g.patient_id = p.id"
+            " WHERE p.id = %s",
+            (patient_id,),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        await cur.execute(
+            "SELECT time, vital, value, unit, quality, device_id FROM observations"
+            " WHERE patient_id = %s AND time > %s ORDER BY time DESC, vital LIMIT %s",
+            (patient_id, row["now"] - RECORD_WINDOW, RECORD_MAX_OBSERVATIONS + 1),
+        )
+        observations = [
+            Observation(r["time"], r["vital"], r["value"], r["unit"], tuple(r["quality"]), r["device_id"])
+            for r in await cur.fetchall()
+        ]
+        await cur.execute(
+            _ALERT_SELECT + " WHERE a.patient_id = %s ORDER BY a.opened_at DESC LIMIT %s",
+            (patient_id, RECORD_MAX_ALERTS),
+        )
+        alert_rows = await cur.fetchall()
+        await cur.execute(
+            "SELECT alert_id, at, kind, actor, priority, note FROM alert_events"
+            " WHERE alert_id = ANY(%s) ORDER BY at, id",
+            ([r["id"] for r in alert_rows],),
+        )
+        events: dict[int, list[AlertEventView]] = defaultdict(list)
+        for e in await cur.fetchall():
+            event = AlertEventView(e["at"], e["kind"], e["actor"], e["priority"], e["note"])
+            events[e["alert_id"]].append(event)
+    vitals = await _latest_vitals(conn, [patient_id])
+    live = [_alert(r) for r in alert_rows if r["state"] != "resolved"]
+    card = PatientCard(
+        id=row["id"],
+        ward_id=row["ward_id"],
+        name=row["display_name"],
+        birth_year=row["birth_year"],
+        care_reason=row["care_reason"],
+        gateway=GatewayView(row["gateway_id"], row["status"], row["status_at"], row["last_message_at"])
+        if row["gateway_id"]
+        else None,
+        vitals=tuple(vitals.get(patient_id, ())),
+        alerts=tuple(sorted(live, key=AlertView.sort_key)),
+    )
+    return PatientRecord(
+        card=card,
+        personal_number=row["personal_number"],
+        enrolled_at=row["enrolled_at"],
+        discharged_at=row["discharged_at"],
+        observations=tuple(observations[:RECORD_MAX_OBSERVATIONS]),
+        observations_truncated=len(observations) > RECORD_MAX_OBSERVATIONS,
+        alert_history=tuple(
+            AlertHistoryEntry(_alert(r), r["resolved_at"], tuple(events.get(r["id"], ()))) for r in alert_rows
+        ),
+        ward_name=row["ward_name"],
+    )
+
+
+async def database_now(conn: psycopg.AsyncConnection) -> datetime:
+    cur = await conn.execute("SELECT now()")
+    return (await cur.fetchone())[0]  # type: ignore[index]

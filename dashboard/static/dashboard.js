@@ -1,0 +1,349 @@
+// Hemma ward dashboard: live overview over a websocket, acknowledgement, relative times.
+// Plain JavaScript, no libraries. Builds DOM with textContent only (never innerHTML), so
+// nothing from the server is ever parsed as markup. Mirrors templates/_cards.html.
+"use strict";
+
+(function () {
+  const TIME_ZONE = "Europe/Stockholm";
+  const STALE_AFTER_MS = 24 * 3600 * 1000;
+  const SILENCE_LIMIT_MS = 45 * 1000; // the server sends a heartbeat every 15 s
+  const PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
+  const MONTHS = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
+
+  // Tests and staff tooling can read this; pageId changes only when the page is reloaded.
+  const state = (window.hemma = {
+    pageId: Math.random().toString(36).slice(2),
+    loadedAt: Date.now(),
+    connected: false,
+    messages: 0,
+    snapshots: 0,
+    deltas: 0,
+  });
+
+  // --- time ---------------------------------------------------------------------------------
+
+  const partsFormat = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: TIME_ZONE, year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23",
+  });
+
+  function localParts(date) {
+    const out = {};
+    for (const p of partsFormat.formatToParts(date)) out[p.type] = p.value;
+    return out;
+  }
+
+  function formatClock(iso) {
+    if (!iso) return "";
+    const at = localParts(new Date(iso));
+    const today = localParts(new Date());
+    const clock = at.hour + ":" + at.minute;
+    if (at.year === today.year && at.month === today.month && at.day === today.day) return clock;
+    return at.day + " " + MONTHS[Number(at.month) - 1] + " " + clock;
+  }
+
+  function formatAge(iso) {
+    const seconds = (Date.now() - new Date(iso).getTime()) / 1000;
+    if (seconds < 60) return "nyss";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min sedan";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " tim sedan";
+    return Math.floor(hours / 24) + " d sedan";
+  }
+
+  function refreshTimes(root) {
+    root.querySelectorAll("[data-age]").forEach((node) => {
+      node.textContent = formatAge(node.dataset.age);
+      const tile = node.closest(".vital");
+      if (tile) tile.classList.toggle("stale", Date.now() - new Date(node.dataset.age).getTime() > STALE_AFTER_MS);
+    });
+  }
+
+  // --- DOM building -------------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function timeEl(iso, mode) {
+    const node = el("time", mode === "age" ? "vital-age" : "", mode === "age" ? formatAge(iso) : formatClock(iso));
+    node.dateTime = iso;
+    node.dataset[mode === "age" ? "age" : "clock"] = iso;
+    return node;
+  }
+
+  function gatewayBadge(gateway) {
+    if (!gateway) return el("span", "gateway gw-none", "Ingen hemenhet");
+    const badge = el("span", "gateway gw-" + gateway.status, gateway.label);
+    badge.title = "Gateway " + gateway.id;
+    if (gateway.status === "offline" && gateway.status_at) {
+      badge.append(" sedan ", timeEl(gateway.status_at, "clock"));
+    }
+    return badge;
+  }
+
+  function vitalTile(v) {
+    const tile = el("div", "vital");
+    tile.dataset.vital = v.vital;
+    tile.title = v.name;
+    const reading = el("span", "vital-reading");
+    reading.append(el("span", "vital-value", v.text), " ", el("span", "vital-unit", v.unit));
+    tile.append(el("span", "vital-label", v.label), reading, timeEl(v.time, "age"));
+    if (Date.now() - new Date(v.time).getTime() > STALE_AFTER_MS) tile.classList.add("stale");
+    return tile;
+  }
+
+  function alertItem(a) {
+    const item = el("li", "alert alert-" + a.priority + " state-" + a.state);
+    item.dataset.alertId = a.id;
+    const body = el("div", "alert-body");
+    const meta = el("span", "alert-meta");
+    meta.append(timeEl(a.opened_at, "clock"));
+    if (a.state === "acknowledged") {
+      meta.append(" · Kvitterat" + (a.acknowledged_by ? " av " + a.acknowledged_by : ""));
+      if (a.acknowledged_at) meta.append(" ", timeEl(a.acknowledged_at, "clock"));
+    }
+    body.append(el("span", "alert-message", a.message), meta);
+    if (a.state === "acknowledged" && a.note) body.append(el("span", "alert-note", a.note));
+    item.append(el("span", "alert-priority", a.priority_label), body);
+    if (a.state === "open") {
+      const form = el("form", "ack-form");
+      form.dataset.alertId = a.id;
+      const note = el("input", "ack-note");
+      Object.assign(note, { name: "note", maxLength: 500, autocomplete: "off", placeholder: "Anteckning (valfritt)" });
+      note.setAttribute("aria-label", "Anteckning till kvittering");
+      const button = el("button", "ack-button", "Kvittera");
+      button.type = "submit";
+      form.append(note, button, el("span", "ack-error"));
+      form.lastChild.setAttribute("role", "alert");
+      item.append(form);
+    }
+    return item;
+  }
+
+  function patientCard(p) {
+    const offline = p.gateway && p.gateway.status === "offline";
+    const card = el("article", "patient rank-" + p.rank + (p.top_priority ? " top-" + p.top_priority : "") +
+      (offline ? " gw-offline" : ""));
+    card.dataset.patientId = p.id;
+    card.dataset.rank = p.rank;
+    card.dataset.name = p.name;
+
+    const info = el("div", "patient-info");
+    const name = el("h2", "patient-name");
+    const link = el("a", "", p.name);
+    link.href = "/patients/" + encodeURIComponent(p.id);
+    name.append(link);
+    const meta = el("div", "patient-meta");
+    if (p.age !== null && p.age !== undefined) meta.append(el("span", "patient-age", p.age + " år"));
+    if (p.care_reason) meta.append(el("span", "patient-reason", p.care_reason));
+    info.append(name, meta, gatewayBadge(p.gateway));
+
+    const vitals = el("div", "vitals");
+    if (p.vitals.length) p.vitals.forEach((v) => vitals.append(vitalTile(v)));
+    else vitals.append(el("p", "no-vitals", "Inga mätvärden ännu"));
+
+    const alerts = el("ul", "alerts");
+    if (p.alerts.length) p.alerts.forEach((a) => alerts.append(alertItem(a)));
+    else alerts.append(el("li", "no-alerts", "Inga aktiva larm"));
+
+    card.append(info, vitals, alerts);
+    return card;
+  }
+
+  // --- the ward overview --------------------------------------------------------------------
+
+  function startWard(wardId) {
+    const list = document.getElementById("patients");
+    const banner = document.getElementById("connection-banner");
+    const live = document.getElementById("live-status");
+    const liveText = document.getElementById("live-text");
+    const updatedAt = document.getElementById("updated-at");
+    const collator = new Intl.Collator("sv");
+    let socket = null;
+    let attempt = 0;
+    let lastMessageAt = 0;
+    let gaveUp = false;
+
+    function rankOf(card) { return Number(card.dataset.rank); }
+
+    function sortCards() {
+      const cards = Array.from(list.children);
+      cards.sort((a, b) => rankOf(a) - rankOf(b) || collator.compare(a.dataset.name, b.dataset.name) ||
+        (a.dataset.patientId < b.dataset.patientId ? -1 : 1));
+      cards.forEach((card, i) => { if (list.children[i] !== card) list.insertBefore(card, list.children[i]); });
+    }
+
+    function updateSummary() {
+      const n = list.children.length;
+      document.getElementById("patient-count").textContent = n + (n === 1 ? " patient" : " patienter");
+      document.getElementById("no-patients").hidden = n > 0;
+      for (const priority of ["high", "medium"]) {
+        const count = list.querySelectorAll(".alert.state-open.alert-" + priority).length;
+        const chip = document.getElementById("count-" + priority);
+        chip.textContent = count + (priority === "high" ? " hög" : " medel");
+        chip.hidden = count === 0;
+      }
+    }
+
+    // A nurse may be typing a note when an update replaces the card: keep the text and focus.
+    function replaceCard(old, fresh) {
+      const focused = old.contains(document.activeElement) ? document.activeElement : null;
+      old.querySelectorAll("form.ack-form").forEach((form) => {
+        const twin = fresh.querySelector('form.ack-form[data-alert-id="' + form.dataset.alertId + '"]');
+        if (!twin) return;
+        twin.elements.note.value = form.elements.note.value;
+        twin.querySelector(".ack-error").textContent = form.querySelector(".ack-error").textContent;
+        if (focused && form.contains(focused)) {
+          const target = focused.name === "note" ? twin.elements.note : twin.querySelector("button");
+          requestAnimationFrame(() => target.focus());
+        }
+      });
+      old.replaceWith(fresh);
+    }
+
+    function upsert(patients) {
+      for (const p of patients) {
+        const fresh = patientCard(p);
+        const old = list.querySelector('[data-patient-id="' + CSS.escape(p.id) + '"]');
+        if (old) replaceCard(old, fresh);
+        else list.append(fresh);
+      }
+    }
+
+    function applySnapshot(message) {
+      list.replaceChildren(...message.patients.map(patientCard));
+      state.snapshots += 1;
+    }
+
+    function applyDelta(message) {
+      upsert(message.patients);
+      for (const id of message.removed) {
+        const old = list.querySelector('[data-patient-id="' + CSS.escape(id) + '"]');
+        if (old) old.remove();
+      }
+      state.deltas += 1;
+    }
+
+    function setConnected(connected, text) {
+      state.connected = connected;
+      banner.hidden = connected;
+      document.body.classList.toggle("disconnected", !connected);
+      live.dataset.state = connected ? "live" : "down";
+      liveText.textContent = text;
+    }
+
+    function onMessage(event) {
+      const message = JSON.parse(event.data);
+      lastMessageAt = Date.now();
+      state.messages += 1;
+      if (message.type === "snapshot") applySnapshot(message);
+      else if (message.type === "delta") applyDelta(message);
+      if (message.type === "snapshot" || message.type === "delta") {
+        sortCards();
+        updateSummary();
+        updatedAt.dateTime = message.at;
+        updatedAt.dataset.clock = message.at;
+        updatedAt.textContent = formatClock(message.at);
+        attempt = 0;
+        setConnected(true, "Live");
+      }
+    }
+
+    function onClose(event) {
+      socket = null;
+      if (event.code === 4401) {
+        location.assign("/login?next=" + encodeURIComponent(location.pathname));
+        return;
+      }
+      if (event.code === 4403 || event.code === 4404) {
+        gaveUp = true;
+        setConnected(false, "Ej ansluten");
+        banner.textContent = event.code === 4403 ? "Ej ansluten – behörighet saknas för avdelningen."
+          : "Ej ansluten – avdelningen finns inte.";
+        return;
+      }
+      setConnected(false, "Ej ansluten");
+      const delay = Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      attempt = Math.min(attempt + 1, 5);
+      setTimeout(connect, delay);
+    }
+
+    function connect() {
+      if (gaveUp) return;
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + "/ws/wards/" + encodeURIComponent(wardId));
+      lastMessageAt = Date.now();
+      socket.addEventListener("message", onMessage);
+      socket.addEventListener("close", onClose);
+    }
+
+    // A connection that has gone quiet (network dropped, server hung) looks open to the browser.
+    setInterval(() => {
+      if (socket && socket.readyState === WebSocket.OPEN && Date.now() - lastMessageAt > SILENCE_LIMIT_MS) {
+        socket.close();
+      }
+    }, 5000);
+    // Do not flash the banner on a normal page load; show it if the first connect is slow.
+    setTimeout(() => { if (!state.connected && !gaveUp) setConnected(false, "Ej ansluten"); }, 3000);
+    connect();
+  }
+
+  // --- acknowledge --------------------------------------------------------------------------
+
+  const ACK_ERRORS = {
+    401: "Du är utloggad – logga in igen.",
+    403: "Kvitteringen nekades (behörighet eller sessionen har gått ut).",
+    404: "Larmet finns inte längre.",
+    409: "Larmet är redan kvitterat eller avslutat.",
+    422: "Anteckningen får vara högst 500 tecken.",
+  };
+
+  async function acknowledge(form) {
+    const button = form.querySelector("button");
+    const error = form.querySelector(".ack-error");
+    const note = form.elements.note.value.trim();
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      const response = await fetch("/api/alerts/" + encodeURIComponent(form.dataset.alertId) + "/acknowledge", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
+        },
+        body: JSON.stringify(note ? { note: note } : {}),
+      });
+      if (response.ok) {
+        form.classList.add("ack-sent");
+        button.textContent = "Kvitterat";
+        if (document.body.dataset.page !== "ward") location.reload();
+        return; // the live update redraws the alert
+      }
+      error.textContent = ACK_ERRORS[response.status] || "Kvitteringen misslyckades (" + response.status + ").";
+    } catch (err) {
+      error.textContent = "Kvitteringen misslyckades – ingen kontakt med servern.";
+    }
+    button.disabled = false;
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.classList.contains("ack-form")) {
+      event.preventDefault();
+      acknowledge(form);
+    }
+  });
+
+  setInterval(() => {
+    refreshTimes(document);
+    document.querySelectorAll("[data-clock]").forEach((node) => { node.textContent = formatClock(node.dataset.clock); });
+  }, 30000);
+
+  if (document.body.dataset.page === "ward") startWard(document.body.dataset.wardId);
+})();

@@ -1,0 +1,217 @@
+"""The BLE side of the gateway: scan, recognise devices, keep them connected, hand over values.
+
+Everything goes through bleak's public `BleakScanner` and `BleakClient`; which backend they
+drive (BlueZ on a Pi, or `gateway.virtual_radio` in tests and the demo) is the only thing
+that changes. Values are handed to `on_value(address, characteristic, payload)` on the event
+loop, undecoded: decoding is not this module's business.
+
+Health devices advertise when they have something to send and accept one central at a
+time, so the scanner runs all along and each recognised device gets a task that connects,
+subscribes to what its profile lists, and waits for the link to drop; then the device
+advertises again and is reconnected. Failed connects back off per device. Connects are
+serialised because BlueZ handles concurrent connection attempts badly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+
+from device_profiles import DeviceProfilesError
+from device_profiles.catalogue import Profile, match_profile
+from device_profiles.uuids import full_uuid, name_of
+from gateway.virtual_radio import BleBackend
+
+log = logging.getLogger(__name__)
+
+OnValue = Callable[[str, str, bytes], None]
+
+_RETRY_MIN_S = 1.0
+_RETRY_MAX_S = 60.0
+_SCANNER_RETRY_S = 10.0
+
+
+class BleCentral:
+    """Scans and keeps one connection per recognised device; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: BleBackend,
+        profiles: Sequence[Profile],
+        on_value: OnValue,
+        *,
+        connect_timeout_s: float = 20.0,
+        retry_min_s: float = _RETRY_MIN_S,
+    ) -> None:
+        self.backend = backend
+        self.profiles = tuple(profiles)
+        self.on_value = on_value
+        self.connect_timeout_s = connect_timeout_s
+        self.retry_min_s = retry_min_s
+        self.connects = 0
+        self.connect_failures = 0
+        self.link_losses = 0
+        self.scanner_failures = 0
+        self._links: dict[str, asyncio.Task[None]] = {}
+        # Remembered per advertisement content: matching is a regex search per profile.
+        self._profile_cache: dict[tuple[str, str | None, tuple[str, ...]], Profile | None] = {}
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._connect_lock = asyncio.Lock()
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def connected_devices(self) -> list[str]:
+        return sorted(self._links)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "ble_devices_connected": len(self._links),
+            "ble_connects": self.connects,
+            "ble_connect_failures": self.connect_failures,
+            "ble_link_losses": self.link_losses,
+            "ble_scanner_failures": self.scanner_failures,
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Scan and serve devices until `stop` is set; restarts the scanner if the adapter fails."""
+        self._stop = stop
+        try:
+            while not stop.is_set():
+                scanner = BleakScanner(
+                    detection_callback=self._on_advertisement, backend=self.backend.scanner
+                )
+                try:
+                    await scanner.start()
+                except Exception as exc:  # BleakError, OSError, D-Bus errors: the adapter is not usable now
+                    self.scanner_failures += 1
+                    log.error(
+                        "cannot scan for Bluetooth devices: %s; is the adapter up (bluetoothctl power on)? "
+                        "retrying in %.0f s",
+                        exc,
+                        _SCANNER_RETRY_S,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), _SCANNER_RETRY_S)
+                    continue
+                try:
+                    await stop.wait()
+                finally:
+                    with contextlib.suppress(BleakError, OSError):
+                        await scanner.stop()
+        finally:
+            links = list(self._links.values())
+            for task in links:
+                task.cancel()
+            await asyncio.gather(*links, return_exceptions=True)
+
+    # --- advertisements -------------------------------------------------------------------------
+
+    def _on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
+        address = device.address
+        if address in self._links or (self._stop is not None and self._stop.is_set()):
+            return
+        if time.monotonic() < self._retry_at.get(address, 0.0):
+            return
+        profile = self._profile_for(address, adv)
+        if profile is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._serve(device, profile), name=f"ble-{address}")
+        self._links[address] = task
+        task.add_done_callback(lambda _t: self._links.pop(address, None))
+
+    def _profile_for(self, address: str, adv: AdvertisementData) -> Profile | None:
+        key = (address, adv.local_name, tuple(adv.service_uuids))
+        if key not in self._profile_cache:
+            if len(self._profile_cache) > 4096:  # neighbours' phones rotate random addresses
+                self._profile_cache.clear()
+            try:
+                profile = match_profile(self.profiles, adv.local_name, adv.service_uuids)
+            except DeviceProfilesError:
+                profile = None  # a service UUID that is not a UUID: not one of ours
+            self._profile_cache[key] = profile
+            if profile is not None:
+                log.info(
+                    "device %s recognised as %s %s (profile %s)",
+                    address,
+                    profile.manufacturer,
+                    profile.model,
+                    profile.id,
+                )
+        return self._profile_cache[key]
+
+    # --- one device -----------------------------------------------------------------------------
+
+    async def _serve(self, device: BLEDevice, profile: Profile) -> None:
+        address = device.address
+        lost = asyncio.Event()
+        client = BleakClient(
+            device,
+            disconnected_callback=lambda _c: lost.set(),
+            timeout=self.connect_timeout_s,
+            backend=self.backend.client,
+        )
+        try:
+            async with self._connect_lock:
+                await asyncio.wait_for(client.connect(), self.connect_timeout_s)
+                self.connects += 1
+                await self._subscribe(client, profile, address)
+            self._failures.pop(address, None)
+            log.info("device %s connected (%s)", address, profile.id)
+            await lost.wait()
+            self.link_losses += 1
+            log.info("device %s disconnected; will reconnect when it advertises", address)
+        except Exception as exc:  # BleakError, OSError, TimeoutError, or a backend surprise: retry later
+            self.connect_failures += 1
+            failures = self._failures[address] = self._failures.get(address, 0) + 1
+            delay = min(self.retry_min_s * 2 ** (failures - 1), _RETRY_MAX_S)
+            self._retry_at[address] = time.monotonic() + delay
+            log.warning(
+                "device %s (%s): connection failed: %s; retry in %.0f s (interference or range? "
+                "move the device closer to the gateway)",
+                address,
+                profile.id,
+                exc or type(exc).__name__,
+                delay,
+            )
+        finally:
+            if client.is_connected:
+                with contextlib.suppress(BleakError, OSError, TimeoutError):
+                    await asyncio.wait_for(client.disconnect(), 5.0)
+
+    async def _subscribe(self, client: BleakClient, profile: Profile, address: str) -> None:
+        for spec in profile.characteristics:
+            char = client.services.get_characteristic(full_uuid(spec.uuid))
+            if char is None:
+                if not spec.optional:
+                    log.warning(
+                        "device %s lacks %s that profile %s requires; its readings cannot be collected",
+                        address,
+                        name_of(spec.uuid),
+                        profile.id,
+                    )
+                continue
+            if spec.mode == "read":
+                try:
+                    data = await client.read_gatt_char(char)
+                except BleakError as exc:  # e.g. battery not readable yet: not worth dropping the link
+                    log.warning("device %s: reading %s failed: %s", address, name_of(spec.uuid), exc)
+                    continue
+                self.on_value(address, spec.uuid, bytes(data))
+            else:
+                await client.start_notify(char, functools.partial(self._on_notification, address, spec.uuid))
+
+    def _on_notification(
+        self, address: str, char_uuid: str, _sender: BleakGATTCharacteristic, data: bytearray
+    ) -> None:
+        self.on_value(address, char_uuid, bytes(data))

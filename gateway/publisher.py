@@ -1,0 +1,360 @@
+"""Drain the store-and-forward queue to the MQTT broker, QoS 1, in a bounded in-flight window.
+
+One thread owns everything MQTT: it connects, publishes and reads acknowledgements, driving
+paho's `loop_read`/`loop_write`/`loop_misc` from its own `select()` so a `wake()` from the
+BLE side is noticed at once. Nobody else ever calls into paho (paho #354: publishing from
+several threads can deadlock; #396: `loop_start` can peg a core).
+
+Delivery is at least once, keyed by the queue's message id:
+
+* a message leaves the queue only when its PUBACK arrives with a success reason code;
+* each connection uses a fresh paho client (clean start), so after a drop paho does not
+  resend its own in-memory copies; whatever was in flight is re-published from the queue
+  under the same message id, and ingest deduplicates on it.
+
+MQTT 5 is used because a v5 broker says *why* it refuses a PUBLISH (PUBACK 0x87 not
+authorised, 0x97 quota exceeded); under 3.1.1 Mosquitto silently acks a publish its ACL
+denies, and the queue would delete data nobody received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway import SOFTWARE
+from gateway.queue import StoreAndForwardQueue
+from hemma.contract import STATUS_QOS, GatewayStatus, encode, status_topic
+from hemma.settings import MqttTarget
+
+log = logging.getLogger(__name__)
+
+_CONNACK_TIMEOUT_S = 10.0
+_GOODBYE_TIMEOUT_S = 2.0
+
+
+def _backoff(initial: float, maximum: float) -> Iterator[float]:
+    """Exponential back-off with jitter, so a ward's gateways do not reconnect in lockstep after an outage."""
+    delay = initial
+    while True:
+        yield random.uniform(delay / 2, delay)
+        delay = min(delay * 2, maximum)
+
+
+def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    # Nagle's algorithm holds small PUBLISH/PUBACK packets for tens of ms (PERFORMANCE-NOTES.md).
+    with contextlib.suppress(OSError, AttributeError):  # a websocket wrapper: nothing to tune
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Publisher:
+    """Publishes queued messages on a thread of its own; see the module docstring."""
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        gateway_id: str,
+        queue: StoreAndForwardQueue,
+        *,
+        inflight_max: int = 20,
+        keepalive_s: int = 30,
+        backoff_initial_s: float = 0.25,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self.target = target
+        self.gateway_id = gateway_id
+        self.queue = queue
+        self.inflight_max = inflight_max
+        self.keepalive_s = keepalive_s
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        # Counters, written only by the publisher thread.
+        self.published = 0  # PUBLISH packets sent for queued messages, re-sends included
+        self.acked = 0  # successful PUBACKs for queued messages
+        self.broker_rejected = 0  # PUBACKs with a failure reason code (message kept, session restarted)
+        self.connects = 0
+        self.connect_failures = 0
+        self.connected = False
+        self._stop = threading.Event()
+        self._has_work = threading.Event()
+        self._has_work.set()
+        self._wake_r: socket.socket | None = None  # a byte written to _wake_w interrupts select()
+        self._wake_w: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._inflight: dict[int, str] = {}  # paho mid -> queue message id
+        self._status_mids: set[int] = set()
+        self._acked_ids: list[str] = []
+        self._session_failed: str | None = None
+
+    @property
+    def reconnects(self) -> int:
+        """Connections established after the first one."""
+        return max(0, self.connects - 1)
+
+    def stats(self) -> dict[str, float | int | bool]:
+        age = None if self.queue.closed else self.queue.oldest_age()
+        return {
+            "connected": self.connected,
+            "published": self.published,
+            "acked": self.acked,
+            "broker_rejected": self.broker_rejected,
+            "reconnects": self.reconnects,
+            "connect_failures": self.connect_failures,
+            "inflight": len(self._inflight),
+            "queue_depth": len(self.queue),
+            "queue_oldest_age_s": age.total_seconds() if age is not None else 0.0,
+        }
+
+    # --- control, from any thread -------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("publisher already started")
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.gateway_id}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the publisher the queue has new messages."""
+        self._has_work.set()
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):  # BlockingIOError: a wake-up is already pending
+                self._wake_w.send(b"\0")
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.connected:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the queue is empty (everything acknowledged); False on timeout."""
+        deadline = time.monotonic() + timeout
+        self.wake()
+        while len(self.queue) or self._inflight:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say goodbye (retained "offline" status, DISCONNECT) and stop. Queued messages stay queued."""
+        self._stop.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning(
+                    "gateway %s: publisher thread did not stop within %.0f s", self.gateway_id, timeout
+                )
+                return  # leave its sockets open: it may still be selecting on them
+        for sock in (self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+
+    # --- the publisher thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        delays = _backoff(self._backoff_initial_s, self._backoff_max_s)
+        while not self._stop.is_set():
+            reached_broker = False
+            try:
+                reached_broker = self._session()
+            except OSError as exc:
+                self.connect_failures += 1
+                log.warning(
+                    "gateway %s: cannot reach MQTT broker %s: %s", self.gateway_id, self.target.url(), exc
+                )
+            except Exception:
+                self.connect_failures += 1
+                log.exception("gateway %s: MQTT session failed", self.gateway_id)
+            finally:
+                self.connected = False
+                self._inflight.clear()
+                self._status_mids.clear()
+            if reached_broker:
+                delays = _backoff(self._backoff_initial_s, self._backoff_max_s)
+            if not self._stop.is_set():
+                self._stop.wait(next(delays))
+
+    def _new_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.gateway_id,
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        if self.target.username:
+            client.username_pw_set(self.target.username, self.target.password)
+        if self.target.tls:
+            client.tls_set()
+        offline = GatewayStatus(v=1, gateway_id=self.gateway_id, state="offline", software=SOFTWARE)
+        client.will_set(status_topic(self.gateway_id), encode(offline), qos=STATUS_QOS, retain=True)
+        # Our window is the limit; paho's own queue must never hold messages back behind it.
+        client.max_inflight_messages_set(self.inflight_max + 4)
+        client.on_socket_open = _set_nodelay
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _session(self) -> bool:
+        """One connection, from CONNECT until it drops or we stop. Returns whether CONNACK arrived."""
+        client = self._new_client()
+        self._session_failed = None
+        client.connect(self.target.host, self.target.port, keepalive=self.keepalive_s, clean_start=True)
+        connack_deadline = time.monotonic() + _CONNACK_TIMEOUT_S
+        reached = False
+        try:
+            while not self._stop.is_set() and self._session_failed is None:
+                if self.connected and not reached:
+                    reached = True
+                    self._publish_status(client, "online")
+                if self.connected:
+                    self._fill_window(client)
+                elif time.monotonic() > connack_deadline:
+                    raise OSError(f"no CONNACK within {_CONNACK_TIMEOUT_S:.0f} s")
+                if not self._pump(client, timeout=1.0):
+                    break
+            if self._session_failed:
+                log.warning("gateway %s: ending MQTT session: %s", self.gateway_id, self._session_failed)
+            elif self._stop.is_set() and self.connected:
+                self._say_goodbye(client)
+        finally:
+            self._settle_acks()
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
+        return reached
+
+    def _pump(self, client: mqtt.Client, timeout: float) -> bool:
+        """Wait for network or wake-up events and let paho handle them; False when the connection is gone."""
+        sock = client.socket()
+        if sock is None or self._wake_r is None:
+            return False
+        pending = getattr(sock, "pending", None)  # TLS may hold decrypted bytes select() cannot see
+        ok = True
+        if pending is not None and pending():
+            readable: list[Any] = [sock]
+        else:
+            want = [sock] if client.want_write() else []
+            readable, writable, _ = select.select([sock, self._wake_r], want, [], timeout)
+            if self._wake_r in readable:
+                self._drain_wake()
+            if sock in writable:
+                ok = client.loop_write() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        if ok and sock in readable:
+            ok = client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        if ok:
+            ok = client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._settle_acks()  # even when the connection just dropped: those PUBACKs did arrive
+        return ok and client.socket() is not None
+
+    def _drain_wake(self) -> None:
+        assert self._wake_r is not None
+        with contextlib.suppress(OSError):  # BlockingIOError: drained
+            while self._wake_r.recv(4096):
+                pass
+
+    def _fill_window(self, client: mqtt.Client) -> None:
+        room = self.inflight_max - len(self._inflight)
+        # Refill in chunks: each refill is a query and a commit, so waiting for half a window keeps
+        # the queue's fsyncs per message low without ever letting the window run dry.
+        if room <= 0 or (self._inflight and room < max(1, self.inflight_max // 2)):
+            return
+        if not self._has_work.is_set():
+            return
+        self._has_work.clear()  # before peeking: a put() racing with us sets it again
+        batch = self.queue.peek(room, exclude=self._inflight.values())
+        if len(batch) == room:
+            self._has_work.set()  # probably more behind these
+        sent: list[str] = []
+        for message in batch:
+            info = client.publish(message.topic, message.payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._session_failed = f"publish failed: {mqtt.error_string(info.rc)}"
+                break
+            self._inflight[info.mid] = message.message_id
+            sent.append(message.message_id)
+            self.published += 1
+        self.queue.mark_attempted(sent)
+
+    def _settle_acks(self) -> None:
+        if self._acked_ids:
+            ids, self._acked_ids = self._acked_ids, []
+            self.queue.remove_many(ids)
+            self.acked += len(ids)
+            self._has_work.set()  # room in the window again
+
+    def _publish_status(self, client: mqtt.Client, state: Literal["online", "offline"]) -> int:
+        status = GatewayStatus(
+            v=1, gateway_id=self.gateway_id, state=state, at=datetime.now(UTC), software=SOFTWARE
+        )
+        info = client.publish(status_topic(self.gateway_id), encode(status), qos=STATUS_QOS, retain=True)
+        self._status_mids.add(info.mid)
+        return info.mid
+
+    def _say_goodbye(self, client: mqtt.Client) -> None:
+        """A clean DISCONNECT suppresses the last will, so publish "offline" ourselves first."""
+        mid = self._publish_status(client, "offline")
+        deadline = time.monotonic() + _GOODBYE_TIMEOUT_S
+        while mid in self._status_mids and time.monotonic() < deadline:
+            if not self._pump(client, timeout=0.1):
+                return
+        self.connected = False  # a requested disconnect, not worth a warning in on_disconnect
+        client.disconnect()
+
+    # --- paho callbacks (run inside loop_read on this thread) -----------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            self._session_failed = f"broker refused connection: {reason}"
+            log.error(
+                "gateway %s: %s (check HEMMA_MQTT_URL credentials)", self.gateway_id, self._session_failed
+            )
+            return
+        self.connected = True
+        self.connects += 1
+        self._has_work.set()
+        log.info("gateway %s: connected to %s", self.gateway_id, self.target.url())
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if self.connected:
+            log.warning("gateway %s: disconnected from MQTT broker (%s)", self.gateway_id, reason)
+        self.connected = False
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any
+    ) -> None:
+        if mid in self._status_mids:
+            self._status_mids.discard(mid)
+            return
+        message_id = self._inflight.pop(mid, None)
+        if message_id is None:
+            return
+        if reason.is_failure:
+            # Keep the message; restart the session after a back-off rather than hammering the broker.
+            self.broker_rejected += 1
+            self._session_failed = f"broker refused a measurements message: {reason}"
+            return
+        self._acked_ids.append(message_id)

@@ -1,0 +1,300 @@
+"""`Gateway`: BLE devices in, `MeasurementBatch` messages into the durable queue, published by MQTT.
+
+    BleCentral --values--> NotificationDecoder --Measurement--> batch --encode()--> queue --> Publisher
+
+The BLE side and the batching run on one asyncio loop; the queue write (an fsync) runs in a
+worker thread so it never blocks the loop; the publisher has its own thread (see
+gateway.publisher). Measurements are batched per message, up to
+`gateway_batch_max_measurements` or `gateway_batch_linger_s` after the first one waits.
+
+`run(settings)` is the `hemma gateway` entry point: the real bleak backend, until SIGINT or
+SIGTERM, exit status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from types import TracebackType
+
+from device_profiles.catalogue import Profile, load_profiles
+from gateway.ble import BleCentral
+from gateway.decoding import NotificationDecoder
+from gateway.errors import ConfigurationError, GatewayError, QueueFull
+from gateway.publisher import Publisher
+from gateway.queue import StoreAndForwardQueue
+from gateway.virtual_radio import BleBackend
+from hemma.contract import (
+    GATEWAY_ID_PATTERN,
+    MAX_MEASUREMENTS_PER_BATCH,
+    Measurement,
+    MeasurementBatch,
+    encode,
+    measurements_topic,
+)
+from hemma.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Keep messages well under ingest's default 256 KiB limit (ingest_max_payload_bytes).
+MAX_MESSAGE_BYTES = 192 * 1024
+_QUEUE_FULL_RETRY_MAX_S = 30.0
+
+
+def local_timezone() -> tzinfo:
+    """The gateway's own zone: home devices show local time, set from the same clock."""
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+class Gateway:
+    """One home's gateway; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        gateway_id: str | None = None,
+        queue_path: Path | None = None,
+        queue: StoreAndForwardQueue | None = None,
+        ble: BleBackend | None = None,
+        profiles: Sequence[Profile] | None = None,
+        device_tz: tzinfo | None = None,
+    ) -> None:
+        gw = gateway_id or settings.gateway_id
+        if not gw or not GATEWAY_ID_PATTERN.match(gw):
+            raise ConfigurationError(
+                f"gateway id {gw!r} is missing or invalid: "
+                "set HEMMA_GATEWAY_ID to 3-63 characters of a-z, 0-9 and '-'"
+            )
+        self.gateway_id = gw
+        self.topic = measurements_topic(gw)
+        self.batch_max = min(settings.gateway_batch_max_measurements, MAX_MEASUREMENTS_PER_BATCH)
+        self.linger_s = settings.gateway_batch_linger_s
+        path = queue_path or settings.gateway_queue_path or settings.data_dir / f"gateway-{gw}.sqlite"
+        target = settings.mqtt()
+        profiles = profiles if profiles is not None else load_profiles()
+        self.decoder = NotificationDecoder(device_tz=device_tz or local_timezone())
+        self.central = BleCentral(ble or BleBackend(), profiles, self._on_value)
+        # Opened last: nothing after this can fail and leave the file locked.
+        self.queue = queue if queue is not None else StoreAndForwardQueue(path)
+        self.publisher = Publisher(target, gw, self.queue, inflight_max=settings.gateway_inflight_max)
+        self.batches_enqueued = 0
+        self.measurements_enqueued = 0
+        self.queue_full_events = 0
+        self.internal_errors = 0
+        self._pending: list[Measurement] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = threading.Event()
+        self._have_pending: asyncio.Event | None = None
+        self._batch_full: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+
+    @property
+    def pending_measurements(self) -> int:
+        """Decoded measurements not yet queued (lingering for a batch, or held while the queue is full)."""
+        return len(self._pending)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "gateway_id": self.gateway_id,
+            **self.publisher.stats(),
+            **self.central.stats(),
+            "pending_measurements": len(self._pending),
+            "batches_enqueued": self.batches_enqueued,
+            "measurements_enqueued": self.measurements_enqueued,
+            "queue_full_events": self.queue_full_events,
+            "internal_errors": self.internal_errors,
+            **self.decoder.counters.as_dict(),
+        }
+
+    # --- lifetime -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until `request_stop()`; on the way out every decoded measurement is in the queue."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._have_pending = asyncio.Event()
+        self._batch_full = asyncio.Event()
+        if self._stop_requested.is_set():
+            self._stop.set()
+        self.publisher.start()
+        self._started.set()
+        batcher = asyncio.create_task(self._batch_loop(), name=f"batcher-{self.gateway_id}")
+        central = asyncio.create_task(self.central.run(self._stop), name=f"ble-{self.gateway_id}")
+        try:
+            await self._stop.wait()
+        finally:
+            self._stop.set()
+            await asyncio.gather(central, return_exceptions=True)
+            # Wake the batcher so it writes what is pending now, without lingering, and returns.
+            self._have_pending.set()
+            self._batch_full.set()
+            await asyncio.gather(batcher, return_exceptions=True)
+            if self._pending:
+                log.error(
+                    "gateway %s: stopped with %d measurements that could not be queued",
+                    self.gateway_id,
+                    len(self._pending),
+                )
+            await asyncio.to_thread(self.publisher.stop)
+            self.queue.close()
+
+    def request_stop(self) -> None:
+        """Ask `run()` to finish; safe from any thread and from signal handlers."""
+        self._stop_requested.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+
+    def start(self) -> Gateway:
+        """Run on a background thread (for tests and embedding); `stop()` ends it."""
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self.run()), name=f"gw-{self.gateway_id}", daemon=True
+        )
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise GatewayError(f"gateway {self.gateway_id} did not stop within {timeout:.0f} s")
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- values to batches ------------------------------------------------------------------------
+
+    def _on_value(self, address: str, characteristic: str, payload: bytes) -> None:
+        """Called on the loop for every notification, indication and read."""
+        try:
+            measurement = self.decoder.decode(address, characteristic, payload, datetime.now(UTC))
+        except Exception:  # a bug must not stop the other devices' readings; no payload in the log
+            self.internal_errors += 1
+            log.exception(
+                "gateway %s: failed to handle a value from %s/%s", self.gateway_id, address, characteristic
+            )
+            return
+        if measurement is None:
+            return
+        self._pending.append(measurement)
+        assert self._have_pending is not None and self._batch_full is not None
+        self._have_pending.set()
+        if len(self._pending) >= self.batch_max:
+            self._batch_full.set()
+
+    async def _batch_loop(self) -> None:
+        """Batch and enqueue until stopped and nothing is pending; never cancelled, so a batch is
+        never half written (cancelling during the queue write would enqueue it twice)."""
+        assert self._have_pending is not None and self._batch_full is not None and self._stop is not None
+        retry_s = 1.0
+        while True:
+            await self._have_pending.wait()
+            if not self._pending:
+                if self._stop.is_set():
+                    return
+                self._have_pending.clear()
+                continue
+            if len(self._pending) < self.batch_max and not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_full.wait(), self.linger_s)
+            try:
+                await self._enqueue(self._pending[: self.batch_max])
+            except Exception as exc:
+                # Back-pressure: the measurements stay pending (same ids) and we try again later.
+                if isinstance(exc, QueueFull):
+                    self.queue_full_events += 1
+                    log.error(
+                        "gateway %s: %s; %d measurements held in memory, retry in %.0f s",
+                        self.gateway_id,
+                        exc,
+                        len(self._pending),
+                        retry_s,
+                    )
+                else:
+                    self.internal_errors += 1
+                    log.exception(
+                        "gateway %s: cannot write to the queue; retry in %.0f s", self.gateway_id, retry_s
+                    )
+                if self._stop.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), retry_s)
+                retry_s = min(retry_s * 2, _QUEUE_FULL_RETRY_MAX_S)
+                continue
+            retry_s = 1.0
+            if len(self._pending) < self.batch_max and not self._stop.is_set():
+                self._batch_full.clear()
+
+    async def _enqueue(self, measurements: list[Measurement]) -> None:
+        """Write measurements as one or more messages, then drop them from pending (they are on disk)."""
+        if not measurements:
+            return
+        batch = MeasurementBatch(
+            v=1,
+            message_id=uuid.uuid4(),
+            gateway_id=self.gateway_id,
+            sent_at=datetime.now(UTC),
+            measurements=tuple(measurements),
+        )
+        payload = encode(batch)
+        if len(payload) > MAX_MESSAGE_BYTES and len(measurements) > 1:
+            half = len(measurements) // 2
+            await self._enqueue(measurements[:half])
+            await self._enqueue(measurements[half:])
+            return
+        await asyncio.to_thread(self.queue.put, self.topic, payload, message_id=str(batch.message_id))
+        # The batch was built from the head of pending; nothing else removes from it.
+        del self._pending[: len(measurements)]
+        self.batches_enqueued += 1
+        self.measurements_enqueued += len(measurements)
+        self.publisher.wake()
+
+
+def run(settings: Settings) -> int:
+    """`hemma gateway`: run with the real Bluetooth adapter until SIGINT/SIGTERM; returns the exit status."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    try:
+        gateway = Gateway(settings)
+    except (GatewayError, RuntimeError) as exc:
+        log.error("cannot start the gateway: %s", exc)
+        return 2
+
+    async def main() -> None:
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, gateway.request_stop)
+        log.info("gateway %s running; queue %s", gateway.gateway_id, gateway.queue.path)
+        await gateway.run()
+
+    asyncio.run(main())
+    stats = gateway.stats()
+    log.info(
+        "gateway %s stopped: %s measurements queued, %s messages acked, %s still queued",
+        gateway.gateway_id,
+        stats["measurements_enqueued"],
+        stats["acked"],
+        stats["queue_depth"],
+    )
+    return 0

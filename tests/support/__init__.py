@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules (servers started in-process, seed data)."""

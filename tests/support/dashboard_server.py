@@ -1,0 +1,78 @@
+"""Run the dashboard in-process on a free port, for API, browser and end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import uvicorn
+from websockets.sync.client import ClientConnection, connect
+
+from dashboard.app import SESSION_COOKIE, create_app
+from hemma.services import free_port
+from hemma.settings import Settings
+
+
+@contextlib.contextmanager
+def running_dashboard(settings: Settings, *, startup_timeout: float = 20.0) -> Iterator[str]:
+    """Start uvicorn on a background thread; yields the base URL, e.g. http://127.0.0.1:41234.
+
+    The lifespan (migrations, pool, LISTEN) has completed when this yields. On exit the
+    server shuts down gracefully (websockets are closed, the pool and LISTEN connection too).
+    """
+    host, port = "127.0.0.1", free_port()
+    app = create_app(settings.model_copy(update={"dashboard_host": host, "dashboard_port": port}))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"dashboard-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("dashboard server exited during startup (see the log above)")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(5)
+            raise TimeoutError(f"dashboard did not start within {startup_timeout:.0f} s")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        if thread.is_alive():
+            raise RuntimeError("dashboard server did not stop within 15 s")
+
+
+@contextlib.contextmanager
+def logged_in(base_url: str, username: str, password: str) -> Iterator[httpx.Client]:
+    """An httpx client holding a dashboard session (fails the test if the login is refused)."""
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        response = client.post("/login", data={"username": username, "password": password})
+        if response.status_code != 303:
+            raise AssertionError(f"login as {username} refused: HTTP {response.status_code}")
+        yield client
+
+
+def csrf_token(client: httpx.Client, page: str = "/") -> str:
+    """The per-session CSRF token embedded in a dashboard page."""
+    html = client.get(page, follow_redirects=True).text
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    if not match:
+        raise AssertionError(f"no CSRF token on {page}")
+    return match.group(1)
+
+
+def ward_socket(
+    client: httpx.Client | None, base_url: str, ward_id: str, origin: str | None = None
+) -> ClientConnection:
+    """A websocket to /ws/wards/{ward_id} carrying the client's session cookie (none when client is None)."""
+    cookie = client.cookies.get(SESSION_COOKIE) if client is not None else None
+    headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else {}
+    url = base_url.replace("http://", "ws://", 1) + f"/ws/wards/{ward_id}"
+    return connect(url, additional_headers=headers, origin=origin, open_timeout=10)  # type: ignore[arg-type]

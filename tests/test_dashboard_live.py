@@ -1,0 +1,189 @@
+"""The live hub against a real PostgreSQL (slow clients, revoked access, a cut LISTEN connection),
+and the dashboard's pure helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from dashboard.auth import LoginBrake, safe_next
+from dashboard.errors import EventRejected
+from dashboard.live import Changes, LiveHub, Subscriber, parse_event
+from dashboard.metrics import DashboardMetrics
+from dashboard.model import StaffUser, format_age, format_clock, format_value, swedish_sort_key
+from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+
+PASSWORD = "rätt häst batteri häftklammer"
+
+
+@pytest.fixture
+def ward(db: psycopg.Connection) -> tuple[StaffUser, EnrolledPatient]:
+    ensure_ward(db, "avd-norr", "Avdelning Norr")
+    patient = enrol_patient(db, ward_id="avd-norr", display_name="Anna Andersson", gateway_id="gw-anna")
+    staff_id = create_staff_user(db, username="nurse.norr", display_name="Sara Sjöström", role="nurse",
+                                 password=PASSWORD, ward_ids=["avd-norr"])
+    return StaffUser(staff_id, "nurse.norr", "Sara Sjöström", "nurse", frozenset({"avd-norr"})), patient
+
+
+async def _next(sub: Subscriber, timeout: float = 5.0) -> dict[str, object] | None:
+    raw = await asyncio.wait_for(sub.queue.get(), timeout)
+    return None if raw is None else json.loads(raw)
+
+
+async def _reading(conn: psycopg.AsyncConnection, patient: EnrolledPatient, value: float) -> None:
+    """What ingest does: upsert latest_vitals and NOTIFY in one commit."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO latest_vitals (patient_id, vital, time, value, unit)"
+            " VALUES (%s, 'spo2', now(), %s, '%%') ON CONFLICT (patient_id, vital)"
+            " DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
+            (patient.patient_id, value),
+        )
+        event = {"kind": "vitals", "ward_id": patient.ward_id, "patient_ids": [str(patient.patient_id)]}
+        await conn.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(event),))
+
+
+def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_closes(
+    database_url: str, ward: tuple[StaffUser, EnrolledPatient]
+) -> None:
+    staff, patient = ward
+
+    async def scenario() -> None:
+        metrics = DashboardMetrics()
+        async with AsyncConnectionPool(database_url, min_size=1, max_size=3, open=False,
+                                       kwargs={"autocommit": True}) as pool:
+            hub = LiveHub(pool, metrics, coalesce_s=0.01, queue_size=3, heartbeat_s=60)
+            await hub.start(database_url)
+            try:
+                fast = hub.subscribe("avd-norr", staff, "127.0.0.1")
+                slow = hub.subscribe("avd-norr", staff, "127.0.0.1")
+                assert (await _next(fast))["type"] == "snapshot"  # type: ignore[index]
+                seen = []
+                async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer:
+                    for value in range(90, 96):
+                        await _reading(writer, patient, value)
+                        delta = await _next(fast)
+                        seen.append(delta["patients"][0]["vitals"][0]["text"])  # type: ignore[index]
+                    assert seen == ["90", "91", "92", "93", "94", "95"]
+                    # The slow one filled its queue (snapshot + 2 deltas) and was closed; what it had
+                    # queued was discarded: it will reconnect and get a fresh snapshot instead.
+                    assert slow.closed and slow.close_code == 1013
+                    assert slow.queue.qsize() == 1 and await _next(slow) is None
+                    assert metrics.websocket_clients_dropped == 1
+                    assert metrics.websocket_clients == 1
+
+                    revoke = "DELETE FROM staff_ward_access WHERE staff_user_id = %s"
+                    await writer.execute(revoke, (staff.id,))
+                    await _reading(writer, patient, 96)
+                    assert await _next(fast) is None
+                    assert fast.close_code == 4403
+                    assert metrics.websocket_clients == 0
+            finally:
+                await hub.stop()
+
+    asyncio.run(scenario())
+
+
+def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
+    database_url: str, db: psycopg.Connection, ward: tuple[StaffUser, EnrolledPatient]
+) -> None:
+    staff, patient = ward
+
+    async def scenario() -> None:
+        metrics = DashboardMetrics()
+        async with AsyncConnectionPool(database_url, min_size=1, max_size=3, open=False,
+                                       kwargs={"autocommit": True}) as pool:
+            hub = LiveHub(pool, metrics, coalesce_s=0.01, heartbeat_s=60)
+            await hub.start(database_url)
+            try:
+                before = hub.subscribe("avd-norr", staff, None)
+                assert (await _next(before))["type"] == "snapshot"  # type: ignore[index]
+                killed = db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query ILIKE 'LISTEN%%'"
+                ).fetchall()
+                assert killed == [(True,)]
+                # Events may have been missed while cut off: the page must resnapshot.
+                assert await _next(before) is None and before.close_code == 1011
+                await asyncio.wait_for(hub.listening.wait(), 10)
+                assert metrics.listener_reconnects == 1
+                after = hub.subscribe("avd-norr", staff, None)
+                assert (await _next(after))["type"] == "snapshot"  # type: ignore[index]
+                async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer:
+                    await _reading(writer, patient, 88)
+                delta = await _next(after)
+                assert delta["patients"][0]["vitals"][0]["text"] == "88"  # type: ignore[index]
+            finally:
+                await hub.stop()
+
+    asyncio.run(scenario())
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+
+def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
+    changes = Changes()
+    pid = uuid.uuid4()
+    vitals = json.dumps({"kind": "vitals", "ward_id": "w", "patient_ids": [str(pid)]})
+    assert parse_event(vitals, changes) == "vitals"
+    assert parse_event('{"kind": "alerts", "ward_id": "w", "alert_ids": [3, 4]}', changes) == "alerts"
+    assert parse_event('{"kind": "gateway", "ward_id": null, "gateway_id": "gw-1", "status": "offline"}',
+                       changes) == "gateway"
+    assert changes == Changes({pid}, {3, 4}, {"gw-1"})
+    malformed = (
+        "not json",
+        "[]",
+        '{"kind": "weather"}',
+        '{"kind": "vitals", "patient_ids": ["x"]}',
+        '{"kind": "vitals"}',
+        '{"kind": "alerts", "alert_ids": ["1"]}',
+        '{"kind": "alerts", "alert_ids": [true]}',
+        '{"kind": "gateway", "gateway_id": 5}',
+    )
+    for bad in malformed:
+        with pytest.raises(EventRejected):
+            parse_event(bad, Changes())
+
+
+def test_login_brake_locks_after_five_failures_in_the_window_and_releases_later() -> None:
+    brake = LoginBrake(max_failures=5, window_s=900, lockout_s=300)
+    assert [brake.failed("Nurse", t) for t in range(5)] == [False, False, False, False, True]
+    assert brake.locked_for("nurse", 10) == pytest.approx(294)
+    assert brake.locked_for("other", 10) == 0
+    assert brake.locked_for("nurse", 305) == 0
+    # Failures spread wider than the window never lock.
+    assert not any(brake.failed("slow", t * 1000.0) for t in range(10))
+    brake.failed("ok", 0)
+    brake.succeeded("ok")
+    assert brake.locked_for("ok", 1) == 0
+
+
+def test_login_brake_memory_is_bounded() -> None:
+    brake = LoginBrake(max_tracked=100)
+    for i in range(1000):
+        brake.failed(f"user{i}", float(i))
+    assert len(brake._failures) <= 100
+
+
+def test_safe_next_only_allows_local_paths() -> None:
+    assert safe_next("/wards/avd-1?x=1") == "/wards/avd-1?x=1"
+    for bad in (None, "", "//evil.example/", "https://evil.example/", "/\\evil.example", "wards"):
+        assert safe_next(bad) == "/"
+
+
+def test_swedish_formatting() -> None:
+    now = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)  # 14:00 in Stockholm (CET)
+    assert format_value(37.25, 1) == "37,2" and format_value(96.0, 0) == "96"
+    assert format_clock(now - timedelta(minutes=3), now) == "13:57"
+    assert format_clock(datetime(2026, 1, 3, 6, 5, tzinfo=UTC), now) == "3 jan 07:05"
+    ages = (timedelta(seconds=20), timedelta(minutes=5), timedelta(hours=3), timedelta(days=4))
+    assert [format_age(now - age, now) for age in ages] == ["nyss", "5 min sedan", "3 tim sedan", "4 d sedan"]
+    assert sorted(["Örjan", "Åsa", "Zack", "Anna", "Ärla"], key=swedish_sort_key) == [
+        "Anna", "Zack", "Åsa", "Ärla", "Örjan"]
