@@ -59,10 +59,13 @@ def apply(
         elif req.priority > Priority.parse(current.priority):
             change = _reprioritise(conn, current, req, now)
         else:
+            # Same or milder: no new notification. At the same priority the message follows the newest
+            # value; a milder value leaves the message describing the worse state the alert was raised for.
+            same = req.priority == Priority.parse(current.priority)
             conn.execute(
-                "UPDATE alerts SET value = %s, observed_at = GREATEST(observed_at, %s), updated_at = %s"
-                " WHERE id = %s",
-                (req.value, req.observed_at, now, current.id),
+                "UPDATE alerts SET value = %s, message = CASE WHEN %s THEN %s ELSE message END,"
+                " observed_at = %s, updated_at = %s WHERE id = %s AND observed_at <= %s",
+                (req.value, same, req.message, req.observed_at, now, current.id, req.observed_at),
             )
             live[key] = replace(current, observed_at=max(current.observed_at, req.observed_at))
             continue

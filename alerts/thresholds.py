@@ -124,7 +124,7 @@ def evaluate(
                     rule=key,
                     vital=info.vital.value,
                     priority=Priority(int(level[i])),
-                    message=f"{messages[int(level[i])]}: {value[i]:.{info.decimals}f} {info.ucum}",
+                    message=f"{messages[int(level[i])]}: {info.format(float(value[i]))}",
                     value=float(value[i]),
                     threshold=float(limit[i]),
                     observed_at=_from_micros(int(time[i])),

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hemma.vitals import VITALS, Vital
+from hemma.vitals import DISPLAY_UNITS, VITALS, Vital
 
 # Swedish regions run the wards; all clock times on screen are local Swedish time.
 DISPLAY_TIMEZONE = "Europe/Stockholm"
@@ -38,7 +38,7 @@ GATEWAY_LABELS = {
 }
 ROLE_LABELS = {"nurse": "Sjuksköterska", "physician": "Läkare", "admin": "Administratör"}
 # UCUM codes are for machines; staff read the usual symbols.
-UNIT_DISPLAY = {"mm[Hg]": "mmHg", "Cel": "°C", "/min": "/min", "%": "%", "kg": "kg", "mmol/L": "mmol/L"}
+UNIT_DISPLAY = DISPLAY_UNITS
 _MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
 # Sorting names the Swedish way: å, ä, ö come after z.
 _SWEDISH_ORDER = str.maketrans({"å": "{", "ä": "|", "ö": "}", "æ": "|", "ø": "}"})

