@@ -70,8 +70,16 @@ def apply(
             live[key] = replace(current, observed_at=max(current.observed_at, req.observed_at))
             continue
         changes.append(change)
-        live[key] = _Live(change.alert_id, change.patient_id, change.ward_id, change.rule, change.priority,
-                          change.state, change.message, req.observed_at)
+        live[key] = _Live(
+            change.alert_id,
+            change.patient_id,
+            change.ward_id,
+            change.rule,
+            change.priority,
+            change.state,
+            change.message,
+            req.observed_at,
+        )
     for clear in clears:
         current = live.get((clear.patient_id, clear.rule))
         if current is None or clear.observed_at <= current.observed_at:
@@ -94,7 +102,9 @@ class _Live:
     observed_at: datetime
 
 
-def _live_alerts(conn: psycopg.Connection, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], _Live]:
+def _live_alerts(
+    conn: psycopg.Connection, keys: list[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], _Live]:
     patients = list({p for p, _ in keys})
     rows = conn.execute(
         "SELECT id, patient_id, ward_id, rule, priority, state, message, observed_at FROM alerts"
@@ -104,7 +114,9 @@ def _live_alerts(conn: psycopg.Connection, keys: list[tuple[uuid.UUID, str]]) ->
     return {(r[1], r[3]): _Live(*r) for r in rows}
 
 
-def _event(conn: psycopg.Connection, alert_id: int, kind: str, priority: str, note: str | None = None) -> None:
+def _event(
+    conn: psycopg.Connection, alert_id: int, kind: str, priority: str, note: str | None = None
+) -> None:
     conn.execute(
         "INSERT INTO alert_events (alert_id, kind, actor, priority, note) VALUES (%s, %s, 'engine', %s, %s)",
         (alert_id, kind, priority, note),
@@ -116,12 +128,24 @@ def _open(conn: psycopg.Connection, req: AlertRequest, ward_id: str, now: dateti
         "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, message, value, threshold,"
         " observed_at, opened_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'open', %s, %s, %s, %s, %s, %s)"
         " RETURNING id",
-        (req.patient_id, ward_id, req.rule, req.vital, req.priority.label, req.message, req.value,
-         req.threshold, req.observed_at, now, now),
+        (
+            req.patient_id,
+            ward_id,
+            req.rule,
+            req.vital,
+            req.priority.label,
+            req.message,
+            req.value,
+            req.threshold,
+            req.observed_at,
+            now,
+            now,
+        ),
     ).fetchone()[0]  # type: ignore[index]
     _event(conn, alert_id, "opened", req.priority.label)
-    return AlertChange(alert_id, req.patient_id, ward_id, req.rule, req.priority.label, "open", req.message,
-                       "opened", now)
+    return AlertChange(
+        alert_id, req.patient_id, ward_id, req.rule, req.priority.label, "open", req.message, "opened", now
+    )
 
 
 def _reprioritise(conn: psycopg.Connection, current: _Live, req: AlertRequest, now: datetime) -> AlertChange:
@@ -132,8 +156,17 @@ def _reprioritise(conn: psycopg.Connection, current: _Live, req: AlertRequest, n
         (req.priority.label, req.message, req.value, req.threshold, req.observed_at, now, current.id),
     )
     _event(conn, current.id, "reprioritised", req.priority.label, f"from {current.priority}")
-    return AlertChange(current.id, current.patient_id, current.ward_id, current.rule, req.priority.label, "open",
-                       req.message, "reprioritised", now)
+    return AlertChange(
+        current.id,
+        current.patient_id,
+        current.ward_id,
+        current.rule,
+        req.priority.label,
+        "open",
+        req.message,
+        "reprioritised",
+        now,
+    )
 
 
 def _resolve(conn: psycopg.Connection, current: _Live, now: datetime) -> AlertChange:
@@ -142,5 +175,14 @@ def _resolve(conn: psycopg.Connection, current: _Live, now: datetime) -> AlertCh
         (now, now, current.id),
     )
     _event(conn, current.id, "resolved", current.priority, "condition cleared")
-    return AlertChange(current.id, current.patient_id, current.ward_id, current.rule, current.priority, "resolved",
-                       current.message, "resolved", now)
+    return AlertChange(
+        current.id,
+        current.patient_id,
+        current.ward_id,
+        current.rule,
+        current.priority,
+        "resolved",
+        current.message,
+        "resolved",
+        now,
+    )

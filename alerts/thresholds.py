@@ -44,7 +44,9 @@ class ThresholdRule:
     message: str
 
 
-def _r(rule: str, vital: Vital, direction: str, limit: float, priority: Priority, message: str) -> ThresholdRule:
+def _r(
+    rule: str, vital: Vital, direction: str, limit: float, priority: Priority, message: str
+) -> ThresholdRule:
     return ThresholdRule(rule, vital, direction, limit, priority, message)
 
 
@@ -136,7 +138,9 @@ def evaluate(
     return requests, clears
 
 
-def _last_per_patient(patient: np.ndarray, level: np.ndarray, time: np.ndarray, *, only: np.ndarray) -> np.ndarray:
+def _last_per_patient(
+    patient: np.ndarray, level: np.ndarray, time: np.ndarray, *, only: np.ndarray
+) -> np.ndarray:
     """Per patient among `only`: the index with the highest level, newest among equals."""
     idx = np.flatnonzero(only)
     if idx.size == 0:

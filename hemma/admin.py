@@ -92,7 +92,8 @@ def create_staff_user(
         ).fetchone()[0]  # type: ignore[index]
         for ward_id in ward_ids:
             conn.execute(
-                "INSERT INTO staff_ward_access (staff_user_id, ward_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                "INSERT INTO staff_ward_access (staff_user_id, ward_id) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
                 (staff_id, ward_id),
             )
     return int(staff_id)

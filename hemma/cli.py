@@ -31,7 +31,9 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from gateway.simulator import run
 
-    return run(get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed)
+    return run(
+        get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed
+    )
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -83,9 +85,15 @@ def _cmd_patient_enrol(args: argparse.Namespace) -> int:
     from hemma.admin import enrol_patient
 
     with _connect() as conn:
-        enrolled = enrol_patient(conn, ward_id=args.ward, display_name=args.name, gateway_id=args.gateway,
-                                 personal_number=args.personal_number, birth_year=args.birth_year,
-                                 care_reason=args.reason)
+        enrolled = enrol_patient(
+            conn,
+            ward_id=args.ward,
+            display_name=args.name,
+            gateway_id=args.gateway,
+            personal_number=args.personal_number,
+            birth_year=args.birth_year,
+            care_reason=args.reason,
+        )
     print(f"patient {enrolled.patient_id} enrolled on {enrolled.ward_id} with kit {enrolled.gateway_id}")
     return 0
 
@@ -93,10 +101,18 @@ def _cmd_patient_enrol(args: argparse.Namespace) -> int:
 def _cmd_staff_add(args: argparse.Namespace) -> int:
     from hemma.admin import create_staff_user
 
-    password = os.environ.get("HEMMA_NEW_STAFF_PASSWORD") or getpass.getpass(f"Password for {args.username}: ")
+    password = os.environ.get("HEMMA_NEW_STAFF_PASSWORD") or getpass.getpass(
+        f"Password for {args.username}: "
+    )
     with _connect() as conn:
-        create_staff_user(conn, username=args.username, display_name=args.name, role=args.role,
-                          password=password, ward_ids=args.ward)
+        create_staff_user(
+            conn,
+            username=args.username,
+            display_name=args.name,
+            role=args.role,
+            password=password,
+            ward_ids=args.ward,
+        )
     print(f"staff account {args.username} saved")
     return 0
 
@@ -104,9 +120,15 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
 def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     from ingest.bench import run
 
-    return run(get_settings(), patients=args.patients, readings=args.readings,
-               naive_readings=args.naive_readings, per_message=args.per_message,
-               latency_rate=args.latency_rate, latency_seconds=args.latency_seconds)
+    return run(
+        get_settings(),
+        patients=args.patients,
+        readings=args.readings,
+        naive_readings=args.naive_readings,
+        per_message=args.per_message,
+        latency_rate=args.latency_rate,
+        latency_seconds=args.latency_seconds,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,12 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("gateway", help="run the home gateway (BLE -> MQTT)").set_defaults(func=_cmd_gateway)
     p = sub.add_parser("simulate", help="run simulated homes (fake BLE devices -> real gateway code -> MQTT)")
     p.add_argument("--patients", type=int, default=24)
-    p.add_argument("--speed", type=float, default=60.0, help="scenario time multiplier (60: an hour a minute)")
+    p.add_argument(
+        "--speed", type=float, default=60.0, help="scenario time multiplier (60: an hour a minute)"
+    )
     p.add_argument("--interval", type=float, default=10.0, help="seconds between oximeter readings")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=_cmd_simulate)
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL -> alerts)").set_defaults(
-        func=_cmd_ingest)
+        func=_cmd_ingest
+    )
     sub.add_parser("dashboard", help="serve the ward dashboard").set_defaults(func=_cmd_dashboard)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
 
@@ -151,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("staff", help="manage staff accounts")
     ssub = p.add_subparsers(dest="action", required=True)
-    a = ssub.add_parser("add", help="create or update an account (password from prompt or HEMMA_NEW_STAFF_PASSWORD)")
+    a = ssub.add_parser(
+        "add", help="create or update an account (password from prompt or HEMMA_NEW_STAFF_PASSWORD)"
+    )
     a.add_argument("--username", required=True)
     a.add_argument("--name", required=True)
     a.add_argument("--role", choices=["nurse", "physician", "admin"], required=True)
@@ -160,13 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="target", required=True)
-    b = bsub.add_parser("ingest", help="publish -> commit throughput and publish -> alert latency vs a naive baseline")
+    b = bsub.add_parser(
+        "ingest", help="publish -> commit throughput and publish -> alert latency vs a naive baseline"
+    )
     b.add_argument("--patients", type=int, default=1000)
     b.add_argument("--readings", type=int, default=200_000, help="observations through the Hemma path")
-    b.add_argument("--naive-readings", type=int, default=20_000, help="observations through the naive baseline")
+    b.add_argument(
+        "--naive-readings", type=int, default=20_000, help="observations through the naive baseline"
+    )
     b.add_argument("--per-message", type=int, default=50, help="measurements per MQTT message (Hemma path)")
-    b.add_argument("--latency-rate", type=float, default=1000.0,
-                   help="readings/s of the paced phase that measures alert latency (both paths)")
+    b.add_argument(
+        "--latency-rate",
+        type=float,
+        default=1000.0,
+        help="readings/s of the paced phase that measures alert latency (both paths)",
+    )
     b.add_argument("--latency-seconds", type=float, default=10.0)
     b.set_defaults(func=_cmd_bench_ingest)
     return parser

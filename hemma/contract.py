@@ -217,7 +217,9 @@ def decode_measurement_batch(topic: str, payload: bytes, *, now: datetime, max_b
         except ValueError:
             pass
         else:
-            return DecodedBatch(batch.message_id, batch.gateway_id, batch.sent_at, list(batch.measurements), [])
+            return DecodedBatch(
+                batch.message_id, batch.gateway_id, batch.sent_at, list(batch.measurements), []
+            )
     try:
         envelope = _BatchEnvelope.model_validate_json(payload)
     except ValidationError as exc:

@@ -33,7 +33,9 @@ def run(settings: Settings, *, patients: int, speed: float, interval_s: float) -
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     if services.port_open(settings.dashboard_host, settings.dashboard_port):
-        raise RuntimeError(f"port {settings.dashboard_port} is taken; set HEMMA_DASHBOARD_PORT to another port")
+        raise RuntimeError(
+            f"port {settings.dashboard_port} is taken; set HEMMA_DASHBOARD_PORT to another port"
+        )
 
     env = dict(os.environ)
     broker = None
@@ -52,14 +54,21 @@ def run(settings: Settings, *, patients: int, speed: float, interval_s: float) -
         print(f"Broker: {broker.kind} on {broker.url}")
         if broker.kind == "amqtt":
             env["HEMMA_MQTT_PROTOCOL"] = "3.1.1"
-    env.update(HEMMA_DATABASE_URL=database_url, HEMMA_MQTT_URL=mqtt_url, HEMMA_DATA_DIR=str(data_dir),
-               HEMMA_SESSION_SECRET=settings.session_secret or _persistent_secret(data_dir))
+    env.update(
+        HEMMA_DATABASE_URL=database_url,
+        HEMMA_MQTT_URL=mqtt_url,
+        HEMMA_DATA_DIR=str(data_dir),
+        HEMMA_SESSION_SECRET=settings.session_secret or _persistent_secret(data_dir),
+    )
 
     credentials = _seed(database_url, patients, data_dir)
     children: list[subprocess.Popen[bytes]] = []
     try:
-        for args in (["ingest"], ["dashboard"],
-                     ["simulate", "--patients", str(patients), "--speed", str(speed), "--interval", str(interval_s)]):
+        for args in (
+            ["ingest"],
+            ["dashboard"],
+            ["simulate", "--patients", str(patients), "--speed", str(speed), "--interval", str(interval_s)],
+        ):
             child_env = env
             if args[0] == "simulate" and "HEMMA_LOG_LEVEL" not in os.environ:
                 # Two dozen homes narrate every connection; the demo console shows warnings only.
@@ -70,7 +79,10 @@ def run(settings: Settings, *, patients: int, speed: float, interval_s: float) -
         print(f"Dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}")
         for username, password, role in credentials:
             print(f"  login as {username} / {password} ({role})")
-        print(f"Simulating {patients} patients at {speed:g}x scenario speed. Ctrl-C stops everything.", flush=True)
+        print(
+            f"Simulating {patients} patients at {speed:g}x scenario speed. Ctrl-C stops everything.",
+            flush=True,
+        )
         return _supervise(children)
     finally:
         _stop(children)
@@ -91,8 +103,10 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
             for child in children:
                 code = child.poll()
                 if code is not None:
-                    print(f"hemma demo: {' '.join(map(str, child.args[3:]))} exited with {code}; stopping",  # type: ignore[index]
-                          file=sys.stderr)
+                    print(
+                        f"hemma demo: {' '.join(map(str, child.args[3:]))} exited with {code}; stopping",  # type: ignore[index]
+                        file=sys.stderr,
+                    )
                     return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -143,14 +157,23 @@ def _seed(database_url: str, patients: int, data_dir: Path) -> list[tuple[str, s
         migrate(conn)
         ensure_ward(conn, DEMO_WARD, DEMO_WARD_NAME)
         for p in demo_roster(patients):
-            enrol_patient(conn, ward_id=DEMO_WARD, display_name=p.display_name, gateway_id=p.gateway_id,
-                          birth_year=p.birth_year, care_reason=p.care_reason)
+            enrol_patient(
+                conn,
+                ward_id=DEMO_WARD,
+                display_name=p.display_name,
+                gateway_id=p.gateway_id,
+                birth_year=p.birth_year,
+                care_reason=p.care_reason,
+            )
         credentials = []
-        for username, name, role in ((DEMO_NURSE, "Sara Sjöström", "nurse"),
-                                     (DEMO_PHYSICIAN, "Dr. Erik Lund", "physician")):
+        for username, name, role in (
+            (DEMO_NURSE, "Sara Sjöström", "nurse"),
+            (DEMO_PHYSICIAN, "Dr. Erik Lund", "physician"),
+        ):
             password = _demo_password(data_dir, username)
-            create_staff_user(conn, username=username, display_name=name, role=role, password=password,
-                              ward_ids=[DEMO_WARD])
+            create_staff_user(
+                conn, username=username, display_name=name, role=role, password=password, ward_ids=[DEMO_WARD]
+            )
             credentials.append((username, password, "sjuksköterska" if role == "nurse" else "jourläkare"))
     return credentials
 

@@ -171,7 +171,9 @@ def start_amqtt(port: int | None = None) -> Broker:
     try:
         from amqtt.broker import Broker as AmqttBroker
     except ImportError as exc:
-        raise RuntimeError("neither mosquitto nor amqtt is available; install one or set HEMMA_MQTT_URL") from exc
+        raise RuntimeError(
+            "neither mosquitto nor amqtt is available; install one or set HEMMA_MQTT_URL"
+        ) from exc
     port = port or free_port()
     broker = Broker(url=f"mqtt://127.0.0.1:{port}", kind="amqtt")
     started = threading.Event()

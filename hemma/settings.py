@@ -63,7 +63,9 @@ class Settings(BaseSettings):
         default=None,
         description="mqtt://user:password@host:port. Unset: `hemma demo` starts a broker.",
     )
-    data_dir: Path = Field(default=Path(".hemma"), description="Where the demo keeps its database and queues.")
+    data_dir: Path = Field(
+        default=Path(".hemma"), description="Where the demo keeps its database and queues."
+    )
     log_level: str = "INFO"
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         default="5", description="MQTT version for ingest; 3.1.1 for brokers without v5 (the amqtt fallback)."
@@ -88,10 +90,13 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8000
     session_secret: str | None = Field(
-        default=None, description="Signs session cookies. Unset: a random secret per process (logins end on restart)."
+        default=None,
+        description="Signs session cookies. Unset: a random secret per process (logins end on restart).",
     )
     session_max_age_s: int = 8 * 3600
-    secure_cookies: bool = Field(default=False, description="Set behind TLS so cookies are never sent in clear.")
+    secure_cookies: bool = Field(
+        default=False, description="Set behind TLS so cookies are never sent in clear."
+    )
 
     @field_validator("mqtt_url")
     @classmethod

@@ -56,18 +56,62 @@ VITALS: dict[Vital, VitalInfo] = {
     for v in (
         VitalInfo(Vital.SPO2, "Syremättnad", "SpO₂", "59408-5", "%", "MDC_PULS_OXIM_SAT_O2", 40, 100, 0),
         VitalInfo(Vital.PULSE_RATE, "Puls", "Puls", "8867-4", "/min", "MDC_PULS_OXIM_PULS_RATE", 20, 300, 0),
-        VitalInfo(Vital.HEART_RATE, "Hjärtfrekvens", "HR", "8867-4", "/min", "MDC_ECG_HEART_RATE", 20, 300, 0),
-        VitalInfo(Vital.SYSTOLIC_BP, "Systoliskt blodtryck", "Sys", "8480-6", "mm[Hg]",
-                  "MDC_PRESS_BLD_NONINV_SYS", 40, 300, 0),
-        VitalInfo(Vital.DIASTOLIC_BP, "Diastoliskt blodtryck", "Dia", "8462-4", "mm[Hg]",
-                  "MDC_PRESS_BLD_NONINV_DIA", 15, 200, 0),
-        VitalInfo(Vital.MEAN_ARTERIAL_PRESSURE, "Medelartärtryck", "MAP", "8478-0", "mm[Hg]",
-                  "MDC_PRESS_BLD_NONINV_MEAN", 20, 250, 0),
-        VitalInfo(Vital.BODY_TEMPERATURE, "Kroppstemperatur", "Temp", "8310-5", "Cel", "MDC_TEMP_BODY", 25, 45, 1),
-        VitalInfo(Vital.BODY_WEIGHT, "Kroppsvikt", "Vikt", "29463-7", "kg", "MDC_MASS_BODY_ACTUAL", 2, 400, 1),
-        VitalInfo(Vital.RESPIRATORY_RATE, "Andningsfrekvens", "AF", "9279-1", "/min", "MDC_RESP_RATE", 2, 80, 0),
-        VitalInfo(Vital.GLUCOSE, "Glukos", "Glukos", "15074-8", "mmol/L", "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD",
-                  0.5, 50, 1),
+        VitalInfo(
+            Vital.HEART_RATE, "Hjärtfrekvens", "HR", "8867-4", "/min", "MDC_ECG_HEART_RATE", 20, 300, 0
+        ),
+        VitalInfo(
+            Vital.SYSTOLIC_BP,
+            "Systoliskt blodtryck",
+            "Sys",
+            "8480-6",
+            "mm[Hg]",
+            "MDC_PRESS_BLD_NONINV_SYS",
+            40,
+            300,
+            0,
+        ),
+        VitalInfo(
+            Vital.DIASTOLIC_BP,
+            "Diastoliskt blodtryck",
+            "Dia",
+            "8462-4",
+            "mm[Hg]",
+            "MDC_PRESS_BLD_NONINV_DIA",
+            15,
+            200,
+            0,
+        ),
+        VitalInfo(
+            Vital.MEAN_ARTERIAL_PRESSURE,
+            "Medelartärtryck",
+            "MAP",
+            "8478-0",
+            "mm[Hg]",
+            "MDC_PRESS_BLD_NONINV_MEAN",
+            20,
+            250,
+            0,
+        ),
+        VitalInfo(
+            Vital.BODY_TEMPERATURE, "Kroppstemperatur", "Temp", "8310-5", "Cel", "MDC_TEMP_BODY", 25, 45, 1
+        ),
+        VitalInfo(
+            Vital.BODY_WEIGHT, "Kroppsvikt", "Vikt", "29463-7", "kg", "MDC_MASS_BODY_ACTUAL", 2, 400, 1
+        ),
+        VitalInfo(
+            Vital.RESPIRATORY_RATE, "Andningsfrekvens", "AF", "9279-1", "/min", "MDC_RESP_RATE", 2, 80, 0
+        ),
+        VitalInfo(
+            Vital.GLUCOSE,
+            "Glukos",
+            "Glukos",
+            "15074-8",
+            "mmol/L",
+            "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD",
+            0.5,
+            50,
+            1,
+        ),
     )
 }
 

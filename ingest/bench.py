@@ -13,7 +13,6 @@ Both paths run in the same process against the same broker and database server:
 from __future__ import annotations
 
 import json
-import statistics
 import threading
 import time
 import uuid
@@ -56,8 +55,16 @@ class PathResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(settings: Settings, *, patients: int, readings: int, naive_readings: int, per_message: int,
-        latency_rate: float = 1000.0, latency_seconds: float = 10.0) -> int:
+def run(
+    settings: Settings,
+    *,
+    patients: int,
+    readings: int,
+    naive_readings: int,
+    per_message: int,
+    latency_rate: float = 1000.0,
+    latency_seconds: float = 10.0,
+) -> int:
     """Two phases, each for both paths: a burst (throughput) and a paced load (latency)."""
     with ExitStack() as stack:
         db_url, db_label = _scratch_database(settings, stack)
@@ -67,8 +74,12 @@ def run(settings: Settings, *, patients: int, readings: int, naive_readings: int
         results = []
         for phase, hemma_n, naive_n, rate in (
             ("burst", readings, naive_readings, 0.0),
-            (f"paced {latency_rate:g}/s", int(latency_rate * latency_seconds), int(latency_rate * latency_seconds),
-             latency_rate),
+            (
+                f"paced {latency_rate:g}/s",
+                int(latency_rate * latency_seconds),
+                int(latency_rate * latency_seconds),
+                latency_rate,
+            ),
         ):
             hemma = _run_hemma(db_url, mqtt_url, gateways, hemma_n, per_message, rate)
             _clear(db_url)
@@ -121,8 +132,10 @@ def _seed(db_url: str, patients: int) -> list[tuple[str, uuid.UUID]]:
         ensure_ward(conn, WARD, "Benchmark")
         return [
             (e.gateway_id, e.patient_id)
-            for e in (enrol_patient(conn, ward_id=WARD, display_name=f"Bench {i}", gateway_id=f"bench-{i:05d}")
-                      for i in range(patients))
+            for e in (
+                enrol_patient(conn, ward_id=WARD, display_name=f"Bench {i}", gateway_id=f"bench-{i:05d}")
+                for i in range(patients)
+            )
         ]
 
 
@@ -143,17 +156,26 @@ def _client(url: str, client_id: str) -> mqtt.Client:
 
 
 def _measurement(value: float, at: datetime) -> dict[str, object]:
-    return {"id": str(uuid.uuid4()), "device_id": "AA:BB:CC:00:00:01", "characteristic": "2A5E", "raw": "",
-            "effective_time": at.isoformat(), "received_time": at.isoformat(),
-            "observations": [{"vital": Vital.SPO2.value, "value": value, "unit": "%"}]}
+    return {
+        "id": str(uuid.uuid4()),
+        "device_id": "AA:BB:CC:00:00:01",
+        "characteristic": "2A5E",
+        "raw": "",
+        "effective_time": at.isoformat(),
+        "received_time": at.isoformat(),
+        "observations": [{"vital": Vital.SPO2.value, "value": value, "unit": "%"}],
+    }
 
 
-def _plan(gateways: list[tuple[str, uuid.UUID]], readings: int, per_message: int) -> list[tuple[str, bytes, str | None]]:
+def _plan(
+    gateways: list[tuple[str, uuid.UUID]], readings: int, per_message: int
+) -> list[tuple[str, bytes, str | None]]:
     """Pre-built messages (topic, payload, gateway whose first abnormal reading it carries)."""
     messages = readings // per_message
     n = len(gateways)
     rounds = max(1, messages // n)
-    # Gateway g sends messages g, g+n, g+2n...; its abnormal reading goes into one of them, spread over the run.
+    # Gateway g sends messages g, g+n, g+2n...; its abnormal reading goes into one of them,
+    # spread over the run.
     abnormal_at = {gateways[g][0]: g + ((g * rounds) // n) * n for g in range(n) if g < messages}
     start = datetime.now(UTC) - timedelta(hours=1)
     planned = []
@@ -164,14 +186,25 @@ def _plan(gateways: list[tuple[str, uuid.UUID]], readings: int, per_message: int
         body = [_measurement(96.0, at + timedelta(microseconds=k)) for k in range(per_message)]
         if flagged:
             body[-1] = _measurement(ABNORMAL_SPO2, at + timedelta(microseconds=per_message))
-        payload = json.dumps({"v": 1, "message_id": str(uuid.uuid4()), "gateway_id": gw,
-                              "sent_at": at.isoformat(), "measurements": body}).encode()
+        payload = json.dumps(
+            {
+                "v": 1,
+                "message_id": str(uuid.uuid4()),
+                "gateway_id": gw,
+                "sent_at": at.isoformat(),
+                "measurements": body,
+            }
+        ).encode()
         planned.append((contract.measurements_topic(gw), payload, flagged))
     return planned
 
 
-def _publish(client: mqtt.Client, planned: list[tuple[str, bytes, str | None]], sent_at: dict[str, float],
-             messages_per_s: float) -> None:
+def _publish(
+    client: mqtt.Client,
+    planned: list[tuple[str, bytes, str | None]],
+    sent_at: dict[str, float],
+    messages_per_s: float,
+) -> None:
     infos = []
     start = time.perf_counter()
     for n, (topic, payload, flagged) in enumerate(planned):
@@ -189,8 +222,14 @@ def _publish(client: mqtt.Client, planned: list[tuple[str, bytes, str | None]], 
 # --- the two paths ----------------------------------------------------------------------------
 
 
-def _run_hemma(db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]], readings: int,
-               per_message: int, rate: float) -> PathResult:
+def _run_hemma(
+    db_url: str,
+    mqtt_url: str,
+    gateways: list[tuple[str, uuid.UUID]],
+    readings: int,
+    per_message: int,
+    rate: float,
+) -> PathResult:
     planned = _plan(gateways, readings, per_message)
     total = len(planned) * per_message
     client_id = f"hemma-bench-{uuid.uuid4().hex[:6]}"
@@ -235,12 +274,14 @@ def _run_hemma(db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]]
     stored = service.metrics["observations_stored"]
     if stored < total:
         raise RuntimeError(f"hemma path stored {stored} of {total} readings")
-    return PathResult(f"hemma ({per_message}/msg, COPY batches)", total, len(planned), finished - started,
-                      latencies)
+    return PathResult(
+        f"hemma ({per_message}/msg, COPY batches)", total, len(planned), finished - started, latencies
+    )
 
 
-def _run_naive(db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]], readings: int,
-               rate: float) -> PathResult:
+def _run_naive(
+    db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]], readings: int, rate: float
+) -> PathResult:
     planned = _plan(gateways, readings, 1)
     patient_of = dict(gateways)
     conn = psycopg.connect(db_url)
@@ -256,16 +297,30 @@ def _run_naive(db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]]
         for m in body["measurements"]:
             for o in m["observations"]:
                 conn.execute(
-                    "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id,"
-                    " device_id, characteristic, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
-                    (m["effective_time"], patient, o["vital"], o["value"], o["unit"], m["id"], body["gateway_id"],
-                     m["device_id"], m["characteristic"]))
+                    "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id,"
+                    " gateway_id, device_id, characteristic, received_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+                    (
+                        m["effective_time"],
+                        patient,
+                        o["vital"],
+                        o["value"],
+                        o["unit"],
+                        m["id"],
+                        body["gateway_id"],
+                        m["device_id"],
+                        m["characteristic"],
+                    ),
+                )
                 stored[0] += 1
                 alert = alert or o["value"] <= ABNORMAL_SPO2
         if alert:
-            conn.execute("INSERT INTO alerts (patient_id, ward_id, rule, priority, state, message, observed_at)"
-                         " VALUES (%s, %s, 'spo2_low', 'high', 'open', 'SpO2', now())"
-                         " ON CONFLICT DO NOTHING", (patient, WARD))
+            conn.execute(
+                "INSERT INTO alerts (patient_id, ward_id, rule, priority, state, message, observed_at)"
+                " VALUES (%s, %s, 'spo2_low', 'high', 'open', 'SpO2', now())"
+                " ON CONFLICT DO NOTHING",
+                (patient, WARD),
+            )
         conn.commit()
         if alert:
             alerted_at.setdefault(body["gateway_id"], time.perf_counter())
@@ -288,7 +343,9 @@ def _run_naive(db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]]
         c.loop_stop()
     conn.close()
     latencies = [(alerted_at[gw] - sent_at[gw]) * 1000 for gw in sent_at if gw in alerted_at]
-    return PathResult("naive (1/msg, INSERT+commit per msg)", stored[0], len(planned), finished - started, latencies)
+    return PathResult(
+        "naive (1/msg, INSERT+commit per msg)", stored[0], len(planned), finished - started, latencies
+    )
 
 
 def _drop_session(url: str, client_id: str) -> None:
@@ -304,15 +361,21 @@ def _drop_session(url: str, client_id: str) -> None:
 
 
 def _print(results: list[tuple[str, PathResult, PathResult]]) -> None:
-    print(f"{'phase':14} {'path':38} {'readings':>9} {'messages':>9} {'seconds':>8} {'readings/s':>11} "
-          f"{'alert p50 ms':>13} {'alert p99 ms':>13} {'alerts':>7}")
+    print(
+        f"{'phase':14} {'path':38} {'readings':>9} {'messages':>9} {'seconds':>8} {'readings/s':>11} "
+        f"{'alert p50 ms':>13} {'alert p99 ms':>13} {'alerts':>7}"
+    )
     for phase, *paths in results:
         for r in paths:
-            print(f"{phase:14} {r.name:38} {r.readings:9d} {r.messages:9d} {r.seconds:8.2f} {r.rate:11.0f} "
-                  f"{r.percentile(0.50):13.1f} {r.percentile(0.99):13.1f} {len(r.latencies_ms):7d}")
+            print(
+                f"{phase:14} {r.name:38} {r.readings:9d} {r.messages:9d} {r.seconds:8.2f} {r.rate:11.0f} "
+                f"{r.percentile(0.50):13.1f} {r.percentile(0.99):13.1f} {len(r.latencies_ms):7d}"
+            )
     for phase, hemma, naive in results:
         speed = hemma.rate / naive.rate if naive.rate else float("inf")
         p50 = naive.percentile(0.5) / hemma.percentile(0.5) if hemma.latencies_ms else float("nan")
         p99 = naive.percentile(0.99) / hemma.percentile(0.99) if hemma.latencies_ms else float("nan")
-        print(f"{phase}: hemma/naive readings/s = {speed:.1f}x; naive/hemma alert latency p50 = {p50:.2f}x, "
-              f"p99 = {p99:.2f}x")
+        print(
+            f"{phase}: hemma/naive readings/s = {speed:.1f}x; naive/hemma alert latency p50 = {p50:.2f}x, "
+            f"p99 = {p99:.2f}x"
+        )

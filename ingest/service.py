@@ -9,6 +9,7 @@ and redelivers it, and the idempotent write stores nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
@@ -77,8 +78,13 @@ class IngestService:
         self._client = client
         target = self.settings.mqtt()
         if self.settings.mqtt_protocol == "5":
-            client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
-                                 properties=self._connect_properties())
+            client.connect_async(
+                target.host,
+                target.port,
+                keepalive=30,
+                clean_start=False,
+                properties=self._connect_properties(),
+            )
         else:
             client.connect_async(target.host, target.port, keepalive=30)
         client.loop_start()
@@ -130,18 +136,25 @@ class IngestService:
         props.ReceiveMaximum = min(self.settings.ingest_batch_max_messages, 65535)
         return props
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             log.error("broker refused connection: %s", reason)
             self.metrics["mqtt_connect_refused"] += 1
             return
-        client.subscribe([(contract.MEASUREMENTS_SUBSCRIPTION, contract.MEASUREMENTS_QOS),
-                          (contract.STATUS_SUBSCRIPTION, contract.STATUS_QOS)])
+        client.subscribe(
+            [
+                (contract.MEASUREMENTS_SUBSCRIPTION, contract.MEASUREMENTS_QOS),
+                (contract.STATUS_SUBSCRIPTION, contract.STATUS_QOS),
+            ]
+        )
         self.metrics["mqtt_connects"] += 1
         log.info("connected to broker %s", self.settings.mqtt().url())
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list, properties: object) -> None:
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, reasons: list, properties: object
+    ) -> None:
         failed = [r for r in reasons if getattr(r, "is_failure", False)]
         if failed:
             log.error("broker refused subscription: %s", failed)
@@ -150,8 +163,9 @@ class IngestService:
         log.info("subscribed to gateway topics; ingest ready")
         self._connected.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       properties: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         self._connected.clear()
         if not self._stop.is_set():
             self.metrics["mqtt_disconnects"] += 1
@@ -172,7 +186,9 @@ class IngestService:
         while len(batch) < limit:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self._inbox.get_nowait() if remaining <= 0 else self._inbox.get(timeout=remaining))
+                batch.append(
+                    self._inbox.get_nowait() if remaining <= 0 else self._inbox.get(timeout=remaining)
+                )
             except queue.Empty:
                 break
         return batch
@@ -209,8 +225,18 @@ class IngestService:
                     if item.payload:  # an empty retained payload clears a status; nothing to store
                         statuses.append(contract.decode_gateway_status(item.topic, item.payload))
                 else:
-                    decoded.append((position, item, contract.decode_measurement_batch(
-                        item.topic, item.payload, now=now, max_bytes=self.settings.ingest_max_payload_bytes)))
+                    decoded.append(
+                        (
+                            position,
+                            item,
+                            contract.decode_measurement_batch(
+                                item.topic,
+                                item.payload,
+                                now=now,
+                                max_bytes=self.settings.ingest_max_payload_bytes,
+                            ),
+                        )
+                    )
             except contract.PayloadRejected as exc:
                 dead.append((position, DeadLetter(item.topic, gateway, exc.reason, item.payload)))
         ids = {d.gateway_id for _, _, d in decoded} | {s.gateway_id for s in statuses}
@@ -219,12 +245,27 @@ class IngestService:
         for position, item, d in decoded:
             enrolment = enrolments.get(d.gateway_id)
             if enrolment is None:
-                dead.append((position, DeadLetter(item.topic, d.gateway_id, "unknown gateway or no enrolled patient",
-                                                  item.payload)))
+                dead.append(
+                    (
+                        position,
+                        DeadLetter(
+                            item.topic, d.gateway_id, "unknown gateway or no enrolled patient", item.payload
+                        ),
+                    )
+                )
                 continue
             for r in d.rejected:
-                dead.append((position, DeadLetter(item.topic, d.gateway_id, f"measurement {r.index}: {r.reason}",
-                                                  _json(r.measurement))))
+                dead.append(
+                    (
+                        position,
+                        DeadLetter(
+                            item.topic,
+                            d.gateway_id,
+                            f"measurement {r.index}: {r.reason}",
+                            _json(r.measurement),
+                        ),
+                    )
+                )
             if d.measurements:
                 accepted.append(AcceptedBatch(d, enrolment))
         known_statuses = []
@@ -262,8 +303,14 @@ class IngestService:
                 log.error("database refused a batch (%s); isolating the message", exc.sqlstate)
                 if len(batch) == 1:
                     item = batch[0]
-                    dead = [DeadLetter(item.topic, contract.gateway_id_from_topic(item.topic),
-                                       f"database refused: {exc.sqlstate} {type(exc).__name__}", item.payload)]
+                    dead = [
+                        DeadLetter(
+                            item.topic,
+                            contract.gateway_id_from_topic(item.topic),
+                            f"database refused: {exc.sqlstate} {type(exc).__name__}",
+                            item.payload,
+                        )
+                    ]
                     return self._writer.commit([], dead, [], now=now)  # type: ignore[union-attr]
                 merged = CommitResult()
                 for item in batch:
@@ -276,13 +323,12 @@ class IngestService:
 
     def _connect_database(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-            except psycopg.Error:
-                pass
         # Autocommit, so that `conn.transaction()` in the writer is a real BEGIN/COMMIT.
-        self._conn = psycopg.connect(self.settings.require_database_url(), autocommit=True,
-                                     application_name="hemma-ingest")
+        self._conn = psycopg.connect(
+            self.settings.require_database_url(), autocommit=True, application_name="hemma-ingest"
+        )
         self._writer = BatchWriter(self._conn)
         self._directory.forget()
 
@@ -292,9 +338,16 @@ class IngestService:
             if not change.notify:
                 continue
             message = contract.AlertMessage(
-                v=1, alert_id=change.alert_id, ward_id=change.ward_id, patient_id=change.patient_id,
-                rule=change.rule, priority=change.priority, state=change.state, message=change.message,
-                at=change.at)
+                v=1,
+                alert_id=change.alert_id,
+                ward_id=change.ward_id,
+                patient_id=change.patient_id,
+                rule=change.rule,
+                priority=change.priority,
+                state=change.state,
+                message=change.message,
+                at=change.at,
+            )
             self._client.publish(contract.alerts_topic(change.ward_id), contract.encode(message), qos=1)
 
     def _report(self) -> None:
@@ -311,10 +364,9 @@ def _json(value: object) -> bytes:
 def _set_nodelay(client: mqtt.Client, userdata: object, sock: object) -> None:
     import socket
 
-    try:
+    # Not a TCP socket (websockets, unix): nothing to tune.
+    with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
-    except (OSError, AttributeError):
-        pass  # not a TCP socket (websockets/unix): nothing to tune
 
 
 def run(settings: Settings) -> int:

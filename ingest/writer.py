@@ -41,7 +41,19 @@ _COLUMNS = (
     "time, patient_id, vital, value, unit, quality, measurement_id, gateway_id, device_id, characteristic,"
     " received_at"
 )
-_TYPES = ["timestamptz", "uuid", "text", "float8", "text", "text[]", "uuid", "text", "text", "text", "timestamptz"]
+_TYPES = [
+    "timestamptz",
+    "uuid",
+    "text",
+    "float8",
+    "text",
+    "text[]",
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+]
 _MOVE = f"""
 WITH ins AS (
     INSERT INTO observations ({_COLUMNS})
@@ -120,8 +132,14 @@ class BatchWriter:
                 result.dead_letters = len(dead)
             for status, enrolment in statuses:
                 self._store_status(status, now)
-                events.append({"kind": "gateway", "ward_id": enrolment.ward_id if enrolment else None,
-                               "gateway_id": status.gateway_id, "status": status.state})
+                events.append(
+                    {
+                        "kind": "gateway",
+                        "ward_id": enrolment.ward_id if enrolment else None,
+                        "gateway_id": status.gateway_id,
+                        "status": status.state,
+                    }
+                )
             result.statuses = len(statuses)
             for event in events:
                 self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
@@ -135,9 +153,21 @@ class BatchWriter:
                     gw, patient = item.batch.gateway_id, item.enrolment.patient_id
                     for m in item.batch.measurements:
                         for o in m.observations:
-                            copy.write_row((m.effective_time, patient, o.vital.value, o.value, o.unit,
-                                            list(o.quality), m.id, gw, m.device_id, m.characteristic,
-                                            m.received_time))
+                            copy.write_row(
+                                (
+                                    m.effective_time,
+                                    patient,
+                                    o.vital.value,
+                                    o.value,
+                                    o.unit,
+                                    list(o.quality),
+                                    m.id,
+                                    gw,
+                                    m.device_id,
+                                    m.characteristic,
+                                    m.received_time,
+                                )
+                            )
                             result.observations_offered += 1
             inserted = cur.execute(_MOVE).fetchall()
         result.observations_stored = len(inserted)
@@ -161,7 +191,9 @@ class BatchWriter:
                 (now, sorted({item.batch.gateway_id for item in accepted})),
             )
 
-    def _run_alert_engine(self, inserted: list[tuple], accepted: list[AcceptedBatch], now: datetime) -> list[AlertChange]:
+    def _run_alert_engine(
+        self, inserted: list[tuple], accepted: list[AcceptedBatch], now: datetime
+    ) -> list[AlertChange]:
         if not inserted:
             return []
         arrays = observation_arrays(inserted)
@@ -175,15 +207,22 @@ class BatchWriter:
                 "INSERT INTO dead_letters (topic, gateway_id, reason, payload, payload_size, truncated)"
                 " VALUES (%s, %s, %s, %s, %s, %s)",
                 [
-                    (d.topic[:512], d.gateway_id, d.reason, d.payload[:DEAD_LETTER_KEEP_BYTES], len(d.payload),
-                     len(d.payload) > DEAD_LETTER_KEEP_BYTES)
+                    (
+                        d.topic[:512],
+                        d.gateway_id,
+                        d.reason,
+                        d.payload[:DEAD_LETTER_KEEP_BYTES],
+                        len(d.payload),
+                        len(d.payload) > DEAD_LETTER_KEEP_BYTES,
+                    )
                     for d in dead
                 ],
             )
 
     def _store_status(self, status: GatewayStatus, now: datetime) -> None:
         self.conn.execute(
-            "UPDATE gateways SET status = %s, status_at = %s, software = COALESCE(%s, software) WHERE id = %s",
+            "UPDATE gateways SET status = %s, status_at = %s, software = COALESCE(%s, software)"
+            " WHERE id = %s",
             (status.state, status.at or now, status.software, status.gateway_id),
         )
 
@@ -217,7 +256,9 @@ def _vitals_events(inserted: list[tuple], accepted: list[AcceptedBatch]) -> list
     for ward, patients in by_ward.items():
         ids = sorted(patients)
         for start in range(0, len(ids), _NOTIFY_CHUNK):
-            events.append({"kind": "vitals", "ward_id": ward, "patient_ids": ids[start:start + _NOTIFY_CHUNK]})
+            events.append(
+                {"kind": "vitals", "ward_id": ward, "patient_ids": ids[start : start + _NOTIFY_CHUNK]}
+            )
     return events
 
 
@@ -228,5 +269,7 @@ def _alert_events(changes: list[AlertChange]) -> list[dict[str, object]]:
     events: list[dict[str, object]] = []
     for ward, ids in by_ward.items():
         for start in range(0, len(ids), _NOTIFY_CHUNK * 10):
-            events.append({"kind": "alerts", "ward_id": ward, "alert_ids": ids[start:start + _NOTIFY_CHUNK * 10]})
+            events.append(
+                {"kind": "alerts", "ward_id": ward, "alert_ids": ids[start : start + _NOTIFY_CHUNK * 10]}
+            )
     return events

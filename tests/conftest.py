@@ -95,7 +95,9 @@ def mqtt_url() -> Iterator[str]:
         yield "mqtt://127.0.0.1:1883"
         return
     if services.mosquitto_binary() is None:
-        pytest.fail("no MQTT broker: install mosquitto (make test does so as root) or set HEMMA_TEST_MQTT_URL")
+        pytest.fail(
+            "no MQTT broker: install mosquitto (make test does so as root) or set HEMMA_TEST_MQTT_URL"
+        )
     broker = services.start_mosquitto(TEST_DATA)
     yield broker.url
     broker.stop()
@@ -123,9 +125,13 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    path = os.environ.get("HEMMA_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = (
+        os.environ.get("HEMMA_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     if not path:
-        pytest.fail("no chromium: install Debian's chromium (make test does so as root) or set HEMMA_TEST_CHROMIUM")
+        pytest.fail(
+            "no chromium: install Debian's chromium (make test does so as root) or set HEMMA_TEST_CHROMIUM"
+        )
     return path
 
 

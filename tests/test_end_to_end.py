@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import device_profiles
-
 from gateway.service import Gateway
 from gateway.virtual_devices import HomeKit
 from gateway.virtual_radio import VirtualRadio
@@ -29,9 +28,14 @@ PASSWORD = "ett långt lösenord"
 
 @pytest.fixture
 def settings(database_url: str, mqtt_url: str, tmp_path: Path, unique_id: str):  # type: ignore[no-untyped-def]
-    s = Settings(database_url=database_url, mqtt_url=mqtt_url, data_dir=tmp_path,
-                 ingest_client_id=f"ingest-e2e-{unique_id}", gateway_batch_linger_s=0.05,
-                 session_secret="e2e-secret-" + unique_id)
+    s = Settings(
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        data_dir=tmp_path,
+        ingest_client_id=f"ingest-e2e-{unique_id}",
+        gateway_batch_linger_s=0.05,
+        session_secret="e2e-secret-" + unique_id,
+    )
     yield s
     drop_session(mqtt_url, s.ingest_client_id)
 
@@ -40,10 +44,17 @@ def settings(database_url: str, mqtt_url: str, tmp_path: Path, unique_id: str): 
 def home(db, settings: Settings, unique_id: str):  # type: ignore[no-untyped-def]
     ward = f"ward-{unique_id}"
     ensure_ward(db, ward, "Hemsjukvård Landskrona")
-    patient = enrol_patient(db, ward_id=ward, display_name="Oskar Lindqvist", gateway_id=f"gw-e2e-{unique_id}",
-                            birth_year=1943)
-    create_staff_user(db, username=f"nurse-{unique_id}", display_name="Sara Sjöström", role="nurse",
-                      password=PASSWORD, ward_ids=[ward])
+    patient = enrol_patient(
+        db, ward_id=ward, display_name="Oskar Lindqvist", gateway_id=f"gw-e2e-{unique_id}", birth_year=1943
+    )
+    create_staff_user(
+        db,
+        username=f"nurse-{unique_id}",
+        display_name="Sara Sjöström",
+        role="nurse",
+        password=PASSWORD,
+        ward_ids=[ward],
+    )
     yield patient
     clear_retained(settings.mqtt_url, contract.status_topic(patient.gateway_id))
 

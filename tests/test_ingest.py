@@ -25,7 +25,9 @@ def settings(database_url: str, mqtt_url: str, unique_id: str):  # type: ignore[
 @pytest.fixture
 def patient(db, unique_id: str):  # type: ignore[no-untyped-def]
     ensure_ward(db, f"ward-{unique_id}", "Testavdelning")
-    return enrol_patient(db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=f"gw-{unique_id}")
+    return enrol_patient(
+        db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=f"gw-{unique_id}"
+    )
 
 
 def _count(db, sql: str, *params: object) -> int:  # type: ignore[no-untyped-def]
@@ -39,19 +41,26 @@ def test_observations_are_stored_exactly_and_latest_values_follow(settings, db, 
         publish_all(settings.mqtt_url, [batch(patient.gateway_id, [first, second])])
         wait_until(lambda: service.metrics["observations_stored"] >= 4, what="4 observations")
     rows = db.execute(
-        "SELECT measurement_id, vital, value, unit, time FROM observations WHERE patient_id = %s ORDER BY time, vital",
+        "SELECT measurement_id, vital, value, unit, time FROM observations WHERE patient_id = %s"
+        " ORDER BY time, vital",
         (patient.patient_id,),
     ).fetchall()
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        (first.id, "pulse_rate", 72.0, "/min"), (first.id, "spo2", 97.0, "%"),
-        (second.id, "pulse_rate", 75.0, "/min"), (second.id, "spo2", 96.0, "%"),
+        (first.id, "pulse_rate", 72.0, "/min"),
+        (first.id, "spo2", 97.0, "%"),
+        (second.id, "pulse_rate", 75.0, "/min"),
+        (second.id, "spo2", 96.0, "%"),
     ]
     assert rows[0][4] == first.effective_time
-    latest = dict(db.execute("SELECT vital, value FROM latest_vitals WHERE patient_id = %s",
-                             (patient.patient_id,)).fetchall())
+    latest = dict(
+        db.execute(
+            "SELECT vital, value FROM latest_vitals WHERE patient_id = %s", (patient.patient_id,)
+        ).fetchall()
+    )
     assert latest == {"spo2": 96.0, "pulse_rate": 75.0}
-    device = db.execute("SELECT device_id, characteristics FROM devices WHERE gateway_id = %s",
-                        (patient.gateway_id,)).fetchone()
+    device = db.execute(
+        "SELECT device_id, characteristics FROM devices WHERE gateway_id = %s", (patient.gateway_id,)
+    ).fetchone()
     assert device == ("AA:BB:CC:DD:EE:01", ["2A5E"])
 
 
@@ -76,8 +85,10 @@ def test_threshold_alert_is_stored_published_and_not_duplicated(settings, db, pa
         published = [contract.AlertMessage.model_validate_json(m.payload) for m in alerts_seen.take(2)]
     assert {(a.rule, a.priority) for a in published} == {("spo2_low", "high"), ("pulse_high", "medium")}
     assert all(a.patient_id == patient.patient_id for a in published)
-    rows = db.execute("SELECT rule, priority, state, value FROM alerts WHERE patient_id = %s ORDER BY rule",
-                      (patient.patient_id,)).fetchall()
+    rows = db.execute(
+        "SELECT rule, priority, state, value FROM alerts WHERE patient_id = %s ORDER BY rule",
+        (patient.patient_id,),
+    ).fetchall()
     # One live alert per rule; the second, similar reading only updated the value.
     assert rows == [("pulse_high", "medium", "open", 119.0), ("spo2_low", "high", "open", 86.0)]
     assert _count(db, "SELECT count(*) FROM alert_events WHERE kind = 'opened'") == 2
@@ -88,37 +99,63 @@ def test_worsening_reopens_an_acknowledged_alert_and_normal_resolves_it(settings
     with running_ingest(settings) as service:
         publish_all(settings.mqtt_url, [batch(patient.gateway_id, [measurement({Vital.SPO2: 93}, at=t0)])])
         wait_until(lambda: service.metrics["batches"] >= 1, what="medium alert")
-        db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = now() WHERE patient_id = %s",
-                   (patient.patient_id,))
-        publish_all(settings.mqtt_url, [batch(patient.gateway_id, [measurement(
-            {Vital.SPO2: 90}, at=t0 + timedelta(minutes=1))])])
+        db.execute(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now() WHERE patient_id = %s",
+            (patient.patient_id,),
+        )
+        publish_all(
+            settings.mqtt_url,
+            [batch(patient.gateway_id, [measurement({Vital.SPO2: 90}, at=t0 + timedelta(minutes=1))])],
+        )
         wait_until(lambda: service.metrics["batches"] >= 2, what="worsening")
-        state = db.execute("SELECT priority, state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()
+        state = db.execute(
+            "SELECT priority, state FROM alerts WHERE patient_id = %s", (patient.patient_id,)
+        ).fetchone()
         assert state == ("high", "open")
         # A normal reading does not clear an unacknowledged high alert: it latches.
-        publish_all(settings.mqtt_url, [batch(patient.gateway_id, [measurement(
-            {Vital.SPO2: 97}, at=t0 + timedelta(minutes=2))])])
+        publish_all(
+            settings.mqtt_url,
+            [batch(patient.gateway_id, [measurement({Vital.SPO2: 97}, at=t0 + timedelta(minutes=2))])],
+        )
         wait_until(lambda: service.metrics["batches"] >= 3, what="normal reading")
-        assert db.execute("SELECT state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()[0] == "open"
+        assert (
+            db.execute("SELECT state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()[0]
+            == "open"
+        )
         db.execute("UPDATE alerts SET state = 'acknowledged' WHERE patient_id = %s", (patient.patient_id,))
-        publish_all(settings.mqtt_url, [batch(patient.gateway_id, [measurement(
-            {Vital.SPO2: 97}, at=t0 + timedelta(minutes=3))])])
+        publish_all(
+            settings.mqtt_url,
+            [batch(patient.gateway_id, [measurement({Vital.SPO2: 97}, at=t0 + timedelta(minutes=3))])],
+        )
         wait_until(lambda: service.metrics["batches"] >= 4, what="second normal reading")
-    assert db.execute("SELECT state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()[0] == "resolved"
+    assert (
+        db.execute("SELECT state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()[0]
+        == "resolved"
+    )
     kinds = [r[0] for r in db.execute("SELECT kind FROM alert_events ORDER BY id").fetchall()]
     assert kinds == ["opened", "reprioritised", "resolved"]
 
 
 def test_doubtful_readings_raise_no_alert(settings, db, patient) -> None:
     with running_ingest(settings) as service:
-        publish_all(settings.mqtt_url, [batch(patient.gateway_id, [
-            measurement({Vital.SYSTOLIC_BP: 82}, characteristic="2A35", quality=("cuff_loose",))])])
+        publish_all(
+            settings.mqtt_url,
+            [
+                batch(
+                    patient.gateway_id,
+                    [measurement({Vital.SYSTOLIC_BP: 82}, characteristic="2A35", quality=("cuff_loose",))],
+                )
+            ],
+        )
         wait_until(lambda: service.metrics["observations_stored"] >= 1, what="stored")
     assert _count(db, "SELECT count(*) FROM alerts") == 0
     assert db.execute("SELECT quality FROM observations").fetchone()[0] == ["cuff_loose"]
 
 
-def test_bad_messages_go_to_dead_letters_and_ingest_keeps_going(settings, db, patient, unique_id: str) -> None:
+def test_bad_messages_go_to_dead_letters_and_ingest_keeps_going(
+    settings, db, patient, unique_id: str
+) -> None:
+    limit = settings.ingest_max_payload_bytes
     good = measurement({Vital.SPO2: 98})
     impossible = measurement({Vital.SPO2: 98}).model_dump(mode="json")
     impossible["observations"][0]["value"] = 140
@@ -138,12 +175,17 @@ def test_bad_messages_go_to_dead_letters_and_ingest_keeps_going(settings, db, pa
         wait_until(lambda: service.metrics["dead_letters"] >= 5, what="5 dead letters")
         after = measurement({Vital.SPO2: 96})
         publish_all(settings.mqtt_url, [batch(patient.gateway_id, [after])])
-        wait_until(lambda: service.metrics["observations_stored"] >= 2, what=f"good data after bad {service.metrics}")
+        wait_until(
+            lambda: service.metrics["observations_stored"] >= 2, what=f"good data after bad {service.metrics}"
+        )
     reasons = [r[0] for r in db.execute("SELECT reason FROM dead_letters ORDER BY id").fetchall()]
     assert reasons[0].startswith("schema: ") and "JSON" in reasons[0]
     assert reasons[1] == "unknown gateway or no enrolled patient"
-    assert reasons[2] == f"oversized: {settings.ingest_max_payload_bytes + 1} bytes > limit {settings.ingest_max_payload_bytes}"
-    assert reasons[3].startswith("measurement 1: schema: observations.0") and "outside plausible range" in reasons[3]
+    assert reasons[2] == f"oversized: {limit + 1} bytes > limit {limit}"
+    assert (
+        reasons[3].startswith("measurement 1: schema: observations.0")
+        and "outside plausible range" in reasons[3]
+    )
     assert reasons[4] == "gateway_id in body does not match topic"
     sizes = [r[0] for r in db.execute("SELECT payload_size FROM dead_letters ORDER BY id").fetchall()]
     assert sizes[2] == settings.ingest_max_payload_bytes + 1
@@ -156,6 +198,11 @@ def test_gateway_status_updates_the_kit(settings, db, patient) -> None:
     topic = contract.status_topic(patient.gateway_id)
     with running_ingest(settings) as service:
         publish_all(settings.mqtt_url, [(topic, contract.encode(status))])
-        wait_until(lambda: db.execute("SELECT status FROM gateways WHERE id = %s",
-                                      (patient.gateway_id,)).fetchone()[0] == "offline", what="offline status")
+        wait_until(
+            lambda: (
+                db.execute("SELECT status FROM gateways WHERE id = %s", (patient.gateway_id,)).fetchone()[0]
+                == "offline"
+            ),
+            what="offline status",
+        )
         assert service.metrics["dead_letters"] == 0

@@ -24,8 +24,12 @@ class IngestProcess:
     def __init__(self, env: dict[str, str]) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hemma.cli", "ingest"], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "hemma.cli", "ingest"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -35,15 +39,23 @@ class IngestProcess:
             self.lines.append(line)
 
     def wait_ready(self) -> None:
-        wait_until(lambda: any("ingest ready" in line for line in self.lines), timeout=30,
-                   what=f"ingest ready; output so far: {self.lines}")
+        wait_until(
+            lambda: any("ingest ready" in line for line in self.lines),
+            timeout=30,
+            what=f"ingest ready; output so far: {self.lines}",
+        )
 
 
 @pytest.fixture
 def ingest_env(database_url: str, mqtt_url: str, unique_id: str):  # type: ignore[no-untyped-def]
     client_id = f"ingest-crash-{unique_id}"
-    env = dict(os.environ, HEMMA_DATABASE_URL=database_url, HEMMA_MQTT_URL=mqtt_url,
-               HEMMA_INGEST_CLIENT_ID=client_id, HEMMA_LOG_LEVEL="INFO")
+    env = dict(
+        os.environ,
+        HEMMA_DATABASE_URL=database_url,
+        HEMMA_MQTT_URL=mqtt_url,
+        HEMMA_INGEST_CLIENT_ID=client_id,
+        HEMMA_LOG_LEVEL="INFO",
+    )
     yield env
     drop_session(mqtt_url, client_id)
 
@@ -52,10 +64,14 @@ def test_kill_before_commit_then_restart_loses_nothing_and_stores_nothing_twice(
     ingest_env: dict[str, str], db, database_url: str, unique_id: str
 ) -> None:
     ensure_ward(db, f"ward-{unique_id}", "Testavdelning")
-    patient = enrol_patient(db, ward_id=f"ward-{unique_id}", display_name="Krasch Test", gateway_id=f"gw-{unique_id}")
+    patient = enrol_patient(
+        db, ward_id=f"ward-{unique_id}", display_name="Krasch Test", gateway_id=f"gw-{unique_id}"
+    )
     messages = [
-        batch(patient.gateway_id, [measurement({Vital.SPO2: 95 + (i % 3), Vital.PULSE_RATE: 60 + i})
-                                   for i in range(10)])
+        batch(
+            patient.gateway_id,
+            [measurement({Vital.SPO2: 95 + (i % 3), Vital.PULSE_RATE: 60 + i}) for i in range(10)],
+        )
         for _ in range(20)
     ]
 
@@ -67,9 +83,13 @@ def test_kill_before_commit_then_restart_loses_nothing_and_stores_nothing_twice(
     try:
         publish_all(ingest_env["HEMMA_MQTT_URL"], messages)
         wait_until(
-            lambda: db.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hemma-ingest'"
-                " AND wait_event_type = 'Lock'").fetchone()[0] == 1,
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hemma-ingest'"
+                    " AND wait_event_type = 'Lock'"
+                ).fetchone()[0]
+                == 1
+            ),
             what="ingest blocked inside its write transaction",
         )
         first.process.send_signal(signal.SIGKILL)
@@ -82,13 +102,16 @@ def test_kill_before_commit_then_restart_loses_nothing_and_stores_nothing_twice(
     second = IngestProcess(ingest_env)
     try:
         second.wait_ready()
-        wait_until(lambda: db.execute("SELECT count(*) FROM observations").fetchone()[0] >= 400,
-                   what="all 400 observations after restart")
+        wait_until(
+            lambda: db.execute("SELECT count(*) FROM observations").fetchone()[0] >= 400,
+            what="all 400 observations after restart",
+        )
     finally:
         second.process.send_signal(signal.SIGTERM)
         assert second.process.wait(20) == 0
     total, distinct = db.execute(
-        "SELECT count(*), count(DISTINCT (measurement_id, vital)) FROM observations").fetchone()
+        "SELECT count(*), count(DISTINCT (measurement_id, vital)) FROM observations"
+    ).fetchone()
     assert (total, distinct) == (400, 400)
     assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
     assert any("ingest counters:" in line for line in second.lines)

@@ -49,8 +49,14 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05, what: s
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def measurement(vitals: dict[Vital, float], *, at: datetime | None = None, device_id: str = "AA:BB:CC:DD:EE:01",
-                characteristic: str = "2A5E", quality: tuple[str, ...] = ()) -> contract.Measurement:
+def measurement(
+    vitals: dict[Vital, float],
+    *,
+    at: datetime | None = None,
+    device_id: str = "AA:BB:CC:DD:EE:01",
+    characteristic: str = "2A5E",
+    quality: tuple[str, ...] = (),
+) -> contract.Measurement:
     now = datetime.now(UTC)
     return contract.Measurement(
         id=uuid.uuid4(),
@@ -67,6 +73,11 @@ def measurement(vitals: dict[Vital, float], *, at: datetime | None = None, devic
 
 
 def batch(gateway_id: str, measurements: list[contract.Measurement]) -> tuple[str, bytes]:
-    message = contract.MeasurementBatch(v=1, message_id=uuid.uuid4(), gateway_id=gateway_id,
-                                        sent_at=datetime.now(UTC), measurements=tuple(measurements))
+    message = contract.MeasurementBatch(
+        v=1,
+        message_id=uuid.uuid4(),
+        gateway_id=gateway_id,
+        sent_at=datetime.now(UTC),
+        measurements=tuple(measurements),
+    )
     return contract.measurements_topic(gateway_id), contract.encode(message)

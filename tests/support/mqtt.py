@@ -16,7 +16,9 @@ from hemma.settings import MqttTarget
 
 def _client(url: str, client_id: str | None = None) -> tuple[mqtt.Client, MqttTarget]:
     target = MqttTarget.from_url(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{uuid.uuid4().hex[:10]}")
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{uuid.uuid4().hex[:10]}"
+    )
     if target.username:
         client.username_pw_set(target.username, target.password)
     return client, target
