@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # --- ingest -----------------------------------------------------------
     ingest_client_id: str = "hemma-ingest"
     ingest_batch_max_messages: int = Field(default=500, ge=1, le=10_000)
-    ingest_flush_interval_ms: int = Field(default=20, ge=1, le=10_000)
+    ingest_flush_interval_ms: int = Field(default=5, ge=0, le=10_000)
     ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
 
     # --- dashboard --------------------------------------------------------

@@ -234,7 +234,13 @@ def _run_hemma(
     total = len(planned) * per_message
     client_id = f"hemma-bench-{uuid.uuid4().hex[:6]}"
     settings = Settings(database_url=db_url, mqtt_url=mqtt_url, ingest_client_id=client_id)
-    service = IngestService(settings)
+    busy = [0.0, 0]
+
+    def on_commit(result: object, seconds: float) -> None:
+        busy[0] += seconds
+        busy[1] += 1
+
+    service = IngestService(settings, on_commit=on_commit)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     if not service.wait_connected(30):
@@ -271,6 +277,7 @@ def _run_hemma(
     thread.join(30)
     _drop_session(mqtt_url, client_id)
     latencies = [(alert_at[gw] - sent_at[gw]) * 1000 for gw in sent_at if gw in alert_at]
+    print(f"  hemma path: {busy[1]} batches, ingest busy {busy[0]:.2f} s of {finished - started:.2f} s")
     stored = service.metrics["observations_stored"]
     if stored < total:
         raise RuntimeError(f"hemma path stored {stored} of {total} readings")

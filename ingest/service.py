@@ -45,6 +45,10 @@ class Incoming:
     retain: bool
 
 
+class StopRequested(Exception):
+    """Raised inside a database retry loop when the service is asked to stop."""
+
+
 class IngestService:
     def __init__(
         self,
@@ -73,7 +77,6 @@ class IngestService:
 
     def run(self) -> None:
         """Block until stop(): connect to broker and database, then process batches."""
-        self._connect_database()
         client = self._make_client()
         self._client = client
         target = self.settings.mqtt()
@@ -93,7 +96,12 @@ class IngestService:
             while not self._stop.is_set():
                 batch = self._collect()
                 if batch:
-                    self._process(batch)
+                    try:
+                        self._process(batch)
+                    except StopRequested:
+                        # Stopped while the database was away: the batch stays unacknowledged
+                        # and the broker hands it to the next ingest.
+                        break
                 if time.monotonic() - last_report > 60:
                     self._report()
                     last_report = time.monotonic()
@@ -286,29 +294,29 @@ class IngestService:
         delay = 0.5
         while True:
             try:
+                if self._writer is None:
+                    self._connect_database()
                 accepted, dead, statuses = self._classify(batch, now)
                 assert self._writer is not None
                 return self._writer.commit(accepted, dead, statuses, now=now)
             except psycopg.OperationalError as exc:
-                # The database went away: keep the messages unacknowledged and try again.
+                # The database went away: keep the messages unacknowledged, reconnect and try again.
                 self.metrics["db_retries"] += 1
                 log.error("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                self._writer = None
                 if self._stop.wait(delay):
-                    raise
+                    raise StopRequested from exc
                 delay = min(delay * 2, 30)
-                self._connect_database()
             except psycopg.Error as exc:
                 # The data itself was refused. Find the message responsible, dead-letter it, keep the rest.
                 self.metrics["db_rejections"] += 1
                 log.error("database refused a batch (%s); isolating the message", exc.sqlstate)
                 if len(batch) == 1:
                     item = batch[0]
+                    reason = f"database refused: {exc.sqlstate} {type(exc).__name__}"
                     dead = [
                         DeadLetter(
-                            item.topic,
-                            contract.gateway_id_from_topic(item.topic),
-                            f"database refused: {exc.sqlstate} {type(exc).__name__}",
-                            item.payload,
+                            item.topic, contract.gateway_id_from_topic(item.topic), reason, item.payload
                         )
                     ]
                     return self._writer.commit([], dead, [], now=now)  # type: ignore[union-attr]
@@ -326,8 +334,12 @@ class IngestService:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
         # Autocommit, so that `conn.transaction()` in the writer is a real BEGIN/COMMIT.
+        # connect_timeout: an unreachable host must not hang the loop for minutes.
         self._conn = psycopg.connect(
-            self.settings.require_database_url(), autocommit=True, application_name="hemma-ingest"
+            self.settings.require_database_url(),
+            autocommit=True,
+            application_name="hemma-ingest",
+            connect_timeout=10,
         )
         self._writer = BatchWriter(self._conn)
         self._directory.forget()

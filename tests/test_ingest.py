@@ -206,3 +206,28 @@ def test_gateway_status_updates_the_kit(settings, db, patient) -> None:
             what="offline status",
         )
         assert service.metrics["dead_letters"] == 0
+
+
+def test_database_outage_keeps_messages_unacknowledged_until_it_is_back(settings, db, patient) -> None:
+    from tests.support.proxy import PostgresProxy
+
+    proxy = PostgresProxy(settings.database_url)
+    proxied = settings.model_copy(update={"database_url": proxy.conninfo})
+    before, during = measurement({Vital.SPO2: 97}), measurement({Vital.SPO2: 95})
+    try:
+        with running_ingest(proxied) as service:
+            publish_all(settings.mqtt_url, [batch(patient.gateway_id, [before])])
+            wait_until(lambda: service.metrics["observations_stored"] == 1, what="first reading")
+            proxy.cut()
+            publish_all(settings.mqtt_url, [batch(patient.gateway_id, [during])])
+            wait_until(lambda: service.metrics["db_retries"] >= 2, what="ingest retrying")
+            assert service.metrics["messages"] == 1  # the second message is neither processed nor acked
+            proxy.restore()
+            wait_until(
+                lambda: service.metrics["observations_stored"] == 2, timeout=30, what="reading after outage"
+            )
+    finally:
+        proxy.close()
+    stored = {r[0] for r in db.execute("SELECT measurement_id FROM observations").fetchall()}
+    assert stored == {before.id, during.id}
+    assert _count(db, "SELECT count(*) FROM dead_letters") == 0
