@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -130,20 +131,25 @@ def mosquitto_binary() -> str | None:
     )
 
 
-def _hand_to_mosquitto_user(folder: Path) -> None:
-    """Started as root, mosquitto drops to the `mosquitto` user, which must own its data folder."""
+def _mosquitto_user() -> tuple[int, int] | None:
+    """(uid, gid) mosquitto drops to when started as root; None when it keeps our identity."""
     import os
+    import pwd
 
     if os.geteuid() != 0:
-        return
+        return None
     try:
-        import pwd
-
         entry = pwd.getpwnam("mosquitto")
     except KeyError:
-        return
-    for path in (folder, *folder.iterdir()):
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _others_can_reach(folder: Path) -> bool:
+    """Whether a user other than the owner can traverse every folder above `folder`."""
+    import stat
+
+    return all(p.stat().st_mode & stat.S_IXOTH for p in folder.resolve().parents)
 
 
 def start_mosquitto(data_dir: Path, port: int | None = None) -> Broker:
@@ -153,9 +159,20 @@ def start_mosquitto(data_dir: Path, port: int | None = None) -> Broker:
     port = port or free_port()
     data = (data_dir / "mosquitto").resolve()
     data.mkdir(parents=True, exist_ok=True)
+    owner = _mosquitto_user()
+    if owner is not None and not _others_can_reach(data):
+        # Started as root, mosquitto runs as the `mosquitto` user, which cannot enter a private folder
+        # (a 0700 checkout under mktemp, say). Its files then go to a fresh folder of its own.
+        import tempfile
+
+        data = Path(tempfile.mkdtemp(prefix="hemma-mosquitto-"))
+        data.chmod(0o755)
+        log.info("mosquitto data in %s (the project folder is private to root)", data)
     conf = data / "mosquitto.conf"
     conf.write_text(MOSQUITTO_CONF.format(port=port, data=data))
-    _hand_to_mosquitto_user(data)
+    if owner is not None:
+        for path in (data, *data.iterdir()):
+            os.chown(path, *owner)
     process = subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port)
