@@ -17,7 +17,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -28,21 +27,14 @@ from paho.mqtt.properties import Properties
 from hemma import contract
 from hemma.db import migrate
 from hemma.settings import Settings
+from ingest import classify
+from ingest.classify import Incoming
 from ingest.directory import GatewayDirectory
-from ingest.writer import AcceptedBatch, BatchWriter, CommitResult, DeadLetter
+from ingest.writer import BatchWriter, CommitResult, DeadLetter
 
 log = logging.getLogger(__name__)
 
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of ingest downtime
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    mid: int
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
 
 
 class StopRequested(Exception):
@@ -60,6 +52,7 @@ class IngestService:
         self.on_commit = on_commit
         self.metrics: Counter[str] = Counter()
         self._inbox: queue.Queue[Incoming] = queue.Queue()
+        self._decoded: queue.Queue[classify.Decoded] = queue.Queue(maxsize=2)
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._directory = GatewayDirectory()
@@ -76,7 +69,14 @@ class IngestService:
         return self._connected.wait(timeout)
 
     def run(self) -> None:
-        """Block until stop(): connect to broker and database, then process batches."""
+        """Block until stop(): connect to broker and database, then process batches.
+
+        Three threads: paho's network thread queues what arrives; the decoder thread validates
+        the next batch while this (writer) thread commits the previous one; this thread writes,
+        commits, then acknowledges. The hand-over queue holds two batches, so a slow database
+        slows the decoder, which stops taking messages, and the broker (receive maximum) stops
+        sending: back-pressure all the way to the gateways' queues, nothing dropped.
+        """
         client = self._make_client()
         self._client = client
         target = self.settings.mqtt()
@@ -91,13 +91,18 @@ class IngestService:
         else:
             client.connect_async(target.host, target.port, keepalive=30)
         client.loop_start()
+        decoder = threading.Thread(target=self._decode_loop, name="ingest-decoder", daemon=True)
+        decoder.start()
         last_report = time.monotonic()
         try:
             while not self._stop.is_set():
-                batch = self._collect()
-                if batch:
+                try:
+                    decoded = self._decoded.get(timeout=0.2)
+                except queue.Empty:
+                    decoded = None
+                if decoded is not None:
                     try:
-                        self._process(batch)
+                        self._process(decoded)
                     except StopRequested:
                         # Stopped while the database was away: the batch stays unacknowledged
                         # and the broker hands it to the next ingest.
@@ -106,11 +111,28 @@ class IngestService:
                     self._report()
                     last_report = time.monotonic()
         finally:
+            self._stop.set()
+            decoder.join(5)
             client.disconnect()
             client.loop_stop()
             if self._conn is not None:
                 self._conn.close()
             self._report()
+
+    def _decode_loop(self) -> None:
+        while not self._stop.is_set():
+            messages = self._collect()
+            if not messages:
+                continue
+            decoded = classify.decode(
+                messages, now=datetime.now(UTC), max_bytes=self.settings.ingest_max_payload_bytes
+            )
+            while not self._stop.is_set():
+                try:
+                    self._decoded.put(decoded, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
 
     # --- MQTT ----------------------------------------------------------------------------------
 
@@ -189,29 +211,36 @@ class IngestService:
         except queue.Empty:
             return []
         batch = [first]
+        # Take what has already arrived, then linger at most flush_interval for more. Under load the
+        # inbox fills while the previous batch commits, so batches grow by themselves; at low load
+        # a short linger keeps the latency of a lone message low.
         deadline = time.monotonic() + self.settings.ingest_flush_interval_ms / 1000
         limit = self.settings.ingest_batch_max_messages
         while len(batch) < limit:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(
-                    self._inbox.get_nowait() if remaining <= 0 else self._inbox.get(timeout=remaining)
-                )
+                batch.append(self._inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._inbox.get(timeout=remaining))
             except queue.Empty:
                 break
         return batch
 
     # --- processing ----------------------------------------------------------------------------
 
-    def _process(self, batch: list[Incoming]) -> None:
-        now = datetime.now(UTC)
+    def _process(self, decoded: classify.Decoded) -> None:
         started = time.perf_counter()
-        result = self._write_with_retry(batch, now)
+        result = self._write_with_retry(decoded)
         assert self._client is not None
-        for item in batch:
+        for item in decoded.messages:
             self._client.ack(item.mid, item.qos)
         self._publish_alerts(result)
-        self.metrics["messages"] += len(batch)
+        self.metrics["messages"] += len(decoded.messages)
         self.metrics["observations_stored"] += result.observations_stored
         self.metrics["duplicates"] += result.duplicates
         self.metrics["dead_letters"] += result.dead_letters
@@ -220,85 +249,17 @@ class IngestService:
         if self.on_commit is not None:
             self.on_commit(result, time.perf_counter() - started)
 
-    def _classify(self, batch: list[Incoming], now: datetime):  # type: ignore[no-untyped-def]
-        """Split a batch into accepted measurements, dead letters and gateway statuses."""
-        assert self._conn is not None
-        decoded: list[tuple[int, Incoming, contract.DecodedBatch]] = []
-        dead: list[tuple[int, DeadLetter]] = []  # kept in arrival order for the operator
-        statuses: list[contract.GatewayStatus] = []
-        for position, item in enumerate(batch):
-            gateway = contract.gateway_id_from_topic(item.topic)
-            try:
-                if item.topic.endswith("/status"):
-                    if item.payload:  # an empty retained payload clears a status; nothing to store
-                        statuses.append(contract.decode_gateway_status(item.topic, item.payload))
-                else:
-                    decoded.append(
-                        (
-                            position,
-                            item,
-                            contract.decode_measurement_batch(
-                                item.topic,
-                                item.payload,
-                                now=now,
-                                max_bytes=self.settings.ingest_max_payload_bytes,
-                            ),
-                        )
-                    )
-            except contract.PayloadRejected as exc:
-                dead.append((position, DeadLetter(item.topic, gateway, exc.reason, item.payload)))
-        ids = {d.gateway_id for _, _, d in decoded} | {s.gateway_id for s in statuses}
-        enrolments = self._directory.lookup(self._conn, ids) if ids else {}
-        accepted: list[AcceptedBatch] = []
-        for position, item, d in decoded:
-            enrolment = enrolments.get(d.gateway_id)
-            if enrolment is None:
-                dead.append(
-                    (
-                        position,
-                        DeadLetter(
-                            item.topic, d.gateway_id, "unknown gateway or no enrolled patient", item.payload
-                        ),
-                    )
-                )
-                continue
-            for r in d.rejected:
-                dead.append(
-                    (
-                        position,
-                        DeadLetter(
-                            item.topic,
-                            d.gateway_id,
-                            f"measurement {r.index}: {r.reason}",
-                            _json(r.measurement),
-                        ),
-                    )
-                )
-            if d.measurements:
-                accepted.append(AcceptedBatch(d, enrolment))
-        known_statuses = []
-        for s in statuses:
-            if enrolments.get(s.gateway_id) is None and not self._gateway_exists(s.gateway_id):
-                self.metrics["status_unknown_gateway"] += 1
-                continue
-            known_statuses.append((s, enrolments.get(s.gateway_id)))
-        dead.sort(key=lambda pair: pair[0])
-        return accepted, [d for _, d in dead], known_statuses
-
-    def _gateway_exists(self, gateway_id: str) -> bool:
-        assert self._conn is not None
-        row = self._conn.execute("SELECT 1 FROM gateways WHERE id = %s", (gateway_id,)).fetchone()
-        return row is not None
-
-    def _write_with_retry(self, batch: list[Incoming], now: datetime) -> CommitResult:
+    def _write_with_retry(self, decoded: classify.Decoded) -> CommitResult:
         delay = 0.5
         while True:
             try:
                 if self._writer is None:
                     self._connect_database()
-                accepted, dead, statuses = self._classify(batch, now)
-                assert self._writer is not None
-                return self._writer.commit(accepted, dead, statuses, now=now)
+                assert self._writer is not None and self._conn is not None
+                resolved = classify.resolve(decoded, self._conn, self._directory, self.metrics)
+                return self._writer.commit(
+                    resolved.accepted, resolved.dead, resolved.statuses, now=decoded.now
+                )
             except psycopg.OperationalError as exc:
                 # The database went away: keep the messages unacknowledged, reconnect and try again.
                 self.metrics["db_retries"] += 1
@@ -311,23 +272,26 @@ class IngestService:
                 # The data itself was refused. Find the message responsible, dead-letter it, keep the rest.
                 self.metrics["db_rejections"] += 1
                 log.error("database refused a batch (%s); isolating the message", exc.sqlstate)
-                if len(batch) == 1:
-                    item = batch[0]
-                    reason = f"database refused: {exc.sqlstate} {type(exc).__name__}"
-                    dead = [
-                        DeadLetter(
-                            item.topic, contract.gateway_id_from_topic(item.topic), reason, item.payload
-                        )
-                    ]
-                    return self._writer.commit([], dead, [], now=now)  # type: ignore[union-attr]
-                merged = CommitResult()
-                for item in batch:
-                    part = self._write_with_retry([item], now)
-                    merged.observations_offered += part.observations_offered
-                    merged.observations_stored += part.observations_stored
-                    merged.dead_letters += part.dead_letters
-                    merged.alert_changes += part.alert_changes
-                return merged
+                return self._isolate(decoded, exc)
+
+    def _isolate(self, decoded: classify.Decoded, exc: psycopg.Error) -> CommitResult:
+        assert self._writer is not None
+        if len(decoded.messages) == 1:
+            item = decoded.messages[0]
+            reason = f"database refused: {exc.sqlstate} {type(exc).__name__}"
+            letter = DeadLetter(item.topic, contract.gateway_id_from_topic(item.topic), reason, item.payload)
+            return self._writer.commit([], [letter], [], now=decoded.now)
+        merged = CommitResult()
+        for item in decoded.messages:
+            single = classify.decode(
+                [item], now=decoded.now, max_bytes=self.settings.ingest_max_payload_bytes
+            )
+            part = self._write_with_retry(single)
+            merged.observations_offered += part.observations_offered
+            merged.observations_stored += part.observations_stored
+            merged.dead_letters += part.dead_letters
+            merged.alert_changes += part.alert_changes
+        return merged
 
     def _connect_database(self) -> None:
         if self._conn is not None:
@@ -365,12 +329,6 @@ class IngestService:
     def _report(self) -> None:
         if self.metrics:
             log.info("ingest counters: %s", " ".join(f"{k}={v}" for k, v in sorted(self.metrics.items())))
-
-
-def _json(value: object) -> bytes:
-    import json
-
-    return json.dumps(value, default=str).encode()
 
 
 def _set_nodelay(client: mqtt.Client, userdata: object, sock: object) -> None:
