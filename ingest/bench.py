@@ -13,6 +13,7 @@ Both paths run in the same process against the same broker and database server:
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 import uuid
@@ -219,6 +220,52 @@ def _publish(
         info.wait_for_publish(timeout=120)
 
 
+class PublisherProcess:
+    """The gateways' side in a process of its own, as in reality, so it does not share ingest's GIL.
+
+    Forked before the ingest threads start; it connects, waits for `go()`, publishes, and reports
+    the monotonic publish time of each patient's flagged message (CLOCK_MONOTONIC is system-wide,
+    so those times compare with the parent's).
+    """
+
+    def __init__(self, mqtt_url: str, planned: list[tuple[str, bytes, str | None]], messages_per_s: float):
+        ctx = multiprocessing.get_context("fork")
+        self._go = ctx.Event()
+        self._ready = ctx.Event()
+        self._results, child_end = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(
+            target=self._main, args=(mqtt_url, planned, messages_per_s, child_end), daemon=True
+        )
+        self._process.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("benchmark publisher did not connect")
+
+    def _main(
+        self, mqtt_url: str, planned: list[tuple[str, bytes, str | None]], rate: float, out: object
+    ) -> None:
+        client = _client(mqtt_url, f"bench-pub-{uuid.uuid4().hex[:6]}")
+        client.loop_start()
+        self._ready.set()
+        self._go.wait()
+        sent_at: dict[str, float] = {}
+        _publish(client, planned, sent_at, rate)
+        client.disconnect()
+        client.loop_stop()
+        out.send(sent_at)  # type: ignore[attr-defined]
+
+    def go(self) -> float:
+        started = time.perf_counter()
+        self._go.set()
+        return started
+
+    def sent_at(self) -> dict[str, float]:
+        if not self._results.poll(600):
+            raise RuntimeError("benchmark publisher did not finish")
+        sent: dict[str, float] = self._results.recv()
+        self._process.join(10)
+        return sent
+
+
 # --- the two paths ----------------------------------------------------------------------------
 
 
@@ -232,6 +279,7 @@ def _run_hemma(
 ) -> PathResult:
     planned = _plan(gateways, readings, per_message)
     total = len(planned) * per_message
+    publisher = PublisherProcess(mqtt_url, planned, rate / per_message)
     client_id = f"hemma-bench-{uuid.uuid4().hex[:6]}"
     settings = Settings(database_url=db_url, mqtt_url=mqtt_url, ingest_client_id=client_id)
     busy = [0.0, 0]
@@ -246,7 +294,6 @@ def _run_hemma(
     if not service.wait_connected(30):
         raise RuntimeError("ingest did not connect for the benchmark")
 
-    sent_at: dict[str, float] = {}
     alert_at: dict[str, float] = {}
     patient_gateway = {str(pid): gw for gw, pid in gateways}
     watcher = _client(mqtt_url, f"bench-alerts-{uuid.uuid4().hex[:6]}")
@@ -259,20 +306,17 @@ def _run_hemma(
     watcher.subscribe(contract.alerts_topic(WARD), qos=1)
     watcher.loop_start()
     time.sleep(0.3)
-    publisher = _client(mqtt_url, f"bench-pub-{uuid.uuid4().hex[:6]}")
-    publisher.loop_start()
-    started = time.perf_counter()
-    _publish(publisher, planned, sent_at, rate / per_message)
+    started = publisher.go()
     deadline = time.monotonic() + 600
     while service.metrics["observations_stored"] < total and time.monotonic() < deadline:
         time.sleep(0.005)
     finished = time.perf_counter()
+    sent_at = publisher.sent_at()
     alert_deadline = time.monotonic() + 30
     while len(alert_at) < len(sent_at) and time.monotonic() < alert_deadline:
         time.sleep(0.01)
-    for c in (publisher, watcher):
-        c.disconnect()
-        c.loop_stop()
+    watcher.disconnect()
+    watcher.loop_stop()
     service.stop()
     thread.join(30)
     _drop_session(mqtt_url, client_id)
@@ -290,9 +334,9 @@ def _run_naive(
     db_url: str, mqtt_url: str, gateways: list[tuple[str, uuid.UUID]], readings: int, rate: float
 ) -> PathResult:
     planned = _plan(gateways, readings, 1)
+    publisher = PublisherProcess(mqtt_url, planned, rate)
     patient_of = dict(gateways)
     conn = psycopg.connect(db_url)
-    sent_at: dict[str, float] = {}
     alerted_at: dict[str, float] = {}
     done = threading.Event()
     stored = [0]
@@ -339,15 +383,12 @@ def _run_naive(
     subscriber.subscribe(contract.MEASUREMENTS_SUBSCRIPTION, qos=1)
     subscriber.loop_start()
     time.sleep(0.3)
-    publisher = _client(mqtt_url, f"bench-pub-{uuid.uuid4().hex[:6]}")
-    publisher.loop_start()
-    started = time.perf_counter()
-    _publish(publisher, planned, sent_at, rate)
+    started = publisher.go()
     done.wait(600)
     finished = time.perf_counter()
-    for c in (publisher, subscriber):
-        c.disconnect()
-        c.loop_stop()
+    sent_at = publisher.sent_at()
+    subscriber.disconnect()
+    subscriber.loop_stop()
     conn.close()
     latencies = [(alerted_at[gw] - sent_at[gw]) * 1000 for gw in sent_at if gw in alerted_at]
     return PathResult(
