@@ -37,6 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway import SOFTWARE
 from gateway.queue import StoreAndForwardQueue
 from hemma.contract import STATUS_QOS, GatewayStatus, encode, status_topic
+from hemma.mqtt import set_nodelay
 from hemma.settings import MqttTarget
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,6 @@ def _backoff(initial: float, maximum: float) -> Iterator[float]:
     while True:
         yield random.uniform(delay / 2, delay)
         delay = min(delay * 2, maximum)
-
-
-def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
-    # Nagle's algorithm holds small PUBLISH/PUBACK packets for tens of ms (PERFORMANCE-NOTES.md).
-    with contextlib.suppress(OSError, AttributeError):  # a websocket wrapper: nothing to tune
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class Publisher:
@@ -208,7 +203,7 @@ class Publisher:
         client.will_set(status_topic(self.gateway_id), encode(offline), qos=STATUS_QOS, retain=True)
         # Our window is the limit; paho's own queue must never hold messages back behind it.
         client.max_inflight_messages_set(self.inflight_max + 4)
-        client.on_socket_open = _set_nodelay
+        client.on_socket_open = set_nodelay
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

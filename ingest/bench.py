@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hemma import contract, services
 from hemma.admin import enrol_patient, ensure_ward
 from hemma.db import migrate
+from hemma.mqtt import drop_session
 from hemma.settings import MqttTarget, Settings
 from hemma.vitals import Vital
 from ingest.service import IngestService
@@ -319,7 +320,7 @@ def _run_hemma(
     watcher.loop_stop()
     service.stop()
     thread.join(30)
-    _drop_session(mqtt_url, client_id)
+    drop_session(MqttTarget.from_url(mqtt_url), client_id)
     latencies = [(alert_at[gw] - sent_at[gw]) * 1000 for gw in sent_at if gw in alert_at]
     print(f"  hemma path: {busy[1]} batches, ingest busy {busy[0]:.2f} s of {finished - started:.2f} s")
     stored = service.metrics["observations_stored"]
@@ -394,18 +395,6 @@ def _run_naive(
     return PathResult(
         "naive (1/msg, INSERT+commit per msg)", stored[0], len(planned), finished - started, latencies
     )
-
-
-def _drop_session(url: str, client_id: str) -> None:
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    target = MqttTarget.from_url(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    client.connect(target.host, target.port, clean_start=True, properties=props)
-    client.disconnect()
 
 
 def _print(results: list[tuple[str, PathResult, PathResult]]) -> None:

@@ -26,6 +26,7 @@ from paho.mqtt.properties import Properties
 
 from hemma import contract
 from hemma.db import migrate
+from hemma.mqtt import set_nodelay
 from hemma.settings import Settings
 from ingest import classify
 from ingest.classify import Incoming
@@ -156,7 +157,7 @@ class IngestService:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
-        client.on_socket_open = _set_nodelay
+        client.on_socket_open = set_nodelay
         return client
 
     def _connect_properties(self) -> Properties:
@@ -329,14 +330,6 @@ class IngestService:
     def _report(self) -> None:
         if self.metrics:
             log.info("ingest counters: %s", " ".join(f"{k}={v}" for k, v in sorted(self.metrics.items())))
-
-
-def _set_nodelay(client: mqtt.Client, userdata: object, sock: object) -> None:
-    import socket
-
-    # Not a TCP socket (websockets, unix): nothing to tune.
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
 
 def run(settings: Settings) -> int:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
 
+from hemma import mqtt as mqtt_common
 from hemma.settings import MqttTarget
 
 
@@ -83,15 +84,4 @@ def subscriber(url: str, topic: str) -> Iterator[Collector]:
 
 def drop_session(url: str, client_id: str) -> None:
     """End a persistent session left on a shared broker by a test's ingest client."""
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    target = MqttTarget.from_url(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    client.connect(target.host, target.port, clean_start=True, properties=props)
-    client.loop_start()
-    time.sleep(0.1)
-    client.disconnect()
-    client.loop_stop()
+    mqtt_common.drop_session(MqttTarget.from_url(url), client_id)
