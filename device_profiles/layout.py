@@ -1,10 +1,11 @@
 """Flag-driven characteristic layouts: which fields a Flags byte makes present, packed with struct.
 
 Every health characteristic here has the same shape (GSS, each characteristic's table):
-a Flags byte, mandatory fields, then optional fields in a fixed order, each present when
-its flag bit is set. A `Layout` describes that once and, when built, makes one
-`struct.Struct` per combination of flag bits covering the whole payload, so decoding is a
-length check and a single `unpack`, and encoding is the same table run backwards.
+a Flags field (8 bits; 16 for Body Composition Measurement and PLX Features), mandatory
+fields, then optional fields in a fixed order, each present when its flag bit is set. A
+`Layout` describes that once and makes one `struct.Struct` per combination of flag bits
+covering the whole payload, so decoding is a length check and a single `unpack`, and
+encoding is the same table run backwards.
 
 Length policy (applies to every characteristic): the payload must be exactly as long as
 its flags say. Shorter is truncated; longer is an error too, because the spare bytes are
@@ -30,7 +31,7 @@ from .ieee11073 import (
     unpack_sfloat,
 )
 
-__all__ = ["DATE_TIME", "FLOAT", "SFLOAT", "U8", "U16", "U24", "Codec", "Field", "Layout"]
+__all__ = ["DATE_TIME", "FLOAT", "S16", "SFLOAT", "U8", "U16", "U24", "U32", "Codec", "Field", "Layout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,14 @@ def _uint(bits: int) -> Callable[[Any], tuple[int, ...]]:
     return encode
 
 
+def _sint16(value: Any) -> tuple[int, ...]:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an int, got {value!r}")
+    if not -0x8000 <= value <= 0x7FFF:
+        raise ValueError(f"{value} does not fit sint16 (-32768..32767)")
+    return (value,)
+
+
 def _encode_sfloat(value: Any) -> tuple[int, ...]:
     return (pack_sfloat(sfloat_from_value(value)),)
 
@@ -77,6 +86,8 @@ def _join_u24(low: int, high: int) -> int:
 U8 = Codec("uint8", "B", _identity, _uint(8))
 U16 = Codec("uint16", "H", _identity, _uint(16))
 U24 = Codec("uint24", "HB", _join_u24, _uint(24))  # struct has no 3-byte code: low 16 bits, then high 8
+U32 = Codec("uint32", "I", _identity, _uint(32))
+S16 = Codec("sint16", "h", _identity, _sint16)
 SFLOAT = Codec("SFLOAT", "H", unpack_sfloat, _encode_sfloat)
 FLOAT = Codec("FLOAT", "I", unpack_float32, _encode_float)
 DATE_TIME = Codec("Date Time", "HBBBBB", decode_date_time, date_time_fields)
@@ -99,39 +110,61 @@ class _Plan:
 
 
 class Layout:
-    """The fields of one characteristic after its Flags byte.
+    """The fields of one characteristic after its Flags field.
 
-    All 256 flag values are planned up front (a handful of distinct Structs each), so the
-    layout never changes after construction and decoding does one tuple index per payload.
+    With an 8-bit Flags field all 256 flag values are planned up front (a handful of
+    distinct Structs each), so decoding does one tuple index per payload. A 16-bit Flags
+    field is planned per combination of its field-selecting bits on first use (at most
+    2^k plans for k such bits) and cached; the layout never changes meaning after
+    construction either way.
     """
 
-    __slots__ = ("_plans", "characteristic", "fields")
+    __slots__ = ("_cache", "_field_mask", "_flags_size", "_plans", "characteristic", "fields")
 
-    def __init__(self, characteristic: str, fields: tuple[Field, ...]) -> None:
+    def __init__(self, characteristic: str, fields: tuple[Field, ...], *, flags_size: int = 1) -> None:
+        if flags_size not in (1, 2):
+            raise ValueError(f"flags_size must be 1 or 2 bytes, got {flags_size}")
         self.characteristic = characteristic  # e.g. "PLX Spot-Check Measurement (0x2A5E)"
         self.fields = fields
+        self._flags_size = flags_size
         field_mask = 0
         for f in fields:
             field_mask |= f.flag
-        by_key: dict[int, _Plan] = {}
-        for key in {flags & field_mask for flags in range(256)}:
-            present = tuple(f for f in fields if f.flag == 0 or f.flag & key)
-            fmt = "<B" + "".join(f.codec.fmt for f in present)
+        self._field_mask = field_mask
+        self._cache: dict[int, _Plan] = {}
+        self._plans: tuple[_Plan, ...] = (
+            tuple(self._plan(flags) for flags in range(256)) if flags_size == 1 else ()
+        )
+
+    def _plan(self, flags: int) -> _Plan:
+        key = flags & self._field_mask
+        plan = self._cache.get(key)
+        if plan is None:
+            present = tuple(f for f in self.fields if f.flag == 0 or f.flag & key)
+            fmt = ("<B" if self._flags_size == 1 else "<H") + "".join(f.codec.fmt for f in present)
             names = ", ".join(["Flags", *(f.name for f in present)])
-            by_key[key] = _Plan(struct.Struct(fmt), present, names)
-        self._plans: tuple[_Plan, ...] = tuple(by_key[flags & field_mask] for flags in range(256))
+            plan = self._cache[key] = _Plan(struct.Struct(fmt), present, names)
+        return plan
 
     def unpack(self, payload: bytes) -> tuple[int, dict[str, Any]]:
         """(flags, {field name: decoded value}) for present fields; absent fields are left out."""
-        if not payload:
-            raise DecodeError(f"{self.characteristic}: empty payload (no Flags byte)")
-        plan = self._plans[payload[0]]
+        if len(payload) < self._flags_size:
+            raise DecodeError(
+                f"{self.characteristic}: {'empty payload' if not payload else 'truncated'} "
+                f"(no {8 * self._flags_size}-bit Flags field)"
+            )
+        if self._flags_size == 1:
+            flags = payload[0]
+            plan = self._plans[flags]
+        else:
+            flags = payload[0] | payload[1] << 8
+            plan = self._plan(flags)
         size = plan.unpacker.size
         if len(payload) != size:
             problem = "truncated" if len(payload) < size else f"{len(payload) - size} trailing byte(s)"
             raise DecodeError(
-                f"{self.characteristic}: {problem}: flags 0x{payload[0]:02X} announce {size} bytes "
-                f"({plan.names}), got {len(payload)}"
+                f"{self.characteristic}: {problem}: flags 0x{flags:0{2 * self._flags_size}X} announce "
+                f"{size} bytes ({plan.names}), got {len(payload)}"
             )
         raw = plan.unpacker.unpack(payload)
         values: dict[str, Any] = {}
@@ -147,7 +180,7 @@ class Layout:
 
     def pack(self, flags: int, values: Mapping[str, Any]) -> bytes:
         """The payload for `flags` with the present fields taken from `values`."""
-        plan = self._plans[flags]
+        plan = self._plan(flags)
         out: list[int] = [flags]
         for f in plan.fields:
             try:

@@ -1,9 +1,11 @@
-"""Bluetooth SIG 16-bit UUIDs for the health services and characteristics Hemma reads.
+"""Bluetooth UUIDs of the health services and characteristics Hemma reads or writes.
 
-Numbers from the Bluetooth SIG "Assigned Numbers" document (sections 3.4 GATT Services and
-3.8 Characteristics). A 16-bit UUID xxxx stands for 0000xxxx-0000-1000-8000-00805F9B34FB,
+SIG numbers from the Bluetooth SIG "Assigned Numbers" document (sections 3.4 GATT Services
+and 3.8 Characteristics). A 16-bit UUID xxxx stands for 0000xxxx-0000-1000-8000-00805F9B34FB,
 the Bluetooth Base UUID (Core Specification Vol 3, Part B, 2.5.1); bleak reports the long
-form, profiles and the wire contract use the short upper-case form ("2A5E").
+form. Canonical form, used by profiles, the registry and the wire contract
+(`canonical_uuid`): the short upper-case form for SIG UUIDs ("2A5E"), the lower-case
+128-bit form for vendor UUIDs ("49535343-1e4d-4bd9-ba61-23c647249616").
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ WEIGHT_SCALE_SERVICE: Final = "181D"
 HEART_RATE_SERVICE: Final = "180D"
 GLUCOSE_SERVICE: Final = "1808"
 BATTERY_SERVICE: Final = "180F"
+BODY_COMPOSITION_SERVICE: Final = "181B"
+CURRENT_TIME_SERVICE: Final = "1805"
 
 # Characteristics
 PLX_SPOT_CHECK_MEASUREMENT: Final = "2A5E"
@@ -33,6 +37,24 @@ INTERMEDIATE_TEMPERATURE: Final = "2A1E"
 WEIGHT_MEASUREMENT: Final = "2A9D"
 HEART_RATE_MEASUREMENT: Final = "2A37"
 BATTERY_LEVEL: Final = "2A19"
+BODY_COMPOSITION_MEASUREMENT: Final = "2A9C"
+GLUCOSE_MEASUREMENT: Final = "2A18"
+GLUCOSE_MEASUREMENT_CONTEXT: Final = "2A34"
+DATE_TIME: Final = "2A08"
+CURRENT_TIME: Final = "2A2B"
+RECORD_ACCESS_CONTROL_POINT: Final = "2A52"
+BLOOD_PRESSURE_FEATURE: Final = "2A49"
+PLX_FEATURES: Final = "2A60"
+WEIGHT_SCALE_FEATURE: Final = "2A9E"
+GLUCOSE_FEATURE: Final = "2A51"
+BODY_COMPOSITION_FEATURE: Final = "2A9B"
+
+# Vendor (128-bit) UUIDs, canonical lower-case form.
+# BerryMed oximeters speak the BCI protocol over the Microchip/ISSC "transparent UART"
+# service; the data characteristic notifies the 5-byte packets (BCI Protocol V1.2,
+# github.com/zh2x/BCI_Protocol).
+BERRYMED_TRANSPARENT_UART_SERVICE: Final = "49535343-fe7d-4ae5-8fa9-9fafd205e455"
+BERRYMED_BCI_DATA: Final = "49535343-1e4d-4bd9-ba61-23c647249616"
 
 NAMES: Final[dict[str, str]] = {
     PULSE_OXIMETER_SERVICE: "Pulse Oximeter Service",
@@ -42,6 +64,8 @@ NAMES: Final[dict[str, str]] = {
     HEART_RATE_SERVICE: "Heart Rate Service",
     GLUCOSE_SERVICE: "Glucose Service",
     BATTERY_SERVICE: "Battery Service",
+    BODY_COMPOSITION_SERVICE: "Body Composition Service",
+    CURRENT_TIME_SERVICE: "Current Time Service",
     PLX_SPOT_CHECK_MEASUREMENT: "PLX Spot-Check Measurement",
     PLX_CONTINUOUS_MEASUREMENT: "PLX Continuous Measurement",
     BLOOD_PRESSURE_MEASUREMENT: "Blood Pressure Measurement",
@@ -51,8 +75,19 @@ NAMES: Final[dict[str, str]] = {
     WEIGHT_MEASUREMENT: "Weight Measurement",
     HEART_RATE_MEASUREMENT: "Heart Rate Measurement",
     BATTERY_LEVEL: "Battery Level",
-    "2A18": "Glucose Measurement",
-    "2A34": "Glucose Measurement Context",
+    BODY_COMPOSITION_MEASUREMENT: "Body Composition Measurement",
+    GLUCOSE_MEASUREMENT: "Glucose Measurement",
+    GLUCOSE_MEASUREMENT_CONTEXT: "Glucose Measurement Context",
+    DATE_TIME: "Date Time",
+    CURRENT_TIME: "Current Time",
+    RECORD_ACCESS_CONTROL_POINT: "Record Access Control Point",
+    BLOOD_PRESSURE_FEATURE: "Blood Pressure Feature",
+    PLX_FEATURES: "PLX Features",
+    WEIGHT_SCALE_FEATURE: "Weight Scale Feature",
+    GLUCOSE_FEATURE: "Glucose Feature",
+    BODY_COMPOSITION_FEATURE: "Body Composition Feature",
+    BERRYMED_TRANSPARENT_UART_SERVICE: "BerryMed Transparent UART Service",
+    BERRYMED_BCI_DATA: "BerryMed BCI Data",
 }
 
 _BASE_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
@@ -62,6 +97,15 @@ _SHORT = re.compile(r"(?:0[xX])?([0-9a-fA-F]{4})")
 def full_uuid(value: str) -> str:
     """The 128-bit form, lower case: full_uuid("2A5E") == "00002a5e-0000-1000-8000-00805f9b34fb"."""
     return f"0000{short_uuid(value).lower()}{_BASE_SUFFIX}"
+
+
+def long_uuid(value: str) -> str:
+    """The 128-bit form of any Bluetooth UUID, lower case: what bleak looks characteristics up by.
+
+    Like `full_uuid`, but a vendor UUID is allowed (and returned in canonical form).
+    """
+    canonical = canonical_uuid(value)
+    return f"0000{canonical.lower()}{_BASE_SUFFIX}" if len(canonical) == 4 else canonical
 
 
 def short_uuid(value: str) -> str:
@@ -91,13 +135,15 @@ def canonical_uuid(value: str) -> str:
 
 
 def name_of(value: str) -> str:
-    """A readable name for a UUID, for error messages: "PLX Spot-Check Measurement (0x2A5E)"."""
+    """A readable name for a UUID, for error messages: "PLX Spot-Check Measurement (0x2A5E)",
+    "BerryMed BCI Data (49535343-1e4d-4bd9-ba61-23c647249616)"."""
     try:
-        short = short_uuid(value)
+        canonical = canonical_uuid(value)
     except DecodeError:
         return repr(value)
-    name = NAMES.get(short)
-    return f"{name} (0x{short})" if name else f"0x{short}"
+    name = NAMES.get(canonical)
+    shown = f"0x{canonical}" if len(canonical) == 4 else canonical
+    return f"{name} ({shown})" if name else shown
 
 
 def _short_or_none(value: object) -> str | None:

@@ -25,7 +25,8 @@ from typing import Literal
 
 from .date_time import Timestamp
 from .errors import DecodeError
-from .ieee11073 import NoValue, decimal_from_value
+from .fixed_point import steps
+from .ieee11073 import NoValue
 from .layout import DATE_TIME, U8, U16, Field, Layout
 from .uuids import WEIGHT_MEASUREMENT, name_of
 
@@ -91,19 +92,6 @@ def decode_weight(payload: bytes) -> WeightMeasurement:
     return WeightMeasurement(weight=weight, unit=unit, **values)
 
 
-def _steps(value: object, resolution: Decimal, what: str, *, limit: int = 0xFFFF) -> int:
-    """`value` as a whole number of `resolution` steps; ValueError unless exact and in range."""
-    number = decimal_from_value(value)
-    if not number.is_finite():
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    steps = number / resolution
-    if steps != steps.to_integral_value():
-        raise ValueError(f"{what} {value} is not a multiple of the {resolution} resolution")
-    if not 0 <= steps <= limit:
-        raise ValueError(f"{what} {value} outside 0..{limit * resolution}")
-    return int(steps)
-
-
 def encode_weight(
     value: object,
     *,
@@ -132,7 +120,7 @@ def encode_weight(
         raw_weight = _UNSUCCESSFUL_RAW
     else:
         # 0xFFFF is the special value, so the largest weight is 0xFFFE steps.
-        raw_weight = _steps(value, _WEIGHT_RESOLUTION[unit], "weight", limit=_UNSUCCESSFUL_RAW - 1)
+        raw_weight = steps(value, _WEIGHT_RESOLUTION[unit], "weight", limit=_UNSUCCESSFUL_RAW - 1)
     values: dict[str, object] = {"weight": raw_weight, "timestamp": timestamp, "user_id": user_id}
     if timestamp is not None:
         flags |= _TIMESTAMP
@@ -140,6 +128,6 @@ def encode_weight(
         flags |= _USER_ID
     if bmi is not None:
         flags |= _BMI_AND_HEIGHT
-        values["bmi"] = _steps(bmi, _BMI_RESOLUTION, "bmi")
-        values["height"] = _steps(height, _HEIGHT_RESOLUTION[unit], "height")
+        values["bmi"] = steps(bmi, _BMI_RESOLUTION, "bmi")
+        values["height"] = steps(height, _HEIGHT_RESOLUTION[unit], "height")
     return _WM.pack(flags, values)

@@ -49,7 +49,21 @@ _QUEUE_FULL_RETRY_MAX_S = 30.0
 
 
 def local_timezone() -> tzinfo:
-    """The gateway's own zone: home devices show local time, set from the same clock."""
+    """The gateway's own zone: home devices show local time, set from the same clock.
+
+    A real zone with its daylight-saving rules (from TZ or /etc/localtime), not the fixed offset
+    of the moment the gateway started: a fixed offset would read every device timestamp an hour
+    wrong after the next clock change.
+    """
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(name)
+    with contextlib.suppress(OSError, ValueError), open("/etc/localtime", "rb") as f:
+        return ZoneInfo.from_file(f, key="localtime")
     return datetime.now().astimezone().tzinfo or UTC
 
 

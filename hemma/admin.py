@@ -97,3 +97,22 @@ def create_staff_user(
                 (staff_id, ward_id),
             )
     return int(staff_id)
+
+
+def discharge_patient(conn: psycopg.Connection, *, gateway_id: str) -> uuid.UUID:
+    """End the home care episode of the patient holding this kit and free the kit for the next patient.
+
+    The patient's record (observations, alerts, access log) stays; readings from the kit after
+    this are dead-lettered as coming from a kit with no enrolled patient.
+    """
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT p.id FROM gateways g JOIN patients p ON p.id = g.patient_id"
+            " WHERE g.id = %s AND p.discharged_at IS NULL FOR UPDATE",
+            (gateway_id,),
+        ).fetchone()
+        if row is None:
+            raise AdminError(f"no enrolled patient holds kit {gateway_id}")
+        conn.execute("UPDATE patients SET discharged_at = now() WHERE id = %s", (row[0],))
+        conn.execute("UPDATE gateways SET patient_id = NULL WHERE id = %s", (gateway_id,))
+    return row[0]

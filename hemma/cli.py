@@ -98,6 +98,15 @@ def _cmd_patient_enrol(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_patient_discharge(args: argparse.Namespace) -> int:
+    from hemma.admin import discharge_patient
+
+    with _connect() as conn:
+        patient_id = discharge_patient(conn, gateway_id=args.gateway)
+    print(f"patient {patient_id} discharged; kit {args.gateway} is free")
+    return 0
+
+
 def _cmd_staff_add(args: argparse.Namespace) -> int:
     from hemma.admin import create_staff_user
 
@@ -173,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--birth-year", type=int)
     e.add_argument("--reason")
     e.set_defaults(func=_cmd_patient_enrol)
+    d = psub.add_parser("discharge", help="end a home care episode and free its kit")
+    d.add_argument("--gateway", required=True)
+    d.set_defaults(func=_cmd_patient_discharge)
 
     p = sub.add_parser("staff", help="manage staff accounts")
     ssub = p.add_subparsers(dest="action", required=True)
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # AdminError is a ValueError
         print(f"hemma: {exc}", file=sys.stderr)
         return 2
 

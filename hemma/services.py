@@ -93,7 +93,9 @@ persistence true
 persistence_location {data}/
 autosave_interval 30
 # Ingest keeps a persistent session; while it restarts, the broker must hold everything.
-max_queued_messages 0
+# A limit no host reaches rather than 0 (unlimited): 0 misbehaves in several 2.0.x releases
+# (see deploy/mosquitto/mosquitto.conf for the issue numbers).
+max_queued_messages 1000000000
 max_inflight_messages 100
 set_tcp_nodelay true
 max_packet_size 1048576

@@ -75,8 +75,10 @@ class IngestService:
         Three threads: paho's network thread queues what arrives; the decoder thread validates
         the next batch while this (writer) thread commits the previous one; this thread writes,
         commits, then acknowledges. The hand-over queue holds two batches, so a slow database
-        slows the decoder, which stops taking messages, and the broker (receive maximum) stops
-        sending: back-pressure all the way to the gateways' queues, nothing dropped.
+        slows the decoder, which stops taking messages; the broker then stops sending once the
+        receive maximum of unacknowledged messages is reached and queues the rest for this
+        session (up to its max_queued_messages, see deploy/mosquitto/mosquitto.conf). Nothing is
+        dropped here; the gateways are not slowed, since the broker acknowledges their publishes.
         """
         client = self._make_client()
         self._client = client

@@ -4,12 +4,13 @@
 #
 #   deploy/mosquitto/selftest.sh            # plain listeners only
 #   deploy/mosquitto/selftest.sh --tls      # the gateway listener with TLS (a throw-away CA, needs openssl)
+#   deploy/mosquitto/selftest.sh --debug    # further arguments go to verify_acl.py (--debug logs every packet)
 #
 # The copy differs from the production file only in what a test needs: paths under a temporary
-# directory, both listeners on free ports bound to 127.0.0.1, and (without --tls) the gateway
-# listener's certfile/keyfile/tls_version lines removed. Every other line, the ACL and the
-# per-listener password files are used as they are. Nothing outside the temporary directory is
-# touched, and only the mosquitto process this script starts is stopped.
+# directory, both listeners on free ports bound to 127.0.0.1, a password file with five test
+# accounts, and (without --tls) no certfile/keyfile/tls_version lines. Every other line, and
+# the ACL, are used as they are. Nothing outside the temporary directory is touched, and only
+# the mosquitto process this script starts is stopped.
 #
 # Environment: MOSQUITTO (default: mosquitto on PATH or /usr/sbin/mosquitto), MOSQUITTO_PASSWD,
 # PYTHON (an interpreter with paho-mqtt >= 2; default python3).
@@ -17,7 +18,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 tls=false
-[[ "${1:-}" == "--tls" ]] && tls=true
+if [[ "${1:-}" == "--tls" ]]; then
+    tls=true
+    shift
+fi
 
 mosquitto="${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 mosquitto_passwd="${MOSQUITTO_PASSWD:-$(command -v mosquitto_passwd || echo /usr/bin/mosquitto_passwd)}"
@@ -47,11 +51,12 @@ EOF
 
 mkdir -p "$tmp/data" "$tmp/certs"
 cp "$here/acl" "$tmp/acl"
-gw_pw="gw-$RANDOM$RANDOM"; ingest_pw="in-$RANDOM$RANDOM"; notifier_pw="no-$RANDOM$RANDOM"
-"$mosquitto_passwd" -c -b "$tmp/passwd.gateways" selftest-gw-a "$gw_pw"
-"$mosquitto_passwd" -b "$tmp/passwd.gateways" selftest-gw-b "other-$gw_pw"
-"$mosquitto_passwd" -c -b "$tmp/passwd.services" hemma-ingest "$ingest_pw"
-"$mosquitto_passwd" -b "$tmp/passwd.services" hemma-notifier "$notifier_pw"
+gw_pw="gw-$RANDOM$RANDOM"; ingest_pw="in-$RANDOM$RANDOM"; notifier_pw="no-$RANDOM$RANDOM"; monitor_pw="mo-$RANDOM$RANDOM"
+"$mosquitto_passwd" -c -b "$tmp/passwd" selftest-gw-a "$gw_pw"
+"$mosquitto_passwd" -b "$tmp/passwd" selftest-gw-b "other-$gw_pw"
+"$mosquitto_passwd" -b "$tmp/passwd" hemma-ingest "$ingest_pw"
+"$mosquitto_passwd" -b "$tmp/passwd" hemma-notifier "$notifier_pw"
+"$mosquitto_passwd" -b "$tmp/passwd" hemma-monitor "$monitor_pw"
 
 verify_tls=()
 if $tls; then
@@ -81,7 +86,7 @@ grep -q "^listener $port_gateways 127.0.0.1\$" "$tmp/mosquitto.conf" || { echo "
 # Started as root, mosquitto drops to the "mosquitto" user, which must read the files and write data/.
 if [[ "$(id -u)" == 0 ]] && id mosquitto >/dev/null 2>&1; then
     chown -R mosquitto: "$tmp"
-    chmod 0700 "$tmp/passwd.gateways" "$tmp/passwd.services"
+    chmod 0600 "$tmp/passwd"
 fi
 
 "$mosquitto" -c "$tmp/mosquitto.conf" &
@@ -102,11 +107,11 @@ echo "-----------------------------"
 
 status=0
 HEMMA_VERIFY_GATEWAY_PASSWORD="$gw_pw" HEMMA_VERIFY_INGEST_PASSWORD="$ingest_pw" \
-HEMMA_VERIFY_NOTIFIER_PASSWORD="$notifier_pw" \
+HEMMA_VERIFY_NOTIFIER_PASSWORD="$notifier_pw" HEMMA_VERIFY_MONITOR_PASSWORD="$monitor_pw" \
 "$python" "$here/verify_acl.py" --host 127.0.0.1 --port "$port_gateways" "${verify_tls[@]}" \
     --services-port "$port_services" \
     --gateway selftest-gw-a --other-gateway selftest-gw-b \
-    --ingest hemma-ingest --notifier hemma-notifier || status=$?
+    --ingest hemma-ingest --notifier hemma-notifier --monitor hemma-monitor "$@" || status=$?
 
 kill -0 "$pid" 2>/dev/null || { echo "mosquitto is no longer running" >&2; status=1; }
 exit $status

@@ -26,8 +26,9 @@ def running_dashboard(settings: Settings, *, startup_timeout: float = 20.0) -> I
     """
     host, port = "127.0.0.1", free_port()
     app = create_app(settings.model_copy(update={"dashboard_host": host, "dashboard_port": port}))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"dashboard-{port}", daemon=True)
     thread.start()

@@ -1,0 +1,209 @@
+"""Technical alarms: readings that should have come and did not, and home kit that is not working.
+
+IEC 60601-1-8 separates technical alarm conditions (about the equipment or the data) from
+physiological ones; all of these are technical (`AlarmCondition.TECHNICAL`) and low or medium
+priority: they ask for a phone call to the patient or a visit to the kit, not a bedside response.
+Rows are patients (vital and gateway rules) or devices (device rules, each row with its patient).
+Every time is float epoch seconds, NaN = never. Rules with a dead band (battery) say nothing inside
+it, so the store keeps whatever alert exists: hysteresis without state.
+
+| rule key                 | when                                                  | priority            |
+|--------------------------|-------------------------------------------------------|---------------------|
+| `missing:<vital>`        | no trustworthy reading within plan interval + grace   | low; medium at 2x   |
+| `device_silent:<device>` | device not heard from for `silent_after`              | low (caller's pick) |
+| `gateway_offline`        | status offline (or never online) for `after` (15 min) | medium              |
+| `battery_low:<device>`   | battery ≤ 20 %, medium ≤ 10 %; clears ≥ 25 %          | low / medium        |
+| `clock_not_set:<device>` | newest reading carries `device_clock_not_set`         | low                 |
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
+from alerts.requests import output_from_masks
+from hemma.vitals import VITALS, Vital
+
+TECHNICAL = AlarmCondition.TECHNICAL
+MISSING_GRACE = timedelta(minutes=30)
+GATEWAY_OFFLINE_AFTER = timedelta(
+    minutes=15
+)  # router restarts and short outages are covered by store-and-forward
+BATTERY_LOW, BATTERY_CRITICAL, BATTERY_CLEAR = 20.0, 10.0, 25.0
+
+
+def _seconds(span: timedelta | np.ndarray) -> np.ndarray | float:
+    return span.total_seconds() if isinstance(span, timedelta) else np.asarray(span, dtype=float)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.0f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def missing_vital_output(
+    vital: Vital,
+    patient_ids: Sequence[uuid.UUID],
+    *,
+    last_trusted_at: np.ndarray,
+    every: timedelta | np.ndarray,
+    plan_started_at: np.ndarray,
+    now: datetime,
+    grace: timedelta = MISSING_GRACE,
+) -> RuleOutput:
+    """Rule "missing:<vital>": the monitoring plan expects a trustworthy reading at least `every`.
+
+    `last_trusted_at` is the newest reading without a doubtful quality flag, so a probe that only
+    produces artefacts ends here instead of in silence. `every` is per patient in seconds (NaN = not in
+    this patient's plan) or one timedelta. Before the first reading the plan's start is the reference.
+    """
+    now_s = now.timestamp()
+    every_s = np.broadcast_to(_seconds(every), (len(patient_ids),))
+    since = np.fmax(last_trusted_at, plan_started_at)
+    age = now_s - since
+    known = ~np.isnan(every_s) & ~np.isnan(since)
+    grace_s = grace.total_seconds()
+    fire = known & (age > every_s + grace_s)
+    priority = np.where(age > 2 * every_s + grace_s, Priority.MEDIUM, Priority.LOW)
+    label = VITALS[vital].short
+
+    def message(i: int) -> str:
+        never = np.isnan(last_trusted_at[i])
+        what = "Ingen tillförlitlig mätning" if never else "Ingen ny tillförlitlig mätning"
+        return f"{what} av {label} på {_hours(age[i])} (planerad var {_hours(every_s[i])})"
+
+    return output_from_masks(
+        patient_ids=patient_ids, rule=f"missing:{vital.value}", vital=vital.value, priority=priority,
+        fire=fire, known=known, value=age / 3600, threshold=every_s / 3600,
+        observed_at=np.full(age.shape, now_s), message=message, now=now, condition=TECHNICAL,
+    )  # fmt: skip
+
+
+def device_silent_output(
+    patient_ids: Sequence[uuid.UUID],
+    device_ids: Sequence[str],
+    *,
+    last_seen_at: np.ndarray,
+    silent_after: timedelta | np.ndarray,
+    now: datetime,
+    priority: Priority = Priority.LOW,
+) -> RuleOutput:
+    """Rule "device_silent:<device>" per device row. Spot-check devices are quiet between uses by
+    design, so give them a long `silent_after` (their clinical gap is `missing:<vital>`'s job) and a
+    worn continuous sensor a short one, possibly at medium priority."""
+    now_s = now.timestamp()
+    silent = now_s - last_seen_at
+    known = ~np.isnan(last_seen_at)
+    fire = known & (silent > _seconds(silent_after))
+    return _per_device(
+        patient_ids, device_ids, "device_silent", priority, fire, known, silent / 3600, now,
+        lambda i: f"Enheten {device_ids[i]} har inte hörts av på {_hours(silent[i])}",
+    )  # fmt: skip
+
+
+def gateway_offline_output(
+    patient_ids: Sequence[uuid.UUID],
+    *,
+    status: Sequence[str],
+    status_at: np.ndarray,
+    registered_at: np.ndarray,
+    now: datetime,
+    after: timedelta = GATEWAY_OFFLINE_AFTER,
+) -> RuleOutput:
+    """Rule "gateway_offline": the kit's gateway has said (or its MQTT last will has said) "offline", or
+    has never come online since it was registered, for longer than `after`. Medium: nothing from that
+    home reaches the ward until it is back, so someone should phone the patient."""
+    now_s = now.timestamp()
+    state = np.asarray(status)
+    down = state != "online"
+    since = np.where(np.isnan(status_at) | (state == "unknown"), registered_at, status_at)
+    offline_for = now_s - since
+    fire = down & (offline_for > after.total_seconds())
+    known = ~np.isnan(since) | ~down
+
+    def message(i: int) -> str:
+        return f"Hemenheten har varit offline i {_hours(offline_for[i])}"
+
+    return output_from_masks(
+        patient_ids=patient_ids, rule="gateway_offline", vital=None, priority=Priority.MEDIUM, fire=fire,
+        known=known, value=offline_for / 3600, threshold=after.total_seconds() / 3600,
+        observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
+    )  # fmt: skip
+
+
+def battery_low_output(
+    patient_ids: Sequence[uuid.UUID],
+    device_ids: Sequence[str],
+    *,
+    percent: np.ndarray,
+    measured_at: np.ndarray,
+    now: datetime,
+) -> RuleOutput:
+    """Rule "battery_low:<device>" from the Battery Level characteristic (0x2A19, percent). Between 20 %
+    and 25 % the rule says nothing, so a level wobbling around 20 % does not open and close alerts."""
+    known = ~np.isnan(percent)
+    fire = known & (percent <= BATTERY_LOW)
+    quiet = known & ~fire & (percent < BATTERY_CLEAR)
+    priority = np.where(percent <= BATTERY_CRITICAL, Priority.MEDIUM, Priority.LOW)
+    return _per_device(
+        patient_ids, device_ids, "battery_low", priority, fire, known & ~quiet, percent, now,
+        lambda i: f"Låg batterinivå i {device_ids[i]}: {percent[i]:.0f} %", at=measured_at,
+    )  # fmt: skip
+
+
+def clock_not_set_output(
+    patient_ids: Sequence[uuid.UUID],
+    device_ids: Sequence[str],
+    *,
+    clock_not_set: np.ndarray,
+    measured_at: np.ndarray,
+    now: datetime,
+) -> RuleOutput:
+    """Rule "clock_not_set:<device>": the device's newest reading carried the quality flag
+    `device_clock_not_set`, so its times are the gateway's receive times and trends are blurred. Rows
+    with no reading (NaN `measured_at`) say nothing."""
+    known = ~np.isnan(measured_at)
+    fire = known & clock_not_set
+    return _per_device(
+        patient_ids, device_ids, "clock_not_set", Priority.LOW, fire, known, np.full(fire.shape, np.nan), now,
+        lambda i: f"Klockan i {device_ids[i]} är inte ställd", at=measured_at,
+    )  # fmt: skip
+
+
+def _per_device(
+    patient_ids: Sequence[uuid.UUID],
+    device_ids: Sequence[str],
+    kind: str,
+    priority: Priority | np.ndarray,
+    fire: np.ndarray,
+    known: np.ndarray,
+    value: np.ndarray,
+    now: datetime,
+    message: Callable[[int], str],
+    *,
+    at: np.ndarray | None = None,
+) -> RuleOutput:
+    """Device rows differ in rule key (one alert per device), so build them one by one."""
+    now_s = now.timestamp()
+    observed = np.full(fire.shape, now_s) if at is None else np.where(np.isnan(at), now_s, at)
+    requests: list[AlertRequest] = []
+    clears: list[AlertClear] = []
+    for i in np.flatnonzero(fire | known):
+        rule = f"{kind}:{device_ids[i]}"
+        when = from_epoch_seconds(float(observed[i]))
+        if not fire[i]:
+            clears.append(AlertClear(patient_ids[i], rule, when))
+            continue
+        level = Priority(int(priority[i])) if isinstance(priority, np.ndarray) else priority
+        requests.append(
+            AlertRequest(
+                patient_id=patient_ids[i], rule=rule, vital=None, priority=level,
+                message=message(int(i)),
+                value=None if np.isnan(value[i]) else float(value[i]), threshold=None, observed_at=when,
+                condition=TECHNICAL,
+            )
+        )  # fmt: skip
+    return requests, clears

@@ -1,0 +1,98 @@
+"""The `hemma` administration commands against a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _hemma(database_url: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HEMMA_DATABASE_URL=database_url)
+    if password is not None:
+        env["HEMMA_NEW_STAFF_PASSWORD"] = password
+    return subprocess.run(
+        [sys.executable, "-m", "hemma.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
+    assert _hemma(database_url, "ward", "add", "asih-nord", "ASIH Nord").returncode == 0
+    enrolled = _hemma(
+        database_url,
+        "patient",
+        "enrol",
+        "--ward",
+        "asih-nord",
+        "--name",
+        "Oskar Lindqvist",
+        "--gateway",
+        "kit-0042",
+        "--birth-year",
+        "1943",
+        "--reason",
+        "Hjärtsvikt",
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    staff = _hemma(
+        database_url,
+        "staff",
+        "add",
+        "--username",
+        "sara",
+        "--name",
+        "Sara Sjöström",
+        "--role",
+        "nurse",
+        "--ward",
+        "asih-nord",
+        password="ett långt lösenord",
+    )
+    assert staff.returncode == 0, staff.stderr
+    row = db.execute(
+        "SELECT p.display_name, p.birth_year, g.id FROM patients p JOIN gateways g ON g.patient_id = p.id"
+    ).fetchone()
+    assert row == ("Oskar Lindqvist", 1943, "kit-0042")
+    hashed = db.execute("SELECT password_hash FROM staff_users WHERE username = 'sara'").fetchone()[0]
+    assert hashed.startswith("$argon2") and "långt" not in hashed
+
+    discharged = _hemma(database_url, "patient", "discharge", "--gateway", "kit-0042")
+    assert discharged.returncode == 0, discharged.stderr
+    assert db.execute("SELECT patient_id FROM gateways WHERE id = 'kit-0042'").fetchone()[0] is None
+    assert db.execute("SELECT discharged_at IS NOT NULL FROM patients").fetchone()[0] is True
+    # The kit can now be lent to the next patient.
+    again = _hemma(
+        database_url,
+        "patient",
+        "enrol",
+        "--ward",
+        "asih-nord",
+        "--name",
+        "Astrid Berglund",
+        "--gateway",
+        "kit-0042",
+    )
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("patient", "discharge", "--gateway", "kit-none"), "no enrolled patient holds kit kit-none"),
+        (
+            ("staff", "add", "--username", "kort", "--name", "K", "--role", "nurse"),
+            "password must be at least 10 characters",
+        ),
+    ],
+)
+def test_bad_admin_input_is_a_clear_error(database_url: str, args: tuple[str, ...], message: str) -> None:
+    result = _hemma(database_url, *args, password="kort")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"hemma: {message}"
