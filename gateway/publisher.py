@@ -67,7 +67,14 @@ class Publisher:
         keepalive_s: int = 30,
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 30.0,
+        protocol: str = "5",
     ) -> None:
+        if protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
+        # MQTT 5 is the one to use with Mosquitto: under 3.1.1 a publish the broker's ACL denies is
+        # still acknowledged, and the queue would delete data nobody received. 3.1.1 exists for
+        # the demo's fallback broker (amqtt), which speaks nothing newer.
+        self.protocol = protocol
         self.target = target
         self.gateway_id = gateway_id
         self.queue = queue
@@ -192,7 +199,7 @@ class Publisher:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.gateway_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311,
             reconnect_on_failure=False,
         )
         if self.target.username:
@@ -213,7 +220,10 @@ class Publisher:
         """One connection, from CONNECT until it drops or we stop. Returns whether CONNACK arrived."""
         client = self._new_client()
         self._session_failed = None
-        client.connect(self.target.host, self.target.port, keepalive=self.keepalive_s, clean_start=True)
+        if self.protocol == "5":
+            client.connect(self.target.host, self.target.port, keepalive=self.keepalive_s, clean_start=True)
+        else:
+            client.connect(self.target.host, self.target.port, keepalive=self.keepalive_s)
         connack_deadline = time.monotonic() + _CONNACK_TIMEOUT_S
         reached = False
         try:

@@ -98,7 +98,13 @@ class Gateway:
         self.central = BleCentral(ble or BleBackend(), profiles, self._on_value)
         # Opened last: nothing after this can fail and leave the file locked.
         self.queue = queue if queue is not None else StoreAndForwardQueue(path)
-        self.publisher = Publisher(target, gw, self.queue, inflight_max=settings.gateway_inflight_max)
+        self.publisher = Publisher(
+            target,
+            gw,
+            self.queue,
+            inflight_max=settings.gateway_inflight_max,
+            protocol=settings.mqtt_protocol,
+        )
         self.batches_enqueued = 0
         self.measurements_enqueued = 0
         self.queue_full_events = 0

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
-        default="5", description="MQTT version for ingest; 3.1.1 for brokers without v5 (the amqtt fallback)."
+        default="5",
+        description="MQTT version of gateways and ingest; 3.1.1 only for brokers without v5 (demo's amqtt).",
     )
 
     # --- gateway ----------------------------------------------------------
