@@ -18,9 +18,10 @@ from hemma import contract
 from hemma.admin import create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
 from tests.support.dashboard_server import logged_in, running_dashboard, ward_socket
-from tests.support.ingest import running_ingest, wait_until
+from tests.support.gateway import clear_retained
+from tests.support.ingest import running_ingest
 from tests.support.mqtt import drop_session
-from tests.test_gateway_support import clear_retained
+from tests.support.waiting import wait_until
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PASSWORD = "ett långt lösenord"

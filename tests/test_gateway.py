@@ -25,7 +25,7 @@ from gateway.virtual_radio import VirtualRadio
 from hemma import contract
 from hemma.settings import Settings
 from hemma.vitals import Vital
-from tests.test_gateway_support import Recorder, clear_retained, wait_until
+from tests.support.gateway import Recorder, clear_retained, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

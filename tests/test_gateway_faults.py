@@ -17,7 +17,7 @@ from gateway.virtual_radio import VirtualRadio
 from hemma import contract, services
 from hemma.settings import MqttTarget, Settings
 from hemma.vitals import Vital
-from tests.test_gateway_support import Recorder, TcpProxy, clear_retained, wait_until
+from tests.support.gateway import Recorder, TcpProxy, clear_retained, wait_until
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from hemma import contract
 from hemma.admin import enrol_patient, ensure_ward
 from hemma.settings import Settings
 from hemma.vitals import Vital
-from tests.support.ingest import batch, measurement, running_ingest, wait_until
+from tests.support.ingest import batch, measurement, running_ingest
 from tests.support.mqtt import drop_session, publish_all, subscriber
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

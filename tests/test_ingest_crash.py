@@ -14,8 +14,9 @@ import pytest
 
 from hemma.admin import enrol_patient, ensure_ward
 from hemma.vitals import Vital
-from tests.support.ingest import batch, measurement, wait_until
+from tests.support.ingest import batch, measurement
 from tests.support.mqtt import drop_session, publish_all
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ from gateway.scenarios import SCENARIOS, make_scenario
 from gateway.simulator import demo_roster
 from hemma import contract, services
 from hemma.vitals import Vital
-from tests.test_gateway_support import Recorder, wait_until
+from tests.support.gateway import Recorder, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 HOURS = [timedelta(minutes=30 * i) for i in range(7 * 48 + 1)]  # a week, every half hour

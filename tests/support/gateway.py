@@ -1,4 +1,4 @@
-"""Helpers shared by the gateway and simulator tests (no tests here).
+"""Helpers shared by the gateway and simulator tests.
 
 A recording MQTT subscriber that decodes what it receives with the wire contract, a TCP
 proxy that can cut connections abruptly (psycopg's suite does the same for fault tests),
@@ -11,30 +11,17 @@ import contextlib
 import socket
 import struct
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from hemma import contract
 from hemma.settings import MqttTarget
+from tests.support.waiting import wait_until
 
-T = TypeVar("T")
 MAX_BYTES = 256 * 1024
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Recorder:
