@@ -137,11 +137,16 @@ _ICP = Layout(
 )
 
 
+# All 64 combinations of the defined status bits, built once: decoding is a table lookup.
+_STATUS_DEFINED = 0x3F
+_STATUSES = tuple(BloodPressureMeasurementStatus.from_bits(bits) for bits in range(_STATUS_DEFINED + 1))
+
+
 def _common(flags: int, values: dict[str, Any]) -> dict[str, Any]:
     values["unit"] = "kPa" if flags & _UNIT_KPA else "mmHg"
     status = values.get("measurement_status")
     if status is not None:
-        values["measurement_status"] = BloodPressureMeasurementStatus.from_bits(status)
+        values["measurement_status"] = _STATUSES[status & _STATUS_DEFINED]
     return values
 
 

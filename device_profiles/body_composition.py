@@ -39,7 +39,12 @@ from .ieee11073 import NoValue
 from .layout import DATE_TIME, U8, U16, Field, Layout
 from .uuids import BODY_COMPOSITION_MEASUREMENT, name_of
 
-__all__ = ["BodyCompositionMeasurement", "decode_body_composition", "encode_body_composition"]
+__all__ = [
+    "FAT_MEASUREMENT_UNSUCCESSFUL",
+    "BodyCompositionMeasurement",
+    "decode_body_composition",
+    "encode_body_composition",
+]
 
 MassUnit = Literal["kg", "lb"]
 
@@ -105,14 +110,21 @@ def _resolution(resolution: Decimal | dict[str, Decimal] | None, unit: str) -> D
     return resolution[unit] if isinstance(resolution, dict) else resolution
 
 
+# Per unit: (field, resolution) of the fixed-point fields.
+_SCALED: Final = {
+    unit: tuple((name, step) for name, _, res in _OPTIONAL if (step := _resolution(res, unit)) is not None)
+    for unit in ("kg", "lb")
+}
+
+
 def decode_body_composition(payload: bytes) -> BodyCompositionMeasurement:
     flags, values = _BCM.unpack(payload)
     unit: MassUnit = "lb" if flags & _IMPERIAL else "kg"
     fat = values.pop("body_fat_percentage")
-    for name, _, resolution in _OPTIONAL:
-        step = _resolution(resolution, unit)
-        if step is not None and name in values:
-            values[name] = values[name] * step
+    for name, step in _SCALED[unit]:
+        raw = values.get(name)
+        if raw is not None:
+            values[name] = raw * step
     return BodyCompositionMeasurement(
         body_fat_percentage=FAT_MEASUREMENT_UNSUCCESSFUL if fat == _UNSUCCESSFUL_RAW else fat * _PERCENT,
         unit=unit,

@@ -55,6 +55,11 @@ def _range_problem(year: int, month: int, day: int, hours: int, minutes: int, se
 
 def decode_date_time(year: int, month: int, day: int, hours: int, minutes: int, seconds: int) -> Timestamp:
     """The naive local time the device stamped, or UnknownDateTime; DecodeError if impossible."""
+    if _YEAR_MIN <= year <= _YEAR_MAX and month and day and hours < 24 and minutes < 60 and seconds < 60:
+        try:  # the common case: a real date; datetime checks month and day itself
+            return datetime(year, month, day, hours, minutes, seconds)
+        except ValueError:
+            pass  # month 13, 31 April...: the checks below name the problem
     problem = _range_problem(year, month, day, hours, minutes, seconds)
     if problem:
         raise DecodeError(f"Date Time: {problem}")

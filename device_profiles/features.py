@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any, ClassVar
 
-from .bits import NamedBits
+from .bits import NamedBits, code_table, flag_value
 from .errors import DecodeError
 from .layout import U16, U24, Field, Layout
 from .plx import PlxDeviceAndSensorStatus, PlxMeasurementStatus
@@ -94,11 +94,8 @@ _WEIGHT_STEPS = _steps("0.5/1", "0.2/0.5", "0.1/0.2", "0.05/0.1", "0.02/0.05", "
 _HEIGHT_STEPS = _steps("0.01/1", "0.005/0.5", "0.001/0.1")
 
 
-def _code(enum: type[IntEnum], code: int) -> Any:
-    try:
-        return enum(code)
-    except ValueError:
-        return code
+_WEIGHT_CODES = code_table(WeightResolution)
+_HEIGHT_CODES = code_table(HeightResolution)
 
 
 def _code_bits(value: object, bits: int, what: str) -> int:
@@ -252,8 +249,8 @@ def decode_weight_scale_feature(payload: bytes) -> WeightScaleFeature:
         bool(bits & 1),
         bool(bits & 2),
         bool(bits & 4),
-        _code(WeightResolution, bits >> 3 & 0x0F),
-        _code(HeightResolution, bits >> 7 & 0x07),
+        _WEIGHT_CODES.get(bits >> 3 & 0x0F, bits >> 3 & 0x0F),
+        _HEIGHT_CODES.get(bits >> 7 & 0x07, bits >> 7 & 0x07),
     )
 
 
@@ -262,8 +259,8 @@ def decode_body_composition_feature(payload: bytes) -> BodyCompositionFeature:
     flags = {name: bool(bits >> i & 1) for i, name in enumerate(BodyCompositionFeature._FLAGS)}
     return BodyCompositionFeature(
         **flags,
-        mass_resolution=_code(WeightResolution, bits >> 11 & 0x0F),
-        height_resolution=_code(HeightResolution, bits >> 15 & 0x07),
+        mass_resolution=_WEIGHT_CODES.get(bits >> 11 & 0x0F, bits >> 11 & 0x0F),
+        height_resolution=_HEIGHT_CODES.get(bits >> 15 & 0x07, bits >> 15 & 0x07),
     )
 
 
@@ -294,8 +291,8 @@ def decode_plx_features(payload: bytes) -> PlxFeatures:
     status = values.get("measurement_status_support")
     device = values.get("device_and_sensor_status_support")
     return PlxFeatures(
-        None if status is None else PlxMeasurementStatus(status & _MEASUREMENT_STATUS_DEFINED),
-        None if device is None else PlxDeviceAndSensorStatus(device & _DEVICE_STATUS_DEFINED),
+        None if status is None else flag_value(PlxMeasurementStatus, status & _MEASUREMENT_STATUS_DEFINED),
+        None if device is None else flag_value(PlxDeviceAndSensorStatus, device & _DEVICE_STATUS_DEFINED),
         **{name: bool(flags & bit) for name, bit in _PLX_FLAGS},
     )
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, ClassVar, Literal
 
-from .bits import NamedBits, checked_bits
+from .bits import NamedBits, checked_bits, code_table
 from .date_time import Timestamp
 from .ieee11073 import MedValue
 from .layout import DATE_TIME, S16, SFLOAT, U8, U16, Field, Layout
@@ -138,8 +138,8 @@ _GM = Layout(
         Field("sensor_status", U16, _SENSOR_STATUS),
     ),
 )
-_TYPES = frozenset(int(t) for t in GlucoseType)
-_LOCATIONS = frozenset(int(loc) for loc in GlucoseSampleLocation)
+_TYPES = code_table(GlucoseType)
+_LOCATIONS = code_table(GlucoseSampleLocation)
 
 
 def decode_glucose(payload: bytes) -> GlucoseMeasurement:
@@ -147,8 +147,8 @@ def decode_glucose(payload: bytes) -> GlucoseMeasurement:
     nibbles = values.pop("type_sample_location", None)
     if nibbles is not None:
         sample_type, location = nibbles & 0x0F, nibbles >> 4
-        values["sample_type"] = GlucoseType(sample_type) if sample_type in _TYPES else sample_type
-        values["sample_location"] = GlucoseSampleLocation(location) if location in _LOCATIONS else location
+        values["sample_type"] = _TYPES.get(sample_type, sample_type)
+        values["sample_location"] = _LOCATIONS.get(location, location)
     status = values.get("sensor_status")
     if status is not None:
         values["sensor_status"] = GlucoseSensorStatus.from_bits(status)

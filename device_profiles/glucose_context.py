@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
 
+from .bits import code_table
 from .ieee11073 import MedValue
 from .layout import SFLOAT, U8, U16, Field, Layout
 from .uuids import GLUCOSE_MEASUREMENT_CONTEXT, name_of
@@ -31,11 +32,11 @@ from .uuids import GLUCOSE_MEASUREMENT_CONTEXT, name_of
 __all__ = [
     "EXERCISE_DURATION_OVERRUN",
     "CarbohydrateId",
+    "GlucoseHealth",
     "GlucoseMeasurementContext",
-    "Health",
+    "GlucoseTester",
     "Meal",
     "MedicationId",
-    "Tester",
     "decode_glucose_context",
     "encode_glucose_context",
 ]
@@ -62,14 +63,14 @@ class Meal(IntEnum):
     BEDTIME = 5
 
 
-class Tester(IntEnum):
+class GlucoseTester(IntEnum):
     SELF = 1
     HEALTH_CARE_PROFESSIONAL = 2
     LAB_TEST = 3
     NOT_AVAILABLE = 15
 
 
-class Health(IntEnum):
+class GlucoseHealth(IntEnum):
     MINOR_HEALTH_ISSUES = 1
     MAJOR_HEALTH_ISSUES = 2
     DURING_MENSES = 3
@@ -95,8 +96,8 @@ class GlucoseMeasurementContext:
     carbohydrate_id: CarbohydrateId | int | None = None
     carbohydrate: MedValue | None = None  # kilograms
     meal: Meal | int | None = None
-    tester: Tester | int | None = None
-    health: Health | int | None = None
+    tester: GlucoseTester | int | None = None
+    health: GlucoseHealth | int | None = None
     exercise_duration: int | None = None  # seconds; EXERCISE_DURATION_OVERRUN = overrun
     exercise_intensity: int | None = None  # percent
     medication_id: MedicationId | int | None = None
@@ -131,20 +132,14 @@ _GMC = Layout(
     ),
 )
 
-_ENUMS: dict[str, type[IntEnum]] = {
-    "carbohydrate_id": CarbohydrateId,
-    "meal": Meal,
-    "tester": Tester,
-    "health": Health,
-    "medication_id": MedicationId,
+# Reserved codes stay plain ints: the context must not cost the record.
+_ENUMS: dict[str, dict[int, IntEnum]] = {
+    "carbohydrate_id": code_table(CarbohydrateId),
+    "meal": code_table(Meal),
+    "tester": code_table(GlucoseTester),
+    "health": code_table(GlucoseHealth),
+    "medication_id": code_table(MedicationId),
 }
-
-
-def _named(enum: type[IntEnum], code: int) -> IntEnum | int:
-    try:
-        return enum(code)
-    except ValueError:
-        return code  # reserved: kept, the context must not cost the record
 
 
 def decode_glucose_context(payload: bytes) -> GlucoseMeasurementContext:
@@ -153,9 +148,10 @@ def decode_glucose_context(payload: bytes) -> GlucoseMeasurementContext:
     nibbles = values.pop("tester_health", None)
     if nibbles is not None:
         values["tester"], values["health"] = nibbles & 0x0F, nibbles >> 4
-    for name, enum in _ENUMS.items():
-        if name in values:
-            values[name] = _named(enum, values[name])
+    for name, table in _ENUMS.items():
+        code = values.get(name)
+        if code is not None:
+            values[name] = table.get(code, code)
     return GlucoseMeasurementContext(
         **values,
         extended_flags_present=bool(flags & _EXTENDED_FLAGS),
@@ -182,8 +178,8 @@ def encode_glucose_context(
     carbohydrate_id: CarbohydrateId | int | None = None,
     carbohydrate: object | None = None,
     meal: Meal | int | None = None,
-    tester: Tester | int | None = None,
-    health: Health | int | None = None,
+    tester: GlucoseTester | int | None = None,
+    health: GlucoseHealth | int | None = None,
     exercise_duration: int | None = None,
     exercise_intensity: int | None = None,
     medication_id: MedicationId | int | None = None,

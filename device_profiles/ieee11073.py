@@ -141,29 +141,42 @@ _SFLOAT_SPECIAL, _SFLOAT_SPECIAL_RAW = _build_tables(_SFLOAT)
 _FLOAT_SPECIAL, _FLOAT_SPECIAL_RAW = _build_tables(_FLOAT)
 
 
+# Decoded values are immutable and a function of the raw bits alone, so they are memoised:
+# a device repeats the same few hundred readings, and building a Medfloat is most of the
+# cost of decoding one. SFLOAT has 65536 raw values (the memo cannot outgrow that); FLOAT
+# has 2^32, so its memo stops growing at _FLOAT_MEMO_MAX entries.
+_SFLOAT_MEMO: Final[dict[int, MedValue]] = dict(_SFLOAT_SPECIAL)
+_FLOAT_MEMO: Final[dict[int, MedValue]] = dict(_FLOAT_SPECIAL)
+_FLOAT_MEMO_MAX: Final = 4096
+
+
 def unpack_sfloat(raw: int) -> MedValue:
     """Decode a 16-bit SFLOAT (already read little-endian into an int)."""
-    special = _SFLOAT_SPECIAL.get(raw)  # exponent nibble 0, so raw == mantissa bits
-    if special is not None:
-        return special
-    exponent = raw >> 12
-    mantissa = raw & 0x0FFF
-    return Medfloat(
-        mantissa - 0x1000 if mantissa & 0x800 else mantissa, exponent - 16 if exponent & 0x8 else exponent
-    )
+    value = _SFLOAT_MEMO.get(raw)
+    if value is None:
+        if not 0 <= raw <= 0xFFFF:
+            raise ValueError(f"an SFLOAT is 16 bits, got {raw!r}")
+        exponent = raw >> 12
+        mantissa = raw & 0x0FFF
+        value = _SFLOAT_MEMO[raw] = Medfloat(
+            mantissa - 0x1000 if mantissa & 0x800 else mantissa, exponent - 16 if exponent & 0x8 else exponent
+        )
+    return value
 
 
 def unpack_float32(raw: int) -> MedValue:
     """Decode a 32-bit FLOAT (already read little-endian into an int)."""
-    special = _FLOAT_SPECIAL.get(raw)
-    if special is not None:
-        return special
-    exponent = raw >> 24
-    mantissa = raw & 0x00FFFFFF
-    return Medfloat(
-        mantissa - 0x1000000 if mantissa & 0x800000 else mantissa,
-        exponent - 256 if exponent & 0x80 else exponent,
-    )
+    value = _FLOAT_MEMO.get(raw)
+    if value is None:
+        exponent = raw >> 24
+        mantissa = raw & 0x00FFFFFF
+        value = Medfloat(
+            mantissa - 0x1000000 if mantissa & 0x800000 else mantissa,
+            exponent - 256 if exponent & 0x80 else exponent,
+        )
+        if len(_FLOAT_MEMO) < _FLOAT_MEMO_MAX:
+            _FLOAT_MEMO[raw] = value
+    return value
 
 
 def pack_sfloat(value: MedValue) -> int:

@@ -40,7 +40,7 @@ class Codec:
 
     name: str
     fmt: str  # struct codes (little-endian, no padding)
-    decode: Callable[..., Any]  # takes the unpacked values of `fmt`
+    decode: Callable[..., Any] | None  # takes the unpacked values of `fmt`; None: the value as unpacked
     encode: Callable[[Any], tuple[int, ...]]  # gives values for `fmt`
 
     @property
@@ -75,19 +75,15 @@ def _encode_float(value: Any) -> tuple[int, ...]:
     return (pack_float32(float32_from_value(value)),)
 
 
-def _identity(value: int) -> int:
-    return value
-
-
 def _join_u24(low: int, high: int) -> int:
     return low | high << 16
 
 
-U8 = Codec("uint8", "B", _identity, _uint(8))
-U16 = Codec("uint16", "H", _identity, _uint(16))
+U8 = Codec("uint8", "B", None, _uint(8))
+U16 = Codec("uint16", "H", None, _uint(16))
 U24 = Codec("uint24", "HB", _join_u24, _uint(24))  # struct has no 3-byte code: low 16 bits, then high 8
-U32 = Codec("uint32", "I", _identity, _uint(32))
-S16 = Codec("sint16", "h", _identity, _sint16)
+U32 = Codec("uint32", "I", None, _uint(32))
+S16 = Codec("sint16", "h", None, _sint16)
 SFLOAT = Codec("SFLOAT", "H", unpack_sfloat, _encode_sfloat)
 FLOAT = Codec("FLOAT", "I", unpack_float32, _encode_float)
 DATE_TIME = Codec("Date Time", "HBBBBB", decode_date_time, date_time_fields)
@@ -107,6 +103,8 @@ class _Plan:
     unpacker: struct.Struct
     fields: tuple[Field, ...]
     names: str  # for error messages
+    # Per present field: (name, decode or None, first index into the unpacked tuple, count).
+    steps: tuple[tuple[str, Callable[..., Any] | None, int, int], ...]
 
 
 class Layout:
@@ -143,7 +141,12 @@ class Layout:
             present = tuple(f for f in self.fields if f.flag == 0 or f.flag & key)
             fmt = ("<B" if self._flags_size == 1 else "<H") + "".join(f.codec.fmt for f in present)
             names = ", ".join(["Flags", *(f.name for f in present)])
-            plan = self._cache[key] = _Plan(struct.Struct(fmt), present, names)
+            steps = []
+            index = 1
+            for f in present:
+                steps.append((f.name, f.codec.decode, index, f.codec.count))
+                index += f.codec.count
+            plan = self._cache[key] = _Plan(struct.Struct(fmt), present, names, tuple(steps))
         return plan
 
     def unpack(self, payload: bytes) -> tuple[int, dict[str, Any]]:
@@ -168,14 +171,14 @@ class Layout:
             )
         raw = plan.unpacker.unpack(payload)
         values: dict[str, Any] = {}
-        i = 1
-        for f in plan.fields:
-            n = f.codec.count
+        for name, decode, i, n in plan.steps:
+            if decode is None:
+                values[name] = raw[i]
+                continue
             try:
-                values[f.name] = f.codec.decode(*raw[i : i + n])
+                values[name] = decode(raw[i]) if n == 1 else decode(*raw[i : i + n])
             except DecodeError as exc:
-                raise DecodeError(f"{self.characteristic}: field {f.name}: {exc}") from exc
-            i += n
+                raise DecodeError(f"{self.characteristic}: field {name}: {exc}") from exc
         return raw[0], values
 
     def pack(self, flags: int, values: Mapping[str, Any]) -> bytes:

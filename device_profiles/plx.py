@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
 
+from .bits import flag_value
 from .date_time import Timestamp
 from .ieee11073 import MedValue
 from .layout import DATE_TIME, SFLOAT, U16, U24, Field, Layout
@@ -120,10 +121,12 @@ _SPOT_CHECK = Layout(
 def _statuses(values: dict[str, Any]) -> None:
     raw = values.get("measurement_status")
     if raw is not None:
-        values["measurement_status"] = PlxMeasurementStatus(raw & _MEASUREMENT_STATUS_DEFINED)
+        values["measurement_status"] = flag_value(PlxMeasurementStatus, raw & _MEASUREMENT_STATUS_DEFINED)
     raw = values.get("device_and_sensor_status")
     if raw is not None:
-        values["device_and_sensor_status"] = PlxDeviceAndSensorStatus(raw & _DEVICE_STATUS_DEFINED)
+        values["device_and_sensor_status"] = flag_value(
+            PlxDeviceAndSensorStatus, raw & _DEVICE_STATUS_DEFINED
+        )
 
 
 def decode_plx_spot_check(payload: bytes) -> PlxSpotCheckMeasurement:

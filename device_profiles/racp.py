@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
+from .bits import code_table
 from .date_time import DATE_TIME_SIZE, Timestamp, date_time_fields, decode_date_time
 from .errors import DecodeError
 from .uuids import RECORD_ACCESS_CONTROL_POINT, name_of
@@ -129,6 +130,8 @@ _BOUNDS = {
     RacpOperator.LAST_RECORD: (False, False),
 }
 _OPERATORS = frozenset(int(o) for o in RacpOperator)
+_OP_CODES = code_table(RacpOpCode)
+_RESPONSE_CODES = code_table(RacpResponseCode)
 _U16 = struct.Struct("<H")
 _DATE_TIME = struct.Struct("<HBBBBB")
 _RESPONSE_CODE = struct.Struct("<BBBB")
@@ -253,16 +256,14 @@ def decode_racp_response(payload: bytes) -> RacpResponse:
     if len(payload) != layout.size:
         raise DecodeError(f"{_NAME}: op code {op} response is {layout.size} bytes, got {len(payload)}")
     if op == RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
-        return RacpResponse(RacpOpCode(op), number_of_records=_NUMBER_RESPONSE.unpack(payload)[2])
+        return RacpResponse(
+            RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE,
+            number_of_records=_NUMBER_RESPONSE.unpack(payload)[2],
+        )
     _, _, request_op, code = _RESPONSE_CODE.unpack(payload)
-    return RacpResponse(RacpOpCode(op), _named(RacpOpCode, request_op), _named(RacpResponseCode, code))
-
-
-def _named(enum: type[IntEnum], code: int) -> IntEnum | int:
-    try:
-        return enum(code)
-    except ValueError:
-        return code
+    return RacpResponse(
+        RacpOpCode.RESPONSE_CODE, _OP_CODES.get(request_op, request_op), _RESPONSE_CODES.get(code, code)
+    )
 
 
 def encode_racp_response(

@@ -258,7 +258,8 @@ _ALL: Final = (
     ),
 )
 
-DECODERS: Final[Mapping[str, Decoder]] = MappingProxyType({d.uuid: d for d in _ALL})
+_BY_UUID: Final[dict[str, Decoder]] = {d.uuid: d for d in _ALL}
+DECODERS: Final[Mapping[str, Decoder]] = MappingProxyType(_BY_UUID)
 DECODERS_BY_NAME: Final[Mapping[str, Decoder]] = MappingProxyType({d.name: d for d in _ALL})
 
 
@@ -269,10 +270,12 @@ def parse(uuid: str, payload: bytes | bytearray | memoryview) -> Measurement:
     vendor 128-bit UUID in any case. Raises DecodeError, and nothing else, for a malformed
     payload or an unknown UUID.
     """
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+    if type(payload) is not bytes:
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+        payload = bytes(payload)
     # Fast path: the canonical form, as profiles and the gateway pass it.
-    decoder = DECODERS.get(uuid) if isinstance(uuid, str) else None
+    decoder = _BY_UUID.get(uuid) if type(uuid) is str else None
     if decoder is None:
         try:
             canonical = uuids.canonical_uuid(uuid)
@@ -282,4 +285,4 @@ def parse(uuid: str, payload: bytes | bytearray | memoryview) -> Measurement:
         if decoder is None:
             known = ", ".join(f"{d.uuid} {uuids.NAMES[d.uuid]}" for d in _ALL)
             raise DecodeError(f"no decoder for characteristic {uuids.name_of(canonical)}; known: {known}")
-    return decoder.decode(bytes(payload))
+    return decoder.decode(payload)

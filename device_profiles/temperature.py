@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
 
+from .bits import code_table
 from .date_time import Timestamp
 from .ieee11073 import MedValue
 from .layout import DATE_TIME, FLOAT, U8, Field, Layout
@@ -74,15 +75,15 @@ _FIELDS = (
 )
 _TM = Layout(name_of(TEMPERATURE_MEASUREMENT), _FIELDS)
 _IT = Layout(name_of(INTERMEDIATE_TEMPERATURE), _FIELDS)
-_KNOWN_TYPES = frozenset(int(t) for t in TemperatureType)
+_TYPES = code_table(TemperatureType)
 
 
 def _values(layout: Layout, payload: bytes) -> dict[str, Any]:
     flags, values = layout.unpack(payload)
     values["unit"] = "F" if flags & _FAHRENHEIT else "C"
     code = values.get("temperature_type")
-    if code in _KNOWN_TYPES:
-        values["temperature_type"] = TemperatureType(code)
+    if code is not None:
+        values["temperature_type"] = _TYPES.get(code, code)
     return values
 
 

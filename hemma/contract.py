@@ -44,7 +44,12 @@ MAX_READING_AGE = timedelta(days=90)
 GATEWAY_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 _GATEWAY_ID = Annotated[str, Field(pattern=GATEWAY_ID_PATTERN.pattern)]
 _DEVICE_ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:_.-]+$")]
-_CHARACTERISTIC = Annotated[str, Field(pattern=r"^[0-9A-F]{4}$")]
+# A Bluetooth SIG characteristic as 4 upper-case hex digits ("2A5E"); a vendor characteristic
+# (e.g. BerryMed's BCI stream) as its full lower-case 128-bit UUID.
+_CHARACTERISTIC = Annotated[
+    str,
+    Field(pattern=r"^(?:[0-9A-F]{4}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"),
+]
 _QUALITY_FLAG = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
 
 

@@ -531,11 +531,15 @@ def test_parse_accepts_uuid_forms(uuid: str) -> None:
 @pytest.mark.parametrize(
     ("uuid", "message"),
     [
-        ("2A18", "no decoder for characteristic Glucose Measurement"),
+        ("2A1D", "no decoder for characteristic 0x2A1D"),  # Temperature Type: not decoded
         ("FFF1", "no decoder for characteristic 0xFFF1"),
-        ("6e400003-b5a3-f393-e0a9-e50e24dcca9e", "not a 16-bit Bluetooth SIG UUID"),  # vendor (Nordic UART)
-        ("blood pressure", "not a 16-bit Bluetooth SIG UUID"),
-        ("2A5", "not a 16-bit"),
+        # A vendor UUID is a valid characteristic name; this one (Nordic UART) has no decoder.
+        (
+            "6E400003-B5A3-F393-E0A9-E50E24DCCA9E",
+            "no decoder for characteristic 6e400003-b5a3-f393-e0a9-e50e24dcca9e",
+        ),
+        ("blood pressure", "cannot choose a decoder: not a Bluetooth UUID"),
+        ("2A5", "cannot choose a decoder: not a Bluetooth UUID"),
     ],
 )
 def test_parse_unknown_uuid(uuid: str, message: str) -> None:

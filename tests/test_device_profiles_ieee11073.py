@@ -196,3 +196,26 @@ def test_encoded_bytes_are_little_endian() -> None:
     assert encode.float32("36.6") == bytes.fromhex("6e0100ff")
     assert encode.sfloat(math.nan) == bytes.fromhex("ff07")
     assert encode.float32(math.inf) == bytes.fromhex("feff7f00")
+
+
+def test_memoised_decoding_is_the_same_decoding() -> None:
+    # Decoded values are memoised (SFLOAT fully, FLOAT up to a cap); past the cap and on
+    # repeat the answers must not change. Bit patterns spread over the whole FLOAT space.
+    from device_profiles import ieee11073
+
+    raws = [(i * 0x9E3779B1) & 0xFFFFFFFF for i in range(ieee11073._FLOAT_MEMO_MAX + 500)]
+    first = [unpack_float32(raw) for raw in raws]
+    assert len(ieee11073._FLOAT_MEMO) <= ieee11073._FLOAT_MEMO_MAX + len(ieee11073._FLOAT_SPECIAL)
+    assert [unpack_float32(raw) for raw in raws] == first
+    for raw, value in zip(raws, first, strict=True):
+        exponent, mantissa = raw >> 24, raw & 0xFFFFFF
+        if isinstance(value, Medfloat):
+            assert value.mantissa == (mantissa - 0x1000000 if mantissa & 0x800000 else mantissa)
+            assert value.exponent == (exponent - 256 if exponent & 0x80 else exponent)
+            assert pack_float32(value) == raw
+    assert unpack_sfloat(0x0001) is unpack_sfloat(0x0001)  # frozen values are shared, never mutated
+
+
+def test_sfloat_refuses_more_than_16_bits() -> None:
+    with pytest.raises(ValueError, match="16 bits"):
+        unpack_sfloat(0x10000)

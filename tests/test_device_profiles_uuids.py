@@ -87,6 +87,49 @@ def test_name_of() -> None:
     assert uuids.name_of("00002a9d-0000-1000-8000-00805f9b34fb") == "Weight Measurement (0x2A9D)"
     assert uuids.name_of("FFF0") == "0xFFF0"
     assert uuids.name_of("garbage") == "'garbage'"
+    assert (
+        uuids.name_of("49535343-1E4D-4BD9-BA61-23C647249616")
+        == "BerryMed BCI Data (49535343-1e4d-4bd9-ba61-23c647249616)"
+    )
+    assert uuids.name_of("6E400001-B5A3-F393-E0A9-E50E24DCCA9E") == "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2A5E", "00002a5e-0000-1000-8000-00805f9b34fb"),
+        ("00002A5E-0000-1000-8000-00805F9B34FB", "00002a5e-0000-1000-8000-00805f9b34fb"),
+        ("49535343-1E4D-4BD9-BA61-23C647249616", "49535343-1e4d-4bd9-ba61-23c647249616"),
+        ("{49535343-1e4d-4bd9-ba61-23c647249616}", "49535343-1e4d-4bd9-ba61-23c647249616"),
+    ],
+)
+def test_long_uuid_is_what_bleak_looks_up(value: str, expected: str) -> None:
+    # long_uuid, unlike full_uuid, accepts vendor UUIDs: the gateway subscribes to both kinds.
+    assert uuids.long_uuid(value) == expected
+    assert uuids.long_uuid(uuids.canonical_uuid(value)) == expected
+
+
+def test_long_uuid_rejects_garbage() -> None:
+    with pytest.raises(DecodeError, match="not a Bluetooth UUID"):
+        uuids.long_uuid("2A5G")
+
+
+def test_new_assigned_numbers() -> None:
+    # Bluetooth SIG Assigned Numbers 3.4 / 3.8.
+    assert (uuids.BODY_COMPOSITION_SERVICE, uuids.CURRENT_TIME_SERVICE) == ("181B", "1805")
+    assert (
+        uuids.BODY_COMPOSITION_MEASUREMENT,
+        uuids.GLUCOSE_MEASUREMENT,
+        uuids.GLUCOSE_MEASUREMENT_CONTEXT,
+        uuids.DATE_TIME,
+        uuids.CURRENT_TIME,
+        uuids.RECORD_ACCESS_CONTROL_POINT,
+        uuids.BLOOD_PRESSURE_FEATURE,
+        uuids.PLX_FEATURES,
+        uuids.WEIGHT_SCALE_FEATURE,
+        uuids.GLUCOSE_FEATURE,
+        uuids.BODY_COMPOSITION_FEATURE,
+    ) == ("2A9C", "2A18", "2A34", "2A08", "2A2B", "2A52", "2A49", "2A60", "2A9E", "2A51", "2A9B")
 
 
 def test_import_is_light() -> None:
@@ -103,6 +146,6 @@ def test_import_is_light() -> None:
 def test_catalogue_is_reachable_from_the_package() -> None:
     import device_profiles
 
-    assert device_profiles.catalogue.load_profiles()[0].id == "generic_blood_pressure"
+    assert device_profiles.catalogue.load_profiles()[0].id == "and_ua651ble"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = device_profiles.nothing  # type: ignore[attr-defined]
