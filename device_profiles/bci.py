@@ -80,8 +80,9 @@ def _packet(p: bytes | bytearray | memoryview, offset: int) -> BciPacket:
     b1, b2, b3, b4, b5 = p[offset : offset + PACKET_SIZE]
     if not b1 & _SYNC or (b2 | b3 | b4 | b5) & _SYNC:
         raise DecodeError(
+            # No packet bytes in the message: they carry SpO2 and pulse, and errors reach logs.
             f"{_NAME}: bytes {offset}-{offset + 4} are not a BCI packet (sync bit must be set in the "
-            f"first byte only): {bytes(p[offset : offset + PACKET_SIZE]).hex()}"
+            "first byte only)"
         )
     pulse = b4 | (b3 & 0x40) << 1
     return BciPacket(

@@ -4,11 +4,16 @@
         -> StoreAndForwardQueue (SQLite) -> Publisher (paho, QoS 1) -> broker
 
 * `gateway.ble` — scan, recognise devices by catalogue profile, keep them connected.
+* `gateway.connect_steps` — a profile's connect steps: set clocks, read features, subscribe,
+  ask a meter for its stored records (RACP).
 * `gateway.decoding` — one GATT value to one contract `Measurement`, with counters.
+* `gateway.rate_limit` — streams (BCI, PLX Continuous, Heart Rate) to one measurement per interval.
 * `gateway.queue` — the store-and-forward queue on disk.
 * `gateway.publisher` — drains that queue to the broker from one thread.
 * `gateway.service` — `Gateway`, and `run(settings)` for `hemma gateway`.
-* `gateway.virtual_radio`, `gateway.virtual_devices` — a fake bleak backend of virtual devices.
+* `gateway.virtual_radio`, `gateway.virtual_peripheral` — a fake bleak backend of virtual devices;
+  `gateway.virtual_models`, `gateway.virtual_devices` — device models (A&D, glucose meter,
+  BerryMed) and the home kit built from catalogue profiles.
 * `gateway.scenarios`, `gateway.simulator` — simulated patients, and `run()` for `hemma simulate`.
 
 Runs on a Raspberry Pi with the base install plus bleak: no psycopg, FastAPI or numpy here.

@@ -2,43 +2,59 @@
 
 Everything goes through bleak's public `BleakScanner` and `BleakClient`; which backend they
 drive (BlueZ on a Pi, or `gateway.virtual_radio` in tests and the demo) is the only thing
-that changes. Values are handed to `on_value(address, characteristic, payload)` on the event
-loop, undecoded: decoding is not this module's business.
+that changes. Measurement values are handed to `on_value(address, characteristic, payload)`
+on the event loop, undecoded: decoding is not this module's business.
 
 Health devices advertise when they have something to send and accept one central at a
 time, so the scanner runs all along and each recognised device gets a task that connects,
-subscribes to what its profile lists, and waits for the link to drop; then the device
-advertises again and is reconnected. Failed connects back off per device. Connects are
-serialised because BlueZ handles concurrent connection attempts badly.
+runs its profile's connect steps (`gateway.connect_steps`: set the clock, read features,
+subscribe, ask for stored records), and waits for the link to drop; then the device
+advertises again and is reconnected. Failed connects and failed required steps back off
+per device. Connects are serialised because BlueZ handles concurrent connection attempts
+badly; the steps after them are not (a meter's record transfer must not hold up the rest).
+
+Device clocks: the gateway's clock (`clock`, aware) shown in the devices' zone (`device_tz`),
+as the naive local wall time the Date Time and Current Time characteristics carry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
 
 from bleak import BleakClient, BleakScanner
-from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from device_profiles import DeviceProfilesError
 from device_profiles.catalogue import Profile, match_profile
-from device_profiles.uuids import full_uuid, name_of
+from gateway.connect_steps import ConnectStepCounters, ConnectStepFailed, DeviceLink, OnValue
 from gateway.virtual_radio import BleBackend
 
 log = logging.getLogger(__name__)
 
-OnValue = Callable[[str, str, bytes], None]
+__all__ = ["BleCentral", "OnValue", "device_local_time"]
 
 _RETRY_MIN_S = 1.0
 _RETRY_MAX_S = 60.0
 _SCANNER_RETRY_S = 10.0
+_RACP_TIMEOUT_S = 30.0  # GLS leaves it open; meters with hundreds of records need seconds
+
+
+def device_local_time(now: datetime, device_tz: tzinfo) -> datetime:
+    """What a device's clock should show at `now` (aware): naive wall time in `device_tz`."""
+    if now.tzinfo is None:
+        raise ValueError("the gateway clock must return an aware datetime (e.g. datetime.now(UTC))")
+    return now.astimezone(device_tz).replace(tzinfo=None)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class BleCentral:
@@ -50,14 +66,21 @@ class BleCentral:
         profiles: Sequence[Profile],
         on_value: OnValue,
         *,
+        device_tz: tzinfo = UTC,
+        clock: Callable[[], datetime] = _utc_now,
         connect_timeout_s: float = 20.0,
         retry_min_s: float = _RETRY_MIN_S,
+        racp_timeout_s: float = _RACP_TIMEOUT_S,
     ) -> None:
         self.backend = backend
         self.profiles = tuple(profiles)
         self.on_value = on_value
+        self.device_tz = device_tz
+        self.clock = clock
         self.connect_timeout_s = connect_timeout_s
         self.retry_min_s = retry_min_s
+        self.racp_timeout_s = racp_timeout_s
+        self.steps = ConnectStepCounters()
         self.connects = 0
         self.connect_failures = 0
         self.link_losses = 0
@@ -81,7 +104,12 @@ class BleCentral:
             "ble_connect_failures": self.connect_failures,
             "ble_link_losses": self.link_losses,
             "ble_scanner_failures": self.scanner_failures,
+            **self.steps.as_dict(),
         }
+
+    def device_clock(self) -> datetime:
+        """The time to write to a device's clock now."""
+        return device_local_time(self.clock(), self.device_tz)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan and serve devices until `stop` is set; restarts the scanner if the adapter fails."""
@@ -164,18 +192,29 @@ class BleCentral:
         try:
             async with self._connect_lock:
                 await asyncio.wait_for(client.connect(), self.connect_timeout_s)
-                self.connects += 1
-                await self._subscribe(client, profile, address)
+            self.connects += 1
+            link = DeviceLink(
+                client,
+                profile,
+                address,
+                on_value=self.on_value,
+                counters=self.steps,
+                device_clock=self.device_clock,
+                racp_timeout_s=self.racp_timeout_s,
+            )
+            await link.run()
             self._failures.pop(address, None)
             log.info("device %s connected (%s)", address, profile.id)
-            await lost.wait()
+            if client.is_connected:
+                await lost.wait()
             self.link_losses += 1
             log.info("device %s disconnected; will reconnect when it advertises", address)
+        except ConnectStepFailed as exc:  # counted by the link; the device keeps its readings meanwhile
+            delay = self._retry_later(address)
+            log.warning("device %s (%s): %s; reconnecting in %.0f s", address, profile.id, exc, delay)
         except Exception as exc:  # BleakError, OSError, TimeoutError, or a backend surprise: retry later
             self.connect_failures += 1
-            failures = self._failures[address] = self._failures.get(address, 0) + 1
-            delay = min(self.retry_min_s * 2 ** (failures - 1), _RETRY_MAX_S)
-            self._retry_at[address] = time.monotonic() + delay
+            delay = self._retry_later(address)
             log.warning(
                 "device %s (%s): connection failed: %s; retry in %.0f s (interference or range? "
                 "move the device closer to the gateway)",
@@ -189,29 +228,8 @@ class BleCentral:
                 with contextlib.suppress(BleakError, OSError, TimeoutError):
                     await asyncio.wait_for(client.disconnect(), 5.0)
 
-    async def _subscribe(self, client: BleakClient, profile: Profile, address: str) -> None:
-        for spec in profile.characteristics:
-            char = client.services.get_characteristic(full_uuid(spec.uuid))
-            if char is None:
-                if not spec.optional:
-                    log.warning(
-                        "device %s lacks %s that profile %s requires; its readings cannot be collected",
-                        address,
-                        name_of(spec.uuid),
-                        profile.id,
-                    )
-                continue
-            if spec.mode == "read":
-                try:
-                    data = await client.read_gatt_char(char)
-                except BleakError as exc:  # e.g. battery not readable yet: not worth dropping the link
-                    log.warning("device %s: reading %s failed: %s", address, name_of(spec.uuid), exc)
-                    continue
-                self.on_value(address, spec.uuid, bytes(data))
-            else:
-                await client.start_notify(char, functools.partial(self._on_notification, address, spec.uuid))
-
-    def _on_notification(
-        self, address: str, char_uuid: str, _sender: BleakGATTCharacteristic, data: bytearray
-    ) -> None:
-        self.on_value(address, char_uuid, bytes(data))
+    def _retry_later(self, address: str) -> float:
+        failures = self._failures[address] = self._failures.get(address, 0) + 1
+        delay = min(self.retry_min_s * 2 ** (failures - 1), _RETRY_MAX_S)
+        self._retry_at[address] = time.monotonic() + delay
+        return delay

@@ -1,6 +1,14 @@
 """`Gateway`: BLE devices in, `MeasurementBatch` messages into the durable queue, published by MQTT.
 
-    BleCentral --values--> NotificationDecoder --Measurement--> batch --encode()--> queue --> Publisher
+    BleCentral --values--> NotificationDecoder --Measurement--> [StreamRateLimiter] --> batch
+        --encode()--> queue --> Publisher
+
+Streaming characteristics (BCI, PLX Continuous, Heart Rate) pass the rate limiter: at most
+one measurement per device and stream every `stream_interval_s`, the newest of the window
+(see gateway.rate_limit); every other measurement goes straight to the batch.
+
+`clock` is the gateway's clock (aware; default the system clock): receive times, and the
+time written to device clocks, shown in `device_tz`.
 
 The BLE side and the batching run on one asyncio loop; the queue write (an fsync) runs in a
 worker thread so it never blocks the loop; the publisher has its own thread (see
@@ -19,7 +27,7 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +38,7 @@ from gateway.decoding import NotificationDecoder
 from gateway.errors import ConfigurationError, GatewayError, QueueFull
 from gateway.publisher import Publisher
 from gateway.queue import StoreAndForwardQueue
+from gateway.rate_limit import DEFAULT_STREAM_INTERVAL_S, StreamRateLimiter
 from gateway.virtual_radio import BleBackend
 from hemma.contract import (
     GATEWAY_ID_PATTERN,
@@ -80,6 +89,8 @@ class Gateway:
         ble: BleBackend | None = None,
         profiles: Sequence[Profile] | None = None,
         device_tz: tzinfo | None = None,
+        clock: Callable[[], datetime] | None = None,
+        stream_interval_s: float = DEFAULT_STREAM_INTERVAL_S,
     ) -> None:
         gw = gateway_id or settings.gateway_id
         if not gw or not GATEWAY_ID_PATTERN.match(gw):
@@ -94,8 +105,13 @@ class Gateway:
         path = queue_path or settings.gateway_queue_path or settings.data_dir / f"gateway-{gw}.sqlite"
         target = settings.mqtt()
         profiles = profiles if profiles is not None else load_profiles()
-        self.decoder = NotificationDecoder(device_tz=device_tz or local_timezone())
-        self.central = BleCentral(ble or BleBackend(), profiles, self._on_value)
+        zone = device_tz or local_timezone()
+        self.clock = clock or _utc_now
+        self.decoder = NotificationDecoder(device_tz=zone)
+        self.streams = StreamRateLimiter(stream_interval_s)
+        self.central = BleCentral(
+            ble or BleBackend(), profiles, self._on_value, device_tz=zone, clock=self.clock
+        )
         # Opened last: nothing after this can fail and leave the file locked.
         self.queue = queue if queue is not None else StoreAndForwardQueue(path)
         self.publisher = Publisher(
@@ -134,6 +150,7 @@ class Gateway:
             "queue_full_events": self.queue_full_events,
             "internal_errors": self.internal_errors,
             **self.decoder.counters.as_dict(),
+            "stream_superseded": dict(self.streams.superseded),
         }
 
     # --- lifetime -------------------------------------------------------------------------------
@@ -155,6 +172,8 @@ class Gateway:
         finally:
             self._stop.set()
             await asyncio.gather(central, return_exceptions=True)
+            for measurement in self.streams.release_all():  # the newest of each open window
+                self._pending.append(measurement)
             # Wake the batcher so it writes what is pending now, without lingering, and returns.
             self._have_pending.set()
             self._batch_full.set()
@@ -205,7 +224,7 @@ class Gateway:
     def _on_value(self, address: str, characteristic: str, payload: bytes) -> None:
         """Called on the loop for every notification, indication and read."""
         try:
-            measurement = self.decoder.decode(address, characteristic, payload, datetime.now(UTC))
+            measurement = self.decoder.decode(address, characteristic, payload, self.clock())
         except Exception:  # a bug must not stop the other devices' readings; no payload in the log
             self.internal_errors += 1
             log.exception(
@@ -214,6 +233,24 @@ class Gateway:
             return
         if measurement is None:
             return
+        if self.streams.applies_to(measurement):
+            key = self.streams.key(measurement)
+            if not (self._stop and self._stop.is_set()):
+                if self.streams.offer(measurement):
+                    assert self._loop is not None
+                    self._loop.call_later(self.streams.interval_s, self._release_stream, key)
+                return
+            # Stopping: no window will close any more; the held one first, to keep reading order.
+            self._release_stream(key)
+        self._add_pending(measurement)
+
+    def _release_stream(self, key: str) -> None:
+        """The stream window of `key` closed: its newest measurement goes to the batch."""
+        measurement = self.streams.release(key)
+        if measurement is not None:
+            self._add_pending(measurement)
+
+    def _add_pending(self, measurement: Measurement) -> None:
         self._pending.append(measurement)
         assert self._have_pending is not None and self._batch_full is not None
         self._have_pending.set()
@@ -286,6 +323,10 @@ class Gateway:
         self.batches_enqueued += 1
         self.measurements_enqueued += len(measurements)
         self.publisher.wake()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def run(settings: Settings) -> int:
