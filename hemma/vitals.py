@@ -36,6 +36,9 @@ class VitalInfo:
     plausible_min: float
     plausible_max: float
     decimals: int
+    # Further LOINC codes an exchange partner may expect (FHIR's vital-signs profile wants 2708-6
+    # on every SpO2 observation, with 59408-5 "by pulse oximetry" beside it).
+    loinc_also: tuple[str, ...] = ()
 
     @property
     def display_unit(self) -> str:
@@ -54,7 +57,18 @@ DISPLAY_UNITS = {"mm[Hg]": "mmHg", "Cel": "°C", "/min": "/min", "%": "%", "kg":
 VITALS: dict[Vital, VitalInfo] = {
     v.vital: v
     for v in (
-        VitalInfo(Vital.SPO2, "Syremättnad", "SpO₂", "59408-5", "%", "MDC_PULS_OXIM_SAT_O2", 40, 100, 0),
+        VitalInfo(
+            Vital.SPO2,
+            "Syremättnad",
+            "SpO₂",
+            "2708-6",
+            "%",
+            "MDC_PULS_OXIM_SAT_O2",
+            40,
+            100,
+            0,
+            loinc_also=("59408-5",),
+        ),
         VitalInfo(Vital.PULSE_RATE, "Puls", "Puls", "8867-4", "/min", "MDC_PULS_OXIM_PULS_RATE", 20, 300, 0),
         VitalInfo(
             Vital.HEART_RATE, "Hjärtfrekvens", "HR", "8867-4", "/min", "MDC_ECG_HEART_RATE", 20, 300, 0
