@@ -122,7 +122,7 @@ def gateway_offline_output(
     since = np.where(np.isnan(status_at) | (state == "unknown"), registered_at, status_at)
     offline_for = now_s - since
     fire = down & (offline_for > after.total_seconds())
-    known = ~np.isnan(since) | ~down
+    known = fire | ~down  # only "online" clears: a new outage inside its grace time is not "back"
 
     def message(i: int) -> str:
         return f"Hemenheten har varit offline i {_hours(offline_for[i])}"

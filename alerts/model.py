@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from enum import IntEnum
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
 
 
 class Priority(IntEnum):
@@ -24,6 +24,13 @@ class Priority(IntEnum):
         return cls[label.upper()]
 
 
+class AlarmCondition(StrEnum):
+    """IEC 60601-1-8's two kinds of alarm condition: about the patient, or about the equipment."""
+
+    PHYSIOLOGICAL = "physiological"
+    TECHNICAL = "technical"
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRequest:
     """A rule's wish that an alert exist for (patient, rule) at this priority."""
@@ -36,6 +43,9 @@ class AlertRequest:
     value: float | None
     threshold: float | None
     observed_at: datetime
+    # Technical alarms (missing data, gateway offline, battery) are about the kit, not the patient: the
+    # lifecycle may route them to the kit's operator and need not latch them like a high physiological alarm.
+    condition: AlarmCondition = AlarmCondition.PHYSIOLOGICAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +55,22 @@ class AlertClear:
     patient_id: uuid.UUID
     rule: str
     observed_at: datetime
+
+
+# What every rule function returns: the alerts it wants to exist and the ones whose condition has ended.
+RuleOutput = tuple[list[AlertRequest], list[AlertClear]]
+
+
+def epoch_seconds(at: datetime) -> float:
+    """An aware datetime as float seconds since the epoch: the time unit of every array in the engine.
+
+    Engine arrays hold times as float64 epoch seconds with NaN for "never": float64 keeps sub-microsecond
+    resolution for centuries, and NaN padding works for times exactly as for values.
+    """
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at.isoformat()}: the alert engine only takes aware datetimes")
+    return at.timestamp()
+
+
+def from_epoch_seconds(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -68,7 +68,10 @@ class _Bands:
     scores: tuple[int, ...]
 
     def score(self, rounded: np.ndarray) -> np.ndarray:
-        return np.asarray(self.scores, np.int8)[np.searchsorted(self.starts, rounded, side="right")]
+        band = np.zeros(rounded.shape, np.int8)  # how many band starts the value has reached
+        for start in self.starts:
+            band += rounded >= start
+        return np.asarray(self.scores, np.int8)[band]
 
 
 # RCP NEWS2 chart 1, row by row.
@@ -202,17 +205,23 @@ def _risk(total: np.ndarray, red: np.ndarray) -> np.ndarray:
 def _consciousness_scores(consciousness: np.ndarray) -> np.ndarray:
     c = np.asarray(consciousness)
     if c.dtype.kind == "O":
-        missing = np.equal(c, None) | (c == "")
-    elif c.dtype.kind == "U":
-        missing = c == ""
-    else:
+        c = np.where(np.equal(c, None), "", c).astype(str)
+    if c.dtype.kind != "U":
         raise TypeError(f"consciousness must hold the letters A, C, V, P, U (got dtype {c.dtype})")
-    alert = c == "A"
-    cvpu = (c == "C") | (c == "V") | (c == "P") | (c == "U")
-    bad = ~(alert | cvpu | missing)
+    if c.dtype.itemsize > 4:  # wider than one letter: only "" and single letters can be valid
+        wide = np.char.str_len(c) > 1
+        if wide.any():
+            raise ValueError(
+                f"consciousness {str(c[wide][0])!r} is not one of A, C, V, P, U or '' for missing"
+            )
+        c = c.astype("U1")
+    code = c.view(np.uint32)  # compare code points, not strings
+    missing = code == 0
+    cvpu = (code == ord("C")) | (code == ord("V")) | (code == ord("P")) | (code == ord("U"))
+    bad = ~(cvpu | missing | (code == ord("A")))
     if bad.any():
-        raise ValueError(f"consciousness {c[bad][0]!r} is not one of A, C, V, P, U or '' for missing")
-    return np.where(missing, MISSING, np.where(cvpu, CVPU_SCORE, 0)).astype(np.int8)
+        raise ValueError(f"consciousness {str(c[bad][0])!r} is not one of A, C, V, P, U or '' for missing")
+    return (cvpu * np.int8(CVPU_SCORE) - missing).astype(np.int8)
 
 
 def _check_oxygen_and_scale(oxygen: np.ndarray, scale: np.ndarray) -> None:
@@ -270,32 +279,35 @@ class News2Latest:
     spo2_scale: np.ndarray = field(default_factory=lambda: np.array(1))
 
 
-def fresh_score(
+_INPUTS = ("resp_rate", "spo2", "systolic_bp", "pulse", "temperature", "consciousness", "on_oxygen")
+
+
+def fresh_values(
     latest: News2Latest, *, now: datetime, windows: FreshnessWindows | None = None
-) -> News2Result:
-    """NEWS2 on the values still inside their freshness window; stale ones count as missing."""
+) -> tuple[np.ndarray, ...]:
+    """`score`'s arguments, each value older than its window masked as missing (NaN, or "")."""
     windows = windows or FreshnessWindows()
     now_s = now.timestamp()
 
     def fresh(name: str) -> np.ndarray:
         timed: Timed = getattr(latest, name)
-        window = getattr(windows, name).total_seconds()
-        # A reading a little in the future (device clock ahead, see contract.MAX_CLOCK_SKEW) is fresh.
-        is_fresh = now_s - np.asarray(timed.measured_at, dtype=float) <= window  # NaN time → False
+        # NaN time → False; a reading a little in the future (device clock ahead, bounded by
+        # hemma.contract.MAX_CLOCK_SKEW) is fresh.
+        is_fresh = (
+            now_s - np.asarray(timed.measured_at, dtype=float) <= getattr(windows, name).total_seconds()
+        )
         if name == "consciousness":
             return np.where(is_fresh, timed.value, "")
         return np.where(is_fresh, np.asarray(timed.value, dtype=float), np.nan)
 
-    return score(
-        fresh("resp_rate"),
-        fresh("spo2"),
-        fresh("systolic_bp"),
-        fresh("pulse"),
-        fresh("temperature"),
-        fresh("consciousness"),
-        fresh("on_oxygen"),
-        latest.spo2_scale,
-    )
+    return (*(fresh(name) for name in _INPUTS), np.asarray(latest.spo2_scale))
+
+
+def fresh_score(
+    latest: News2Latest, *, now: datetime, windows: FreshnessWindows | None = None
+) -> News2Result:
+    """NEWS2 on the values still inside their freshness window; stale ones count as missing."""
+    return score(*fresh_values(latest, now=now, windows=windows))
 
 
 # --- scalar twin, used only in tests ----------------------------------------------------------

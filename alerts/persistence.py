@@ -10,8 +10,8 @@ patient and rule) with a scalar twin used only in tests:
 * Persistence: the breach must be seen in N consecutive trustworthy readings, or in trustworthy
   readings spanning N minutes with no trustworthy normal reading between them (whichever comes
   first). The span is between readings, never "until now": one breach followed by silence is not
-  a persisting breach. This is the alarm condition delay of IEC 60601-1-8 (6.1.4) and of
-  IEC 80601-2-61 for pulse oximeters, which exists because motion and probe artefacts are short.
+  a persisting breach. This is the "alarm condition delay" of IEC 60601-1-8 (pulse oximeters must
+  disclose theirs, ISO 80601-2-61); it exists because motion and probe artefacts are short.
 * Hysteresis: an active alarm clears only when a trustworthy reading is back inside the limit by a
   margin, so a value wobbling around the limit does not open and close alerts every minute.
 
@@ -63,10 +63,10 @@ class Persistence:
         return math.inf if self.duration is None else self.duration.total_seconds()
 
 
-# Continuous oximetry reports every few seconds and its artefacts (motion, a slipping probe) last
-# seconds to a minute: IEC 80601-2-61 pulse oximeters typically delay alarms by ~10-30 s; at home, where
-# a nurse responds in minutes, 3 readings or 2 minutes. Spot checks (cuff, thermometer, counted
-# respiration) are taken deliberately, so a single trustworthy reading counts.
+# Continuous oximetry reports every second or so and its artefacts (motion, a slipping probe) last
+# seconds to a minute; at home, where a nurse responds in minutes, Hemma waits for 3 readings or 2
+# minutes. Spot checks (cuff, thermometer, counted respiration) are taken deliberately: one
+# trustworthy reading counts. (Hemma defaults, for clinical review.)
 CONTINUOUS = Persistence(readings=3, duration=timedelta(minutes=2))
 SPOT_CHECK = Persistence(readings=1)
 DEFAULT_PERSISTENCE: dict[Vital, Persistence] = {
@@ -119,15 +119,21 @@ def advance_runs(
     sign: np.ndarray | int,
 ) -> BreachRuns:
     """The runs after at most one new reading per row (NaN value = none); feed readings in time order."""
-    trusted = ~np.isnan(value) & ~doubtful
-    beyond = trusted & _beyond(value, limit, sign)
-    normal = trusted & ~beyond
-    starts = beyond & (runs.count == 0)
-    return BreachRuns(
-        count=np.where(normal, 0, runs.count + beyond).astype(np.int32),
-        first_at=np.where(starts, measured_at, np.where(normal, np.nan, runs.first_at)),
-        last_at=np.where(beyond, measured_at, np.where(normal, np.nan, runs.last_at)),
-    )
+    excess = (value - limit) * sign  # > 0 beyond the limit, <= 0 inside; NaN (no reading) is neither
+    believed = ~doubtful
+    beyond = (excess > 0) & believed
+    normal = (excess <= 0) & believed
+    had_run = runs.count > 0
+    count = (runs.count + beyond) * ~normal
+    # Starts and ends of runs are rare: write them by index instead of a full pass of np.where.
+    first_at, last_at = runs.first_at.copy(), runs.last_at.copy()
+    starts = np.flatnonzero(beyond & ~had_run)
+    first_at[starts] = measured_at[starts]
+    grows = np.flatnonzero(beyond)
+    last_at[grows] = measured_at[grows]
+    ends = np.flatnonzero(normal & had_run)
+    first_at[ends] = last_at[ends] = np.nan
+    return BreachRuns(count.astype(np.int32, copy=False), first_at, last_at)
 
 
 def trailing_runs(
@@ -144,6 +150,8 @@ def trailing_runs(
     The whole-window twin of `advance_runs` (same answer as feeding the window reading by reading),
     for a window loaded from the database. Readings after `now` are not known yet and are ignored.
     """
+    if values.shape[-1] == 0:
+        return BreachRuns.empty(values.shape[0])
     limit = np.asarray(limit, dtype=float)[..., None] if np.ndim(limit) else limit
     sign = np.asarray(sign)[..., None] if np.ndim(sign) else sign
     trusted = ~np.isnan(values) & ~doubtful & (times <= now.timestamp())
@@ -174,9 +182,8 @@ def alarm_state(
 ) -> np.ndarray:
     """Hysteresis: an inactive row becomes active when persistent; an active one stays active until a
     trustworthy reading (NaN = none this tick) is back inside `limit` by at least `margin`."""
-    trusted = ~np.isnan(value) & ~doubtful
-    back_inside = trusted & ((limit - value) * sign >= margin)
-    return np.where(active, ~back_inside, persistent)
+    back_inside = ((limit - value) * sign >= margin) & ~doubtful  # NaN (no reading) compares False
+    return (active & ~back_inside) | (~active & persistent)
 
 
 def threshold_output(

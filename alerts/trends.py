@@ -2,15 +2,17 @@
 
 A window is a pair of arrays shaped [rows, samples] (one row per patient, or per patient and vital):
 values and their times in epoch seconds, NaN in empty slots, in any order (a ring buffer as it lies).
-`alerts.running` keeps the same sums incrementally, so a tick costs O(new samples) instead of a pass
-over every buffer (PERFORMANCE-NOTES: 30 ms vs 7 ms at 100k patients x 8 vitals x 256 samples).
+The engine keeps the same sums incrementally over time slots (`alerts.running.SlotWindows`, whose
+`slope` returns the same `Slope`), so a tick costs what arrived instead of a pass over every buffer
+(PERFORMANCE-NOTES: ~30 ms per pass at 100k patients x 8 vitals x 256 samples).
 
 Rules (Hemma defaults for clinical review; the guideline-based weight rules are in `alerts.weight`):
 
 * "trend:spo2_falling": SpO2 falls by 3 points or more over 6 h. A fall of 3 points is a step across a
   whole NEWS2 band (RCP 2017 chart 1: 96 → 93 % scores 0 → 2) and worth a call even inside the limits.
-* "trend:systolic_falling": systolic pressure falls by 20 mmHg or more over 12 h (20 mmHg is the
-  orthostatic-hypotension criterion and one NEWS2 band-width; falling pressure precedes sepsis shock).
+* "trend:systolic_falling": systolic pressure falls by 20 mmHg or more over 12 h (the size of fall that
+  defines orthostatic hypotension, and two NEWS2 bands; the fall can precede septic shock while the
+  pressure is still above the NEWS2 limits).
 * "trend:resting_pulse_rising": the mean of the last 24 h is 10/min or more above the mean of the 3
   days before. Comparing whole days cancels the circadian rhythm, which a 24-hour least-squares slope
   would mistake for a trend (a sinusoid of amplitude A fitted over one period gives a change of ~1.9 A).
@@ -59,23 +61,37 @@ def slope_from_sums(
     min_samples: int,
 ) -> Slope:
     """The fit from running sums of 1, t, y, t², t·y (t in hours from any origin near the window)."""
+    numerator = n * sty
+    numerator -= st * sy
+    denominator = n * stt
+    denominator -= st * st
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_hour = (n * sty - st * sy) / (n * stt - st * st)
-    per_hour = np.where((n >= min_samples) & (span_h > 0), per_hour, np.nan)
+        per_hour = np.divide(numerator, denominator, out=numerator)
+    per_hour[(n < min_samples) | ~(span_h > 0)] = np.nan
     return Slope(per_hour, per_hour * span_h, n.astype(np.int64), span_h)
 
 
 def window_slope(
-    values: np.ndarray, times: np.ndarray, *, now: datetime, window: timedelta, min_samples: int = 3
+    values: np.ndarray,
+    times: np.ndarray,
+    *,
+    now: datetime,
+    window: timedelta | np.ndarray,
+    min_samples: int = 3,
 ) -> Slope:
-    """Least-squares slope per row over the samples with now - window <= t <= now."""
-    now_s, window_h = now.timestamp(), window.total_seconds() / 3600
+    """Least-squares slope per row over the samples with now - window <= t <= now.
+
+    `window` is one timedelta for every row or an array of seconds per row.
+    """
+    now_s = now.timestamp()
     rows = values.shape[0]
+    seconds = window.total_seconds() if isinstance(window, timedelta) else window
+    window_h = np.broadcast_to(np.asarray(seconds, dtype=float) / 3600, (rows,))
     sums = np.zeros((6, rows))
     for start in range(0, rows, _CHUNK_ROWS):
         part = slice(start, start + _CHUNK_ROWS)
         t = (times[part] - now_s) / 3600  # hours before now: small numbers, no cancellation in t²
-        inside = (t >= -window_h) & (t <= 0) & ~np.isnan(values[part])
+        inside = (t >= -window_h[part, None]) & (t <= 0) & ~np.isnan(values[part])
         t0 = np.where(inside, t, 0.0)
         y0 = np.where(inside, values[part], 0.0)
         sums[0, part] = inside.sum(axis=1)
@@ -83,8 +99,9 @@ def window_slope(
         sums[2, part] = y0.sum(axis=1)
         sums[3, part] = np.einsum("ij,ij->i", t0, t0)
         sums[4, part] = np.einsum("ij,ij->i", t0, y0)
-        oldest = np.where(inside, t, np.inf).min(axis=1)
-        sums[5, part] = np.where(sums[0, part] > 0, np.where(inside, t, -np.inf).max(axis=1) - oldest, 0.0)
+        oldest = np.where(inside, t, np.inf).min(axis=1, initial=np.inf)
+        newest = np.where(inside, t, -np.inf).max(axis=1, initial=-np.inf)
+        sums[5, part] = np.where(sums[0, part] > 0, newest - oldest, 0.0)
     return slope_from_sums(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], min_samples)
 
 

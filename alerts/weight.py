@@ -6,10 +6,11 @@
   The newest weight is compared with the lowest weight of the 3 days before it. Patients weigh once a
   morning, not to the minute, so "3 days" stretches by `WEIGHT_WINDOW_SLACK` (6 h): the weight from
   3 mornings ago counts even if it was taken at 07:20 and today's at 07:40.
-* "weight_above_baseline": fixed rules catch few decompensations (telemonitoring studies report
-  sensitivities around 10-20 % for the 2 kg rule: weight often creeps up by a few hundred grams a
-  day), so each patient's weight also runs on an EWMA control chart (Roberts 1959; limits as in Lucas
-  & Saccucci 1990) against their own baseline: mean and SD from the first `baseline` days (at least
+* "weight_above_baseline": fixed rules catch few decompensations (Gyllensten et al., JMIR Med Inform
+  2016: rule-of-thumb sensitivity 20 %, a moving-average trend 33 %; Zhang et al., Eur J Heart Fail
+  2009, TEN-HMS: over half of rule-of-thumb alerts false), as weight often creeps up by a few hundred
+  grams a day. So each patient's weight also runs on an EWMA control chart (Roberts 1959; limits as
+  in Lucas & Saccucci 1990) against their own baseline: mean and SD from the first `baseline` days (at least
   `min_readings` weights), then the chart statistic z = λx + (1-λ)z fires when z exceeds the baseline
   by L·sd·sqrt(λ/(2-λ)). In control, the baseline follows slow drift of dry weight (EWMA with weight
   `adapt`); out of control it freezes, so a decompensation is never learnt as the new normal. A
@@ -28,6 +29,7 @@ import numpy as np
 
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
+from hemma.vitals import Vital
 
 WEIGHT_GAIN_RULE = "weight_gain_3d"
 WEIGHT_GAIN_KG = 2.0  # "more than 2 kg"
@@ -52,6 +54,9 @@ def weight_gain(
     window: timedelta = WEIGHT_WINDOW + WEIGHT_WINDOW_SLACK,
 ) -> WeightGain:
     """Per row of a weight window ([rows, samples], epoch s, NaN = empty, any order), readings up to `now`."""
+    if values.shape[1] == 0:
+        nan = np.full(values.shape[0], np.nan)
+        return WeightGain(nan, nan, nan)
     known = ~np.isnan(values) & (times <= now.timestamp())
     newest_at = np.where(known, times, -np.inf).max(axis=1)
     has = np.isfinite(newest_at)
@@ -72,9 +77,9 @@ def weight_gain_output(wg: WeightGain, patient_ids: Sequence[uuid.UUID], *, now:
         return f"Viktökning {wg.gain[i]:.1f} kg på 3 dygn (gräns 2 kg)".replace(".", ",")
 
     return output_from_masks(
-        patient_ids=patient_ids, rule=WEIGHT_GAIN_RULE, vital="body_weight", priority=Priority.MEDIUM,
-        fire=fire, known=known, value=wg.gain, threshold=WEIGHT_GAIN_KG, observed_at=wg.newest_at,
-        message=message, now=now,
+        patient_ids=patient_ids, rule=WEIGHT_GAIN_RULE, vital=Vital.BODY_WEIGHT.value,
+        priority=Priority.MEDIUM, fire=fire, known=known, value=wg.gain, threshold=WEIGHT_GAIN_KG,
+        observed_at=wg.newest_at, message=message, now=now,
     )  # fmt: skip
 
 
@@ -189,7 +194,7 @@ def baseline_output(
         )
 
     return output_from_masks(
-        patient_ids=patient_ids, rule=BASELINE_RULE, vital="body_weight", priority=Priority.LOW,
+        patient_ids=patient_ids, rule=BASELINE_RULE, vital=Vital.BODY_WEIGHT.value, priority=Priority.LOW,
         fire=known & chart.out, known=known, value=excess, threshold=limit, observed_at=observed_at,
         message=message, now=now,
     )  # fmt: skip

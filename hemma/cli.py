@@ -140,6 +140,12 @@ def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_bench_engine(args: argparse.Namespace) -> int:
+    from alerts.bench import main
+
+    return main(args.extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemma", description="Hemma remote patient monitoring")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,11 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--latency-seconds", type=float, default=10.0)
     b.set_defaults(func=_cmd_bench_ingest)
+    e = bsub.add_parser(
+        "engine",
+        help="alert engine time per tick for 1k/10k/100k patients vs the scalar loop (options: --help)",
+        add_help=False,
+    )
+    e.set_defaults(func=_cmd_bench_engine, passes_options=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     _setup_logging(get_settings().log_level)
     try:
         return int(args.func(args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -66,9 +67,10 @@ BAND_EDGES = {
                     (39.1, 2), (41.0, 2)],
 }  # fmt: skip
 SPO2_SCALE_1 = [(80, 3), (91, 3), (92, 2), (93, 2), (94, 1), (95, 1), (96, 0), (100, 0)]
-SPO2_SCALE_2_AIR = [(80, 3), (83, 3), (84, 2), (85, 2), (86, 1), (87, 1), (88, 0), (92, 0), (93, 0), (97, 0), (100, 0)]
-SPO2_SCALE_2_OXYGEN = [(80, 3), (83, 3), (84, 2), (85, 2), (86, 1), (87, 1), (88, 0), (92, 0), (93, 1), (94, 1),
-                       (95, 2), (96, 2), (97, 3), (100, 3)]  # fmt: skip
+SPO2_SCALE_2_AIR = [(80, 3), (83, 3), (84, 2), (85, 2), (86, 1), (87, 1), (88, 0), (92, 0), (93, 0), (97, 0),
+                    (100, 0)]  # fmt: skip
+SPO2_SCALE_2_OXYGEN = [(80, 3), (83, 3), (84, 2), (85, 2), (86, 1), (87, 1), (88, 0), (92, 0), (93, 1),
+                       (94, 1), (95, 2), (96, 2), (97, 3), (100, 3)]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ def test_band_edges(parameter: str, value: float, expected: int) -> None:
 
 @pytest.mark.parametrize("on_oxygen", [False, True])
 @pytest.mark.parametrize(("value", "expected"), SPO2_SCALE_1)
-def test_spo2_scale_1_ignores_oxygen_for_the_saturation_score(value: int, expected: int, on_oxygen: bool) -> None:
+def test_spo2_scale_1_ignores_oxygen(value: int, expected: int, on_oxygen: bool) -> None:
     result = both(spo2=value, on_oxygen=on_oxygen)
     assert result.scores[INDEX["spo2"]] == expected
     assert result.scores[INDEX["air_or_oxygen"]] == (2 if on_oxygen else 0)
@@ -215,7 +217,8 @@ def test_partial_total_can_already_be_high() -> None:
 
 
 def test_vectorized_arrays_encode_missing_as_minus_one() -> None:
-    r = score([np.nan, 16], [97, 97], [120, 120], [70, 70], [37, 37], np.array(["A", ""]), [0, np.nan], [1, 1])
+    consciousness = np.array(["A", ""])
+    r = score([np.nan, 16], [97, 97], [120, 120], [70, 70], [37, 37], consciousness, [0, np.nan], [1, 1])
     assert r.resp_rate.tolist() == [MISSING, 0]
     assert r.consciousness.tolist() == [0, MISSING]
     assert r.air_or_oxygen.tolist() == [0, MISSING]
@@ -227,7 +230,12 @@ def test_vectorized_arrays_encode_missing_as_minus_one() -> None:
 
 @pytest.mark.parametrize(
     ("field", "bad", "message"),
-    [("consciousness", "X", "not one of"), ("on_oxygen", 2.0, "on_oxygen"), ("spo2_scale", 3, "scales 1 and 2")],
+    [
+        ("consciousness", "X", "not one of"),
+        ("consciousness", "Alert", "not one of"),  # one letter, not a word that starts with one
+        ("on_oxygen", 2.0, "on_oxygen"),
+        ("spo2_scale", 3, "scales 1 and 2"),
+    ],
 )
 def test_bad_inputs_are_refused(field: str, bad: object, message: str) -> None:
     args = {k: np.array([v], dtype=object if k == "consciousness" else None) for k, v in NORMAL.items()}
@@ -273,8 +281,7 @@ def test_freshness_custom_window_and_never_measured() -> None:
     short = FreshnessWindows(pulse=timedelta(hours=1))
     assert news2.fresh_score(latest, now=NOW).one(0).scores[INDEX["pulse"]] == 3
     assert news2.fresh_score(latest, now=NOW, windows=short).one(0).scores[INDEX["pulse"]] is None
-    never = News2Latest(**{**{f: getattr(latest, f) for f in latest.__slots__}, "spo2": Timed(np.array([97.0]),
-                                                                                            np.array([np.nan]))})  # fmt: skip
+    never = dataclasses.replace(latest, spo2=Timed(np.array([97.0]), np.array([np.nan])))
     assert news2.fresh_score(never, now=NOW).one(0).scores[INDEX["spo2"]] is None
 
 
@@ -349,8 +356,8 @@ def test_vectorized_agrees_with_scalar(patients: list[dict[str, object]]) -> Non
     letters = [p["consciousness"] for p in patients]
     for consciousness in (np.array(letters, dtype=object), np.array([c or "" for c in letters], dtype="U1")):
         result = score(
-            column("resp_rate"), column("spo2"), column("systolic_bp"), column("pulse"), column("temperature"),
-            consciousness, oxygen, np.array([p["spo2_scale"] for p in patients]),
+            column("resp_rate"), column("spo2"), column("systolic_bp"), column("pulse"),
+            column("temperature"), consciousness, oxygen, np.array([p["spo2_scale"] for p in patients]),
         )  # fmt: skip
         for i, p in enumerate(patients):
             assert result.one(i) == score_one(**p)  # type: ignore[arg-type]

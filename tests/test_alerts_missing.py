@@ -1,0 +1,109 @@
+"""Technical alarms: missing scheduled vitals, silent devices, offline gateways, batteries, clocks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from alerts import missing
+from alerts.model import AlarmCondition, Priority
+from hemma.vitals import Vital
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+NOW_S = NOW.timestamp()
+H = 3600.0
+NAN = np.nan
+
+
+def ids(n: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(n)]
+
+
+def test_missing_scheduled_vital_low_then_medium() -> None:
+    patients = ids(6)
+    # Plan: SpO2 every 4 h (grace 30 min). Last trustworthy reading: 3 h ago, 4 h 20 min ago, 4 h 40 min
+    # ago, 9 h ago, never (plan started 5 h ago), never (plan started 1 h ago).
+    last = NOW_S - H * np.array([3, 4 + 1 / 3, 4 + 2 / 3, 9, NAN, NAN])
+    started = NOW_S - H * np.array([48, 48, 48, 48, 5, 1])
+    requests, clears = missing.missing_vital_output(
+        Vital.SPO2, patients, last_trusted_at=last, every=timedelta(hours=4), plan_started_at=started, now=NOW
+    )
+    got = {patients.index(r.patient_id): r for r in requests}
+    assert sorted(got) == [2, 3, 4]
+    assert (got[2].priority, got[3].priority, got[4].priority) == (
+        Priority.LOW,
+        Priority.MEDIUM,
+        Priority.LOW,
+    )
+    assert {r.rule for r in requests} == {"missing:spo2"}
+    assert all(r.condition is AlarmCondition.TECHNICAL for r in requests)
+    assert got[3].message == "Ingen ny tillförlitlig mätning av SpO₂ på 9 h (planerad var 4 h)"
+    assert got[4].message.startswith("Ingen tillförlitlig mätning av SpO₂ på 5 h")
+    assert sorted(patients.index(c.patient_id) for c in clears) == [0, 1, 5]
+
+
+def test_vital_not_in_a_patients_plan_says_nothing() -> None:
+    out = missing.missing_vital_output(
+        Vital.BODY_WEIGHT, ids(2), last_trusted_at=np.array([NAN, NOW_S - 100 * H]),
+        every=np.array([NAN, NAN]), plan_started_at=np.array([NOW_S - 200 * H] * 2), now=NOW,
+    )  # fmt: skip
+    assert out == ([], [])
+
+
+def test_device_silent() -> None:
+    patients = ids(3)
+    requests, clears = missing.device_silent_output(
+        patients, ["oxi-1", "cuff-1", "scale-1"], last_seen_at=np.array([NOW_S - 11 * 60, NOW_S - 60, NAN]),
+        silent_after=np.array([600.0, 600.0, 600.0]), now=NOW, priority=Priority.MEDIUM,
+    )  # fmt: skip
+    assert [(r.patient_id, r.rule, r.priority) for r in requests] == [
+        (patients[0], "device_silent:oxi-1", Priority.MEDIUM)
+    ]
+    assert "11 min" in requests[0].message
+    assert [(c.patient_id, c.rule) for c in clears] == [(patients[1], "device_silent:cuff-1")]
+
+
+def test_gateway_offline() -> None:
+    patients = ids(5)
+    requests, clears = missing.gateway_offline_output(
+        patients,
+        status=["offline", "offline", "online", "unknown", "unknown"],
+        status_at=np.array([NOW_S - 20 * 60, NOW_S - 5 * 60, NOW_S - 9 * H, NAN, NAN]),
+        registered_at=np.array([NOW_S - 90 * H, NOW_S - 90 * H, NOW_S - 90 * H, NOW_S - 2 * H, NOW_S - 60]),
+        now=NOW,
+    )
+    assert [(patients.index(r.patient_id), r.rule, r.priority) for r in requests] == [
+        (0, "gateway_offline", Priority.MEDIUM),
+        (3, "gateway_offline", Priority.MEDIUM),  # never came online since it was registered 2 h ago
+    ]
+    assert requests[0].message == "Hemenheten har varit offline i 20 min"
+    assert [patients.index(c.patient_id) for c in clears] == [2]
+
+
+def test_battery_low_with_a_dead_band() -> None:
+    patients = ids(5)
+    requests, clears = missing.battery_low_output(
+        patients, ["a", "b", "c", "d", "e"], percent=np.array([8.0, 20.0, 22.0, 25.0, NAN]),
+        measured_at=np.full(5, NOW_S - 60), now=NOW,
+    )  # fmt: skip
+    assert [(r.rule, r.priority) for r in requests] == [
+        ("battery_low:a", Priority.MEDIUM),
+        ("battery_low:b", Priority.LOW),
+    ]
+    assert requests[1].message == "Låg batterinivå i b: 20 %"
+    assert [c.rule for c in clears] == ["battery_low:d"]  # 22 % is inside the dead band: no word
+
+
+def test_clock_not_set() -> None:
+    patients = ids(3)
+    requests, clears = missing.clock_not_set_output(
+        patients, ["oxi", "cuff", "thermo"], clock_not_set=np.array([True, False, True]),
+        measured_at=np.array([NOW_S - 60, NOW_S - 60, NAN]), now=NOW,
+    )  # fmt: skip
+    assert [(r.rule, r.priority, r.condition) for r in requests] == [
+        ("clock_not_set:oxi", Priority.LOW, AlarmCondition.TECHNICAL)
+    ]
+    assert requests[0].observed_at == datetime.fromtimestamp(NOW_S - 60, UTC)
+    assert [c.rule for c in clears] == ["clock_not_set:cuff"]
