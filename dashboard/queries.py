@@ -129,21 +129,26 @@ async def fetch_patient_cards(
         return []
     vitals = await _latest_vitals(conn, ids)
     alerts = await _live_alerts(conn, ids)
-    return [
-        PatientCard(
-            id=row["id"],
-            ward_id=row["ward_id"],
-            name=row["display_name"],
-            birth_year=row["birth_year"],
-            care_reason=row["care_reason"],
-            gateway=GatewayView(row["gateway_id"], row["status"], row["status_at"], row["last_message_at"])
-            if row["gateway_id"]
-            else None,
-            vitals=tuple(vitals.get(row["id"], ())),
-            alerts=tuple(alerts.get(row["id"], ())),
-        )
-        for row in patients
-    ]
+    return [_card(row, vitals.get(row["id"], ()), alerts.get(row["id"], ())) for row in patients]
+
+
+def _card(row: dict[str, Any], vitals: Iterable[VitalReading], alerts: Iterable[AlertView]) -> PatientCard:
+    """A patient row (with its gateway columns) as the card the ward overview and record show."""
+    gateway = (
+        GatewayView(row["gateway_id"], row["status"], row["status_at"], row["last_message_at"])
+        if row["gateway_id"]
+        else None
+    )
+    return PatientCard(
+        id=row["id"],
+        ward_id=row["ward_id"],
+        name=row["display_name"],
+        birth_year=row["birth_year"],
+        care_reason=row["care_reason"],
+        gateway=gateway,
+        vitals=tuple(vitals),
+        alerts=tuple(alerts),
+    )
 
 
 async def _latest_vitals(
@@ -265,18 +270,7 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
             events[e["alert_id"]].append(event)
     vitals = await _latest_vitals(conn, [patient_id])
     live = [_alert(r) for r in alert_rows if r["state"] != "resolved"]
-    card = PatientCard(
-        id=row["id"],
-        ward_id=row["ward_id"],
-        name=row["display_name"],
-        birth_year=row["birth_year"],
-        care_reason=row["care_reason"],
-        gateway=GatewayView(row["gateway_id"], row["status"], row["status_at"], row["last_message_at"])
-        if row["gateway_id"]
-        else None,
-        vitals=tuple(vitals.get(patient_id, ())),
-        alerts=tuple(sorted(live, key=AlertView.sort_key)),
-    )
+    card = _card(row, vitals.get(patient_id, ()), sorted(live, key=AlertView.sort_key))
     return PatientRecord(
         card=card,
         personal_number=row["personal_number"],

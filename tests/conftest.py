@@ -17,6 +17,9 @@ import pytest
 
 from hemma import services
 
+# Fixtures shared by the gateway test modules (gateway_id, settings, radio).
+pytest_plugins = ["tests.support.gateway"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = ROOT / ".hemma-test"
 

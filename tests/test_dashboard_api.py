@@ -35,16 +35,42 @@ class Seed:
 def seed(db: psycopg.Connection) -> Seed:
     ensure_ward(db, "avd-norr", "Avdelning Norr")
     ensure_ward(db, "avd-syd", "Avdelning Syd")
-    anna = enrol_patient(db, ward_id="avd-norr", display_name="Anna Andersson", gateway_id="gw-anna",
-                         personal_number="194801011234", birth_year=1948, care_reason="Hjärtsvikt")
-    bertil = enrol_patient(db, ward_id="avd-norr", display_name="Bertil Berg", gateway_id="gw-bertil",
-                           birth_year=1939, care_reason="KOL")
-    cecilia = enrol_patient(db, ward_id="avd-syd", display_name="Cecilia Ceder", gateway_id="gw-cecilia",
-                            birth_year=1950)
-    nurse = create_staff_user(db, username="nurse.norr", display_name="Sara Sjöström", role="nurse",
-                              password=PASSWORD, ward_ids=["avd-norr"])
-    other = create_staff_user(db, username="nurse.syd", display_name="Olle Öst", role="nurse",
-                              password=PASSWORD, ward_ids=["avd-syd"])
+    anna = enrol_patient(
+        db,
+        ward_id="avd-norr",
+        display_name="Anna Andersson",
+        gateway_id="gw-anna",
+        personal_number="194801011234",
+        birth_year=1948,
+        care_reason="Hjärtsvikt",
+    )
+    bertil = enrol_patient(
+        db,
+        ward_id="avd-norr",
+        display_name="Bertil Berg",
+        gateway_id="gw-bertil",
+        birth_year=1939,
+        care_reason="KOL",
+    )
+    cecilia = enrol_patient(
+        db, ward_id="avd-syd", display_name="Cecilia Ceder", gateway_id="gw-cecilia", birth_year=1950
+    )
+    nurse = create_staff_user(
+        db,
+        username="nurse.norr",
+        display_name="Sara Sjöström",
+        role="nurse",
+        password=PASSWORD,
+        ward_ids=["avd-norr"],
+    )
+    other = create_staff_user(
+        db,
+        username="nurse.syd",
+        display_name="Olle Öst",
+        role="nurse",
+        password=PASSWORD,
+        ward_ids=["avd-syd"],
+    )
     return Seed(anna, bertil, cecilia, nurse, other)
 
 
@@ -54,8 +80,14 @@ def base_url(database_url: str, seed: Seed) -> Iterator[str]:
         yield url
 
 
-def add_alert(db: psycopg.Connection, patient: EnrolledPatient, priority: str = "high", state: str = "open",
-              rule: str = "spo2_low", message: str = "SpO₂ 85 % under gränsen 88 %") -> int:
+def add_alert(
+    db: psycopg.Connection,
+    patient: EnrolledPatient,
+    priority: str = "high",
+    state: str = "open",
+    rule: str = "spo2_low",
+    message: str = "SpO₂ 85 % under gränsen 88 %",
+) -> int:
     row = db.execute(
         "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, message, value, observed_at,"
         " resolved_at) VALUES (%s, %s, %s, 'spo2', %s, %s, %s, 85, now(),"
@@ -132,8 +164,12 @@ def test_login_redirects_to_the_page_asked_for_and_counts(base_url: str) -> None
         assert "Anna Andersson" in page.text and "Bertil Berg" in page.text
         assert "Cecilia Ceder" not in page.text
         # An offsite `next` is ignored.
-        assert client.post("/login", data={"username": "nurse.norr", "password": PASSWORD,
-                                           "next": "//evil.example/"}).headers["location"] == "/"
+        assert (
+            client.post(
+                "/login", data={"username": "nurse.norr", "password": PASSWORD, "next": "//evil.example/"}
+            ).headers["location"]
+            == "/"
+        )
     assert metric(base_url, "logins_total") == 2
     assert metric(base_url, "failed_logins_total") == 0
 
@@ -148,8 +184,9 @@ def test_wrong_password_or_unknown_user_gets_the_form_again_with_401(base_url: s
     assert metric(base_url, "failed_logins_total") == 2
 
 
-def test_disabled_account_is_refused_and_its_session_stops_working(base_url: str, db: psycopg.Connection,
-                                                                     seed: Seed) -> None:
+def test_disabled_account_is_refused_and_its_session_stops_working(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
     with logged_in(base_url, "nurse.norr", PASSWORD) as client:
         db.execute("UPDATE staff_users SET disabled = true WHERE id = %s", (seed.nurse_id,))
         assert client.get("/api/wards/avd-norr/overview").status_code == 401
@@ -222,8 +259,9 @@ def test_other_wards_are_forbidden(base_url: str, db: psycopg.Connection, seed: 
 
 
 def test_admin_sees_every_ward(base_url: str, db: psycopg.Connection) -> None:
-    create_staff_user(db, username="admin", display_name="Ada Admin", role="admin", password=PASSWORD,
-                      ward_ids=[])
+    create_staff_user(
+        db, username="admin", display_name="Ada Admin", role="admin", password=PASSWORD, ward_ids=[]
+    )
     with logged_in(base_url, "admin", PASSWORD) as client:
         wards = client.get("/")
         assert wards.status_code == 200
@@ -269,8 +307,11 @@ def test_acknowledge_is_audited_and_announced(base_url: str, db: psycopg.Connect
     with logged_in(base_url, "nurse.norr", PASSWORD) as client:
         token = csrf_token(client, "/wards/avd-norr")
         before = len(access_rows(db))
-        response = client.post(f"/api/alerts/{alert_id}/acknowledge", json={"note": "  Ringt patienten  "},
-                               headers={"X-CSRF-Token": token})
+        response = client.post(
+            f"/api/alerts/{alert_id}/acknowledge",
+            json={"note": "  Ringt patienten  "},
+            headers={"X-CSRF-Token": token},
+        )
     assert response.status_code == 200
     body = response.json()["alert"]
     assert body["state"] == "acknowledged" and body["acknowledged_by"] == "Sara Sjöström"
@@ -283,12 +324,19 @@ def test_acknowledge_is_audited_and_announced(base_url: str, db: psycopg.Connect
     events = db.execute(
         "SELECT kind, actor, priority, note, detail FROM alert_events WHERE alert_id = %s", (alert_id,)
     ).fetchall()
-    assert events == [("acknowledged", "staff:nurse.norr", "medium", "Ringt patienten",
-                       {"staff_user_id": seed.nurse_id})]
+    assert events == [
+        ("acknowledged", "staff:nurse.norr", "medium", "Ringt patienten", {"staff_user_id": seed.nurse_id})
+    ]
     rows = access_rows(db)[before:]
     assert rows == [
-        (seed.nurse_id, "nurse.norr", seed.anna.patient_id, "acknowledge_alert", f"alert:{alert_id}",
-         "127.0.0.1"),
+        (
+            seed.nurse_id,
+            "nurse.norr",
+            seed.anna.patient_id,
+            "acknowledge_alert",
+            f"alert:{alert_id}",
+            "127.0.0.1",
+        ),
     ]
     notifies = list(db.notifies(timeout=5, stop_after=1))
     assert [n.channel for n in notifies] == ["hemma_events"]
@@ -320,17 +368,20 @@ def test_reads_write_access_log_rows(base_url: str, db: psycopg.Connection, seed
     assert metric(base_url, "access_log_rows_total") == 5
 
 
-def test_overview_orders_by_alert_priority_then_swedish_name(base_url: str, db: psycopg.Connection,
-                                                             seed: Seed) -> None:
+def test_overview_orders_by_alert_priority_then_swedish_name(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
     asa = enrol_patient(db, ward_id="avd-norr", display_name="Åsa Åberg", gateway_id="gw-asa")
     orjan = enrol_patient(db, ward_id="avd-norr", display_name="Örjan Öberg", gateway_id="gw-orjan")
     zack = enrol_patient(db, ward_id="avd-norr", display_name="Zack Zetterlund", gateway_id="gw-zack")
     add_alert(db, orjan, priority="high", state="acknowledged")
     add_alert(db, zack, priority="medium")
     add_alert(db, asa, priority="low")
-    db.execute("INSERT INTO latest_vitals (patient_id, vital, time, value, unit) VALUES"
-               " (%s, 'body_temperature', now(), 37.25, 'Cel'), (%s, 'spo2', now(), 96, '%%')",
-               (seed.anna.patient_id, seed.anna.patient_id))
+    db.execute(
+        "INSERT INTO latest_vitals (patient_id, vital, time, value, unit) VALUES"
+        " (%s, 'body_temperature', now(), 37.25, 'Cel'), (%s, 'spo2', now(), 96, '%%')",
+        (seed.anna.patient_id, seed.anna.patient_id),
+    )
     db.execute("UPDATE gateways SET status = 'offline', status_at = now() WHERE id = 'gw-bertil'")
     with logged_in(base_url, "nurse.norr", PASSWORD) as client:
         overview = client.get("/api/wards/avd-norr/overview").json()
@@ -340,15 +391,18 @@ def test_overview_orders_by_alert_priority_then_swedish_name(base_url: str, db: 
     assert [m.group(1) for m in re.finditer(r'class="patient-name"><a [^>]*>([^<]+)<', page)] == names
     anna = overview["patients"][2]
     # VITALS display order (SpO2 before temperature), hemma.vitals decimals, Swedish decimal comma.
-    assert [(v["label"], v["text"], v["unit"]) for v in anna["vitals"]] == [("SpO₂", "96", "%"),
-                                                                           ("Temp", "37,2", "°C")]
+    assert [(v["label"], v["text"], v["unit"]) for v in anna["vitals"]] == [
+        ("SpO₂", "96", "%"),
+        ("Temp", "37,2", "°C"),
+    ]
     assert anna["age"] is not None and anna["age"] >= 76
     assert overview["patients"][3]["gateway"]["status"] == "offline"
     assert 'class="gateway gw-offline"' in page
 
 
-def test_patient_record_shows_72_hours_newest_first_and_alert_history(base_url: str, db: psycopg.Connection,
-                                                                      seed: Seed) -> None:
+def test_patient_record_shows_72_hours_newest_first_and_alert_history(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
     pid = seed.anna.patient_id
     for hours_ago, value in ((1, 91), (5, 93), (80, 99)):
         db.execute(
@@ -375,8 +429,9 @@ def test_patient_record_shows_72_hours_newest_first_and_alert_history(base_url: 
 # --- live updates -------------------------------------------------------------------------------
 
 
-def test_websocket_snapshot_then_deltas_log_only_new_patients(base_url: str, db: psycopg.Connection,
-                                                               seed: Seed) -> None:
+def test_websocket_snapshot_then_deltas_log_only_new_patients(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
     with (
         logged_in(base_url, "nurse.norr", PASSWORD) as client,
         ward_socket(client, base_url, "avd-norr") as ws,
@@ -386,8 +441,12 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(base_url: str, db:
         assert names == {"Anna Andersson", "Bertil Berg"}
         assert metric(base_url, "websocket_clients") == 1
         logged = [(r[2], r[4]) for r in access_rows(db)]
-        assert sorted(logged) == sorted([(seed.anna.patient_id, "ward:avd-norr websocket"),
-                                         (seed.bertil.patient_id, "ward:avd-norr websocket")])
+        assert sorted(logged) == sorted(
+            [
+                (seed.anna.patient_id, "ward:avd-norr websocket"),
+                (seed.bertil.patient_id, "ward:avd-norr websocket"),
+            ]
+        )
 
         set_vital(db, seed.anna, "spo2", 89, "%")
         notify(db, vitals_event(seed.anna))
@@ -412,15 +471,16 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(base_url: str, db:
         notify(db, vitals_event(david))
         delta = recv_json(ws, "delta")
         assert delta["patients"] == [] and delta["removed"] == [str(david.patient_id)]
-    assert metric(base_url, "events_received_total{kind=\"vitals\"}") == 2
-    assert metric(base_url, "events_received_total{kind=\"gateway\"}") == 1
+    assert metric(base_url, 'events_received_total{kind="vitals"}') == 2
+    assert metric(base_url, 'events_received_total{kind="gateway"}') == 1
     assert metric(base_url, "events_rejected_total") == 1
     assert metric(base_url, "pushes_total") >= 4
     assert metric(base_url, "websocket_clients") == 0
 
 
-def test_acknowledge_reaches_other_websockets_and_bursts_are_coalesced(base_url: str, db: psycopg.Connection,
-                                                                       seed: Seed) -> None:
+def test_acknowledge_reaches_other_websockets_and_bursts_are_coalesced(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
     alert_id = add_alert(db, seed.bertil)
     with (
         logged_in(base_url, "nurse.norr", PASSWORD) as client,
@@ -436,14 +496,18 @@ def test_acknowledge_reaches_other_websockets_and_bursts_are_coalesced(base_url:
         last = None
         while last is None or last["patients"][0]["vitals"][0]["text"] != "99":  # type: ignore[index]
             last = recv_json(ws, "delta")
-        assert metric(base_url, "events_received_total{kind=\"vitals\"}") == 40
+        assert metric(base_url, 'events_received_total{kind="vitals"}') == 40
         # At most one re-query per 100 ms coalescing window, not one per event.
         flushes = metric(base_url, "flushes_total") - flushes_before
         assert flushes < 40 and flushes <= elapsed / 0.1 + 2, (flushes, elapsed)
 
         token = csrf_token(client, "/wards/avd-norr")
-        assert client.post(f"/api/alerts/{alert_id}/acknowledge", json={},
-                           headers={"X-CSRF-Token": token}).status_code == 200
+        assert (
+            client.post(
+                f"/api/alerts/{alert_id}/acknowledge", json={}, headers={"X-CSRF-Token": token}
+            ).status_code
+            == 200
+        )
         delta = recv_json(ws, "delta")
         (bertil,) = delta["patients"]  # type: ignore[misc]
         assert bertil["alerts"][0]["state"] == "acknowledged"

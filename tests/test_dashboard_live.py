@@ -26,8 +26,14 @@ PASSWORD = "rätt häst batteri häftklammer"
 def ward(db: psycopg.Connection) -> tuple[StaffUser, EnrolledPatient]:
     ensure_ward(db, "avd-norr", "Avdelning Norr")
     patient = enrol_patient(db, ward_id="avd-norr", display_name="Anna Andersson", gateway_id="gw-anna")
-    staff_id = create_staff_user(db, username="nurse.norr", display_name="Sara Sjöström", role="nurse",
-                                 password=PASSWORD, ward_ids=["avd-norr"])
+    staff_id = create_staff_user(
+        db,
+        username="nurse.norr",
+        display_name="Sara Sjöström",
+        role="nurse",
+        password=PASSWORD,
+        ward_ids=["avd-norr"],
+    )
     return StaffUser(staff_id, "nurse.norr", "Sara Sjöström", "nurse", frozenset({"avd-norr"})), patient
 
 
@@ -56,8 +62,9 @@ def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_c
 
     async def scenario() -> None:
         metrics = DashboardMetrics()
-        async with AsyncConnectionPool(database_url, min_size=1, max_size=3, open=False,
-                                       kwargs={"autocommit": True}) as pool:
+        async with AsyncConnectionPool(
+            database_url, min_size=1, max_size=3, open=False, kwargs={"autocommit": True}
+        ) as pool:
             hub = LiveHub(pool, metrics, coalesce_s=0.01, queue_size=3, heartbeat_s=60)
             await hub.start(database_url)
             try:
@@ -97,8 +104,9 @@ def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
 
     async def scenario() -> None:
         metrics = DashboardMetrics()
-        async with AsyncConnectionPool(database_url, min_size=1, max_size=3, open=False,
-                                       kwargs={"autocommit": True}) as pool:
+        async with AsyncConnectionPool(
+            database_url, min_size=1, max_size=3, open=False, kwargs={"autocommit": True}
+        ) as pool:
             hub = LiveHub(pool, metrics, coalesce_s=0.01, heartbeat_s=60)
             await hub.start(database_url)
             try:
@@ -134,8 +142,12 @@ def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
     vitals = json.dumps({"kind": "vitals", "ward_id": "w", "patient_ids": [str(pid)]})
     assert parse_event(vitals, changes) == "vitals"
     assert parse_event('{"kind": "alerts", "ward_id": "w", "alert_ids": [3, 4]}', changes) == "alerts"
-    assert parse_event('{"kind": "gateway", "ward_id": null, "gateway_id": "gw-1", "status": "offline"}',
-                       changes) == "gateway"
+    assert (
+        parse_event(
+            '{"kind": "gateway", "ward_id": null, "gateway_id": "gw-1", "status": "offline"}', changes
+        )
+        == "gateway"
+    )
     assert changes == Changes({pid}, {3, 4}, {"gw-1"})
     malformed = (
         "not json",
@@ -186,4 +198,9 @@ def test_swedish_formatting() -> None:
     ages = (timedelta(seconds=20), timedelta(minutes=5), timedelta(hours=3), timedelta(days=4))
     assert [format_age(now - age, now) for age in ages] == ["nyss", "5 min sedan", "3 tim sedan", "4 d sedan"]
     assert sorted(["Örjan", "Åsa", "Zack", "Anna", "Ärla"], key=swedish_sort_key) == [
-        "Anna", "Zack", "Åsa", "Ärla", "Örjan"]
+        "Anna",
+        "Zack",
+        "Åsa",
+        "Ärla",
+        "Örjan",
+    ]

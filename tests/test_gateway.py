@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,27 +24,13 @@ from gateway.virtual_radio import VirtualRadio
 from hemma import contract
 from hemma.settings import Settings
 from hemma.vitals import Vital
-from tests.support.gateway import Recorder, clear_retained, wait_until
+from tests.support.gateway import (
+    Recorder,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-@pytest.fixture
-def gateway_id(mqtt_url: str, unique_id: str) -> Iterator[str]:
-    gw = f"gw-test-{unique_id}"
-    yield gw
-    clear_retained(mqtt_url, contract.status_topic(gw))
-
-
-@pytest.fixture
-def settings(mqtt_url: str, tmp_path: Path) -> Settings:
-    return Settings(mqtt_url=mqtt_url, data_dir=tmp_path, gateway_batch_linger_s=0.05)
-
-
-@pytest.fixture
-def radio() -> VirtualRadio:
-    return VirtualRadio()
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,30 +23,15 @@ from gateway.service import Gateway
 from gateway.virtual_devices import HomeKit, and_ua651ble, device_from_profile, glucose_meter
 from gateway.virtual_radio import VirtualRadio
 from hemma import contract
-from hemma.settings import Settings
 from hemma.vitals import Vital
-from tests.support.gateway import Recorder, clear_retained, wait_until
+from tests.support.gateway import (
+    Recorder,
+    wait_until,
+)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CUFF = "02:48:4D:00:A0:01"
 METER = "02:48:4D:00:A0:02"
-
-
-@pytest.fixture
-def gateway_id(mqtt_url: str, unique_id: str) -> Iterator[str]:
-    gw = f"gw-test-{unique_id}"
-    yield gw
-    clear_retained(mqtt_url, contract.status_topic(gw))
-
-
-@pytest.fixture
-def settings(mqtt_url: str, tmp_path: Path) -> Settings:
-    return Settings(mqtt_url=mqtt_url, data_dir=tmp_path, gateway_batch_linger_s=0.05)
-
-
-@pytest.fixture
-def radio() -> VirtualRadio:
-    return VirtualRadio()
 
 
 def _values(m: contract.Measurement) -> dict[Vital, tuple[float, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +22,11 @@ from gateway.virtual_radio import VirtualRadio
 from hemma import contract
 from hemma.settings import Settings
 from hemma.vitals import Vital
-from tests.support.gateway import MAX_BYTES, Recorder, clear_retained, wait_until
+from tests.support.gateway import (
+    MAX_BYTES,
+    Recorder,
+    wait_until,
+)
 
 BCI = "49535343-1e4d-4bd9-ba61-23c647249616"
 OXIMETER = "02:48:4D:00:B0:01"
@@ -128,13 +131,6 @@ def test_only_streams_are_rate_limited() -> None:
 
 
 # --- a BerryMed BM1000 end to end --------------------------------------------------------------------
-
-
-@pytest.fixture
-def gateway_id(mqtt_url: str, unique_id: str) -> Iterator[str]:
-    gw = f"gw-test-{unique_id}"
-    yield gw
-    clear_retained(mqtt_url, contract.status_topic(gw))
 
 
 def test_berrymed_stream_is_published_at_most_once_per_window_with_the_latest_reading(

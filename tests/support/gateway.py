@@ -12,13 +12,17 @@ import socket
 import struct
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 
+from gateway.virtual_radio import VirtualRadio
 from hemma import contract
-from hemma.settings import MqttTarget
+from hemma.settings import MqttTarget, Settings
 from tests.support.waiting import wait_until
 
 MAX_BYTES = 256 * 1024
@@ -161,3 +165,24 @@ class TcpProxy:
     def close(self) -> None:
         self._listener.close()
         self.cut()
+
+
+# --- fixtures shared by the gateway test modules (import them by name) -------------------------
+
+
+@pytest.fixture
+def gateway_id(mqtt_url: str, unique_id: str) -> Iterator[str]:
+    """A gateway id of this test's own; its retained status is cleared from the broker afterwards."""
+    gw = f"gw-test-{unique_id}"
+    yield gw
+    clear_retained(mqtt_url, contract.status_topic(gw))
+
+
+@pytest.fixture
+def settings(mqtt_url: str, tmp_path: Path) -> Settings:
+    return Settings(mqtt_url=mqtt_url, data_dir=tmp_path, gateway_batch_linger_s=0.05)
+
+
+@pytest.fixture
+def radio() -> VirtualRadio:
+    return VirtualRadio()

@@ -44,7 +44,12 @@ class PostgresProxy:
                 continue
             family, address = self._upstream
             server = socket.socket(family, socket.SOCK_STREAM)
-            server.connect(address)  # type: ignore[arg-type]
+            try:
+                server.connect(address)  # type: ignore[arg-type]
+            except OSError:
+                client.close()  # the real server refused: the client sees a dropped connection
+                server.close()
+                continue
             with self._lock:
                 self._sockets += [client, server]
             for src, dst in ((client, server), (server, client)):
