@@ -24,7 +24,9 @@ from alerts import thresholds
 from alerts.store import AlertChange
 from hemma.contract import DecodedBatch, GatewayStatus
 from hemma.db import NOTIFY_CHANNEL
+from hemma.vitals import Vital
 from ingest.directory import Enrolment
+from ingest.history_rules import weight_gain_rule
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +200,10 @@ class BatchWriter:
             return []
         arrays = observation_arrays(inserted)
         requests, clears = thresholds.evaluate(arrays, now=now)
+        weighed = sorted({row[1] for row in inserted if row[2] == Vital.BODY_WEIGHT.value})
+        more_requests, more_clears = weight_gain_rule(self.conn, weighed, now=now)
+        requests += more_requests
+        clears += more_clears
         ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
         return alert_store.apply(self.conn, requests, clears, ward_of, now=now)
 

@@ -233,3 +233,28 @@ def test_database_outage_keeps_messages_unacknowledged_until_it_is_back(settings
     stored = {r[0] for r in db.execute("SELECT measurement_id FROM observations").fetchall()}
     assert stored == {before.id, during.id}
     assert _count(db, "SELECT count(*) FROM dead_letters") == 0
+
+
+def test_heart_failure_weight_gain_alerts_on_the_morning_the_rule_is_met(settings, db, patient) -> None:
+    """ESC/HFA: more than 2 kg within 3 days. Oskar weighs every morning; his gain crosses 2 kg on day 3."""
+    day0 = datetime.now(UTC).replace(hour=7, minute=30, second=0, microsecond=0) - timedelta(days=4)
+    mornings = [80.0, 80.6, 81.3, 82.1]  # +2.1 kg over 3 days on the last morning
+    with running_ingest(settings) as service:
+        for day, kg in enumerate(mornings[:3]):
+            weighing = measurement(
+                {Vital.BODY_WEIGHT: kg}, at=day0 + timedelta(days=day), characteristic="2A9D"
+            )
+            publish_all(settings.mqtt_url, [batch(patient.gateway_id, [weighing])])
+            wait_until(lambda n=day: service.metrics["observations_stored"] >= n + 1, what=f"day {day}")
+        assert _count(db, "SELECT count(*) FROM alerts") == 0  # +1.3 kg by day 2: not yet
+        last = measurement(
+            {Vital.BODY_WEIGHT: mornings[3]}, at=day0 + timedelta(days=3), characteristic="2A9D"
+        )
+        publish_all(settings.mqtt_url, [batch(patient.gateway_id, [last])])
+        wait_until(lambda: _count(db, "SELECT count(*) FROM alerts") == 1, what="weight gain alert")
+    rule, priority, message, value = db.execute(
+        "SELECT rule, priority, message, value FROM alerts"
+    ).fetchone()
+    assert (rule, priority) == ("weight_gain_3d", "medium")
+    assert message == "Viktökning 2,1 kg på 3 dygn (gräns 2 kg)"
+    assert value == pytest.approx(2.1)
