@@ -85,8 +85,15 @@ async def login(
         log.warning("login refused for a locked username from %s", client_address(request))
     else:
         status, message = _LOGIN_MESSAGES[outcome.reason]
-    response = render(request, "login.html", None, status, next=safe_next(next), error=message,
-                      username=username.strip().lower()[:64])
+    response = render(
+        request,
+        "login.html",
+        None,
+        status,
+        next=safe_next(next),
+        error=message,
+        username=username.strip().lower()[:64],
+    )
     response.headers.update(headers)
     return response
 
@@ -121,8 +128,13 @@ async def ward_page(
         overview = await fetch_ward_overview(conn, ward)
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn,
-            entries_for(staff, [p.id for p in overview.patients], WARD_OVERVIEW, f"ward:{ward_id} html",
-                        client_address(request)),
+            entries_for(
+                staff,
+                [p.id for p in overview.patients],
+                WARD_OVERVIEW,
+                f"ward:{ward_id} html",
+                client_address(request),
+            ),
         )
     return render(request, "ward.html", staff, ward=ward, overview=overview)
 
@@ -149,3 +161,19 @@ async def patient_page(
             conn, entries_for(staff, [pid], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request))
         )
     return render(request, "patient.html", staff, record=record, card=record.card)
+
+
+@router.get("/alerts/{alert_id}")
+async def alert_link(
+    request: Request, alert_id: int, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    """Where the links in escalation messages lead: the patient's record (which checks access and logs it).
+
+    The link itself carries only the alert number, never patient identity.
+    """
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))
+        row = await cur.fetchone()
+    if row is None:
+        return error_page(request, staff, 404, "Larmet finns inte.")
+    return RedirectResponse(f"/patients/{row[0]}", status_code=303)

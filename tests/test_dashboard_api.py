@@ -426,6 +426,20 @@ def test_patient_record_shows_72_hours_newest_first_and_alert_history(
     assert "SpO₂ låg" in text and "Öppnat" in text and "(engine)" in text
 
 
+def test_alert_link_from_a_notification_leads_to_the_record_after_login(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
+    alert_id = add_alert(db, seed.anna, message="SpO₂ låg")
+    with httpx.Client(base_url=base_url, timeout=10) as anonymous:
+        first = anonymous.get(f"/alerts/{alert_id}")
+    assert first.status_code == 303 and first.headers["location"] == f"/login?next=/alerts/{alert_id}"
+    with logged_in(base_url, "nurse.norr", PASSWORD) as client:
+        hop = client.get(f"/alerts/{alert_id}")
+        missing = client.get("/alerts/999999")
+    assert hop.status_code == 303 and hop.headers["location"] == f"/patients/{seed.anna.patient_id}"
+    assert missing.status_code == 404
+
+
 # --- live updates -------------------------------------------------------------------------------
 
 
