@@ -30,6 +30,7 @@ ALERT_EVENT_LABELS = {
     "acknowledged": "Kvitterat",
     "resolved": "Avslutat",
     "notified": "Aviserat",
+    "notification_failed": "Avisering misslyckades",
 }
 GATEWAY_LABELS = {
     "online": "Hemenhet ansluten",

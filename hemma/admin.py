@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -116,3 +117,77 @@ def discharge_patient(conn: psycopg.Connection, *, gateway_id: str) -> uuid.UUID
         conn.execute("UPDATE patients SET discharged_at = now() WHERE id = %s", (row[0],))
         conn.execute("UPDATE gateways SET patient_id = NULL WHERE id = %s", (gateway_id,))
     return row[0]
+
+
+def add_oncall_shift(
+    conn: psycopg.Connection,
+    *,
+    ward_id: str,
+    username: str,
+    level: int,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> int:
+    """Put a member of staff on the ward's on-call rota (level 1 jourläkare, 2 bakjour, 3 verksamhetschef)."""
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise AdminError("shift times must carry a time zone")
+    if ends_at <= starts_at:
+        raise AdminError("a shift must end after it starts")
+    if not 1 <= level <= 3:
+        raise AdminError(f"on-call level must be 1, 2 or 3, got {level}")
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM wards WHERE id = %s", (ward_id,)).fetchone() is None:
+            raise AdminError(f"no ward {ward_id}")
+        staff = conn.execute(
+            "SELECT u.id, u.disabled, c.staff_user_id IS NOT NULL FROM staff_users u"
+            " LEFT JOIN staff_contacts c ON c.staff_user_id = u.id WHERE u.username = %s",
+            (username,),
+        ).fetchone()
+        if staff is None:
+            raise AdminError(f"no staff account {username}")
+        staff_id, disabled, has_contact = staff
+        if disabled:
+            raise AdminError(f"staff account {username} is disabled")
+        if not has_contact:
+            # Without an address nobody can page them: escalation would pass them by.
+            raise AdminError(f"{username} has no contact details: run `hemma staff contact` first")
+        shift_id = conn.execute(
+            "INSERT INTO oncall_shifts (ward_id, staff_user_id, level, starts_at, ends_at)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (ward_id, staff_id, level, starts_at, ends_at),
+        ).fetchone()[0]  # type: ignore[index]
+    return int(shift_id)
+
+
+def set_staff_contact(
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    email: str | None = None,
+    ntfy_topic: str | None = None,
+    webhook_url: str | None = None,
+) -> None:
+    """Where a member of staff is paged. Addresses given replace the stored ones; others are kept."""
+    import psycopg
+
+    if email is None and ntfy_topic is None and webhook_url is None:
+        raise AdminError("give at least one of e-mail, ntfy topic or webhook URL")
+    row = conn.execute("SELECT id FROM staff_users WHERE username = %s", (username,)).fetchone()
+    if row is None:
+        raise AdminError(f"no staff account {username}")
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO staff_contacts (staff_user_id, email, ntfy_topic, webhook_url)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (staff_user_id) DO UPDATE SET"
+                " email = coalesce(EXCLUDED.email, staff_contacts.email),"
+                " ntfy_topic = coalesce(EXCLUDED.ntfy_topic, staff_contacts.ntfy_topic),"
+                " webhook_url = coalesce(EXCLUDED.webhook_url, staff_contacts.webhook_url),"
+                " updated_at = now()",
+                (row[0], email, ntfy_topic, webhook_url),
+            )
+    except psycopg.errors.CheckViolation as exc:
+        raise AdminError(
+            f"contact for {username} refused: an e-mail needs an @, an ntfy topic only letters,"
+            " digits, - and _, a webhook URL must start with http:// or https://"
+        ) from exc

@@ -11,6 +11,7 @@ import getpass
 import logging
 import os
 import sys
+from datetime import datetime
 
 from hemma.settings import get_settings
 
@@ -126,6 +127,54 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_staff_contact(args: argparse.Namespace) -> int:
+    from hemma.admin import set_staff_contact
+
+    with _connect() as conn:
+        set_staff_contact(
+            conn,
+            username=args.username,
+            email=args.email,
+            ntfy_topic=args.ntfy_topic,
+            webhook_url=args.webhook_url,
+        )
+    print(f"contact details of {args.username} saved")
+    return 0
+
+
+def _shift_time(text: str) -> datetime:
+    """ISO 8601; a time without an offset is Swedish local time, as on the paper rota."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+
+
+def _cmd_oncall_add(args: argparse.Namespace) -> int:
+    from hemma.admin import add_oncall_shift
+
+    with _connect() as conn:
+        shift_id = add_oncall_shift(
+            conn,
+            ward_id=args.ward,
+            username=args.username,
+            level=args.level,
+            starts_at=args.starts_at,
+            ends_at=args.ends_at,
+        )
+    print(f"on-call shift {shift_id} saved: {args.username} level {args.level} on {args.ward}")
+    return 0
+
+
+def _cmd_escalate(args: argparse.Namespace) -> int:
+    from alerts.escalator import run
+
+    return run(get_settings())
+
+
 def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     from ingest.bench import run
 
@@ -202,6 +251,30 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--role", choices=["nurse", "physician", "admin"], required=True)
     a.add_argument("--ward", action="append", default=[], help="ward id (repeat)")
     a.set_defaults(func=_cmd_staff_add)
+    c = ssub.add_parser("contact", help="set where a member of staff is paged when an alert escalates")
+    c.add_argument("--username", required=True)
+    c.add_argument("--email")
+    c.add_argument("--ntfy-topic")
+    c.add_argument("--webhook-url")
+    c.set_defaults(func=_cmd_staff_contact)
+
+    p = sub.add_parser("oncall", help="manage the on-call rota that alerts escalate to")
+    osub = p.add_subparsers(dest="action", required=True)
+    o = osub.add_parser(
+        "add",
+        help="add a shift at level 1 (jourläkare), 2 (bakjour) or 3 (verksamhetschef);"
+        " times ISO 8601, without an offset Swedish local time",
+    )
+    o.add_argument("--ward", required=True)
+    o.add_argument("--username", required=True)
+    o.add_argument("--level", type=int, choices=[1, 2, 3], required=True)
+    o.add_argument("--from", dest="starts_at", type=_shift_time, required=True)
+    o.add_argument("--to", dest="ends_at", type=_shift_time, required=True)
+    o.set_defaults(func=_cmd_oncall_add)
+
+    sub.add_parser(
+        "escalate", help="page the on-call rota about unacknowledged high alerts (HEMMA_NOTIFY_*)"
+    ).set_defaults(func=_cmd_escalate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="target", required=True)

@@ -99,6 +99,22 @@ class Settings(BaseSettings):
         default=False, description="Set behind TLS so cookies are never sent in clear."
     )
 
+    # --- escalation (`hemma escalate`) ---------------------------------------
+    dashboard_url: str = Field(
+        default="http://127.0.0.1:8000", description="Public base URL of the dashboard, for alert deep links."
+    )
+    notify_smtp_host: str | None = Field(default=None, description="Mail relay. Unset: no e-mail channel.")
+    notify_smtp_port: int = 587
+    notify_smtp_sender: str | None = Field(default=None, description="From address of alert mail.")
+    notify_smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    notify_smtp_username: str | None = None
+    notify_smtp_password: str | None = None
+    notify_ntfy_url: str | None = Field(default=None, description="ntfy server base URL. Unset: no push.")
+    notify_ntfy_token: str | None = None
+    notify_webhook_secret: str | None = Field(
+        default=None, description="HMAC secret signing webhook calls. Unset: no webhook channel."
+    )
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, value: str | None) -> str | None:
