@@ -318,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError) as exc:  # AdminError is a ValueError
         print(f"hemma: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A database that cannot be reached is an operator's problem, not a traceback.
+        if type(exc).__module__.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+            print(f"hemma: cannot use the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -96,3 +96,10 @@ def test_bad_admin_input_is_a_clear_error(database_url: str, args: tuple[str, ..
     result = _hemma(database_url, *args, password="kort")
     assert result.returncode == 2
     assert result.stderr.strip() == f"hemma: {message}"
+
+
+def test_unreachable_database_is_a_clear_error_not_a_traceback() -> None:
+    result = _hemma("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=2", "migrate")
+    assert result.returncode == 2
+    assert result.stderr.startswith("hemma: cannot use the database: connection failed:")
+    assert "Traceback" not in result.stderr
