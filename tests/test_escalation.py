@@ -5,8 +5,6 @@ Time is injected (`tick(now)`), so minutes of ward policy pass without sleeping.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import signal
 import subprocess
@@ -15,13 +13,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
 
 from alerts.escalator import NOBODY_ON_CALL, Escalation, Escalator
 from alerts.notify import Dispatcher, EmailChannel, RetryPolicy
@@ -30,27 +26,13 @@ from hemma.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_
 from hemma.db import NOTIFY_CHANNEL
 from hemma.services import free_port
 from hemma.settings import get_settings
+from tests.support.smtp import Mailbox
 
 T0 = datetime(2025, 3, 4, 13, 7, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 WARD = "asih-nord"
 PATIENT_NAME = "Astrid Lindqvist"
 PERSONAL_NUMBER = "19480101-1234"
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(e.original_content or b"", policy=email.policy.default)  # type: ignore[misc]
-            for e in self.envelopes
-        ]
 
 
 class FakeClock:

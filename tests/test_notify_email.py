@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import random
 import shutil
 import ssl
@@ -11,7 +9,6 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -33,38 +30,13 @@ from alerts.notify import (
 from alerts.notify.email import ALERT_ID_HEADER
 from hemma.contract import AlertMessage
 from hemma.services import free_port
+from tests.support.smtp import Mailbox
 
 T0 = datetime(2025, 3, 4, 13, 7, tzinfo=UTC)
 PATIENT_ID = uuid.UUID("5f0c3c2e-2b7e-4d36-9a55-0e4f6f1c9a01")
 # Who the patient is, as the database knows it: none of it may reach a mailbox.
 PATIENT_NAME = "Astrid Lindqvist"
 PERSONAL_NUMBER = "19480101-1234"
-
-
-class Mailbox:
-    """aiosmtpd handler: keeps what it receives; `refuse_rcpt` makes it refuse recipients with that reply."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.refuse_rcpt: str | None = None
-
-    async def handle_RCPT(
-        self, server: SMTPServer, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if self.refuse_rcpt:
-            return self.refuse_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(e.original_content or b"", policy=email.policy.default)  # type: ignore[misc]
-            for e in self.envelopes
-        ]
 
 
 def _check_login(
