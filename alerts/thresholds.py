@@ -86,8 +86,16 @@ class ObservationArrays:
         return int(self.value.shape[0])
 
 
+# A physician's limit for one patient, replacing the ward default of (rule key, priority).
+PersonalLimits = dict[tuple[uuid.UUID, str, Priority], float]
+
+
 def evaluate(
-    obs: ObservationArrays, rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES, *, now: datetime
+    obs: ObservationArrays,
+    rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES,
+    *,
+    now: datetime,
+    personal: PersonalLimits | None = None,
 ) -> tuple[list[AlertRequest], list[AlertClear]]:
     """Compare every trustworthy observation in the batch with the rules.
 
@@ -95,10 +103,12 @@ def evaluate(
     and, where the newest trustworthy value is within limits, a clear. Judging every reading (not
     only the newest) makes the outcome independent of how readings happened to be batched: a
     breach followed by a normal value gives a request and a later clear, exactly as it would in
-    two batches. Doubtful readings neither raise nor clear. `now` is unused by threshold rules
-    but part of every rule's signature (trend and missing-data rules need it).
+    two batches. Doubtful readings neither raise nor clear. `personal` limits replace the ward's
+    for that patient, rule key and priority (a COPD patient's SpO2 target, say). `now` is unused by
+    threshold rules but part of every rule's signature (trend and missing-data rules need it).
     """
     del now
+    row_of = {pid: i for i, pid in enumerate(obs.patient_ids)}
     if len(obs) == 0:
         return [], []
     trusted = ~obs.doubtful
@@ -113,20 +123,31 @@ def evaluate(
         # Worst priority per observation over the severities of this key (0 = within limits).
         level = np.zeros(candidates.size, dtype=np.int8)
         limit = np.full(candidates.size, np.nan)
+        own = np.zeros(candidates.size, dtype=bool)  # the breached limit is the patient's own
         for rule in key_rules:  # ordered most severe first
-            breach = (level == 0) & (value < rule.limit if rule.direction == "below" else value > rule.limit)
+            rule_limit, rule_own = _limits(rule, len(obs.patient_ids), row_of, personal)
+            lim = rule_limit[patient]
+            breach = (level == 0) & (value < lim if rule.direction == "below" else value > lim)
             level[breach] = int(rule.priority)
-            limit[breach] = rule.limit
+            limit[breach] = lim[breach]
+            own[breach] = rule_own[patient][breach]
         info = VITALS[key_rules[0].vital]
         messages = {int(r.priority): r.message for r in key_rules}
+        below = key_rules[0].direction == "below"
         for i in _last_per_patient(patient, level, time, only=level > 0):
+            side = "under" if below else "över"
+            text = (
+                f"{info.display} {side} personlig gräns {info.format(float(limit[i]))}"
+                if own[i]
+                else messages[int(level[i])]
+            )
             requests.append(
                 AlertRequest(
                     patient_id=obs.patient_ids[int(patient[i])],
                     rule=key,
                     vital=info.vital.value,
                     priority=Priority(int(level[i])),
-                    message=f"{messages[int(level[i])]}: {info.format(float(value[i]))}",
+                    message=f"{text}: {info.format(float(value[i]))}",
                     value=float(value[i]),
                     threshold=float(limit[i]),
                     observed_at=_from_micros(int(time[i])),
@@ -136,6 +157,28 @@ def evaluate(
         for i in newest[level[newest] == 0]:
             clears.append(AlertClear(obs.patient_ids[int(patient[i])], key, _from_micros(int(time[i]))))
     return requests, clears
+
+
+def _limits(
+    rule: ThresholdRule, rows: int, row_of: dict[uuid.UUID, int], personal: PersonalLimits | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per patient row: the limit of `rule` (personal where set) and whether it is personal."""
+    limits = np.full(rows, rule.limit)
+    own = np.zeros(rows, dtype=bool)
+    for (patient_id, key, priority), value in (personal or {}).items():
+        row = row_of.get(patient_id)
+        if row is not None and key == rule.rule and priority == rule.priority:
+            limits[row] = value
+            own[row] = True
+    return limits, own
+
+
+def threshold_keys() -> dict[str, tuple[Vital, str, tuple[Priority, ...]]]:
+    """The rule keys a personal limit may replace: key -> (vital, direction, priorities)."""
+    return {
+        key: (group[0].vital, group[0].direction, tuple(r.priority for r in group))
+        for key, group in _rules_by_key(WARD_DEFAULT_RULES).items()
+    }
 
 
 def _last_per_patient(

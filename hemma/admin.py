@@ -191,3 +191,57 @@ def set_staff_contact(
             f"contact for {username} refused: an e-mail needs an @, an ntfy topic only letters,"
             " digits, - and _, a webhook URL must start with http:// or https://"
         ) from exc
+
+
+def set_personal_threshold(
+    conn: psycopg.Connection,
+    *,
+    patient_id: uuid.UUID,
+    rule: str,
+    priority: str,
+    limit: float,
+    reason: str,
+    set_by_username: str,
+    valid_until: datetime | None = None,
+) -> int:
+    """A physician's own limit for one patient, replacing the ward default (and any earlier one).
+
+    Only physicians set limits; the earlier limit for the same rule and priority is revoked in the
+    same transaction, so the history of who changed what, when and why stays in the table.
+    """
+    from alerts.model import Priority
+    from alerts.thresholds import threshold_keys
+    from hemma.vitals import VITALS, plausibility_problem
+
+    keys = threshold_keys()
+    if rule not in keys:
+        raise AdminError(f"unknown threshold rule {rule!r}; known: {', '.join(sorted(keys))}")
+    vital, _direction, priorities = keys[rule]
+    if Priority.parse(priority) not in priorities:
+        allowed = ", ".join(p.label for p in priorities)
+        raise AdminError(f"rule {rule} has no {priority} limit to replace (it has: {allowed})")
+    problem = plausibility_problem(vital, limit)
+    if problem:
+        raise AdminError(f"limit {limit:g} {VITALS[vital].ucum} is not a possible {vital.value} value")
+    if len(reason.strip()) < 3:
+        raise AdminError("a reason is required (who asked for it and why)")
+    with conn.transaction():
+        staff = conn.execute(
+            "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (set_by_username,)
+        ).fetchone()
+        if staff is None or staff[1] not in ("physician", "admin"):
+            raise AdminError(f"{set_by_username} is not an active physician; only physicians set limits")
+        if conn.execute("SELECT 1 FROM patients WHERE id = %s", (patient_id,)).fetchone() is None:
+            raise AdminError(f"no patient {patient_id}")
+        conn.execute(
+            "UPDATE personal_thresholds SET revoked_at = now(), revoked_by = %s"
+            " WHERE patient_id = %s AND rule = %s AND priority = %s AND revoked_at IS NULL",
+            (staff[0], patient_id, rule, priority),
+        )
+        row = conn.execute(
+            "INSERT INTO personal_thresholds"
+            " (patient_id, rule, priority, limit_value, reason, set_by, valid_until)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (patient_id, rule, priority, limit, reason.strip(), staff[0], valid_until),
+        ).fetchone()
+    return int(row[0])  # type: ignore[index]

@@ -195,6 +195,26 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     return main(args.extra)
 
 
+def _cmd_threshold_set(args: argparse.Namespace) -> int:
+    import uuid
+    from datetime import datetime
+
+    from hemma.admin import set_personal_threshold
+
+    until = datetime.fromisoformat(args.until) if args.until else None
+    if until is not None and until.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        until = until.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+    with _connect() as conn:
+        threshold_id = set_personal_threshold(
+            conn, patient_id=uuid.UUID(args.patient), rule=args.rule, priority=args.priority,
+            limit=args.limit, reason=args.reason, set_by_username=args.by, valid_until=until,
+        )  # fmt: skip
+    print(f"personal limit {threshold_id} in force: {args.rule} {args.priority} at {args.limit:g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemma", description="Hemma remote patient monitoring")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,6 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = psub.add_parser("discharge", help="end a home care episode and free its kit")
     d.add_argument("--gateway", required=True)
     d.set_defaults(func=_cmd_patient_discharge)
+
+    p = sub.add_parser("threshold", help="personal alert limits (set by a physician)")
+    tsub = p.add_subparsers(dest="action", required=True)
+    t = tsub.add_parser("set", help="replace a ward default limit for one patient")
+    t.add_argument("--patient", required=True, help="patient id (uuid)")
+    t.add_argument("--rule", required=True, help="threshold rule key, e.g. spo2_low")
+    t.add_argument("--priority", required=True, choices=["high", "medium", "low"])
+    t.add_argument("--limit", required=True, type=float, help="in the vital's canonical unit")
+    t.add_argument("--reason", required=True)
+    t.add_argument("--by", required=True, help="username of the physician")
+    t.add_argument(
+        "--until", help="ISO date-time the limit stops (Swedish local time unless an offset is given)"
+    )
+    t.set_defaults(func=_cmd_threshold_set)
 
     p = sub.add_parser("staff", help="manage staff accounts")
     ssub = p.add_subparsers(dest="action", required=True)

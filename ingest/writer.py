@@ -21,6 +21,7 @@ import psycopg
 
 from alerts import store as alert_store
 from alerts import thresholds
+from alerts.model import Priority
 from alerts.store import AlertChange
 from hemma.contract import DecodedBatch, GatewayStatus
 from hemma.db import NOTIFY_CHANNEL
@@ -199,13 +200,24 @@ class BatchWriter:
         if not inserted:
             return []
         arrays = observation_arrays(inserted)
-        requests, clears = thresholds.evaluate(arrays, now=now)
+        personal = self._personal_limits(arrays.patient_ids, now)
+        requests, clears = thresholds.evaluate(arrays, now=now, personal=personal)
         weighed = sorted({row[1] for row in inserted if row[2] == Vital.BODY_WEIGHT.value})
         more_requests, more_clears = weight_gain_rule(self.conn, weighed, now=now)
         requests += more_requests
         clears += more_clears
         ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
         return alert_store.apply(self.conn, requests, clears, ward_of, now=now)
+
+    def _personal_limits(self, patients: list[uuid.UUID], now: datetime) -> thresholds.PersonalLimits:
+        """Physicians' limits in force for these patients (expired ones no longer count)."""
+        rows = self.conn.execute(
+            "SELECT patient_id, rule, priority, limit_value FROM personal_thresholds"
+            " WHERE patient_id = ANY(%s) AND revoked_at IS NULL"
+            " AND (valid_until IS NULL OR valid_until > %s)",
+            (patients, now),
+        ).fetchall()
+        return {(pid, rule, Priority.parse(priority)): value for pid, rule, priority, value in rows}
 
     def _store_dead_letters(self, dead: list[DeadLetter]) -> None:
         with self.conn.cursor() as cur:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -103,3 +104,62 @@ def test_unreachable_database_is_a_clear_error_not_a_traceback() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("hemma: cannot use the database: connection failed:")
     assert "Traceback" not in result.stderr
+
+
+def test_physician_sets_a_personal_limit_from_the_command_line(database_url: str, db) -> None:
+    assert _hemma(database_url, "ward", "add", "asih-nord", "ASIH Nord").returncode == 0
+    assert (
+        _hemma(
+            database_url,
+            "patient",
+            "enrol",
+            "--ward",
+            "asih-nord",
+            "--name",
+            "Gunnar Ek",
+            "--gateway",
+            "kit-0007",
+        ).returncode
+        == 0
+    )
+    assert (
+        _hemma(
+            database_url,
+            "staff",
+            "add",
+            "--username",
+            "dr.lund",
+            "--name",
+            "Erik Lund",
+            "--role",
+            "physician",
+            "--ward",
+            "asih-nord",
+            password="ett långt lösenord",
+        ).returncode
+        == 0
+    )
+    patient_id = str(db.execute("SELECT id FROM patients").fetchone()[0])
+    result = _hemma(
+        database_url,
+        "threshold",
+        "set",
+        "--patient",
+        patient_id,
+        "--rule",
+        "spo2_low",
+        "--priority",
+        "high",
+        "--limit",
+        "86",
+        "--reason",
+        "KOL, mål 88–92 %",
+        "--by",
+        "dr.lund",
+        "--until",
+        "2099-01-01T08:00",
+    )
+    assert result.returncode == 0, result.stderr
+    row = db.execute("SELECT rule, priority, limit_value, valid_until FROM personal_thresholds").fetchone()
+    assert row[:3] == ("spo2_low", "high", 86.0)
+    assert row[3] == datetime(2099, 1, 1, 7, 0, tzinfo=UTC)  # 08:00 Swedish winter time
