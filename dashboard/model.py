@@ -352,6 +352,23 @@ class AlertHistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonalLimit:
+    """A physician's own alert limit for this patient, in force now."""
+
+    rule: str
+    priority: str
+    limit_text: str  # "86 %"
+    reason: str
+    set_by: str
+    set_at: datetime
+    valid_until: datetime | None
+
+    @property
+    def priority_label(self) -> str:
+        return PRIORITY_LABELS.get(self.priority, self.priority)
+
+
+@dataclass(frozen=True, slots=True)
 class PatientRecord:
     card: PatientCard
     personal_number: str | None
@@ -361,3 +378,4 @@ class PatientRecord:
     observations_truncated: bool
     alert_history: tuple[AlertHistoryEntry, ...]
     ward_name: str = ""
+    personal_limits: tuple[PersonalLimit, ...] = ()

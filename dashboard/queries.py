@@ -20,6 +20,7 @@ from dashboard.model import (
     Observation,
     PatientCard,
     PatientRecord,
+    PersonalLimit,
     StaffUser,
     VitalReading,
     Ward,
@@ -282,7 +283,30 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
             AlertHistoryEntry(_alert(r), r["resolved_at"], tuple(events.get(r["id"], ()))) for r in alert_rows
         ),
         ward_name=row["ward_name"],
+        personal_limits=tuple(await _personal_limits(conn, patient_id)),
     )
+
+
+async def _personal_limits(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list[PersonalLimit]:
+    """The physician-set limits in force for this patient (see alerts.thresholds)."""
+    from alerts.thresholds import threshold_keys
+
+    keys = threshold_keys()
+    cur = await conn.execute(
+        "SELECT t.rule, t.priority, t.limit_value, t.reason, s.display_name, t.set_at, t.valid_until"
+        " FROM personal_thresholds t JOIN staff_users s ON s.id = t.set_by"
+        " WHERE t.patient_id = %s AND t.revoked_at IS NULL"
+        " AND (t.valid_until IS NULL OR t.valid_until > now())"
+        " ORDER BY t.rule, t.priority",
+        (patient_id,),
+    )
+    limits = []
+    for rule, priority, value, reason, set_by, set_at, valid_until in await cur.fetchall():
+        vital, direction, _ = keys.get(rule, (None, "", ()))
+        label = f"{VITALS[vital].display}, {'låg' if direction == 'below' else 'hög'}" if vital else rule
+        text = VITALS[vital].format(value) if vital else f"{value:g}"
+        limits.append(PersonalLimit(label, priority, text, reason, set_by, set_at, valid_until))
+    return limits
 
 
 async def database_now(conn: psycopg.AsyncConnection) -> datetime:

@@ -426,6 +426,26 @@ def test_patient_record_shows_72_hours_newest_first_and_alert_history(
     assert "SpO₂ låg" in text and "Öppnat" in text and "(engine)" in text
 
 
+def test_patient_record_shows_the_personal_limits_in_force(
+    base_url: str, db: psycopg.Connection, seed: Seed
+) -> None:
+    from hemma.admin import create_staff_user, set_personal_threshold
+
+    create_staff_user(db, username="dr.lund", display_name="Erik Lund", role="physician",
+                      password=PASSWORD, ward_ids=["avd-norr"])  # fmt: skip
+    set_personal_threshold(db, patient_id=seed.anna.patient_id, rule="spo2_low", priority="high", limit=86,
+                           reason="KOL, mål 88–92 %", set_by_username="dr.lund")  # fmt: skip
+    with logged_in(base_url, "nurse.norr", PASSWORD) as client:
+        with_limit = client.get(f"/patients/{seed.anna.patient_id}").text
+        without = client.get(f"/patients/{seed.bertil.patient_id}").text
+    assert "Personliga larmgränser" in with_limit
+    row = re.search(r"<tr><td>Syremättnad, låg</td><td>Hög</td><td class=\"num\">86 %</td>"
+                    r"<td>KOL, mål 88–92 %</td><td>Erik Lund, ", with_limit)  # fmt: skip
+    assert row is not None
+    assert "tills vidare" in with_limit
+    assert "Avdelningens standardgränser gäller." in without
+
+
 def test_alert_link_from_a_notification_leads_to_the_record_after_login(
     base_url: str, db: psycopg.Connection, seed: Seed
 ) -> None:
