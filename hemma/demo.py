@@ -150,14 +150,15 @@ def _seed(database_url: str, patients: int, data_dir: Path) -> list[tuple[str, s
     import psycopg
 
     from gateway.simulator import demo_roster
-    from hemma.admin import create_staff_user, enrol_patient, ensure_ward
+    from hemma.admin import create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
     from hemma.db import migrate
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn)
         ensure_ward(conn, DEMO_WARD, DEMO_WARD_NAME)
+        copd_patients = []
         for p in demo_roster(patients):
-            enrol_patient(
+            enrolled = enrol_patient(
                 conn,
                 ward_id=DEMO_WARD,
                 display_name=p.display_name,
@@ -165,6 +166,8 @@ def _seed(database_url: str, patients: int, data_dir: Path) -> list[tuple[str, s
                 birth_year=p.birth_year,
                 care_reason=p.care_reason,
             )
+            if p.scenario == "copd":
+                copd_patients.append(enrolled.patient_id)
         credentials = []
         for username, name, role in (
             (DEMO_NURSE, "Sara Sjöström", "nurse"),
@@ -175,6 +178,25 @@ def _seed(database_url: str, patients: int, data_dir: Path) -> list[tuple[str, s
                 conn, username=username, display_name=name, role=role, password=password, ward_ids=[DEMO_WARD]
             )
             credentials.append((username, password, "sjuksköterska" if role == "nurse" else "jourläkare"))
+        # As a physician would for hypercapnic COPD patients (target SpO2 88-92 %), so the ward
+        # defaults do not alarm on their usual saturation. Set once: a second demo keeps them.
+        for patient_id in copd_patients:
+            in_force = conn.execute(
+                "SELECT count(*) FROM personal_thresholds WHERE patient_id = %s AND revoked_at IS NULL",
+                (patient_id,),
+            ).fetchone()[0]  # type: ignore[index]
+            if in_force:
+                continue
+            for priority, limit in (("high", 86.0), ("medium", 88.0)):
+                set_personal_threshold(
+                    conn,
+                    patient_id=patient_id,
+                    rule="spo2_low",
+                    priority=priority,
+                    limit=limit,
+                    reason="KOL med koldioxidretention, mål 88–92 %",
+                    set_by_username=DEMO_PHYSICIAN,
+                )
     return credentials
 
 
