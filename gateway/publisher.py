@@ -37,7 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway import SOFTWARE
 from gateway.queue import StoreAndForwardQueue
 from hemma.contract import STATUS_QOS, GatewayStatus, encode, status_topic
-from hemma.mqtt import set_nodelay
+from hemma.mqtt import set_nodelay, use_target
 from hemma.settings import MqttTarget
 
 log = logging.getLogger(__name__)
@@ -202,10 +202,7 @@ class Publisher:
             protocol=mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311,
             reconnect_on_failure=False,
         )
-        if self.target.username:
-            client.username_pw_set(self.target.username, self.target.password)
-        if self.target.tls:
-            client.tls_set()
+        use_target(client, self.target)
         offline = GatewayStatus(v=1, gateway_id=self.gateway_id, state="offline", software=SOFTWARE)
         client.will_set(status_topic(self.gateway_id), encode(offline), qos=STATUS_QOS, retain=True)
         # Our window is the limit; paho's own queue must never hold messages back behind it.

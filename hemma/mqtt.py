@@ -23,11 +23,20 @@ def set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def drop_session(target: MqttTarget, client_id: str) -> None:
-    """End a persistent MQTT v5 session (and the messages queued for it) on the broker."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+def use_target(client: mqtt.Client, target: MqttTarget) -> mqtt.Client:
+    """Give a paho client the broker account and TLS of `target` (mqtt:// or mqtts://)."""
     if target.username:
         client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set()
+    return client
+
+
+def drop_session(target: MqttTarget, client_id: str) -> None:
+    """End a persistent MQTT v5 session (and the messages queued for it) on the broker."""
+    client = use_target(
+        mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5), target
+    )
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0
     client.connect(target.host, target.port, clean_start=True, properties=props)

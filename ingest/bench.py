@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hemma import contract, services
 from hemma.admin import enrol_patient, ensure_ward
 from hemma.db import migrate
-from hemma.mqtt import drop_session
+from hemma.mqtt import drop_session, use_target
 from hemma.settings import MqttTarget, Settings
 from hemma.vitals import Vital
 from ingest.service import IngestService
@@ -148,9 +148,7 @@ def _clear(db_url: str) -> None:
 
 def _client(url: str, client_id: str) -> mqtt.Client:
     target = MqttTarget.from_url(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    if target.username:
-        client.username_pw_set(target.username, target.password)
+    client = use_target(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id), target)
     client.max_inflight_messages_set(64)
     client.max_queued_messages_set(0)
     client.connect(target.host, target.port)

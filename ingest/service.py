@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 
 from hemma import contract
 from hemma.db import migrate
-from hemma.mqtt import set_nodelay
+from hemma.mqtt import set_nodelay, use_target
 from hemma.settings import Settings
 from ingest import classify
 from ingest.classify import Incoming
@@ -150,10 +150,7 @@ class IngestService:
             clean_session=None if v5 else False,
             manual_ack=True,
         )
-        if target.username:
-            client.username_pw_set(target.username, target.password)
-        if target.tls:
-            client.tls_set()
+        use_target(client, target)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -127,8 +127,9 @@ class BatchWriter:
             if accepted:
                 inserted = self._store_observations(accepted, result)
                 self._touch_devices(accepted, now)
-                events += _vitals_events(inserted, accepted)
-                result.alert_changes = self._run_alert_engine(inserted, accepted, now)
+                ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
+                events += _vitals_events(inserted, ward_of)
+                result.alert_changes = self._run_alert_engine(inserted, ward_of, now)
                 events += _alert_events(result.alert_changes)
             if dead:
                 self._store_dead_letters(dead)
@@ -195,7 +196,7 @@ class BatchWriter:
             )
 
     def _run_alert_engine(
-        self, inserted: list[tuple], accepted: list[AcceptedBatch], now: datetime
+        self, inserted: list[tuple], ward_of: dict[uuid.UUID, str], now: datetime
     ) -> list[AlertChange]:
         if not inserted:
             return []
@@ -206,7 +207,6 @@ class BatchWriter:
         more_requests, more_clears = weight_gain_rule(self.conn, weighed, now=now)
         requests += more_requests
         clears += more_clears
-        ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
         return alert_store.apply(self.conn, requests, clears, ward_of, now=now)
 
     def _personal_limits(self, patients: list[uuid.UUID], now: datetime) -> thresholds.PersonalLimits:
@@ -265,8 +265,7 @@ def observation_arrays(rows: list[tuple]) -> thresholds.ObservationArrays:
     return thresholds.ObservationArrays(patient, vital, value, time, doubtful, list(patient_index))
 
 
-def _vitals_events(inserted: list[tuple], accepted: list[AcceptedBatch]) -> list[dict[str, object]]:
-    ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
+def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list[dict[str, object]]:
     by_ward: dict[str, set[str]] = defaultdict(set)
     for row in inserted:
         by_ward[ward_of[row[1]]].add(str(row[1]))

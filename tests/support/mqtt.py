@@ -20,9 +20,7 @@ def _client(url: str, client_id: str | None = None) -> tuple[mqtt.Client, MqttTa
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{uuid.uuid4().hex[:10]}"
     )
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    return client, target
+    return mqtt_common.use_target(client, target), target
 
 
 @contextmanager
