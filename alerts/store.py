@@ -10,13 +10,36 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from alerts.model import AlertClear, AlertRequest, Priority
+from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
 
 if TYPE_CHECKING:
     import psycopg
+
+
+# Hold times: how long a new request waits in 'pending' before it opens (withdrawn if its condition
+# clears first). High and medium physiological alarms open at once: the rules' persistence filter
+# already stands between a flapping signal and an alert, and a hold would only delay care. A low one
+# (a slow trend, a battery) and every technical alarm wait 10 minutes, the time for a device to
+# reconnect or a patient to repeat a measurement. (Hemma defaults, for clinical review.)
+HOLD: dict[tuple[AlarmCondition, Priority], timedelta] = {
+    (AlarmCondition.PHYSIOLOGICAL, Priority.HIGH): timedelta(0),
+    (AlarmCondition.PHYSIOLOGICAL, Priority.MEDIUM): timedelta(0),
+    (AlarmCondition.PHYSIOLOGICAL, Priority.LOW): timedelta(minutes=10),
+    (AlarmCondition.TECHNICAL, Priority.HIGH): timedelta(0),
+    (AlarmCondition.TECHNICAL, Priority.MEDIUM): timedelta(minutes=10),
+    (AlarmCondition.TECHNICAL, Priority.LOW): timedelta(minutes=10),
+}
+# The longest a member of staff may snooze an alert of each priority. A snooze acknowledges the alert
+# until then; if the condition is still there when it runs out, the alert opens again and notifies,
+# and a worsening ends the snooze at once.
+SNOOZE_CAP: dict[Priority, timedelta] = {
+    Priority.HIGH: timedelta(minutes=30),
+    Priority.MEDIUM: timedelta(hours=4),
+    Priority.LOW: timedelta(hours=24),
+}
 
 
 @dataclass(frozen=True, slots=True)
