@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     ingest_batch_max_messages: int = Field(default=500, ge=1, le=10_000)
     ingest_flush_interval_ms: int = Field(default=5, ge=0, le=10_000)
     ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    engine_tick_seconds: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=300.0,
+        description="How often ingest runs the time-driven alert rules (pending, snooze, trends, technical).",
+    )
 
     # --- dashboard --------------------------------------------------------
     dashboard_host: str = "127.0.0.1"

@@ -15,7 +15,16 @@ import numpy as np
 
 from alerts.model import RuleOutput
 from alerts.thresholds import DOUBTFUL_QUALITY
-from alerts.weight import WEIGHT_WINDOW, WEIGHT_WINDOW_SLACK, weight_gain, weight_gain_output
+from alerts.weight import (
+    WEIGHT_WINDOW,
+    WEIGHT_WINDOW_SLACK,
+    BaselineChart,
+    BaselineSettings,
+    baseline_output,
+    update_baseline,
+    weight_gain,
+    weight_gain_output,
+)
 from hemma.contract import MAX_CLOCK_SKEW
 from hemma.vitals import Vital
 
@@ -49,6 +58,57 @@ def weight_gain_rule(conn: psycopg.Connection, patients: list[uuid.UUID], *, now
             "window": WEIGHT_WINDOW + WEIGHT_WINDOW_SLACK,
         },
     ).fetchall()
+    values, times = padded_rows(rows, patients)
+    # Readings may be up to MAX_CLOCK_SKEW ahead of the server clock and still be accepted.
+    gain = weight_gain(values, times, now=now + MAX_CLOCK_SKEW)
+    return weight_gain_output(gain, patients, now=now)
+
+
+# Each patient's trustworthy weights since enrolment, oldest first: the EWMA chart is replayed from
+# the first weight, so it is the same after a restart as if the engine had never stopped.
+_WEIGHT_HISTORY_SQL = """
+SELECT o.patient_id, extract(epoch FROM o.time)::float8, o.value
+FROM observations o JOIN patients p ON p.id = o.patient_id
+WHERE o.patient_id = ANY(%(patients)s) AND o.vital = %(vital)s AND NOT o.quality && %(doubtful)s
+  AND o.time >= p.enrolled_at AND o.time <= %(until)s
+ORDER BY o.patient_id, o.time
+"""
+
+
+def weight_baseline_rule(
+    conn: psycopg.Connection,
+    patients: list[uuid.UUID],
+    *,
+    now: datetime,
+    settings: BaselineSettings | None = None,
+) -> RuleOutput:
+    """ "Weight above the patient's own baseline" (EWMA chart) for the patients who just sent a weight.
+
+    Replayed from the database: a patient weighs once a day, so a quarter's history is ~90 rows, and a
+    late weight (store-and-forward) lands in its place in time instead of after the newest.
+    """
+    if not patients:
+        return [], []
+    rows = conn.execute(
+        _WEIGHT_HISTORY_SQL,
+        {
+            "patients": patients,
+            "vital": Vital.BODY_WEIGHT.value,
+            "doubtful": sorted(DOUBTFUL_QUALITY),
+            "until": now + MAX_CLOCK_SKEW,
+        },
+    ).fetchall()
+    values, times = padded_rows(rows, patients)
+    chart = BaselineChart.empty(len(patients))
+    for col in range(values.shape[1]):
+        chart = update_baseline(chart, values[:, col], times[:, col], settings)
+    newest_at = np.nanmax(np.where(np.isnan(times), -np.inf, times), axis=1, initial=-np.inf)
+    newest_at = np.where(np.isfinite(newest_at), newest_at, np.nan)
+    return baseline_output(chart, patients, now=now, observed_at=newest_at, settings=settings)
+
+
+def padded_rows(rows: list[tuple], patients: list[uuid.UUID]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of (patient, epoch s, value), grouped by patient in time order, as NaN-padded [patients, n]."""
     order = {p: i for i, p in enumerate(patients)}
     counts = np.zeros(len(patients), dtype=np.int64)
     for patient_id, _, _ in rows:
@@ -62,6 +122,4 @@ def weight_gain_rule(conn: psycopg.Connection, patients: list[uuid.UUID], *, now
         values[row, filled[row]] = value
         times[row, filled[row]] = at
         filled[row] += 1
-    # Readings may be up to MAX_CLOCK_SKEW ahead of the server clock and still be accepted.
-    gain = weight_gain(values, times, now=now + MAX_CLOCK_SKEW)
-    return weight_gain_output(gain, patients, now=now)
+    return values, times

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -31,6 +31,7 @@ from hemma.settings import Settings
 from ingest import classify
 from ingest.classify import Incoming
 from ingest.directory import GatewayDirectory
+from ingest.engine import AlertEngine
 from ingest.writer import BatchWriter, CommitResult, DeadLetter
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class IngestService:
         settings: Settings,
         *,
         on_commit: Callable[[CommitResult, float], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.on_commit = on_commit
@@ -60,6 +62,9 @@ class IngestService:
         self._client: mqtt.Client | None = None
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
+        # The engine outlives database reconnects: its trend windows are rebuilt only once.
+        self.engine = AlertEngine(tick_every=timedelta(seconds=settings.engine_tick_seconds))
+        self._clock = clock
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -110,6 +115,7 @@ class IngestService:
                         # Stopped while the database was away: the batch stays unacknowledged
                         # and the broker hands it to the next ingest.
                         break
+                self._tick_if_due()
                 if time.monotonic() - last_report > 60:
                     self._report()
                     last_report = time.monotonic()
@@ -249,6 +255,27 @@ class IngestService:
         if self.on_commit is not None:
             self.on_commit(result, time.perf_counter() - started)
 
+    def _tick_if_due(self) -> None:
+        """The engine's timer rules. A database failure here is logged and retried at the next tick: the
+        messages in flight are not involved, and the batch path reconnects on its own."""
+        now = self._clock()
+        if not self.engine.due(now):
+            return
+        try:
+            if self._writer is None:
+                self._connect_database()
+            assert self._writer is not None
+            changes = self._writer.tick(now=now)
+        except psycopg.Error as exc:
+            self.metrics["engine_tick_failures"] += 1
+            log.error("alert engine tick failed (%s); retrying next tick", type(exc).__name__)
+            if isinstance(exc, psycopg.OperationalError):
+                self._writer = None
+            return
+        self.metrics["engine_ticks"] += 1
+        self.metrics["alert_changes"] += len(changes)
+        self._publish_alerts(CommitResult(alert_changes=changes))
+
     def _write_with_retry(self, decoded: classify.Decoded) -> CommitResult:
         delay = 0.5
         while True:
@@ -305,7 +332,7 @@ class IngestService:
             application_name="hemma-ingest",
             connect_timeout=10,
         )
-        self._writer = BatchWriter(self._conn)
+        self._writer = BatchWriter(self._conn, self.engine)
         self._directory.forget()
 
     def _publish_alerts(self, result: CommitResult) -> None:

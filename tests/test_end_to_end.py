@@ -91,7 +91,12 @@ def test_desaturation_at_home_reaches_the_ward_dashboard_live(settings, home, un
         kit.measure_spo2(87, 104)
 
         delta = _receive_until(socket, lambda m: m["type"] == "delta" and _alerts_in(m))
-    [alert] = _alerts_in(delta)
+    by_rule = {a["rule"]: a for a in _alerts_in(delta)}
+    # SpO2 87 % scores 3 and pulse 104/min 1: with respiration, consciousness, blood pressure and
+    # temperature unknown, NEWS2 is at least 4 with a red score, low-medium risk, never shown as complete.
+    assert set(by_rule) == {"spo2_low", "news2"}
+    assert by_rule["news2"]["message"] == "NEWS2 ≥ 4 (ofullständig): låg–medel risk"
+    alert = by_rule["spo2_low"]
     assert alert["priority"] == "high"
     assert alert["state"] == "open"
     assert alert["message"] == "Syremättnad ≤ 91 %: 87 %"

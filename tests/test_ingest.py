@@ -83,16 +83,25 @@ def test_threshold_alert_is_stored_published_and_not_duplicated(settings, db, pa
             wait_until(lambda: service.metrics["observations_stored"] >= 2, what="first batch")
             publish_all(settings.mqtt_url, [batch(patient.gateway_id, [lower])])
             wait_until(lambda: service.metrics["observations_stored"] >= 4, what="second batch")
-        published = [contract.AlertMessage.model_validate_json(m.payload) for m in alerts_seen.take(2)]
-    assert {(a.rule, a.priority) for a in published} == {("spo2_low", "high"), ("pulse_high", "medium")}
+        published = [contract.AlertMessage.model_validate_json(m.payload) for m in alerts_seen.take(3)]
+    # SpO2 86 % scores 3 and pulse 119/min 2: NEWS2 is at least 5 (medium) even with the rest unknown.
+    assert {(a.rule, a.priority) for a in published} == {
+        ("spo2_low", "high"),
+        ("pulse_high", "medium"),
+        ("news2", "medium"),
+    }
     assert all(a.patient_id == patient.patient_id for a in published)
     rows = db.execute(
         "SELECT rule, priority, state, value FROM alerts WHERE patient_id = %s ORDER BY rule",
         (patient.patient_id,),
     ).fetchall()
     # One live alert per rule; the second, similar reading only updated the value.
-    assert rows == [("pulse_high", "medium", "open", 119.0), ("spo2_low", "high", "open", 86.0)]
-    assert _count(db, "SELECT count(*) FROM alert_events WHERE kind = 'opened'") == 2
+    assert rows == [
+        ("news2", "medium", "open", 5.0),
+        ("pulse_high", "medium", "open", 119.0),
+        ("spo2_low", "high", "open", 86.0),
+    ]
+    assert _count(db, "SELECT count(*) FROM alert_events WHERE kind = 'opened'") == 3
 
 
 def test_worsening_reopens_an_acknowledged_alert_and_normal_resolves_it(settings, db, patient) -> None:
@@ -110,7 +119,8 @@ def test_worsening_reopens_an_acknowledged_alert_and_normal_resolves_it(settings
         )
         wait_until(lambda: service.metrics["observations_stored"] >= 2, what="worsening")
         state = db.execute(
-            "SELECT priority, state FROM alerts WHERE patient_id = %s", (patient.patient_id,)
+            "SELECT priority, state FROM alerts WHERE patient_id = %s AND rule = 'spo2_low'",
+            (patient.patient_id,),
         ).fetchone()
         assert state == ("high", "open")
         # A normal reading does not clear an unacknowledged high alert: it latches.
@@ -120,7 +130,9 @@ def test_worsening_reopens_an_acknowledged_alert_and_normal_resolves_it(settings
         )
         wait_until(lambda: service.metrics["observations_stored"] >= 3, what="normal reading")
         assert (
-            db.execute("SELECT state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()[0]
+            db.execute(
+                "SELECT state FROM alerts WHERE patient_id = %s AND rule = 'spo2_low'", (patient.patient_id,)
+            ).fetchone()[0]
             == "open"
         )
         db.execute("UPDATE alerts SET state = 'acknowledged' WHERE patient_id = %s", (patient.patient_id,))
@@ -130,10 +142,18 @@ def test_worsening_reopens_an_acknowledged_alert_and_normal_resolves_it(settings
         )
         wait_until(lambda: service.metrics["observations_stored"] >= 4, what="second normal reading")
     assert (
-        db.execute("SELECT state FROM alerts WHERE patient_id = %s", (patient.patient_id,)).fetchone()[0]
+        db.execute(
+            "SELECT state FROM alerts WHERE patient_id = %s AND rule = 'spo2_low'", (patient.patient_id,)
+        ).fetchone()[0]
         == "resolved"
     )
-    kinds = [r[0] for r in db.execute("SELECT kind FROM alert_events ORDER BY id").fetchall()]
+    kinds = [
+        r[0]
+        for r in db.execute(
+            "SELECT e.kind FROM alert_events e JOIN alerts a ON a.id = e.alert_id"
+            " WHERE a.rule = 'spo2_low' ORDER BY e.id"
+        ).fetchall()
+    ]
     assert kinds == ["opened", "reprioritised", "resolved"]
 
 

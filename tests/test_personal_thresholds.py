@@ -174,12 +174,17 @@ def test_ingest_uses_limits_in_force_and_not_expired_ones(
         with running_ingest(settings) as service:
             publish_all(mqtt_url, [batch(ward.gateway_id, [measurement({Vital.SPO2: 89})])])
             wait_until(lambda: service.metrics["observations_stored"] >= 1, what="SpO2 89 stored")
-            assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0  # within her own target
+            assert (
+                db.execute("SELECT count(*) FROM alerts WHERE rule = 'spo2_low'").fetchone()[0] == 0
+            )  # within her own target (NEWS2 is another rule: scale 1 scores 89 % as 3)
             publish_all(mqtt_url, [batch(ward.gateway_id, [measurement({Vital.SPO2: 87})])])
             wait_until(
-                lambda: db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1, what="medium alert"
+                lambda: db.execute("SELECT count(*) FROM alerts WHERE rule = 'spo2_low'").fetchone()[0] == 1,
+                what="medium alert",
             )
-            row = db.execute("SELECT priority, message, threshold FROM alerts").fetchone()
+            row = db.execute(
+                "SELECT priority, message, threshold FROM alerts WHERE rule = 'spo2_low'"
+            ).fetchone()
             assert row == ("medium", "Syremättnad under personlig gräns 88 %: 87 %", 88.0)
             # An expired limit no longer counts: the ward default (high below 92 %) applies again.
             db.execute(
@@ -196,7 +201,10 @@ def test_ingest_uses_limits_in_force_and_not_expired_ones(
                 ],
             )
             wait_until(
-                lambda: db.execute("SELECT priority FROM alerts").fetchone()[0] == "high", what="ward default"
+                lambda: (
+                    db.execute("SELECT priority FROM alerts WHERE rule = 'spo2_low'").fetchone()[0] == "high"
+                ),
+                what="ward default",
             )
     finally:
         drop_session(mqtt_url, settings.ingest_client_id)
