@@ -35,6 +35,7 @@ WEIGHT_GAIN_RULE = "weight_gain_3d"
 WEIGHT_GAIN_KG = 2.0  # "more than 2 kg"
 WEIGHT_WINDOW = timedelta(days=3)
 WEIGHT_WINDOW_SLACK = timedelta(hours=6)
+WEIGHT_CLEAR_MARGIN = 0.5  # kg: hysteresis of the 3-day rule, about one day's weighing noise
 BASELINE_RULE = "weight_above_baseline"
 _FLOAT_GUARD = 1e-6  # 72.3 - 70.3 is 2.0000000000000284 in binary: not "more than 2 kg"
 
@@ -69,9 +70,15 @@ def weight_gain(
 
 
 def weight_gain_output(wg: WeightGain, patient_ids: Sequence[uuid.UUID], *, now: datetime) -> RuleOutput:
-    """Rule "weight_gain_3d" (medium: the HF team should act the same day); clears when judged below."""
-    known = ~np.isnan(wg.gain)
-    fire = known & (wg.gain > WEIGHT_GAIN_KG + _FLOAT_GUARD)
+    """Rule "weight_gain_3d" (medium: the HF team should act the same day).
+
+    It clears only when the gain is back to `WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN` or less: between the
+    two it says nothing, so a gain hovering around 2 kg (day-to-day noise is ~0.5 kg) keeps one alert
+    instead of closing it and raising a new one every other morning.
+    """
+    measured = ~np.isnan(wg.gain)
+    fire = measured & (wg.gain > WEIGHT_GAIN_KG + _FLOAT_GUARD)
+    known = fire | (measured & (wg.gain <= WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN + _FLOAT_GUARD))
 
     def message(i: int) -> str:
         return f"Viktökning {wg.gain[i]:.1f} kg på 3 dygn (gräns 2 kg)".replace(".", ",")
