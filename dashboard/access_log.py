@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 WARD_OVERVIEW = "ward_overview"
 PATIENT_RECORD = "patient_record"
 ACKNOWLEDGE_ALERT = "acknowledge_alert"
+SNOOZE_ALERT = "snooze_alert"
+RESOLVE_ALERT = "resolve_alert"
+RECORD_OBSERVATION = "record_observation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, WebSocket
@@ -12,16 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dashboard.access_log import WARD_OVERVIEW, entries_for, write_access_log
 from dashboard.acknowledge import MAX_NOTE_LENGTH, acknowledge_alert
+from dashboard.alert_actions import check_minutes, check_note, resolve_alert, snooze_alert
 from dashboard.auth import api_staff, api_staff_with_csrf, session_expires_at, staff_from_session
-from dashboard.errors import AlertNotAcknowledgeable, AlertNotFound, WardForbidden
+from dashboard.errors import ActionError, BodyTooLarge, InvalidInput, PatientNotFound
 from dashboard.live import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_WARD, LiveHub
 from dashboard.model import StaffUser
+from dashboard.observations import parse_observation, record_observation
 from dashboard.queries import fetch_ward, fetch_ward_overview
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 _BIGINT_MAX = 2**63 - 1
+MAX_BODY_BYTES = 16 * 1024  # every action body is a few short fields
 
 
 class AcknowledgeRequest(BaseModel):
@@ -61,23 +66,134 @@ async def acknowledge(
     staff: Annotated[StaffUser, Depends(api_staff_with_csrf)],
     body: Annotated[AcknowledgeRequest | None, Body()] = None,
 ) -> JSONResponse:
-    client = request.client.host if request.client else None
     try:
         async with request.app.state.pool.connection() as conn:
             alert = await acknowledge_alert(
-                conn, alert_id=alert_id, staff=staff, note=body.note if body else None, client_address=client
+                conn,
+                alert_id=alert_id,
+                staff=staff,
+                note=body.note if body else None,
+                client_address=_client(request),
             )
-    except AlertNotFound:
-        raise HTTPException(status_code=404, detail="Larmet finns inte") from None
-    except WardForbidden:
-        raise HTTPException(status_code=403, detail="Behörighet saknas för avdelningen") from None
-    except AlertNotAcknowledgeable as exc:
-        detail = "Larmet är redan kvitterat" if exc.state == "acknowledged" else "Larmet är redan avslutat"
-        raise HTTPException(status_code=409, detail=detail) from None
+    except ActionError as exc:
+        return _refused(request, "acknowledge", exc)
     metrics = request.app.state.metrics
     metrics.acknowledgements += 1
     metrics.access_log_rows += 1
     return JSONResponse({"alert": alert.to_json()})
+
+
+@router.post("/api/alerts/{alert_id}/snooze")
+async def snooze(
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)],
+    staff: Annotated[StaffUser, Depends(api_staff_with_csrf)],
+) -> JSONResponse:
+    """Body {"minutes": int, "note": str | null}: acknowledged until now + minutes (≤ the priority's cap)."""
+    try:
+        body = await _json_object(request, {"minutes", "note"})
+        minutes = check_minutes(body.get("minutes"))
+        note = check_note(body.get("note"), required=False)
+        async with request.app.state.pool.connection() as conn:
+            alert = await snooze_alert(
+                conn,
+                alert_id=alert_id,
+                staff=staff,
+                minutes=minutes,
+                note=note,
+                client_address=_client(request),
+            )
+    except ActionError as exc:
+        return _refused(request, "snooze", exc)
+    metrics = request.app.state.metrics
+    metrics.snoozes += 1
+    metrics.access_log_rows += 1
+    return JSONResponse({"alert": alert.to_json()})
+
+
+@router.post("/api/alerts/{alert_id}/resolve")
+async def resolve(
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)],
+    staff: Annotated[StaffUser, Depends(api_staff_with_csrf)],
+) -> JSONResponse:
+    """Body {"note": str (3-500 characters)}: staff end an open or acknowledged alert."""
+    try:
+        body = await _json_object(request, {"note"})
+        note = check_note(body.get("note"), required=True)
+        assert note is not None
+        async with request.app.state.pool.connection() as conn:
+            alert = await resolve_alert(
+                conn, alert_id=alert_id, staff=staff, note=note, client_address=_client(request)
+            )
+    except ActionError as exc:
+        return _refused(request, "resolve", exc)
+    metrics = request.app.state.metrics
+    metrics.resolutions += 1
+    metrics.access_log_rows += 1
+    return JSONResponse({"alert": alert.to_json()})
+
+
+@router.post("/api/patients/{patient_id}/observations")
+async def observation(
+    request: Request, patient_id: str, staff: Annotated[StaffUser, Depends(api_staff_with_csrf)]
+) -> JSONResponse:
+    """Body {respiratory_rate, consciousness, on_oxygen, oxygen_l_min, time}: see dashboard.observations."""
+    try:
+        try:
+            pid = uuid.UUID(patient_id)
+        except ValueError:
+            raise PatientNotFound(patient_id[:40]) from None
+        entered = parse_observation(await _json_body(request))
+        async with request.app.state.pool.connection() as conn:
+            stored = await record_observation(
+                conn, patient_id=pid, staff=staff, observation=entered, client_address=_client(request)
+            )
+    except ActionError as exc:
+        return _refused(request, "observation", exc)
+    metrics = request.app.state.metrics
+    metrics.manual_observations += 1
+    metrics.access_log_rows += 1
+    return JSONResponse({"observation": stored.to_json()}, status_code=201)
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _refused(request: Request, action: str, exc: ActionError) -> JSONResponse:
+    """The Swedish message for staff, with the HTTP status the error stands for; counted by action."""
+    request.app.state.metrics.action_errors[(action, exc.status)] += 1
+    body: dict[str, Any] = {"detail": exc.message}
+    if isinstance(exc, InvalidInput) and exc.field:
+        body["field"] = exc.field
+    return JSONResponse(body, status_code=exc.status)
+
+
+async def _json_body(request: Request) -> object:
+    """The request body as JSON (None when empty); InvalidInput / BodyTooLarge otherwise."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyTooLarge(len(raw))
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidInput("Förfrågan är inte giltig JSON") from None
+
+
+async def _json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
+    """A JSON object with only `allowed` keys (an empty body is an empty object)."""
+    body = await _json_body(request)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidInput("Förfrågan måste vara ett JSON-objekt")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(f"Okänt fält: {unknown[0][:40]}", unknown[0][:40])
+    return body
 
 
 @router.websocket("/ws/wards/{ward_id}")
@@ -126,5 +242,7 @@ async def metrics(request: Request) -> PlainTextResponse:
 @router.get("/healthz")
 async def health(request: Request) -> JSONResponse:
     listening = request.app.state.hub.listening.is_set()
-    return JSONResponse({"status": "ok" if listening else "degraded", "listening": listening},
-                        status_code=200 if listening else 503)
+    return JSONResponse(
+        {"status": "ok" if listening else "degraded", "listening": listening},
+        status_code=200 if listening else 503,
+    )

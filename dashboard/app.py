@@ -28,7 +28,7 @@ from dashboard import api, pages
 from dashboard.auth import LoginBrake, LoginRequired, PasswordChecker
 from dashboard.live import LiveHub
 from dashboard.metrics import DashboardMetrics
-from dashboard.model import format_age, format_clock, format_date_time
+from dashboard.model import format_age, format_clock, format_date_time, format_minutes
 from hemma.db import migrate
 from hemma.settings import Settings
 
@@ -103,8 +103,9 @@ def _migrate(url: str) -> None:
 
 
 def _templates() -> Jinja2Templates:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
 
     def now() -> datetime:
         return datetime.now(UTC)
@@ -112,6 +113,7 @@ def _templates() -> Jinja2Templates:
     env.globals["clock"] = lambda at, ref=None: format_clock(at, ref or now())
     env.globals["age_text"] = lambda at, ref=None: format_age(at, ref or now())
     env.globals["date_time"] = format_date_time
+    env.globals["minutes_text"] = format_minutes
     return Jinja2Templates(env=env)
 
 

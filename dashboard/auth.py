@@ -156,8 +156,12 @@ async def authenticate(
 def start_session(request: Request, staff: StaffUser) -> None:
     request.session.clear()
     request.session.update(
-        {"staff_id": staff.id, "username": staff.username, "login_at": int(time.time()),
-         "csrf": secrets.token_urlsafe(32)}
+        {
+            "staff_id": staff.id,
+            "username": staff.username,
+            "login_at": int(time.time()),
+            "csrf": secrets.token_urlsafe(32),
+        }
     )
 
 
@@ -211,6 +215,7 @@ async def api_staff_with_csrf(request: Request) -> StaffUser:
     session's CSRF token comes back in the X-CSRF-Token header."""
     staff = await api_staff(request)
     if not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+        request.app.state.metrics.csrf_rejections += 1
         raise HTTPException(status_code=403, detail="Ogiltig eller saknad CSRF-token")
     return staff
 

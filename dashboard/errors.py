@@ -1,4 +1,8 @@
-"""Errors the dashboard raises between its layers. Messages carry ids only, never patient data."""
+"""Errors the dashboard raises between its layers. Messages carry ids only, never patient data.
+
+Errors a member of staff can cause with an action (snooze, resolve, record an observation) carry
+`status` (the HTTP status the API answers with) and `message` (Swedish, shown to staff as it is).
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,101 @@ class DashboardError(Exception):
     """Base class for dashboard errors."""
 
 
-class AlertNotFound(DashboardError):
+class ActionError(DashboardError):
+    """A refused staff action: `status` is the HTTP status, `message` the Swedish text for staff."""
+
+    status = 400
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason)
+        self.message = message
+
+
+class AlertNotFound(ActionError):
+    status = 404
+
     def __init__(self, alert_id: int) -> None:
-        super().__init__(f"alert {alert_id} does not exist")
+        super().__init__(f"alert {alert_id} does not exist", "Larmet finns inte")
         self.alert_id = alert_id
 
 
-class WardForbidden(DashboardError):
+class WardForbidden(ActionError):
     """The staff member has no access to the ward the data belongs to."""
 
+    status = 403
+
     def __init__(self, ward_id: str) -> None:
-        super().__init__(f"no access to ward {ward_id}")
+        super().__init__(f"no access to ward {ward_id}", "Behörighet saknas för avdelningen")
         self.ward_id = ward_id
 
 
-class AlertNotAcknowledgeable(DashboardError):
-    """Only an open alert can be acknowledged; someone else may have been quicker."""
+_STATE_MESSAGES = {
+    "acknowledged": "Larmet är redan kvitterat",
+    "resolved": "Larmet är redan avslutat",
+    "pending": "Larmet är inte aktivt",
+    "open": "Larmet är inte kvitterat",
+}
 
-    def __init__(self, alert_id: int, state: str) -> None:
-        super().__init__(f"alert {alert_id} is {state}, not open")
+
+class AlertStateConflict(ActionError):
+    """The alert is not in a state that allows the action; someone else may have been quicker."""
+
+    status = 409
+
+    def __init__(self, alert_id: int, state: str, action: str) -> None:
+        super().__init__(
+            f"alert {alert_id} is {state}; cannot {action}",
+            _STATE_MESSAGES.get(state, "Larmet kan inte ändras"),
+        )
         self.alert_id = alert_id
         self.state = state
+
+
+class AlertNotAcknowledgeable(AlertStateConflict):
+    """Only an open alert can be acknowledged."""
+
+    def __init__(self, alert_id: int, state: str) -> None:
+        super().__init__(alert_id, state, "acknowledge")
+
+
+class InvalidInput(ActionError):
+    """The request body does not say what the action needs (HTTP 422). `field` names the offending field."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"invalid {field or 'body'}", message)
+        self.field = field
+
+
+class BodyTooLarge(ActionError):
+    status = 413
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"request body of {size} bytes", "Förfrågan är för stor")
+
+
+class PatientNotFound(ActionError):
+    status = 404
+
+    def __init__(self, patient_id: object) -> None:
+        super().__init__(f"patient {patient_id} does not exist", "Patienten finns inte")
+
+
+class PatientDischarged(ActionError):
+    status = 409
+
+    def __init__(self, patient_id: object) -> None:
+        super().__init__(f"patient {patient_id} is discharged", "Patienten är utskriven")
+
+
+class RoleForbidden(ActionError):
+    """The action belongs to clinical roles (nurse, physician) only."""
+
+    status = 403
+
+    def __init__(self, role: str, message: str) -> None:
+        super().__init__(f"role {role} may not do this", message)
 
 
 class EventRejected(DashboardError):

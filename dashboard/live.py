@@ -250,8 +250,9 @@ class LiveHub:
         try:
             sub.queue.put_nowait(message)
         except asyncio.QueueFull:
-            log.warning("websocket of staff %s on ward %s cannot keep up; closing it",
-                        sub.staff.id, sub.ward_id)
+            log.warning(
+                "websocket of staff %s on ward %s cannot keep up; closing it", sub.staff.id, sub.ward_id
+            )
             self.metrics.websocket_clients_dropped += 1
             self._remove(sub)
             sub.close(CLOSE_TOO_SLOW, "För långsam anslutning")
@@ -271,8 +272,9 @@ class LiveHub:
             ids = [card.id for card in overview.patients]
             entries: list[AccessEntry] = []
             for sub in subs:
-                entries += entries_for(sub.staff, ids, WARD_OVERVIEW, f"ward:{ward_id} websocket",
-                                       sub.client_address)
+                entries += entries_for(
+                    sub.staff, ids, WARD_OVERVIEW, f"ward:{ward_id} websocket", sub.client_address
+                )
             self.metrics.access_log_rows += await write_access_log(conn, entries)
             message = _dumps(overview.to_json())
             for sub in subs:
@@ -309,8 +311,9 @@ class LiveHub:
             if not here and not removed:
                 continue
             new = here_ids - sub.logged
-            entries += entries_for(staff, sorted(new), WARD_OVERVIEW, f"ward:{sub.ward_id} websocket",
-                                   sub.client_address)
+            entries += entries_for(
+                staff, sorted(new), WARD_OVERVIEW, f"ward:{sub.ward_id} websocket", sub.client_address
+            )
             outgoing.append((sub, here, removed, new))
         # Logged before anything is shown.
         self.metrics.access_log_rows += await write_access_log(conn, entries)
@@ -318,8 +321,12 @@ class LiveHub:
         for sub, here, removed, new in outgoing:
             sub.shown = (sub.shown | {card.id for card in here}) - removed
             sub.logged |= new
-            message = {"type": "delta", "at": now.isoformat(), "patients": rendered.get(sub.ward_id, []),
-                       "removed": sorted(str(pid) for pid in removed)}
+            message = {
+                "type": "delta",
+                "at": now.isoformat(),
+                "patients": rendered.get(sub.ward_id, []),
+                "removed": sorted(str(pid) for pid in removed),
+            }
             self._offer(sub, _dumps(message))
 
     # --- one websocket -----------------------------------------------------------------------
@@ -331,7 +338,8 @@ class LiveHub:
         receiver = asyncio.create_task(_until_disconnected(websocket))
         try:
             done, pending = await asyncio.wait(
-                {sender, receiver}, timeout=max(0.0, expires_at - time.time()),
+                {sender, receiver},
+                timeout=max(0.0, expires_at - time.time()),
                 return_when=asyncio.FIRST_COMPLETED,
             )
             for task in pending:

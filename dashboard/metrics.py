@@ -24,6 +24,12 @@ class DashboardMetrics:
     flushes: int = 0
     pushes: int = 0
     acknowledgements: int = 0
+    snoozes: int = 0
+    resolutions: int = 0
+    manual_observations: int = 0
+    # Refused staff actions by (action, HTTP status): acknowledge, snooze, resolve, observation.
+    action_errors: Counter[tuple[str, int]] = field(default_factory=Counter)
+    csrf_rejections: int = 0
     access_log_rows: int = 0
     listener_reconnects: int = 0
 
@@ -36,27 +42,86 @@ class DashboardMetrics:
             lines.extend(f"{_PREFIX}{name}{labels} {value}" for labels, value in samples)
 
         metric("logins_total", "counter", "Successful staff logins.", [("", self.logins)])
-        metric("failed_logins_total", "counter", "Refused login attempts (wrong, disabled, locked).",
-               [("", self.failed_logins)])
-        metric("login_lockouts_total", "counter", "Usernames locked after repeated failures.",
-               [("", self.login_lockouts)])
-        metric("websocket_clients", "gauge", "Connected live-overview websockets.",
-               [("", self.websocket_clients)])
-        metric("websocket_clients_dropped_total", "counter",
-               "Websockets closed because they could not keep up (they reconnect for a fresh snapshot).",
-               [("", self.websocket_clients_dropped)])
+        metric(
+            "failed_logins_total",
+            "counter",
+            "Refused login attempts (wrong, disabled, locked).",
+            [("", self.failed_logins)],
+        )
+        metric(
+            "login_lockouts_total",
+            "counter",
+            "Usernames locked after repeated failures.",
+            [("", self.login_lockouts)],
+        )
+        metric(
+            "websocket_clients",
+            "gauge",
+            "Connected live-overview websockets.",
+            [("", self.websocket_clients)],
+        )
+        metric(
+            "websocket_clients_dropped_total",
+            "counter",
+            "Websockets closed because they could not keep up (they reconnect for a fresh snapshot).",
+            [("", self.websocket_clients_dropped)],
+        )
         kinds = sorted(set(self.events_received) | {"vitals", "alerts", "gateway"})
-        metric("events_received_total", "counter", "Notifications received on hemma_events, by kind.",
-               [(f'{{kind="{kind}"}}', self.events_received[kind]) for kind in kinds])
-        metric("events_rejected_total", "counter", "Malformed notifications ignored.",
-               [("", self.events_rejected)])
-        metric("flushes_total", "counter", "Coalesced rounds of re-querying changed patients.",
-               [("", self.flushes)])
+        metric(
+            "events_received_total",
+            "counter",
+            "Notifications received on hemma_events, by kind.",
+            [(f'{{kind="{kind}"}}', self.events_received[kind]) for kind in kinds],
+        )
+        metric(
+            "events_rejected_total",
+            "counter",
+            "Malformed notifications ignored.",
+            [("", self.events_rejected)],
+        )
+        metric(
+            "flushes_total",
+            "counter",
+            "Coalesced rounds of re-querying changed patients.",
+            [("", self.flushes)],
+        )
         metric("pushes_total", "counter", "Messages sent to websocket clients.", [("", self.pushes)])
-        metric("acknowledgements_total", "counter", "Alerts acknowledged by staff.",
-               [("", self.acknowledgements)])
-        metric("access_log_rows_total", "counter", "Rows written to access_log.",
-               [("", self.access_log_rows)])
-        metric("listener_reconnects_total", "counter", "Times the LISTEN connection was re-established.",
-               [("", self.listener_reconnects)])
+        metric(
+            "acknowledgements_total",
+            "counter",
+            "Alerts acknowledged by staff.",
+            [("", self.acknowledgements)],
+        )
+        metric("snoozes_total", "counter", "Alerts snoozed by staff.", [("", self.snoozes)])
+        metric("resolutions_total", "counter", "Alerts ended by staff.", [("", self.resolutions)])
+        metric(
+            "manual_observations_total",
+            "counter",
+            "Observations entered by staff on the patient record.",
+            [("", self.manual_observations)],
+        )
+        metric(
+            "action_errors_total",
+            "counter",
+            "Refused staff actions, by action and HTTP status.",
+            [
+                (f'{{action="{action}",status="{status}"}}', count)
+                for (action, status), count in sorted(self.action_errors.items())
+            ],
+        )
+        metric(
+            "csrf_rejections_total",
+            "counter",
+            "State-changing requests refused for a missing or wrong CSRF token.",
+            [("", self.csrf_rejections)],
+        )
+        metric(
+            "access_log_rows_total", "counter", "Rows written to access_log.", [("", self.access_log_rows)]
+        )
+        metric(
+            "listener_reconnects_total",
+            "counter",
+            "Times the LISTEN connection was re-established.",
+            [("", self.listener_reconnects)],
+        )
         return "\n".join(lines) + "\n"

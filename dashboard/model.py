@@ -22,15 +22,40 @@ STALE_AFTER = timedelta(hours=24)
 
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
 PRIORITY_LABELS = {"high": "Hög", "medium": "Medel", "low": "Låg"}
-ALERT_STATE_LABELS = {"open": "Aktivt", "acknowledged": "Kvitterat", "resolved": "Avslutat"}
+ALERT_STATE_LABELS = {
+    "pending": "Väntande",
+    "open": "Aktivt",
+    "acknowledged": "Kvitterat",
+    "resolved": "Avslutat",
+}
+# The states staff see. 'pending' is the engine's own: a request waiting for its hold time, which
+# may still be withdrawn; it is never shown, counted or acknowledgeable.
+LIVE_STATES = ("open", "acknowledged")
 ALERT_EVENT_LABELS = {
+    "pending": "Väntade (fördröjning)",
     "opened": "Öppnat",
     "escalated": "Eskalerat",
     "reprioritised": "Omprioriterat",
     "acknowledged": "Kvitterat",
+    "snoozed": "Snoozat",
+    "snooze_expired": "Snooze slut",
     "resolved": "Avslutat",
+    "withdrawn": "Återkallat",
     "notified": "Aviserat",
     "notification_failed": "Avisering misslyckades",
+}
+PHYSIOLOGICAL = "physiological"
+TECHNICAL = "technical"
+CONDITION_LABELS = {PHYSIOLOGICAL: "Fysiologiskt", TECHNICAL: "Teknik"}
+# The snooze lengths offered on each alert: the longest three of these within the priority's cap
+# (alerts.store.SNOOZE_CAP), e.g. 15/30 min for high, 30 min/1 h/4 h for medium, 1/4/24 h for low.
+SNOOZE_CHOICES_MINUTES = (15, 30, 60, 240, 1440)
+ACVPU_LABELS = {
+    "A": "Vaken",
+    "C": "Ny förvirring",
+    "V": "Reagerar på tilltal",
+    "P": "Reagerar på smärta",
+    "U": "Ingen reaktion",
 }
 GATEWAY_LABELS = {
     "online": "Hemenhet ansluten",
@@ -102,6 +127,29 @@ def format_age(at: datetime | None, now: datetime) -> str:
     return f"{hours // 24} d sedan"
 
 
+def format_minutes(minutes: int) -> str:
+    """'15 min', '1 h', '4 h', '24 h', '1 h 30 min', '7 d': lengths of time as staff say them."""
+    if minutes >= 2 * 1440 and minutes % 1440 == 0:
+        return f"{minutes // 1440} d"
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" if not rest else f"{hours} h {rest} min"
+
+
+@lru_cache(maxsize=1)
+def snooze_caps_minutes() -> dict[str, int]:
+    """The snooze cap per priority label, in whole minutes, from alerts.store.SNOOZE_CAP."""
+    from alerts.store import SNOOZE_CAP
+
+    return {priority.label: int(cap.total_seconds() // 60) for priority, cap in SNOOZE_CAP.items()}
+
+
+def snooze_choices_for(priority: str) -> tuple[int, ...]:
+    cap = snooze_caps_minutes().get(priority, 0)
+    return tuple(m for m in SNOOZE_CHOICES_MINUTES if m <= cap)[-3:]
+
+
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
@@ -131,8 +179,9 @@ class Ward:
     id: str
     name: str
     patient_count: int = 0
-    open_high: int = 0
+    open_high: int = 0  # open physiological alerts
     open_medium: int = 0
+    open_technical: int = 0  # open technical alarms, any priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +260,11 @@ class AlertView:
     opened_at: datetime
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None  # display name of the staff member
-    note: str | None = None  # the acknowledgement note
+    note: str | None = None  # the newest note of an acknowledgement or snooze
+    condition: str = PHYSIOLOGICAL
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = None  # display name
+    resolved_by: str | None = None  # display name, when staff ended the alert
 
     @property
     def priority_label(self) -> str:
@@ -220,6 +273,22 @@ class AlertView:
     @property
     def state_label(self) -> str:
         return ALERT_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def technical(self) -> bool:
+        return self.condition == TECHNICAL
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def snooze_choices(self) -> tuple[int, ...]:
+        return snooze_choices_for(self.priority) if self.live else ()
+
+    def snoozed(self, now: datetime) -> bool:
+        """Acknowledged with a snooze that has not run out yet."""
+        return self.state == "acknowledged" and self.snoozed_until is not None and self.snoozed_until > now
 
     def sort_key(self) -> tuple[int, int, float]:
         return (PRIORITY_RANK.get(self.priority, 3), self.state != "open", -self.opened_at.timestamp())
@@ -240,6 +309,10 @@ class AlertView:
             "acknowledged_at": _iso(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by,
             "note": self.note,
+            "condition": self.condition,
+            "snoozed_until": _iso(self.snoozed_until),
+            "snoozed_by": self.snoozed_by,
+            "snooze_minutes": list(self.snooze_choices),
         }
 
 
@@ -262,17 +335,37 @@ class PatientCard:
         return now.astimezone(display_zone()).year - self.birth_year
 
     @property
+    def physiological_alerts(self) -> tuple[AlertView, ...]:
+        return tuple(a for a in self.alerts if not a.technical)
+
+    @property
+    def technical_alerts(self) -> tuple[AlertView, ...]:
+        return tuple(a for a in self.alerts if a.technical)
+
+    @property
     def rank(self) -> int:
-        """0 with a live high alert, 1 with medium, 2 otherwise: the ward list's first sort key."""
-        ranks = [PRIORITY_RANK[a.priority] for a in self.alerts if a.priority in ("high", "medium")]
+        """0 with a live high physiological alert, 1 with medium, 2 otherwise: the first sort key."""
+        ranks = [
+            PRIORITY_RANK[a.priority] for a in self.physiological_alerts if a.priority in ("high", "medium")
+        ]
         return min(ranks, default=2)
 
     @property
-    def top_priority(self) -> str | None:
-        return min((a.priority for a in self.alerts), key=lambda p: PRIORITY_RANK.get(p, 3), default=None)
+    def tech_rank(self) -> int:
+        """0 with an unacknowledged technical alarm, else 1: sorts after `rank`, before the name."""
+        return 0 if any(a.state == "open" for a in self.technical_alerts) else 1
 
-    def sort_key(self) -> tuple[int, str, str]:
-        return (self.rank, swedish_sort_key(self.name), str(self.id))
+    @property
+    def top_priority(self) -> str | None:
+        """The worst physiological priority (the card's colour); technical alarms never colour it."""
+        return min(
+            (a.priority for a in self.physiological_alerts),
+            key=lambda p: PRIORITY_RANK.get(p, 3),
+            default=None,
+        )
+
+    def sort_key(self) -> tuple[int, int, str, str]:
+        return (self.rank, self.tech_rank, swedish_sort_key(self.name), str(self.id))
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         return {
@@ -282,6 +375,7 @@ class PatientCard:
             "age": self.age(now),
             "care_reason": self.care_reason,
             "rank": self.rank,
+            "tech_rank": self.tech_rank,
             "top_priority": self.top_priority,
             "gateway": self.gateway.to_json() if self.gateway else None,
             "vitals": [v.to_json() for v in self.vitals],
@@ -296,7 +390,17 @@ class WardOverview:
     at: datetime
 
     def open_alerts(self, priority: str) -> int:
-        return sum(1 for p in self.patients for a in p.alerts if a.state == "open" and a.priority == priority)
+        """Unacknowledged physiological alerts of one priority (the header's red and yellow chips)."""
+        return sum(
+            1
+            for p in self.patients
+            for a in p.physiological_alerts
+            if a.state == "open" and a.priority == priority
+        )
+
+    def open_technical(self) -> int:
+        """Unacknowledged technical alarms, counted apart ("2 tekniska")."""
+        return sum(1 for p in self.patients for a in p.technical_alerts if a.state == "open")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -379,3 +483,175 @@ class PatientRecord:
     alert_history: tuple[AlertHistoryEntry, ...]
     ward_name: str = ""
     personal_limits: tuple[PersonalLimit, ...] = ()
+    manual_observations: tuple[ManualObservationView, ...] = ()
+    spo2_scale: Spo2ScaleView | None = None
+    monitoring_plan: tuple[MonitoringPlanItem, ...] = ()
+    devices: tuple[DeviceView, ...] = ()
+    news2: News2Summary | None = None
+    now: datetime | None = None  # the database's clock when the record was read
+
+
+@dataclass(frozen=True, slots=True)
+class ManualObservationView:
+    """What a nurse (or the patient) observed and entered by hand."""
+
+    id: int
+    time: datetime
+    respiratory_rate: float | None
+    consciousness: str | None
+    on_oxygen: bool | None
+    oxygen_l_min: float | None
+    source: str  # 'nurse' | 'patient'
+    entered_by: str | None  # display name of the staff member
+    entered_at: datetime
+    evaluated: bool
+
+    @property
+    def respiratory_rate_text(self) -> str:
+        return "–" if self.respiratory_rate is None else f"{format_value(self.respiratory_rate, 0)} /min"
+
+    @property
+    def consciousness_text(self) -> str:
+        if self.consciousness is None:
+            return "–"
+        return f"{self.consciousness} – {ACVPU_LABELS.get(self.consciousness, '')}".rstrip(" –")
+
+    @property
+    def oxygen_text(self) -> str:
+        if self.on_oxygen is None:
+            return "–"
+        if not self.on_oxygen:
+            return "Luft"
+        if self.oxygen_l_min is None:
+            return "Syrgas"
+        return f"Syrgas {format_value(self.oxygen_l_min, 1 if self.oxygen_l_min % 1 else 0)} l/min"
+
+    @property
+    def who(self) -> str:
+        if self.source == "patient":
+            return "Patienten"
+        return self.entered_by or "Personal"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": _iso(self.time),
+            "respiratory_rate": self.respiratory_rate,
+            "consciousness": self.consciousness,
+            "on_oxygen": self.on_oxygen,
+            "oxygen_l_min": self.oxygen_l_min,
+            "source": self.source,
+            "entered_by": self.entered_by,
+            "entered_at": _iso(self.entered_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Spo2ScaleView:
+    """The physician's order in force for how SpO2 is scored in NEWS2."""
+
+    scale: int
+    reason: str
+    ordered_by: str
+    ordered_at: datetime
+
+    @property
+    def label(self) -> str:
+        return "Skala 2 (hyperkapni)" if self.scale == 2 else "Skala 1"
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringPlanItem:
+    vital: str
+    every_minutes: int
+    last_at: datetime | None  # the newest stored value of this vital
+
+    @property
+    def label(self) -> str:
+        known = known_vital(self.vital)
+        return VITALS[known].display if known else self.vital
+
+    @property
+    def every_text(self) -> str:
+        return f"var {format_minutes(self.every_minutes)}"
+
+    def overdue(self, now: datetime) -> bool:
+        return self.last_at is None or now - self.last_at > timedelta(minutes=self.every_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    device_id: str
+    last_seen_at: datetime
+    battery_percent: int | None
+    battery_at: datetime | None
+    clock_not_set: bool
+
+    @property
+    def battery_text(self) -> str:
+        return "–" if self.battery_percent is None else f"{self.battery_percent} %"
+
+    @property
+    def battery_low(self) -> bool:
+        return self.battery_percent is not None and self.battery_percent <= 20
+
+
+@dataclass(frozen=True, slots=True)
+class News2Part:
+    """One NEWS2 parameter: its latest value, when, and its score (None when missing, stale or unscorable)."""
+
+    key: str  # News2Result.PARAMETERS name
+    label: str
+    value_text: str
+    at: datetime | None
+    score: int | None
+    status: str  # 'ok', 'missing', 'stale', 'unscorable'
+
+    @property
+    def status_text(self) -> str:
+        return {
+            "ok": "",
+            "missing": "saknas",
+            "stale": "inaktuellt",
+            "unscorable": "kan inte poängsättas utan uppgift om luft/syrgas",
+        }[self.status]
+
+
+@dataclass(frozen=True, slots=True)
+class News2Summary:
+    """NEWS2 on the values fresh enough to count. An incomplete score is never shown as a total."""
+
+    parts: tuple[News2Part, ...]
+    partial_total: int
+    total: int | None  # None when incomplete
+    risk: str | None  # Swedish risk label, None when incomplete
+    risk_floor: str  # the risk the present parameters already guarantee
+    risk_key: str  # 'low', 'low-medium', 'medium', 'high' (complete) or the floor's (incomplete)
+    spo2_scale: int
+
+    @property
+    def complete(self) -> bool:
+        return self.total is not None
+
+    @property
+    def missing(self) -> tuple[News2Part, ...]:
+        return tuple(p for p in self.parts if p.status != "ok")
+
+    @property
+    def headline(self) -> str:
+        """'NEWS2 5 (medel risk)' or 'NEWS2 ≥ 3 (ofullständig: saknar AF, medvetandegrad)'."""
+        if self.complete:
+            return f"NEWS2 {self.total} ({self.risk} risk)"
+        if all(p.status in ("missing", "stale") for p in self.parts):
+            return "NEWS2 kan inte beräknas (inga aktuella värden)"
+        absent = [p.label for p in self.missing if p.status == "missing"]
+        stale = [p.label for p in self.missing if p.status == "stale"]
+        unscorable = [p.label for p in self.missing if p.status == "unscorable"]
+        reasons = []
+        if absent:
+            reasons.append("saknar " + ", ".join(absent))
+        if stale:
+            reasons.append("inaktuellt " + ", ".join(stale))
+        if unscorable:
+            reasons.append("kan inte poängsätta " + ", ".join(unscorable))
+        return f"NEWS2 ≥ {self.partial_total} (ofullständig: {'; '.join(reasons)})"

@@ -21,7 +21,7 @@ from dashboard.auth import (
     staff_from_session,
     start_session,
 )
-from dashboard.model import StaffUser
+from dashboard.model import ACVPU_LABELS, StaffUser
 from dashboard.queries import (
     fetch_patient_record,
     fetch_patient_ward,
@@ -160,7 +160,7 @@ async def patient_page(
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn, entries_for(staff, [pid], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request))
         )
-    return render(request, "patient.html", staff, record=record, card=record.card)
+    return render(request, "patient.html", staff, record=record, card=record.card, acvpu=ACVPU_LABELS)
 
 
 @router.get("/alerts/{alert_id}")

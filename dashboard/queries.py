@@ -16,11 +16,16 @@ from dashboard.model import (
     AlertEventView,
     AlertHistoryEntry,
     AlertView,
+    DeviceView,
     GatewayView,
+    ManualObservationView,
+    MonitoringPlanItem,
+    News2Summary,
     Observation,
     PatientCard,
     PatientRecord,
     PersonalLimit,
+    Spo2ScaleView,
     StaffUser,
     VitalReading,
     Ward,
@@ -47,11 +52,23 @@ _STAFF_SELECT = (
 
 _ALERT_SELECT = (
     "SELECT a.id, a.patient_id, a.ward_id, a.rule, a.vital, a.priority, a.state, a.message, a.value,"
-    " a.observed_at, a.opened_at, a.acknowledged_at, a.resolved_at, s.display_name AS acknowledged_by,"
-    " (SELECT e.note FROM alert_events e WHERE e.alert_id = a.id AND e.kind = 'acknowledged'"
-    "  ORDER BY e.at DESC LIMIT 1) AS note"
-    " FROM alerts a LEFT JOIN staff_users s ON s.id = a.acknowledged_by"
+    " a.observed_at, a.opened_at, a.acknowledged_at, a.resolved_at, a.condition, a.snoozed_until,"
+    " ack.display_name AS acknowledged_by, sn.display_name AS snoozed_by, rs.display_name AS resolved_by,"
+    # The newest note staff wrote acknowledging or snoozing the alert since it last (re)opened.
+    " (SELECT e.note FROM alert_events e WHERE e.alert_id = a.id AND e.kind IN ('acknowledged', 'snoozed')"
+    "  AND e.note IS NOT NULL AND e.id > coalesce((SELECT max(r.id) FROM alert_events r"
+    "   WHERE r.alert_id = a.id AND r.kind IN ('reprioritised', 'snooze_expired')), 0)"
+    "  ORDER BY e.id DESC LIMIT 1) AS note"
+    " FROM alerts a LEFT JOIN staff_users ack ON ack.id = a.acknowledged_by"
+    " LEFT JOIN staff_users sn ON sn.id = a.snoozed_by LEFT JOIN staff_users rs ON rs.id = a.resolved_by"
 )
+# Alerts staff see: never 'pending' (the engine's hold), never one withdrawn before it opened.
+_SHOWN = (
+    " a.state <> 'pending' AND NOT EXISTS (SELECT 1 FROM alert_events w WHERE w.alert_id = a.id"
+    " AND w.kind = 'withdrawn')"
+)
+_LIVE = " a.state IN ('open', 'acknowledged')"
+MANUAL_OBSERVATIONS_SHOWN = 20
 
 
 def _staff(row: dict[str, Any]) -> StaffUser:
@@ -85,13 +102,18 @@ async def fetch_wards(conn: psycopg.AsyncConnection, staff: StaffUser) -> list[W
             " (SELECT count(*) FROM patients p WHERE p.ward_id = w.id"
             "  AND p.discharged_at IS NULL) AS patients,"
             " (SELECT count(*) FROM alerts a WHERE a.ward_id = w.id AND a.state = 'open'"
-            "  AND a.priority = 'high') AS high,"
+            "  AND a.condition = 'physiological' AND a.priority = 'high') AS high,"
             " (SELECT count(*) FROM alerts a WHERE a.ward_id = w.id AND a.state = 'open'"
-            "  AND a.priority = 'medium') AS medium"
+            "  AND a.condition = 'physiological' AND a.priority = 'medium') AS medium,"
+            " (SELECT count(*) FROM alerts a WHERE a.ward_id = w.id AND a.state = 'open'"
+            "  AND a.condition = 'technical') AS technical"
             " FROM wards w WHERE %s OR w.id = ANY(%s) ORDER BY w.name",
             (staff.is_admin, sorted(staff.ward_ids)),
         )
-        return [Ward(r["id"], r["name"], r["patients"], r["high"], r["medium"]) for r in await cur.fetchall()]
+        return [
+            Ward(r["id"], r["name"], r["patients"], r["high"], r["medium"], r["technical"])
+            for r in await cur.fetchall()
+        ]
 
 
 async def fetch_ward(conn: psycopg.AsyncConnection, ward_id: str) -> Ward | None:
@@ -187,6 +209,10 @@ def _alert(row: dict[str, Any]) -> AlertView:
         acknowledged_at=row["acknowledged_at"],
         acknowledged_by=row["acknowledged_by"],
         note=row["note"],
+        condition=row["condition"],
+        snoozed_until=row["snoozed_until"],
+        snoozed_by=row["snoozed_by"],
+        resolved_by=row["resolved_by"],
     )
 
 
@@ -202,7 +228,7 @@ async def _live_alerts(
 ) -> dict[uuid.UUID, list[AlertView]]:
     found: dict[uuid.UUID, list[AlertView]] = defaultdict(list)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_ALERT_SELECT + " WHERE a.patient_id = ANY(%s) AND a.state <> 'resolved'", (ids,))
+        await cur.execute(_ALERT_SELECT + " WHERE a.patient_id = ANY(%s) AND" + _LIVE, (ids,))
         for row in await cur.fetchall():
             found[row["patient_id"]].append(_alert(row))
     for alerts in found.values():
@@ -256,7 +282,7 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
             for r in await cur.fetchall()
         ]
         await cur.execute(
-            _ALERT_SELECT + " WHERE a.patient_id = %s ORDER BY a.opened_at DESC LIMIT %s",
+            _ALERT_SELECT + " WHERE a.patient_id = %s AND" + _SHOWN + " ORDER BY a.opened_at DESC LIMIT %s",
             (patient_id, RECORD_MAX_ALERTS),
         )
         alert_rows = await cur.fetchall()
@@ -270,8 +296,10 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
             event = AlertEventView(e["at"], e["kind"], e["actor"], e["priority"], e["note"])
             events[e["alert_id"]].append(event)
     vitals = await _latest_vitals(conn, [patient_id])
-    live = [_alert(r) for r in alert_rows if r["state"] != "resolved"]
-    card = _card(row, vitals.get(patient_id, ()), sorted(live, key=AlertView.sort_key))
+    manual = await _manual_observations(conn, patient_id)
+    scale = await _spo2_scale(conn, patient_id)
+    live = (await _live_alerts(conn, [patient_id])).get(patient_id, [])
+    card = _card(row, vitals.get(patient_id, ()), live)
     return PatientRecord(
         card=card,
         personal_number=row["personal_number"],
@@ -284,7 +312,96 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
         ),
         ward_name=row["ward_name"],
         personal_limits=tuple(await _personal_limits(conn, patient_id)),
+        manual_observations=tuple(manual),
+        spo2_scale=scale,
+        monitoring_plan=tuple(await _monitoring_plan(conn, patient_id)),
+        devices=tuple(await _devices(conn, patient_id)),
+        news2=await _news2(conn, patient_id, scale, row["now"]),
+        now=row["now"],
     )
+
+
+async def _manual_observations(
+    conn: psycopg.AsyncConnection, patient_id: uuid.UUID, limit: int = MANUAL_OBSERVATIONS_SHOWN
+) -> list[ManualObservationView]:
+    cur = await conn.execute(
+        "SELECT m.id, m.time, m.respiratory_rate, m.consciousness, m.on_oxygen, m.oxygen_l_min, m.source,"
+        " s.display_name, m.entered_at, m.evaluated_at IS NOT NULL"
+        " FROM manual_observations m LEFT JOIN staff_users s ON s.id = m.entered_by"
+        " WHERE m.patient_id = %s ORDER BY m.time DESC, m.id DESC LIMIT %s",
+        (patient_id, limit),
+    )
+    return [ManualObservationView(*r) for r in await cur.fetchall()]
+
+
+async def _spo2_scale(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> Spo2ScaleView | None:
+    """The SpO2 scale order in force (at most one; revoked orders are history)."""
+    cur = await conn.execute(
+        "SELECT o.scale, o.reason, s.display_name, o.ordered_at FROM spo2_scale_orders o"
+        " JOIN staff_users s ON s.id = o.ordered_by WHERE o.patient_id = %s AND o.revoked_at IS NULL"
+        " ORDER BY o.ordered_at DESC LIMIT 1",
+        (patient_id,),
+    )
+    row = await cur.fetchone()
+    return Spo2ScaleView(*row) if row else None
+
+
+async def _monitoring_plan(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list[MonitoringPlanItem]:
+    cur = await conn.execute(
+        "SELECT m.vital, m.every_minutes, l.time FROM monitoring_plans m"
+        " LEFT JOIN latest_vitals l ON l.patient_id = m.patient_id AND l.vital = m.vital"
+        " WHERE m.patient_id = %s",
+        (patient_id,),
+    )
+    plan = [MonitoringPlanItem(*r) for r in await cur.fetchall()]
+    return sorted(plan, key=lambda p: (_VITAL_ORDER.get(p.vital, len(_VITAL_ORDER)), p.vital))
+
+
+async def _devices(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list[DeviceView]:
+    """The devices of the patient's kit, as its gateway last reported them."""
+    cur = await conn.execute(
+        "SELECT d.device_id, d.last_seen_at, d.battery_percent, d.battery_at, d.clock_not_set"
+        " FROM devices d JOIN gateways g ON g.id = d.gateway_id WHERE g.patient_id = %s ORDER BY d.device_id",
+        (patient_id,),
+    )
+    return [DeviceView(*r) for r in await cur.fetchall()]
+
+
+async def _news2(
+    conn: psycopg.AsyncConnection, patient_id: uuid.UUID, scale: Spo2ScaleView | None, now: datetime
+) -> News2Summary:
+    """NEWS2 from the latest values (latest_vitals) and the newest manual consciousness and air/oxygen."""
+    from dashboard.news2_summary import News2Inputs, summarise
+
+    cur = await conn.execute(
+        "SELECT vital, value, time FROM latest_vitals WHERE patient_id = %s AND vital = ANY(%s)",
+        (
+            patient_id,
+            ["respiratory_rate", "spo2", "systolic_bp", "pulse_rate", "heart_rate", "body_temperature"],
+        ),
+    )
+    latest = {vital: (value, time) for vital, value, time in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT c.consciousness, c.time, o.on_oxygen, o.time FROM (SELECT 1) AS one"
+        " LEFT JOIN LATERAL (SELECT consciousness, time FROM manual_observations WHERE patient_id = %(p)s"
+        "  AND consciousness IS NOT NULL ORDER BY time DESC, id DESC LIMIT 1) c ON true"
+        " LEFT JOIN LATERAL (SELECT on_oxygen, time FROM manual_observations WHERE patient_id = %(p)s"
+        "  AND on_oxygen IS NOT NULL ORDER BY time DESC, id DESC LIMIT 1) o ON true",
+        {"p": patient_id},
+    )
+    c_value, c_time, o_value, o_time = await cur.fetchone()  # type: ignore[misc]
+    pulses = [latest[v] for v in ("pulse_rate", "heart_rate") if v in latest]
+    inputs = News2Inputs(
+        resp_rate=latest.get("respiratory_rate"),
+        spo2=latest.get("spo2"),
+        systolic_bp=latest.get("systolic_bp"),
+        pulse=max(pulses, key=lambda p: p[1]) if pulses else None,
+        temperature=latest.get("body_temperature"),
+        consciousness=(c_value, c_time) if c_time else None,
+        on_oxygen=(o_value, o_time) if o_time else None,
+        spo2_scale=scale.scale if scale else 1,
+    )
+    return summarise(inputs, now)
 
 
 async def _personal_limits(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list[PersonalLimit]:

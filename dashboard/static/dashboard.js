@@ -1,4 +1,5 @@
-// Hemma ward dashboard: live overview over a websocket, acknowledgement, relative times.
+// Hemma ward dashboard: live overview over a websocket, acknowledge/snooze/end alerts, manual
+// observations on the patient record, relative times.
 // Plain JavaScript, no libraries. Builds DOM with textContent only (never innerHTML), so
 // nothing from the server is ever parsed as markup. Mirrors templates/_cards.html.
 "use strict";
@@ -97,19 +98,49 @@
     return tile;
   }
 
+  function formatMinutes(minutes) {
+    if (minutes >= 2 * 1440 && minutes % 1440 === 0) return minutes / 1440 + " d";
+    const hours = Math.floor(minutes / 60);
+    const rest = minutes % 60;
+    if (!hours) return rest + " min";
+    return rest ? hours + " h " + rest + " min" : hours + " h";
+  }
+
+  function isSnoozed(a) {
+    return a.state === "acknowledged" && a.snoozed_until && new Date(a.snoozed_until).getTime() > Date.now();
+  }
+
+  function techBadge() {
+    const badge = el("span", "alert-priority tech-badge");
+    const icon = el("span", "tech-icon");
+    icon.setAttribute("aria-hidden", "true");
+    badge.append(icon, "Teknik");
+    return badge;
+  }
+
   function alertItem(a) {
-    const item = el("li", "alert alert-" + a.priority + " state-" + a.state);
+    const technical = a.condition === "technical";
+    const snoozed = isSnoozed(a);
+    const item = el("li", "alert alert-" + a.priority + " state-" + a.state + (technical ? " cond-technical" : "") +
+      (snoozed ? " snoozed" : ""));
     item.dataset.alertId = a.id;
     const body = el("div", "alert-body");
     const meta = el("span", "alert-meta");
+    if (technical) meta.append(a.priority_label + " prioritet · ");
     meta.append(timeEl(a.opened_at, "clock"));
     if (a.state === "acknowledged") {
       meta.append(" · Kvitterat" + (a.acknowledged_by ? " av " + a.acknowledged_by : ""));
       if (a.acknowledged_at) meta.append(" ", timeEl(a.acknowledged_at, "clock"));
     }
     body.append(el("span", "alert-message", a.message), meta);
+    if (snoozed) {
+      const line = el("span", "alert-snoozed", "Snoozad till ");
+      line.append(timeEl(a.snoozed_until, "clock"));
+      if (a.snoozed_by) line.append(" av " + a.snoozed_by);
+      body.append(line);
+    }
     if (a.state === "acknowledged" && a.note) body.append(el("span", "alert-note", a.note));
-    item.append(el("span", "alert-priority", a.priority_label), body);
+    item.append(technical ? techBadge() : el("span", "alert-priority", a.priority_label), body);
     if (a.state === "open") {
       const form = el("form", "ack-form");
       form.dataset.alertId = a.id;
@@ -122,15 +153,52 @@
       form.lastChild.setAttribute("role", "alert");
       item.append(form);
     }
+    if (a.state === "open" || a.state === "acknowledged") item.append(alertActions(a));
     return item;
+  }
+
+  function alertActions(a) {
+    const actions = el("div", "alert-actions");
+    actions.dataset.alertId = a.id;
+    const choices = a.snooze_minutes || [];
+    if (choices.length) {
+      const group = el("div", "snooze");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", "Snooza larmet");
+      group.append(el("span", "snooze-label", "Snooza"));
+      for (const minutes of choices) {
+        const button = el("button", "snooze-button", formatMinutes(minutes));
+        button.type = "button";
+        button.dataset.minutes = minutes;
+        group.append(button);
+      }
+      actions.append(group);
+    }
+    const details = el("details", "resolve");
+    const form = el("form", "resolve-form");
+    form.dataset.alertId = a.id;
+    const note = el("input", "resolve-note");
+    Object.assign(note, { name: "note", maxLength: 500, autocomplete: "off", placeholder: "Varför avslutas larmet?" });
+    note.setAttribute("aria-label", "Anteckning till avslut (krävs)");
+    const button = el("button", "resolve-button", "Avsluta larmet");
+    button.type = "submit";
+    form.append(note, button);
+    details.append(el("summary", "", "Avsluta"), form);
+    const error = el("span", "action-error");
+    error.setAttribute("role", "alert");
+    actions.append(details, error);
+    return actions;
   }
 
   function patientCard(p) {
     const offline = p.gateway && p.gateway.status === "offline";
-    const card = el("article", "patient rank-" + p.rank + (p.top_priority ? " top-" + p.top_priority : "") +
-      (offline ? " gw-offline" : ""));
+    const physiological = p.alerts.filter((a) => a.condition !== "technical");
+    const technical = p.alerts.filter((a) => a.condition === "technical");
+    const top = p.top_priority ? " top-" + p.top_priority : technical.length ? " top-technical" : "";
+    const card = el("article", "patient rank-" + p.rank + top + (offline ? " gw-offline" : ""));
     card.dataset.patientId = p.id;
     card.dataset.rank = p.rank;
+    card.dataset.techRank = p.tech_rank === undefined ? 1 : p.tech_rank;
     card.dataset.name = p.name;
 
     const info = el("div", "patient-info");
@@ -147,11 +215,21 @@
     if (p.vitals.length) p.vitals.forEach((v) => vitals.append(vitalTile(v)));
     else vitals.append(el("p", "no-vitals", "Inga mätvärden ännu"));
 
-    const alerts = el("ul", "alerts");
-    if (p.alerts.length) p.alerts.forEach((a) => alerts.append(alertItem(a)));
-    else alerts.append(el("li", "no-alerts", "Inga aktiva larm"));
+    const column = el("div", "patient-alerts");
+    if (physiological.length || !technical.length) {
+      const alerts = el("ul", "alerts");
+      if (physiological.length) physiological.forEach((a) => alerts.append(alertItem(a)));
+      else alerts.append(el("li", "no-alerts", "Inga aktiva larm"));
+      column.append(alerts);
+    }
+    if (technical.length) {
+      const list = el("ul", "alerts tech-alerts");
+      list.setAttribute("aria-label", "Tekniska larm");
+      technical.forEach((a) => list.append(alertItem(a)));
+      column.append(list);
+    }
 
-    card.append(info, vitals, alerts);
+    card.append(info, vitals, column);
     return card;
   }
 
@@ -170,10 +248,13 @@
     let gaveUp = false;
 
     function rankOf(card) { return Number(card.dataset.rank); }
+    function techRankOf(card) { return Number(card.dataset.techRank || 1); }
 
+    // Physiological severity first, then an unacknowledged technical alarm, then the name.
     function sortCards() {
       const cards = Array.from(list.children);
-      cards.sort((a, b) => rankOf(a) - rankOf(b) || collator.compare(a.dataset.name, b.dataset.name) ||
+      cards.sort((a, b) => rankOf(a) - rankOf(b) || techRankOf(a) - techRankOf(b) ||
+        collator.compare(a.dataset.name, b.dataset.name) ||
         (a.dataset.patientId < b.dataset.patientId ? -1 : 1));
       cards.forEach((card, i) => { if (list.children[i] !== card) list.insertBefore(card, list.children[i]); });
     }
@@ -183,25 +264,40 @@
       document.getElementById("patient-count").textContent = n + (n === 1 ? " patient" : " patienter");
       document.getElementById("no-patients").hidden = n > 0;
       for (const priority of ["high", "medium"]) {
-        const count = list.querySelectorAll(".alert.state-open.alert-" + priority).length;
+        const count = list.querySelectorAll(".alert.state-open.alert-" + priority + ":not(.cond-technical)").length;
         const chip = document.getElementById("count-" + priority);
         chip.textContent = count + (priority === "high" ? " hög" : " medel");
         chip.hidden = count === 0;
       }
+      const technical = list.querySelectorAll(".alert.state-open.cond-technical").length;
+      const chip = document.getElementById("count-technical");
+      const icon = el("span", "tech-icon");
+      icon.setAttribute("aria-hidden", "true");
+      chip.replaceChildren(icon, technical + (technical === 1 ? " teknisk" : " tekniska"));
+      chip.hidden = technical === 0;
     }
 
-    // A nurse may be typing a note when an update replaces the card: keep the text and focus.
+    // A nurse may be typing a note when an update replaces the card: keep the text, focus and open forms.
     function replaceCard(old, fresh) {
       const focused = old.contains(document.activeElement) ? document.activeElement : null;
-      old.querySelectorAll("form.ack-form").forEach((form) => {
-        const twin = fresh.querySelector('form.ack-form[data-alert-id="' + form.dataset.alertId + '"]');
+      old.querySelectorAll("form.ack-form, form.resolve-form").forEach((form) => {
+        const kind = form.classList.contains("ack-form") ? "ack-form" : "resolve-form";
+        const twin = fresh.querySelector("form." + kind + '[data-alert-id="' + form.dataset.alertId + '"]');
         if (!twin) return;
         twin.elements.note.value = form.elements.note.value;
-        twin.querySelector(".ack-error").textContent = form.querySelector(".ack-error").textContent;
+        const error = form.querySelector(".ack-error");
+        if (error) twin.querySelector(".ack-error").textContent = error.textContent;
+        const details = form.closest("details");
+        if (details && details.open) twin.closest("details").open = true;
         if (focused && form.contains(focused)) {
           const target = focused.name === "note" ? twin.elements.note : twin.querySelector("button");
           requestAnimationFrame(() => target.focus());
         }
+      });
+      old.querySelectorAll(".alert-actions .action-error").forEach((error) => {
+        const id = error.closest(".alert-actions").dataset.alertId;
+        const twin = fresh.querySelector('.alert-actions[data-alert-id="' + id + '"] .action-error');
+        if (twin) twin.textContent = error.textContent;
       });
       old.replaceWith(fresh);
     }
@@ -293,15 +389,45 @@
     connect();
   }
 
-  // --- acknowledge --------------------------------------------------------------------------
+  // --- acknowledge, snooze, end ----------------------------------------------------------------
 
-  const ACK_ERRORS = {
+  const ACTION_ERRORS = {
     401: "Du är utloggad – logga in igen.",
-    403: "Kvitteringen nekades (behörighet eller sessionen har gått ut).",
+    403: "Åtgärden nekades (behörighet eller sessionen har gått ut).",
     404: "Larmet finns inte längre.",
+    409: "Larmet har redan ändrats av någon annan.",
+  };
+  const ACK_ERRORS = Object.assign({}, ACTION_ERRORS, {
+    403: "Kvitteringen nekades (behörighet eller sessionen har gått ut).",
     409: "Larmet är redan kvitterat eller avslutat.",
     422: "Anteckningen får vara högst 500 tecken.",
-  };
+  });
+
+  function postJson(path, body) {
+    return fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  // The server's own Swedish message when it sends one, else a message for the status.
+  async function errorText(response, table, fallback) {
+    try {
+      const body = await response.json();
+      if (body && typeof body.detail === "string") return body.detail;
+    } catch (err) { /* not JSON */ }
+    return table[response.status] || fallback + " (" + response.status + ").";
+  }
+
+  function afterAction() {
+    // The ward page is redrawn by the live update; other pages reload to show the new state.
+    if (document.body.dataset.page !== "ward") location.reload();
+  }
 
   async function acknowledge(form) {
     const button = form.querySelector("button");
@@ -310,20 +436,13 @@
     button.disabled = true;
     error.textContent = "";
     try {
-      const response = await fetch("/api/alerts/" + encodeURIComponent(form.dataset.alertId) + "/acknowledge", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
-        },
-        body: JSON.stringify(note ? { note: note } : {}),
-      });
+      const response = await postJson("/api/alerts/" + encodeURIComponent(form.dataset.alertId) + "/acknowledge",
+        note ? { note: note } : {});
       if (response.ok) {
         form.classList.add("ack-sent");
         button.textContent = "Kvitterat";
-        if (document.body.dataset.page !== "ward") location.reload();
-        return; // the live update redraws the alert
+        afterAction();
+        return;
       }
       error.textContent = ACK_ERRORS[response.status] || "Kvitteringen misslyckades (" + response.status + ").";
     } catch (err) {
@@ -332,11 +451,122 @@
     button.disabled = false;
   }
 
+  async function alertAction(actions, action, body, button, doneText) {
+    const error = actions.querySelector(".action-error");
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      const response = await postJson("/api/alerts/" + encodeURIComponent(actions.dataset.alertId) + "/" + action, body);
+      if (response.ok) {
+        button.textContent = doneText;
+        afterAction();
+        return;
+      }
+      error.textContent = await errorText(response, ACTION_ERRORS, "Åtgärden misslyckades");
+    } catch (err) {
+      error.textContent = "Åtgärden misslyckades – ingen kontakt med servern.";
+    }
+    button.disabled = false;
+  }
+
+  function resolve(form) {
+    const actions = form.closest(".alert-actions");
+    const note = form.elements.note.value.trim();
+    if (note.length < 3) {
+      actions.querySelector(".action-error").textContent = "Skriv varför larmet avslutas (minst 3 tecken).";
+      form.elements.note.focus();
+      return;
+    }
+    alertAction(actions, "resolve", { note: note }, form.querySelector("button"), "Avslutat");
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button.snooze-button") : null;
+    if (!button) return;
+    const actions = button.closest(".alert-actions");
+    alertAction(actions, "snooze", { minutes: Number(button.dataset.minutes) }, button, "Snoozat");
+  });
+
+  // --- manual observation (patient record) ----------------------------------------------------
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  // datetime-local values are the browser's local time; new Date(value) reads them back the same way.
+  function localInputValue(date) {
+    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + "T" +
+      pad(date.getHours()) + ":" + pad(date.getMinutes());
+  }
+
+  function startObservationForm(form) {
+    const time = form.elements.time;
+    const flowField = form.querySelector(".oxygen-flow");
+    function setTimeBounds() {
+      const now = new Date();
+      time.max = localInputValue(new Date(now.getTime() + 5 * 60000));
+      time.min = localInputValue(new Date(now.getTime() - 12 * 3600000));
+      if (!time.dataset.touched) time.value = localInputValue(now);
+    }
+    time.addEventListener("input", () => { time.dataset.touched = "1"; });
+    setTimeBounds();
+    setInterval(setTimeBounds, 30000);
+    form.addEventListener("change", (event) => {
+      if (event.target.name !== "oxygen") return;
+      flowField.hidden = form.elements.oxygen.value !== "oxygen";
+      if (flowField.hidden) form.elements.oxygen_l_min.value = "";
+    });
+  }
+
+  async function recordObservation(form) {
+    const error = form.querySelector(".observation-error");
+    const done = form.querySelector(".observation-done");
+    const button = form.querySelector("button[type=submit]");
+    const f = form.elements;
+    error.textContent = "";
+    done.textContent = "";
+    if (f.respiratory_rate.validity.badInput) {
+      error.textContent = "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min";
+      return;
+    }
+    if (f.oxygen_l_min.validity.badInput) {
+      error.textContent = "Syrgasflödet måste vara större än 0 och högst 15 l/min";
+      return;
+    }
+    const oxygen = f.oxygen.value;
+    const body = {
+      respiratory_rate: f.respiratory_rate.value === "" ? null : Number(f.respiratory_rate.value),
+      consciousness: f.consciousness.value || null,
+      on_oxygen: oxygen === "" ? null : oxygen === "oxygen",
+      oxygen_l_min: oxygen === "oxygen" && f.oxygen_l_min.value !== "" ? Number(f.oxygen_l_min.value) : null,
+      time: f.time.dataset.touched && f.time.value ? new Date(f.time.value).toISOString() : null,
+    };
+    button.disabled = true;
+    try {
+      const response = await postJson("/api/patients/" + encodeURIComponent(form.dataset.patientId) +
+        "/observations", body);
+      if (response.ok) {
+        done.textContent = "Sparad.";
+        location.reload();
+        return;
+      }
+      error.textContent = await errorText(response, ACTION_ERRORS, "Observationen kunde inte sparas");
+    } catch (err) {
+      error.textContent = "Observationen kunde inte sparas – ingen kontakt med servern.";
+    }
+    button.disabled = false;
+  }
+
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    if (form instanceof HTMLFormElement && form.classList.contains("ack-form")) {
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.classList.contains("ack-form")) {
       event.preventDefault();
       acknowledge(form);
+    } else if (form.classList.contains("resolve-form")) {
+      event.preventDefault();
+      resolve(form);
+    } else if (form.classList.contains("observation-form")) {
+      event.preventDefault();
+      recordObservation(form);
     }
   });
 
@@ -346,4 +576,5 @@
   }, 30000);
 
   if (document.body.dataset.page === "ward") startWard(document.body.dataset.wardId);
+  document.querySelectorAll("form.observation-form").forEach(startObservationForm);
 })();

@@ -1,0 +1,192 @@
+"""Staff snooze or end an alert. Each is one transaction, like acknowledging (dashboard.acknowledge):
+the alert row locked FOR UPDATE, an alert_events row, an access_log row and a NOTIFY, all or nothing.
+
+Snoozing acknowledges the alert until a time no later than the cap for its priority
+(alerts.store.SNOOZE_CAP); when it runs out the engine re-opens the alert if its condition is
+still there. Ending ("Avsluta") is for an alert staff know is over, mostly technical ones (a kit
+returned, a device replaced); it needs a note saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from dashboard.access_log import RESOLVE_ALERT, SNOOZE_ALERT, AccessEntry, write_access_log
+from dashboard.errors import AlertNotFound, AlertStateConflict, InvalidInput, WardForbidden
+from dashboard.model import AlertView, StaffUser, format_minutes
+from dashboard.queries import fetch_alert
+from hemma.db import NOTIFY_CHANNEL
+
+if TYPE_CHECKING:
+    import uuid
+
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+MAX_NOTE_LENGTH = 500
+MIN_RESOLVE_NOTE_LENGTH = 3
+# The states staff can act on. 'pending' is the engine's (waiting for its hold time, invisible to staff).
+ACTIONABLE_STATES = ("open", "acknowledged")
+_PRIORITY_PHRASE = {"high": "hög prioritet", "medium": "medelprioritet", "low": "låg prioritet"}
+
+
+@dataclass(frozen=True, slots=True)
+class LockedAlert:
+    id: int
+    ward_id: str
+    patient_id: uuid.UUID
+    state: str
+    priority: str
+
+
+async def lock_alert(conn: psycopg.AsyncConnection, alert_id: int, staff: StaffUser) -> LockedAlert:
+    """The alert row, locked until the transaction ends; AlertNotFound / WardForbidden otherwise."""
+    cur = await conn.execute(
+        "SELECT id, ward_id, patient_id, state, priority FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise AlertNotFound(alert_id)
+    alert = LockedAlert(*row)
+    if not staff.can_see(alert.ward_id):
+        raise WardForbidden(alert.ward_id)
+    return alert
+
+
+async def record_and_announce(
+    conn: psycopg.AsyncConnection,
+    alert: LockedAlert,
+    *,
+    kind: str,
+    staff: StaffUser,
+    note: str | None,
+    detail: dict[str, Any],
+    action: str,
+    client_address: str | None,
+) -> None:
+    """The alert_events row, the access_log row and the NOTIFY of one staff action on one alert."""
+    await conn.execute(
+        "INSERT INTO alert_events (alert_id, kind, actor, priority, note, detail)"
+        " VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
+        (alert.id, kind, f"staff:{staff.username}", alert.priority, note, json.dumps(detail)),
+    )
+    await write_access_log(
+        conn, [AccessEntry(staff, alert.patient_id, action, f"alert:{alert.id}", client_address)]
+    )
+    payload = {"kind": "alerts", "ward_id": alert.ward_id, "alert_ids": [alert.id]}
+    await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
+
+
+def snooze_cap(priority: str) -> timedelta:
+    from alerts.model import Priority
+    from alerts.store import SNOOZE_CAP
+
+    return SNOOZE_CAP[Priority.parse(priority)]
+
+
+def check_note(note: object, *, required: bool) -> str | None:
+    """A note as stored: stripped, None when blank and optional; InvalidInput with a Swedish message."""
+    if note is None:
+        if required:
+            raise InvalidInput("Skriv en anteckning om varför larmet avslutas (minst 3 tecken)", "note")
+        return None
+    if not isinstance(note, str):
+        raise InvalidInput("Anteckningen måste vara text", "note")
+    note = note.strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidInput(f"Anteckningen får vara högst {MAX_NOTE_LENGTH} tecken", "note")
+    if required and len(note) < MIN_RESOLVE_NOTE_LENGTH:
+        raise InvalidInput("Skriv en anteckning om varför larmet avslutas (minst 3 tecken)", "note")
+    return note or None
+
+
+def check_minutes(minutes: object) -> int:
+    """The snooze length's shape (a whole number of minutes, at least 1); the cap is checked per alert."""
+    if not isinstance(minutes, int) or isinstance(minutes, bool):
+        raise InvalidInput("Ange snoozetiden i hela minuter", "minutes")
+    if minutes < 1:
+        raise InvalidInput("Snoozetiden måste vara minst 1 min", "minutes")
+    return minutes
+
+
+async def snooze_alert(
+    conn: psycopg.AsyncConnection,
+    *,
+    alert_id: int,
+    staff: StaffUser,
+    minutes: int,
+    note: str | None,
+    client_address: str | None,
+) -> AlertView:
+    """open/acknowledged -> acknowledged with snoozed_until = now() + minutes (at most the priority's cap)."""
+    async with conn.transaction():
+        alert = await lock_alert(conn, alert_id, staff)
+        if alert.state not in ACTIONABLE_STATES:
+            raise AlertStateConflict(alert_id, alert.state, "snooze")
+        cap = snooze_cap(alert.priority)
+        if timedelta(minutes=minutes) > cap:
+            phrase = _PRIORITY_PHRASE.get(alert.priority, alert.priority)
+            cap_text = format_minutes(int(cap.total_seconds() // 60))
+            raise InvalidInput(f"Högsta snooze för {phrase} är {cap_text}", "minutes")
+        cur = await conn.execute(
+            "UPDATE alerts SET state = 'acknowledged',"
+            " acknowledged_at = coalesce(acknowledged_at, now()),"
+            " acknowledged_by = coalesce(acknowledged_by, %s),"
+            " snoozed_until = now() + make_interval(mins => %s), snoozed_by = %s, updated_at = now()"
+            " WHERE id = %s RETURNING snoozed_until",
+            (staff.id, minutes, staff.id, alert_id),
+        )
+        until: datetime = (await cur.fetchone())[0]  # type: ignore[index]
+        await record_and_announce(
+            conn,
+            alert,
+            kind="snoozed",
+            staff=staff,
+            note=note,
+            detail={"minutes": minutes, "until": until.isoformat(), "staff_user_id": staff.id},
+            action=SNOOZE_ALERT,
+            client_address=client_address,
+        )
+        view = await fetch_alert(conn, alert_id)
+    log.info("alert %s snoozed %d min by staff %s", alert_id, minutes, staff.id)
+    assert view is not None  # locked above, so it still exists
+    return view
+
+
+async def resolve_alert(
+    conn: psycopg.AsyncConnection,
+    *,
+    alert_id: int,
+    staff: StaffUser,
+    note: str,
+    client_address: str | None,
+) -> AlertView:
+    """open/acknowledged -> resolved by a member of staff, with the note saying why."""
+    async with conn.transaction():
+        alert = await lock_alert(conn, alert_id, staff)
+        if alert.state not in ACTIONABLE_STATES:
+            raise AlertStateConflict(alert_id, alert.state, "resolve")
+        await conn.execute(
+            "UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_by = %s,"
+            " snoozed_until = NULL, updated_at = now() WHERE id = %s",
+            (staff.id, alert_id),
+        )
+        await record_and_announce(
+            conn,
+            alert,
+            kind="resolved",
+            staff=staff,
+            note=note,
+            detail={"staff_user_id": staff.id},
+            action=RESOLVE_ALERT,
+            client_address=client_address,
+        )
+        view = await fetch_alert(conn, alert_id)
+    log.info("alert %s resolved by staff %s", alert_id, staff.id)
+    assert view is not None
+    return view
