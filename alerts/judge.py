@@ -29,7 +29,7 @@ import numpy as np
 
 from alerts import persistence as ps
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
-from alerts.thresholds import ThresholdRule
+from alerts.thresholds import PersonalLimits, ThresholdRule
 from hemma.vitals import VITALS, Vital
 
 # Characteristics that stream (PLX Continuous Measurement, Heart Rate Measurement): their readings need
@@ -63,7 +63,7 @@ class KeyLimits:
         rules: Sequence[ThresholdRule],
         patient_ids: Sequence[uuid.UUID],
         *,
-        personal: dict[tuple[uuid.UUID, str, Priority], float],
+        personal: PersonalLimits,
         spo2_scale_2: set[uuid.UUID],
     ) -> KeyLimits:
         ordered = tuple(sorted(rules, key=lambda r: r.priority, reverse=True))

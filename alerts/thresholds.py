@@ -1,20 +1,17 @@
 """Per-vital threshold rules, evaluated with numpy over every patient in a batch at once.
 
 Ward defaults follow the NEWS2 bands (RCP 2017, chart 1): a value that would score 3 on its
-own raises a high-priority alert, one scoring 2 a medium one. Personal thresholds, trends,
-NEWS2 aggregation and hysteresis arrive with the full engine (issue 4).
+own raises a high-priority alert, one scoring 2 a medium one. `alerts.judge` applies them over
+each patient's recent readings, with personal limits, persistence and hysteresis.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import numpy as np
-
-from alerts.model import AlertClear, AlertRequest, Priority
-from hemma.vitals import VITALS, Vital
+from alerts.model import Priority
+from hemma.vitals import Vital
 
 # Quality flags that make a reading doubtful: such a reading never raises a physiological alarm alone.
 DOUBTFUL_QUALITY = frozenset(
@@ -29,9 +26,6 @@ DOUBTFUL_QUALITY = frozenset(
         "early_estimate",
     }
 )
-
-VITAL_CODES: dict[Vital, int] = {v: i for i, v in enumerate(Vital)}
-_VITAL_BY_CODE = list(Vital)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,106 +65,8 @@ WARD_DEFAULT_RULES: tuple[ThresholdRule, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ObservationArrays:
-    """A batch of observations as parallel arrays (one element per observation)."""
-
-    patient: np.ndarray  # int32 index into `patient_ids`
-    vital: np.ndarray  # int16 code, see VITAL_CODES
-    value: np.ndarray  # float64, canonical units
-    time: np.ndarray  # int64 epoch microseconds (effective time)
-    doubtful: np.ndarray  # bool: carries a quality flag from DOUBTFUL_QUALITY
-    patient_ids: list[uuid.UUID]
-
-    def __len__(self) -> int:
-        return int(self.value.shape[0])
-
-
 # A physician's limit for one patient, replacing the ward default of (rule key, priority).
 PersonalLimits = dict[tuple[uuid.UUID, str, Priority], float]
-
-
-def evaluate(
-    obs: ObservationArrays,
-    rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES,
-    *,
-    now: datetime,
-    personal: PersonalLimits | None = None,
-) -> tuple[list[AlertRequest], list[AlertClear]]:
-    """Compare every trustworthy observation in the batch with the rules.
-
-    Returns, per patient and rule key, the worst breach (newest among equals) as an alert request,
-    and, where the newest trustworthy value is within limits, a clear. Judging every reading (not
-    only the newest) makes the outcome independent of how readings happened to be batched: a
-    breach followed by a normal value gives a request and a later clear, exactly as it would in
-    two batches. Doubtful readings neither raise nor clear. `personal` limits replace the ward's
-    for that patient, rule key and priority (a COPD patient's SpO2 target, say). `now` is unused by
-    threshold rules but part of every rule's signature (trend and missing-data rules need it).
-    """
-    del now
-    row_of = {pid: i for i, pid in enumerate(obs.patient_ids)}
-    if len(obs) == 0:
-        return [], []
-    trusted = ~obs.doubtful
-    requests: list[AlertRequest] = []
-    clears: list[AlertClear] = []
-    for key, key_rules in _rules_by_key(rules).items():
-        of_vital = (obs.vital == VITAL_CODES[key_rules[0].vital]) & trusted
-        candidates = np.flatnonzero(of_vital)
-        if candidates.size == 0:
-            continue
-        value, patient, time = obs.value[candidates], obs.patient[candidates], obs.time[candidates]
-        # Worst priority per observation over the severities of this key (0 = within limits).
-        level = np.zeros(candidates.size, dtype=np.int8)
-        limit = np.full(candidates.size, np.nan)
-        own = np.zeros(candidates.size, dtype=bool)  # the breached limit is the patient's own
-        for rule in key_rules:  # ordered most severe first
-            rule_limit, rule_own = _limits(rule, len(obs.patient_ids), row_of, personal)
-            lim = rule_limit[patient]
-            breach = (level == 0) & (value < lim if rule.direction == "below" else value > lim)
-            level[breach] = int(rule.priority)
-            limit[breach] = lim[breach]
-            own[breach] = rule_own[patient][breach]
-        info = VITALS[key_rules[0].vital]
-        messages = {int(r.priority): r.message for r in key_rules}
-        below = key_rules[0].direction == "below"
-        for i in _last_per_patient(patient, level, time, only=level > 0):
-            side = "under" if below else "över"
-            text = (
-                f"{info.display} {side} personlig gräns {info.format(float(limit[i]))}"
-                if own[i]
-                else messages[int(level[i])]
-            )
-            requests.append(
-                AlertRequest(
-                    patient_id=obs.patient_ids[int(patient[i])],
-                    rule=key,
-                    vital=info.vital.value,
-                    priority=Priority(int(level[i])),
-                    message=f"{text}: {info.format(float(value[i]))}",
-                    value=float(value[i]),
-                    threshold=float(limit[i]),
-                    observed_at=_from_micros(int(time[i])),
-                )
-            )
-        newest = _last_per_patient(patient, np.zeros_like(level), time, only=np.ones(level.shape, dtype=bool))
-        for i in newest[level[newest] == 0]:
-            clears.append(AlertClear(obs.patient_ids[int(patient[i])], key, _from_micros(int(time[i]))))
-    return requests, clears
-
-
-def _limits(
-    rule: ThresholdRule, rows: int, row_of: dict[uuid.UUID, int], personal: PersonalLimits | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per patient row: the limit of `rule` (personal where set) and whether it is personal."""
-    limits = np.full(rows, rule.limit)
-    own = np.zeros(rows, dtype=bool)
-    for (patient_id, key, priority), value in (personal or {}).items():
-        row = row_of.get(patient_id)
-        if row is not None and key == rule.rule and priority == rule.priority:
-            limits[row] = value
-            own[row] = True
-    return limits, own
 
 
 def threshold_keys() -> dict[str, tuple[Vital, str, tuple[Priority, ...]]]:
@@ -179,20 +75,6 @@ def threshold_keys() -> dict[str, tuple[Vital, str, tuple[Priority, ...]]]:
         key: (group[0].vital, group[0].direction, tuple(r.priority for r in group))
         for key, group in _rules_by_key(WARD_DEFAULT_RULES).items()
     }
-
-
-def _last_per_patient(
-    patient: np.ndarray, level: np.ndarray, time: np.ndarray, *, only: np.ndarray
-) -> np.ndarray:
-    """Per patient among `only`: the index with the highest level, newest among equals."""
-    idx = np.flatnonzero(only)
-    if idx.size == 0:
-        return idx
-    order = idx[np.lexsort((time[idx], level[idx], patient[idx]))]
-    p = patient[order]
-    last_of_run = np.ones(order.size, dtype=bool)
-    last_of_run[:-1] = p[1:] != p[:-1]
-    return np.asarray(order[last_of_run])
 
 
 def _rules_by_key(rules: tuple[ThresholdRule, ...]) -> dict[str, list[ThresholdRule]]:
@@ -204,7 +86,3 @@ def _rules_by_key(rules: tuple[ThresholdRule, ...]) -> dict[str, list[ThresholdR
             raise ValueError(f"rule key {key} mixes vitals or directions")
         group.sort(key=lambda r: r.priority, reverse=True)
     return grouped
-
-
-def _from_micros(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)

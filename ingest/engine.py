@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DOUBTFUL = sorted(DOUBTFUL_QUALITY)
-_RULE_KEYS = thresholds.threshold_keys()
 _RULES_BY_VITAL: dict[Vital, dict[str, list[thresholds.ThresholdRule]]] = {}
 for _rule in WARD_DEFAULT_RULES:
     _RULES_BY_VITAL.setdefault(_rule.vital, {}).setdefault(_rule.rule, []).append(_rule)
@@ -421,7 +420,8 @@ def _wards(conn: psycopg.Connection, patients: list[uuid.UUID]) -> dict[uuid.UUI
 
 def _personal_limits(
     conn: psycopg.Connection, patients: list[uuid.UUID], now: datetime
-) -> dict[tuple[uuid.UUID, str, Priority], float]:
+) -> thresholds.PersonalLimits:
+    """Physicians' limits in force for these patients (expired ones no longer count)."""
     rows = conn.execute(
         "SELECT patient_id, rule, priority, limit_value FROM personal_thresholds"
         " WHERE patient_id = ANY(%s) AND revoked_at IS NULL AND (valid_until IS NULL OR valid_until > %s)",

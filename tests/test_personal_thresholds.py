@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from alerts import judge
 from alerts.model import Priority
-from alerts.thresholds import VITAL_CODES, ObservationArrays, evaluate
+from alerts.thresholds import WARD_DEFAULT_RULES
 from hemma.admin import AdminError, create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
 from hemma.settings import Settings
 from hemma.vitals import Vital
@@ -21,17 +22,21 @@ COPD, OTHER = uuid.uuid4(), uuid.uuid4()
 COPD_TARGET = {(COPD, "spo2_low", Priority.HIGH): 86.0, (COPD, "spo2_low", Priority.MEDIUM): 88.0}
 
 
-def _spo2(values: list[float]) -> ObservationArrays:
-    """The same SpO2 for both patients, in the order given."""
-    n = 2 * len(values)
-    return ObservationArrays(
-        patient=np.tile(np.array([0, 1], dtype=np.int32), len(values)),
-        vital=np.full(n, VITAL_CODES[Vital.SPO2], dtype=np.int16),
-        value=np.repeat(np.array(values, dtype=float), 2),
-        time=np.arange(n, dtype=np.int64) * 1_000_000,
-        doubtful=np.zeros(n, dtype=bool),
-        patient_ids=[COPD, OTHER],
+def _judge(spo2: float, personal: dict) -> dict[uuid.UUID, tuple[str, str]]:
+    """Both patients read the same spot-check SpO2; the engine's threshold judgement for each."""
+    now = datetime.now(UTC)
+    ids = [COPD, OTHER]
+    rules = [r for r in WARD_DEFAULT_RULES if r.rule == "spo2_low"]
+    limits = judge.KeyLimits.for_rows(rules, ids, personal=personal, spo2_scale_2=set())
+    values = np.full((2, 1), float(spo2))
+    times = np.full((2, 1), now.timestamp() - 1)
+    none = np.zeros(2, np.int8)
+    spot_check = np.zeros(2, bool)
+    verdict = judge.judge(
+        limits, values, times, np.zeros((2, 1), bool), live_priority=none, now=now, continuous=spot_check
     )
+    requests, _ = judge.judgement_output(limits, verdict, ids, live_priority=none)
+    return {r.patient_id: (r.priority.label, r.message) for r in requests}
 
 
 @pytest.mark.parametrize(
@@ -48,17 +53,16 @@ def _spo2(values: list[float]) -> ObservationArrays:
     ],
 )
 def test_personal_limit_replaces_the_ward_default_for_that_patient_only(spo2, copd, other) -> None:
-    requests, _ = evaluate(_spo2([spo2]), now=datetime.now(UTC), personal=COPD_TARGET)
-    got = {r.patient_id: (r.priority.label, r.message) for r in requests}
+    got = _judge(spo2, COPD_TARGET)
     assert got.get(COPD) == copd
     assert got.get(OTHER) == other
 
 
 def test_without_personal_limits_nothing_changes() -> None:
-    with_none, _ = evaluate(_spo2([87]), now=datetime.now(UTC), personal=None)
-    with_empty, _ = evaluate(_spo2([87]), now=datetime.now(UTC), personal={})
-    assert [(r.patient_id, r.priority) for r in with_none] == [(r.patient_id, r.priority) for r in with_empty]
-    assert {r.priority for r in with_none} == {Priority.HIGH}
+    assert _judge(87, {}) == {
+        COPD: ("high", "Syremättnad ≤ 91 %: 87 %"),
+        OTHER: ("high", "Syremättnad ≤ 91 %: 87 %"),
+    }
 
 
 @pytest.fixture
