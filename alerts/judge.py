@@ -20,6 +20,7 @@ reading in the window say nothing. Every array is [rows] or [rows, readings]; ve
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,3 +173,39 @@ def judgement_output(
         for i in np.flatnonzero(cleared)
     ]
     return requests, clears
+
+
+# --- scalar twin, used only in tests ----------------------------------------------------------
+
+
+def judge_one(
+    limits: Sequence[float],
+    priorities: Sequence[Priority],
+    direction: str,
+    readings: Sequence[tuple[float, float, bool]],
+    *,
+    live_priority: int,
+    now_s: float,
+    continuous: bool,
+    margin: float,
+) -> int:
+    """One patient's level for one key, reading by reading with the persistence and hysteresis twins.
+
+    `limits`/`priorities` are most severe first; `readings` are (value, epoch s, doubtful), oldest first.
+    """
+    sign = ps.sign_of(direction)
+    policy = ps.CONTINUOUS if continuous else ps.SPOT_CHECK
+    known = [(v, t, d) for v, t, d in readings if not math.isnan(v) and t <= now_s]
+    trusted = [(v, t) for v, t, d in known if not d]
+    if not trusted:
+        return 0
+    newest = trusted[-1][0]
+    for limit, priority in zip(limits, priorities, strict=True):
+        run = ps.RunOne()
+        for value, at, doubtful in known:
+            run = ps.advance_run_one(run, value, doubtful, at, limit, sign)
+        persistent = ps.persistent_one(run, policy.readings, policy.duration_s)
+        was = live_priority >= int(priority)
+        if ps.alarm_state_one(was, persistent, newest, False, limit, sign, margin):
+            return int(priority)
+    return 0
