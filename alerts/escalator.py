@@ -13,6 +13,12 @@ alert's row lock that long would stall ingest (alerts/store.py locks live alerts
 and a nurse's acknowledgement. The cost: a crash between the two leaves an 'escalated' event
 without its delivery rows, and the next level follows N minutes later as usual.
 
+A physician who could not be paged is something the ward must see: `PagingAlarms` turns a
+channel the Dispatcher reports as failing (`notification_failing:<channel>`), and a notification
+no channel could carry at all (`notification_failing:not_sent`), into a technical medium alert
+for the patient whose alert was not passed on, through alerts.store like any rule's request; the
+next delivery on that channel clears them.
+
 Time comes in as `tick(now)`; only `run` reads the wall clock.
 """
 
@@ -22,8 +28,9 @@ import json
 import logging
 import signal
 import threading
-from collections import Counter
-from collections.abc import Callable
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,12 +38,15 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts import store
 from alerts.escalation import LEVEL_NAMES_SV, EscalationDue, due_escalation, levels_to_try
+from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
 from alerts.notify import (
     Channel,
     Dispatcher,
     DispatchOutcome,
     EmailChannel,
+    NoRoute,
     NotifyError,
     PushChannel,
     Recipient,
@@ -44,6 +54,7 @@ from alerts.notify import (
     WebhookChannel,
     notification_for_alert,
 )
+from alerts.notify.delivery import CHANNEL_LABELS_SV
 from hemma.contract import AlertMessage
 from hemma.db import NOTIFY_CHANNEL, migrate
 
@@ -54,6 +65,11 @@ log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 15.0
 NOBODY_ON_CALL = "ingen i jour"
+NO_CHANNEL = "ingen kanal"
+# Technical alarms about paging itself (see PagingAlarms). `not_sent`: no channel could even be tried.
+PAGING_RULE_PREFIX = "notification_failing:"
+NOT_SENT_RULE = PAGING_RULE_PREFIX + "not_sent"
+_LEVEL_DEFINITE_SV = {1: "jourläkaren", 2: "bakjouren", 3: "verksamhetschefen"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +141,7 @@ class Escalator:
         self._dashboard_url = dashboard_url
         self._conn: psycopg.Connection | None = None
         self.metrics: Counter[str] = Counter()
+        self._paging_alarms = PagingAlarms(dispatcher)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -181,10 +198,11 @@ class Escalator:
                 self._notify_dashboards(conn, claim.alert)
                 return Escalation(alert_id, claim.alert.ward_id, claim.due.level, None, False, 0)
         outcome, failure = self._dispatch(claim, now)
+        assert claim.on_call is not None
         with conn.transaction():
             self._record_delivery(conn, claim, outcome, failure, now)
-            self._notify_dashboards(conn, claim.alert)
-        assert claim.on_call is not None
+            changes = self._raise_paging_alarms(conn, claim, outcome, failure, now)
+            self._notify_dashboards(conn, claim.alert, changes)
         return Escalation(
             alert_id,
             claim.alert.ward_id,
@@ -272,6 +290,31 @@ class Escalator:
             self.metrics[f"channel_failing:{alarm.channel}"] += 1
         return outcome, None
 
+    def _raise_paging_alarms(
+        self,
+        conn: psycopg.Connection,
+        claim: _Claim,
+        outcome: DispatchOutcome | None,
+        failure: str | None,
+        now: datetime,
+    ) -> list[store.AlertChange]:
+        """The ward's technical alarms about this dispatch; a bug here never loses the delivery record."""
+        assert claim.on_call is not None
+        try:
+            with conn.transaction():  # a savepoint inside the delivery transaction
+                changes = self._paging_alarms.after_dispatch(
+                    conn, claim.alert, claim.on_call.level, outcome, failure, now
+                )
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.exception("alert %s: paging alarm not raised", claim.alert.alert_id)
+            self.metrics["paging_alarm_errors"] += 1
+            return []
+        for change in changes:
+            self.metrics[f"paging_alarm_{change.kind}"] += 1
+        return changes
+
     def _record_delivery(
         self,
         conn: psycopg.Connection,
@@ -286,7 +329,10 @@ class Escalator:
             self.metrics["notification_failed"] += 1
             detail = {"escalation_level": claim.on_call.level, "recipient": claim.on_call.recipient.name,
                       "detail": failure}  # fmt: skip
-            self._event(conn, alert_id, now, "notification_failed", "Avisering kunde inte skickas", detail)
+            note = "Avisering kunde inte skickas"
+            if failure and failure.startswith(NoRoute.__name__):
+                note = f"Avisering till {claim.on_call.recipient.name} kunde inte skickas: {NO_CHANNEL}"
+            self._event(conn, alert_id, now, "notification_failed", note, detail)
             return
         for attempt in outcome.attempts:
             row = attempt.alert_event()
@@ -312,12 +358,124 @@ class Escalator:
         )
 
     @staticmethod
-    def _notify_dashboards(conn: psycopg.Connection, alert: AlertMessage) -> None:
-        payload = {"kind": "alerts", "ward_id": alert.ward_id, "alert_ids": [alert.alert_id]}
-        conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
+    def _notify_dashboards(
+        conn: psycopg.Connection, alert: AlertMessage, changes: Sequence[store.AlertChange] = ()
+    ) -> None:
+        by_ward: dict[str, list[int]] = defaultdict(list)
+        by_ward[alert.ward_id].append(alert.alert_id)
+        for change in changes:
+            if change.alert_id not in by_ward[change.ward_id]:
+                by_ward[change.ward_id].append(change.alert_id)
+        for ward_id, alert_ids in by_ward.items():
+            payload = {"kind": "alerts", "ward_id": ward_id, "alert_ids": alert_ids}
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
 
 
-def channels_from_settings(settings: Settings, clock: SystemClock) -> list[Channel]:
+@dataclass(frozen=True, slots=True)
+class _Unpaged:
+    """A patient whose escalation a channel failed to carry, not yet told to their ward."""
+
+    ward_id: str
+    level: int
+    at: datetime
+
+
+class PagingAlarms:
+    """Tell the ward, on its own dashboard, that its physician was not paged about its patient.
+
+    The Dispatcher decides when a channel "keeps failing" (`failure_threshold` failed attempts in a
+    row, across notifications) and says so once, in the outcome that crossed the line. From then
+    on, and for the patients whose notifications failed on that channel on the way there, every
+    patient whose escalation the channel failed to carry gets a technical medium alert
+    `notification_failing:<channel>` (one per patient: the store keys alerts by patient and rule).
+    The channel's next delivery, to anyone, clears all of them. A channel with a live alarm in the
+    database counts as failing after a restart too, so the Dispatcher's counter starting again from
+    zero does not hide the next failure.
+
+    A notification no channel could even try (NoRoute: no channel configured, or none with an
+    address for the person on call) raises `notification_failing:not_sent` at once, cleared by the
+    next delivery that reaches anyone. Medium, not high: a high alert would itself be escalated.
+    The store's hold time for technical medium alarms applies (alerts/store.py HOLD).
+    """
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._failing: set[str] = set()
+        self._unpaged: dict[str, dict[uuid.UUID, _Unpaged]] = {}
+
+    def after_dispatch(
+        self,
+        conn: psycopg.Connection,
+        alert: AlertMessage,
+        level: int,
+        outcome: DispatchOutcome | None,
+        failure: str | None,
+        now: datetime,
+    ) -> list[store.AlertChange]:
+        """Requests and clears for one dispatch, applied in the caller's transaction."""
+        requests: list[AlertRequest] = []
+        clears: list[AlertClear] = []
+        ward_of = {alert.patient_id: alert.ward_id}
+        whom = _LEVEL_DEFINITE_SV.get(level, "jourläkaren")
+        if outcome is None:
+            why = NO_CHANNEL if failure and failure.startswith(NoRoute.__name__) else "avvisades"
+            message = f"Larm kunde inte skickas till {whom}: {why}"
+            requests.append(_paging_request(alert.patient_id, NOT_SENT_RULE, message, None, now))
+            return store.apply(conn, requests, clears, ward_of, now=now)
+        # Work on copies: if the store refuses, the patients still waiting to be told are not lost.
+        failing = set(self._failing)
+        waiting = {channel: dict(patients) for channel, patients in self._unpaged.items()}
+        alarmed = {a.channel for a in outcome.alarms}
+        for channel in outcome.failed:
+            at = max(a.finished_at for a in outcome.attempts if a.channel == channel)
+            waiting.setdefault(channel, {})[alert.patient_id] = _Unpaged(alert.ward_id, level, at)
+            if channel in alarmed or channel in failing or _alarm_live(conn, _rule(channel)):
+                failing.add(channel)
+                failures = float(self._dispatcher.consecutive_failures(channel))
+                label = CHANNEL_LABELS_SV.get(channel, channel)
+                for patient_id, u in waiting.pop(channel).items():
+                    ward_of[patient_id] = u.ward_id
+                    whom_then = _LEVEL_DEFINITE_SV.get(u.level, "jourläkaren")
+                    message = f"Larm kunde inte skickas via {label} till {whom_then}"
+                    requests.append(_paging_request(patient_id, _rule(channel), message, failures, u.at))
+        for channel in outcome.delivered:
+            at = max(a.finished_at for a in outcome.attempts if a.channel == channel and a.ok)
+            failing.discard(channel)
+            waiting.pop(channel, None)
+            clears += _clears(conn, _rule(channel), at)
+        if outcome.ok:
+            delivered_at = max(a.finished_at for a in outcome.attempts if a.ok)
+            clears += _clears(conn, NOT_SENT_RULE, delivered_at)
+        changes = store.apply(conn, requests, clears, ward_of, now=now)
+        self._failing, self._unpaged = failing, waiting
+        return changes
+
+
+def _rule(channel: str) -> str:
+    return PAGING_RULE_PREFIX + channel
+
+
+def _paging_request(
+    patient_id: uuid.UUID, rule: str, message: str, failures: float | None, at: datetime
+) -> AlertRequest:
+    return AlertRequest(
+        patient_id=patient_id, rule=rule, vital=None, priority=Priority.MEDIUM, message=message,
+        value=failures, threshold=None, observed_at=at, condition=AlarmCondition.TECHNICAL,
+    )  # fmt: skip
+
+
+def _alarm_live(conn: psycopg.Connection, rule: str) -> bool:
+    row = conn.execute("SELECT 1 FROM alerts WHERE rule = %s AND state <> 'resolved' LIMIT 1", (rule,))
+    return row.fetchone() is not None
+
+
+def _clears(conn: psycopg.Connection, rule: str, at: datetime) -> list[AlertClear]:
+    return [AlertClear(patient_id, r, at) for patient_id, r in store.live_keys(conn, rule) if r == rule]
+
+
+def channels_from_settings(
+    settings: Settings, clock: SystemClock, *, allow_none: bool = False
+) -> list[Channel]:
     channels: list[Channel] = []
     if settings.notify_smtp_host:
         if not settings.notify_smtp_sender:
@@ -328,15 +486,22 @@ def channels_from_settings(settings: Settings, clock: SystemClock) -> list[Chann
                 settings.notify_smtp_port,
                 sender=settings.notify_smtp_sender,
                 security=settings.notify_smtp_security,
-                username=settings.notify_smtp_username,
-                password=settings.notify_smtp_password,
+                # An empty line in an env file (NAME=) means "not set", not "log in as nobody".
+                username=settings.notify_smtp_username or None,
+                password=settings.notify_smtp_password or None,
             )
         )
     if settings.notify_ntfy_url:
-        channels.append(PushChannel(settings.notify_ntfy_url, token=settings.notify_ntfy_token))
+        channels.append(PushChannel(settings.notify_ntfy_url, token=settings.notify_ntfy_token or None))
     if settings.notify_webhook_secret:
         channels.append(WebhookChannel(settings.notify_webhook_secret, clock=clock))
-    if not channels:
+    if not channels and allow_none:
+        log.warning(
+            "no notification channel configured (HEMMA_NOTIFY_*): escalations are recorded as '%s'"
+            " and the ward gets a technical alarm instead of the physician a page",
+            NO_CHANNEL,
+        )
+    elif not channels:
         raise RuntimeError(
             "no notification channel configured: set HEMMA_NOTIFY_SMTP_HOST (and _SENDER),"
             " HEMMA_NOTIFY_NTFY_URL or HEMMA_NOTIFY_WEBHOOK_SECRET"
@@ -344,11 +509,15 @@ def channels_from_settings(settings: Settings, clock: SystemClock) -> list[Chann
     return channels
 
 
-def run(settings: Settings) -> int:
-    """`hemma escalate`: tick every TICK_INTERVAL_S with the wall clock until SIGINT/SIGTERM."""
+def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
+    """`hemma escalate`: tick every TICK_INTERVAL_S with the wall clock until SIGINT/SIGTERM.
+
+    Without a notification channel it refuses to start, unless `allow_no_channel` (the demo).
+    """
     database_url = settings.require_database_url()
     clock = SystemClock()
-    dispatcher = Dispatcher(channels_from_settings(settings, clock), clock=clock)
+    channels = channels_from_settings(settings, clock, allow_none=allow_no_channel)
+    dispatcher = Dispatcher(channels, clock=clock)
     with psycopg.connect(database_url, autocommit=True) as conn:
         applied = migrate(conn)
         if applied:

@@ -1,17 +1,21 @@
-"""Administrative writes: wards, patient enrolment with a kit, staff accounts.
+"""Administrative writes: wards, patient enrolment with a kit, staff accounts, and the care team's
+orders and observations the alert engine reads (monitoring plans, SpO2 scale, manual observations).
 
 Used by the `hemma` CLI, by `hemma demo` to seed its simulated ward, and by tests.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import psycopg
+
+    from hemma.vitals import Vital
 
 
 class AdminError(ValueError):
@@ -245,3 +249,256 @@ def set_personal_threshold(
             (patient_id, rule, priority, limit, reason.strip(), staff[0], valid_until),
         ).fetchone()
     return int(row[0])  # type: ignore[index]
+
+
+# --- Orders and observations the alert engine reads (migration 0004) ---------------------------
+
+# The CHECK on monitoring_plans.every_minutes: from every 5 minutes (continuous oximetry) to weekly.
+PLAN_MIN_EVERY = timedelta(minutes=5)
+PLAN_MAX_EVERY = timedelta(days=7)
+# A manual observation a little ahead of the server's clock is someone typing the next minute; more
+# is a wrong date. One older than a week is likelier a typo in the year or month than a late note.
+MANUAL_FUTURE_TOLERANCE = timedelta(minutes=2)
+MANUAL_MAX_AGE = timedelta(days=7)
+ACVPU = ("A", "C", "V", "P", "U")  # NEWS2: alert, new confusion, voice, pain, unresponsive
+# The observations row of a respiration rate counted by a person (no kit, no device).
+MANUAL_GATEWAY_ID = "manual"
+MANUAL_CHARACTERISTIC = "manual"
+
+
+def _active_staff(
+    conn: psycopg.Connection, username: str, roles: tuple[str, ...], doing: str
+) -> tuple[int, str]:
+    """(id, role) of an enabled account with one of `roles`, else an AdminError naming what was refused."""
+    staff = conn.execute(
+        "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (username,)
+    ).fetchone()
+    if staff is None:
+        raise AdminError(f"no active staff account {username}")
+    if staff[1] not in roles:
+        article = "an" if staff[1][0] in "aeiou" else "a"
+        allowed = " and ".join(f"{role}s" for role in roles)
+        raise AdminError(f"{username} is {article} {staff[1]}; only {allowed} {doing}")
+    return int(staff[0]), str(staff[1])
+
+
+def _enrolled_ward(conn: psycopg.Connection, patient_id: uuid.UUID) -> str:
+    """The ward of a patient in care; discharged patients take no new orders or observations."""
+    row = conn.execute("SELECT ward_id, discharged_at FROM patients WHERE id = %s", (patient_id,)).fetchone()
+    if row is None:
+        raise AdminError(f"no patient {patient_id}")
+    if row[1] is not None:
+        raise AdminError(f"patient {patient_id} was discharged on {row[1]:%Y-%m-%d}")
+    return str(row[0])
+
+
+def _vital(vital: object) -> Vital:
+    from hemma.vitals import Vital
+
+    try:
+        return Vital(str(vital))
+    except ValueError:
+        known = ", ".join(v.value for v in Vital)
+        raise AdminError(f"unknown vital {vital!r}; known: {known}") from None
+
+
+def set_monitoring_plan(
+    conn: psycopg.Connection,
+    patient_id: uuid.UUID,
+    vital: Vital | str,
+    every: timedelta,
+    set_by_username: str,
+) -> int:
+    """Plan that the patient measures `vital` at least every `every`; replaces the plan for that vital.
+
+    A nurse or physician decides it. The alert engine raises the technical alarm `missing:<vital>`
+    when no trustworthy reading has come for `every` plus its grace time, counting from the newest
+    reading or from when the plan was (re)set, whichever is later: setting a plan again restarts
+    its clock, and `set_by`/`set_at` name who did it last. Returns the interval in minutes.
+    """
+    planned = _vital(vital)
+    if every % timedelta(minutes=1):
+        raise AdminError(f"plan interval must be whole minutes, got {every}")
+    if not PLAN_MIN_EVERY <= every <= PLAN_MAX_EVERY:
+        raise AdminError(f"plan interval must be between 5 minutes and 7 days, got {every}")
+    minutes = every // timedelta(minutes=1)
+    with conn.transaction():
+        staff_id, _ = _active_staff(conn, set_by_username, ("nurse", "physician"), "set monitoring plans")
+        _enrolled_ward(conn, patient_id)
+        conn.execute(
+            "INSERT INTO monitoring_plans (patient_id, vital, every_minutes, set_by, set_at)"
+            " VALUES (%s, %s, %s, %s, now()) ON CONFLICT (patient_id, vital) DO UPDATE SET"
+            " every_minutes = EXCLUDED.every_minutes, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at",
+            (patient_id, planned.value, minutes, staff_id),
+        )
+    return minutes
+
+
+def clear_monitoring_plan(
+    conn: psycopg.Connection,
+    patient_id: uuid.UUID,
+    vital: Vital | str,
+    cleared_by_username: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Take `vital` out of the patient's plan: its absence no longer raises `missing:<vital>`.
+
+    A `missing:<vital>` alert that is live ends with the plan, in the same transaction (resolved, or
+    withdrawn while pending): the engine evaluates planned vitals only, so nothing else would end it.
+    """
+    from alerts import store
+    from alerts.model import AlertClear
+    from hemma.db import NOTIFY_CHANNEL
+
+    planned = _vital(vital)
+    now = now or datetime.now(UTC)
+    with conn.transaction():
+        _active_staff(conn, cleared_by_username, ("nurse", "physician"), "change monitoring plans")
+        deleted = conn.execute(
+            "DELETE FROM monitoring_plans WHERE patient_id = %s AND vital = %s RETURNING"
+            " (SELECT ward_id FROM patients WHERE id = %s)",
+            (patient_id, planned.value, patient_id),
+        ).fetchone()
+        if deleted is None:
+            raise AdminError(f"patient {patient_id} has no monitoring plan for {planned.value}")
+        ward_id, rule = deleted[0], f"missing:{planned.value}"
+        # The plan's end is newer than anything the engine saw, whatever its clock said.
+        last = conn.execute(
+            "SELECT observed_at FROM alerts WHERE patient_id = %s AND rule = %s AND state <> 'resolved'"
+            " FOR UPDATE",
+            (patient_id, rule),
+        ).fetchone()
+        at = max(now, last[0] + timedelta(microseconds=1)) if last else now
+        changes = store.apply(conn, [], [AlertClear(patient_id, rule, at)], {patient_id: ward_id}, now=now)
+        if changes:
+            event = {"kind": "alerts", "ward_id": ward_id, "alert_ids": [c.alert_id for c in changes]}
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
+
+
+def order_spo2_scale(
+    conn: psycopg.Connection, patient_id: uuid.UUID, scale: int, reason: str, physician_username: str
+) -> int:
+    """A physician's order that NEWS2 scores this patient's SpO2 on `scale` (RCP 2017: scale 2 for
+    hypercapnic respiratory failure, target 88-92 %). Returns the new order's id.
+
+    The order in force is revoked (revoked_at/by) and the new one inserted in one transaction, so the
+    table is the audit trail. Going back to the standard scale is also an order, a scale-1 row with its
+    own reason, rather than a bare revocation: why the patient left scale 2 is kept. The engine's
+    reading: the unrevoked order's scale, or scale 1 when there is none.
+    """
+    if scale not in (1, 2):
+        raise AdminError(f"SpO2 scale must be 1 (standard) or 2 (hypercapnic, target 88–92 %), got {scale}")
+    if len(reason.strip()) < 3:
+        raise AdminError("a reason is required (the clinical indication, e.g. verified hypercapnia)")
+    with conn.transaction():
+        staff_id, _ = _active_staff(conn, physician_username, ("physician",), "order the SpO2 scale")
+        _enrolled_ward(conn, patient_id)
+        conn.execute(
+            "UPDATE spo2_scale_orders SET revoked_at = now(), revoked_by = %s"
+            " WHERE patient_id = %s AND revoked_at IS NULL",
+            (staff_id, patient_id),
+        )
+        row = conn.execute(
+            "INSERT INTO spo2_scale_orders (patient_id, scale, reason, ordered_by)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (patient_id, scale, reason.strip(), staff_id),
+        ).fetchone()
+    return int(row[0])  # type: ignore[index]
+
+
+def record_manual_observation(
+    conn: psycopg.Connection,
+    patient_id: uuid.UUID,
+    *,
+    at: datetime,
+    respiratory_rate: float | None = None,
+    consciousness: str | None = None,
+    on_oxygen: bool | None = None,
+    oxygen_l_min: float | None = None,
+    source: str = "nurse",
+    entered_by_username: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """What a person observed (a nurse on a visit, or the patient answering the kit): NEWS2's parts no
+    device measures. Returns the manual_observations id.
+
+    A respiration rate is also stored as an `observations` row (gateway "manual", device
+    "staff:<username>" or "patient"), so it is charted like a device's reading, and becomes the
+    latest value unless a newer one exists; the ward's dashboards are notified. The alert engine
+    scores the row later (manual_observations.evaluated_at).
+    """
+    from hemma.db import NOTIFY_CHANNEL
+    from hemma.vitals import VITALS, Vital, plausibility_problem
+
+    now = now or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise AdminError("observation time must carry a time zone")
+    if at > now + MANUAL_FUTURE_TOLERANCE:
+        raise AdminError(f"observation time {at.isoformat()} is in the future")
+    if at < now - MANUAL_MAX_AGE:
+        raise AdminError(f"observation time {at.isoformat()} is more than 7 days ago; check the date")
+    if respiratory_rate is None and consciousness is None and on_oxygen is None:
+        raise AdminError("give at least one of respiration rate, consciousness (ACVPU) or air/oxygen")
+    if respiratory_rate is not None and plausibility_problem(Vital.RESPIRATORY_RATE, respiratory_rate):
+        info = VITALS[Vital.RESPIRATORY_RATE]
+        raise AdminError(
+            f"respiration rate {respiratory_rate:g} /min is not possible"
+            f" (between {info.plausible_min:g} and {info.plausible_max:g})"
+        )
+    if consciousness is not None:
+        consciousness = consciousness.strip().upper()
+        if consciousness not in ACVPU:
+            raise AdminError(f"consciousness must be one of A, C, V, P, U (ACVPU), got {consciousness!r}")
+    if oxygen_l_min is not None:
+        if on_oxygen is not True:
+            raise AdminError("an oxygen flow is given but the patient is not recorded as on oxygen")
+        if not 0 < oxygen_l_min <= 15:
+            raise AdminError(f"oxygen flow must be above 0 and at most 15 l/min, got {oxygen_l_min:g}")
+    if source == "nurse":
+        if not entered_by_username:
+            raise AdminError("an observation by staff needs the username of who made it")
+    elif source == "patient":
+        if entered_by_username is not None:
+            raise AdminError("an observation reported by the patient has no staff username")
+    else:
+        raise AdminError(f"source must be 'nurse' (staff) or 'patient', got {source!r}")
+
+    with conn.transaction():
+        staff_id = None
+        if entered_by_username is not None:
+            staff_id, _ = _active_staff(
+                conn, entered_by_username, ("nurse", "physician"), "record observations"
+            )
+        ward_id = _enrolled_ward(conn, patient_id)
+        row = conn.execute(
+            "INSERT INTO manual_observations (patient_id, time, respiratory_rate, consciousness, on_oxygen,"
+            " oxygen_l_min, source, entered_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (patient_id, at, respiratory_rate, consciousness, on_oxygen, oxygen_l_min, source, staff_id),
+        ).fetchone()
+        if respiratory_rate is not None:
+            device = f"staff:{entered_by_username}" if entered_by_username else "patient"
+            _store_respiratory_rate(conn, patient_id, at, respiratory_rate, device, now)
+            event = {"kind": "vitals", "ward_id": ward_id, "patient_ids": [str(patient_id)]}
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
+    return int(row[0])  # type: ignore[index]
+
+
+def _store_respiratory_rate(
+    conn: psycopg.Connection, patient_id: uuid.UUID, at: datetime, value: float, device: str, now: datetime
+) -> None:
+    # latest_vitals moves only forward, as in ingest (ingest/writer.py _MOVE): a note about this
+    # morning never hides a reading from this afternoon.
+    conn.execute(
+        "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id,"
+        " gateway_id, device_id, characteristic, received_at)"
+        " VALUES (%s, %s, 'respiratory_rate', %s, '/min', '{}', %s, %s, %s, %s, %s)",
+        (at, patient_id, value, uuid.uuid4(), MANUAL_GATEWAY_ID, device, MANUAL_CHARACTERISTIC, now),
+    )
+    conn.execute(
+        "INSERT INTO latest_vitals AS l (patient_id, vital, time, value, unit, quality)"
+        " VALUES (%s, 'respiratory_rate', %s, %s, '/min', '{}') ON CONFLICT (patient_id, vital) DO UPDATE"
+        " SET time = EXCLUDED.time, value = EXCLUDED.value, unit = EXCLUDED.unit, quality = EXCLUDED.quality"
+        " WHERE l.time <= EXCLUDED.time",
+        (patient_id, at, value),
+    )

@@ -53,7 +53,13 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hemma.demo import run
 
-    return run(get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval)
+    return run(
+        get_settings(),
+        patients=args.patients,
+        speed=args.speed,
+        interval_s=args.interval,
+        physician_email=args.physician_email,
+    )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -172,7 +178,7 @@ def _cmd_oncall_add(args: argparse.Namespace) -> int:
 def _cmd_escalate(args: argparse.Namespace) -> int:
     from alerts.escalator import run
 
-    return run(get_settings())
+    return run(get_settings(), allow_no_channel=args.allow_no_channel)
 
 
 def _cmd_bench_ingest(args: argparse.Namespace) -> int:
@@ -215,6 +221,73 @@ def _cmd_threshold_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def _patient_id(text: str):  # type: ignore[no-untyped-def]
+    import uuid
+
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a patient id (uuid): {text!r}") from exc
+
+
+_DURATION_UNITS = {"d": 1440, "h": 60, "min": 1, "m": 1}
+
+
+def _duration(text: str):  # type: ignore[no-untyped-def]
+    """`15m`, `4h`, `1d`, `1h30m`: a plan interval, as staff write it."""
+    import re
+    from datetime import timedelta
+
+    parts = re.findall(r"(\d+)\s*(d|h|min|m)", text.strip().lower())
+    if not parts or re.sub(r"\d+\s*(d|h|min|m)", "", text.strip().lower()).strip():
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (write e.g. 15m, 4h, 1d or 1h30m)")
+    return timedelta(minutes=sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts))
+
+
+def _cmd_plan_set(args: argparse.Namespace) -> int:
+    from hemma.admin import set_monitoring_plan
+
+    with _connect() as conn:
+        minutes = set_monitoring_plan(conn, args.patient, args.vital, args.every, args.by)
+    print(f"monitoring plan saved: {args.vital} at least every {minutes} min")
+    return 0
+
+
+def _cmd_plan_clear(args: argparse.Namespace) -> int:
+    from hemma.admin import clear_monitoring_plan
+
+    with _connect() as conn:
+        clear_monitoring_plan(conn, args.patient, args.vital, args.by)
+    print(f"monitoring plan for {args.vital} removed")
+    return 0
+
+
+def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
+    from hemma.admin import order_spo2_scale
+
+    with _connect() as conn:
+        order_id = order_spo2_scale(conn, args.patient, args.scale, args.reason, args.by)
+    what = "scale 2 (target 88-92 %)" if args.scale == 2 else "scale 1 (standard)"
+    print(f"SpO2 scale order {order_id} in force: NEWS2 scores SpO2 on {what}")
+    return 0
+
+
+def _cmd_observe(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from hemma.admin import record_manual_observation
+
+    on_oxygen = True if args.oxygen is not None else False if args.air else None
+    with _connect() as conn:
+        observation_id = record_manual_observation(
+            conn, args.patient, at=args.at or datetime.now(UTC), respiratory_rate=args.rr,
+            consciousness=args.acvpu, on_oxygen=on_oxygen, oxygen_l_min=args.oxygen,
+            source="patient" if args.patient_reported else "nurse", entered_by_username=args.by,
+        )  # fmt: skip
+    print(f"observation {observation_id} saved")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemma", description="Hemma remote patient monitoring")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patients", type=int, default=24)
     p.add_argument("--speed", type=float, default=60.0)
     p.add_argument("--interval", type=float, default=10.0)
+    p.add_argument(
+        "--physician-email",
+        help="where escalations to the demo jourläkare go when HEMMA_NOTIFY_SMTP_HOST is set"
+        " (kept for the next run; first default jourlakare@hemma-demo.invalid)",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("ward", help="manage wards")
@@ -275,6 +353,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=_cmd_threshold_set)
 
+    p = sub.add_parser("plan", help="monitoring plans: which vitals a patient measures, how often")
+    plsub = p.add_subparsers(dest="action", required=True)
+    pl = plsub.add_parser(
+        "set", help="expect a reading of VITAL at least this often (else a technical alarm 'missing:VITAL')"
+    )
+    pl.add_argument("patient", type=_patient_id, help="patient id (uuid)")
+    pl.add_argument("vital", help="e.g. spo2, systolic_bp, body_temperature, body_weight")
+    pl.add_argument("--every", required=True, type=_duration, help="15m, 4h, 1d ... (5 min to 7 days)")
+    pl.add_argument("--by", required=True, help="username of the nurse or physician")
+    pl.set_defaults(func=_cmd_plan_set)
+    pl = plsub.add_parser("clear", help="take VITAL out of the patient's plan")
+    pl.add_argument("patient", type=_patient_id, help="patient id (uuid)")
+    pl.add_argument("vital")
+    pl.add_argument("--by", required=True, help="username of the nurse or physician")
+    pl.set_defaults(func=_cmd_plan_clear)
+
+    p = sub.add_parser("order", help="a physician's orders the alert engine follows")
+    orsub = p.add_subparsers(dest="action", required=True)
+    od = orsub.add_parser(
+        "spo2-scale",
+        help="NEWS2 SpO2 scale: 2 for verified hypercapnic respiratory failure (target 88-92 %%), 1 standard",
+    )
+    od.add_argument("patient", type=_patient_id, help="patient id (uuid)")
+    od.add_argument("scale", type=int, choices=[1, 2])
+    od.add_argument("--reason", required=True)
+    od.add_argument("--by", required=True, help="username of the physician")
+    od.set_defaults(func=_cmd_order_spo2_scale)
+
+    p = sub.add_parser(
+        "observe", help="record what a person observed: respiration rate, consciousness, air or oxygen"
+    )
+    p.add_argument("patient", type=_patient_id, help="patient id (uuid)")
+    p.add_argument("--rr", type=float, help="respiration rate, breaths per minute")
+    p.add_argument(
+        "--acvpu", type=str.upper, choices=["A", "C", "V", "P", "U"], help="consciousness (C: new confusion)"
+    )
+    air = p.add_mutually_exclusive_group()
+    air.add_argument("--air", action="store_true", help="breathing room air")
+    air.add_argument("--oxygen", type=float, metavar="L/MIN", help="on supplemental oxygen, litres/minute")
+    p.add_argument(
+        "--at", type=_shift_time, help="when (ISO 8601, Swedish local time unless an offset); default now"
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--by", help="username of the nurse or physician who observed it")
+    who.add_argument(
+        "--patient", dest="patient_reported", action="store_true", help="reported by the patient"
+    )
+    p.set_defaults(func=_cmd_observe)
+
     p = sub.add_parser("staff", help="manage staff accounts")
     ssub = p.add_subparsers(dest="action", required=True)
     a = ssub.add_parser(
@@ -306,9 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--to", dest="ends_at", type=_shift_time, required=True)
     o.set_defaults(func=_cmd_oncall_add)
 
-    sub.add_parser(
+    p = sub.add_parser(
         "escalate", help="page the on-call rota about unacknowledged high alerts (HEMMA_NOTIFY_*)"
-    ).set_defaults(func=_cmd_escalate)
+    )
+    p.add_argument(
+        "--allow-no-channel",
+        action="store_true",
+        help="run without any HEMMA_NOTIFY_* channel (hemma demo): escalations are recorded as not sent",
+    )
+    p.set_defaults(func=_cmd_escalate)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="target", required=True)
