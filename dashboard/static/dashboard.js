@@ -40,7 +40,7 @@
     const today = localParts(new Date());
     const clock = at.hour + ":" + at.minute;
     if (at.year === today.year && at.month === today.month && at.day === today.day) return clock;
-    return at.day + " " + MONTHS[Number(at.month) - 1] + " " + clock;
+    return Number(at.day) + " " + MONTHS[Number(at.month) - 1] + " " + clock;
   }
 
   function formatAge(iso) {
