@@ -27,6 +27,7 @@ import enum
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -41,12 +42,13 @@ from device_profiles.features import (
     PlxFeatures,
     WeightScaleFeature,
 )
-from hemma.contract import MAX_CLOCK_SKEW, MAX_READING_AGE, Measurement, Observation
+from hemma.contract import CLOCK_NOT_SET_FLAG, MAX_CLOCK_SKEW, MAX_READING_AGE, Measurement, Observation
 
 log = logging.getLogger(__name__)
 
-# Reused from device_profiles.normalise: "the timestamp is unusable".
-CLOCK_FLAG = "device_clock_not_set"
+# The flag device_profiles.normalise uses for "the timestamp is unusable"; ingest keeps
+# devices.clock_not_set from it (hemma.contract.CLOCK_NOT_SET_FLAG).
+CLOCK_FLAG = CLOCK_NOT_SET_FLAG
 LOG_EVERY = timedelta(minutes=1)  # per device, characteristic and kind of problem
 _FEATURES = (BloodPressureFeature, BodyCompositionFeature, GlucoseFeature, PlxFeatures, WeightScaleFeature)
 # Namespace of the deterministic ids of device-numbered records (uuid5 of "hemma gateway records").
@@ -99,10 +101,19 @@ def supported(features: object) -> tuple[str, ...]:
 
 
 class NotificationDecoder:
-    """Turns GATT values into contract measurements; never raises for bad bytes or UUIDs."""
+    """Turns GATT values into contract measurements; never raises for bad bytes or UUIDs.
 
-    def __init__(self, *, device_tz: tzinfo = UTC) -> None:
+    `on_battery(device_id, percent, received)` is called for every Battery Level value.
+    """
+
+    def __init__(
+        self,
+        *,
+        device_tz: tzinfo = UTC,
+        on_battery: Callable[[str, int, datetime], None] | None = None,
+    ) -> None:
         self.device_tz = device_tz
+        self.on_battery = on_battery
         self.counters = DecodeCounters()
         self._logged: dict[tuple[str, str], datetime] = {}
 
@@ -128,6 +139,8 @@ class NotificationDecoder:
             return None
         if isinstance(decoded, device_profiles.BatteryLevel):
             self.counters.battery_percent[device_id] = decoded.battery_level
+            if self.on_battery is not None:
+                self.on_battery(device_id, decoded.battery_level, received)
         elif isinstance(decoded, _FEATURES):
             self._remember_features(device_id, characteristic, decoded)
         normalised = device_profiles.normalise(decoded, device_tz=self.device_tz)

@@ -15,6 +15,11 @@ Delivery is at least once, keyed by the queue's message id:
 MQTT 5 is used because a v5 broker says *why* it refuses a PUBLISH (PUBACK 0x87 not
 authorised, 0x97 quota exceeded); under 3.1.1 Mosquitto silently acks a publish its ACL
 denies, and the queue would delete data nobody received.
+
+Status (retained, outside the queue): "online" on every connection, again every
+`status_interval_s` as a heartbeat, and promptly (at most once per `status_min_gap_s`) after
+`request_status()`; each carries the `device_facts()` of that moment (battery levels, see
+gateway.device_facts). "offline" on a clean stop, and as the last will.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -36,7 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway import SOFTWARE
 from gateway.queue import StoreAndForwardQueue
-from hemma.contract import STATUS_QOS, GatewayStatus, encode, status_topic
+from hemma.contract import MAX_STATUS_BYTES, STATUS_QOS, DeviceStatus, GatewayStatus, encode, status_topic
 from hemma.mqtt import set_nodelay, use_target
 from hemma.settings import MqttTarget
 
@@ -44,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT_S = 10.0
 _GOODBYE_TIMEOUT_S = 2.0
+DEFAULT_STATUS_INTERVAL_S = 600.0  # the "online" heartbeat
+_STATUS_MIN_GAP_S = 1.0  # prompt statuses (a battery change) are coalesced to one per gap
 
 
 def _backoff(initial: float, maximum: float) -> Iterator[float]:
@@ -68,9 +75,14 @@ class Publisher:
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 30.0,
         protocol: str = "5",
+        device_facts: Callable[[], tuple[DeviceStatus, ...]] | None = None,
+        status_interval_s: float = DEFAULT_STATUS_INTERVAL_S,
+        status_min_gap_s: float = _STATUS_MIN_GAP_S,
     ) -> None:
         if protocol not in ("5", "3.1.1"):
             raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
+        if not status_interval_s > 0:
+            raise ValueError(f"status interval must be positive, got {status_interval_s!r}")
         # MQTT 5 is the one to use with Mosquitto: under 3.1.1 a publish the broker's ACL denies is
         # still acknowledged, and the queue would delete data nobody received. 3.1.1 exists for
         # the demo's fallback broker (amqtt), which speaks nothing newer.
@@ -82,6 +94,9 @@ class Publisher:
         self.keepalive_s = keepalive_s
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
+        self.device_facts = device_facts
+        self.status_interval_s = status_interval_s
+        self.status_min_gap_s = status_min_gap_s
         # Counters, written only by the publisher thread.
         self.published = 0  # PUBLISH packets sent for queued messages, re-sends included
         self.acked = 0  # successful PUBACKs for queued messages
@@ -89,7 +104,10 @@ class Publisher:
         self.connects = 0
         self.connect_failures = 0
         self.connected = False
+        self.statuses_published = 0  # "online" and "offline" statuses sent (not the last will)
         self._stop = threading.Event()
+        self._status_wanted = threading.Event()
+        self._last_status = 0.0  # time.monotonic() of the last "online" status
         self._has_work = threading.Event()
         self._has_work.set()
         self._wake_r: socket.socket | None = None  # a byte written to _wake_w interrupts select()
@@ -114,6 +132,7 @@ class Publisher:
             "broker_rejected": self.broker_rejected,
             "reconnects": self.reconnects,
             "connect_failures": self.connect_failures,
+            "statuses_published": self.statuses_published,
             "inflight": len(self._inflight),
             "queue_depth": len(self.queue),
             "queue_oldest_age_s": age.total_seconds() if age is not None else 0.0,
@@ -136,6 +155,11 @@ class Publisher:
         if self._wake_w is not None:
             with contextlib.suppress(OSError):  # BlockingIOError: a wake-up is already pending
                 self._wake_w.send(b"\0")
+
+    def request_status(self) -> None:
+        """Publish an "online" status with the current device facts soon (when connected)."""
+        self._status_wanted.set()
+        self.wake()
 
     def wait_connected(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -228,6 +252,8 @@ class Publisher:
                 if self.connected and not reached:
                     reached = True
                     self._publish_status(client, "online")
+                elif self.connected and self._status_due():
+                    self._publish_status(client, "online")
                 if self.connected:
                     self._fill_window(client)
                 elif time.monotonic() > connack_deadline:
@@ -304,12 +330,40 @@ class Publisher:
             self.acked += len(ids)
             self._has_work.set()  # room in the window again
 
+    def _status_due(self) -> bool:
+        since = time.monotonic() - self._last_status
+        if since >= self.status_interval_s:
+            return True
+        return self._status_wanted.is_set() and since >= self.status_min_gap_s
+
     def _publish_status(self, client: mqtt.Client, state: Literal["online", "offline"]) -> int:
+        devices: tuple[DeviceStatus, ...] | None = None
+        if state == "online":
+            # Cleared before the snapshot: a change recorded meanwhile asks again.
+            self._status_wanted.clear()
+            self._last_status = time.monotonic()
+            if self.device_facts is not None:
+                try:
+                    devices = self.device_facts() or None
+                except Exception:  # the status itself matters more than the facts in it
+                    log.exception("gateway %s: cannot collect device facts", self.gateway_id)
         status = GatewayStatus(
-            v=1, gateway_id=self.gateway_id, state=state, at=datetime.now(UTC), software=SOFTWARE
+            v=1,
+            gateway_id=self.gateway_id,
+            state=state,
+            at=datetime.now(UTC),
+            software=SOFTWARE,
+            devices=devices,
         )
-        info = client.publish(status_topic(self.gateway_id), encode(status), qos=STATUS_QOS, retain=True)
+        payload = encode(status)
+        if len(payload) > MAX_STATUS_BYTES:  # cannot happen within the contract's limits; never send one
+            log.error(
+                "gateway %s: status of %d bytes; sent without device facts", self.gateway_id, len(payload)
+            )
+            payload = encode(status.model_copy(update={"devices": None}))
+        info = client.publish(status_topic(self.gateway_id), payload, qos=STATUS_QOS, retain=True)
         self._status_mids.add(info.mid)
+        self.statuses_published += 1
         return info.mid
 
     def _say_goodbye(self, client: mqtt.Client) -> None:

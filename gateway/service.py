@@ -15,6 +15,11 @@ worker thread so it never blocks the loop; the publisher has its own thread (see
 gateway.publisher). Measurements are batched per message, up to
 `gateway_batch_max_measurements` or `gateway_batch_linger_s` after the first one waits.
 
+Device facts (gateway.device_facts): every Battery Level read is remembered; the publisher's
+retained "online" status carries the latest level of each device, at connect, every
+`status_interval_s` (default 10 minutes; `HEMMA_GATEWAY_STATUS_INTERVAL_S` once the setting
+`gateway_status_interval_s` exists) and promptly when a level changes markedly.
+
 `run(settings)` is the `hemma gateway` entry point: the real bleak backend, until SIGINT or
 SIGTERM, exit status 0.
 """
@@ -35,8 +40,9 @@ from types import TracebackType
 from device_profiles.catalogue import Profile, load_profiles
 from gateway.ble import BleCentral
 from gateway.decoding import NotificationDecoder
+from gateway.device_facts import DeviceFacts
 from gateway.errors import ConfigurationError, GatewayError, QueueFull
-from gateway.publisher import Publisher
+from gateway.publisher import DEFAULT_STATUS_INTERVAL_S, Publisher
 from gateway.queue import StoreAndForwardQueue
 from gateway.rate_limit import DEFAULT_STREAM_INTERVAL_S, StreamRateLimiter
 from gateway.virtual_radio import BleBackend
@@ -91,6 +97,7 @@ class Gateway:
         device_tz: tzinfo | None = None,
         clock: Callable[[], datetime] | None = None,
         stream_interval_s: float = DEFAULT_STREAM_INTERVAL_S,
+        status_interval_s: float | None = None,
     ) -> None:
         gw = gateway_id or settings.gateway_id
         if not gw or not GATEWAY_ID_PATTERN.match(gw):
@@ -107,7 +114,8 @@ class Gateway:
         profiles = profiles if profiles is not None else load_profiles()
         zone = device_tz or local_timezone()
         self.clock = clock or _utc_now
-        self.decoder = NotificationDecoder(device_tz=zone)
+        self.device_facts = DeviceFacts()
+        self.decoder = NotificationDecoder(device_tz=zone, on_battery=self._on_battery)
         self.streams = StreamRateLimiter(stream_interval_s)
         self.central = BleCentral(
             ble or BleBackend(), profiles, self._on_value, device_tz=zone, clock=self.clock
@@ -120,6 +128,8 @@ class Gateway:
             self.queue,
             inflight_max=settings.gateway_inflight_max,
             protocol=settings.mqtt_protocol,
+            device_facts=self.device_facts.snapshot,
+            status_interval_s=_status_interval(settings, status_interval_s),
         )
         self.batches_enqueued = 0
         self.measurements_enqueued = 0
@@ -244,6 +254,11 @@ class Gateway:
             self._release_stream(key)
         self._add_pending(measurement)
 
+    def _on_battery(self, address: str, percent: int, received: datetime) -> None:
+        """A device's Battery Level arrived (read at connect, or notified)."""
+        if self.device_facts.record_battery(address, percent, received):
+            self.publisher.request_status()
+
     def _release_stream(self, key: str) -> None:
         """The stream window of `key` closed: its newest measurement goes to the batch."""
         measurement = self.streams.release(key)
@@ -327,6 +342,15 @@ class Gateway:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _status_interval(settings: Settings, given: float | None) -> float:
+    """The heartbeat: the argument, else the setting `gateway_status_interval_s` when Settings has
+    one, else DEFAULT_STATUS_INTERVAL_S."""
+    if given is not None:
+        return given
+    configured = getattr(settings, "gateway_status_interval_s", None)
+    return float(configured) if configured is not None else DEFAULT_STATUS_INTERVAL_S
 
 
 def run(settings: Settings) -> int:

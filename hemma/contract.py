@@ -7,7 +7,8 @@ See docs/protocol.md for the prose version. In short:
   confines each gateway to its own topics; ingest rejects a batch whose body names
   another gateway.
 * `hemma/v1/gw/{gateway_id}/status` (QoS 1, retained): a `GatewayStatus`. The gateway
-  publishes "online" on connect and registers an "offline" last will.
+  publishes "online" on connect, as a heartbeat and when a device's battery changes markedly,
+  with what it knows about its devices (`DeviceStatus`), and registers an "offline" last will.
 * `hemma/v1/alerts/{ward_id}` (QoS 1): an `AlertMessage`, published by ingest after the
   alert is committed, for notification services.
 
@@ -23,7 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hemma.vitals import VITALS, Vital, plausibility_problem
 
@@ -36,6 +45,9 @@ STATUS_QOS = 1
 
 MAX_MEASUREMENTS_PER_BATCH = 500
 MAX_OBSERVATIONS_PER_MEASUREMENT = 16
+MAX_DEVICES_PER_STATUS = 32
+# Room for MAX_DEVICES_PER_STATUS devices with 64-character ids (about 5 KB) and the envelope.
+MAX_STATUS_BYTES = 8192
 # A home device's clock may be wrong; readings more than this far in the future are refused.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 # A gateway may be offline for a long time (store and forward); older readings are refused.
@@ -51,6 +63,9 @@ _CHARACTERISTIC = Annotated[
     Field(pattern=r"^(?:[0-9A-F]{4}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"),
 ]
 _QUALITY_FLAG = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+# The quality flag of a reading whose device clock was unusable (its time is the gateway's
+# receive time); device_profiles and the gateway add it, ingest keeps devices.clock_not_set from it.
+CLOCK_NOT_SET_FLAG = "device_clock_not_set"
 
 
 class PayloadRejected(ValueError):
@@ -135,12 +150,49 @@ class MeasurementBatch(_Strict):
     measurements: tuple[Measurement, ...] = Field(min_length=1, max_length=MAX_MEASUREMENTS_PER_BATCH)
 
 
+_ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+
+
+class DeviceStatus(_Strict):
+    """What the gateway last learnt about one of its devices (so far: its Battery Level, 0x2A19)."""
+
+    device_id: _DEVICE_ID
+    # Strict: a JSON integer 0..100, not "15", 15.5 or true.
+    battery_percent: int | None = Field(default=None, ge=0, le=100, strict=True)
+    # When the gateway read that level (its own clock).
+    battery_at: AwareDatetime | None = None
+
+    @field_validator("battery_at", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        # Strict: an ISO 8601 string (or a datetime), never a number read as Unix time.
+        if value is None or isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and _ISO_DATE_TIME.match(value):
+            return value
+        raise ValueError("must be an ISO 8601 date-time with a UTC offset")
+
+    @model_validator(mode="after")
+    def _check(self) -> DeviceStatus:
+        if (self.battery_percent is None) != (self.battery_at is None):
+            raise ValueError("battery_percent and battery_at come together")
+        return self
+
+
 class GatewayStatus(_Strict):
     v: Literal[1]
     gateway_id: _GATEWAY_ID
     state: Literal["online", "offline"]
     at: datetime | None = None  # absent in the last will, which is composed at connect time
     software: str | None = Field(default=None, max_length=64)
+    # Optional (v1 gateways before it send none); one entry per device, each device at most once.
+    devices: tuple[DeviceStatus, ...] | None = Field(default=None, max_length=MAX_DEVICES_PER_STATUS)
+
+    @model_validator(mode="after")
+    def _check(self) -> GatewayStatus:
+        if self.devices and len({d.device_id for d in self.devices}) != len(self.devices):
+            raise ValueError("devices: a device_id appears more than once")
+        return self
 
 
 class AlertMessage(_Strict):
@@ -251,8 +303,8 @@ def decode_gateway_status(topic: str, payload: bytes) -> GatewayStatus:
     topic_gateway = gateway_id_from_topic(topic)
     if topic_gateway is None or not topic.endswith("/status"):
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
-    if len(payload) > 4096:
-        raise PayloadRejected(f"oversized status: {len(payload)} bytes")
+    if len(payload) > MAX_STATUS_BYTES:
+        raise PayloadRejected(f"oversized status: {len(payload)} bytes > limit {MAX_STATUS_BYTES}")
     try:
         status = GatewayStatus.model_validate_json(payload)
     except ValidationError as exc:
