@@ -178,17 +178,41 @@ class BatchWriter:
         return inserted
 
     def _touch_devices(self, accepted: list[AcceptedBatch], now: datetime) -> None:
+        """Devices heard from, and whether each one's newest reading came with an unset clock.
+
+        "Newest" is by effective_time (a flagged reading's is the gateway's receive time, so
+        stored records with real, older times uploaded after it do not clear the flag);
+        clock_checked_at is that time and only moves forward, so a late, older reading never
+        overwrites what a newer one said.
+        """
+        from hemma.contract import CLOCK_NOT_SET_FLAG
+
         seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+        newest: dict[tuple[str, str], tuple[datetime, datetime, bool]] = {}
         for item in accepted:
             for m in item.batch.measurements:
-                seen[(item.batch.gateway_id, m.device_id)].add(m.characteristic)
+                key = (item.batch.gateway_id, m.device_id)
+                seen[key].add(m.characteristic)
+                flagged = any(CLOCK_NOT_SET_FLAG in o.quality for o in m.observations)
+                # On a tie the flagged reading wins.
+                candidate = (m.effective_time, m.received_time, flagged)
+                if key not in newest or candidate > newest[key]:
+                    newest[key] = candidate
         with self.conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO devices (gateway_id, device_id, characteristics, first_seen_at, last_seen_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gateway_id, device_id) DO UPDATE SET"
+                "INSERT INTO devices (gateway_id, device_id, characteristics, first_seen_at, last_seen_at,"
+                " clock_not_set, clock_checked_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (gateway_id, device_id) DO UPDATE SET"
                 " last_seen_at = EXCLUDED.last_seen_at, characteristics = ARRAY(SELECT DISTINCT unnest("
-                " devices.characteristics || EXCLUDED.characteristics) ORDER BY 1)",
-                [(gw, dev, sorted(chars), now, now) for (gw, dev), chars in seen.items()],
+                " devices.characteristics || EXCLUDED.characteristics) ORDER BY 1),"
+                " clock_not_set = CASE WHEN devices.clock_checked_at IS NULL"
+                " OR devices.clock_checked_at <= EXCLUDED.clock_checked_at"
+                " THEN EXCLUDED.clock_not_set ELSE devices.clock_not_set END,"
+                " clock_checked_at = GREATEST(devices.clock_checked_at, EXCLUDED.clock_checked_at)",
+                [
+                    (gw, dev, sorted(chars), now, now, newest[(gw, dev)][2], newest[(gw, dev)][0])
+                    for (gw, dev), chars in seen.items()
+                ],
             )
             cur.execute(
                 "UPDATE gateways SET last_message_at = %s WHERE id = ANY(%s)",
@@ -238,11 +262,32 @@ class BatchWriter:
             )
 
     def _store_status(self, status: GatewayStatus, now: datetime) -> None:
+        """The kit's state, and the device facts it carries (battery levels).
+
+        A device's battery level is replaced only by one read at the same time or later (a
+        retained status re-delivered after a newer one changes nothing); a battery_at ahead of
+        ingest's clock counts as now. A device first known from a status was heard then.
+        """
         self.conn.execute(
             "UPDATE gateways SET status = %s, status_at = %s, software = COALESCE(%s, software)"
             " WHERE id = %s",
             (status.state, status.at or now, status.software, status.gateway_id),
         )
+        facts = []
+        for d in status.devices or ():
+            if d.battery_percent is not None and d.battery_at is not None:
+                at = min(d.battery_at, now)
+                facts.append((status.gateway_id, d.device_id, at, at, d.battery_percent, at))
+        if facts:
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO devices (gateway_id, device_id, first_seen_at, last_seen_at,"
+                    " battery_percent, battery_at) VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (gateway_id, device_id) DO UPDATE SET"
+                    " battery_percent = EXCLUDED.battery_percent, battery_at = EXCLUDED.battery_at"
+                    " WHERE devices.battery_at IS NULL OR devices.battery_at <= EXCLUDED.battery_at",
+                    facts,
+                )
 
 
 def observation_arrays(rows: list[tuple]) -> thresholds.ObservationArrays:
