@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 
 
@@ -46,6 +46,8 @@ class AlertRequest:
     # Technical alarms (missing data, gateway offline, battery) are about the kit, not the patient: the
     # lifecycle may route them to the kit's operator and need not latch them like a high physiological alarm.
     condition: AlarmCondition = AlarmCondition.PHYSIOLOGICAL
+    # How long the alert waits as 'pending' before it opens; None: the store's policy (alerts.store.HOLD).
+    hold: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

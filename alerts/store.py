@@ -242,7 +242,7 @@ def _event(
 
 
 def _open(conn: psycopg.Connection, req: AlertRequest, ward_id: str, now: datetime) -> AlertChange:
-    hold = hold_for(req.condition, req.priority)
+    hold = hold_for(req.condition, req.priority) if req.hold is None else req.hold
     state = "pending" if hold > timedelta(0) else "open"
     alert_id = conn.execute(
         "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, message, value, threshold,"
@@ -266,7 +266,8 @@ def _while_pending(
 ) -> AlertChange | None:
     """A request for a key that is waiting out its hold: a priority with no hold opens it now."""
     priority = max(req.priority, Priority.parse(current.priority))
-    if hold_for(req.condition, priority) > timedelta(0):
+    hold = hold_for(req.condition, priority) if req.hold is None else req.hold
+    if hold > timedelta(0):
         _update(conn, current, req, now, priority=priority)
         return None
     conn.execute(

@@ -17,8 +17,8 @@ gateway.publisher). Measurements are batched per message, up to
 
 Device facts (gateway.device_facts): every Battery Level read is remembered; the publisher's
 retained "online" status carries the latest level of each device, at connect, every
-`status_interval_s` (default 10 minutes; `HEMMA_GATEWAY_STATUS_INTERVAL_S` once the setting
-`gateway_status_interval_s` exists) and promptly when a level changes markedly.
+`status_interval_s` (default 10 minutes, `HEMMA_GATEWAY_STATUS_INTERVAL_S`) and promptly when a
+level changes markedly.
 
 `run(settings)` is the `hemma gateway` entry point: the real bleak backend, until SIGINT or
 SIGTERM, exit status 0.
@@ -42,7 +42,7 @@ from gateway.ble import BleCentral
 from gateway.decoding import NotificationDecoder
 from gateway.device_facts import DeviceFacts
 from gateway.errors import ConfigurationError, GatewayError, QueueFull
-from gateway.publisher import DEFAULT_STATUS_INTERVAL_S, Publisher
+from gateway.publisher import Publisher
 from gateway.queue import StoreAndForwardQueue
 from gateway.rate_limit import DEFAULT_STREAM_INTERVAL_S, StreamRateLimiter
 from gateway.virtual_radio import BleBackend
@@ -345,12 +345,8 @@ def _utc_now() -> datetime:
 
 
 def _status_interval(settings: Settings, given: float | None) -> float:
-    """The heartbeat: the argument, else the setting `gateway_status_interval_s` when Settings has
-    one, else DEFAULT_STATUS_INTERVAL_S."""
-    if given is not None:
-        return given
-    configured = getattr(settings, "gateway_status_interval_s", None)
-    return float(configured) if configured is not None else DEFAULT_STATUS_INTERVAL_S
+    """The heartbeat: the argument, else the setting `gateway_status_interval_s`."""
+    return given if given is not None else settings.gateway_status_interval_s
 
 
 def run(settings: Settings) -> int:

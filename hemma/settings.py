@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     gateway_inflight_max: int = Field(default=20, ge=1, le=1000)
     gateway_batch_max_measurements: int = Field(default=50, ge=1, le=500)
     gateway_batch_linger_s: float = Field(default=0.2, ge=0.0, le=60.0)
+    gateway_status_interval_s: float = Field(
+        default=600.0,
+        ge=5.0,
+        le=86400.0,
+        description="Heartbeat of the retained status with device batteries.",
+    )
 
     # --- ingest -----------------------------------------------------------
     ingest_client_id: str = "hemma-ingest"

@@ -16,18 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
 import psycopg
 
-from alerts import store as alert_store
-from alerts import thresholds
-from alerts.model import Priority
 from alerts.store import AlertChange
 from hemma.contract import DecodedBatch, GatewayStatus
 from hemma.db import NOTIFY_CHANNEL
-from hemma.vitals import Vital
 from ingest.directory import Enrolment
-from ingest.history_rules import weight_gain_rule
+from ingest.engine import AlertEngine
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +100,13 @@ class CommitResult:
 class BatchWriter:
     """Owns one autocommit connection and writes each batch in one explicit transaction."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, engine: AlertEngine | None = None) -> None:
         if not conn.autocommit:
             # Without autocommit, an implicit transaction would turn `transaction()` into a savepoint.
             raise ValueError("BatchWriter needs an autocommit connection")
         self.conn = conn
+        # The engine outlives the connection (its trend windows are in memory): ingest passes its own.
+        self.engine = engine or AlertEngine()
         with conn.transaction():
             conn.execute(_STAGE)
 
@@ -123,6 +120,36 @@ class BatchWriter:
     ) -> CommitResult:
         result = CommitResult()
         events: list[dict[str, object]] = []
+        try:
+            self._commit(accepted, dead, statuses, result, events, now=now)
+        except BaseException:
+            self.engine.rolled_back()
+            raise
+        self.engine.committed()
+        return result
+
+    def tick(self, *, now: datetime) -> list[AlertChange]:
+        """The engine's time-driven rules in one transaction, announced to the dashboards on commit."""
+        try:
+            with self.conn.transaction():
+                changes = self.engine.tick(self.conn, now=now)
+                for event in _alert_events(changes):
+                    self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
+        except BaseException:
+            self.engine.rolled_back()
+            raise
+        return changes
+
+    def _commit(
+        self,
+        accepted: list[AcceptedBatch],
+        dead: list[DeadLetter],
+        statuses: list[tuple[GatewayStatus, Enrolment | None]],
+        result: CommitResult,
+        events: list[dict[str, object]],
+        *,
+        now: datetime,
+    ) -> None:
         with self.conn.transaction():
             if accepted:
                 inserted = self._store_observations(accepted, result)
@@ -147,7 +174,6 @@ class BatchWriter:
             result.statuses = len(statuses)
             for event in events:
                 self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
-        return result
 
     def _store_observations(self, accepted: list[AcceptedBatch], result: CommitResult) -> list[tuple]:
         with self.conn.cursor() as cur:
@@ -224,24 +250,7 @@ class BatchWriter:
     ) -> list[AlertChange]:
         if not inserted:
             return []
-        arrays = observation_arrays(inserted)
-        personal = self._personal_limits(arrays.patient_ids, now)
-        requests, clears = thresholds.evaluate(arrays, now=now, personal=personal)
-        weighed = sorted({row[1] for row in inserted if row[2] == Vital.BODY_WEIGHT.value})
-        more_requests, more_clears = weight_gain_rule(self.conn, weighed, now=now)
-        requests += more_requests
-        clears += more_clears
-        return alert_store.apply(self.conn, requests, clears, ward_of, now=now)
-
-    def _personal_limits(self, patients: list[uuid.UUID], now: datetime) -> thresholds.PersonalLimits:
-        """Physicians' limits in force for these patients (expired ones no longer count)."""
-        rows = self.conn.execute(
-            "SELECT patient_id, rule, priority, limit_value FROM personal_thresholds"
-            " WHERE patient_id = ANY(%s) AND revoked_at IS NULL"
-            " AND (valid_until IS NULL OR valid_until > %s)",
-            (patients, now),
-        ).fetchall()
-        return {(pid, rule, Priority.parse(priority)): value for pid, rule, priority, value in rows}
+        return self.engine.after_readings(self.conn, inserted, ward_of, now=now)
 
     def _store_dead_letters(self, dead: list[DeadLetter]) -> None:
         with self.conn.cursor() as cur:
@@ -288,26 +297,6 @@ class BatchWriter:
                     " WHERE devices.battery_at IS NULL OR devices.battery_at <= EXCLUDED.battery_at",
                     facts,
                 )
-
-
-def observation_arrays(rows: list[tuple]) -> thresholds.ObservationArrays:
-    """Rows of (time, patient_id, vital, value, quality) as the engine's parallel arrays."""
-    patient_index: dict[uuid.UUID, int] = {}
-    n = len(rows)
-    patient = np.empty(n, dtype=np.int32)
-    vital = np.empty(n, dtype=np.int16)
-    value = np.empty(n, dtype=np.float64)
-    time = np.empty(n, dtype=np.int64)
-    doubtful = np.zeros(n, dtype=bool)
-    codes = {v.value: c for v, c in thresholds.VITAL_CODES.items()}
-    for i, (t, pid, vit, val, quality) in enumerate(rows):
-        patient[i] = patient_index.setdefault(pid, len(patient_index))
-        vital[i] = codes[vit]
-        value[i] = val
-        time[i] = int(t.timestamp() * 1_000_000)
-        if quality and not thresholds.DOUBTFUL_QUALITY.isdisjoint(quality):
-            doubtful[i] = True
-    return thresholds.ObservationArrays(patient, vital, value, time, doubtful, list(patient_index))
 
 
 def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list[dict[str, object]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from alerts.escalator import NOT_SENT_RULE
+from alerts.paging_alarms import NOT_SENT_RULE
 from gateway.simulator import demo_roster
 from hemma import services
 from hemma.demo import (

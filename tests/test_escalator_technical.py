@@ -19,8 +19,9 @@ import psycopg
 import pytest
 
 from alerts import store
-from alerts.escalator import NOT_SENT_RULE, Escalation, Escalator
+from alerts.escalator import Escalation, Escalator
 from alerts.notify import Dispatcher, EmailChannel, RetryPolicy
+from alerts.paging_alarms import NOT_SENT_RULE
 from hemma.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
 from hemma.db import NOTIFY_CHANNEL
 from tests.support.smtp import Mailbox
@@ -149,14 +150,14 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
     # The third failure in a row trips the channel alarm: both patients whose pages failed get one.
     technical = _technical(db)
     assert technical == {
-        p1: (EMAIL_RULE, "medium", "technical", "pending", EMAIL_MESSAGE, None, 4.0, T0 + 5 * MIN),
-        p2: (EMAIL_RULE, "medium", "technical", "pending", EMAIL_MESSAGE, None, 4.0, T0 + 6 * MIN),
+        p1: (EMAIL_RULE, "medium", "technical", "open", EMAIL_MESSAGE, None, 4.0, T0 + 5 * MIN),
+        p2: (EMAIL_RULE, "medium", "technical", "open", EMAIL_MESSAGE, None, 4.0, T0 + 6 * MIN),
     }
     ids = [r[0] for r in db.execute("SELECT id FROM alerts WHERE rule = %s ORDER BY id", (EMAIL_RULE,))]
     assert json.loads(note.payload) == {"kind": "alerts", "ward_id": WARD, "alert_ids": [second, *ids]}
-    # The store's hold for technical medium alarms applies (alerts/store.py HOLD).
+    # No hold time: the Dispatcher already waited for repeated failures, the ward is told at once.
     pending_until = db.execute("SELECT pending_until FROM alerts WHERE id = %s", (ids[1],)).fetchone()[0]  # type: ignore[index]
-    assert pending_until == T0 + 16 * MIN
+    assert pending_until is None
 
     # While the channel is failing, the next unpaged patient gets the alarm at once.
     third = _alert(db, p3, opened_at=T0 + 2 * MIN)
@@ -165,7 +166,7 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
         EMAIL_RULE,
         "medium",
         "technical",
-        "pending",
+        "open",
         EMAIL_MESSAGE,
         None,
         6.0,
@@ -177,10 +178,9 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
     assert db.execute("SELECT count(*) FROM alerts WHERE rule = %s", (EMAIL_RULE,)).fetchone() == (3,)
 
     with db.transaction():
-        opened = store.promote_due(db, now=T0 + 17 * MIN)  # the engine's tick, after the hold
-    assert {c.patient_id for c in opened} == {p1, p2, p3}
+        assert store.promote_due(db, now=T0 + 17 * MIN) == []  # the engine's tick: nothing was held
     assert escalator.metrics["channel_failing:email"] == 1
-    assert escalator.metrics["paging_alarm_pending"] == 3
+    assert escalator.metrics["paging_alarm_opened"] == 3
 
     # The relay is back: the next page goes through, and every paging alarm of the channel clears.
     smtp.start()
@@ -189,13 +189,12 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
     assert [e for e in done if e.alert_id == fourth] == [Escalation(fourth, WARD, 1, _berg(db), True, 1)]
     assert {p: t[3] for p, t in _technical(db).items()} == {p1: "resolved", p2: "resolved", p3: "resolved"}
     events = [(p, kind) for p, kind, _ in _events(db, EMAIL_RULE)]
-    assert events[:3] == [(p1, "pending"), (p2, "pending"), (p3, "pending")]
-    assert sorted(events[3:6]) == sorted([(p1, "opened"), (p2, "opened"), (p3, "opened")])
-    assert sorted(events[6:]) == sorted([(p1, "resolved"), (p2, "resolved"), (p3, "resolved")])
+    assert events[:3] == [(p1, "opened"), (p2, "opened"), (p3, "opened")]
+    assert sorted(events[3:]) == sorted([(p1, "resolved"), (p2, "resolved"), (p3, "resolved")])
     assert len(mailbox.envelopes) == 1
 
 
-def test_a_relay_back_within_the_hold_withdraws_the_alarm_unseen(
+def test_a_relay_back_resolves_the_alarm(
     db: psycopg.Connection, ward: dict[str, Any], escalator: Escalator, clock: FakeClock, smtp: Relay
 ) -> None:
     p1, p2, _ = ward["patients"]
@@ -204,7 +203,7 @@ def test_a_relay_back_within_the_hold_withdraws_the_alarm_unseen(
     _alert(db, p1, opened_at=T0 + MIN, rule="spo2")
     _tick(escalator, clock, T0 + 5 * MIN)
     _tick(escalator, clock, T0 + 6 * MIN)
-    assert [t[3] for t in _technical(db).values()] == ["pending"]
+    assert [t[3] for t in _technical(db).values()] == ["open"]
 
     smtp.start()
     delivered = _alert(db, p2, opened_at=T0 + 3 * MIN)
@@ -212,7 +211,7 @@ def test_a_relay_back_within_the_hold_withdraws_the_alarm_unseen(
     assert _technical(db) == {
         p1: (EMAIL_RULE, "medium", "technical", "resolved", EMAIL_MESSAGE, None, 4.0, T0 + 6 * MIN)
     }
-    assert [kind for _, kind, _ in _events(db, EMAIL_RULE)] == ["pending", "withdrawn"]
+    assert [kind for _, kind, _ in _events(db, EMAIL_RULE)] == ["opened", "resolved"]
 
 
 def test_after_a_restart_a_live_alarm_means_the_channel_is_still_failing(
@@ -232,7 +231,7 @@ def test_after_a_restart_a_live_alarm_means_the_channel_is_still_failing(
         _alert(db, p3, opened_at=T0 + 2 * MIN)
         _tick(after, clock, T0 + 7 * MIN)
         assert after._dispatcher.consecutive_failures("email") == 2
-    assert _technical(db)[p3][:5] == (EMAIL_RULE, "medium", "technical", "pending", EMAIL_MESSAGE)
+    assert _technical(db)[p3][:5] == (EMAIL_RULE, "medium", "technical", "open", EMAIL_MESSAGE)
 
 
 def test_with_no_channel_at_all_the_escalation_is_recorded_and_the_ward_is_told(
@@ -256,7 +255,7 @@ def test_with_no_channel_at_all_the_escalation_is_recorded_and_the_ward_is_told(
     assert "none configured" in events[1][2]
     not_sent = "Larm kunde inte skickas till jourläkaren: ingen kanal"
     assert _technical(db) == {
-        p1: (NOT_SENT_RULE, "medium", "technical", "pending", not_sent, None, None, T0 + 6 * MIN)
+        p1: (NOT_SENT_RULE, "medium", "technical", "open", not_sent, None, None, T0 + 6 * MIN)
     }
 
     # Paging works again (a channel is configured): the next delivery clears it.
@@ -264,7 +263,7 @@ def test_with_no_channel_at_all_the_escalation_is_recorded_and_the_ward_is_told(
     with _escalator(database_url, smtp, clock) as working:
         assert [e.delivered for e in _tick(working, clock, T0 + 7 * MIN) if e.alert_id == other] == [True]
     assert _technical(db)[p1][3] == "resolved"
-    assert [kind for _, kind, _ in _events(db, NOT_SENT_RULE)] == ["pending", "withdrawn"]
+    assert [kind for _, kind, _ in _events(db, NOT_SENT_RULE)] == ["opened", "resolved"]
 
 
 def _berg(db: psycopg.Connection) -> int:
