@@ -14,13 +14,14 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dashboard.access_log import RECORD_OBSERVATION, AccessEntry, write_access_log
 from dashboard.errors import InvalidInput, PatientDischarged, PatientNotFound, RoleForbidden, WardForbidden
 from dashboard.model import ACVPU_LABELS, ManualObservationView, StaffUser, display_zone
 from hemma.db import NOTIFY_CHANNEL
+from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,8 +33,6 @@ OXYGEN_MAX_L_MIN = 15.0
 LATEST_BACK = timedelta(hours=12)  # how far back an observation may be entered
 FUTURE_SLACK = timedelta(minutes=5)  # a clock a little ahead is not an error
 CLINICAL_ROLES = ("nurse", "physician")
-MANUAL_GATEWAY = "manual"
-MANUAL_CHARACTERISTIC = "manual"
 _FIELDS = {"respiratory_rate", "consciousness", "on_oxygen", "oxygen_l_min", "time"}
 
 
@@ -193,24 +192,7 @@ async def _store_respiratory_rate(
 ) -> None:
     """The count as an ordinary observation, and latest_vitals only if it is the newest (as ingest does)."""
     await conn.execute(
-        "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
-        " device_id, characteristic, received_at)"
-        " VALUES (%s, %s, 'respiratory_rate', %s, '/min', '{}', %s, %s, %s, %s, now())",
-        (
-            at,
-            patient_id,
-            value,
-            uuid.uuid4(),
-            MANUAL_GATEWAY,
-            f"staff:{staff.username}",
-            MANUAL_CHARACTERISTIC,
-        ),
+        INSERT_RR_OBSERVATION,
+        (at, patient_id, value, uuid.uuid4(), f"staff:{staff.username}", datetime.now(UTC)),
     )
-    await conn.execute(
-        "INSERT INTO latest_vitals AS l (patient_id, vital, time, value, unit, quality)"
-        " VALUES (%s, 'respiratory_rate', %s, %s, '/min', '{}')"
-        " ON CONFLICT (patient_id, vital) DO UPDATE"
-        " SET time = EXCLUDED.time, value = EXCLUDED.value, unit = EXCLUDED.unit, quality = EXCLUDED.quality"
-        " WHERE l.time <= EXCLUDED.time",
-        (patient_id, at, value),
-    )
+    await conn.execute(UPSERT_RR_LATEST, (patient_id, at, value))

@@ -370,17 +370,23 @@ async def _devices(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list
 async def _news2(
     conn: psycopg.AsyncConnection, patient_id: uuid.UUID, scale: Spo2ScaleView | None, now: datetime
 ) -> News2Summary:
-    """NEWS2 from the latest values (latest_vitals) and the newest manual consciousness and air/oxygen."""
+    """NEWS2 as the engine scores it: each parameter's newest trustworthy value (a reading flagged as
+    doubtful never scores) and the newest manual consciousness and air/oxygen."""
+    from alerts.thresholds import DOUBTFUL_QUALITY
     from dashboard.news2_summary import News2Inputs, summarise
+    from hemma.contract import MAX_CLOCK_SKEW
+    from hemma.manual import NEWS2_DEVICE_VITALS, NEWS2_LATEST_TRUSTED
 
     cur = await conn.execute(
-        "SELECT vital, value, time FROM latest_vitals WHERE patient_id = %s AND vital = ANY(%s)",
-        (
-            patient_id,
-            ["respiratory_rate", "spo2", "systolic_bp", "pulse_rate", "heart_rate", "body_temperature"],
-        ),
+        NEWS2_LATEST_TRUSTED,
+        {
+            "patients": [patient_id],
+            "vitals": list(NEWS2_DEVICE_VITALS),
+            "until": now + MAX_CLOCK_SKEW,
+            "doubtful": sorted(DOUBTFUL_QUALITY),
+        },
     )
-    latest = {vital: (value, time) for vital, value, time in await cur.fetchall()}
+    latest = {vital: (value, time) for _, vital, value, time in await cur.fetchall()}
     cur = await conn.execute(
         "SELECT c.consciousness, c.time, o.on_oxygen, o.time FROM (SELECT 1) AS one"
         " LEFT JOIN LATERAL (SELECT consciousness, time FROM manual_observations WHERE patient_id = %(p)s"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -262,8 +264,6 @@ MANUAL_FUTURE_TOLERANCE = timedelta(minutes=2)
 MANUAL_MAX_AGE = timedelta(days=7)
 ACVPU = ("A", "C", "V", "P", "U")  # NEWS2: alert, new confusion, voice, pain, unresponsive
 # The observations row of a respiration rate counted by a person (no kit, no device).
-MANUAL_GATEWAY_ID = "manual"
-MANUAL_CHARACTERISTIC = "manual"
 
 
 def _active_staff(
@@ -489,16 +489,5 @@ def _store_respiratory_rate(
 ) -> None:
     # latest_vitals moves only forward, as in ingest (ingest/writer.py _MOVE): a note about this
     # morning never hides a reading from this afternoon.
-    conn.execute(
-        "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id,"
-        " gateway_id, device_id, characteristic, received_at)"
-        " VALUES (%s, %s, 'respiratory_rate', %s, '/min', '{}', %s, %s, %s, %s, %s)",
-        (at, patient_id, value, uuid.uuid4(), MANUAL_GATEWAY_ID, device, MANUAL_CHARACTERISTIC, now),
-    )
-    conn.execute(
-        "INSERT INTO latest_vitals AS l (patient_id, vital, time, value, unit, quality)"
-        " VALUES (%s, 'respiratory_rate', %s, %s, '/min', '{}') ON CONFLICT (patient_id, vital) DO UPDATE"
-        " SET time = EXCLUDED.time, value = EXCLUDED.value, unit = EXCLUDED.unit, quality = EXCLUDED.quality"
-        " WHERE l.time <= EXCLUDED.time",
-        (patient_id, at, value),
-    )
+    conn.execute(INSERT_RR_OBSERVATION, (at, patient_id, value, uuid.uuid4(), device, now))
+    conn.execute(UPSERT_RR_LATEST, (patient_id, at, value))

@@ -42,6 +42,7 @@ from alerts.running import SlotWindows
 from alerts.store import AlertChange
 from alerts.thresholds import DOUBTFUL_QUALITY, WARD_DEFAULT_RULES
 from hemma.contract import MAX_CLOCK_SKEW
+from hemma.manual import NEWS2_LATEST_TRUSTED
 from hemma.vitals import Vital
 from ingest.history_rules import padded_rows, weight_baseline_rule, weight_gain_rule
 
@@ -495,11 +496,13 @@ def _news2_latest(
     whichever is newer), and the newest consciousness and air/oxygen entries."""
     until = now + MAX_CLOCK_SKEW
     rows = conn.execute(
-        "SELECT t.patient_id, v.vital, o.value, extract(epoch FROM o.time)::float8"
-        " FROM unnest(%(p)s::uuid[]) AS t(patient_id) CROSS JOIN unnest(%(vitals)s::text[]) AS v(vital)"
-        " CROSS JOIN LATERAL (SELECT value, time FROM observations WHERE patient_id = t.patient_id"
-        "   AND vital = v.vital AND time <= %(until)s AND NOT quality && %(d)s ORDER BY time DESC LIMIT 1) o",
-        {"p": patients, "vitals": [v.value for v in _NEWS2_VITALS], "until": until, "d": _DOUBTFUL},
+        NEWS2_LATEST_TRUSTED,
+        {
+            "patients": patients,
+            "vitals": [v.value for v in _NEWS2_VITALS],
+            "until": until,
+            "doubtful": _DOUBTFUL,
+        },
     ).fetchall()
     order = {p: i for i, p in enumerate(patients)}
     n = len(patients)
@@ -510,7 +513,7 @@ def _news2_latest(
     got = {v: empty() for v in _NEWS2_VITALS}
     for pid, vital, value, at in rows:
         got[Vital(vital)][0][order[pid]] = value
-        got[Vital(vital)][1][order[pid]] = at
+        got[Vital(vital)][1][order[pid]] = at.timestamp()
     pulse_v, pulse_t = got[Vital.PULSE_RATE]
     hr_v, hr_t = got[Vital.HEART_RATE]
     use_hr = np.nan_to_num(hr_t, nan=-math.inf) > np.nan_to_num(pulse_t, nan=-math.inf)

@@ -114,12 +114,20 @@ def set_vital(
     value: float,
     unit: str,
     minutes_ago: float = 0,
+    quality: tuple[str, ...] = (),
 ) -> None:
+    """A reading as ingest stores it: an observation row, and the latest value."""
     db.execute(
-        "INSERT INTO latest_vitals (patient_id, vital, time, value, unit)"
-        " VALUES (%s, %s, now() - make_interval(secs => %s), %s, %s) ON CONFLICT (patient_id, vital)"
-        " DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
-        (patient.patient_id, vital, minutes_ago * 60, value, unit),
+        "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
+        " device_id, characteristic, received_at) VALUES (now() - make_interval(secs => %s), %s, %s, %s, %s,"
+        " %s, gen_random_uuid(), %s, 'AA:BB:CC:DD:EE:01', '2A5E', now())",
+        (minutes_ago * 60, patient.patient_id, vital, value, unit, list(quality), patient.gateway_id),
+    )
+    db.execute(
+        "INSERT INTO latest_vitals (patient_id, vital, time, value, unit, quality)"
+        " VALUES (%s, %s, now() - make_interval(secs => %s), %s, %s, %s) ON CONFLICT (patient_id, vital)"
+        " DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time, quality = EXCLUDED.quality",
+        (patient.patient_id, vital, minutes_ago * 60, value, unit, list(quality)),
     )
 
 
@@ -734,6 +742,8 @@ def test_record_shows_a_complete_news2_the_scale_order_plan_and_devices(
         ("body_temperature", 38.3, "Cel", 90),
     ):
         set_vital(db, anna, vital, value, unit, ago)
+    # A newer reading flagged as doubtful never scores: the 90 % above still counts, as in the engine.
+    set_vital(db, anna, "spo2", 80, "%", 5, quality=("low_perfusion",))
     add_manual(db, anna, minutes_ago=300, consciousness="A", on_oxygen=True)
     add_manual(db, anna, minutes_ago=60, on_oxygen=False, source="nurse", entered_by=seed.nurse_id)
     db.execute(
