@@ -146,6 +146,9 @@ def judgement_output(
     info = VITALS[first.vital]
     side = "under" if first.direction == "below" else "över"
     requests = []
+    sign = ps.sign_of(first.direction)
+    chosen = np.take_along_axis(limits.limit, np.maximum(judgement.severity, 0)[None, :], axis=0)[0]
+    beyond = (judgement.value - chosen) * sign > 0
     for i in np.flatnonzero(judgement.level > 0):
         s = int(judgement.severity[i])
         rule, limit = limits.rules[s], float(limits.limit[s, i])
@@ -161,7 +164,7 @@ def judgement_output(
                 rule=first.rule,
                 vital=first.vital.value,
                 priority=Priority(int(judgement.level[i])),
-                message=f"{text}: {info.format(float(judgement.value[i]))}",
+                message=_message(text, info.format(float(judgement.value[i])), beyond=bool(beyond[i])),
                 value=float(judgement.value[i]),
                 threshold=limit,
                 observed_at=from_epoch_seconds(float(judgement.at[i])),
@@ -173,6 +176,12 @@ def judgement_output(
         for i in np.flatnonzero(cleared)
     ]
     return requests, clears
+
+
+def _message(rule_text: str, value: str, *, beyond: bool) -> str:
+    """ "Puls ≥ 131/min: 135 /min" while beyond the limit; held by hysteresis (back inside, but not yet by
+    the margin), the newest value is not presented as if it breached: "Puls ≥ 131/min; senast 128 /min"."""
+    return f"{rule_text}: {value}" if beyond else f"{rule_text}; senast {value}"
 
 
 # --- scalar twin, used only in tests ----------------------------------------------------------

@@ -54,6 +54,10 @@ SNOOZE_CAP: dict[Priority, timedelta] = {
 }
 
 
+# Event notes are read by staff in the alert history: Swedish, like the rest of the ward's screens.
+_SV = {"high": "hög", "medium": "medel", "low": "låg"}
+
+
 @dataclass(frozen=True, slots=True)
 class AlertChange:
     alert_id: int
@@ -120,12 +124,12 @@ def apply(
             continue  # no alert, or the normal value is older than the breach
         if current.state == "pending":
             changes.append(
-                _finish(conn, current, now, kind="withdrawn", note="condition cleared before hold")
+                _finish(conn, current, now, kind="withdrawn", note="tillståndet upphörde under hålltiden")
             )
         elif current.priority == "high" and current.state == "open":
             continue  # latched: a person must acknowledge a high alert before it can go away
         else:
-            changes.append(_finish(conn, current, now, kind="resolved", note="condition cleared"))
+            changes.append(_finish(conn, current, now, kind="resolved", note="tillståndet upphörde"))
         live.pop((clear.patient_id, clear.rule), None)
     return changes
 
@@ -140,7 +144,7 @@ def promote_due(conn: psycopg.Connection, *, now: datetime) -> list[AlertChange]
     ).fetchall()
     changes = []
     for alert_id, patient_id, ward_id, rule, priority, message in rows:
-        _event(conn, alert_id, "opened", priority, "hold time passed", now)
+        _event(conn, alert_id, "opened", priority, "hålltiden passerade", now)
         changes.append(
             AlertChange(alert_id, patient_id, ward_id, rule, priority, "open", message, "opened", now)
         )
@@ -161,7 +165,7 @@ def expire_snoozes(conn: psycopg.Connection, *, now: datetime) -> list[AlertChan
     ).fetchall()
     changes = []
     for alert_id, patient_id, ward_id, rule, priority, message in rows:
-        _event(conn, alert_id, "snooze_expired", priority, "snooze ran out, condition still present", now)
+        _event(conn, alert_id, "snooze_expired", priority, "snooze slut, tillståndet kvarstår", now)
         changes.append(
             AlertChange(alert_id, patient_id, ward_id, rule, priority, "open", message, "snooze_expired", now)
         )
@@ -255,7 +259,7 @@ def _open(conn: psycopg.Connection, req: AlertRequest, ward_id: str, now: dateti
         ),
     ).fetchone()[0]  # type: ignore[index]  # fmt: skip
     kind = "pending" if state == "pending" else "opened"
-    _event(conn, alert_id, kind, req.priority.label, f"hold {hold}" if state == "pending" else None, now)
+    _event(conn, alert_id, kind, req.priority.label, f"hålltid {hold}" if state == "pending" else None, now)
     return AlertChange(
         alert_id, req.patient_id, ward_id, req.rule, req.priority.label, state, req.message, kind, now
     )
@@ -276,7 +280,7 @@ def _while_pending(
         " WHERE id = %s",
         (priority.label, req.message, req.value, req.threshold, req.observed_at, now, now, current.id),
     )
-    _event(conn, current.id, "opened", priority.label, f"from pending {current.priority}", now)
+    _event(conn, current.id, "opened", priority.label, f"från väntande {_SV[current.priority]}", now)
     return AlertChange(
         current.id, current.patient_id, current.ward_id, current.rule, priority.label, "open", req.message,
         "opened", now,
@@ -313,7 +317,7 @@ def _reprioritise(conn: psycopg.Connection, current: _Live, req: AlertRequest, n
         " snoozed_by = NULL, updated_at = %s WHERE id = %s",
         (req.priority.label, req.message, req.value, req.threshold, req.observed_at, now, current.id),
     )
-    _event(conn, current.id, "reprioritised", req.priority.label, f"from {current.priority}", now)
+    _event(conn, current.id, "reprioritised", req.priority.label, f"från {_SV[current.priority]}", now)
     return AlertChange(
         current.id, current.patient_id, current.ward_id, current.rule, req.priority.label, "open",
         req.message, "reprioritised", now,

@@ -97,3 +97,19 @@ def test_a_latched_severity_steps_down_only_by_the_margin() -> None:
     assert level(92.0) == int(Priority.HIGH)  # back inside "below 92" but not by 1 %
     assert level(93.0) == int(Priority.MEDIUM)  # out of high, still below the medium limit 94
     assert level(95.0) == 0
+
+
+def test_a_value_held_by_hysteresis_is_not_presented_as_a_breach() -> None:
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    limits = judge.KeyLimits.for_rows(PULSE_HIGH, ids, personal={}, spo2_scale_2=set())
+    high = np.array([int(Priority.HIGH)] * 2, np.int8)
+    verdict = judge.judge(
+        limits, np.array([[135.0], [128.0]]), np.full((2, 1), NOW.timestamp() - 1), np.zeros((2, 1), bool),
+        live_priority=high, now=NOW, continuous=np.zeros(2, bool),
+    )  # fmt: skip
+    requests, clears = judge.judgement_output(limits, verdict, ids, live_priority=high)
+    assert clears == []
+    assert [(r.priority, r.message) for r in requests] == [
+        (Priority.HIGH, "Puls ≥ 131/min: 135 /min"),
+        (Priority.HIGH, "Puls ≥ 131/min; senast 128 /min"),  # 128 is inside 130, not yet by the 5/min margin
+    ]
