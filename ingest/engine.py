@@ -378,41 +378,40 @@ class AlertEngine:
                 continue
             width = windows.width
             open_start = windows.open_start
-            rows = conn.execute(
-                "SELECT patient_id, floor(extract(epoch FROM time) / %(w)s) AS slot, avg(value),"
-                " avg(extract(epoch FROM time))::float8 FROM observations"
-                " WHERE patient_id = ANY(%(p)s) AND vital = %(v)s AND NOT quality && %(d)s"
-                " AND time > %(since)s AND time < to_timestamp(%(open)s) GROUP BY 1, 2",
-                {
-                    "w": width, "p": patients, "v": rule.vital.value, "d": _DOUBTFUL,
-                    "since": now - rule.window - timedelta(seconds=width), "open": open_start,
-                },
-            ).fetchall()  # fmt: skip
-            rows += conn.execute(
-                "SELECT patient_id, NULL, value, extract(epoch FROM time)::float8 FROM observations"
-                " WHERE patient_id = ANY(%(p)s) AND vital = %(v)s AND NOT quality && %(d)s"
-                " AND time >= to_timestamp(%(open)s) AND time <= %(until)s",
-                {
-                    "p": patients,
-                    "v": rule.vital.value,
-                    "d": _DOUBTFUL,
-                    "open": open_start,
-                    "until": now + MAX_CLOCK_SKEW,
-                },
-            ).fetchall()
+            params = {
+                "w": width, "p": patients, "v": rule.vital.value, "d": _DOUBTFUL, "open": open_start,
+                "since": now - rule.window - timedelta(seconds=width), "until": now + MAX_CLOCK_SKEW,
+            }  # fmt: skip
+            # Row numbers come from the database (the patient's position in the list), and every
+            # column is a number: no uuid is parsed per row.
+            rows = conn.execute(_REBUILD_CLOSED_SLOTS, params).fetchall()
+            rows += conn.execute(_REBUILD_OPEN_SLOT, params).fetchall()
             if rows:
-                idx = np.array([self._rows[r[0]] for r in rows], np.int64)
-                windows.push(
-                    idx,
-                    np.array([r[2] for r in rows], float),
-                    np.array([r[3] for r in rows], float),
-                    now=now.timestamp(),
-                )
+                table = np.array(rows, dtype=float)
+                windows.push(table[:, 0].astype(np.int64), table[:, 1], table[:, 2], now=now.timestamp())
         self._trends = built
         log.info("trend windows rebuilt for %d patients", len(patients))
 
 
 # --- database reads (all for a list of patients, one round trip each) --------------------------
+
+# Trend windows: (row, mean value, mean time) per patient and closed slot before the open one...
+_REBUILD_CLOSED_SLOTS = (
+    "SELECT t.i - 1, avg(o.value), avg(extract(epoch FROM o.time))::float8"
+    " FROM unnest(%(p)s::uuid[]) WITH ORDINALITY AS t(patient_id, i)"
+    " JOIN observations o ON o.patient_id = t.patient_id"
+    " WHERE o.vital = %(v)s AND NOT o.quality && %(d)s AND o.time > %(since)s"
+    " AND o.time < to_timestamp(%(open)s)"
+    " GROUP BY t.i, floor(extract(epoch FROM o.time) / %(w)s)"
+)
+# ... and (row, value, time) of every reading in the open slot.
+_REBUILD_OPEN_SLOT = (
+    "SELECT t.i - 1, o.value, extract(epoch FROM o.time)::float8"
+    " FROM unnest(%(p)s::uuid[]) WITH ORDINALITY AS t(patient_id, i)"
+    " JOIN observations o ON o.patient_id = t.patient_id"
+    " WHERE o.vital = %(v)s AND NOT o.quality && %(d)s AND o.time >= to_timestamp(%(open)s)"
+    " AND o.time <= %(until)s"
+)
 
 
 def _wards(conn: psycopg.Connection, patients: list[uuid.UUID]) -> dict[uuid.UUID, str]:
