@@ -18,6 +18,7 @@ it, so the store keeps whatever alert exists: hysteresis without state.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -207,3 +208,40 @@ def _per_device(
             )
         )  # fmt: skip
     return requests, clears
+
+
+# --- scalar twins, used only in tests ---------------------------------------------------------
+# Each returns what the rule says about one row: None (nothing), "clear", or the priority to raise.
+
+
+def missing_vital_one(
+    last_trusted_at: float, every_s: float, plan_started_at: float, now_s: float, grace_s: float
+) -> Priority | str | None:
+    if math.isnan(every_s):
+        return None
+    candidates = [t for t in (last_trusted_at, plan_started_at) if not math.isnan(t)]
+    if not candidates:
+        return None
+    age = now_s - max(candidates)
+    if age <= every_s + grace_s:
+        return "clear"
+    return Priority.MEDIUM if age > 2 * every_s + grace_s else Priority.LOW
+
+
+def gateway_offline_one(
+    status: str, status_at: float, registered_at: float, now_s: float, after_s: float
+) -> Priority | str | None:
+    if status == "online":
+        return "clear"
+    since = registered_at if math.isnan(status_at) or status == "unknown" else status_at
+    return Priority.MEDIUM if now_s - since > after_s else None
+
+
+def battery_low_one(percent: float) -> Priority | str | None:
+    if math.isnan(percent):
+        return None
+    if percent <= BATTERY_CRITICAL:
+        return Priority.MEDIUM
+    if percent <= BATTERY_LOW:
+        return Priority.LOW
+    return "clear" if percent >= BATTERY_CLEAR else None

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts import missing
 from alerts.model import AlarmCondition, Priority
@@ -107,3 +109,55 @@ def test_clock_not_set() -> None:
     ]
     assert requests[0].observed_at == datetime.fromtimestamp(NOW_S - 60, UTC)
     assert [c.rule for c in clears] == ["clock_not_set:cuff"]
+
+
+# --- vectorized against the scalar twins -------------------------------------------------------
+
+maybe_time = st.one_of(st.just(NAN), st.floats(NOW_S - 60 * H, NOW_S + 60))
+
+
+def _verdicts(output: tuple[list, list], patients: list[uuid.UUID]) -> list[object]:
+    requests, clears = output
+    raised = {r.patient_id: r.priority for r in requests}
+    cleared = {c.patient_id for c in clears}
+    return [raised.get(p, "clear" if p in cleared else None) for p in patients]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(maybe_time, st.one_of(st.just(NAN), st.floats(300, 24 * H)), maybe_time), min_size=1)
+)
+def test_missing_vital_agrees_with_its_twin(rows) -> None:  # type: ignore[no-untyped-def]
+    patients = ids(len(rows))
+    last, every, started = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
+    output = missing.missing_vital_output(
+        Vital.SPO2, patients, last_trusted_at=last, every=every, plan_started_at=started, now=NOW
+    )
+    grace = missing.MISSING_GRACE.total_seconds()
+    assert _verdicts(output, patients) == [missing.missing_vital_one(*row, NOW_S, grace) for row in rows]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["online", "offline", "unknown"]), maybe_time,
+                          st.floats(NOW_S - 60 * H, NOW_S)), min_size=1))  # fmt: skip
+def test_gateway_offline_agrees_with_its_twin(rows) -> None:  # type: ignore[no-untyped-def]
+    patients = ids(len(rows))
+    status = [r[0] for r in rows]
+    output = missing.gateway_offline_output(
+        patients, status=status, status_at=np.array([r[1] for r in rows], dtype=float),
+        registered_at=np.array([r[2] for r in rows], dtype=float), now=NOW,
+    )  # fmt: skip
+    after = missing.GATEWAY_OFFLINE_AFTER.total_seconds()
+    assert _verdicts(output, patients) == [missing.gateway_offline_one(*row, NOW_S, after) for row in rows]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.just(NAN), st.floats(0, 100)), min_size=1))
+def test_battery_low_agrees_with_its_twin(percents) -> None:  # type: ignore[no-untyped-def]
+    patients = ids(len(percents))
+    devices = [f"dev-{i}" for i in range(len(percents))]
+    output = missing.battery_low_output(
+        patients, devices, percent=np.array(percents, dtype=float),
+        measured_at=np.full(len(percents), NOW_S), now=NOW,
+    )  # fmt: skip
+    assert _verdicts(output, patients) == [missing.battery_low_one(p) for p in percents]
