@@ -23,6 +23,19 @@ ACKNOWLEDGE_ALERT = "acknowledge_alert"
 SNOOZE_ALERT = "snooze_alert"
 RESOLVE_ALERT = "resolve_alert"
 RECORD_OBSERVATION = "record_observation"
+# Care-team orders from the record (dashboard.care_orders), in the order's transaction.
+SET_ALERT_LIMIT = "set_alert_limit"
+REVOKE_ALERT_LIMIT = "revoke_alert_limit"
+ORDER_SPO2_SCALE = "order_spo2_scale"
+SET_MONITORING_PLAN = "set_monitoring_plan"
+CLEAR_MONITORING_PLAN = "clear_monitoring_plan"
+
+# One row per entry; the same statement for the async pool and for the synchronous connection the
+# care-team orders run on (dashboard.care_orders).
+INSERT_ACCESS_LOG = (
+    "INSERT INTO access_log (staff_user_id, username, patient_id, action, context, client_address)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +46,25 @@ class AccessEntry:
     context: str
     client_address: str | None
 
+    def row(self) -> tuple[object, ...]:
+        """The parameters of INSERT_ACCESS_LOG for this entry."""
+        return (
+            self.staff.id,
+            self.staff.username,
+            self.patient_id,
+            self.action,
+            self.context,
+            self.client_address,
+        )
+
 
 async def write_access_log(conn: psycopg.AsyncConnection, entries: Iterable[AccessEntry]) -> int:
     """Insert one row per entry; returns the number of rows written."""
-    rows = [
-        (e.staff.id, e.staff.username, e.patient_id, e.action, e.context, e.client_address) for e in entries
-    ]
+    rows = [e.row() for e in entries]
     if not rows:
         return 0
     async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO access_log (staff_user_id, username, patient_id, action, context, client_address)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            rows,
-        )
+        await cur.executemany(INSERT_ACCESS_LOG, rows)
     return len(rows)
 
 

@@ -12,7 +12,17 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, WebS
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dashboard.access_log import WARD_OVERVIEW, entries_for, write_access_log
+from dashboard import care_orders
+from dashboard.access_log import (
+    CLEAR_MONITORING_PLAN,
+    ORDER_SPO2_SCALE,
+    REVOKE_ALERT_LIMIT,
+    SET_ALERT_LIMIT,
+    SET_MONITORING_PLAN,
+    WARD_OVERVIEW,
+    entries_for,
+    write_access_log,
+)
 from dashboard.acknowledge import MAX_NOTE_LENGTH, acknowledge_alert
 from dashboard.alert_actions import check_minutes, check_note, resolve_alert, snooze_alert
 from dashboard.auth import api_staff, api_staff_with_csrf, session_expires_at, staff_from_session
@@ -140,10 +150,7 @@ async def observation(
 ) -> JSONResponse:
     """Body {respiratory_rate, consciousness, on_oxygen, oxygen_l_min, time}: see dashboard.observations."""
     try:
-        try:
-            pid = uuid.UUID(patient_id)
-        except ValueError:
-            raise PatientNotFound(patient_id[:40]) from None
+        pid = _patient_id(patient_id)
         entered = parse_observation(await _json_body(request))
         async with request.app.state.pool.connection() as conn:
             stored = await record_observation(
@@ -155,6 +162,131 @@ async def observation(
     metrics.manual_observations += 1
     metrics.access_log_rows += 1
     return JSONResponse({"observation": stored.to_json()}, status_code=201)
+
+
+# --- care-team orders from the record (dashboard.care_orders) ---------------------------------------
+
+
+@router.post("/api/patients/{patient_id}/limits")
+async def set_limit(
+    request: Request, patient_id: str, staff: Annotated[StaffUser, Depends(api_staff_with_csrf)]
+) -> JSONResponse:
+    """Body {"rule", "priority", "limit", "reason", "valid_until"}: a physician's personal alert limit."""
+    action = SET_ALERT_LIMIT
+    try:
+        pid = _patient_id(patient_id)
+        body = await _json_object(request, {"rule", "priority", "limit", "reason", "valid_until"})
+        answer = await care_orders.set_alert_limit(
+            _database_url(request),
+            patient_id=pid,
+            staff=staff,
+            entered=care_orders.parse_limit(body),
+            client_address=_client(request),
+        )
+    except ActionError as exc:
+        return _refused(request, action, exc)
+    return _ordered(request, action, answer, 201)
+
+
+@router.post("/api/patients/{patient_id}/limits/{limit_id}/revoke")
+async def revoke_limit(
+    request: Request,
+    patient_id: str,
+    limit_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)],
+    staff: Annotated[StaffUser, Depends(api_staff_with_csrf)],
+) -> JSONResponse:
+    """No body: the limit is revoked (kept as history) and the ward default applies again."""
+    action = REVOKE_ALERT_LIMIT
+    try:
+        pid = _patient_id(patient_id)
+        await _json_object(request, set())
+        answer = await care_orders.revoke_alert_limit(
+            _database_url(request),
+            patient_id=pid,
+            limit_id=limit_id,
+            staff=staff,
+            client_address=_client(request),
+        )
+    except ActionError as exc:
+        return _refused(request, action, exc)
+    return _ordered(request, action, answer, 200)
+
+
+@router.post("/api/patients/{patient_id}/spo2-scale")
+async def spo2_scale(
+    request: Request, patient_id: str, staff: Annotated[StaffUser, Depends(api_staff_with_csrf)]
+) -> JSONResponse:
+    """Body {"scale": 1 | 2, "reason": str}: a physician's order of the NEWS2 SpO2 scale."""
+    action = ORDER_SPO2_SCALE
+    try:
+        pid = _patient_id(patient_id)
+        body = await _json_object(request, {"scale", "reason"})
+        answer = await care_orders.order_spo2_scale(
+            _database_url(request),
+            patient_id=pid,
+            staff=staff,
+            entered=care_orders.parse_scale(body),
+            client_address=_client(request),
+        )
+    except ActionError as exc:
+        return _refused(request, action, exc)
+    return _ordered(request, action, answer, 201)
+
+
+@router.post("/api/patients/{patient_id}/plan")
+async def set_plan(
+    request: Request, patient_id: str, staff: Annotated[StaffUser, Depends(api_staff_with_csrf)]
+) -> JSONResponse:
+    """Body {"vital": str, "every_minutes": int}: measure this vital at least this often."""
+    action = SET_MONITORING_PLAN
+    try:
+        pid = _patient_id(patient_id)
+        body = await _json_object(request, {"vital", "every_minutes"})
+        answer = await care_orders.set_monitoring_plan(
+            _database_url(request),
+            patient_id=pid,
+            staff=staff,
+            entered=care_orders.parse_plan(body),
+            client_address=_client(request),
+        )
+    except ActionError as exc:
+        return _refused(request, action, exc)
+    return _ordered(request, action, answer, 200)
+
+
+@router.post("/api/patients/{patient_id}/plan/{vital}/clear")
+async def clear_plan(
+    request: Request, patient_id: str, vital: str, staff: Annotated[StaffUser, Depends(api_staff_with_csrf)]
+) -> JSONResponse:
+    """No body: the vital leaves the monitoring plan."""
+    action = CLEAR_MONITORING_PLAN
+    try:
+        pid = _patient_id(patient_id)
+        await _json_object(request, set())
+        answer = await care_orders.clear_monitoring_plan(
+            _database_url(request), patient_id=pid, vital=vital, staff=staff, client_address=_client(request)
+        )
+    except ActionError as exc:
+        return _refused(request, action, exc)
+    return _ordered(request, action, answer, 200)
+
+
+def _patient_id(patient_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(patient_id)
+    except ValueError:
+        raise PatientNotFound(patient_id[:40]) from None
+
+
+def _database_url(request: Request) -> str:
+    return str(request.app.state.settings.require_database_url())
+
+
+def _ordered(request: Request, action: str, answer: dict[str, Any], status: int) -> JSONResponse:
+    metrics = request.app.state.metrics
+    metrics.care_orders[action] += 1
+    metrics.access_log_rows += 1
+    return JSONResponse(answer, status_code=status)
 
 
 def _client(request: Request) -> str | None:

@@ -108,6 +108,16 @@ class RoleForbidden(ActionError):
         super().__init__(f"role {role} may not do this", message)
 
 
+class OrderRefused(ActionError):
+    """hemma.admin refused a care-team order (alert limit, SpO2 scale, monitoring plan) for a reason
+    other than the input: what should change is gone (404), already changed (409) or not the staff
+    member's to change (403). The status is per instance; `message` is the Swedish text."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(reason, message)
+        self.status = status
+
+
 class EventRejected(DashboardError):
     """A NOTIFY payload on hemma_events that does not follow the event format. `reason` is safe to log."""
 

@@ -27,7 +27,10 @@ class DashboardMetrics:
     snoozes: int = 0
     resolutions: int = 0
     manual_observations: int = 0
-    # Refused staff actions by (action, HTTP status): acknowledge, snooze, resolve, observation.
+    # Care-team orders from the record, by access-log action (set_alert_limit, order_spo2_scale, ...).
+    care_orders: Counter[str] = field(default_factory=Counter)
+    # Refused staff actions by (action, HTTP status): acknowledge, snooze, resolve, observation, and the
+    # care-team orders by their access-log action.
     action_errors: Counter[tuple[str, int]] = field(default_factory=Counter)
     csrf_rejections: int = 0
     access_log_rows: int = 0
@@ -99,6 +102,12 @@ class DashboardMetrics:
             "counter",
             "Observations entered by staff on the patient record.",
             [("", self.manual_observations)],
+        )
+        metric(
+            "care_orders_total",
+            "counter",
+            "Care-team orders entered on the patient record (alert limits, SpO2 scale, monitoring plan).",
+            [(f'{{action="{action}"}}', count) for action, count in sorted(self.care_orders.items())],
         )
         metric(
             "action_errors_total",

@@ -83,6 +83,11 @@ def known_vital(name: str) -> Vital | None:
         return None
 
 
+def threshold_label(vital: Vital, direction: str) -> str:
+    """A threshold rule key as staff name it: 'Syremättnad, låg' (direction 'below'), 'Puls, hög'."""
+    return f"{VITALS[vital].display}, {'låg' if direction == 'below' else 'hög'}"
+
+
 def swedish_sort_key(name: str) -> str:
     return name.casefold().translate(_SWEDISH_ORDER)
 
@@ -466,6 +471,8 @@ class PersonalLimit:
     set_by: str
     set_at: datetime
     valid_until: datetime | None
+    id: int = 0  # personal_thresholds.id, what "Återkalla" names
+    key: str = ""  # the rule key, "spo2_low"
 
     @property
     def priority_label(self) -> str:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from dashboard import care_orders
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
 from dashboard.auth import (
     authenticate,
@@ -160,7 +161,24 @@ async def patient_page(
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn, entries_for(staff, [pid], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request))
         )
-    return render(request, "patient.html", staff, record=record, card=record.card, acvpu=ACVPU_LABELS)
+    # The order forms staff may use (nurses: the plan; physicians: also limits and the SpO2 scale).
+    in_care = record.discharged_at is None
+    may_limit = in_care and staff.role in care_orders.LIMIT_ROLES
+    scale = record.spo2_scale.scale if record.spo2_scale else 1
+    return render(
+        request,
+        "patient.html",
+        staff,
+        record=record,
+        card=record.card,
+        acvpu=ACVPU_LABELS,
+        may_set_limits=may_limit,
+        may_order_scale=in_care and staff.role in care_orders.SCALE_ROLES,
+        may_plan=in_care and staff.role in care_orders.PLAN_ROLES,
+        limit_choices=care_orders.limit_choices(scale) if may_limit else (),
+        plan_choices=care_orders.plan_choices(),
+        spo2_scale=scale,
+    )
 
 
 @router.get("/alerts/{alert_id}")

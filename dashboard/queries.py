@@ -31,6 +31,7 @@ from dashboard.model import (
     Ward,
     WardOverview,
     known_vital,
+    threshold_label,
 )
 from hemma.vitals import VITALS
 
@@ -416,7 +417,7 @@ async def _personal_limits(conn: psycopg.AsyncConnection, patient_id: uuid.UUID)
 
     keys = threshold_keys()
     cur = await conn.execute(
-        "SELECT t.rule, t.priority, t.limit_value, t.reason, s.display_name, t.set_at, t.valid_until"
+        "SELECT t.id, t.rule, t.priority, t.limit_value, t.reason, s.display_name, t.set_at, t.valid_until"
         " FROM personal_thresholds t JOIN staff_users s ON s.id = t.set_by"
         " WHERE t.patient_id = %s AND t.revoked_at IS NULL"
         " AND (t.valid_until IS NULL OR t.valid_until > now())"
@@ -424,11 +425,13 @@ async def _personal_limits(conn: psycopg.AsyncConnection, patient_id: uuid.UUID)
         (patient_id,),
     )
     limits = []
-    for rule, priority, value, reason, set_by, set_at, valid_until in await cur.fetchall():
+    for limit_id, rule, priority, value, reason, set_by, set_at, valid_until in await cur.fetchall():
         vital, direction, _ = keys.get(rule, (None, "", ()))
-        label = f"{VITALS[vital].display}, {'låg' if direction == 'below' else 'hög'}" if vital else rule
+        label = threshold_label(vital, direction) if vital else rule
         text = VITALS[vital].format(value) if vital else f"{value:g}"
-        limits.append(PersonalLimit(label, priority, text, reason, set_by, set_at, valid_until))
+        limits.append(
+            PersonalLimit(label, priority, text, reason, set_by, set_at, valid_until, id=limit_id, key=rule)
+        )
     return limits
 
 

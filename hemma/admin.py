@@ -253,6 +253,43 @@ def set_personal_threshold(
     return int(row[0])  # type: ignore[index]
 
 
+def revoke_personal_threshold(
+    conn: psycopg.Connection,
+    threshold_id: int,
+    revoked_by_username: str,
+    *,
+    patient_id: uuid.UUID | None = None,
+) -> tuple[uuid.UUID, str, str]:
+    """End a physician's personal limit: the ward default (or scale 2's) applies again.
+
+    Only physicians revoke limits, as only they set them. The row stays, with revoked_at/revoked_by, as
+    the history of who changed what. `patient_id`, when given, must be the limit's patient. Returns the
+    limit's (patient_id, rule, priority).
+    """
+    with conn.transaction():
+        staff = conn.execute(
+            "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (revoked_by_username,)
+        ).fetchone()
+        if staff is None or staff[1] not in ("physician", "admin"):
+            raise AdminError(
+                f"{revoked_by_username} is not an active physician; only physicians revoke limits"
+            )
+        row = conn.execute(
+            "SELECT patient_id, rule, priority, revoked_at FROM personal_thresholds WHERE id = %s FOR UPDATE",
+            (threshold_id,),
+        ).fetchone()
+        if row is None or (patient_id is not None and row[0] != patient_id):
+            of = f" of patient {patient_id}" if patient_id is not None else ""
+            raise AdminError(f"no personal limit {threshold_id}{of}")
+        if row[3] is not None:
+            raise AdminError(f"personal limit {threshold_id} was already revoked on {row[3]:%Y-%m-%d %H:%M}")
+        conn.execute(
+            "UPDATE personal_thresholds SET revoked_at = now(), revoked_by = %s WHERE id = %s",
+            (staff[0], threshold_id),
+        )
+    return row[0], str(row[1]), str(row[2])
+
+
 # --- Orders and observations the alert engine reads (migration 0004) ---------------------------
 
 # The CHECK on monitoring_plans.every_minutes: from every 5 minutes (continuous oximetry) to weekly.

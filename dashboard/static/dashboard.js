@@ -1,5 +1,6 @@
 // Hemma ward dashboard: live overview over a websocket, acknowledge/snooze/end alerts, manual
-// observations on the patient record, relative times.
+// observations and the care team's orders (alert limits, SpO2 scale, monitoring plan) on the patient
+// record, relative times.
 // Plain JavaScript, no libraries. Builds DOM with textContent only (never innerHTML), so
 // nothing from the server is ever parsed as markup. Mirrors templates/_cards.html.
 "use strict";
@@ -555,10 +556,85 @@
     button.disabled = false;
   }
 
+  // --- care-team orders (patient record): alert limits, SpO2 scale, monitoring plan --------------
+
+  const ORDER_ERRORS = {
+    401: "Du är utloggad – logga in igen.",
+    403: "Åtgärden nekades (behörighet eller sessionen har gått ut).",
+    404: "Det som skulle ändras finns inte längre – ladda om sidan.",
+    409: "Någon annan har redan ändrat detta – ladda om sidan.",
+  };
+
+  async function sendOrder(path, body, button, error) {
+    error.textContent = "";
+    button.disabled = true;
+    try {
+      const response = await postJson("/api/patients/" + encodeURIComponent(document.body.dataset.patientId) + path, body);
+      if (response.ok) {
+        location.reload();
+        return;
+      }
+      error.textContent = await errorText(response, ORDER_ERRORS, "Ändringen kunde inte sparas");
+    } catch (err) {
+      error.textContent = "Ändringen kunde inte sparas – ingen kontakt med servern.";
+    }
+    button.disabled = false;
+  }
+
+  function numberOrNull(input) {
+    return input.value === "" || input.validity.badInput ? null : Number(input.value);
+  }
+
+  function setLimit(form) {
+    const f = form.elements;
+    sendOrder("/limits", {
+      rule: form.dataset.rule,
+      priority: f.priority.value,
+      limit: numberOrNull(f.limit),
+      reason: f.reason.value,
+      valid_until: f.valid_until.value ? new Date(f.valid_until.value).toISOString() : null,
+    }, form.querySelector("button[type=submit]"), form.querySelector(".order-error"));
+  }
+
+  function orderScale(form) {
+    const f = form.elements;
+    sendOrder("/spo2-scale", { scale: Number(f.scale.value), reason: f.reason.value },
+      form.querySelector("button[type=submit]"), form.querySelector(".order-error"));
+  }
+
+  function setPlan(form) {
+    const f = form.elements;
+    const every = numberOrNull(f.every);
+    // 1,5 timme is 90 min; rounding away float noise keeps whole minutes whole.
+    const minutes = every === null ? null : Math.round(every * Number(f.unit.value) * 1e6) / 1e6;
+    sendOrder("/plan", { vital: f.vital.value, every_minutes: minutes },
+      form.querySelector("button[type=submit]"), form.querySelector(".order-error"));
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button.confirm-button") : null;
+    if (!button) return;
+    const error = button.closest("td, li").querySelector(".order-error");
+    if (button.classList.contains("limit-revoke-button")) {
+      sendOrder("/limits/" + encodeURIComponent(button.dataset.limitId) + "/revoke", {}, button, error);
+    } else if (button.classList.contains("plan-clear-button")) {
+      sendOrder("/plan/" + encodeURIComponent(button.dataset.vital) + "/clear", {}, button, error);
+    }
+  });
+
   document.addEventListener("submit", (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
-    if (form.classList.contains("ack-form")) {
+    if (form.classList.contains("limit-form")) {
+      event.preventDefault();
+      setLimit(form);
+    } else if (form.classList.contains("scale-form")) {
+      event.preventDefault();
+      orderScale(form);
+    } else if (form.classList.contains("plan-form")) {
+      event.preventDefault();
+      setPlan(form);
+    } else if (form.classList.contains("ack-form")) {
       event.preventDefault();
       acknowledge(form);
     } else if (form.classList.contains("resolve-form")) {
