@@ -77,8 +77,6 @@ PLAN_VITALS = (
     Vital.BODY_WEIGHT,
     Vital.GLUCOSE,
 )
-# The CHECK on personal_thresholds that an end time before the limit's start breaks (valid_until > set_at).
-_VALID_UNTIL_CHECK = "personal_thresholds_check"
 _PLAN_RANGE = (
     f"Intervallet måste vara mellan {format_minutes(admin.PLAN_MIN_EVERY // timedelta(minutes=1))}"
     f" och {format_minutes(admin.PLAN_MAX_EVERY // timedelta(minutes=1))}"
@@ -328,6 +326,7 @@ ADMIN_REFUSALS: tuple[_Refusal, ...] = (
     _r(r"^personal limit \S+ was already revoked", 409, None, "Larmgränsen är redan återkallad"),
     _r(r"^no patient ", 404, None, "Patienten finns inte"),
     _r(r"^patient \S+ was discharged", 409, None, "Patienten är utskriven"),
+    _r(r"^the limit's end time .* not in the future", 422, "valid_until", "Gäller till måste ligga efter nu"),
 )
 # Refusals of the account: disabled or its role changed since this request's session check.
 _STAFF_REFUSAL = re.compile(r"^no active staff account |is not an active physician|; only ")
@@ -403,10 +402,6 @@ def _run(
             conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
     except admin.AdminError as exc:
         raise translate(exc, order.role_message) from exc
-    except psycopg.errors.CheckViolation as exc:
-        if exc.diag.constraint_name == _VALID_UNTIL_CHECK:
-            raise InvalidInput("Gäller till måste ligga efter nu", "valid_until") from exc
-        raise
     log.info("%s for patient %s by staff %s", order.action, patient_id, staff.id)
     return answer
 

@@ -237,8 +237,12 @@ def set_personal_threshold(
         ).fetchone()
         if staff is None or staff[1] not in ("physician", "admin"):
             raise AdminError(f"{set_by_username} is not an active physician; only physicians set limits")
-        if conn.execute("SELECT 1 FROM patients WHERE id = %s", (patient_id,)).fetchone() is None:
-            raise AdminError(f"no patient {patient_id}")
+        _enrolled_ward(conn, patient_id)
+        if valid_until is not None:
+            if valid_until.tzinfo is None:
+                raise AdminError("the limit's end time must carry a time zone")
+            if valid_until <= conn.execute("SELECT now()").fetchone()[0]:  # type: ignore[index]
+                raise AdminError(f"the limit's end time {valid_until.isoformat()} is not in the future")
         conn.execute(
             "UPDATE personal_thresholds SET revoked_at = now(), revoked_by = %s"
             " WHERE patient_id = %s AND rule = %s AND priority = %s AND revoked_at IS NULL",

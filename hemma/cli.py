@@ -221,6 +221,15 @@ def _cmd_threshold_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_threshold_revoke(args: argparse.Namespace) -> int:
+    from hemma.admin import revoke_personal_threshold
+
+    with _connect() as conn:
+        _, rule, priority = revoke_personal_threshold(conn, args.limit_id, args.by)
+    print(f"personal limit {args.limit_id} revoked: the ward default for {rule} {priority} applies again")
+    return 0
+
+
 def _patient_id(text: str):  # type: ignore[no-untyped-def]
     import uuid
 
@@ -352,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", help="ISO date-time the limit stops (Swedish local time unless an offset is given)"
     )
     t.set_defaults(func=_cmd_threshold_set)
+    r = tsub.add_parser("revoke", help="end a personal limit; the row stays as history")
+    r.add_argument("limit_id", type=int, help="the limit's id, printed by `threshold set`")
+    r.add_argument("--by", required=True, help="username of the physician")
+    r.set_defaults(func=_cmd_threshold_revoke)
 
     p = sub.add_parser("plan", help="monitoring plans: which vitals a patient measures, how often")
     plsub = p.add_subparsers(dest="action", required=True)

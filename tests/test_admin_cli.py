@@ -163,3 +163,20 @@ def test_physician_sets_a_personal_limit_from_the_command_line(database_url: str
     row = db.execute("SELECT rule, priority, limit_value, valid_until FROM personal_thresholds").fetchone()
     assert row[:3] == ("spo2_low", "high", 86.0)
     assert row[3] == datetime(2099, 1, 1, 7, 0, tzinfo=UTC)  # 08:00 Swedish winter time
+
+    # A past end time is refused before anything is stored, as the dashboard refuses it.
+    past = _hemma(
+        database_url, "threshold", "set", "--patient", patient_id, "--rule", "spo2_low",
+        "--priority", "medium", "--limit", "88", "--reason", "KOL, mål 88–92 %", "--by", "dr.lund",
+        "--until", "2020-01-01T08:00",
+    )  # fmt: skip
+    assert past.returncode == 2 and "not in the future" in past.stderr
+    # Revoking keeps the row as history, with who revoked it.
+    limit_id = db.execute("SELECT id FROM personal_thresholds").fetchone()[0]
+    revoked = _hemma(database_url, "threshold", "revoke", str(limit_id), "--by", "dr.lund")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "ward default for spo2_low high applies again" in revoked.stdout
+    history = db.execute(
+        "SELECT count(*), count(revoked_at), count(revoked_by) FROM personal_thresholds"
+    ).fetchone()
+    assert history == (1, 1, 1)
