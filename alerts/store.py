@@ -136,19 +136,14 @@ def apply(
 
 def promote_due(conn: psycopg.Connection, *, now: datetime) -> list[AlertChange]:
     """Open every pending alert whose hold time has passed (its condition did not clear meanwhile)."""
-    rows = conn.execute(
-        "UPDATE alerts SET state = 'open', pending_until = NULL, opened_at = %(now)s, updated_at = %(now)s"
-        " WHERE state = 'pending' AND pending_until <= %(now)s"
-        " RETURNING id, patient_id, ward_id, rule, priority, message",
-        {"now": now},
-    ).fetchall()
-    changes = []
-    for alert_id, patient_id, ward_id, rule, priority, message in rows:
-        _event(conn, alert_id, "opened", priority, "hålltiden passerade", now)
-        changes.append(
-            AlertChange(alert_id, patient_id, ward_id, rule, priority, "open", message, "opened", now)
-        )
-    return changes
+    return _open_all(
+        conn,
+        "pending_until = NULL",
+        "state = 'pending' AND pending_until <= %(now)s",
+        now=now,
+        kind="opened",
+        note="hålltiden passerade",
+    )
 
 
 def expire_snoozes(conn: psycopg.Connection, *, now: datetime) -> list[AlertChange]:
@@ -156,19 +151,29 @@ def expire_snoozes(conn: psycopg.Connection, *, now: datetime) -> list[AlertChan
 
     `opened_at` restarts, so an unacknowledged high alert escalates again from this moment.
     """
+    return _open_all(
+        conn,
+        "snoozed_until = NULL, snoozed_by = NULL, acknowledged_at = NULL, acknowledged_by = NULL",
+        "snoozed_until <= %(now)s AND state IN ('open', 'acknowledged')",
+        now=now,
+        kind="snooze_expired",
+        note="snooze slut, tillståndet kvarstår",
+    )
+
+
+def _open_all(
+    conn: psycopg.Connection, also_set: str, where: str, *, now: datetime, kind: str, note: str
+) -> list[AlertChange]:
+    """Open every alert matching `where` (timer transitions), each with an event of `kind`."""
     rows = conn.execute(
-        "UPDATE alerts SET state = 'open', snoozed_until = NULL, snoozed_by = NULL, acknowledged_at = NULL,"
-        " acknowledged_by = NULL, opened_at = %(now)s, updated_at = %(now)s"
-        " WHERE snoozed_until <= %(now)s AND state IN ('open', 'acknowledged')"
-        " RETURNING id, patient_id, ward_id, rule, priority, message",
+        f"UPDATE alerts SET state = 'open', {also_set}, opened_at = %(now)s, updated_at = %(now)s"
+        f" WHERE {where} RETURNING id, patient_id, ward_id, rule, priority, message",
         {"now": now},
     ).fetchall()
     changes = []
     for alert_id, patient_id, ward_id, rule, priority, message in rows:
-        _event(conn, alert_id, "snooze_expired", priority, "snooze slut, tillståndet kvarstår", now)
-        changes.append(
-            AlertChange(alert_id, patient_id, ward_id, rule, priority, "open", message, "snooze_expired", now)
-        )
+        _event(conn, alert_id, kind, priority, note, now)
+        changes.append(AlertChange(alert_id, patient_id, ward_id, rule, priority, "open", message, kind, now))
     return changes
 
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alerts import judge, missing, news2, store, thresholds, trends
+from alerts import judge, news2, store, thresholds, trends
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput
 from alerts.running import SlotWindows
 from alerts.store import AlertChange
@@ -44,6 +44,7 @@ from alerts.thresholds import DOUBTFUL_QUALITY, WARD_DEFAULT_RULES
 from hemma.contract import MAX_CLOCK_SKEW
 from hemma.manual import NEWS2_LATEST_TRUSTED
 from hemma.vitals import Vital
+from ingest import technical_rules
 from ingest.history_rules import padded_rows, weight_baseline_rule, weight_gain_rule
 
 if TYPE_CHECKING:
@@ -65,7 +66,6 @@ _NEWS2_VITALS = (
     Vital.HEART_RATE,
     Vital.BODY_TEMPERATURE,
 )
-DEVICE_SILENT_AFTER = timedelta(hours=26)  # spot-check devices: a day's use plus slack
 RISE_EVERY = timedelta(minutes=15)  # the resting-pulse rule compares whole days: no need to run it often
 
 
@@ -312,11 +312,11 @@ class AlertEngine:
         requests: list[AlertRequest] = []
         clears: list[AlertClear] = []
         for prefix, rule_output in (
-            ("missing:", _missing_vitals(conn, now=now)),
-            ("gateway_offline", _gateways_offline(conn, now=now)),
-            ("device_silent:", _devices_silent(conn, now=now)),
-            ("battery_low:", _batteries(conn, now=now)),
-            ("clock_not_set:", _clocks(conn, now=now)),
+            ("missing:", technical_rules.missing_vitals(conn, now=now)),
+            ("gateway_offline", technical_rules.gateways_offline(conn, now=now)),
+            ("device_silent:", technical_rules.devices_silent(conn, now=now)),
+            ("battery_low:", technical_rules.batteries(conn, now=now)),
+            ("clock_not_set:", technical_rules.clocks(conn, now=now)),
         ):
             live = store.live_keys(conn, prefix)
             requests += rule_output[0]
@@ -543,90 +543,3 @@ def _news2_latest(
         on_oxygen=news2.Timed(oxygen, oxygen_at),
         spo2_scale=np.array([2 if p in scale_2 else 1 for p in patients]),
     )
-
-
-def _missing_vitals(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
-    rows = conn.execute(
-        "SELECT m.patient_id, m.vital, m.every_minutes * 60.0,"
-        " extract(epoch FROM greatest(m.set_at, p.enrolled_at))::float8,"
-        " (SELECT extract(epoch FROM o.time)::float8 FROM observations o WHERE o.patient_id = m.patient_id"
-        "   AND o.vital = m.vital AND o.time <= %(until)s AND NOT o.quality && %(d)s"
-        "   ORDER BY o.time DESC LIMIT 1)"
-        " FROM monitoring_plans m JOIN patients p ON p.id = m.patient_id WHERE p.discharged_at IS NULL"
-        " ORDER BY m.vital, m.patient_id",
-        {"until": now + MAX_CLOCK_SKEW, "d": _DOUBTFUL},
-    ).fetchall()
-    requests: list[AlertRequest] = []
-    clears: list[AlertClear] = []
-    by_vital: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_vital.setdefault(row[1], []).append(row)
-    for vital_name, group in by_vital.items():
-        ids = [r[0] for r in group]
-        got = missing.missing_vital_output(
-            Vital(vital_name),
-            ids,
-            last_trusted_at=np.array([np.nan if r[4] is None else r[4] for r in group], float),
-            every=np.array([r[2] for r in group], float),
-            plan_started_at=np.array([r[3] for r in group], float),
-            now=now,
-        )
-        requests += got[0]
-        clears += got[1]
-    return requests, clears
-
-
-def _gateways_offline(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
-    rows = conn.execute(
-        "SELECT g.patient_id, g.status, extract(epoch FROM g.status_at)::float8,"
-        " extract(epoch FROM g.registered_at)::float8 FROM gateways g JOIN patients p ON p.id = g.patient_id"
-        " WHERE p.discharged_at IS NULL"
-    ).fetchall()
-    if not rows:
-        return [], []
-    return missing.gateway_offline_output(
-        [r[0] for r in rows],
-        status=[r[1] for r in rows],
-        status_at=np.array([np.nan if r[2] is None else r[2] for r in rows], float),
-        registered_at=np.array([r[3] for r in rows], float),
-        now=now,
-    )
-
-
-def _device_rows(conn: psycopg.Connection, columns: str) -> list[tuple]:
-    return conn.execute(
-        f"SELECT g.patient_id, d.device_id, {columns} FROM devices d JOIN gateways g ON g.id = d.gateway_id"
-        " JOIN patients p ON p.id = g.patient_id WHERE p.discharged_at IS NULL"
-        " ORDER BY g.patient_id, d.device_id"
-    ).fetchall()
-
-
-def _devices_silent(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
-    rows = _device_rows(conn, "extract(epoch FROM d.last_seen_at)::float8")
-    if not rows:
-        return [], []
-    return missing.device_silent_output(
-        [r[0] for r in rows], [r[1] for r in rows], last_seen_at=np.array([r[2] for r in rows], float),
-        silent_after=DEVICE_SILENT_AFTER, now=now,
-    )  # fmt: skip
-
-
-def _batteries(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
-    rows = _device_rows(conn, "d.battery_percent::float8, extract(epoch FROM d.battery_at)::float8")
-    if not rows:
-        return [], []
-    return missing.battery_low_output(
-        [r[0] for r in rows], [r[1] for r in rows],
-        percent=np.array([np.nan if r[2] is None else r[2] for r in rows], float),
-        measured_at=np.array([np.nan if r[3] is None else r[3] for r in rows], float), now=now,
-    )  # fmt: skip
-
-
-def _clocks(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
-    rows = _device_rows(conn, "d.clock_not_set, extract(epoch FROM d.clock_checked_at)::float8")
-    if not rows:
-        return [], []
-    return missing.clock_not_set_output(
-        [r[0] for r in rows], [r[1] for r in rows], clock_not_set=np.array([bool(r[2]) for r in rows]),
-        measured_at=np.array([np.nan if r[3] is None else r[3] for r in rows], float), now=now,
-    )  # fmt: skip
