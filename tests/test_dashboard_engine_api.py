@@ -20,11 +20,11 @@ import pytest
 
 from alerts.news2 import score_one
 from dashboard.model import format_clock
-from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient
 from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
+from tests.support.ward_seed import PASSWORD, seed_two_wards, set_vital
 
-PASSWORD = "rätt häst batteri häftklammer"
 SECRET = "test-session-secret-engine-0123456789"
 
 
@@ -41,30 +41,16 @@ class Seed:
 
 @pytest.fixture
 def seed(db: psycopg.Connection) -> Seed:
-    ensure_ward(db, "avd-norr", "Avdelning Norr")
-    ensure_ward(db, "avd-syd", "Avdelning Syd")
-    anna = enrol_patient(
-        db, ward_id="avd-norr", display_name="Anna Andersson", gateway_id="gw-anna", birth_year=1948
+    anna, bertil, cecilia, staff = seed_two_wards(
+        db,
+        [
+            ("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
+            ("nurse2.norr", "Nils Nord", "nurse", ["avd-norr"]),
+            ("dr.lund", "Erik Lund", "physician", ["avd-norr"]),
+            ("nurse.syd", "Olle Öst", "nurse", ["avd-syd"]),
+        ],
     )
-    bertil = enrol_patient(
-        db, ward_id="avd-norr", display_name="Bertil Berg", gateway_id="gw-bertil", birth_year=1939
-    )
-    cecilia = enrol_patient(db, ward_id="avd-syd", display_name="Cecilia Ceder", gateway_id="gw-cecilia")
-
-    def staff(username: str, name: str, role: str, wards: list[str]) -> int:
-        return create_staff_user(
-            db, username=username, display_name=name, role=role, password=PASSWORD, ward_ids=wards
-        )
-
-    return Seed(
-        anna,
-        bertil,
-        cecilia,
-        staff("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
-        staff("nurse2.norr", "Nils Nord", "nurse", ["avd-norr"]),
-        staff("dr.lund", "Erik Lund", "physician", ["avd-norr"]),
-        staff("nurse.syd", "Olle Öst", "nurse", ["avd-syd"]),
-    )
+    return Seed(anna, bertil, cecilia, *staff)
 
 
 @pytest.fixture
@@ -105,30 +91,6 @@ def add_technical(db: psycopg.Connection, patient: EnrolledPatient, **kwargs: An
         "vital": None,
     }
     return add_alert(db, patient, **(defaults | kwargs))
-
-
-def set_vital(
-    db: psycopg.Connection,
-    patient: EnrolledPatient,
-    vital: str,
-    value: float,
-    unit: str,
-    minutes_ago: float = 0,
-    quality: tuple[str, ...] = (),
-) -> None:
-    """A reading as ingest stores it: an observation row, and the latest value."""
-    db.execute(
-        "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
-        " device_id, characteristic, received_at) VALUES (now() - make_interval(secs => %s), %s, %s, %s, %s,"
-        " %s, gen_random_uuid(), %s, 'AA:BB:CC:DD:EE:01', '2A5E', now())",
-        (minutes_ago * 60, patient.patient_id, vital, value, unit, list(quality), patient.gateway_id),
-    )
-    db.execute(
-        "INSERT INTO latest_vitals (patient_id, vital, time, value, unit, quality)"
-        " VALUES (%s, %s, now() - make_interval(secs => %s), %s, %s, %s) ON CONFLICT (patient_id, vital)"
-        " DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time, quality = EXCLUDED.quality",
-        (patient.patient_id, vital, minutes_ago * 60, value, unit, list(quality)),
-    )
 
 
 def add_manual(

@@ -22,12 +22,12 @@ from alerts.thresholds import threshold_keys
 from dashboard.care_orders import ADMIN_REFUSALS, translate
 from dashboard.errors import InvalidInput, OrderRefused
 from hemma import admin
-from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from hemma.admin import EnrolledPatient, create_staff_user
 from hemma.settings import Settings
 from tests.support.dashboard_server import logged_in, running_dashboard
+from tests.support.ward_seed import PASSWORD, seed_two_wards
 from tests.test_dashboard_engine_api import Staff, access_rows, metric
 
-PASSWORD = "rätt häst batteri häftklammer"
 SCALE_REASON = "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)"
 SCALE_CHOICE = "SpO₂-skalan är 1 (standard) eller 2 (hyperkapni, mål 88–92 %)"
 PLAN_RANGE = "Intervallet måste vara mellan 5 min och 7 d"
@@ -46,29 +46,15 @@ class Seed:
 
 @pytest.fixture
 def seed(db: psycopg.Connection) -> Seed:
-    ensure_ward(db, "avd-norr", "Avdelning Norr")
-    ensure_ward(db, "avd-syd", "Avdelning Syd")
-    anna = enrol_patient(
-        db, ward_id="avd-norr", display_name="Anna Andersson", gateway_id="gw-anna", birth_year=1948
+    anna, bertil, cecilia, staff = seed_two_wards(
+        db,
+        [
+            ("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
+            ("dr.lund", "Erik Lund", "physician", ["avd-norr"]),
+            ("dr.syd", "Stina Syd", "physician", ["avd-syd"]),
+        ],
     )
-    bertil = enrol_patient(
-        db, ward_id="avd-norr", display_name="Bertil Berg", gateway_id="gw-bertil", birth_year=1939
-    )
-    cecilia = enrol_patient(db, ward_id="avd-syd", display_name="Cecilia Ceder", gateway_id="gw-cecilia")
-
-    def staff(username: str, name: str, role: str, wards: list[str]) -> int:
-        return create_staff_user(
-            db, username=username, display_name=name, role=role, password=PASSWORD, ward_ids=wards
-        )
-
-    return Seed(
-        anna,
-        bertil,
-        cecilia,
-        staff("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
-        staff("dr.lund", "Erik Lund", "physician", ["avd-norr"]),
-        staff("dr.syd", "Stina Syd", "physician", ["avd-syd"]),
-    )
+    return Seed(anna, bertil, cecilia, *staff)
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ import pytest
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
 from tests.support.dashboard_server import running_dashboard
-from tests.test_dashboard_engine_api import set_vital
+from tests.support.ward_seed import PASSWORD, set_vital
 
-PASSWORD = "rätt häst batteri häftklammer"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".hemma-test" / "screenshots"
 
 
