@@ -234,7 +234,15 @@ class AlertEngine:
         times = np.vstack(
             [
                 getattr(latest, name).measured_at
-                for name in ("resp_rate", "spo2", "systolic_bp", "pulse", "temperature")
+                for name in (
+                    "resp_rate",
+                    "spo2",
+                    "systolic_bp",
+                    "pulse",
+                    "temperature",
+                    "consciousness",
+                    "on_oxygen",
+                )
             ]
         )
         newest = np.where(np.isnan(times), -np.inf, times).max(axis=0)

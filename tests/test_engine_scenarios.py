@@ -295,6 +295,19 @@ def test_new_confusion_entered_by_a_nurse_is_a_red_score(home: Home) -> None:
     [change] = _notified(changes, "news2")
     assert (change.priority, change.message) == ("medium", "NEWS2 ≥ 3 (ofullständig): låg–medel risk")
     assert home.tick(T0 + timedelta(minutes=3)) == []  # evaluated once
+    # The nurse's next visit finds her alert and completes the set: NEWS2 0, and the alert resolves on
+    # her entry alone, with no new device reading after it.
+    home.send(
+        T0 + timedelta(minutes=4), {Vital.SYSTOLIC_BP: 130, Vital.DIASTOLIC_BP: 80}, characteristic=CUFF
+    )
+    home.send(T0 + timedelta(minutes=4), {Vital.BODY_TEMPERATURE: 36.8}, characteristic=THERMOMETER)
+    home.conn.execute(
+        "UPDATE alerts SET state = 'acknowledged' WHERE patient_id = %s AND rule = 'news2'",
+        (home.patient_id,),
+    )
+    home.observe(T0 + timedelta(minutes=10), rr=16, consciousness="A", on_oxygen=False)
+    [resolved] = home.tick(T0 + timedelta(minutes=11))
+    assert (resolved.rule, resolved.kind) == ("news2", "resolved")
 
 
 def test_scale_2_patient_on_oxygen_is_scored_and_limited_on_scale_2(home: Home) -> None:
