@@ -251,6 +251,7 @@ class IngestService:
         self.metrics["duplicates"] += result.duplicates
         self.metrics["dead_letters"] += result.dead_letters
         self.metrics["alert_changes"] += len(result.alert_changes)
+        self.metrics["engine_failures"] += result.engine_failures
         self.metrics["batches"] += 1
         if self.on_commit is not None:
             self.on_commit(result, time.perf_counter() - started)
@@ -266,7 +267,9 @@ class IngestService:
                 self._connect_database()
             assert self._writer is not None
             changes = self._writer.tick(now=now)
-        except psycopg.Error as exc:
+        except Exception as exc:
+            # A database error or a fault in a rule: the tick's transaction is rolled back and the next
+            # tick tries again; ingest keeps storing readings meanwhile.
             self.metrics["engine_tick_failures"] += 1
             log.error("alert engine tick failed (%s); retrying next tick", type(exc).__name__)
             if isinstance(exc, psycopg.OperationalError):
@@ -318,6 +321,7 @@ class IngestService:
             merged.observations_stored += part.observations_stored
             merged.dead_letters += part.dead_letters
             merged.alert_changes += part.alert_changes
+            merged.engine_failures += part.engine_failures
         return merged
 
     def _connect_database(self) -> None:

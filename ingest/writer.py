@@ -91,6 +91,7 @@ class CommitResult:
     dead_letters: int = 0
     statuses: int = 0
     alert_changes: list[AlertChange] = field(default_factory=list)
+    engine_failures: int = 0
 
     @property
     def duplicates(self) -> int:
@@ -156,7 +157,7 @@ class BatchWriter:
                 self._touch_devices(accepted, now)
                 ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
                 events += _vitals_events(inserted, ward_of)
-                result.alert_changes = self._run_alert_engine(inserted, ward_of, now)
+                result.alert_changes = self._run_alert_engine(inserted, ward_of, now, result)
                 events += _alert_events(result.alert_changes)
             if dead:
                 self._store_dead_letters(dead)
@@ -246,11 +247,28 @@ class BatchWriter:
             )
 
     def _run_alert_engine(
-        self, inserted: list[tuple], ward_of: dict[uuid.UUID, str], now: datetime
+        self, inserted: list[tuple], ward_of: dict[uuid.UUID, str], now: datetime, result: CommitResult
     ) -> list[AlertChange]:
+        """The engine in a savepoint of the batch's transaction. A fault in a rule (a bug, or SQL the
+        database refuses) must neither lose the readings nor have them dead-lettered as if they were
+        bad: the savepoint is rolled back, the readings commit, the failure is counted and logged
+        (exception type and place only: a message could quote patient data). A lost connection is
+        not the engine's fault and goes to the caller, which retries the whole batch."""
         if not inserted:
             return []
-        return self.engine.after_readings(self.conn, inserted, ward_of, now=now)
+        try:
+            with self.conn.transaction():
+                return self.engine.after_readings(self.conn, inserted, ward_of, now=now)
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            result.engine_failures += 1
+            log.error(
+                "alert engine failed on a batch of %d readings (%s at %s); readings stored, alerts not"
+                " evaluated for them",
+                len(inserted), type(exc).__name__, _where(exc),
+            )  # fmt: skip
+            return []
 
     def _store_dead_letters(self, dead: list[DeadLetter]) -> None:
         with self.conn.cursor() as cur:
@@ -297,6 +315,14 @@ class BatchWriter:
                     " WHERE devices.battery_at IS NULL OR devices.battery_at <= EXCLUDED.battery_at",
                     facts,
                 )
+
+
+def _where(exc: BaseException) -> str:
+    """file:line of the innermost frame of an exception, for logs that must not carry its message."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else "?"
 
 
 def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list[dict[str, object]]:

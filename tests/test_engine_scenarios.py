@@ -464,3 +464,47 @@ def test_a_planned_vital_not_measured_is_a_technical_alarm(home: Home) -> None:
     home.send(T0 + timedelta(hours=5), {Vital.SYSTOLIC_BP: 128, Vital.DIASTOLIC_BP: 79}, characteristic=CUFF)
     [resolved] = home.tick(T0 + timedelta(hours=5, minutes=1))
     assert resolved.kind == "resolved"
+
+
+# --- a fault in a rule ------------------------------------------------------------------------------
+
+
+class _FaultyEngine(AlertEngine):
+    """An engine with a bug: a rule that raises, or SQL the database refuses."""
+
+    def __init__(self, fault: str) -> None:
+        super().__init__()
+        self.fault = fault
+
+    def after_readings(self, conn, inserted, ward_of, *, now):  # type: ignore[no-untyped-def, override]
+        if self.fault == "sql":
+            conn.execute("SELECT 1 / 0")
+        raise ZeroDivisionError("a rule divided by zero")
+
+
+@pytest.mark.parametrize("fault", ["python", "sql"])
+def test_a_fault_in_the_engine_loses_no_reading_and_dead_letters_nothing(
+    database_url: str, unique_id: str, fault: str
+) -> None:
+    home = Home(database_url, unique_id, engine=_FaultyEngine(fault))
+    try:
+        result_changes = home.send(T0, {Vital.SPO2: 85})
+        assert result_changes == []
+        stored = home.conn.execute(
+            "SELECT value FROM observations WHERE patient_id = %s", (home.patient_id,)
+        ).fetchall()
+        assert stored == [(85.0,)]
+        assert home.conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
+        # The failure is counted on the batch's result, and the writer goes on with the next batch.
+        m = contract.Measurement(
+            id=uuid.uuid4(), device_id="AA:BB:CC:DD:EE:01", characteristic=OXIMETER, raw="00",
+            effective_time=T0 + timedelta(minutes=1), received_time=T0 + timedelta(minutes=1),
+            observations=(contract.Observation(vital=Vital.SPO2, value=84, unit="%"),),
+        )  # fmt: skip
+        decoded = contract.DecodedBatch(uuid.uuid4(), home.enrolment.gateway_id, T0, [m], [])
+        result = home.writer.commit(
+            [AcceptedBatch(decoded, home.enrolment)], [], [], now=T0 + timedelta(minutes=1)
+        )
+        assert (result.observations_stored, result.engine_failures) == (1, 1)
+    finally:
+        home.close()
