@@ -9,6 +9,10 @@ order the database state was read.
 
 A client whose queue is full is closed (1013), never sent a thinned-out stream: it
 reconnects and gets a complete snapshot. Patient data is never lost, only re-read.
+
+A card's NEWS2 also changes with no event at all, when a value it counts grows too old for its
+freshness window. The hub remembers when that happens for every card it has sent (`News2Summary.
+fresh_until`) and re-reads the patient then, so a chip never stays "complete" on stale values.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 10.0
+# A card is re-read this long after its NEWS2 values' window ends (and never sooner than
+# NEWS2_REREAD_MIN_S from now, should the database's clock lag this process's).
+NEWS2_REREAD_MARGIN_S = 1.0
+NEWS2_REREAD_MIN_S = 2.0
 # Close codes (4000-4999 are ours; the page's JavaScript knows them).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -144,6 +152,8 @@ class LiveHub:
         self._by_ward: dict[str, set[Subscriber]] = defaultdict(set)
         self._changes = Changes()
         self._awaiting_snapshot: list[Subscriber] = []
+        # patient id -> when (epoch s) its card's NEWS2 changes by time alone and must be re-read.
+        self._news2_due: dict[uuid.UUID, float] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -222,15 +232,43 @@ class LiveHub:
 
     async def _flush_forever(self) -> None:
         while True:
-            await self._wake.wait()
+            await self._wait_for_work()
             if not self._awaiting_snapshot:
                 await asyncio.sleep(self.coalesce_s)  # gather the rest of the burst
             self._wake.clear()
+            self._collect_news2_due()
             try:
                 await self.flush_once()
             except Exception:
                 log.exception("live update round failed; closing websockets so they resynchronise")
                 self._close_all(CLOSE_SERVER_ERROR, "Tillfälligt fel")
+
+    async def _wait_for_work(self) -> None:
+        """Until an event or a new websocket wakes us, or the next card's NEWS2 runs out of time."""
+        if not self._news2_due:
+            await self._wake.wait()
+            return
+        delay = max(0.0, min(self._news2_due.values()) - time.time())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+
+    def _collect_news2_due(self) -> None:
+        now = time.time()
+        due = [pid for pid, at in self._news2_due.items() if at <= now]
+        for pid in due:
+            del self._news2_due[pid]
+        self._changes.patient_ids.update(due)
+
+    def _schedule_news2(self, cards: list[PatientCard] | tuple[PatientCard, ...]) -> None:
+        """Remember when each card sent to a watched ward needs its NEWS2 re-read."""
+        soonest = time.time() + NEWS2_REREAD_MIN_S
+        for card in cards:
+            until = card.news2.fresh_until if card.news2 is not None else None
+            if until is None or card.ward_id not in self._by_ward:
+                self._news2_due.pop(card.id, None)
+            else:
+                self._news2_due[card.id] = max(until.timestamp() + NEWS2_REREAD_MARGIN_S, soonest)
 
     async def flush_once(self) -> None:
         changes, self._changes = self._changes, Changes()
@@ -280,6 +318,7 @@ class LiveHub:
             for sub in subs:
                 sub.shown, sub.logged, sub.ready = set(ids), sub.logged | set(ids), True
                 self._offer(sub, message)
+            self._schedule_news2(overview.patients)
 
     async def _send_deltas(self, conn: psycopg.AsyncConnection, changes: Changes) -> None:
         touched = await patients_touched(
@@ -291,8 +330,11 @@ class LiveHub:
         if not touched:
             return
         cards: dict[str, list[PatientCard]] = defaultdict(list)
-        for card in await fetch_patient_cards(conn, patient_ids=touched):
+        fetched = await fetch_patient_cards(conn, patient_ids=touched)
+        for card in fetched:
             cards[card.ward_id].append(card)
+        for gone in touched - {card.id for card in fetched}:
+            self._news2_due.pop(gone, None)  # discharged
         subscribers = [sub for sub in self._subscribers() if sub.ready]
         current = await fetch_active_staff(conn, {sub.staff.id for sub in subscribers})
         now = datetime.now(UTC)
@@ -328,6 +370,7 @@ class LiveHub:
                 "removed": sorted(str(pid) for pid in removed),
             }
             self._offer(sub, _dumps(message))
+        self._schedule_news2(fetched)
 
     # --- one websocket -----------------------------------------------------------------------
 

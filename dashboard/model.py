@@ -333,6 +333,7 @@ class PatientCard:
     gateway: GatewayView | None
     vitals: tuple[VitalReading, ...] = ()
     alerts: tuple[AlertView, ...] = ()
+    news2: News2Summary | None = None
 
     def age(self, now: datetime) -> int | None:
         if self.birth_year is None:
@@ -369,8 +370,14 @@ class PatientCard:
             default=None,
         )
 
-    def sort_key(self) -> tuple[int, int, str, str]:
-        return (self.rank, self.tech_rank, swedish_sort_key(self.name), str(self.id))
+    @property
+    def news2_urgency(self) -> int:
+        """NEWS2 risk band, then (partial) total: higher sorts first; 0 without a summary."""
+        return self.news2.urgency if self.news2 is not None else 0
+
+    def sort_key(self) -> tuple[int, int, int, str, str]:
+        """Physiological alerts, an open technical alarm, then NEWS2 (higher first), then the name."""
+        return (self.rank, self.tech_rank, -self.news2_urgency, swedish_sort_key(self.name), str(self.id))
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         return {
@@ -383,6 +390,7 @@ class PatientCard:
             "tech_rank": self.tech_rank,
             "top_priority": self.top_priority,
             "gateway": self.gateway.to_json() if self.gateway else None,
+            "news2": self.news2.to_json() if self.news2 else None,
             "vitals": [v.to_json() for v in self.vitals],
             "alerts": [a.to_json() for a in self.alerts],
         }
@@ -635,10 +643,59 @@ class News2Summary:
     risk_floor: str  # the risk the present parameters already guarantee
     risk_key: str  # 'low', 'low-medium', 'medium', 'high' (complete) or the floor's (incomplete)
     spo2_scale: int
+    risk_level: int = 0  # alerts.news2.Risk of risk_key: 0 low … 3 high
+    fresh_until: datetime | None = None  # when the first counted value leaves its window (the score changes)
 
     @property
     def complete(self) -> bool:
         return self.total is not None
+
+    @property
+    def has_values(self) -> bool:
+        """Some parameter is fresh enough to count (else nothing can be said, not even a lower bound)."""
+        return any(p.status not in ("missing", "stale") for p in self.parts)
+
+    @property
+    def chip_text(self) -> str:
+        """The ward overview's chip: 'NEWS2 3', 'NEWS2 ≥ 3' (incomplete), or a dash (nothing to score)."""
+        if self.complete:
+            return f"NEWS2 {self.total}"
+        return f"NEWS2 ≥ {self.partial_total}" if self.has_values else "NEWS2 –"
+
+    @property
+    def chip_marker(self) -> str | None:
+        """What the chip says beside the number when it is not a total; None for a complete score."""
+        if self.complete:
+            return None
+        return "ofullständig" if self.has_values else "inga värden"
+
+    @property
+    def band(self) -> str:
+        """The chip's colour: the risk band of a complete score, or the band an incomplete one already
+        guarantees; an incomplete set whose present values say only 'low' is 'unknown' (grey), since
+        the missing values could raise it."""
+        if self.complete or self.risk_level > 0:
+            return self.risk_key
+        return "unknown"
+
+    @property
+    def urgency(self) -> int:
+        """Higher sorts first among patients otherwise equal: the risk band, then the (partial) total."""
+        return self.risk_level * 32 + self.partial_total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.chip_text,
+            "marker": self.chip_marker,
+            "title": self.headline,
+            "band": self.band,
+            "complete": self.complete,
+            "total": self.total,
+            "partial_total": self.partial_total,
+            "risk": self.risk_key,
+            "urgency": self.urgency,
+            "fresh_until": _iso(self.fresh_until),
+        }
 
     @property
     def missing(self) -> tuple[News2Part, ...]:

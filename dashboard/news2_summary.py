@@ -4,16 +4,21 @@
 freshness window (alerts.news2.FreshnessWindows); a missing or stale parameter is never scored
 0. An incomplete set is shown as a lower bound ("NEWS2 ≥ 3 (ofullständig: saknar AF, …)"),
 never as a total.
+
+The patient record (one patient) and the ward overview's chips (every patient of the ward) both go
+through `summarise_many`, one kernel call for all of them; `dashboard.queries.fetch_news2` reads the
+inputs for all of them in two queries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
-from alerts.news2 import FreshnessWindows, News2Latest, News2Result, Risk, Timed, fresh_score
+from alerts.news2 import FreshnessWindows, News2Latest, News2One, News2Result, Risk, Timed, fresh_score
 from dashboard.model import ACVPU_LABELS, News2Part, News2Summary
 from hemma.vitals import VITALS, Vital
 
@@ -53,28 +58,45 @@ class News2Inputs:
     spo2_scale: int = 1
 
 
-def _timed(reading: tuple[object, datetime] | None, *, text: bool = False) -> Timed:
-    if reading is None:
-        return Timed(np.array([""] if text else [np.nan]), np.array([np.nan]))
-    value, at = reading
-    return Timed(np.array([value if text else float(value)]), np.array([at.timestamp()]))  # type: ignore[arg-type]
+def _timed(readings: Sequence[tuple[object, datetime] | None], *, text: bool = False) -> Timed:
+    """One parameter's newest value and time for every patient, as the kernel takes them."""
+    if text:
+        values = np.array(["" if r is None else str(r[0]) for r in readings], dtype=str)
+    else:
+        values = np.array([np.nan if r is None else float(r[0]) for r in readings], dtype=float)  # type: ignore[arg-type]
+    times = np.array([np.nan if r is None else r[1].timestamp() for r in readings], dtype=float)
+    return Timed(values, times)
 
 
 def summarise(inputs: News2Inputs, now: datetime, windows: FreshnessWindows | None = None) -> News2Summary:
+    """One patient's NEWS2 line (the patient record's; `summarise_many` of one)."""
+    return summarise_many([inputs], now, windows)[0]
+
+
+def summarise_many(
+    inputs: Sequence[News2Inputs], now: datetime, windows: FreshnessWindows | None = None
+) -> list[News2Summary]:
+    """Every patient's NEWS2 line in one call of the engine's kernel, in the order of `inputs`."""
+    if not inputs:
+        return []
     windows = windows or FreshnessWindows()
     latest = News2Latest(
-        resp_rate=_timed(inputs.resp_rate),
-        spo2=_timed(inputs.spo2),
-        systolic_bp=_timed(inputs.systolic_bp),
-        pulse=_timed(inputs.pulse),
-        temperature=_timed(inputs.temperature),
-        consciousness=_timed(inputs.consciousness, text=True),
-        on_oxygen=_timed(inputs.on_oxygen),
-        spo2_scale=np.array([inputs.spo2_scale]),
+        resp_rate=_timed([i.resp_rate for i in inputs]),
+        spo2=_timed([i.spo2 for i in inputs]),
+        systolic_bp=_timed([i.systolic_bp for i in inputs]),
+        pulse=_timed([i.pulse for i in inputs]),
+        temperature=_timed([i.temperature for i in inputs]),
+        consciousness=_timed([i.consciousness for i in inputs], text=True),
+        on_oxygen=_timed([i.on_oxygen for i in inputs]),
+        spo2_scale=np.array([i.spo2_scale for i in inputs]),
     )
     result: News2Result = fresh_score(latest, now=now, windows=windows)
-    one = result.one(0)
+    return [_summary(one, result.one(index), now, windows) for index, one in enumerate(inputs)]
+
+
+def _summary(inputs: News2Inputs, one: News2One, now: datetime, windows: FreshnessWindows) -> News2Summary:
     parts = []
+    fresh_until: datetime | None = None
     for index, (key, (label, field)) in enumerate(PARAMETERS.items()):
         reading = getattr(inputs, field)
         score = one.scores[index]
@@ -86,6 +108,10 @@ def summarise(inputs: News2Inputs, now: datetime, windows: FreshnessWindows | No
             status = "unscorable"  # scale 2 at ≥ 93 % without air/oxygen
         else:
             status = "ok"
+        if status in ("ok", "unscorable"):
+            # The score changes when this value leaves its window.
+            expires = reading[1] + getattr(windows, field)
+            fresh_until = expires if fresh_until is None else min(fresh_until, expires)
         parts.append(
             News2Part(
                 key=key,
@@ -105,6 +131,8 @@ def summarise(inputs: News2Inputs, now: datetime, windows: FreshnessWindows | No
         risk_floor=RISK_SV[one.risk_floor],
         risk_key=risk.label,
         spo2_scale=inputs.spo2_scale,
+        risk_level=int(risk),
+        fresh_until=fresh_until,
     )
 
 

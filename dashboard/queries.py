@@ -124,8 +124,11 @@ async def fetch_ward(conn: psycopg.AsyncConnection, ward_id: str) -> Ward | None
 
 
 async def fetch_ward_overview(conn: psycopg.AsyncConnection, ward: Ward) -> WardOverview:
-    cards = await fetch_patient_cards(conn, ward_id=ward.id)
-    return WardOverview(ward, tuple(sorted(cards, key=PatientCard.sort_key)), await database_now(conn))
+    """The ward's cards, sorted. Six queries whatever the ward's size: the clock, patients, latest
+    vitals, live alerts and NEWS2's two (`fetch_news2`)."""
+    now = await database_now(conn)
+    cards = await fetch_patient_cards(conn, ward_id=ward.id, now=now)
+    return WardOverview(ward, tuple(sorted(cards, key=PatientCard.sort_key)), now)
 
 
 async def fetch_patient_cards(
@@ -133,8 +136,10 @@ async def fetch_patient_cards(
     *,
     ward_id: str | None = None,
     patient_ids: Iterable[uuid.UUID] | None = None,
+    now: datetime | None = None,
 ) -> list[PatientCard]:
-    """Cards for the enrolled (not discharged) patients of a ward, or for the given patients."""
+    """Cards for the enrolled (not discharged) patients of a ward, or for the given patients, each with
+    its NEWS2 at `now` (the database's clock when not given)."""
     if ward_id is not None:
         where, param = sql.SQL("p.ward_id = %s"), ward_id
     else:
@@ -153,10 +158,19 @@ async def fetch_patient_cards(
         return []
     vitals = await _latest_vitals(conn, ids)
     alerts = await _live_alerts(conn, ids)
-    return [_card(row, vitals.get(row["id"], ()), alerts.get(row["id"], ())) for row in patients]
+    news2 = await fetch_news2(conn, ids, now or await database_now(conn))
+    return [
+        _card(row, vitals.get(row["id"], ()), alerts.get(row["id"], ()), news2.get(row["id"]))
+        for row in patients
+    ]
 
 
-def _card(row: dict[str, Any], vitals: Iterable[VitalReading], alerts: Iterable[AlertView]) -> PatientCard:
+def _card(
+    row: dict[str, Any],
+    vitals: Iterable[VitalReading],
+    alerts: Iterable[AlertView],
+    news2: News2Summary | None = None,
+) -> PatientCard:
     """A patient row (with its gateway columns) as the card the ward overview and record show."""
     gateway = (
         GatewayView(row["gateway_id"], row["status"], row["status_at"], row["last_message_at"])
@@ -172,6 +186,7 @@ def _card(row: dict[str, Any], vitals: Iterable[VitalReading], alerts: Iterable[
         gateway=gateway,
         vitals=tuple(vitals),
         alerts=tuple(alerts),
+        news2=news2,
     )
 
 
@@ -300,7 +315,8 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
     manual = await _manual_observations(conn, patient_id)
     scale = await _spo2_scale(conn, patient_id)
     live = (await _live_alerts(conn, [patient_id])).get(patient_id, [])
-    card = _card(row, vitals.get(patient_id, ()), live)
+    news2 = (await fetch_news2(conn, [patient_id], row["now"]))[patient_id]
+    card = _card(row, vitals.get(patient_id, ()), live, news2)
     return PatientRecord(
         card=card,
         personal_number=row["personal_number"],
@@ -317,7 +333,7 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
         spo2_scale=scale,
         monitoring_plan=tuple(await _monitoring_plan(conn, patient_id)),
         devices=tuple(await _devices(conn, patient_id)),
-        news2=await _news2(conn, patient_id, scale, row["now"]),
+        news2=news2,
         now=row["now"],
     )
 
@@ -368,47 +384,66 @@ async def _devices(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list
     return [DeviceView(*r) for r in await cur.fetchall()]
 
 
-async def _news2(
-    conn: psycopg.AsyncConnection, patient_id: uuid.UUID, scale: Spo2ScaleView | None, now: datetime
-) -> News2Summary:
-    """NEWS2 as the engine scores it: each parameter's newest trustworthy value (a reading flagged as
-    doubtful never scores) and the newest manual consciousness and air/oxygen."""
+# The newest consciousness and air/oxygen entries per patient and the SpO2 scale in force (at most one
+# order per patient is in force: spo2_scale_orders_in_force). Entries are read as the engine reads them
+# (ingest.engine._news2_latest): none later than `until`.
+_NEWS2_MANUAL_AND_SCALE = (
+    "SELECT p.id, c.consciousness, c.time, o.on_oxygen, o.time, s.scale"
+    " FROM unnest(%(patients)s::uuid[]) AS p(id)"
+    " LEFT JOIN (SELECT DISTINCT ON (patient_id) patient_id, consciousness, time FROM manual_observations"
+    "  WHERE patient_id = ANY(%(patients)s) AND consciousness IS NOT NULL AND time <= %(until)s"
+    "  ORDER BY patient_id, time DESC, id DESC) c ON c.patient_id = p.id"
+    " LEFT JOIN (SELECT DISTINCT ON (patient_id) patient_id, on_oxygen, time FROM manual_observations"
+    "  WHERE patient_id = ANY(%(patients)s) AND on_oxygen IS NOT NULL AND time <= %(until)s"
+    "  ORDER BY patient_id, time DESC, id DESC) o ON o.patient_id = p.id"
+    " LEFT JOIN spo2_scale_orders s ON s.patient_id = p.id AND s.revoked_at IS NULL"
+)
+
+
+async def fetch_news2(
+    conn: psycopg.AsyncConnection, patient_ids: Collection[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, News2Summary]:
+    """NEWS2 as the engine scores it, for every patient given in two queries whatever their number:
+    each parameter's newest trustworthy value (a reading flagged as doubtful never scores), the newest
+    manual consciousness and air/oxygen, and the SpO2 scale in force. The record (one patient) and the
+    ward overview (all of a ward's) both read it here."""
     from alerts.thresholds import DOUBTFUL_QUALITY
-    from dashboard.news2_summary import News2Inputs, summarise
+    from dashboard.news2_summary import News2Inputs, Reading, summarise_many
     from hemma.contract import MAX_CLOCK_SKEW
     from hemma.manual import NEWS2_DEVICE_VITALS, NEWS2_LATEST_TRUSTED
 
+    ids = list(dict.fromkeys(patient_ids))
+    if not ids:
+        return {}
+    until = now + MAX_CLOCK_SKEW
     cur = await conn.execute(
         NEWS2_LATEST_TRUSTED,
         {
-            "patients": [patient_id],
+            "patients": ids,
             "vitals": list(NEWS2_DEVICE_VITALS),
-            "until": now + MAX_CLOCK_SKEW,
+            "until": until,
             "doubtful": sorted(DOUBTFUL_QUALITY),
         },
     )
-    latest = {vital: (value, time) for _, vital, value, time in await cur.fetchall()}
-    cur = await conn.execute(
-        "SELECT c.consciousness, c.time, o.on_oxygen, o.time FROM (SELECT 1) AS one"
-        " LEFT JOIN LATERAL (SELECT consciousness, time FROM manual_observations WHERE patient_id = %(p)s"
-        "  AND consciousness IS NOT NULL ORDER BY time DESC, id DESC LIMIT 1) c ON true"
-        " LEFT JOIN LATERAL (SELECT on_oxygen, time FROM manual_observations WHERE patient_id = %(p)s"
-        "  AND on_oxygen IS NOT NULL ORDER BY time DESC, id DESC LIMIT 1) o ON true",
-        {"p": patient_id},
-    )
-    c_value, c_time, o_value, o_time = await cur.fetchone()  # type: ignore[misc]
-    pulses = [latest[v] for v in ("pulse_rate", "heart_rate") if v in latest]
-    inputs = News2Inputs(
-        resp_rate=latest.get("respiratory_rate"),
-        spo2=latest.get("spo2"),
-        systolic_bp=latest.get("systolic_bp"),
-        pulse=max(pulses, key=lambda p: p[1]) if pulses else None,
-        temperature=latest.get("body_temperature"),
-        consciousness=(c_value, c_time) if c_time else None,
-        on_oxygen=(o_value, o_time) if o_time else None,
-        spo2_scale=scale.scale if scale else 1,
-    )
-    return summarise(inputs, now)
+    latest: dict[uuid.UUID, dict[str, Reading]] = defaultdict(dict)
+    for patient_id, vital, value, time in await cur.fetchall():
+        latest[patient_id][vital] = (value, time)
+    cur = await conn.execute(_NEWS2_MANUAL_AND_SCALE, {"patients": ids, "until": until})
+    inputs: dict[uuid.UUID, News2Inputs] = {}
+    for patient_id, c_value, c_time, o_value, o_time, scale in await cur.fetchall():
+        found = latest.get(patient_id, {})
+        pulses = [found[v] for v in ("pulse_rate", "heart_rate") if v in found]
+        inputs[patient_id] = News2Inputs(
+            resp_rate=found.get("respiratory_rate"),
+            spo2=found.get("spo2"),
+            systolic_bp=found.get("systolic_bp"),
+            pulse=max(pulses, key=lambda p: p[1]) if pulses else None,
+            temperature=found.get("body_temperature"),
+            consciousness=(c_value, c_time) if c_time else None,
+            on_oxygen=(o_value, o_time) if o_time else None,
+            spo2_scale=scale or 1,
+        )
+    return dict(zip(inputs, summarise_many(list(inputs.values()), now), strict=True))
 
 
 async def _personal_limits(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list[PersonalLimit]:

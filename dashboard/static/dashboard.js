@@ -191,6 +191,20 @@
     return actions;
   }
 
+  // NEWS2 at a glance (mirrors news2_chip in _cards.html): the server decides text, marker and band.
+  function news2Chip(p) {
+    const n = p.news2;
+    if (!n) return null;
+    const chip = el("a", "news2-chip news2-" + n.band + (n.complete ? "" : " news2-incomplete"));
+    chip.href = "/patients/" + encodeURIComponent(p.id) + "#news2";
+    chip.title = n.title;
+    chip.setAttribute("aria-label", n.title);
+    chip.dataset.news2Band = n.band;
+    chip.append(el("span", "news2-score", n.text));
+    if (n.marker) chip.append(" ", el("span", "news2-marker", n.marker));
+    return chip;
+  }
+
   function patientCard(p) {
     const offline = p.gateway && p.gateway.status === "offline";
     const physiological = p.alerts.filter((a) => a.condition !== "technical");
@@ -200,6 +214,7 @@
     card.dataset.patientId = p.id;
     card.dataset.rank = p.rank;
     card.dataset.techRank = p.tech_rank === undefined ? 1 : p.tech_rank;
+    card.dataset.news2Urgency = p.news2 ? p.news2.urgency : 0;
     card.dataset.name = p.name;
 
     const info = el("div", "patient-info");
@@ -210,7 +225,11 @@
     const meta = el("div", "patient-meta");
     if (p.age !== null && p.age !== undefined) meta.append(el("span", "patient-age", p.age + " år"));
     if (p.care_reason) meta.append(el("span", "patient-reason", p.care_reason));
-    info.append(name, meta, gatewayBadge(p.gateway));
+    const status = el("div", "patient-status");
+    const chip = news2Chip(p);
+    if (chip) status.append(chip);
+    status.append(gatewayBadge(p.gateway));
+    info.append(name, meta, status);
 
     const vitals = el("div", "vitals");
     if (p.vitals.length) p.vitals.forEach((v) => vitals.append(vitalTile(v)));
@@ -250,11 +269,14 @@
 
     function rankOf(card) { return Number(card.dataset.rank); }
     function techRankOf(card) { return Number(card.dataset.techRank || 1); }
+    function news2UrgencyOf(card) { return Number(card.dataset.news2Urgency || 0); }
 
-    // Physiological severity first, then an unacknowledged technical alarm, then the name.
+    // Physiological severity first, then an unacknowledged technical alarm, then NEWS2 (higher risk
+    // band, then higher total first), then the name: PatientCard.sort_key.
     function sortCards() {
       const cards = Array.from(list.children);
       cards.sort((a, b) => rankOf(a) - rankOf(b) || techRankOf(a) - techRankOf(b) ||
+        news2UrgencyOf(b) - news2UrgencyOf(a) ||
         collator.compare(a.dataset.name, b.dataset.name) ||
         (a.dataset.patientId < b.dataset.patientId ? -1 : 1));
       cards.forEach((card, i) => { if (list.children[i] !== card) list.insertBefore(card, list.children[i]); });
