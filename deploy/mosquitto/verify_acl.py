@@ -178,8 +178,13 @@ class Session:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.session_expiry_s
         try:
-            self.client.connect(self.endpoint.host, self.endpoint.port, keepalive=30, clean_start=clean_start,
-                                properties=props)
+            self.client.connect(
+                self.endpoint.host,
+                self.endpoint.port,
+                keepalive=30,
+                clean_start=clean_start,
+                properties=props,
+            )
         except (OSError, ssl.SSLError) as exc:
             return f"{type(exc).__name__}: {exc}"
         self.client.loop_start()
@@ -265,8 +270,12 @@ def run(args: argparse.Namespace) -> list[Result]:
     """Every check, in order; one linear script."""
     gw_ep = Endpoint(args.host, args.port, args.tls, args.cafile)
     separate = bool(args.services_host or args.services_port)
-    svc_ep = Endpoint(args.services_host or args.host, args.services_port or args.port,
-                      args.services_tls if separate else args.tls, args.cafile)
+    svc_ep = Endpoint(
+        args.services_host or args.host,
+        args.services_port or args.port,
+        args.services_tls if separate else args.tls,
+        args.cafile,
+    )
     gw_pw = _password("HEMMA_VERIFY_GATEWAY_PASSWORD", args.gateway)
     ingest_pw = _password("HEMMA_VERIFY_INGEST_PASSWORD", args.ingest)
     notifier_pw = _password("HEMMA_VERIFY_NOTIFIER_PASSWORD", args.notifier) if args.notifier else None
@@ -297,14 +306,18 @@ def run(args: argparse.Namespace) -> list[Result]:
         # --- authentication ---------------------------------------------------------------------
         s = session("anon", gw_ep, None, None)
         outcome = s.connect()
-        check(outcome != "accepted", f"anonymous client refused on the gateway listener {gw_ep.port}",
-              outcome)
+        check(
+            outcome != "accepted", f"anonymous client refused on the gateway listener {gw_ep.port}", outcome
+        )
         s.close()
         if svc_ep != gw_ep:
             s = session("anon-svc", svc_ep, None, None)
             outcome = s.connect()
-            check(outcome != "accepted", f"anonymous client refused on the service listener {svc_ep.port}",
-                  outcome)
+            check(
+                outcome != "accepted",
+                f"anonymous client refused on the service listener {svc_ep.port}",
+                outcome,
+            )
             s.close()
         s = session("badpw", gw_ep, gw, gw_pw + "-wrong")
         outcome = s.connect()
@@ -313,14 +326,18 @@ def run(args: argparse.Namespace) -> list[Result]:
 
         ingest = session("ingest", svc_ep, ingest_user, ingest_pw)
         outcome = ingest.connect()
-        if not check(outcome == "accepted", f"{ingest_user} connects to the service listener {svc_ep.port}",
-                     outcome):
+        if not check(
+            outcome == "accepted", f"{ingest_user} connects to the service listener {svc_ep.port}", outcome
+        ):
             return results
         will_body = json.dumps({"v": 1, "gateway_id": gw, "state": "offline", "verify_acl": nonce}).encode()
         gateway = session("gateway", gw_ep, gw, gw_pw, will=(f"{ROOT}/gw/{gw}/status", will_body))
         outcome = gateway.connect()
-        if not check(outcome == "accepted", f"{gw} connects to the gateway listener {gw_ep.port} "
-                     "with a last will on its own status topic", outcome):
+        if not check(
+            outcome == "accepted",
+            f"{gw} connects to the gateway listener {gw_ep.port} with a last will on its own status topic",
+            outcome,
+        ):
             return results
         info("broker CONNACK properties", _connack_summary(gateway))
         notifier = None
@@ -341,17 +358,23 @@ def run(args: argparse.Namespace) -> list[Result]:
             code = ingest.subscribe(topic)
             check(_granted(code), f"{ingest_user} may subscribe to {topic}", _describe(code))
         for topic in (f"{ROOT}/gw/+/measurements", f"{ROOT}/gw/+/status", f"{ROOT}/alerts/#"):
-            info(f"{gw} subscribes to {topic} (SUBACK; delivery is checked below)",
-                 _describe(gateway.subscribe(topic)))
+            info(
+                f"{gw} subscribes to {topic} (SUBACK; delivery is checked below)",
+                _describe(gateway.subscribe(topic)),
+            )
         if notifier is not None:
             code = notifier.subscribe(f"{ROOT}/alerts/#")
             check(_granted(code), f"{args.notifier} may subscribe to {ROOT}/alerts/#", _describe(code))
-            info(f"{args.notifier} subscribes to {ROOT}/gw/+/measurements (SUBACK; checked below)",
-                 _describe(notifier.subscribe(f"{ROOT}/gw/+/measurements")))
+            info(
+                f"{args.notifier} subscribes to {ROOT}/gw/+/measurements (SUBACK; checked below)",
+                _describe(notifier.subscribe(f"{ROOT}/gw/+/measurements")),
+            )
         if monitor is not None:
             for topic in ("$SYS/broker/version", f"{ROOT}/#"):
-                info(f"{args.monitor} subscribes to {topic} (SUBACK; delivery is checked below)",
-                     _describe(monitor.subscribe(topic)))
+                info(
+                    f"{args.monitor} subscribes to {topic} (SUBACK; delivery is checked below)",
+                    _describe(monitor.subscribe(topic)),
+                )
             # $SYS/broker/version is retained: it arrives at once on subscription.
             got = monitor._wait(lambda: any(t == "$SYS/broker/version" for t, _ in monitor.received))
             version = next(
@@ -363,24 +386,36 @@ def run(args: argparse.Namespace) -> list[Result]:
         own = f"{ROOT}/gw/{gw}/measurements"
         code = gateway.publish(own, body("own-measurements"))
         check(_granted(code), f"{gw} may publish to {own}", _describe(code))
-        check(ingest.got(own, body("own-measurements")), f"{ingest_user} receives that message",
-              "received" if ingest.got(own, body("own-measurements"), wait=False) else "not received")
+        check(
+            ingest.got(own, body("own-measurements")),
+            f"{ingest_user} receives that message",
+            "received" if ingest.got(own, body("own-measurements"), wait=False) else "not received",
+        )
         code = gateway.publish(f"{ROOT}/gw/{gw}/status", b"")  # empty and not retained: ingest ignores it
         check(_granted(code), f"{gw} may publish to {ROOT}/gw/{gw}/status", _describe(code))
-        for topic in (f"{ROOT}/gw/{other}/measurements", f"{ROOT}/gw/{other}/status",
-                      f"{ROOT}/alerts/{ward}"):
+        for topic in (
+            f"{ROOT}/gw/{other}/measurements",
+            f"{ROOT}/gw/{other}/status",
+            f"{ROOT}/alerts/{ward}",
+        ):
             code = gateway.publish(topic, body("refused"))
             check(_denied(code), f"{gw} may NOT publish to {topic} (PUBACK 0x87)", _describe(code))
-        check(gateway.client.is_connected(), f"{gw} is still connected after refused publishes",
-              "connected" if gateway.client.is_connected() else "disconnected by the broker")
+        check(
+            gateway.client.is_connected(),
+            f"{gw} is still connected after refused publishes",
+            "connected" if gateway.client.is_connected() else "disconnected by the broker",
+        )
 
         # --- ingest and the notifier publish ------------------------------------------------------
         alerts = f"{ROOT}/alerts/{ward}"
         code = ingest.publish(alerts, body("alert"))
         check(_granted(code), f"{ingest_user} may publish to {alerts}", _describe(code))
         if notifier is not None:
-            check(notifier.got(alerts, body("alert")), f"{args.notifier} receives that alert message",
-                  "received" if notifier.got(alerts, body("alert"), wait=False) else "not received")
+            check(
+                notifier.got(alerts, body("alert")),
+                f"{args.notifier} receives that alert message",
+                "received" if notifier.got(alerts, body("alert"), wait=False) else "not received",
+            )
             code = notifier.publish(alerts, body("refused"))
             check(_denied(code), f"{args.notifier} may NOT publish to {alerts}", _describe(code))
         for topic in (own, f"{ROOT}/gw/{ingest_user}/measurements"):
@@ -390,14 +425,18 @@ def run(args: argparse.Namespace) -> list[Result]:
         # --- who received what they must not -----------------------------------------------------
         time.sleep(SETTLE_S)
         leaked = [t for t, p in ingest.received if p == body("refused")]
-        check(not leaked, f"{ingest_user} received none of the refused publishes",
-              ", ".join(leaked) or "none")
+        check(
+            not leaked, f"{ingest_user} received none of the refused publishes", ", ".join(leaked) or "none"
+        )
         leaked = [t for t, _ in gateway.received]
         check(not leaked, f"{gw} received nothing (it may read no topic)", ", ".join(leaked) or "nothing")
         if notifier is not None:
             leaked = [t for t, _ in notifier.received if not t.startswith(f"{ROOT}/alerts/")]
-            check(not leaked, f"{args.notifier} received nothing but alerts",
-                  ", ".join(leaked) or "nothing else")
+            check(
+                not leaked,
+                f"{args.notifier} received nothing but alerts",
+                ", ".join(leaked) or "nothing else",
+            )
         if monitor is not None:
             leaked = [t for t, _ in monitor.received if not t.startswith("$SYS/")]
             check(not leaked, f"{args.monitor} received no Hemma topic", ", ".join(leaked) or "nothing else")
@@ -405,22 +444,30 @@ def run(args: argparse.Namespace) -> list[Result]:
         # --- the persistent session ingest relies on ----------------------------------------------
         held = session("session", svc_ep, ingest_user, ingest_pw, session_expiry_s=300)
         outcome = held.connect(clean_start=False)
-        if check(outcome == "accepted",
-                 f"a persistent MQTT 5 session (SessionExpiryInterval 300) for {ingest_user}", outcome):
+        if check(
+            outcome == "accepted",
+            f"a persistent MQTT 5 session (SessionExpiryInterval 300) for {ingest_user}",
+            outcome,
+        ):
             code = held.subscribe(own)
             check(_granted(code), f"that session subscribes to {own}", _describe(code))
             held.close()
             sent = [(own, body(f"queued-{i}")) for i in range(3)]
             codes = [gateway.publish(topic, payload) for topic, payload in sent]
-            check(all(_granted(c) for c in codes),
-                  f"{gw} publishes 3 messages while the session is disconnected",
-                  ", ".join(_describe(c) for c in codes))
-            again = session("session", svc_ep, ingest_user, ingest_pw, session_expiry_s=300,
-                            client_id=held.client_id)
+            check(
+                all(_granted(c) for c in codes),
+                f"{gw} publishes 3 messages while the session is disconnected",
+                ", ".join(_describe(c) for c in codes),
+            )
+            again = session(
+                "session", svc_ep, ingest_user, ingest_pw, session_expiry_s=300, client_id=held.client_id
+            )
             outcome = again.connect(clean_start=False)
-            if check(outcome == "accepted" and again.session_present is True,
-                     "the session reconnects (clean start off) and the broker still has it",
-                     f"{outcome}, session present: {again.session_present}"):
+            if check(
+                outcome == "accepted" and again.session_present is True,
+                "the session reconnects (clean start off) and the broker still has it",
+                f"{outcome}, session present: {again.session_present}",
+            ):
                 ok = again.got_all(sent)
                 n = sum(item in again.received for item in sent)
                 check(ok, "it receives the 3 messages queued while it was away", f"{n} of 3 received")
@@ -435,12 +482,18 @@ def run(args: argparse.Namespace) -> list[Result]:
             rogue.drop()
         gateway.drop()
         status = f"{ROOT}/gw/{gw}/status"
-        check(ingest.got(status, will_body), f"connection of {gw} lost: {ingest_user} receives its last will",
-              "received" if ingest.got(status, will_body, wait=False) else "not received")
+        check(
+            ingest.got(status, will_body),
+            f"connection of {gw} lost: {ingest_user} receives its last will",
+            "received" if ingest.got(status, will_body, wait=False) else "not received",
+        )
         time.sleep(SETTLE_S)
         leaked = ingest.got(f"{ROOT}/gw/{other}/status", foreign_will, wait=False)
-        check(not leaked, f"a last will of {gw} on {other}'s status topic is not delivered",
-              "delivered" if leaked else "not delivered")
+        check(
+            not leaked,
+            f"a last will of {gw} on {other}'s status topic is not delivered",
+            "delivered" if leaked else "not delivered",
+        )
         return results
     finally:
         for s in opened:
@@ -456,9 +509,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cafile", help="CA bundle to verify the broker (default: the system store)")
     parser.add_argument("--services-host", help="host of the service listener (default: --host)")
     parser.add_argument("--services-port", type=int, help="service listener port (1883; default: --port)")
-    parser.add_argument("--services-tls", action="store_true",
-                        help="the service listener speaks TLS (default: plain when --services-host or "
-                             "--services-port is given, else as --tls)")
+    parser.add_argument(
+        "--services-tls",
+        action="store_true",
+        help="the service listener speaks TLS (default: plain when --services-host or "
+        "--services-port is given, else as --tls)",
+    )
     parser.add_argument("--gateway", required=True, help="a kit account (username = gateway id) to test with")
     parser.add_argument("--other-gateway", required=True, help="another gateway id (no password needed)")
     parser.add_argument("--ingest", default="hemma-ingest", help="ingest's broker account")
