@@ -278,3 +278,28 @@ def test_heart_failure_weight_gain_alerts_on_the_morning_the_rule_is_met(setting
     assert (rule, priority) == ("weight_gain_3d", "medium")
     assert message == "Viktökning 2,1 kg på 3 dygn (gräns 2 kg)"
     assert value == pytest.approx(2.1)
+
+
+def test_the_running_service_scores_a_nurses_observation_on_its_timer(settings, db, patient) -> None:
+    """The engine's timer runs inside the real ingest service: a nurse's entry made on the dashboard
+    (here through hemma.admin, the same checks and SQL) reaches NEWS2 with no reading arriving."""
+    from hemma.admin import create_staff_user, record_manual_observation
+
+    create_staff_user(
+        db, username="sara", display_name="Sara Sjöström", role="nurse", password="ett långt lösenord",
+        ward_ids=[patient.ward_id],
+    )  # fmt: skip
+    fast = settings.model_copy(update={"engine_tick_seconds": 1.0})
+    with running_ingest(fast) as service:
+        publish_all(settings.mqtt_url, [batch(patient.gateway_id, [measurement({Vital.SPO2: 97})])])
+        wait_until(lambda: service.metrics["observations_stored"] >= 1, what="SpO2 stored")
+        assert _count(db, "SELECT count(*) FROM alerts WHERE rule = 'news2'") == 0
+        record_manual_observation(
+            db, patient.patient_id, at=datetime.now(UTC), consciousness="C", entered_by_username="sara"
+        )
+        wait_until(
+            lambda: _count(db, "SELECT count(*) FROM alerts WHERE rule = 'news2' AND state = 'open'") == 1,
+            what="NEWS2 alert from the timer",
+        )
+        assert service.metrics["engine_ticks"] >= 1
+    assert _count(db, "SELECT count(*) FROM manual_observations WHERE evaluated_at IS NOT NULL") == 1
