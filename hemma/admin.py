@@ -31,10 +31,19 @@ class EnrolledPatient:
     gateway_id: str
 
 
-def ensure_ward(conn: psycopg.Connection, ward_id: str, name: str) -> None:
+def ensure_ward(
+    conn: psycopg.Connection, ward_id: str, name: str, *, escalate_after_minutes: int | None = None
+) -> None:
+    """Create or rename a ward. `escalate_after_minutes` (ward policy; default 5 when the ward is
+    created) is how long an open high alert may stay unacknowledged before the on-call physician is
+    paged; None leaves an existing ward's policy as it is."""
+    if escalate_after_minutes is not None and not 1 <= escalate_after_minutes <= 120:
+        raise AdminError(f"escalation after {escalate_after_minutes} min: choose 1 to 120 minutes")
     conn.execute(
-        "INSERT INTO wards (id, name) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
-        (ward_id, name),
+        "INSERT INTO wards (id, name, escalate_after_minutes) VALUES (%s, %s, COALESCE(%s, 5))"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+        " escalate_after_minutes = COALESCE(%s, wards.escalate_after_minutes)",
+        (ward_id, name, escalate_after_minutes, escalate_after_minutes),
     )
 
 

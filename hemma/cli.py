@@ -83,7 +83,7 @@ def _cmd_ward_add(args: argparse.Namespace) -> int:
     from hemma.admin import ensure_ward
 
     with _connect() as conn:
-        ensure_ward(conn, args.ward_id, args.name)
+        ensure_ward(conn, args.ward_id, args.name, escalate_after_minutes=args.escalate_after)
     print(f"ward {args.ward_id} saved")
     return 0
 
@@ -332,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     w = wsub.add_parser("add")
     w.add_argument("ward_id")
     w.add_argument("name")
+    w.add_argument(
+        "--escalate-after",
+        type=int,
+        metavar="MINUTES",
+        help="page the on-call physician when a high alert is unacknowledged this long (default 5)",
+    )
     w.set_defaults(func=_cmd_ward_add)
 
     p = sub.add_parser("patient", help="manage patients")

@@ -91,6 +91,10 @@ def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
             ("staff", "add", "--username", "kort", "--name", "K", "--role", "nurse"),
             "password must be at least 10 characters",
         ),
+        (
+            ("ward", "add", "asih-syd", "ASIH Syd", "--escalate-after", "0"),
+            "escalation after 0 min: choose 1 to 120 minutes",
+        ),
     ],
 )
 def test_bad_admin_input_is_a_clear_error(database_url: str, args: tuple[str, ...], message: str) -> None:
@@ -180,3 +184,17 @@ def test_physician_sets_a_personal_limit_from_the_command_line(database_url: str
         "SELECT count(*), count(revoked_at), count(revoked_by) FROM personal_thresholds"
     ).fetchone()
     assert history == (1, 1, 1)
+
+
+def test_a_ward_sets_its_escalation_minute(database_url: str, db) -> None:
+    assert _hemma(database_url, "ward", "add", "asih-nord", "ASIH Nord").returncode == 0
+    minutes = "SELECT escalate_after_minutes FROM wards WHERE id = 'asih-nord'"
+    assert db.execute(minutes).fetchone() == (5,)  # the default
+    assert (
+        _hemma(database_url, "ward", "add", "asih-nord", "ASIH Nord", "--escalate-after", "10").returncode
+        == 0
+    )
+    assert db.execute(minutes).fetchone() == (10,)
+    # Renaming without the option keeps the ward's policy.
+    assert _hemma(database_url, "ward", "add", "asih-nord", "ASIH Norr").returncode == 0
+    assert db.execute("SELECT name, escalate_after_minutes FROM wards").fetchone() == ("ASIH Norr", 10)
