@@ -10,10 +10,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from hemma.vitals import DISPLAY_UNITS, VITALS, Vital
+
+if TYPE_CHECKING:
+    from dashboard.news2_summary import News2Summary
 
 # Swedish regions run the wards; all clock times on screen are local Swedish time.
 DISPLAY_TIMEZONE = "Europe/Stockholm"
@@ -155,7 +158,7 @@ def snooze_choices_for(priority: str) -> tuple[int, ...]:
     return tuple(m for m in SNOOZE_CHOICES_MINUTES if m <= cap)[-3:]
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso_or_none(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
@@ -224,7 +227,7 @@ class VitalReading:
             "value": self.value,
             "text": self.text,
             "unit": self.unit_text,
-            "time": _iso(self.time),
+            "time": iso_or_none(self.time),
             "quality": list(self.quality),
         }
 
@@ -245,8 +248,8 @@ class GatewayView:
             "id": self.id,
             "status": self.status,
             "label": self.label,
-            "status_at": _iso(self.status_at),
-            "last_message_at": _iso(self.last_message_at),
+            "status_at": iso_or_none(self.status_at),
+            "last_message_at": iso_or_none(self.last_message_at),
         }
 
 
@@ -309,13 +312,13 @@ class AlertView:
             "state": self.state,
             "message": self.message,
             "value": self.value,
-            "observed_at": _iso(self.observed_at),
-            "opened_at": _iso(self.opened_at),
-            "acknowledged_at": _iso(self.acknowledged_at),
+            "observed_at": iso_or_none(self.observed_at),
+            "opened_at": iso_or_none(self.opened_at),
+            "acknowledged_at": iso_or_none(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by,
             "note": self.note,
             "condition": self.condition,
-            "snoozed_until": _iso(self.snoozed_until),
+            "snoozed_until": iso_or_none(self.snoozed_until),
             "snoozed_by": self.snoozed_by,
             "snooze_minutes": list(self.snooze_choices),
         }
@@ -550,14 +553,14 @@ class ManualObservationView:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "time": _iso(self.time),
+            "time": iso_or_none(self.time),
             "respiratory_rate": self.respiratory_rate,
             "consciousness": self.consciousness,
             "on_oxygen": self.on_oxygen,
             "oxygen_l_min": self.oxygen_l_min,
             "source": self.source,
             "entered_by": self.entered_by,
-            "entered_at": _iso(self.entered_at),
+            "entered_at": iso_or_none(self.entered_at),
         }
 
 
@@ -609,113 +612,3 @@ class DeviceView:
     @property
     def battery_low(self) -> bool:
         return self.battery_percent is not None and self.battery_percent <= 20
-
-
-@dataclass(frozen=True, slots=True)
-class News2Part:
-    """One NEWS2 parameter: its latest value, when, and its score (None when missing, stale or unscorable)."""
-
-    key: str  # News2Result.PARAMETERS name
-    label: str
-    value_text: str
-    at: datetime | None
-    score: int | None
-    status: str  # 'ok', 'missing', 'stale', 'unscorable'
-
-    @property
-    def status_text(self) -> str:
-        return {
-            "ok": "",
-            "missing": "saknas",
-            "stale": "inaktuellt",
-            "unscorable": "kan inte poängsättas utan uppgift om luft/syrgas",
-        }[self.status]
-
-
-@dataclass(frozen=True, slots=True)
-class News2Summary:
-    """NEWS2 on the values fresh enough to count. An incomplete score is never shown as a total."""
-
-    parts: tuple[News2Part, ...]
-    partial_total: int
-    total: int | None  # None when incomplete
-    risk: str | None  # Swedish risk label, None when incomplete
-    risk_floor: str  # the risk the present parameters already guarantee
-    risk_key: str  # 'low', 'low-medium', 'medium', 'high' (complete) or the floor's (incomplete)
-    spo2_scale: int
-    risk_level: int = 0  # alerts.news2.Risk of risk_key: 0 low … 3 high
-    fresh_until: datetime | None = None  # when the first counted value leaves its window (the score changes)
-
-    @property
-    def complete(self) -> bool:
-        return self.total is not None
-
-    @property
-    def has_values(self) -> bool:
-        """Some parameter is fresh enough to count (else nothing can be said, not even a lower bound)."""
-        return any(p.status not in ("missing", "stale") for p in self.parts)
-
-    @property
-    def chip_text(self) -> str:
-        """The ward overview's chip: 'NEWS2 3', 'NEWS2 ≥ 3' (incomplete), or a dash (nothing to score)."""
-        if self.complete:
-            return f"NEWS2 {self.total}"
-        return f"NEWS2 ≥ {self.partial_total}" if self.has_values else "NEWS2 –"
-
-    @property
-    def chip_marker(self) -> str | None:
-        """What the chip says beside the number when it is not a total; None for a complete score."""
-        if self.complete:
-            return None
-        return "ofullständig" if self.has_values else "inga värden"
-
-    @property
-    def band(self) -> str:
-        """The chip's colour: the risk band of a complete score, or the band an incomplete one already
-        guarantees; an incomplete set whose present values say only 'low' is 'unknown' (grey), since
-        the missing values could raise it."""
-        if self.complete or self.risk_level > 0:
-            return self.risk_key
-        return "unknown"
-
-    @property
-    def urgency(self) -> int:
-        """Higher sorts first among patients otherwise equal: the risk band, then the (partial) total."""
-        return self.risk_level * 32 + self.partial_total
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "text": self.chip_text,
-            "marker": self.chip_marker,
-            "title": self.headline,
-            "band": self.band,
-            "complete": self.complete,
-            "total": self.total,
-            "partial_total": self.partial_total,
-            "risk": self.risk_key,
-            "urgency": self.urgency,
-            "fresh_until": _iso(self.fresh_until),
-        }
-
-    @property
-    def missing(self) -> tuple[News2Part, ...]:
-        return tuple(p for p in self.parts if p.status != "ok")
-
-    @property
-    def headline(self) -> str:
-        """'NEWS2 5 (medel risk)' or 'NEWS2 ≥ 3 (ofullständig: saknar AF, medvetandegrad)'."""
-        if self.complete:
-            return f"NEWS2 {self.total} ({self.risk} risk)"
-        if all(p.status in ("missing", "stale") for p in self.parts):
-            return "NEWS2 kan inte beräknas (inga aktuella värden)"
-        absent = [p.label for p in self.missing if p.status == "missing"]
-        stale = [p.label for p in self.missing if p.status == "stale"]
-        unscorable = [p.label for p in self.missing if p.status == "unscorable"]
-        reasons = []
-        if absent:
-            reasons.append("saknar " + ", ".join(absent))
-        if stale:
-            reasons.append("inaktuellt " + ", ".join(stale))
-        if unscorable:
-            reasons.append("kan inte poängsätta " + ", ".join(unscorable))
-        return f"NEWS2 ≥ {self.partial_total} (ofullständig: {'; '.join(reasons)})"

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
 from alerts.news2 import FreshnessWindows, News2Latest, News2One, News2Result, Risk, Timed, fresh_score
-from dashboard.model import ACVPU_LABELS, News2Part, News2Summary
+from dashboard.model import ACVPU_LABELS, iso_or_none
 from hemma.vitals import VITALS, Vital
 
 Reading = tuple[float, datetime]  # (value, measured at)
@@ -145,3 +146,113 @@ def _value_text(key: str, reading: tuple[object, datetime] | None) -> str:
     if key == "consciousness":
         return f"{value} – {ACVPU_LABELS.get(str(value), '')}"
     return VITALS[_VITAL_OF[key]].format(float(value))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class News2Part:
+    """One NEWS2 parameter: its latest value, when, and its score (None when missing, stale or unscorable)."""
+
+    key: str  # News2Result.PARAMETERS name
+    label: str
+    value_text: str
+    at: datetime | None
+    score: int | None
+    status: str  # 'ok', 'missing', 'stale', 'unscorable'
+
+    @property
+    def status_text(self) -> str:
+        return {
+            "ok": "",
+            "missing": "saknas",
+            "stale": "inaktuellt",
+            "unscorable": "kan inte poängsättas utan uppgift om luft/syrgas",
+        }[self.status]
+
+
+@dataclass(frozen=True, slots=True)
+class News2Summary:
+    """NEWS2 on the values fresh enough to count. An incomplete score is never shown as a total."""
+
+    parts: tuple[News2Part, ...]
+    partial_total: int
+    total: int | None  # None when incomplete
+    risk: str | None  # Swedish risk label, None when incomplete
+    risk_floor: str  # the risk the present parameters already guarantee
+    risk_key: str  # 'low', 'low-medium', 'medium', 'high' (complete) or the floor's (incomplete)
+    spo2_scale: int
+    risk_level: int = 0  # alerts.news2.Risk of risk_key: 0 low … 3 high
+    fresh_until: datetime | None = None  # when the first counted value leaves its window (the score changes)
+
+    @property
+    def complete(self) -> bool:
+        return self.total is not None
+
+    @property
+    def has_values(self) -> bool:
+        """Some parameter is fresh enough to count (else nothing can be said, not even a lower bound)."""
+        return any(p.status not in ("missing", "stale") for p in self.parts)
+
+    @property
+    def chip_text(self) -> str:
+        """The ward overview's chip: 'NEWS2 3', 'NEWS2 ≥ 3' (incomplete), or a dash (nothing to score)."""
+        if self.complete:
+            return f"NEWS2 {self.total}"
+        return f"NEWS2 ≥ {self.partial_total}" if self.has_values else "NEWS2 –"
+
+    @property
+    def chip_marker(self) -> str | None:
+        """What the chip says beside the number when it is not a total; None for a complete score."""
+        if self.complete:
+            return None
+        return "ofullständig" if self.has_values else "inga värden"
+
+    @property
+    def band(self) -> str:
+        """The chip's colour: the risk band of a complete score, or the band an incomplete one already
+        guarantees; an incomplete set whose present values say only 'low' is 'unknown' (grey), since
+        the missing values could raise it."""
+        if self.complete or self.risk_level > 0:
+            return self.risk_key
+        return "unknown"
+
+    @property
+    def urgency(self) -> int:
+        """Higher sorts first among patients otherwise equal: the risk band, then the (partial) total."""
+        return self.risk_level * 32 + self.partial_total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.chip_text,
+            "marker": self.chip_marker,
+            "title": self.headline,
+            "band": self.band,
+            "complete": self.complete,
+            "total": self.total,
+            "partial_total": self.partial_total,
+            "risk": self.risk_key,
+            "urgency": self.urgency,
+            "fresh_until": iso_or_none(self.fresh_until),
+        }
+
+    @property
+    def missing(self) -> tuple[News2Part, ...]:
+        return tuple(p for p in self.parts if p.status != "ok")
+
+    @property
+    def headline(self) -> str:
+        """'NEWS2 5 (medel risk)' or 'NEWS2 ≥ 3 (ofullständig: saknar AF, medvetandegrad)'."""
+        if self.complete:
+            return f"NEWS2 {self.total} ({self.risk} risk)"
+        if all(p.status in ("missing", "stale") for p in self.parts):
+            return "NEWS2 kan inte beräknas (inga aktuella värden)"
+        absent = [p.label for p in self.missing if p.status == "missing"]
+        stale = [p.label for p in self.missing if p.status == "stale"]
+        unscorable = [p.label for p in self.missing if p.status == "unscorable"]
+        reasons = []
+        if absent:
+            reasons.append("saknar " + ", ".join(absent))
+        if stale:
+            reasons.append("inaktuellt " + ", ".join(stale))
+        if unscorable:
+            reasons.append("kan inte poängsätta " + ", ".join(unscorable))
+        return f"NEWS2 ≥ {self.partial_total} (ofullständig: {'; '.join(reasons)})"

@@ -20,7 +20,6 @@ from dashboard.model import (
     GatewayView,
     ManualObservationView,
     MonitoringPlanItem,
-    News2Summary,
     Observation,
     PatientCard,
     PatientRecord,
@@ -37,6 +36,8 @@ from hemma.vitals import VITALS
 
 if TYPE_CHECKING:
     import psycopg
+
+    from dashboard.news2_summary import News2Summary
 
 log = logging.getLogger(__name__)
 
