@@ -10,7 +10,7 @@ import pytest
 
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
-from tests.support.dashboard_server import running_dashboard
+from tests.support.dashboard_server import running_dashboard, watched_page
 
 PASSWORD = "rätt häst batteri häftklammer"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".hemma-test" / "screenshots"
@@ -140,10 +140,7 @@ def test_ward_overview_is_live_and_acknowledges(
     anna = ward["anna"]
     problems: list[str] = []
     with running_dashboard(Settings(database_url=database_url)) as base_url:
-        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="sv-SE")
-        page = context.new_page()
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
+        context, page = watched_page(browser, problems)
 
         page.goto(base_url + "/wards/avd-norr")
         assert "/login" in page.url

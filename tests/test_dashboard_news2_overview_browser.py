@@ -11,7 +11,7 @@ import psycopg
 
 from hemma.admin import create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
-from tests.support.dashboard_server import running_dashboard
+from tests.support.dashboard_server import log_in_page, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, set_vital
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".hemma-test" / "screenshots"
@@ -68,15 +68,8 @@ def test_ward_shows_news2_chips_live(browser, database_url: str, db: psycopg.Con
     problems: list[str] = []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with running_dashboard(Settings(database_url=database_url)) as base_url:
-        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="sv-SE")
-        page = context.new_page()
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.goto(base_url + "/wards/avd-norr")
-        page.fill("#username", "nurse.norr")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/wards/avd-norr")
+        context, page = watched_page(browser, problems)
+        log_in_page(page, base_url, "/wards/avd-norr", "nurse.norr", PASSWORD)
         page.wait_for_function("() => window.hemma && window.hemma.connected && window.hemma.snapshots === 1")
 
         # Drawn by the page's JavaScript from the snapshot: highest risk first.

@@ -11,7 +11,7 @@ import pytest
 
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
-from tests.support.dashboard_server import running_dashboard
+from tests.support.dashboard_server import log_in_page, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, set_vital
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".hemma-test" / "screenshots"
@@ -43,14 +43,6 @@ def ward(db: psycopg.Connection) -> dict[str, object]:
     return {"bertil": bertil, "physician_id": physician_id, "nurse_id": nurse_id}
 
 
-def _log_in(page, base_url: str, path: str, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(base_url + path)
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**" + path)
-
-
 def _reloaded(page, before: str) -> None:  # type: ignore[no-untyped-def]
     """Wait until an order's page reload has happened (window.hemma.pageId changes per load)."""
     page.wait_for_function("id => window.hemma && window.hemma.pageId !== id", arg=before, timeout=10_000)
@@ -67,13 +59,8 @@ def test_a_physician_sets_a_spo2_limit_and_orders_scale_2_from_the_record(
     problems: list[str] = []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with running_dashboard(Settings(database_url=database_url)) as base_url:
-        context = browser.new_context(
-            viewport={"width": 1440, "height": 900}, locale="sv-SE", timezone_id="Europe/Stockholm"
-        )
-        page = context.new_page()
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        _log_in(page, base_url, record, "dr.lund")
+        context, page = watched_page(browser, problems, timezone_id="Europe/Stockholm")
+        log_in_page(page, base_url, record, "dr.lund", PASSWORD)
 
         # The limit editor is closed until asked for; inside, one row per rule key with the ward's limits.
         editor = page.locator("#limit-editor")
@@ -140,13 +127,8 @@ def test_a_physician_sets_a_spo2_limit_and_orders_scale_2_from_the_record(
         context.close()
 
         # A nurse sees the limits and the scale but no forms for them; the plan is hers to set.
-        context = browser.new_context(
-            viewport={"width": 1440, "height": 900}, locale="sv-SE", timezone_id="Europe/Stockholm"
-        )
-        page = context.new_page()
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        _log_in(page, base_url, record, "nurse.norr")
+        context, page = watched_page(browser, problems, timezone_id="Europe/Stockholm")
+        log_in_page(page, base_url, record, "nurse.norr", PASSWORD)
         assert page.locator("#limit-editor, form.limit-form, form.scale-form, .limit-revoke").count() == 0
         assert "Larmgränser ändras av läkare." in page.locator("#personal-limits").inner_text()
         plan = page.locator("#monitoring-plan")

@@ -77,3 +77,21 @@ def ward_socket(
     headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else {}
     url = base_url.replace("http://", "ws://", 1) + f"/ws/wards/{ward_id}"
     return connect(url, additional_headers=headers, origin=origin, open_timeout=10)  # type: ignore[arg-type]
+
+
+def watched_page(browser, problems: list[str], **context_options):  # type: ignore[no-untyped-def]
+    """(context, page) in a Swedish 1440x900 browser context; console and script errors go to `problems`."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="sv-SE", **context_options)
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return context, page
+
+
+def log_in_page(page, base_url: str, path: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    """Open `path`, log in on the page it redirects to, and wait to be back on `path`."""
+    page.goto(base_url + path)
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**" + path)
