@@ -26,6 +26,7 @@ from hemma.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_
 from hemma.db import NOTIFY_CHANNEL
 from hemma.services import free_port
 from hemma.settings import get_settings
+from tests.support.escalation import high_alert, tick_at
 from tests.support.smtp import Mailbox
 
 T0 = datetime(2025, 3, 4, 13, 7, tzinfo=UTC)
@@ -122,23 +123,8 @@ def ward(db: psycopg.Connection) -> dict[str, Any]:
     return {"patient_id": patient.patient_id, "berg": berg}
 
 
-def _alert(
-    db: psycopg.Connection,
-    patient_id: uuid.UUID,
-    *,
-    opened_at: datetime = T0,
-    state: str = "open",
-    rule: str = "news2",
-) -> int:
-    return int(
-        db.execute(
-            "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, message, observed_at,"
-            " opened_at, updated_at) VALUES (%s, %s, %s, 'news2', 'high', %s, 'NEWS2 7: hög risk',"
-            " %s, %s, %s)"
-            " RETURNING id",
-            (patient_id, WARD, rule, state, opened_at, opened_at, opened_at),
-        ).fetchone()[0]  # type: ignore[index]
-    )
+def _alert(db: psycopg.Connection, patient_id: uuid.UUID, *, opened_at: datetime = T0, **kw: str) -> int:
+    return high_alert(db, patient_id, WARD, opened_at=opened_at, **kw)
 
 
 def _events(db: psycopg.Connection, alert_id: int) -> list[tuple[str, str | None, dict[str, Any]]]:
@@ -146,11 +132,6 @@ def _events(db: psycopg.Connection, alert_id: int) -> list[tuple[str, str | None
         "SELECT kind, note, detail FROM alert_events WHERE alert_id = %s ORDER BY id", (alert_id,)
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
-
-
-def _tick(escalator: Escalator, clock: FakeClock, now: datetime) -> list[Escalation]:
-    clock.current = now
-    return escalator.tick(now)
 
 
 def test_escalates_to_the_jourlakare_after_five_minutes_and_not_a_second_before(
@@ -165,11 +146,11 @@ def test_escalates_to_the_jourlakare_after_five_minutes_and_not_a_second_before(
     with psycopg.connect(database_url, autocommit=True) as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
-        assert _tick(escalator, clock, T0 + 5 * MIN - timedelta(seconds=1)) == []
+        assert tick_at(escalator, clock, T0 + 5 * MIN - timedelta(seconds=1)) == []
         assert mailbox.envelopes == []
         assert list(listener.notifies(timeout=0.2)) == []
 
-        done = _tick(escalator, clock, T0 + 5 * MIN)
+        done = tick_at(escalator, clock, T0 + 5 * MIN)
         assert done == [Escalation(alert_id, WARD, 1, ward["berg"], delivered=True, attempts=1)]
         notes = list(listener.notifies(timeout=2, stop_after=1))
     assert [n.channel for n in notes] == [NOTIFY_CHANNEL]
@@ -209,8 +190,8 @@ def test_escalates_to_the_jourlakare_after_five_minutes_and_not_a_second_before(
     assert at.fetchone()[0] == T0 + 5 * MIN  # type: ignore[index]
 
     # Still unacknowledged a minute later: level 1 was sent, level 2 is not due before 10 min.
-    assert _tick(escalator, clock, T0 + 6 * MIN) == []
-    assert _tick(escalator, clock, T0 + 10 * MIN - timedelta(seconds=1)) == []
+    assert tick_at(escalator, clock, T0 + 6 * MIN) == []
+    assert tick_at(escalator, clock, T0 + 10 * MIN - timedelta(seconds=1)) == []
     assert len(mailbox.envelopes) == 1
     assert len(_events(db, alert_id)) == 2
     assert escalator.metrics == {"escalated": 1, "notified": 1}
@@ -225,9 +206,9 @@ def test_unanswered_it_goes_to_the_bakjour_then_the_top_of_the_chain(
     )
     alert_id = _alert(db, ward["patient_id"])
 
-    assert [e.level for e in _tick(escalator, clock, T0 + 5 * MIN)] == [1]
-    assert _tick(escalator, clock, T0 + 9 * MIN) == []
-    assert _tick(escalator, clock, T0 + 10 * MIN) == [
+    assert [e.level for e in tick_at(escalator, clock, T0 + 5 * MIN)] == [1]
+    assert tick_at(escalator, clock, T0 + 9 * MIN) == []
+    assert tick_at(escalator, clock, T0 + 10 * MIN) == [
         Escalation(alert_id, WARD, 2, lund, delivered=True, attempts=1)
     ]
     assert [m["To"].addresses[0].addr_spec for m in mailbox.messages()] == [
@@ -236,8 +217,8 @@ def test_unanswered_it_goes_to_the_bakjour_then_the_top_of_the_chain(
     ]
     assert "eskaleringsnivå 2" in mailbox.messages()[1].get_content()
     # Level 3: nobody is on the rota, which is recorded and counted; then the chain ends.
-    assert _tick(escalator, clock, T0 + 15 * MIN) == [Escalation(alert_id, WARD, 3, None, False, 0)]
-    assert _tick(escalator, clock, T0 + 120 * MIN) == []
+    assert tick_at(escalator, clock, T0 + 15 * MIN) == [Escalation(alert_id, WARD, 3, None, False, 0)]
+    assert tick_at(escalator, clock, T0 + 120 * MIN) == []
     assert [(k, n, d["level"]) for k, n, d in _events(db, alert_id) if k == "escalated"] == [
         ("escalated", "Eskalerat till jourläkare Dr. Åsa Berg", 1),
         ("escalated", "Eskalerat till bakjour Dr. Per Lund", 2),
@@ -253,16 +234,16 @@ def test_acknowledged_and_resolved_alerts_are_never_escalated(
     medium = _alert(db, ward["patient_id"])
     db.execute("UPDATE alerts SET priority = 'medium' WHERE id = %s", (medium,))
     for minutes in (5, 10, 15, 60):
-        assert _tick(escalator, clock, T0 + minutes * MIN) == []
+        assert tick_at(escalator, clock, T0 + minutes * MIN) == []
     assert mailbox.envelopes == []
     assert _events(db, acknowledged) == _events(db, medium) == []
 
     # Acknowledged between level 1 and level 2: nothing more is sent.
     db.execute("UPDATE alerts SET state = 'resolved' WHERE id IN (%s, %s)", (acknowledged, medium))
     alert_id = _alert(db, ward["patient_id"], opened_at=T0 + 60 * MIN)
-    assert len(_tick(escalator, clock, T0 + 65 * MIN)) == 1
+    assert len(tick_at(escalator, clock, T0 + 65 * MIN)) == 1
     db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = %s WHERE id = %s", (T0, alert_id))
-    assert _tick(escalator, clock, T0 + 70 * MIN) == []
+    assert tick_at(escalator, clock, T0 + 70 * MIN) == []
     assert len(mailbox.envelopes) == 1
 
 
@@ -271,7 +252,7 @@ def test_nobody_on_call_is_recorded_as_an_escalation_to_nobody(
 ) -> None:
     db.execute("DELETE FROM oncall_shifts")
     alert_id = _alert(db, ward["patient_id"])
-    assert _tick(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 1, None, False, 0)]
+    assert tick_at(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 1, None, False, 0)]
     assert _events(db, alert_id) == [("escalated", NOBODY_ON_CALL, {"level": 1, "staff_user_id": None})]
     assert escalator.metrics["nobody_on_call"] == 1
     assert mailbox.envelopes == []
@@ -282,10 +263,10 @@ def test_a_level_with_nobody_on_call_is_skipped_to_the_next(
 ) -> None:
     db.execute("UPDATE oncall_shifts SET level = 2")
     alert_id = _alert(db, ward["patient_id"])
-    assert _tick(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 2, ward["berg"], True, 1)]
+    assert tick_at(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 2, ward["berg"], True, 1)]
     assert _events(db, alert_id)[0][2] == {"level": 2, "staff_user_id": ward["berg"], "skipped_levels": [1]}
     # Next due is level 3 (nobody there), 5 minutes after the level-2 page.
-    assert _tick(escalator, clock, T0 + 10 * MIN)[0].level == 3
+    assert tick_at(escalator, clock, T0 + 10 * MIN)[0].level == 3
 
 
 def test_a_failing_channel_is_audited_and_the_escalator_keeps_running(
@@ -298,7 +279,7 @@ def test_a_failing_channel_is_audited_and_the_escalator_keeps_running(
 ) -> None:
     first = _alert(db, ward["patient_id"])
     smtp.stop()  # the mail relay is down: connection refused
-    assert _tick(escalator, clock, T0 + 5 * MIN) == [Escalation(first, WARD, 1, ward["berg"], False, 2)]
+    assert tick_at(escalator, clock, T0 + 5 * MIN) == [Escalation(first, WARD, 1, ward["berg"], False, 2)]
     events = _events(db, first)
     assert [kind for kind, _, _ in events] == ["escalated", "notification_failed", "notification_failed"]
     assert [(d["attempt"], d["ok"], d["detail"]) for _, _, d in events[1:]] == [
@@ -310,8 +291,8 @@ def test_a_failing_channel_is_audited_and_the_escalator_keeps_running(
     # The relay comes back: the next alert is paged, and the first goes on to the next level as usual.
     smtp.start()
     second = _alert(db, ward["patient_id"], opened_at=T0 + 1 * MIN, rule="spo2")
-    assert _tick(escalator, clock, T0 + 6 * MIN) == [Escalation(second, WARD, 1, ward["berg"], True, 1)]
-    assert [e.alert_id for e in _tick(escalator, clock, T0 + 10 * MIN)] == [first]
+    assert tick_at(escalator, clock, T0 + 6 * MIN) == [Escalation(second, WARD, 1, ward["berg"], True, 1)]
+    assert [e.alert_id for e in tick_at(escalator, clock, T0 + 10 * MIN)] == [first]
     assert len(mailbox.envelopes) == 1
     assert escalator.metrics["notification_failed"] == 2
 
@@ -327,8 +308,8 @@ def test_an_alert_locked_by_another_escalator_is_skipped_and_never_sent_twice(
     alert_id = _alert(db, ward["patient_id"])
     with psycopg.connect(database_url) as other, other.transaction():
         other.execute("SELECT 1 FROM alerts WHERE id = %s FOR UPDATE", (alert_id,))
-        assert _tick(escalator, clock, T0 + 5 * MIN) == []  # skipped, not blocked
-    assert len(_tick(escalator, clock, T0 + 5 * MIN)) == 1
+        assert tick_at(escalator, clock, T0 + 5 * MIN) == []  # skipped, not blocked
+    assert len(tick_at(escalator, clock, T0 + 5 * MIN)) == 1
     # A second escalator process sees the committed escalation and sends nothing.
     with Escalator(
         database_url, escalator._dispatcher, dashboard_url="https://hemma.region.example"

@@ -24,6 +24,7 @@ from alerts.notify import Dispatcher, EmailChannel, RetryPolicy
 from alerts.paging_alarms import NOT_SENT_RULE
 from hemma.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
 from hemma.db import NOTIFY_CHANNEL
+from tests.support.escalation import high_alert, tick_at
 from tests.support.smtp import Mailbox
 from tests.support.waiting import wait_until
 from tests.test_escalation import FakeClock, Relay
@@ -93,14 +94,7 @@ def ward(db: psycopg.Connection) -> dict[str, Any]:
 
 
 def _alert(db: psycopg.Connection, patient_id: uuid.UUID, *, opened_at: datetime, rule: str = "news2") -> int:
-    return int(
-        db.execute(
-            "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, message, observed_at,"
-            " opened_at, updated_at) VALUES (%s, %s, %s, 'news2', 'high', 'open', 'NEWS2 7: hög risk',"
-            " %s, %s, %s) RETURNING id",
-            (patient_id, WARD, rule, opened_at, opened_at, opened_at),
-        ).fetchone()[0]  # type: ignore[index]
-    )
+    return high_alert(db, patient_id, WARD, opened_at=opened_at, rule=rule)
 
 
 def _technical(db: psycopg.Connection) -> dict[uuid.UUID, tuple[Any, ...]]:
@@ -121,11 +115,6 @@ def _events(db: psycopg.Connection, rule: str) -> list[tuple[uuid.UUID, str, str
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def _tick(escalator: Escalator, clock: FakeClock, now: datetime) -> list[Escalation]:
-    clock.current = now
-    return escalator.tick(now)
-
-
 def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient_until_mail_works(
     db: psycopg.Connection,
     database_url: str,
@@ -139,13 +128,13 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
     smtp.stop()
     first = _alert(db, p1, opened_at=T0)
     # One failed page (two attempts) is not yet "keeps failing": no alarm.
-    assert _tick(escalator, clock, T0 + 5 * MIN) == [Escalation(first, WARD, 1, _berg(db), False, 2)]
+    assert tick_at(escalator, clock, T0 + 5 * MIN) == [Escalation(first, WARD, 1, _berg(db), False, 2)]
     assert _technical(db) == {}
 
     second = _alert(db, p2, opened_at=T0 + MIN)
     with psycopg.connect(database_url, autocommit=True) as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        assert [e.alert_id for e in _tick(escalator, clock, T0 + 6 * MIN)] == [second]
+        assert [e.alert_id for e in tick_at(escalator, clock, T0 + 6 * MIN)] == [second]
         [note] = list(listener.notifies(timeout=2, stop_after=1))
     # The third failure in a row trips the channel alarm: both patients whose pages failed get one.
     technical = _technical(db)
@@ -161,7 +150,7 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
 
     # While the channel is failing, the next unpaged patient gets the alarm at once.
     third = _alert(db, p3, opened_at=T0 + 2 * MIN)
-    assert [e.alert_id for e in _tick(escalator, clock, T0 + 7 * MIN)] == [third]
+    assert [e.alert_id for e in tick_at(escalator, clock, T0 + 7 * MIN)] == [third]
     assert _technical(db)[p3] == (
         EMAIL_RULE,
         "medium",
@@ -174,7 +163,7 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
     )
     # A second failed page for the same patient does not make a second alarm.
     again = _alert(db, p1, opened_at=T0 + 3 * MIN, rule="spo2")
-    assert [e.alert_id for e in _tick(escalator, clock, T0 + 8 * MIN)] == [again]
+    assert [e.alert_id for e in tick_at(escalator, clock, T0 + 8 * MIN)] == [again]
     assert db.execute("SELECT count(*) FROM alerts WHERE rule = %s", (EMAIL_RULE,)).fetchone() == (3,)
 
     with db.transaction():
@@ -185,7 +174,7 @@ def test_a_failing_mail_relay_raises_a_technical_alarm_for_every_unpaged_patient
     # The relay is back: the next page goes through, and every paging alarm of the channel clears.
     smtp.start()
     fourth = _alert(db, p2, opened_at=T0 + 20 * MIN, rule="temperature")
-    done = _tick(escalator, clock, T0 + 25 * MIN)
+    done = tick_at(escalator, clock, T0 + 25 * MIN)
     assert [e for e in done if e.alert_id == fourth] == [Escalation(fourth, WARD, 1, _berg(db), True, 1)]
     assert {p: t[3] for p, t in _technical(db).items()} == {p1: "resolved", p2: "resolved", p3: "resolved"}
     events = [(p, kind) for p, kind, _ in _events(db, EMAIL_RULE)]
@@ -201,13 +190,13 @@ def test_a_relay_back_resolves_the_alarm(
     smtp.stop()
     _alert(db, p1, opened_at=T0)
     _alert(db, p1, opened_at=T0 + MIN, rule="spo2")
-    _tick(escalator, clock, T0 + 5 * MIN)
-    _tick(escalator, clock, T0 + 6 * MIN)
+    tick_at(escalator, clock, T0 + 5 * MIN)
+    tick_at(escalator, clock, T0 + 6 * MIN)
     assert [t[3] for t in _technical(db).values()] == ["open"]
 
     smtp.start()
     delivered = _alert(db, p2, opened_at=T0 + 3 * MIN)
-    assert [e.delivered for e in _tick(escalator, clock, T0 + 8 * MIN) if e.alert_id == delivered] == [True]
+    assert [e.delivered for e in tick_at(escalator, clock, T0 + 8 * MIN) if e.alert_id == delivered] == [True]
     assert _technical(db) == {
         p1: (EMAIL_RULE, "medium", "technical", "resolved", EMAIL_MESSAGE, None, 4.0, T0 + 6 * MIN)
     }
@@ -222,14 +211,14 @@ def test_after_a_restart_a_live_alarm_means_the_channel_is_still_failing(
     with _escalator(database_url, smtp, clock) as before:
         _alert(db, p1, opened_at=T0)
         _alert(db, p2, opened_at=T0 + MIN)
-        _tick(before, clock, T0 + 5 * MIN)
-        _tick(before, clock, T0 + 6 * MIN)
+        tick_at(before, clock, T0 + 5 * MIN)
+        tick_at(before, clock, T0 + 6 * MIN)
     assert set(_technical(db)) == {p1, p2}
 
     # A new process: its Dispatcher has counted two failures, below its threshold of three.
     with _escalator(database_url, smtp, clock) as after:
         _alert(db, p3, opened_at=T0 + 2 * MIN)
-        _tick(after, clock, T0 + 7 * MIN)
+        tick_at(after, clock, T0 + 7 * MIN)
         assert after._dispatcher.consecutive_failures("email") == 2
     assert _technical(db)[p3][:5] == (EMAIL_RULE, "medium", "technical", "open", EMAIL_MESSAGE)
 
@@ -241,9 +230,9 @@ def test_with_no_channel_at_all_the_escalation_is_recorded_and_the_ward_is_told(
     nowhere = Dispatcher([], clock=clock)
     alert_id = _alert(db, p1, opened_at=T0)
     with Escalator(database_url, nowhere, dashboard_url="https://hemma.example") as escalator:
-        assert _tick(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 1, _berg(db), False, 0)]
+        assert tick_at(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 1, _berg(db), False, 0)]
         second = _alert(db, p1, opened_at=T0 + MIN, rule="spo2")
-        assert [e.alert_id for e in _tick(escalator, clock, T0 + 6 * MIN)] == [second]
+        assert [e.alert_id for e in tick_at(escalator, clock, T0 + 6 * MIN)] == [second]
     events = db.execute(
         "SELECT kind, note, detail->>'detail' FROM alert_events WHERE alert_id = %s ORDER BY id", (alert_id,)
     ).fetchall()
@@ -261,7 +250,7 @@ def test_with_no_channel_at_all_the_escalation_is_recorded_and_the_ward_is_told(
     # Paging works again (a channel is configured): the next delivery clears it.
     other = _alert(db, p2, opened_at=T0 + 2 * MIN)
     with _escalator(database_url, smtp, clock) as working:
-        assert [e.delivered for e in _tick(working, clock, T0 + 7 * MIN) if e.alert_id == other] == [True]
+        assert [e.delivered for e in tick_at(working, clock, T0 + 7 * MIN) if e.alert_id == other] == [True]
     assert _technical(db)[p1][3] == "resolved"
     assert [kind for _, kind, _ in _events(db, NOT_SENT_RULE)] == ["opened", "resolved"]
 
