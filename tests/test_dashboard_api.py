@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
+from tests.support.ward_seed import add_alert
 
 PASSWORD = "rätt häst batteri häftklammer"
 SECRET = "test-session-secret-0123456789abcdef"
@@ -78,24 +79,6 @@ def seed(db: psycopg.Connection) -> Seed:
 def base_url(database_url: str, seed: Seed) -> Iterator[str]:
     with running_dashboard(Settings(database_url=database_url, session_secret=SECRET)) as url:
         yield url
-
-
-def add_alert(
-    db: psycopg.Connection,
-    patient: EnrolledPatient,
-    priority: str = "high",
-    state: str = "open",
-    rule: str = "spo2_low",
-    message: str = "SpO₂ 85 % under gränsen 88 %",
-) -> int:
-    row = db.execute(
-        "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, message, value, observed_at,"
-        " resolved_at) VALUES (%s, %s, %s, 'spo2', %s, %s, %s, 85, now(),"
-        " CASE WHEN %s = 'resolved' THEN now() END) RETURNING id",
-        (patient.patient_id, patient.ward_id, rule, priority, state, message, state),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def set_vital(db: psycopg.Connection, patient: EnrolledPatient, vital: str, value: float, unit: str) -> None:

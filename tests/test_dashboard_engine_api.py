@@ -23,7 +23,7 @@ from dashboard.model import format_clock
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient
 from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
-from tests.support.ward_seed import PASSWORD, seed_two_wards, set_vital
+from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards, set_vital
 
 SECRET = "test-session-secret-engine-0123456789"
 
@@ -57,29 +57,6 @@ def seed(db: psycopg.Connection) -> Seed:
 def base_url(database_url: str, seed: Seed) -> Iterator[str]:
     with running_dashboard(Settings(database_url=database_url, session_secret=SECRET)) as url:
         yield url
-
-
-def add_alert(
-    db: psycopg.Connection,
-    patient: EnrolledPatient,
-    *,
-    priority: str = "high",
-    state: str = "open",
-    rule: str = "spo2_low",
-    condition: str = "physiological",
-    message: str = "SpO₂ 85 % under gränsen 88 %",
-    vital: str | None = "spo2",
-) -> int:
-    """An alert as the engine stores it; a pending one carries its hold's end."""
-    row = db.execute(
-        "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, condition, message, value,"
-        " observed_at, resolved_at, pending_until) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 85, now(),"
-        " CASE WHEN %s = 'resolved' THEN now() END,"
-        " CASE WHEN %s = 'pending' THEN now() + interval '10 minutes' END) RETURNING id",
-        (patient.patient_id, patient.ward_id, rule, vital, priority, state, condition, message, state, state),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def add_technical(db: psycopg.Connection, patient: EnrolledPatient, **kwargs: Any) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
+from tests.support import ward_seed
 from tests.support.dashboard_server import log_in_page, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, set_vital
 
@@ -18,25 +19,9 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / ".hemma-test" / "screensh
 ALARM_COLOURS = {"rgb(200, 16, 46)", "rgb(255, 210, 0)", "rgb(0, 183, 212)"}
 
 
-def add_alert(
-    db: psycopg.Connection,
-    patient: EnrolledPatient,
-    *,
-    priority: str,
-    rule: str,
-    message: str,
-    condition: str = "physiological",
-    state: str = "open",
-    vital: str | None = None,
-) -> int:
-    row = db.execute(
-        "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, condition, message, value,"
-        " observed_at, pending_until) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, now(),"
-        " CASE WHEN %s = 'pending' THEN now() + interval '10 minutes' END) RETURNING id",
-        (patient.patient_id, patient.ward_id, rule, vital, priority, state, condition, message, state),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+def add_alert(db: psycopg.Connection, patient: EnrolledPatient, **kw: str) -> int:
+    """An alert with no value (the overview shows its message); technical ones have no vital."""
+    return ward_seed.add_alert(db, patient, value=None, **({"vital": None} | kw))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -56,3 +56,39 @@ def set_vital(
         " DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time, quality = EXCLUDED.quality",
         (patient.patient_id, vital, minutes_ago * 60, value, unit, list(quality)),
     )
+
+
+def add_alert(
+    db: psycopg.Connection,
+    patient: EnrolledPatient,
+    *,
+    priority: str = "high",
+    state: str = "open",
+    rule: str = "spo2_low",
+    condition: str = "physiological",
+    message: str = "SpO₂ 85 % under gränsen 88 %",
+    vital: str | None = "spo2",
+    value: float | None = 85.0,
+) -> int:
+    """An alert as the engine stores it; a pending one carries its hold's end."""
+    row = db.execute(
+        "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, condition, message, value,"
+        " observed_at, resolved_at, pending_until) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(),"
+        " CASE WHEN %s = 'resolved' THEN now() END,"
+        " CASE WHEN %s = 'pending' THEN now() + interval '10 minutes' END) RETURNING id",
+        (
+            patient.patient_id,
+            patient.ward_id,
+            rule,
+            vital,
+            priority,
+            state,
+            condition,
+            message,
+            value,
+            state,
+            state,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
