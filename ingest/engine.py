@@ -30,7 +30,7 @@ import logging
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -77,11 +77,11 @@ class _Trend:
 
 @dataclass
 class EngineStats:
-    ticks: int = 0
+    """Counts for ingest's counters log line (`engine_*`)."""
+
     trend_rebuilds: int = 0
     manual_evaluated: int = 0
-    late_trend_samples: int = 0
-    by_rule: dict[str, int] = field(default_factory=dict)
+    late_trend_samples: int = 0  # older than their trend window on arrival (they are in the database)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +169,8 @@ class AlertEngine:
     def tick(self, conn: psycopg.Connection, *, now: datetime) -> list[AlertChange]:
         """Everything time-driven. Runs in the caller's transaction."""
         self._last_tick = now
-        self.stats.ticks += 1
         changes = store.promote_due(conn, now=now) + store.expire_snoozes(conn, now=now)
-        ward_of = self._wards(conn)
+        ward_of = self._wards_in_care(conn)
         requests: list[AlertRequest] = []
         clears: list[AlertClear] = []
         for rule_output in (
@@ -344,16 +343,9 @@ class AlertEngine:
     ) -> list[AlertChange]:
         if not requests and not clears:
             return []
-        missing_wards = {r.patient_id for r in requests} - set(ward_of)
-        if missing_wards:
-            ward_of = {**ward_of, **_wards(conn, sorted(missing_wards))}
-        changes = store.apply(conn, requests, clears, ward_of, now=now)
-        for change in changes:
-            family = change.rule.split(":")[0]
-            self.stats.by_rule[family] = self.stats.by_rule.get(family, 0) + 1
-        return changes
+        return store.apply(conn, requests, clears, ward_of, now=now)
 
-    def _wards(self, conn: psycopg.Connection) -> dict[uuid.UUID, str]:
+    def _wards_in_care(self, conn: psycopg.Connection) -> dict[uuid.UUID, str]:
         rows = conn.execute("SELECT id, ward_id FROM patients WHERE discharged_at IS NULL").fetchall()
         return dict(rows)
 
@@ -420,10 +412,6 @@ _REBUILD_OPEN_SLOT = (
     " WHERE o.vital = %(v)s AND NOT o.quality && %(d)s AND o.time >= to_timestamp(%(open)s)"
     " AND o.time <= %(until)s"
 )
-
-
-def _wards(conn: psycopg.Connection, patients: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    return dict(conn.execute("SELECT id, ward_id FROM patients WHERE id = ANY(%s)", (patients,)).fetchall())
 
 
 def _personal_limits(

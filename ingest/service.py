@@ -358,6 +358,9 @@ class IngestService:
             self._client.publish(contract.alerts_topic(change.ward_id), contract.encode(message), qos=1)
 
     def _report(self) -> None:
+        for name, value in vars(self.engine.stats).items():
+            if value:
+                self.metrics[f"engine_{name}"] = value
         if self.metrics:
             log.info("ingest counters: %s", " ".join(f"{k}={v}" for k, v in sorted(self.metrics.items())))
 

@@ -303,3 +303,4 @@ def test_the_running_service_scores_a_nurses_observation_on_its_timer(settings, 
         )
         assert service.metrics["engine_ticks"] >= 1
     assert _count(db, "SELECT count(*) FROM manual_observations WHERE evaluated_at IS NOT NULL") == 1
+    assert service.metrics["engine_manual_evaluated"] == 1  # in the counters line logged on stop
