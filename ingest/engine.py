@@ -192,15 +192,15 @@ class AlertEngine:
         """Threshold keys of every touched vital, and NEWS2 for every patient with a new NEWS2 parameter."""
         requests: list[AlertRequest] = []
         clears: list[AlertClear] = []
-        patients = sorted(set().union(*touched.values())) if touched else []
-        if not patients:
+        judged = {v: who for v, who in touched.items() if v in _RULES_BY_VITAL}
+        scored = sorted({p for v in _NEWS2_VITALS for p in touched.get(v, ())})
+        patients = sorted(set(scored).union(*judged.values()))
+        if not patients:  # e.g. a batch of weights only: nothing here to judge
             return requests, clears
         personal = _personal_limits(conn, patients, now)
         scale_2 = _scale_2(conn, patients)
-        for vital, who in touched.items():
-            keys = _RULES_BY_VITAL.get(vital)
-            if not keys:
-                continue
+        for vital, who in judged.items():
+            keys = _RULES_BY_VITAL[vital]
             ids = sorted(who)
             values, times, doubtful, continuous = _windows(conn, ids, vital, now=now)
             live = _live_priorities(conn, ids, list(keys))
@@ -219,7 +219,6 @@ class AlertEngine:
                 more = judge.judgement_output(limits, verdict, ids, live_priority=live_priority)
                 requests += more[0]
                 clears += more[1]
-        scored = sorted({p for v in _NEWS2_VITALS for p in touched.get(v, ())})
         more = self._news2(conn, scored, scale_2, now=now)
         return requests + more[0], clears + more[1]
 
