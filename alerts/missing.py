@@ -14,6 +14,7 @@ it, so the store keeps whatever alert exists: hysteresis without state.
 | `gateway_offline`        | status offline (or never online) for `after` (15 min) | medium              |
 | `battery_low:<device>`   | battery ≤ 20 %, medium ≤ 10 %; clears ≥ 25 %          | low / medium        |
 | `clock_not_set:<device>` | newest reading carries `device_clock_not_set`         | low                 |
+| `receipts_overdue`       | online kit: a message without ingest's receipt for `after` (20 min) | medium |
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ GATEWAY_OFFLINE_AFTER = timedelta(
     minutes=15
 )  # router restarts and short outages are covered by store-and-forward
 BATTERY_LOW, BATTERY_CRITICAL, BATTERY_CLEAR = 20.0, 10.0, 25.0
+# Longer than the gateway's status heartbeat (10 min), so a message that merely awaited its receipt
+# when a status was sent is never reported: a newer status says it was confirmed long before this.
+RECEIPTS_OVERDUE_AFTER = timedelta(minutes=20)
 
 
 def _seconds(span: timedelta | np.ndarray) -> np.ndarray | float:
@@ -131,6 +135,37 @@ def gateway_offline_output(
     return output_from_masks(
         patient_ids=patient_ids, rule="gateway_offline", vital=None, priority=Priority.MEDIUM, fire=fire,
         known=known, value=offline_for / 3600, threshold=after.total_seconds() / 3600,
+        observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
+    )  # fmt: skip
+
+
+def receipts_overdue_output(
+    patient_ids: Sequence[uuid.UUID],
+    *,
+    status: Sequence[str],
+    unconfirmed_since: np.ndarray,
+    measurements: np.ndarray,
+    now: datetime,
+    after: timedelta = RECEIPTS_OVERDUE_AFTER,
+) -> RuleOutput:
+    """Rule "receipts_overdue": the kit is online and its latest status says a message it sent has had
+    no receipt from ingest for longer than `after` (`unconfirmed_since`, NaN = nothing waits). Its
+    readings are stuck between home and ward: a receipt path that is broken (ACL, ingest refusing
+    without a receipt) or a loss the kit keeps re-sending into. Medium, like a kit offline. An offline
+    kit says nothing here (`gateway_offline` speaks for it)."""
+    now_s = now.timestamp()
+    online = np.asarray(status) == "online"
+    waited = now_s - unconfirmed_since
+    fire = online & ~np.isnan(unconfirmed_since) & (waited > after.total_seconds())
+    known = online
+
+    def message(i: int) -> str:
+        count = f" ({measurements[i]:.0f} mätningar)" if not np.isnan(measurements[i]) else ""
+        return f"Mätvärden från hemenheten har inte bekräftats som mottagna på {_hours(waited[i])}{count}"
+
+    return output_from_masks(
+        patient_ids=patient_ids, rule="receipts_overdue", vital=None, priority=Priority.MEDIUM, fire=fire,
+        known=known, value=np.where(fire, waited / 3600, np.nan), threshold=after.total_seconds() / 3600,
         observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
@@ -235,6 +270,16 @@ def gateway_offline_one(
         return "clear"
     since = registered_at if math.isnan(status_at) or status == "unknown" else status_at
     return Priority.MEDIUM if now_s - since > after_s else None
+
+
+def receipts_overdue_one(
+    status: str, unconfirmed_since: float, now_s: float, after_s: float
+) -> Priority | str | None:
+    if status != "online":
+        return None
+    if not math.isnan(unconfirmed_since) and now_s - unconfirmed_since > after_s:
+        return Priority.MEDIUM
+    return "clear"
 
 
 def battery_low_one(percent: float) -> Priority | str | None:

@@ -5,12 +5,21 @@ paho's `loop_read`/`loop_write`/`loop_misc` from its own `select()` so a `wake()
 BLE side is noticed at once. Nobody else ever calls into paho (paho #354: publishing from
 several threads can deadlock; #396: `loop_start` can peg a core).
 
-Delivery is at least once, keyed by the queue's message id:
+Delivery is at least once, keyed by the queue's message id, and confirmed end to end:
 
-* a message leaves the queue only when its PUBACK arrives with a success reason code;
+* a message leaves the queue only when ingest's receipt names it (topic
+  `hemma/v1/gw/{id}/receipts`, after ingest's database commit). The broker's PUBACK only
+  frees a place in the in-flight window: a broker acknowledges and still loses what it held
+  when it crashes before its next snapshot, and a PUBACK 0x10 "No matching subscribers" says
+  that nobody received the message at all;
+* a message without a receipt is sent again: after a time-out that doubles with each sending
+  (`receipt_timeout_s` up to `receipt_timeout_max_s`, with jitter); soon after a 0x10 PUBACK;
+  and at once when a receipt arrives for a message sent after it, which proves it was lost on
+  the way (see gateway.queue). Ingest stores each reading once however often it arrives;
 * each connection uses a fresh paho client (clean start), so after a drop paho does not
   resend its own in-memory copies; whatever was in flight is re-published from the queue
-  under the same message id, and ingest deduplicates on it.
+  under the same message id. Receipts published while the gateway is not connected are lost
+  with its session, and the re-sending covers that too.
 
 MQTT 5 is used because a v5 broker says *why* it refuses a PUBLISH (PUBACK 0x87 not
 authorised, 0x97 quota exceeded); under 3.1.1 Mosquitto silently acks a publish its ACL
@@ -19,7 +28,9 @@ denies, and the queue would delete data nobody received.
 Status (retained, outside the queue): "online" on every connection, again every
 `status_interval_s` as a heartbeat, and promptly (at most once per `status_min_gap_s`) after
 `request_status()`; each carries the `device_facts()` of that moment (battery levels, see
-gateway.device_facts). "offline" on a clean stop, and as the last will.
+gateway.device_facts) and what awaits a receipt (`unconfirmed`); a status that reported a
+message waiting longer than `_STUCK_S` is followed by a prompt one once everything is confirmed,
+so ingest's `receipts_overdue` alarm clears. "offline" on a clean stop, and as the last will.
 """
 
 from __future__ import annotations
@@ -41,7 +52,19 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway import SOFTWARE
 from gateway.queue import StoreAndForwardQueue
-from hemma.contract import MAX_STATUS_BYTES, STATUS_QOS, DeviceStatus, GatewayStatus, encode, status_topic
+from hemma.contract import (
+    MAX_STATUS_BYTES,
+    RECEIPTS_QOS,
+    STATUS_QOS,
+    DeviceStatus,
+    GatewayStatus,
+    PayloadRejected,
+    Unconfirmed,
+    decode_receipt,
+    encode,
+    receipts_topic,
+    status_topic,
+)
 from hemma.mqtt import set_nodelay, use_target
 from hemma.settings import MqttTarget
 
@@ -51,6 +74,18 @@ _CONNACK_TIMEOUT_S = 10.0
 _GOODBYE_TIMEOUT_S = 2.0
 DEFAULT_STATUS_INTERVAL_S = 600.0  # the "online" heartbeat
 _STATUS_MIN_GAP_S = 1.0  # prompt statuses (a battery change) are coalesced to one per gap
+DEFAULT_RECEIPT_TIMEOUT_S = 60.0  # first re-send of a message without a receipt
+DEFAULT_RECEIPT_TIMEOUT_MAX_S = 1800.0  # the time-out doubles with each sending up to this
+_NO_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, and delivered to nobody
+_NO_SUBSCRIBERS_RETRY_MAX_S = 30.0  # ingest's session normally comes back within seconds
+_STUCK_S = 60.0  # a status that reported a message waiting this long is followed by an all-clear
+
+
+def resend_delay(attempts: int, initial: float, maximum: float) -> float:
+    """Seconds until a message sent `attempts` times goes again without a receipt: doubling, capped,
+    with jitter so a ward's kits do not re-send in step after an outage."""
+    delay = min(initial * 2 ** max(0, attempts - 1), maximum)
+    return random.uniform(0.75 * delay, delay)
 
 
 def _backoff(initial: float, maximum: float) -> Iterator[float]:
@@ -78,11 +113,17 @@ class Publisher:
         device_facts: Callable[[], tuple[DeviceStatus, ...]] | None = None,
         status_interval_s: float = DEFAULT_STATUS_INTERVAL_S,
         status_min_gap_s: float = _STATUS_MIN_GAP_S,
+        receipt_timeout_s: float = DEFAULT_RECEIPT_TIMEOUT_S,
+        receipt_timeout_max_s: float = DEFAULT_RECEIPT_TIMEOUT_MAX_S,
     ) -> None:
         if protocol not in ("5", "3.1.1"):
             raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
         if not status_interval_s > 0:
             raise ValueError(f"status interval must be positive, got {status_interval_s!r}")
+        if not 0 < receipt_timeout_s <= receipt_timeout_max_s:
+            raise ValueError(
+                f"receipt time-outs must satisfy 0 < {receipt_timeout_s!r} <= {receipt_timeout_max_s!r}"
+            )
         # MQTT 5 is the one to use with Mosquitto: under 3.1.1 a publish the broker's ACL denies is
         # still acknowledged, and the queue would delete data nobody received. 3.1.1 exists for
         # the demo's fallback broker (amqtt), which speaks nothing newer.
@@ -97,10 +138,18 @@ class Publisher:
         self.device_facts = device_facts
         self.status_interval_s = status_interval_s
         self.status_min_gap_s = status_min_gap_s
+        self.receipt_timeout_s = receipt_timeout_s
+        self.receipt_timeout_max_s = receipt_timeout_max_s
         # Counters, written only by the publisher thread.
         self.published = 0  # PUBLISH packets sent for queued messages, re-sends included
-        self.acked = 0  # successful PUBACKs for queued messages
+        self.resent = 0  # of those, sendings of a message sent before
+        self.acked = 0  # successful PUBACKs for queued messages (a hop, not a delivery)
+        self.no_subscribers = 0  # PUBACK 0x10: the broker had nobody to give it to (sent again soon)
         self.broker_rejected = 0  # PUBACKs with a failure reason code (message kept, session restarted)
+        self.confirmed = 0  # messages removed from the queue by ingest's receipts
+        self.confirmed_dead_lettered = 0  # of those, messages (or measurements) ingest dead-lettered
+        self.lost_in_transit = 0  # messages made due by a receipt for a later one
+        self.receipts_refused = 0  # receipt messages that failed validation (ignored)
         self.connects = 0
         self.connect_failures = 0
         self.connected = False
@@ -110,12 +159,15 @@ class Publisher:
         self._last_status = 0.0  # time.monotonic() of the last "online" status
         self._has_work = threading.Event()
         self._has_work.set()
+        self._next_due = 0.0  # time.time() when the queue is next looked at for re-sends
         self._wake_r: socket.socket | None = None  # a byte written to _wake_w interrupts select()
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
-        self._inflight: dict[int, str] = {}  # paho mid -> queue message id
+        self._inflight: dict[int, tuple[str, int]] = {}  # paho mid -> (queue message id, sendings)
         self._status_mids: set[int] = set()
-        self._acked_ids: list[str] = []
+        self._unheard: list[tuple[str, int]] = []  # PUBACK 0x10: (message id, sendings)
+        self._confirmations: list[str] = []  # message ids named by receipts, not yet applied
+        self._reported_stuck = False  # the last status reported a message waiting >= _STUCK_S
         self._session_failed: str | None = None
 
     @property
@@ -125,17 +177,26 @@ class Publisher:
 
     def stats(self) -> dict[str, float | int | bool]:
         age = None if self.queue.closed else self.queue.oldest_age()
+        waiting = self._unconfirmed()
         return {
             "connected": self.connected,
             "published": self.published,
+            "resent": self.resent,
             "acked": self.acked,
+            "no_subscribers": self.no_subscribers,
             "broker_rejected": self.broker_rejected,
+            "confirmed": self.confirmed,
+            "confirmed_dead_lettered": self.confirmed_dead_lettered,
+            "lost_in_transit": self.lost_in_transit,
+            "receipts_refused": self.receipts_refused,
             "reconnects": self.reconnects,
             "connect_failures": self.connect_failures,
             "statuses_published": self.statuses_published,
             "inflight": len(self._inflight),
             "queue_depth": len(self.queue),
             "queue_oldest_age_s": age.total_seconds() if age is not None else 0.0,
+            "unconfirmed": waiting.messages if waiting else 0,
+            "unconfirmed_oldest_age_s": waiting.oldest_age_s if waiting else 0.0,
         }
 
     # --- control, from any thread -------------------------------------------------------------
@@ -170,7 +231,7 @@ class Publisher:
         return True
 
     def flush(self, timeout: float) -> bool:
-        """Wait until the queue is empty (everything acknowledged); False on timeout."""
+        """Wait until the queue is empty (everything confirmed by ingest's receipts); False on timeout."""
         deadline = time.monotonic() + timeout
         self.wake()
         while len(self.queue) or self._inflight:
@@ -212,7 +273,7 @@ class Publisher:
                 log.exception("gateway %s: MQTT session failed", self.gateway_id)
             finally:
                 self.connected = False
-                self._inflight.clear()
+                self._requeue_inflight()
                 self._status_mids.clear()
             if reached_broker:
                 delays = _backoff(self._backoff_initial_s, self._backoff_max_s)
@@ -235,6 +296,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _session(self) -> bool:
@@ -265,7 +327,7 @@ class Publisher:
             elif self._stop.is_set() and self.connected:
                 self._say_goodbye(client)
         finally:
-            self._settle_acks()
+            self._settle()
             sock = client.socket()
             if sock is not None:
                 sock.close()
@@ -291,7 +353,7 @@ class Publisher:
             ok = client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
         if ok:
             ok = client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS
-        self._settle_acks()  # even when the connection just dropped: those PUBACKs did arrive
+        self._settle()  # even when the connection just dropped: those receipts did arrive
         return ok and client.socket() is not None
 
     def _drain_wake(self) -> None:
@@ -306,29 +368,68 @@ class Publisher:
         # the queue's fsyncs per message low without ever letting the window run dry.
         if room <= 0 or (self._inflight and room < max(1, self.inflight_max // 2)):
             return
-        if not self._has_work.is_set():
+        now = time.time()
+        if not self._has_work.is_set() and now < self._next_due:
             return
-        self._has_work.clear()  # before peeking: a put() racing with us sets it again
-        batch = self.queue.peek(room, exclude=self._inflight.values())
+        self._has_work.clear()  # before reading: a put() racing with us sets it again
+        batch = self.queue.due(room, now=now, exclude=[m for m, _ in self._inflight.values()])
         if len(batch) == room:
             self._has_work.set()  # probably more behind these
-        sent: list[str] = []
+        sent: list[tuple[str, float]] = []
         for message in batch:
             info = client.publish(message.topic, message.payload, qos=1)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._session_failed = f"publish failed: {mqtt.error_string(info.rc)}"
                 break
-            self._inflight[info.mid] = message.message_id
-            sent.append(message.message_id)
+            attempts = message.attempts + 1
+            self._inflight[info.mid] = (message.message_id, attempts)
+            sent.append((message.message_id, now + self._resend_delay(attempts)))
             self.published += 1
-        self.queue.mark_attempted(sent)
+            self.resent += message.attempts > 0
+        self.queue.mark_sent(sent, now=now)
+        self._next_due = now + 1.0  # look again for messages whose time-out has passed
 
-    def _settle_acks(self) -> None:
-        if self._acked_ids:
-            ids, self._acked_ids = self._acked_ids, []
-            self.queue.remove_many(ids)
-            self.acked += len(ids)
-            self._has_work.set()  # room in the window again
+    def _resend_delay(self, attempts: int) -> float:
+        return resend_delay(attempts, self.receipt_timeout_s, self.receipt_timeout_max_s)
+
+    def _settle(self) -> None:
+        """Apply what arrived in callbacks (receipts, PUBACK 0x10) to the queue, outside paho's loop."""
+        if self._unheard:
+            unheard, self._unheard = self._unheard, []
+            now = time.time()
+            for message_id, attempts in unheard:
+                delay = min(2.0 ** min(attempts, 5), _NO_SUBSCRIBERS_RETRY_MAX_S)
+                self.queue.reschedule([message_id], now + delay)
+            self._next_due = min(self._next_due, now + 1.0)
+        if self._confirmations:
+            ids, self._confirmations = self._confirmations, []
+            done = self.queue.confirm(ids)
+            self.confirmed += done.removed
+            if done.made_due:
+                self.lost_in_transit += done.made_due
+                log.warning(
+                    "gateway %s: %d message(s) sent before a confirmed one have no receipt; sending again",
+                    self.gateway_id,
+                    done.made_due,
+                )
+            self._has_work.set()  # those are due now
+            if self._reported_stuck and self.queue.unconfirmed().messages == 0:
+                self._reported_stuck = False
+                self.request_status()  # the all-clear, so the receipts_overdue alarm ends
+
+    def _requeue_inflight(self) -> None:
+        """The connection is gone: what had no PUBACK goes again on the next one."""
+        if self._inflight and not self.queue.closed:
+            self.queue.reschedule([m for m, _ in self._inflight.values()], 0.0)
+        self._inflight.clear()
+
+    def _unconfirmed(self) -> Unconfirmed | None:
+        if self.queue.closed:
+            return None
+        summary = self.queue.unconfirmed()
+        oldest = summary.oldest_first_sent_at
+        age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
+        return Unconfirmed(messages=summary.messages, measurements=summary.measurements, oldest_age_s=age)
 
     def _status_due(self) -> bool:
         since = time.monotonic() - self._last_status
@@ -338,7 +439,10 @@ class Publisher:
 
     def _publish_status(self, client: mqtt.Client, state: Literal["online", "offline"]) -> int:
         devices: tuple[DeviceStatus, ...] | None = None
+        unconfirmed: Unconfirmed | None = None
         if state == "online":
+            unconfirmed = self._unconfirmed()
+            self._reported_stuck = unconfirmed is not None and unconfirmed.oldest_age_s >= _STUCK_S
             # Cleared before the snapshot: a change recorded meanwhile asks again.
             self._status_wanted.clear()
             self._last_status = time.monotonic()
@@ -354,6 +458,7 @@ class Publisher:
             at=datetime.now(UTC),
             software=SOFTWARE,
             devices=devices,
+            unconfirmed=unconfirmed,
         )
         payload = encode(status)
         if len(payload) > MAX_STATUS_BYTES:  # cannot happen within the contract's limits; never send one
@@ -390,6 +495,9 @@ class Publisher:
         self.connected = True
         self.connects += 1
         self._has_work.set()
+        # Clean start: the subscription is renewed on every connection (read access to its own receipts
+        # topic only, deploy/mosquitto/acl). Receipts published while it was away are not kept.
+        client.subscribe(receipts_topic(self.gateway_id), qos=RECEIPTS_QOS)
         log.info("gateway %s: connected to %s", self.gateway_id, self.target.url())
 
     def _on_disconnect(
@@ -405,12 +513,38 @@ class Publisher:
         if mid in self._status_mids:
             self._status_mids.discard(mid)
             return
-        message_id = self._inflight.pop(mid, None)
-        if message_id is None:
+        sent = self._inflight.pop(mid, None)
+        if sent is None:
             return
         if reason.is_failure:
             # Keep the message; restart the session after a back-off rather than hammering the broker.
             self.broker_rejected += 1
             self._session_failed = f"broker refused a measurements message: {reason}"
+            self._inflight[mid] = sent  # requeued at once when the session ends
             return
-        self._acked_ids.append(message_id)
+        self.acked += 1
+        if reason.value == _NO_SUBSCRIBERS:
+            # Accepted and given to nobody (ingest's session does not exist yet, e.g. the broker restarted
+            # without it): certainly not delivered. Send it again soon rather than at the time-out.
+            self.no_subscribers += 1
+            self._unheard.append(sent)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """A receipt from ingest: the messages it names are stored (or dead-lettered) for good."""
+        try:
+            receipt = decode_receipt(message.topic, bytes(message.payload), gateway_id=self.gateway_id)
+        except PayloadRejected as exc:
+            self.receipts_refused += 1
+            log.warning("gateway %s: ignored a receipt that is not valid: %s", self.gateway_id, exc.reason)
+            return
+        for entry in receipt.messages:
+            self._confirmations.append(str(entry.message_id))
+            if entry.outcome != "stored":
+                self.confirmed_dead_lettered += 1
+                log.warning(
+                    "gateway %s: ingest dead-lettered %s of message %s (%s)",
+                    self.gateway_id,
+                    "all" if entry.outcome == "dead_lettered" else f"{len(entry.rejected)} measurement(s)",
+                    entry.message_id,
+                    entry.reason or "see ingest's dead letters",
+                )

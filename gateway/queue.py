@@ -2,8 +2,20 @@
 
 A home gateway can be offline for days (broken router, 4G dongle out of credit). Every
 message is committed to disk before the publisher sees it, and leaves the queue only when
-the broker has acknowledged it (PUBACK), so a power cut or a SIGKILL loses nothing that
-`put()` returned for.
+ingest's receipt names it (`confirm`): only the end that stores a reading can confirm it. A
+broker's PUBACK is a hop, not a delivery (a broker that crashes before its next snapshot, or
+that has no subscriber yet, acknowledges and loses). So a power cut, a SIGKILL or a broker
+crash loses nothing that `put()` returned for.
+
+Each message carries its sending schedule:
+
+* `resend_at`: from when it is due for (re)sending; 0 for a message never sent. Sending sets
+  it to the time-out after which it goes again if no receipt has come (`mark_sent`).
+* `send_no`: the order of its latest sending. Receipts come back in sending order (the broker
+  queues a client's messages for ingest in order, ingest commits them in order), so a receipt
+  for a message proves that every message sent before it reached ingest or was lost: `confirm`
+  makes those due at once instead of waiting for their time-out.
+* `first_sent_at`, `measurements`: for the status's `unconfirmed` summary.
 
 * WAL journal with `synchronous=FULL`: a commit is on disk when `put()` returns (NORMAL
   would keep the WAL fsync for checkpoints and could lose the last commits on power loss).
@@ -12,8 +24,7 @@ the broker has acknowledged it (PUBACK), so a power cut or a SIGKILL loses nothi
 * Never discards. A full disk (or the optional `max_bytes` quota) raises `QueueFull` and the
   caller keeps the message and retries: back-pressure, not loss.
 
-One connection, guarded by a lock, is shared by the BLE side (put) and the publisher thread
-(peek/remove).
+One connection, guarded by a lock, is shared by the BLE side (put) and the publisher thread.
 """
 
 from __future__ import annotations
@@ -32,14 +43,23 @@ from gateway.errors import QueueFull, QueueLocked
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,  -- FIFO order; AUTOINCREMENT never reuses a number
-    message_id  TEXT NOT NULL UNIQUE,
-    topic       TEXT NOT NULL,
-    payload     BLOB NOT NULL,
-    enqueued_at REAL NOT NULL,                      -- Unix time, seconds
-    attempts    INTEGER NOT NULL DEFAULT 0           -- times handed to the broker without a PUBACK yet
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- FIFO order; AUTOINCREMENT never reuses a number
+    message_id    TEXT NOT NULL UNIQUE,
+    topic         TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    enqueued_at   REAL NOT NULL,                      -- Unix time, seconds
+    attempts      INTEGER NOT NULL DEFAULT 0          -- times published
 )
 """
+# Added with receipts; ALTERed into a queue file written by an older gateway, whose messages then
+# count as never sent (they are sent again: ingest stores each reading once whatever arrives twice).
+_COLUMNS = {
+    "measurements": "INTEGER NOT NULL DEFAULT 0",  # readings in the message, for the status
+    "send_no": "INTEGER",  # order of the latest sending; NULL: never sent
+    "first_sent_at": "REAL",  # Unix time of the first sending
+    "resend_at": "REAL NOT NULL DEFAULT 0",  # due for (re)sending from this Unix time
+}
+_FIELDS = "message_id, topic, payload, enqueued_at, attempts, measurements, send_no, first_sent_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +69,30 @@ class QueuedMessage:
     payload: bytes
     enqueued_at: datetime
     attempts: int
+    measurements: int
+    send_no: int | None
+    first_sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """What one receipt did to the queue."""
+
+    removed: int  # messages it named that were still queued
+    made_due: int  # unconfirmed messages sent before them, due again at once
+
+
+@dataclass(frozen=True, slots=True)
+class UnconfirmedSummary:
+    """Messages sent at least once and not yet confirmed by a receipt."""
+
+    messages: int
+    measurements: int
+    oldest_first_sent_at: float | None  # Unix time; None when there are none
 
 
 class StoreAndForwardQueue:
-    """A durable FIFO of `(message_id, topic, payload)`; see the module docstring."""
+    """A durable FIFO of `(message_id, topic, payload)` with a sending schedule; see the module docstring."""
 
     def __init__(self, path: Path | str, *, max_bytes: int | None = None) -> None:
         self.path = Path(path)
@@ -66,6 +106,7 @@ class StoreAndForwardQueue:
             self._db.close()
             raise
         self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self._send_no = self._db.execute("SELECT coalesce(max(send_no), 0) FROM outbox").fetchone()[0]
         self._closed = False
 
     def _open(self, max_bytes: int | None) -> None:
@@ -88,46 +129,84 @@ class StoreAndForwardQueue:
             )
         db.execute("PRAGMA synchronous=FULL")
         db.execute(_SCHEMA)
+        have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+        for name, definition in _COLUMNS.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {definition}")
+        db.execute("CREATE INDEX IF NOT EXISTS outbox_send_no ON outbox (send_no)")
         if max_bytes is not None:
             page_size = db.execute("PRAGMA page_size").fetchone()[0]
             db.execute(f"PRAGMA max_page_count={max(int(max_bytes) // page_size, 8)}")
 
     # --- writing ------------------------------------------------------------------------------
 
-    def put(self, topic: str, payload: bytes, *, message_id: str | None = None) -> str:
-        """Append one message; returns its id once the commit is on disk.
+    def put(self, topic: str, payload: bytes, *, message_id: str | None = None, measurements: int = 0) -> str:
+        """Append one message, due at once; returns its id once the commit is on disk.
 
         Raises QueueFull when the disk or quota is full; nothing was written then.
         """
         message_id = message_id or str(uuid.uuid4())
         with self._lock:
             self._write(
-                "INSERT INTO outbox (message_id, topic, payload, enqueued_at) VALUES (?, ?, ?, ?)",
-                [(message_id, topic, bytes(payload), time.time())],
+                "INSERT INTO outbox (message_id, topic, payload, enqueued_at, measurements)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(message_id, topic, bytes(payload), time.time(), measurements)],
             )
             self._count += 1
         return message_id
 
-    def remove(self, message_id: str) -> bool:
-        """Forget a message the broker acknowledged; False if it was not queued."""
-        return self.remove_many([message_id]) == 1
-
-    def remove_many(self, message_ids: Iterable[str]) -> int:
-        """Forget several acknowledged messages in one commit (one fsync); returns how many were queued."""
-        ids = [(m,) for m in message_ids]
-        if not ids:
-            return 0
+    def mark_sent(self, sent: Sequence[tuple[str, float]], *, now: float | None = None) -> None:
+        """Record one sending of each `(message_id, resend_at)`, in the order given (one commit)."""
+        if not sent:
+            return
+        at = time.time() if now is None else now
         with self._lock:
-            removed = self._write("DELETE FROM outbox WHERE message_id = ?", ids)
-            self._count -= removed
-        return removed
+            rows = []
+            for message_id, resend_at in sent:
+                self._send_no += 1
+                rows.append((self._send_no, at, resend_at, message_id))
+            self._write(
+                "UPDATE outbox SET attempts = attempts + 1, send_no = ?,"
+                " first_sent_at = coalesce(first_sent_at, ?), resend_at = ? WHERE message_id = ?",
+                rows,
+            )
 
-    def mark_attempted(self, message_ids: Iterable[str]) -> None:
-        """Count one more delivery attempt for each message (diagnostics: a message that never gets acked)."""
-        ids = [(m,) for m in message_ids]
-        if ids:
+    def reschedule(self, message_ids: Iterable[str], resend_at: float) -> None:
+        """Make messages due again at `resend_at` (0: at once), e.g. when the broker said nobody received
+        them, or the connection dropped before their PUBACK."""
+        rows = [(resend_at, m) for m in message_ids]
+        if rows:
             with self._lock:
-                self._write("UPDATE outbox SET attempts = attempts + 1 WHERE message_id = ?", ids)
+                self._write("UPDATE outbox SET resend_at = ? WHERE message_id = ?", rows)
+
+    def confirm(self, message_ids: Iterable[str]) -> Confirmation:
+        """Ingest's receipt: forget these messages, and make every unconfirmed message sent before the
+        last of them due at once (it was lost on the way). One commit."""
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return Confirmation(0, 0)
+        with self._lock:
+            marks = ",".join("?" * len(ids))
+            (latest,) = self._db.execute(
+                f"SELECT max(send_no) FROM outbox WHERE message_id IN ({marks})", ids
+            ).fetchone()
+            before = self._db.total_changes
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                removed = self._db.execute(f"DELETE FROM outbox WHERE message_id IN ({marks})", ids).rowcount
+                made_due = 0
+                if latest is not None:
+                    made_due = self._db.execute(
+                        "UPDATE outbox SET resend_at = 0 WHERE send_no < ? AND resend_at > 0", (latest,)
+                    ).rowcount
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            assert self._db.total_changes - before == removed + made_due
+            self._count -= removed
+        return Confirmation(removed, made_due)
 
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
         before = self._db.total_changes
@@ -148,32 +227,53 @@ class StoreAndForwardQueue:
 
     # --- reading ------------------------------------------------------------------------------
 
+    def due(
+        self, limit: int, *, now: float | None = None, exclude: Collection[str] = ()
+    ) -> list[QueuedMessage]:
+        """Up to `limit` messages due at `now`, oldest first, skipping ids in `exclude` (those in flight)."""
+        at = time.time() if now is None else now
+        return self._select("resend_at <= ?", [at], limit, exclude)
+
     def peek(self, limit: int, exclude: Collection[str] = ()) -> list[QueuedMessage]:
-        """The oldest `limit` messages, oldest first, skipping ids in `exclude` (those in flight)."""
+        """The oldest `limit` messages whatever their schedule, oldest first, skipping ids in `exclude`."""
+        return self._select("1", [], limit, exclude)
+
+    def _select(
+        self, condition: str, params: list[object], limit: int, exclude: Collection[str]
+    ) -> list[QueuedMessage]:
         if limit <= 0:
             return []
         excluded = list(exclude)
-        where = f"WHERE message_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
-        # `where` holds only '?' placeholders; the ids travel as parameters.
-        columns = "message_id, topic, payload, enqueued_at, attempts"
-        sql = f"SELECT {columns} FROM outbox {where} ORDER BY seq LIMIT ?"
+        if excluded:
+            condition += f" AND message_id NOT IN ({','.join('?' * len(excluded))})"
+        # `condition` is one of two fixed strings plus '?' placeholders; values travel as parameters.
+        sql = f"SELECT {_FIELDS} FROM outbox WHERE {condition} ORDER BY seq LIMIT ?"
         with self._lock:
-            rows = self._db.execute(sql, [*excluded, limit]).fetchall()
+            rows = self._db.execute(sql, [*params, *excluded, limit]).fetchall()
         return [
-            QueuedMessage(mid, topic, bytes(payload), datetime.fromtimestamp(at, UTC), attempts)
-            for mid, topic, payload, at, attempts in rows
+            QueuedMessage(mid, topic, bytes(payload), datetime.fromtimestamp(at, UTC), *rest)
+            for mid, topic, payload, at, *rest in rows
         ]
 
     def __len__(self) -> int:
         return self._count
 
     def oldest_age(self, now: float | None = None) -> timedelta | None:
-        """How long the oldest waiting message has waited, or None when the queue is empty."""
+        """How long the oldest queued message has waited, or None when the queue is empty."""
         with self._lock:
             row = self._db.execute("SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
         if row is None:
             return None
         return timedelta(seconds=max(0.0, (time.time() if now is None else now) - row[0]))
+
+    def unconfirmed(self) -> UnconfirmedSummary:
+        """Messages sent at least once without a receipt yet."""
+        with self._lock:
+            count, measurements, oldest = self._db.execute(
+                "SELECT count(*), coalesce(sum(measurements), 0), min(first_sent_at) FROM outbox"
+                " WHERE send_no IS NOT NULL"
+            ).fetchone()
+        return UnconfirmedSummary(int(count), int(measurements), oldest)
 
     # --- lifetime -----------------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class Gateway:
         clock: Callable[[], datetime] | None = None,
         stream_interval_s: float = DEFAULT_STREAM_INTERVAL_S,
         status_interval_s: float | None = None,
+        on_enqueued: Callable[[MeasurementBatch], None] | None = None,
     ) -> None:
         gw = gateway_id or settings.gateway_id
         if not gw or not GATEWAY_ID_PATTERN.match(gw):
@@ -130,7 +131,13 @@ class Gateway:
             protocol=settings.mqtt_protocol,
             device_facts=self.device_facts.snapshot,
             status_interval_s=_status_interval(settings, status_interval_s),
+            receipt_timeout_s=settings.gateway_receipt_timeout_s,
+            receipt_timeout_max_s=max(
+                settings.gateway_receipt_timeout_max_s, settings.gateway_receipt_timeout_s
+            ),
         )
+        # Called (on a worker thread) with each message once it is on disk: `hemma simulate --record`.
+        self.on_enqueued = on_enqueued
         self.batches_enqueued = 0
         self.measurements_enqueued = 0
         self.queue_full_events = 0
@@ -332,12 +339,19 @@ class Gateway:
             await self._enqueue(measurements[:half])
             await self._enqueue(measurements[half:])
             return
-        await asyncio.to_thread(self.queue.put, self.topic, payload, message_id=str(batch.message_id))
+        await asyncio.to_thread(self._put, batch, payload)
         # The batch was built from the head of pending; nothing else removes from it.
         del self._pending[: len(measurements)]
         self.batches_enqueued += 1
         self.measurements_enqueued += len(measurements)
         self.publisher.wake()
+
+    def _put(self, batch: MeasurementBatch, payload: bytes) -> None:
+        self.queue.put(
+            self.topic, payload, message_id=str(batch.message_id), measurements=len(batch.measurements)
+        )
+        if self.on_enqueued is not None:
+            self.on_enqueued(batch)
 
 
 def _utc_now() -> datetime:
@@ -372,10 +386,10 @@ def run(settings: Settings) -> int:
     asyncio.run(main())
     stats = gateway.stats()
     log.info(
-        "gateway %s stopped: %s measurements queued, %s messages acked, %s still queued",
+        "gateway %s stopped: %s measurements queued, %s messages confirmed by ingest, %s still queued",
         gateway.gateway_id,
         stats["measurements_enqueued"],
-        stats["acked"],
+        stats["confirmed"],
         stats["queue_depth"],
     )
     return 0

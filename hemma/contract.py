@@ -9,6 +9,10 @@ See docs/protocol.md for the prose version. In short:
 * `hemma/v1/gw/{gateway_id}/status` (QoS 1, retained): a `GatewayStatus`. The gateway
   publishes "online" on connect, as a heartbeat and when a device's battery changes markedly,
   with what it knows about its devices (`DeviceStatus`), and registers an "offline" last will.
+* `hemma/v1/gw/{gateway_id}/receipts` (QoS 1, not retained): a `Receipt`, published by ingest
+  after the database commit, read only by that gateway. A gateway keeps every message in its
+  store-and-forward queue until a receipt names it (the end-to-end argument: a broker's PUBACK is
+  a hop, not a delivery), and re-sends what has none.
 * `hemma/v1/alerts/{ward_id}` (QoS 1): an `AlertMessage`, published by ingest after the
   alert is committed, for notification services.
 
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import jiter
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -42,10 +47,15 @@ MEASUREMENTS_SUBSCRIPTION = f"{TOPIC_ROOT}/gw/+/measurements"
 STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/gw/+/status"
 MEASUREMENTS_QOS = 1
 STATUS_QOS = 1
+RECEIPTS_QOS = 1
 
 MAX_MEASUREMENTS_PER_BATCH = 500
 MAX_OBSERVATIONS_PER_MEASUREMENT = 16
 MAX_DEVICES_PER_STATUS = 32
+# Ingest confirms up to this many messages in one receipt (a batch of more is sent as several).
+MAX_RECEIPTS_PER_MESSAGE = 500
+MAX_RECEIPT_BYTES = 128 * 1024
+MAX_REASON_LENGTH = 300
 # Room for MAX_DEVICES_PER_STATUS devices with 64-character ids (about 5 KB) and the envelope.
 MAX_STATUS_BYTES = 8192
 # A home device's clock may be wrong; readings more than this far in the future are refused.
@@ -82,6 +92,10 @@ def measurements_topic(gateway_id: str) -> str:
 
 def status_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/gw/{gateway_id}/status"
+
+
+def receipts_topic(gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/gw/{gateway_id}/receipts"
 
 
 def alerts_topic(ward_id: str) -> str:
@@ -141,6 +155,18 @@ class Measurement(_Strict):
     received_time: AwareDatetime
     observations: tuple[Observation, ...] = Field(min_length=1, max_length=MAX_OBSERVATIONS_PER_MEASUREMENT)
 
+    @model_validator(mode="after")
+    def _each_vital_once(self) -> Measurement:
+        # One GATT value says each vital once. A second copy could only be stored under the same
+        # idempotency key (measurement id, vital, time) as the first and would vanish as a
+        # "duplicate": refuse the measurement instead, so it is dead-lettered, never dropped.
+        seen: set[Vital] = set()
+        for o in self.observations:
+            if o.vital in seen:
+                raise ValueError(f"vital {o.vital.value} appears more than once")
+            seen.add(o.vital)
+        return self
+
 
 class MeasurementBatch(_Strict):
     v: Literal[1]
@@ -179,6 +205,15 @@ class DeviceStatus(_Strict):
         return self
 
 
+class Unconfirmed(_Strict):
+    """Messages the gateway has sent at least once and ingest has not yet confirmed with a receipt."""
+
+    messages: int = Field(ge=0, le=10**9, strict=True)
+    measurements: int = Field(ge=0, le=10**12, strict=True)
+    # Seconds from the first sending of the oldest of them to the status's `at` (0 when there is none).
+    oldest_age_s: float = Field(ge=0, le=10**9, allow_inf_nan=False)
+
+
 class GatewayStatus(_Strict):
     v: Literal[1]
     gateway_id: _GATEWAY_ID
@@ -187,6 +222,9 @@ class GatewayStatus(_Strict):
     software: str | None = Field(default=None, max_length=64)
     # Optional (v1 gateways before it send none); one entry per device, each device at most once.
     devices: tuple[DeviceStatus, ...] | None = Field(default=None, max_length=MAX_DEVICES_PER_STATUS)
+    # Optional (gateways before receipts send none): what awaits a receipt, for the
+    # `receipts_overdue` technical alarm. In every "online" status of a current gateway.
+    unconfirmed: Unconfirmed | None = None
 
     @model_validator(mode="after")
     def _check(self) -> GatewayStatus:
@@ -205,6 +243,42 @@ class AlertMessage(_Strict):
     state: str
     message: str
     at: datetime
+
+
+class MessageReceipt(_Strict):
+    """Ingest's word on one measurements message, sent only after the database commit.
+
+    Every outcome is final: the gateway deletes the message. "stored": every measurement is in the
+    database (now, or already from an earlier copy). "partly_stored": the measurements at the
+    indices in `rejected` were dead-lettered, the rest stored. "dead_lettered": the whole message
+    was (`reason` says why); it is kept in ingest's dead-letter store, and sending it again would
+    not change that.
+    """
+
+    message_id: uuid.UUID
+    outcome: Literal["stored", "partly_stored", "dead_lettered"]
+    rejected: tuple[Annotated[int, Field(ge=0, lt=MAX_MEASUREMENTS_PER_BATCH, strict=True)], ...] = Field(
+        default=(), max_length=MAX_MEASUREMENTS_PER_BATCH
+    )
+    reason: str | None = Field(default=None, max_length=MAX_REASON_LENGTH)
+
+    @model_validator(mode="after")
+    def _check(self) -> MessageReceipt:
+        if (self.outcome == "partly_stored") != bool(self.rejected):
+            raise ValueError("rejected lists the dead-lettered measurements of a partly_stored message")
+        if (self.outcome == "dead_lettered") != (self.reason is not None):
+            raise ValueError("reason comes with a dead_lettered message, and only with one")
+        return self
+
+
+class Receipt(_Strict):
+    """Topic `hemma/v1/gw/{gateway_id}/receipts`: the messages of one gateway that one ingest
+    transaction committed. A kit can show its readings as "mottaget" from these."""
+
+    v: Literal[1]
+    gateway_id: _GATEWAY_ID
+    at: AwareDatetime  # when ingest committed
+    messages: tuple[MessageReceipt, ...] = Field(min_length=1, max_length=MAX_RECEIPTS_PER_MESSAGE)
 
 
 def encode(model: BaseModel) -> bytes:
@@ -250,6 +324,37 @@ def _check_times(m: Measurement, now: datetime) -> None:
         raise ValueError(f"effective_time older than {MAX_READING_AGE.days} days")
 
 
+def _refuse_duplicate_keys(payload: bytes) -> None:
+    """PayloadRejected when any JSON object in `payload` repeats a key.
+
+    pydantic (like json.loads) keeps the last of two equal keys and silently ignores the first: a
+    second "measurements" array, or a second "value", would vanish without a dead letter. Other
+    parse errors are left to pydantic, which reports them with the field they concern.
+    """
+    try:
+        jiter.from_json(payload, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as exc:
+        text = str(exc)
+        if text.startswith("Detected duplicate key"):
+            where = text.rsplit(" at ", 1)[1] if " at " in text else "?"
+            raise PayloadRejected(f"schema: duplicate key in a JSON object at {where[:40]}") from None
+
+
+def message_id_of(payload: bytes) -> uuid.UUID | None:
+    """The `message_id` of a measurements message that failed validation, when it has a usable one, so
+    that ingest can still confirm it (dead-lettered) and the gateway stops sending it again."""
+    try:
+        value = jiter.from_json(payload, cache_mode="keys")
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("message_id"), str):
+        return None
+    try:
+        return uuid.UUID(value["message_id"])
+    except ValueError:
+        return None
+
+
 def decode_measurement_batch(topic: str, payload: bytes, *, now: datetime, max_bytes: int) -> DecodedBatch:
     """Validate a measurements message against the contract.
 
@@ -262,6 +367,7 @@ def decode_measurement_batch(topic: str, payload: bytes, *, now: datetime, max_b
     topic_gateway = gateway_id_from_topic(topic)
     if topic_gateway is None or not topic.endswith("/measurements"):
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
+    _refuse_duplicate_keys(payload)
     try:
         # Fast path: the whole batch is valid (the normal case), validated in one pass.
         batch = MeasurementBatch.model_validate_json(payload)
@@ -305,6 +411,7 @@ def decode_gateway_status(topic: str, payload: bytes) -> GatewayStatus:
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
     if len(payload) > MAX_STATUS_BYTES:
         raise PayloadRejected(f"oversized status: {len(payload)} bytes > limit {MAX_STATUS_BYTES}")
+    _refuse_duplicate_keys(payload)
     try:
         status = GatewayStatus.model_validate_json(payload)
     except ValidationError as exc:
@@ -312,3 +419,19 @@ def decode_gateway_status(topic: str, payload: bytes) -> GatewayStatus:
     if status.gateway_id != topic_gateway:
         raise PayloadRejected("gateway_id in body does not match topic")
     return status
+
+
+def decode_receipt(topic: str, payload: bytes, *, gateway_id: str) -> Receipt:
+    """A receipt for `gateway_id` (the gateway's side); PayloadRejected for anything else."""
+    if topic != receipts_topic(gateway_id):
+        raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
+    if len(payload) > MAX_RECEIPT_BYTES:
+        raise PayloadRejected(f"oversized receipt: {len(payload)} bytes > limit {MAX_RECEIPT_BYTES}")
+    _refuse_duplicate_keys(payload)
+    try:
+        receipt = Receipt.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadRejected("schema: " + _first_error(exc)) from exc
+    if receipt.gateway_id != gateway_id:
+        raise PayloadRejected("gateway_id in body does not match topic")
+    return receipt

@@ -84,7 +84,16 @@ class Settings(BaseSettings):
         default=600.0,
         ge=5.0,
         le=86400.0,
-        description="Heartbeat of the retained status with device batteries.",
+        description="Heartbeat of the retained status with device batteries and unconfirmed messages.",
+    )
+    gateway_receipt_timeout_s: float = Field(
+        default=60.0,
+        ge=0.5,
+        le=3600.0,
+        description="A message without ingest's receipt is sent again after this, doubling per sending.",
+    )
+    gateway_receipt_timeout_max_s: float = Field(
+        default=1800.0, ge=0.5, le=86400.0, description="The longest wait between two sendings."
     )
 
     # --- ingest -----------------------------------------------------------

@@ -1,8 +1,15 @@
-"""Turn received MQTT messages into what the writer stores: accepted batches, dead letters, statuses.
+"""Turn received MQTT messages into what the writer stores: accepted batches, dead letters, statuses,
+and the receipts ingest sends each gateway once they are committed.
 
 Two steps, so they can run on different threads: `decode` is pure CPU work (contract
 validation, no I/O) and runs ahead on the decoder thread while the previous batch commits;
 `resolve` maps gateways to enrolled patients with the database and runs on the writer thread.
+
+Every measurements message whose gateway (from the topic) and message id can be read gets a
+receipt, whatever became of it: stored, partly stored, or dead-lettered. A dead-lettered message is
+kept in `dead_letters`; sending it again would change nothing, so the gateway may forget it. A
+message without a readable id cannot be confirmed: its gateway keeps sending it (with back-off),
+and the gateway's `unconfirmed` status makes that visible as the `receipts_overdue` alarm.
 """
 
 from __future__ import annotations
@@ -32,6 +39,14 @@ class Incoming:
     retain: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptEntry:
+    """What ingest will tell `gateway_id` about one of its messages, once the batch has committed."""
+
+    gateway_id: str
+    receipt: contract.MessageReceipt
+
+
 @dataclass
 class Decoded:
     messages: list[Incoming]
@@ -39,6 +54,7 @@ class Decoded:
     batches: list[tuple[int, Incoming, contract.DecodedBatch]] = field(default_factory=list)
     statuses: list[contract.GatewayStatus] = field(default_factory=list)
     dead: list[tuple[int, DeadLetter]] = field(default_factory=list)  # (arrival position, letter)
+    receipts: list[tuple[int, ReceiptEntry]] = field(default_factory=list)  # of dead-lettered messages
 
 
 @dataclass
@@ -46,6 +62,7 @@ class Resolved:
     accepted: list[AcceptedBatch]
     dead: list[DeadLetter]
     statuses: list[tuple[contract.GatewayStatus, Enrolment | None]]
+    receipts: list[ReceiptEntry]  # arrival order
 
 
 def decode(messages: list[Incoming], *, now: datetime, max_bytes: int) -> Decoded:
@@ -64,7 +81,42 @@ def decode(messages: list[Incoming], *, now: datetime, max_bytes: int) -> Decode
         except contract.PayloadRejected as exc:
             gateway = contract.gateway_id_from_topic(item.topic)
             out.dead.append((position, DeadLetter(item.topic, gateway, exc.reason, item.payload)))
+            entry = dead_lettered_receipt(item, exc.reason)
+            if entry is not None:
+                out.receipts.append((position, entry))
     return out
+
+
+def dead_lettered_receipt(item: Incoming, reason: str) -> ReceiptEntry | None:
+    """The receipt of a measurements message dead-lettered whole, when its gateway and id can be read."""
+    gateway = contract.gateway_id_from_topic(item.topic)
+    if gateway is None or not item.topic.endswith("/measurements"):
+        return None
+    message_id = contract.message_id_of(item.payload)
+    if message_id is None:
+        return None
+    receipt = contract.MessageReceipt(
+        message_id=message_id, outcome="dead_lettered", reason=reason[: contract.MAX_REASON_LENGTH]
+    )
+    return ReceiptEntry(gateway, receipt)
+
+
+def _batch_receipt(batch: contract.DecodedBatch) -> ReceiptEntry:
+    rejected = tuple(r.index for r in batch.rejected)
+    if not rejected:
+        receipt = contract.MessageReceipt(message_id=batch.message_id, outcome="stored")
+    elif batch.measurements:
+        receipt = contract.MessageReceipt(
+            message_id=batch.message_id, outcome="partly_stored", rejected=rejected
+        )
+    else:
+        receipt = contract.MessageReceipt(
+            message_id=batch.message_id,
+            outcome="dead_lettered",
+            rejected=rejected,
+            reason="every measurement was refused",
+        )
+    return ReceiptEntry(batch.gateway_id, receipt)
 
 
 def resolve(
@@ -74,12 +126,18 @@ def resolve(
     ids = {b.gateway_id for _, _, b in decoded.batches} | {s.gateway_id for s in decoded.statuses}
     enrolments = directory.lookup(conn, ids) if ids else {}
     dead = list(decoded.dead)
+    receipts = list(decoded.receipts)
     accepted: list[AcceptedBatch] = []
     for position, item, batch in decoded.batches:
         enrolment = enrolments.get(batch.gateway_id)
         if enrolment is None:
             dead.append((position, DeadLetter(item.topic, batch.gateway_id, UNKNOWN_GATEWAY, item.payload)))
+            receipt = contract.MessageReceipt(
+                message_id=batch.message_id, outcome="dead_lettered", reason=UNKNOWN_GATEWAY
+            )
+            receipts.append((position, ReceiptEntry(batch.gateway_id, receipt)))
             continue
+        receipts.append((position, _batch_receipt(batch)))
         for r in batch.rejected:
             reason = f"measurement {r.index}: {r.reason}"
             payload = json.dumps(r.measurement, default=str).encode()
@@ -95,7 +153,8 @@ def resolve(
             continue
         statuses.append((status, enrolment))
     dead.sort(key=lambda pair: pair[0])  # arrival order, for the operator reading them
-    return Resolved(accepted, [letter for _, letter in dead], statuses)
+    receipts.sort(key=lambda pair: pair[0])  # arrival order: a gateway reads a gap as a loss
+    return Resolved(accepted, [letter for _, letter in dead], statuses, [r for _, r in receipts])
 
 
 def _gateway_exists(conn: psycopg.Connection, gateway_id: str) -> bool:

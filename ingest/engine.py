@@ -10,7 +10,8 @@ Two entry points, both inside a database transaction the caller owns:
 * `tick`, every `tick_every` (15 s by default), for everything that happens without a reading: pending
   alerts whose hold time has passed, snoozes that ran out, manual observations entered on the
   dashboard (NEWS2 and respiration-rate thresholds), trends, and the technical alarms (a planned
-  vital not measured, a device silent, a gateway offline, a low battery, a device clock not set).
+  vital not measured, a device silent, a gateway offline, readings without a receipt, a low
+  battery, a device clock not set).
 
 Where the state lives, so a restart neither forgets nor repeats:
 * Alerts and their lifecycle (pending timers, snoozes, latches, hysteresis, which is "is there a live
@@ -320,6 +321,7 @@ class AlertEngine:
         for prefix, rule_output in (
             ("missing:", technical_rules.missing_vitals(conn, now=now)),
             ("gateway_offline", technical_rules.gateways_offline(conn, now=now)),
+            ("receipts_overdue", technical_rules.receipts_overdue(conn, now=now)),
             ("device_silent:", technical_rules.devices_silent(conn, now=now)),
             ("battery_low:", technical_rules.batteries(conn, now=now)),
             ("clock_not_set:", technical_rules.clocks(conn, now=now)),

@@ -1,10 +1,13 @@
-"""The ingest service: subscribe, validate, write in batches, acknowledge after commit.
+"""The ingest service: subscribe, validate, write in batches, acknowledge after commit, send receipts.
 
 Threads: paho's network loop thread only moves received messages into a queue (it never
 touches the database); the main thread batches, writes, commits, then acknowledges (paho v2
-manual acks) and publishes alert messages. A crash between receipt and commit therefore
-loses nothing: the broker still holds every unacknowledged message of the persistent session
-and redelivers it, and the idempotent write stores nothing twice.
+manual acks), sends each gateway a receipt for its messages, and publishes alert messages. A
+crash between receipt and commit therefore loses nothing: the broker still holds every
+unacknowledged message of the persistent session and redelivers it, and the idempotent write
+stores nothing twice. What the broker itself loses (a crash before its next snapshot, a
+restart without ingest's session) is sent again by the gateways, which keep every message until
+its receipt arrives: only the end that stores a reading can confirm it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from ingest.writer import BatchWriter, CommitResult, DeadLetter
 log = logging.getLogger(__name__)
 
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of ingest downtime
+# Database retries: quick at first, then every 2 s, so readings flow again within about 2 s of the
+# database coming back (a back-off that grew to 30 s kept them waiting long after recovery).
+_DB_RETRY_FIRST_S = 0.25
+_DB_RETRY_MAX_S = 2.0
 
 
 class StopRequested(Exception):
@@ -59,6 +66,7 @@ class IngestService:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._directory = GatewayDirectory()
+        self._connects = 0  # CONNACKs accepted in this process
         self._client: mqtt.Client | None = None
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
@@ -179,6 +187,9 @@ class IngestService:
             log.error("broker refused connection: %s", reason)
             self.metrics["mqtt_connect_refused"] += 1
             return
+        self._connects += 1
+        if not getattr(flags, "session_present", False):
+            self._session_missing()
         client.subscribe(
             [
                 (contract.MEASUREMENTS_SUBSCRIPTION, contract.MEASUREMENTS_QOS),
@@ -187,6 +198,23 @@ class IngestService:
         )
         self.metrics["mqtt_connects"] += 1
         log.info("connected to broker %s", self.settings.mqtt().url())
+
+    def _session_missing(self) -> None:
+        """The broker has no session for us: whatever it queued for ingest is gone. Harmless for data
+        (gateways send again what has no receipt), but an operator must know the broker lost state."""
+        if self._connects == 1:
+            self.metrics["mqtt_session_absent_at_start"] += 1
+            log.warning(
+                "the broker holds no session for ingest: expected on the very first start; otherwise it lost"
+                " its state (crash, restart without persistence, session expired). Gateways send again"
+                " what has no receipt."
+            )
+            return
+        self.metrics["mqtt_sessions_lost"] += 1
+        log.warning(
+            "the broker lost ingest's session while ingest ran (broker crash or restart without its"
+            " state); what it had queued is gone and the gateways send it again as receipts are missing"
+        )
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: object, mid: int, reasons: list, properties: object
@@ -245,6 +273,7 @@ class IngestService:
         assert self._client is not None
         for item in decoded.messages:
             self._client.ack(item.mid, item.qos)
+        self._send_receipts(result.receipts)
         self._publish_alerts(result)
         self.metrics["messages"] += len(decoded.messages)
         self.metrics["observations_stored"] += result.observations_stored
@@ -280,24 +309,26 @@ class IngestService:
         self._publish_alerts(CommitResult(alert_changes=changes))
 
     def _write_with_retry(self, decoded: classify.Decoded) -> CommitResult:
-        delay = 0.5
+        delay = _DB_RETRY_FIRST_S
         while True:
             try:
                 if self._writer is None:
                     self._connect_database()
                 assert self._writer is not None and self._conn is not None
                 resolved = classify.resolve(decoded, self._conn, self._directory, self.metrics)
-                return self._writer.commit(
+                result = self._writer.commit(
                     resolved.accepted, resolved.dead, resolved.statuses, now=decoded.now
                 )
+                result.receipts = resolved.receipts
+                return result
             except psycopg.OperationalError as exc:
                 # The database went away: keep the messages unacknowledged, reconnect and try again.
                 self.metrics["db_retries"] += 1
-                log.error("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                log.error("database unavailable (%s); retrying in %.2f s", type(exc).__name__, delay)
                 self._writer = None
                 if self._stop.wait(delay):
                     raise StopRequested from exc
-                delay = min(delay * 2, 30)
+                delay = min(delay * 2, _DB_RETRY_MAX_S)
             except psycopg.Error as exc:
                 # The data itself was refused. Find the message responsible, dead-letter it, keep the rest.
                 self.metrics["db_rejections"] += 1
@@ -310,7 +341,10 @@ class IngestService:
             item = decoded.messages[0]
             reason = f"database refused: {exc.sqlstate} {type(exc).__name__}"
             letter = DeadLetter(item.topic, contract.gateway_id_from_topic(item.topic), reason, item.payload)
-            return self._writer.commit([], [letter], [], now=decoded.now)
+            result = self._writer.commit([], [letter], [], now=decoded.now)
+            receipt = classify.dead_lettered_receipt(item, reason)
+            result.receipts = [receipt] if receipt is not None else []
+            return result
         merged = CommitResult()
         for item in decoded.messages:
             single = classify.decode(
@@ -322,6 +356,7 @@ class IngestService:
             merged.dead_letters += part.dead_letters
             merged.alert_changes += part.alert_changes
             merged.engine_failures += part.engine_failures
+            merged.receipts += part.receipts
         return merged
 
     def _connect_database(self) -> None:
@@ -338,6 +373,29 @@ class IngestService:
         )
         self._writer = BatchWriter(self._conn, self.engine)
         self._directory.forget()
+
+    def _send_receipts(self, receipts: list[classify.ReceiptEntry]) -> None:
+        """One receipt message per gateway (in chunks), after COMMIT and the acks, in arrival order.
+
+        QoS 1, not retained. A receipt that does not arrive (the gateway is offline, the broker
+        restarts) costs a re-send, which stores nothing twice and is confirmed again."""
+        assert self._client is not None
+        by_gateway: dict[str, list[contract.MessageReceipt]] = {}
+        for entry in receipts:
+            by_gateway.setdefault(entry.gateway_id, []).append(entry.receipt)
+        at = datetime.now(UTC)
+        for gateway_id, entries in by_gateway.items():
+            for start in range(0, len(entries), contract.MAX_RECEIPTS_PER_MESSAGE):
+                receipt = contract.Receipt(
+                    v=1,
+                    gateway_id=gateway_id,
+                    at=at,
+                    messages=tuple(entries[start : start + contract.MAX_RECEIPTS_PER_MESSAGE]),
+                )
+                self._client.publish(
+                    contract.receipts_topic(gateway_id), contract.encode(receipt), qos=contract.RECEIPTS_QOS
+                )
+        self.metrics["receipts_sent"] += len(receipts)
 
     def _publish_alerts(self, result: CommitResult) -> None:
         assert self._client is not None

@@ -73,6 +73,23 @@ def gateways_offline(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
     )
 
 
+def receipts_overdue(conn: psycopg.Connection, *, now: datetime) -> RuleOutput:
+    rows = conn.execute(
+        "SELECT g.patient_id, g.status, extract(epoch FROM g.unconfirmed_since)::float8,"
+        " g.unconfirmed_measurements::float8 FROM gateways g JOIN patients p ON p.id = g.patient_id"
+        " WHERE p.discharged_at IS NULL"
+    ).fetchall()
+    if not rows:
+        return [], []
+    return missing.receipts_overdue_output(
+        [r[0] for r in rows],
+        status=[r[1] for r in rows],
+        unconfirmed_since=np.array([np.nan if r[2] is None else r[2] for r in rows], float),
+        measurements=np.array([np.nan if r[3] is None else r[3] for r in rows], float),
+        now=now,
+    )
+
+
 def _device_rows(conn: psycopg.Connection, columns: str) -> list[tuple]:
     return conn.execute(
         f"SELECT g.patient_id, d.device_id, {columns} FROM devices d JOIN gateways g ON g.id = d.gateway_id"

@@ -14,7 +14,8 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -23,6 +24,9 @@ from hemma.contract import DecodedBatch, GatewayStatus
 from hemma.db import NOTIFY_CHANNEL
 from ingest.directory import Enrolment
 from ingest.engine import AlertEngine
+
+if TYPE_CHECKING:
+    from ingest.classify import ReceiptEntry
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ class CommitResult:
     statuses: int = 0
     alert_changes: list[AlertChange] = field(default_factory=list)
     engine_failures: int = 0
+    receipts: list[ReceiptEntry] = field(default_factory=list)  # to send once committed
 
     @property
     def duplicates(self) -> int:
@@ -300,6 +305,8 @@ class BatchWriter:
             " WHERE id = %s",
             (status.state, status.at or now, status.software, status.gateway_id),
         )
+        if status.state == "online":
+            self._store_unconfirmed(status, now)
         facts = []
         for d in status.devices or ():
             if d.battery_percent is not None and d.battery_at is not None:
@@ -315,6 +322,26 @@ class BatchWriter:
                     " WHERE devices.battery_at IS NULL OR devices.battery_at <= EXCLUDED.battery_at",
                     facts,
                 )
+
+    def _store_unconfirmed(self, status: GatewayStatus, now: datetime) -> None:
+        """What the kit says awaits a receipt. An "online" status without it (a gateway from before
+        receipts) makes it unknown; "offline" statuses leave it: the kit is not sending then."""
+        waiting = status.unconfirmed
+        since = None
+        if waiting is not None and waiting.messages:
+            # The gateway's clock says when it looked; a clock running fast must not make it older.
+            seen = min(status.at, now) if status.at is not None else now
+            since = seen - timedelta(seconds=waiting.oldest_age_s)
+        self.conn.execute(
+            "UPDATE gateways SET unconfirmed_messages = %s, unconfirmed_measurements = %s,"
+            " unconfirmed_since = %s WHERE id = %s",
+            (
+                waiting.messages if waiting else None,
+                waiting.measurements if waiting else None,
+                since,
+                status.gateway_id,
+            ),
+        )
 
 
 def _where(exc: BaseException) -> str:

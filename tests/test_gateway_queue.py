@@ -25,10 +25,11 @@ def test_fifo_order_and_peek_skips_messages_in_flight(tmp_path: Path) -> None:
         assert [m.payload for m in q.peek(3)] == [b"m0", b"m1", b"m2"]
         in_flight = {ids[0], ids[1]}
         assert [m.message_id for m in q.peek(3, exclude=in_flight)] == ids[2:5]
-        assert q.remove(ids[1]) is True
-        assert q.remove(ids[1]) is False  # a second PUBACK for the same message changes nothing
+        assert [m.message_id for m in q.due(3, exclude=in_flight)] == ids[2:5]
+        assert q.confirm([ids[1]]).removed == 1
+        assert q.confirm([ids[1]]).removed == 0  # a second receipt for the same message changes nothing
         assert [m.payload for m in q.peek(10)] == [b"m0", b"m2", b"m3", b"m4", b"m5"]
-        assert q.remove_many(ids[2:4]) == 2
+        assert q.confirm(ids[2:4]).removed == 2
         assert [m.message_id for m in q.peek(10)] == [ids[0], ids[4], ids[5]]
         assert len(q) == 3
 
@@ -36,17 +37,19 @@ def test_fifo_order_and_peek_skips_messages_in_flight(tmp_path: Path) -> None:
 def test_ids_topics_attempts_and_age_are_kept(tmp_path: Path) -> None:
     with StoreAndForwardQueue(tmp_path / "q.sqlite") as q:
         assert q.oldest_age() is None
-        first = q.put("hemma/v1/gw/x/measurements", b"\x00\xff", message_id="batch-1")
+        first = q.put("hemma/v1/gw/x/measurements", b"\x00\xff", message_id="batch-1", measurements=7)
         q.put("other/topic", b"2")
-        q.mark_attempted([first])
-        q.mark_attempted([first])
+        q.mark_sent([(first, 0.0)], now=1000.0)
+        q.mark_sent([(first, 0.0)], now=2000.0)
         head = q.peek(1)[0]
-        assert (head.message_id, head.topic, head.payload, head.attempts) == (
+        assert (head.message_id, head.topic, head.payload, head.attempts, head.measurements) == (
             "batch-1",
             "hemma/v1/gw/x/measurements",
             b"\x00\xff",
             2,
+            7,
         )
+        assert head.first_sent_at == 1000.0 and head.send_no == 2
         age = q.oldest_age()
         assert age is not None and 0 <= age.total_seconds() < 5
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
@@ -58,10 +61,16 @@ def test_contents_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite"
     with StoreAndForwardQueue(path) as q:
         ids = [q.put("t", bytes([i])) for i in range(5)]
-        q.remove(ids[0])
+        q.confirm([ids[0]])
+        q.mark_sent([(ids[1], 5000.0), (ids[2], 6000.0)], now=100.0)
     with StoreAndForwardQueue(path) as q:
         assert len(q) == 4
         assert [m.message_id for m in q.peek(10)] == ids[1:]
+        # The schedule survives too: the two sent messages wait for their time-out or a receipt.
+        assert [m.message_id for m in q.due(10, now=4000.0)] == ids[3:]
+        assert [m.message_id for m in q.due(10, now=5000.0)] == [ids[1], *ids[3:]]
+        q.mark_sent([(ids[3], 9000.0)], now=200.0)
+        assert q.peek(10)[2].send_no == 3  # sending order continues where the last run stopped
 
 
 _WRITER = textwrap.dedent(
@@ -116,8 +125,8 @@ def test_full_queue_raises_and_loses_nothing(tmp_path: Path) -> None:
         assert 5 < len(payloads) < 1000
         assert len(q) == len(payloads)
         assert [m.payload for m in q.peek(1000)] == payloads  # the failed put wrote nothing
-        # Once the broker has acknowledged some, there is room again.
-        q.remove_many(m.message_id for m in q.peek(3))
+        # Once ingest has confirmed some, there is room again.
+        q.confirm(m.message_id for m in q.peek(3))
         q.put("t", b"after")
         assert q.peek(1000)[-1].payload == b"after"
 
@@ -129,3 +138,49 @@ def test_a_second_process_cannot_open_the_same_queue(tmp_path: Path) -> None:
         with pytest.raises(QueueLocked, match="another process"):
             StoreAndForwardQueue(path)
         assert len(q) == 1
+
+
+def test_a_message_waits_for_its_receipt_and_goes_again_after_its_time_out(tmp_path: Path) -> None:
+    with StoreAndForwardQueue(tmp_path / "q.sqlite") as q:
+        a, b = q.put("t", b"a", measurements=2), q.put("t", b"b", measurements=3)
+        assert q.unconfirmed().messages == 0  # queued, never sent
+        q.mark_sent([(a, 160.0), (b, 170.0)], now=100.0)
+        assert q.due(10, now=150.0) == []  # sent, and its time-out has not passed
+        waiting = q.unconfirmed()
+        assert (waiting.messages, waiting.measurements, waiting.oldest_first_sent_at) == (2, 5, 100.0)
+        assert [m.message_id for m in q.due(10, now=165.0)] == [a]
+        q.mark_sent([(a, 400.0)], now=165.0)  # sent again: the first sending still dates it
+        assert q.unconfirmed().oldest_first_sent_at == 100.0
+        assert q.confirm([a, b]).removed == 2
+        assert len(q) == 0 and q.unconfirmed().messages == 0
+
+
+def test_a_receipt_for_a_later_message_makes_the_earlier_unconfirmed_ones_due(tmp_path: Path) -> None:
+    """Receipts come back in sending order, so a gap behind a receipt is a loss: send it again now."""
+    with StoreAndForwardQueue(tmp_path / "q.sqlite") as q:
+        ids = [q.put("t", bytes([i])) for i in range(5)]
+        q.mark_sent([(m, 10_000.0) for m in ids[:4]], now=100.0)  # ids[4] is never sent
+        done = q.confirm([ids[2]])
+        assert (done.removed, done.made_due) == (1, 2)  # ids[0] and ids[1], sent before ids[2]
+        assert [m.message_id for m in q.due(10, now=200.0)] == [ids[0], ids[1], ids[4]]
+        # ids[3] was sent after the confirmed one: it may still be on its way, so it keeps its time-out.
+        q.mark_sent([(ids[0], 10_000.0), (ids[1], 10_000.0)], now=300.0)  # re-sent after ids[3]
+        assert q.confirm([ids[3]]).made_due == 0
+
+
+def test_reschedule_and_a_queue_written_before_receipts(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite"
+    with sqlite3.connect(path) as old:  # the outbox of a gateway from before receipts
+        old.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,"
+            " topic TEXT NOT NULL, payload BLOB NOT NULL, enqueued_at REAL NOT NULL,"
+            " attempts INTEGER NOT NULL DEFAULT 0)"
+        )
+        old.execute("INSERT INTO outbox (message_id, topic, payload, enqueued_at, attempts) VALUES"
+                    " ('old-1', 't', x'01', 1.0, 3)")  # fmt: skip
+    old.close()
+    with StoreAndForwardQueue(path) as q:
+        assert [(m.message_id, m.attempts, m.send_no) for m in q.due(10, now=0.0)] == [("old-1", 3, None)]
+        q.mark_sent([("old-1", 500.0)], now=100.0)
+        q.reschedule(["old-1"], 120.0)  # e.g. PUBACK 0x10: nobody received it
+        assert q.due(10, now=119.0) == [] and len(q.due(10, now=120.0)) == 1
