@@ -29,7 +29,7 @@ Status (retained, outside the queue): "online" on every connection, again every
 `status_interval_s` as a heartbeat, and promptly (at most once per `status_min_gap_s`) after
 `request_status()`; each carries the `device_facts()` of that moment (battery levels, see
 gateway.device_facts) and what awaits a receipt (`unconfirmed`); a status that reported a
-message waiting longer than `_STUCK_S` is followed by a prompt one once everything is confirmed,
+message waiting longer than `stuck_after_s` (60 s) is followed by a prompt one once everything is confirmed,
 so ingest's `receipts_overdue` alarm clears. "offline" on a clean stop, and as the last will.
 """
 
@@ -78,6 +78,7 @@ DEFAULT_RECEIPT_TIMEOUT_S = 60.0  # first re-send of a message without a receipt
 DEFAULT_RECEIPT_TIMEOUT_MAX_S = 1800.0  # the time-out doubles with each sending up to this
 _NO_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, and delivered to nobody
 _NO_SUBSCRIBERS_RETRY_MAX_S = 30.0  # ingest's session normally comes back within seconds
+_MAX_REPORTED_AGE_S = 90 * 86400.0  # as old as a reading ingest still accepts (MAX_READING_AGE)
 _STUCK_S = 60.0  # a status that reported a message waiting this long is followed by an all-clear
 
 
@@ -115,6 +116,7 @@ class Publisher:
         status_min_gap_s: float = _STATUS_MIN_GAP_S,
         receipt_timeout_s: float = DEFAULT_RECEIPT_TIMEOUT_S,
         receipt_timeout_max_s: float = DEFAULT_RECEIPT_TIMEOUT_MAX_S,
+        stuck_after_s: float = _STUCK_S,
     ) -> None:
         if protocol not in ("5", "3.1.1"):
             raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
@@ -140,6 +142,7 @@ class Publisher:
         self.status_min_gap_s = status_min_gap_s
         self.receipt_timeout_s = receipt_timeout_s
         self.receipt_timeout_max_s = receipt_timeout_max_s
+        self.stuck_after_s = stuck_after_s
         # Counters, written only by the publisher thread.
         self.published = 0  # PUBLISH packets sent for queued messages, re-sends included
         self.resent = 0  # of those, sendings of a message sent before
@@ -428,7 +431,9 @@ class Publisher:
             return None
         summary = self.queue.unconfirmed()
         oldest = summary.oldest_first_sent_at
-        age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
+        # Clamped: a Pi has no battery-backed clock, and a message first sent before NTP set the time
+        # (1970, or the last shutdown) must not make the status invalid, which would end every session.
+        age = min(max(0.0, time.time() - oldest), _MAX_REPORTED_AGE_S) if oldest is not None else 0.0
         return Unconfirmed(messages=summary.messages, measurements=summary.measurements, oldest_age_s=age)
 
     def _status_due(self) -> bool:
@@ -442,7 +447,7 @@ class Publisher:
         unconfirmed: Unconfirmed | None = None
         if state == "online":
             unconfirmed = self._unconfirmed()
-            self._reported_stuck = unconfirmed is not None and unconfirmed.oldest_age_s >= _STUCK_S
+            self._reported_stuck = unconfirmed is not None and unconfirmed.oldest_age_s >= self.stuck_after_s
             # Cleared before the snapshot: a change recorded meanwhile asks again.
             self._status_wanted.clear()
             self._last_status = time.monotonic()

@@ -161,3 +161,34 @@ def test_battery_low_agrees_with_its_twin(percents) -> None:  # type: ignore[no-
         measured_at=np.full(len(percents), NOW_S), now=NOW,
     )  # fmt: skip
     assert _verdicts(output, patients) == [missing.battery_low_one(p) for p in percents]
+
+
+def test_receipts_overdue_only_for_a_connected_kit() -> None:
+    patients = ids(5)
+    requests, clears = missing.receipts_overdue_output(
+        patients,
+        status=["online", "online", "online", "offline", "unknown"],
+        unconfirmed_since=np.array([NOW_S - 25 * 60, NOW_S - 5 * 60, NAN, NOW_S - 9 * H, NOW_S - 9 * H]),
+        measurements=np.array([12.0, 3.0, 0.0, 40.0, 40.0]),
+        now=NOW,
+    )
+    assert [(patients.index(r.patient_id), r.rule, r.priority, r.condition) for r in requests] == [
+        (0, "receipts_overdue", Priority.MEDIUM, AlarmCondition.TECHNICAL)
+    ]
+    assert requests[0].message == (
+        "Mätvärden från hemenheten har inte bekräftats som mottagna på 25 min (12 mätningar)"
+    )
+    # Online with nothing overdue clears; an offline kit says nothing here (gateway_offline speaks).
+    assert [patients.index(c.patient_id) for c in clears] == [1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["online", "offline", "unknown"]), maybe_time), min_size=1))
+def test_receipts_overdue_agrees_with_its_twin(rows) -> None:  # type: ignore[no-untyped-def]
+    patients = ids(len(rows))
+    output = missing.receipts_overdue_output(
+        patients, status=[r[0] for r in rows], unconfirmed_since=np.array([r[1] for r in rows], dtype=float),
+        measurements=np.full(len(rows), 1.0), now=NOW,
+    )  # fmt: skip
+    after = missing.RECEIPTS_OVERDUE_AFTER.total_seconds()
+    assert _verdicts(output, patients) == [missing.receipts_overdue_one(*row, NOW_S, after) for row in rows]
