@@ -11,10 +11,12 @@ Each message carries its sending schedule:
 
 * `resend_at`: from when it is due for (re)sending; 0 for a message never sent. Sending sets
   it to the time-out after which it goes again if no receipt has come (`mark_sent`).
-* `send_no`: the order of its latest sending. Receipts come back in sending order (the broker
-  queues a client's messages for ingest in order, ingest commits them in order), so a receipt
-  for a message proves that every message sent before it reached ingest or was lost: `confirm`
-  makes those due at once instead of waiting for their time-out.
+* `send_no`, `first_send_no`: the order of its latest and of its first sending. Receipts come
+  back in sending order (the broker queues a client's messages for ingest in order, ingest
+  commits them in order). A receipt names a message, not the copy that arrived, and that copy
+  was sent no earlier than the message's first sending: so every message whose latest sending
+  came before that reached ingest or was lost, and `confirm` makes the unconfirmed ones due at
+  once instead of waiting for their time-out.
 * `first_sent_at`, `measurements`: for the status's `unconfirmed` summary.
 
 * WAL journal with `synchronous=FULL`: a commit is on disk when `put()` returns (NORMAL
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 _COLUMNS = {
     "measurements": "INTEGER NOT NULL DEFAULT 0",  # readings in the message, for the status
     "send_no": "INTEGER",  # order of the latest sending; NULL: never sent
+    "first_send_no": "INTEGER",  # order of the first sending
     "first_sent_at": "REAL",  # Unix time of the first sending
     "resend_at": "REAL NOT NULL DEFAULT 0",  # due for (re)sending from this Unix time
 }
@@ -166,8 +169,9 @@ class StoreAndForwardQueue:
                 self._send_no += 1
                 rows.append((self._send_no, at, resend_at, message_id))
             self._write(
-                "UPDATE outbox SET attempts = attempts + 1, send_no = ?,"
-                " first_sent_at = coalesce(first_sent_at, ?), resend_at = ? WHERE message_id = ?",
+                "UPDATE outbox SET attempts = attempts + 1, send_no = ?1,"
+                " first_send_no = coalesce(first_send_no, ?1), first_sent_at = coalesce(first_sent_at, ?2),"
+                " resend_at = ?3 WHERE message_id = ?4",
                 rows,
             )
 
@@ -180,15 +184,15 @@ class StoreAndForwardQueue:
                 self._write("UPDATE outbox SET resend_at = ? WHERE message_id = ?", rows)
 
     def confirm(self, message_ids: Iterable[str]) -> Confirmation:
-        """Ingest's receipt: forget these messages, and make every unconfirmed message sent before the
-        last of them due at once (it was lost on the way). One commit."""
+        """Ingest's receipt: forget these messages, and make every unconfirmed message whose latest sending
+        came before the first sending of the last of them due at once (it was lost on the way). One commit."""
         ids = list(dict.fromkeys(message_ids))
         if not ids:
             return Confirmation(0, 0)
         with self._lock:
             marks = ",".join("?" * len(ids))
             (latest,) = self._db.execute(
-                f"SELECT max(send_no) FROM outbox WHERE message_id IN ({marks})", ids
+                f"SELECT max(first_send_no) FROM outbox WHERE message_id IN ({marks})", ids
             ).fetchone()
             before = self._db.total_changes
             try:

@@ -10,11 +10,19 @@ Time: scenario time runs `speed` times faster than wall time (60: one scenario h
 minute), while device timestamps are the real wall clock, so readings are never in the
 future. Cadence: oximeter every `interval_s`, BP and temperature every 3x, weight every
 10x, each with +-20 % jitter so homes do not tick in step.
+
+For checking delivery end to end (the fault tests, or an operator's drill): `record` appends one
+JSON line per message the gateways put on disk, naming each reading (measurement id and vitals),
+so what the homes produced can be compared with what the database holds; `duration_s` stops the
+measuring after that long and then lets the gateways run until every message is confirmed by
+ingest's receipts (at most `drain_s`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import random
 import signal
@@ -22,6 +30,8 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
+from pathlib import Path
+from typing import IO
 
 from device_profiles.catalogue import Profile, load_profiles
 from gateway.errors import GatewayError
@@ -29,6 +39,7 @@ from gateway.scenarios import Scenario, make_scenario
 from gateway.service import Gateway, local_timezone
 from gateway.virtual_devices import HomeKit
 from gateway.virtual_radio import VirtualRadio
+from hemma.contract import MeasurementBatch
 from hemma.settings import Settings
 from hemma.vitals import Vital
 
@@ -172,6 +183,33 @@ class SimulatedHome:
         self.readings += 1
 
 
+class ProductionRecord:
+    """`hemma simulate --record FILE`: one JSON line per message a gateway put on disk, written after the
+    queue's commit: {"gateway_id", "message_id", "readings": [[measurement id, [vital, ...]], ...]}."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: MeasurementBatch) -> None:
+        line = json.dumps(
+            {
+                "gateway_id": batch.gateway_id,
+                "message_id": str(batch.message_id),
+                "readings": [
+                    [str(m.id), [o.vital.value for o in m.observations]] for m in batch.measurements
+                ],
+            }
+        )
+        with self._lock:  # gateways write from worker threads
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
 async def simulate(
     settings: Settings,
     stop: asyncio.Event,
@@ -180,8 +218,12 @@ async def simulate(
     speed: float = 60.0,
     interval_s: float = 10.0,
     seed: int = 1,
+    record: ProductionRecord | None = None,
+    duration_s: float | None = None,
+    drain_s: float = 120.0,
 ) -> list[Gateway]:
-    """Run the simulated ward until `stop` is set; returns the (stopped) gateways for their stats."""
+    """Run the simulated ward until `stop` is set (or `duration_s` of measuring and a drain of at most
+    `drain_s` have passed); returns the (stopped) gateways for their stats."""
     profiles = load_profiles()
     device_tz = local_timezone()
     queue_dir = settings.data_dir / "sim-queues"
@@ -207,6 +249,7 @@ async def simulate(
                     ble=home.radio.backend,
                     profiles=profiles,
                     device_tz=device_tz,
+                    on_enqueued=record,
                 )
             )
     except BaseException:
@@ -214,13 +257,18 @@ async def simulate(
             gateway.queue.close()
         raise
     log.info("simulating %d homes at %gx speed, oximeter every %g s", patients, speed, interval_s)
+    measuring = asyncio.Event()  # set: the homes stop measuring (at `stop`, or after `duration_s`)
     running = [asyncio.create_task(g.run(), name=f"gw-{g.gateway_id}") for g in gateways]
-    driving = [asyncio.create_task(h.run(stop), name=f"home-{h.patient.gateway_id}") for h in homes]
+    driving = [asyncio.create_task(h.run(measuring), name=f"home-{h.patient.gateway_id}") for h in homes]
     reporter = asyncio.create_task(_report(gateways, stop))
     try:
-        await stop.wait()
+        if duration_s is None:
+            await stop.wait()
+        else:
+            await _measure_then_drain(gateways, stop, measuring, driving, duration_s, drain_s)
     finally:
         stop.set()
+        measuring.set()
         await asyncio.gather(*driving, reporter, return_exceptions=True)
         for gateway in gateways:
             gateway.request_stop()
@@ -229,6 +277,30 @@ async def simulate(
             if isinstance(result, BaseException):
                 log.error("gateway %s failed: %r", gateway.gateway_id, result)
     return gateways
+
+
+async def _measure_then_drain(
+    gateways: list[Gateway],
+    stop: asyncio.Event,
+    measuring: asyncio.Event,
+    driving: list[asyncio.Task[None]],
+    duration_s: float,
+    drain_s: float,
+) -> None:
+    """Measure for `duration_s`, then wait (at most `drain_s`) until every reading is confirmed."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), duration_s)
+    measuring.set()
+    await asyncio.gather(*driving, return_exceptions=True)
+    deadline = time.monotonic() + drain_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        # Stream windows release their newest reading when they close (5 s), so pending comes first.
+        if all(g.pending_measurements == 0 and len(g.queue) == 0 for g in gateways):
+            await asyncio.sleep(6.0)  # a stream window still open holds one more reading
+            if all(g.pending_measurements == 0 and len(g.queue) == 0 for g in gateways):
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
 
 
 async def _report(gateways: list[Gateway], stop: asyncio.Event, every_s: float = 60.0) -> None:
@@ -251,31 +323,47 @@ async def _report(gateways: list[Gateway], stop: asyncio.Event, every_s: float =
 
 
 def run(
-    settings: Settings, *, patients: int = 24, speed: float = 60.0, interval_s: float = 10.0, seed: int = 1
+    settings: Settings,
+    *,
+    patients: int = 24,
+    speed: float = 60.0,
+    interval_s: float = 10.0,
+    seed: int = 1,
+    record: Path | None = None,
+    duration_s: float | None = None,
+    drain_s: float = 120.0,
 ) -> int:
-    """`hemma simulate`: blocks until SIGINT/SIGTERM; returns the exit status."""
+    """`hemma simulate`: blocks until SIGINT/SIGTERM (or the end of `duration_s` and the drain);
+    returns the exit status: 1 when a drain ended with readings still unconfirmed."""
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    if patients < 1 or speed <= 0 or interval_s <= 0:
-        log.error("patients, speed and interval must be positive")
+    if patients < 1 or speed <= 0 or interval_s <= 0 or (duration_s is not None and duration_s <= 0):
+        log.error("patients, speed, interval and duration must be positive")
         return 2
+    recorder = ProductionRecord(record) if record is not None else None
+    left = 0
 
     async def main() -> None:
+        nonlocal left
         stop = asyncio.Event()
         if threading.current_thread() is threading.main_thread():
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
         gateways = await simulate(
-            settings, stop, patients=patients, speed=speed, interval_s=interval_s, seed=seed
-        )
+            settings, stop, patients=patients, speed=speed, interval_s=interval_s, seed=seed,
+            record=recorder, duration_s=duration_s, drain_s=drain_s,
+        )  # fmt: skip
+        left = sum(len(g.queue) for g in gateways)
+        total = {key: sum(int(g.publisher.stats()[key]) for g in gateways) for key in _TOTALS}
         log.info(
-            "simulator stopped: %d measurements queued, %d messages acked, %d still queued for next time",
+            "simulator stopped: %d measurements queued, %d messages confirmed by ingest, %d still queued; %s",
             sum(g.measurements_enqueued for g in gateways),
-            sum(g.publisher.acked for g in gateways),
-            sum(len(g.queue) for g in gateways),
+            total["confirmed"],
+            left,
+            " ".join(f"{key}={value}" for key, value in total.items()),
         )
 
     try:
@@ -283,4 +371,14 @@ def run(
     except (GatewayError, RuntimeError) as exc:
         log.error("cannot run the simulator: %s", exc)
         return 2
-    return 0
+    finally:
+        if recorder is not None:
+            recorder.close()
+    return 1 if duration_s is not None and left else 0
+
+
+# Publisher counters summed over the ward in the simulator's last log line.
+_TOTALS = (
+    "published", "resent", "acked", "no_subscribers", "confirmed", "confirmed_dead_lettered",
+    "lost_in_transit", "receipts_refused", "reconnects",
+)  # fmt: skip

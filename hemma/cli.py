@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from hemma.settings import get_settings
 
@@ -33,8 +34,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from gateway.simulator import run
 
     return run(
-        get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed
-    )
+        get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed,
+        record=args.record, duration_s=args.duration, drain_s=args.drain,
+    )  # fmt: skip
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -309,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--interval", type=float, default=10.0, help="seconds between oximeter readings")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--record", type=Path, help="append one JSON line per queued message naming its readings")
+    p.add_argument(
+        "--duration", type=float, help="stop measuring after this many seconds, then drain and exit"
+    )
+    p.add_argument(
+        "--drain", type=float, default=120.0, help="with --duration: wait this long at most for receipts"
+    )
     p.set_defaults(func=_cmd_simulate)
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL -> alerts)").set_defaults(
         func=_cmd_ingest

@@ -114,6 +114,12 @@ class Broker:
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
+    def kill(self) -> None:
+        """SIGKILL the broker process, as a crash or power loss would stop it (fault tests)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

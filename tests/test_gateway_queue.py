@@ -168,6 +168,20 @@ def test_a_receipt_for_a_later_message_makes_the_earlier_unconfirmed_ones_due(tm
         assert q.confirm([ids[3]]).made_due == 0
 
 
+def test_a_receipt_for_a_resent_message_proves_only_what_was_sent_before_its_first_copy(
+    tmp_path: Path,
+) -> None:
+    """The receipt may be for the first copy (ingest was slow, not the broker lossy): messages sent
+    between the copies may still be on their way and must not be sent again for it."""
+    with StoreAndForwardQueue(tmp_path / "q.sqlite") as q:
+        a, b = q.put("t", b"a"), q.put("t", b"b")
+        q.mark_sent([(a, 10_000.0)], now=100.0)  # sending 1
+        q.mark_sent([(b, 10_000.0)], now=101.0)  # sending 2
+        q.mark_sent([(a, 10_000.0)], now=200.0)  # sending 3: a's time-out passed, a goes again
+        assert q.confirm([a]).made_due == 0
+        assert q.due(10, now=300.0) == []
+
+
 def test_reschedule_and_a_queue_written_before_receipts(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite"
     with sqlite3.connect(path) as old:  # the outbox of a gateway from before receipts

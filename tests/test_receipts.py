@@ -222,12 +222,14 @@ def test_a_resend_never_raises_an_alert_twice_nor_moves_the_latest_value_back(
         # A nurse acknowledges (a high alert latches until then), and the next reading is normal: resolved.
         db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = now() WHERE vital = 'spo2'")
         publish_all(ingest_settings.mqtt_url, [normal])
-        wait_until(lambda: service.metrics["messages"] == 2, what="second message")
+        latest = "SELECT value FROM latest_vitals WHERE vital = 'spo2'"
+        wait_until(lambda: db.execute(latest).fetchone()[0] == 97.0, what="second message")
         raised = _count(db, events)
         before = db.execute("SELECT id, state, priority, message FROM alerts ORDER BY id").fetchall()
         assert ("resolved", "high", "Syremättnad ≤ 91 %: 85 %") in [a[1:] for a in before]
         publish_all(ingest_settings.mqtt_url, [low, late, low])  # re-sends, and a late first arrival
-        wait_until(lambda: service.metrics["messages"] == 5, what="re-sends")
+        wait_until(lambda: service.metrics["duplicates"] == 2, what="re-sends")
+        wait_until(lambda: _count(db, "SELECT count(*) FROM observations") == 3, what="the late reading")
     assert _count(db, events) == raised
     assert db.execute("SELECT id, state, priority, message FROM alerts ORDER BY id").fetchall() == before
     assert db.execute("SELECT value FROM latest_vitals WHERE vital = 'spo2'").fetchone()[0] == 97.0
