@@ -67,6 +67,7 @@ class IngestService:
         self._connected = threading.Event()
         self._directory = GatewayDirectory()
         self._connects = 0  # CONNACKs accepted in this process
+        self._missing_sessions: queue.Queue[int] = queue.Queue()  # connections without a broker session
         self._client: mqtt.Client | None = None
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
@@ -116,6 +117,9 @@ class IngestService:
                     decoded = self._decoded.get(timeout=0.2)
                 except queue.Empty:
                     decoded = None
+                # Before the batch: its messages arrived after the CONNACK that may have said the
+                # session is gone, and storing them must not make a first start look like a loss.
+                self._judge_missing_sessions()
                 if decoded is not None:
                     try:
                         self._process(decoded)
@@ -200,21 +204,42 @@ class IngestService:
         log.info("connected to broker %s", self.settings.mqtt().url())
 
     def _session_missing(self) -> None:
-        """The broker has no session for us: whatever it queued for ingest is gone. Harmless for data
-        (gateways send again what has no receipt), but an operator must know the broker lost state."""
-        if self._connects == 1:
-            self.metrics["mqtt_session_absent_at_start"] += 1
+        """Network thread: note it; the writer thread judges it (`_judge_missing_sessions`)."""
+        self._missing_sessions.put(self._connects)
+
+    def _judge_missing_sessions(self) -> None:
+        """The broker had no session for us: whatever it queued for ingest is gone. Harmless for the data
+        (gateways send again what has no receipt), but an operator must know the broker lost state. On
+        the first connection of a process that is also what a first start looks like; the database
+        tells the two apart (has ingest ever stored a kit's message?)."""
+        while True:
+            try:
+                connection = self._missing_sessions.get_nowait()
+            except queue.Empty:
+                return
+            if connection == 1 and not self._stored_before():
+                self.metrics["mqtt_session_absent_at_start"] += 1
+                log.info("the broker holds no session for ingest yet (first start); it is created now")
+                continue
+            self.metrics["mqtt_sessions_lost"] += 1
             log.warning(
-                "the broker holds no session for ingest: expected on the very first start; otherwise it lost"
-                " its state (crash, restart without persistence, session expired). Gateways send again"
-                " what has no receipt."
+                "the broker lost ingest's session (a broker crash, or a restart without its state): what"
+                " it had queued for ingest is gone, and the gateways send it again as its receipts are"
+                " missing. Find out why the broker lost its state."
             )
-            return
-        self.metrics["mqtt_sessions_lost"] += 1
-        log.warning(
-            "the broker lost ingest's session while ingest ran (broker crash or restart without its"
-            " state); what it had queued is gone and the gateways send it again as receipts are missing"
-        )
+
+    def _stored_before(self) -> bool:
+        try:
+            if self._writer is None:
+                self._connect_database()
+            assert self._conn is not None
+            row = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM gateways WHERE last_message_at IS NOT NULL)"
+            )
+            return bool(row.fetchone()[0])  # type: ignore[index]
+        except psycopg.Error:
+            self._writer = None
+            return True  # cannot tell: say it was lost rather than stay silent
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: object, mid: int, reasons: list, properties: object

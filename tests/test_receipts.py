@@ -288,7 +288,7 @@ def test_ingest_counts_a_session_the_broker_lost(broker_dir, database_url, uniqu
     port = MqttTarget.from_url(broker.url).port
     try:
         with running_ingest(_ingest(broker.url, database_url, unique_id)) as service:
-            assert service.metrics["mqtt_session_absent_at_start"] == 1
+            wait_until(lambda: service.metrics["mqtt_session_absent_at_start"] == 1, what="first start")
             broker.stop()
             shutil.rmtree(broker_dir / "mosquitto")  # the broker comes back without its state
             broker = services.start_mosquitto(broker_dir, port=port)
