@@ -62,7 +62,7 @@ _COLUMNS = {
     "first_sent_at": "REAL",  # Unix time of the first sending
     "resend_at": "REAL NOT NULL DEFAULT 0",  # due for (re)sending from this Unix time
 }
-_FIELDS = "message_id, topic, payload, enqueued_at, attempts, measurements, send_no, first_sent_at"
+_FIELDS = "message_id, topic, payload, enqueued_at, attempts, measurements, send_no, first_sent_at, seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,7 @@ class QueuedMessage:
     measurements: int
     send_no: int | None
     first_sent_at: float | None
+    seq: int  # position in the queue (FIFO order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,16 @@ class StoreAndForwardQueue:
         for name, definition in _COLUMNS.items():
             if name not in have:
                 db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {definition}")
+        # Partial indexes, so that the publisher's questions cost what they return, not the queue's length
+        # (a kit back from days offline holds tens of thousands of messages, many awaiting receipts):
+        # never-sent messages in order, sent ones by when they are due again, and the status summary.
         db.execute("CREATE INDEX IF NOT EXISTS outbox_send_no ON outbox (send_no)")
+        db.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE send_no IS NULL")
+        db.execute("CREATE INDEX IF NOT EXISTS outbox_resend ON outbox (resend_at) WHERE send_no IS NOT NULL")
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS outbox_unconfirmed ON outbox (first_sent_at, measurements)"
+            " WHERE send_no IS NOT NULL"
+        )
         if max_bytes is not None:
             page_size = db.execute("PRAGMA page_size").fetchone()[0]
             db.execute(f"PRAGMA max_page_count={max(int(max_bytes) // page_size, 8)}")
@@ -201,7 +211,9 @@ class StoreAndForwardQueue:
                 made_due = 0
                 if latest is not None:
                     made_due = self._db.execute(
-                        "UPDATE outbox SET resend_at = 0 WHERE send_no < ? AND resend_at > 0", (latest,)
+                        "UPDATE outbox INDEXED BY outbox_send_no SET resend_at = 0"
+                        " WHERE send_no < ? AND resend_at > 0",
+                        (latest,),
                     ).rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error:
@@ -234,24 +246,31 @@ class StoreAndForwardQueue:
     def due(
         self, limit: int, *, now: float | None = None, exclude: Collection[str] = ()
     ) -> list[QueuedMessage]:
-        """Up to `limit` messages due at `now`, oldest first, skipping ids in `exclude` (those in flight)."""
+        """Up to `limit` messages due at `now`, oldest first, skipping ids in `exclude` (those in flight):
+        sent ones whose time has come to go again, and those never sent."""
         at = time.time() if now is None else now
-        return self._select("resend_at <= ?", [at], limit, exclude)
+        again = self._select(
+            "INDEXED BY outbox_resend", "send_no IS NOT NULL AND resend_at <= ?", [at], limit, exclude
+        )
+        fresh = self._select("INDEXED BY outbox_unsent", "send_no IS NULL", [], limit, exclude)
+        return sorted(again + fresh, key=lambda m: m.seq)[:limit]
 
     def peek(self, limit: int, exclude: Collection[str] = ()) -> list[QueuedMessage]:
         """The oldest `limit` messages whatever their schedule, oldest first, skipping ids in `exclude`."""
-        return self._select("1", [], limit, exclude)
+        return self._select("", "1", [], limit, exclude)
 
     def _select(
-        self, condition: str, params: list[object], limit: int, exclude: Collection[str]
+        self, index: str, condition: str, params: list[object], limit: int, exclude: Collection[str]
     ) -> list[QueuedMessage]:
         if limit <= 0:
             return []
         excluded = list(exclude)
         if excluded:
             condition += f" AND message_id NOT IN ({','.join('?' * len(excluded))})"
-        # `condition` is one of two fixed strings plus '?' placeholders; values travel as parameters.
-        sql = f"SELECT {_FIELDS} FROM outbox WHERE {condition} ORDER BY seq LIMIT ?"
+        # `index` and `condition` are fixed strings plus '?' placeholders; values travel as parameters.
+        # The index is named: with ORDER BY seq and a LIMIT, SQLite would rather walk the whole queue
+        # in order, reading past every message that waits for its receipt.
+        sql = f"SELECT {_FIELDS} FROM outbox {index} WHERE {condition} ORDER BY seq LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, [*params, *excluded, limit]).fetchall()
         return [
@@ -274,8 +293,8 @@ class StoreAndForwardQueue:
         """Messages sent at least once without a receipt yet."""
         with self._lock:
             count, measurements, oldest = self._db.execute(
-                "SELECT count(*), coalesce(sum(measurements), 0), min(first_sent_at) FROM outbox"
-                " WHERE send_no IS NOT NULL"
+                "SELECT count(*), coalesce(sum(measurements), 0), min(first_sent_at)"
+                " FROM outbox INDEXED BY outbox_unconfirmed WHERE send_no IS NOT NULL"
             ).fetchone()
         return UnconfirmedSummary(int(count), int(measurements), oldest)
 
