@@ -206,7 +206,12 @@ class BleCentral:
             self._failures.pop(address, None)
             log.info("device %s connected (%s)", address, profile.id)
             if client.is_connected:
-                await lost.wait()
+                # The stop as well as the link: on Python 3.11 asyncio.wait_for can swallow the
+                # cancellation that run() sends at stop (CPython gh-86296), and a link waiting only
+                # for its device would then keep the gateway from stopping.
+                await _first_of(lost, self._stop)
+            if self._stop is not None and self._stop.is_set():
+                return
             self.link_losses += 1
             log.info("device %s disconnected; will reconnect when it advertises", address)
         except ConnectStepFailed as exc:  # counted by the link; the device keeps its readings meanwhile
@@ -233,3 +238,13 @@ class BleCentral:
         delay = min(self.retry_min_s * 2 ** (failures - 1), _RETRY_MAX_S)
         self._retry_at[address] = time.monotonic() + delay
         return delay
+
+
+async def _first_of(*events: asyncio.Event | None) -> None:
+    """Wait until any of `events` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events if e is not None]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

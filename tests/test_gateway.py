@@ -26,6 +26,7 @@ from hemma.settings import Settings
 from hemma.vitals import Vital
 from tests.support.gateway import (
     Recorder,
+    clear_retained,
     wait_until,
 )
 
@@ -199,3 +200,24 @@ def test_gateway_starts_without_server_dependencies() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert out.stdout.strip() == ""
+
+
+def test_a_gateway_stops_promptly_while_its_devices_are_connecting(mqtt_url, tmp_path, unique_id) -> None:
+    """Stopping right after the devices' first readings, while their links are being set up: on Python
+    3.11 a cancelled link could swallow its cancellation and keep the gateway from ever stopping
+    (it hung in about one stop of four before the fix)."""
+    settings = Settings(mqtt_url=mqtt_url, data_dir=tmp_path, gateway_batch_linger_s=0.05)
+    stopped = 0
+    for attempt in range(16):
+        gateway_id = f"gw-stop-{unique_id}-{attempt}"
+        radio = VirtualRadio()
+        kit = HomeKit.install(radio)
+        gateway = Gateway(settings, gateway_id=gateway_id, ble=radio.backend).start()
+        try:
+            for spo2 in (95, 96, 97):
+                kit.measure_spo2(spo2, 70)
+            gateway.stop(timeout=10)  # raises GatewayError if it does not stop
+            stopped += 1
+        finally:
+            clear_retained(mqtt_url, contract.status_topic(gateway_id))
+    assert stopped == 16
