@@ -53,8 +53,10 @@ from alerts.notify import (
     notification_for_alert,
 )
 from alerts.paging_alarms import NO_CHANNEL, PagingAlarms
+from hemma import permissions
 from hemma.contract import AlertMessage
 from hemma.db import NOTIFY_CHANNEL, migrate
+from hemma.permissions import Action
 
 if TYPE_CHECKING:
     from hemma.settings import Settings
@@ -109,8 +111,11 @@ _ON_CALL = (
     " FROM oncall_shifts s JOIN staff_users u ON u.id = s.staff_user_id"
     " JOIN staff_contacts c ON c.staff_user_id = s.staff_user_id"
     " WHERE s.ward_id = %s AND s.level >= %s AND s.level <= %s AND s.starts_at <= %s AND s.ends_at > %s"
-    " AND NOT u.disabled ORDER BY s.level, s.starts_at DESC, s.id DESC LIMIT 1"
+    " AND NOT u.disabled AND u.role = ANY(%s) ORDER BY s.level, s.starts_at DESC, s.id DESC LIMIT 1"
 )
+# A shift outlives a change of role: someone no longer allowed on call (hemma.permissions) is passed
+# over like a disabled account, and the level hands over to the next.
+_ON_CALL_ROLES = list(permissions.allowed_roles(Action.BE_ON_CALL))
 
 
 class Escalator:
@@ -250,7 +255,7 @@ class Escalator:
         self, conn: psycopg.Connection, ward_id: str, due: EscalationDue, now: datetime
     ) -> OnCall | None:
         levels = levels_to_try(due.level)
-        row = conn.execute(_ON_CALL, (ward_id, levels[0], levels[-1], now, now)).fetchone()
+        row = conn.execute(_ON_CALL, (ward_id, levels[0], levels[-1], now, now, _ON_CALL_ROLES)).fetchone()
         if row is None:
             return None
         staff_user_id, level, name, email, ntfy_topic, webhook_url = row

@@ -1,4 +1,6 @@
-"""The access log required by Patientdatalagen (2008:355) 4 kap. 3 §: who read which patient, when, why.
+"""The dashboard's side of the access log required by Patientdatalagen (2008:355) 4 kap. 3 §: who read
+which patient, when, why. The table, its actions and the one writer are hemma.access_log's (the CLI
+writes through it too); this module turns a logged-in StaffUser into rows.
 
 Rows are written on the same connection (and, for writes, in the same transaction)
 as the read they record; when the log cannot be written the read fails rather than
@@ -13,29 +15,42 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dashboard.model import StaffUser
+from hemma.access_log import (
+    ACKNOWLEDGE_ALERT,
+    CLEAR_MONITORING_PLAN,
+    DASHBOARD,
+    ORDER_SPO2_SCALE,
+    PATIENT_RECORD,
+    RECORD_OBSERVATION,
+    RESOLVE_ALERT,
+    REVOKE_ALERT_LIMIT,
+    SET_ALERT_LIMIT,
+    SET_MONITORING_PLAN,
+    SNOOZE_ALERT,
+    WARD_OVERVIEW,
+    AccessRecord,
+    write_async,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
-WARD_OVERVIEW = "ward_overview"
-PATIENT_RECORD = "patient_record"
-ACKNOWLEDGE_ALERT = "acknowledge_alert"
-SNOOZE_ALERT = "snooze_alert"
-RESOLVE_ALERT = "resolve_alert"
-RECORD_OBSERVATION = "record_observation"
-# Care-team orders from the record (dashboard.care_orders), in the order's transaction.
-SET_ALERT_LIMIT = "set_alert_limit"
-REVOKE_ALERT_LIMIT = "revoke_alert_limit"
-ORDER_SPO2_SCALE = "order_spo2_scale"
-SET_MONITORING_PLAN = "set_monitoring_plan"
-CLEAR_MONITORING_PLAN = "clear_monitoring_plan"
-
-# One row per entry; the same statement for the async pool and for the synchronous connection the
-# care-team orders run on (dashboard.care_orders).
-INSERT_ACCESS_LOG = (
-    "INSERT INTO access_log (staff_user_id, username, patient_id, action, context, client_address)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
-)
+__all__ = [
+    "ACKNOWLEDGE_ALERT",
+    "CLEAR_MONITORING_PLAN",
+    "ORDER_SPO2_SCALE",
+    "PATIENT_RECORD",
+    "RECORD_OBSERVATION",
+    "RESOLVE_ALERT",
+    "REVOKE_ALERT_LIMIT",
+    "SET_ALERT_LIMIT",
+    "SET_MONITORING_PLAN",
+    "SNOOZE_ALERT",
+    "WARD_OVERVIEW",
+    "AccessEntry",
+    "entries_for",
+    "write_access_log",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +61,22 @@ class AccessEntry:
     context: str
     client_address: str | None
 
-    def row(self) -> tuple[object, ...]:
-        """The parameters of INSERT_ACCESS_LOG for this entry."""
-        return (
-            self.staff.id,
-            self.staff.username,
-            self.patient_id,
-            self.action,
-            self.context,
-            self.client_address,
+    def record(self) -> AccessRecord:
+        """The access_log row of this entry, as hemma.access_log writes it."""
+        return AccessRecord(
+            staff_user_id=self.staff.id,
+            username=self.staff.username,
+            patient_id=self.patient_id,
+            action=self.action,
+            context=self.context,
+            entry_point=DASHBOARD,
+            client_address=self.client_address,
         )
 
 
 async def write_access_log(conn: psycopg.AsyncConnection, entries: Iterable[AccessEntry]) -> int:
     """Insert one row per entry; returns the number of rows written."""
-    rows = [e.row() for e in entries]
-    if not rows:
-        return 0
-    async with conn.cursor() as cur:
-        await cur.executemany(INSERT_ACCESS_LOG, rows)
-    return len(rows)
+    return await write_async(conn, (e.record() for e in entries))
 
 
 def entries_for(

@@ -5,6 +5,10 @@ Snoozing acknowledges the alert until a time no later than the cap for its prior
 (alerts.store.SNOOZE_CAP); when it runs out the engine re-opens the alert if its condition is
 still there. Ending ("Avsluta") is for an alert staff know is over, mostly technical ones (a kit
 returned, a device replaced); it needs a note saying why.
+
+All three are clinical actions, for the roles hemma.permissions allows (nurses and physicians):
+lock_alert refuses anyone else before the alert is even read, so nothing changes and an
+acknowledgement never stops an escalation on someone else's word.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dashboard.access_log import RESOLVE_ALERT, SNOOZE_ALERT, AccessEntry, write_access_log
-from dashboard.errors import AlertNotFound, AlertStateConflict, InvalidInput, WardForbidden
+from dashboard.access_log import AccessEntry, write_access_log
+from dashboard.errors import AlertNotFound, AlertStateConflict, InvalidInput, RoleForbidden, WardForbidden
 from dashboard.model import AlertView, StaffUser, format_minutes
 from dashboard.queries import fetch_alert
+from hemma import permissions
 from hemma.db import NOTIFY_CHANNEL
+from hemma.permissions import Action
 
 if TYPE_CHECKING:
     import uuid
@@ -44,8 +50,14 @@ class LockedAlert:
     priority: str
 
 
-async def lock_alert(conn: psycopg.AsyncConnection, alert_id: int, staff: StaffUser) -> LockedAlert:
-    """The alert row, locked until the transaction ends; AlertNotFound / WardForbidden otherwise."""
+async def lock_alert(
+    conn: psycopg.AsyncConnection, alert_id: int, staff: StaffUser, action: Action
+) -> LockedAlert:
+    """The alert row, locked until the transaction ends, for `action` by `staff`: RoleForbidden when
+    the role may not do it (checked first, so nothing about the alert is read or revealed),
+    AlertNotFound, WardForbidden."""
+    if not permissions.may(staff.role, action):
+        raise RoleForbidden(staff.role, permissions.refusal_sv(action))
     cur = await conn.execute(
         "SELECT id, ward_id, patient_id, state, priority FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)
     )
@@ -66,7 +78,7 @@ async def record_and_announce(
     staff: StaffUser,
     note: str | None,
     detail: dict[str, Any],
-    action: str,
+    action: Action,
     client_address: str | None,
 ) -> None:
     """The alert_events row, the access_log row and the NOTIFY of one staff action on one alert."""
@@ -125,7 +137,7 @@ async def snooze_alert(
 ) -> AlertView:
     """open/acknowledged -> acknowledged with snoozed_until = now() + minutes (at most the priority's cap)."""
     async with conn.transaction():
-        alert = await lock_alert(conn, alert_id, staff)
+        alert = await lock_alert(conn, alert_id, staff, Action.SNOOZE_ALERT)
         if alert.state not in ACTIONABLE_STATES:
             raise AlertStateConflict(alert_id, alert.state, "snooze")
         cap = snooze_cap(alert.priority)
@@ -149,7 +161,7 @@ async def snooze_alert(
             staff=staff,
             note=note,
             detail={"minutes": minutes, "until": until.isoformat(), "staff_user_id": staff.id},
-            action=SNOOZE_ALERT,
+            action=Action.SNOOZE_ALERT,
             client_address=client_address,
         )
         view = await fetch_alert(conn, alert_id)
@@ -168,7 +180,7 @@ async def resolve_alert(
 ) -> AlertView:
     """open/acknowledged -> resolved by a member of staff, with the note saying why."""
     async with conn.transaction():
-        alert = await lock_alert(conn, alert_id, staff)
+        alert = await lock_alert(conn, alert_id, staff, Action.RESOLVE_ALERT)
         if alert.state not in ACTIONABLE_STATES:
             raise AlertStateConflict(alert_id, alert.state, "resolve")
         await conn.execute(
@@ -183,7 +195,7 @@ async def resolve_alert(
             staff=staff,
             note=note,
             detail={"staff_user_id": staff.id},
-            action=RESOLVE_ALERT,
+            action=Action.RESOLVE_ALERT,
             client_address=client_address,
         )
         view = await fetch_alert(conn, alert_id)

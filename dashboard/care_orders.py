@@ -5,9 +5,10 @@ hemma.admin holds the one set of rules for these orders, the same functions the 
 `hemma order spo2-scale` and `hemma plan` commands call. The dashboard reads only the request's
 shape, decides who may do what on the record (ward access, role, patient in care) and calls them, in
 a worker thread on a short-lived synchronous connection, inside one transaction that also writes the
-access_log row and the NOTIFY: the order, its audit and the live update stand or fall together. A
-refusal from hemma.admin (AdminError, written for the operator in English) becomes the Swedish
-message staff see, through ADMIN_REFUSALS.
+access_log row (hemma.access_log, the CLI's writer too) and the NOTIFY: the order, its audit and the
+live update stand or fall together. Who may order what is hemma.permissions'. A refusal from
+hemma.admin (AdminError, written for the operator in English) becomes the Swedish message staff see:
+a StaffRefused by its code and action, any other through ADMIN_REFUSALS.
 """
 
 from __future__ import annotations
@@ -25,15 +26,7 @@ from typing import Any
 
 import psycopg
 
-from dashboard.access_log import (
-    CLEAR_MONITORING_PLAN,
-    INSERT_ACCESS_LOG,
-    ORDER_SPO2_SCALE,
-    REVOKE_ALERT_LIMIT,
-    SET_ALERT_LIMIT,
-    SET_MONITORING_PLAN,
-    AccessEntry,
-)
+from dashboard.access_log import AccessEntry
 from dashboard.errors import (
     ActionError,
     InvalidInput,
@@ -52,18 +45,13 @@ from dashboard.model import (
     known_vital,
     threshold_label,
 )
-from hemma import admin
+from hemma import access_log, admin, permissions
 from hemma.db import NOTIFY_CHANNEL
+from hemma.permissions import Action
 from hemma.vitals import VITALS, Vital
 
 log = logging.getLogger(__name__)
 
-LIMIT_ROLES = ("physician",)
-SCALE_ROLES = ("physician",)
-PLAN_ROLES = ("nurse", "physician")
-LIMIT_ROLE_MESSAGE = "Endast läkare får ändra larmgränser"
-SCALE_ROLE_MESSAGE = "Endast läkare får ordinera SpO₂-skala"
-PLAN_ROLE_MESSAGE = "Endast sjuksköterskor och läkare får ändra mätplanen"
 MAX_REASON_LENGTH = 500
 # The vitals offered in the plan form: what a kit (or a nurse, for respiration) measures on its own.
 # Diastolic and mean arterial pressure come with every systolic reading.
@@ -328,15 +316,16 @@ ADMIN_REFUSALS: tuple[_Refusal, ...] = (
     _r(r"^patient \S+ was discharged", 409, None, "Patienten är utskriven"),
     _r(r"^the limit's end time .* not in the future", 422, "valid_until", "Gäller till måste ligga efter nu"),
 )
-# Refusals of the account: disabled or its role changed since this request's session check.
-_STAFF_REFUSAL = re.compile(r"^no active staff account |is not an active physician|; only ")
 
 
-def translate(exc: admin.AdminError, role_message: str) -> ActionError:
+def translate(exc: admin.AdminError) -> ActionError:
     """The ActionError (status and Swedish message) for one of hemma.admin's refusals."""
     text = str(exc)
-    if _STAFF_REFUSAL.search(text):
-        return OrderRefused(403, text, role_message)
+    if isinstance(exc, admin.StaffRefused):
+        # The account was disabled, its role or ward access changed since this request's session check.
+        if exc.code == "ward" and exc.ward_id is not None:
+            return WardForbidden(exc.ward_id)
+        return OrderRefused(403, text, permissions.refusal_sv(exc.action))
     for refusal in ADMIN_REFUSALS:
         match = refusal.pattern.search(text)
         if match:
@@ -351,28 +340,13 @@ def translate(exc: admin.AdminError, role_message: str) -> ActionError:
 # --- running an order ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Order:
-    """What one order needs besides its own work."""
-
-    action: str  # the access_log action
-    roles: tuple[str, ...]
-    role_message: str
-
-
-_LIMIT = _Order(SET_ALERT_LIMIT, LIMIT_ROLES, LIMIT_ROLE_MESSAGE)
-_REVOKE = _Order(REVOKE_ALERT_LIMIT, LIMIT_ROLES, LIMIT_ROLE_MESSAGE)
-_SCALE = _Order(ORDER_SPO2_SCALE, SCALE_ROLES, SCALE_ROLE_MESSAGE)
-_PLAN = _Order(SET_MONITORING_PLAN, PLAN_ROLES, PLAN_ROLE_MESSAGE)
-_PLAN_CLEAR = _Order(CLEAR_MONITORING_PLAN, PLAN_ROLES, PLAN_ROLE_MESSAGE)
-
 # work(conn) -> (access_log context, the JSON answer)
 _Work = Callable[[psycopg.Connection], tuple[str, dict[str, Any]]]
 
 
 def _run(
     url: str,
-    order: _Order,
+    order: Action,
     staff: StaffUser,
     patient_id: uuid.UUID,
     client_address: str | None,
@@ -391,24 +365,23 @@ def _run(
             ward_id, discharged = row
             if not staff.can_see(ward_id):
                 raise WardForbidden(ward_id)
-            if staff.role not in order.roles:
-                raise RoleForbidden(staff.role, order.role_message)
+            if not permissions.may(staff.role, order):
+                raise RoleForbidden(staff.role, permissions.refusal_sv(order))
             if discharged:
                 raise PatientDischarged(patient_id)
             context, answer = work(conn)
-            entry = AccessEntry(staff, patient_id, order.action, context, client_address)
-            conn.execute(INSERT_ACCESS_LOG, entry.row())
+            access_log.write(conn, [AccessEntry(staff, patient_id, order, context, client_address).record()])
             event = {"kind": "vitals", "ward_id": ward_id, "patient_ids": [str(patient_id)]}
             conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
     except admin.AdminError as exc:
-        raise translate(exc, order.role_message) from exc
-    log.info("%s for patient %s by staff %s", order.action, patient_id, staff.id)
+        raise translate(exc) from exc
+    log.info("%s for patient %s by staff %s", order, patient_id, staff.id)
     return answer
 
 
 async def _order(
     url: str,
-    order: _Order,
+    order: Action,
     staff: StaffUser,
     patient_id: uuid.UUID,
     client_address: str | None,
@@ -444,7 +417,7 @@ async def set_alert_limit(
         }
         return f"limit:{limit_id}", {"limit": answer}
 
-    return await _order(url, _LIMIT, staff, patient_id, client_address, work)
+    return await _order(url, Action.SET_ALERT_LIMIT, staff, patient_id, client_address, work)
 
 
 async def revoke_alert_limit(
@@ -458,7 +431,7 @@ async def revoke_alert_limit(
         )
         return f"limit:{limit_id}", {"revoked": {"id": limit_id, "rule": rule, "priority": priority}}
 
-    return await _order(url, _REVOKE, staff, patient_id, client_address, work)
+    return await _order(url, Action.REVOKE_ALERT_LIMIT, staff, patient_id, client_address, work)
 
 
 async def order_spo2_scale(
@@ -476,7 +449,7 @@ async def order_spo2_scale(
         }
         return f"spo2_scale_order:{order_id}", {"order": answer}
 
-    return await _order(url, _SCALE, staff, patient_id, client_address, work)
+    return await _order(url, Action.ORDER_SPO2_SCALE, staff, patient_id, client_address, work)
 
 
 async def set_monitoring_plan(
@@ -488,7 +461,7 @@ async def set_monitoring_plan(
         minutes = admin.set_monitoring_plan(conn, patient_id, entered.vital, entered.every, staff.username)
         return f"plan:{entered.vital}", {"plan": {"vital": entered.vital, "every_minutes": minutes}}
 
-    return await _order(url, _PLAN, staff, patient_id, client_address, work)
+    return await _order(url, Action.SET_MONITORING_PLAN, staff, patient_id, client_address, work)
 
 
 async def clear_monitoring_plan(
@@ -500,4 +473,4 @@ async def clear_monitoring_plan(
         admin.clear_monitoring_plan(conn, patient_id, vital, staff.username)
         return f"plan:{vital}", {"cleared": {"vital": vital}}
 
-    return await _order(url, _PLAN_CLEAR, staff, patient_id, client_address, work)
+    return await _order(url, Action.CLEAR_MONITORING_PLAN, staff, patient_id, client_address, work)

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from hemma import permissions
 from hemma.vitals import DISPLAY_UNITS, VITALS, Vital
 
 if TYPE_CHECKING:
@@ -179,7 +180,17 @@ class StaffUser:
         return ROLE_LABELS.get(self.role, self.role)
 
     def can_see(self, ward_id: str) -> bool:
-        return self.is_admin or ward_id in self.ward_ids
+        return permissions.may_see_ward(self.role, self.ward_ids, ward_id)
+
+    def may(self, action: str) -> bool:
+        """Whether this role may do a clinical action (hemma.permissions.Action value); templates ask
+        this to decide which buttons to offer."""
+        return permissions.may(self.role, action)
+
+    @property
+    def permitted_actions(self) -> tuple[str, ...]:
+        """Every clinical action this role may do; the page hands it to dashboard.js (data-may)."""
+        return permissions.permitted(self.role)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from dashboard.access_log import RECORD_OBSERVATION, AccessEntry, write_access_log
 from dashboard.errors import InvalidInput, PatientDischarged, PatientNotFound, RoleForbidden, WardForbidden
 from dashboard.model import ACVPU_LABELS, ManualObservationView, StaffUser, display_zone
+from hemma import permissions
 from hemma.db import NOTIFY_CHANNEL
 from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
+from hemma.permissions import Action
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,7 +34,6 @@ RR_MIN, RR_MAX = 1, 80  # breaths per minute, as the manual_observations check a
 OXYGEN_MAX_L_MIN = 15.0
 LATEST_BACK = timedelta(hours=12)  # how far back an observation may be entered
 FUTURE_SLACK = timedelta(minutes=5)  # a clock a little ahead is not an error
-CLINICAL_ROLES = ("nurse", "physician")
 _FIELDS = {"respiratory_rate", "consciousness", "on_oxygen", "oxygen_l_min", "time"}
 
 
@@ -140,8 +141,8 @@ async def record_observation(
         ward_id, discharged, now = row
         if not staff.can_see(ward_id):
             raise WardForbidden(ward_id)
-        if staff.role not in CLINICAL_ROLES:
-            raise RoleForbidden(staff.role, "Endast sjuksköterskor och läkare kan registrera observationer")
+        if not permissions.may(staff.role, Action.RECORD_OBSERVATION):
+            raise RoleForbidden(staff.role, permissions.refusal_sv(Action.RECORD_OBSERVATION))
         if discharged:
             raise PatientDischarged(patient_id)
         at = check_time(observation.time, now)

@@ -30,6 +30,7 @@ from dashboard.queries import (
     fetch_ward_overview,
     fetch_wards,
 )
+from hemma.permissions import Action
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -161,9 +162,10 @@ async def patient_page(
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn, entries_for(staff, [pid], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request))
         )
-    # The order forms staff may use (nurses: the plan; physicians: also limits and the SpO2 scale).
+    # The order forms staff may use (hemma.permissions: nurses the plan; physicians also limits and the
+    # SpO2 scale; admins none).
     in_care = record.discharged_at is None
-    may_limit = in_care and staff.role in care_orders.LIMIT_ROLES
+    may_limit = in_care and staff.may(Action.SET_ALERT_LIMIT)
     scale = record.spo2_scale.scale if record.spo2_scale else 1
     return render(
         request,
@@ -173,8 +175,8 @@ async def patient_page(
         card=record.card,
         acvpu=ACVPU_LABELS,
         may_set_limits=may_limit,
-        may_order_scale=in_care and staff.role in care_orders.SCALE_ROLES,
-        may_plan=in_care and staff.role in care_orders.PLAN_ROLES,
+        may_order_scale=in_care and staff.may(Action.ORDER_SPO2_SCALE),
+        may_plan=in_care and staff.may(Action.SET_MONITORING_PLAN),
         limit_choices=care_orders.limit_choices(scale) if may_limit else (),
         plan_choices=care_orders.plan_choices(),
         spo2_scale=scale,

@@ -7,12 +7,15 @@ Used by the `hemma` CLI, by `hemma demo` to seed its simulated ward, and by test
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hemma import permissions
 from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
+from hemma.permissions import Action
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,6 +25,34 @@ if TYPE_CHECKING:
 
 class AdminError(ValueError):
     pass
+
+
+class StaffRefused(AdminError):
+    """The staff member named for an action may not do it. `code` says why, for texts looked up by it:
+    "no_active_account" (no such account, or disabled), "role" (hemma.permissions refuses the role),
+    "ward" (no access to the patient's ward). `action` is the hemma.permissions.Action refused."""
+
+    def __init__(self, code: str, action: Action, message: str, *, ward_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.action = action
+        self.ward_id = ward_id  # for code "ward"
+
+
+@dataclass(frozen=True, slots=True)
+class ActingStaff:
+    """An enabled staff account whose role may do the action it was looked up for."""
+
+    id: int
+    username: str
+    role: str
+
+
+# The shapes the tables' CHECKs allow (migration 0001), checked first so that a refusal names the
+# field and never echoes a failing row (which would carry the patient's name and personal number).
+WARD_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+GATEWAY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+BIRTH_YEAR_MIN = 1890
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +68,12 @@ def ensure_ward(
     """Create or rename a ward. `escalate_after_minutes` (ward policy; default 5 when the ward is
     created) is how long an open high alert may stay unacknowledged before the on-call physician is
     paged; None leaves an existing ward's policy as it is."""
+    if not WARD_ID.fullmatch(ward_id):
+        raise AdminError(
+            f"ward id {ward_id!r}: use 2 to 63 characters of a-z, 0-9 and -, starting with a letter or digit"
+        )
+    if not name.strip():
+        raise AdminError("a ward needs a name")
     if escalate_after_minutes is not None and not 1 <= escalate_after_minutes <= 120:
         raise AdminError(f"escalation after {escalate_after_minutes} min: choose 1 to 120 minutes")
     conn.execute(
@@ -57,8 +94,15 @@ def enrol_patient(
     birth_year: int | None = None,
     care_reason: str | None = None,
 ) -> EnrolledPatient:
-    """Admit a patient to a virtual ward and lend them a kit (gateway). Idempotent per gateway+patient."""
+    """Admit a patient to a virtual ward and lend them a kit (gateway). Idempotent per gateway+patient.
+
+    Refusals name the field, never its value: a name, personal number or birth year is patient data
+    and must not reach a terminal, a log or a CI transcript.
+    """
+    _check_enrolment(display_name, gateway_id, birth_year)
     with conn.transaction():
+        if conn.execute("SELECT 1 FROM wards WHERE id = %s", (ward_id,)).fetchone() is None:
+            raise AdminError(f"no ward {ward_id}: create it first with `hemma ward add`")
         row = conn.execute(
             "SELECT g.patient_id FROM gateways g JOIN patients p ON p.id = g.patient_id"
             " WHERE g.id = %s AND p.discharged_at IS NULL",
@@ -71,6 +115,8 @@ def enrol_patient(
             if existing is None:
                 raise AdminError(f"gateway {gateway_id} is already lent to another patient")
             return EnrolledPatient(row[0], ward_id, gateway_id)
+        if personal_number is not None:
+            _check_personal_number_free(conn, personal_number)
         patient_id = conn.execute(
             "INSERT INTO patients (ward_id, display_name, personal_number, birth_year, care_reason)"
             " VALUES (%s, %s, %s, %s, %s) RETURNING id",
@@ -82,6 +128,34 @@ def enrol_patient(
             (gateway_id, patient_id),
         )
     return EnrolledPatient(patient_id, ward_id, gateway_id)
+
+
+def _check_enrolment(display_name: str, gateway_id: str, birth_year: int | None) -> None:
+    if not display_name.strip():
+        raise AdminError("the patient's name is empty")
+    if not GATEWAY_ID.fullmatch(gateway_id):
+        raise AdminError(
+            f"kit id {gateway_id!r}: use 3 to 63 characters of a-z, 0-9 and -,"
+            " starting with a letter or digit"
+        )
+    this_year = datetime.now(UTC).year
+    if birth_year is not None and not BIRTH_YEAR_MIN <= birth_year <= this_year:
+        raise AdminError(f"the birth year must be between {BIRTH_YEAR_MIN} and {this_year}")
+
+
+def _check_personal_number_free(conn: psycopg.Connection, personal_number: str) -> None:
+    """patients.personal_number is UNIQUE: one patient row per person, discharged ones included."""
+    row = conn.execute(
+        "SELECT id, discharged_at FROM patients WHERE personal_number = %s", (personal_number,)
+    ).fetchone()
+    if row is None:
+        return
+    if row[1] is None:
+        raise AdminError(f"the personal number is already that of patient {row[0]}, who is enrolled")
+    raise AdminError(
+        f"the personal number is already that of patient {row[0]}, discharged on {row[1]:%Y-%m-%d};"
+        " enrolling a discharged patient again is not supported yet"
+    )
 
 
 def create_staff_user(
@@ -154,15 +228,20 @@ def add_oncall_shift(
         if conn.execute("SELECT 1 FROM wards WHERE id = %s", (ward_id,)).fetchone() is None:
             raise AdminError(f"no ward {ward_id}")
         staff = conn.execute(
-            "SELECT u.id, u.disabled, c.staff_user_id IS NOT NULL FROM staff_users u"
+            "SELECT u.id, u.disabled, c.staff_user_id IS NOT NULL, u.role FROM staff_users u"
             " LEFT JOIN staff_contacts c ON c.staff_user_id = u.id WHERE u.username = %s",
             (username,),
         ).fetchone()
         if staff is None:
             raise AdminError(f"no staff account {username}")
-        staff_id, disabled, has_contact = staff
+        staff_id, disabled, has_contact, role = staff
         if disabled:
             raise AdminError(f"staff account {username} is disabled")
+        if not permissions.may(role, Action.BE_ON_CALL):
+            # Escalated alerts page whoever is on call; they must be able to act on them.
+            raise StaffRefused(
+                "role", Action.BE_ON_CALL, permissions.refusal_en(username, role, Action.BE_ON_CALL)
+            )
         if not has_contact:
             # Without an address nobody can page them: escalation would pass them by.
             raise AdminError(f"{username} has no contact details: run `hemma staff contact` first")
@@ -241,12 +320,7 @@ def set_personal_threshold(
     if len(reason.strip()) < 3:
         raise AdminError("a reason is required (who asked for it and why)")
     with conn.transaction():
-        staff = conn.execute(
-            "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (set_by_username,)
-        ).fetchone()
-        if staff is None or staff[1] not in ("physician", "admin"):
-            raise AdminError(f"{set_by_username} is not an active physician; only physicians set limits")
-        _enrolled_ward(conn, patient_id)
+        staff, _ = _staff_for_patient(conn, set_by_username, Action.SET_ALERT_LIMIT, patient_id)
         if valid_until is not None:
             if valid_until.tzinfo is None:
                 raise AdminError("the limit's end time must carry a time zone")
@@ -255,13 +329,13 @@ def set_personal_threshold(
         conn.execute(
             "UPDATE personal_thresholds SET revoked_at = now(), revoked_by = %s"
             " WHERE patient_id = %s AND rule = %s AND priority = %s AND revoked_at IS NULL",
-            (staff[0], patient_id, rule, priority),
+            (staff.id, patient_id, rule, priority),
         )
         row = conn.execute(
             "INSERT INTO personal_thresholds"
             " (patient_id, rule, priority, limit_value, reason, set_by, valid_until)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (patient_id, rule, priority, limit, reason.strip(), staff[0], valid_until),
+            (patient_id, rule, priority, limit, reason.strip(), staff.id, valid_until),
         ).fetchone()
     return int(row[0])  # type: ignore[index]
 
@@ -280,13 +354,7 @@ def revoke_personal_threshold(
     limit's (patient_id, rule, priority).
     """
     with conn.transaction():
-        staff = conn.execute(
-            "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (revoked_by_username,)
-        ).fetchone()
-        if staff is None or staff[1] not in ("physician", "admin"):
-            raise AdminError(
-                f"{revoked_by_username} is not an active physician; only physicians revoke limits"
-            )
+        staff = acting_staff(conn, revoked_by_username, Action.REVOKE_ALERT_LIMIT)
         row = conn.execute(
             "SELECT patient_id, rule, priority, revoked_at FROM personal_thresholds WHERE id = %s FOR UPDATE",
             (threshold_id,),
@@ -294,11 +362,12 @@ def revoke_personal_threshold(
         if row is None or (patient_id is not None and row[0] != patient_id):
             of = f" of patient {patient_id}" if patient_id is not None else ""
             raise AdminError(f"no personal limit {threshold_id}{of}")
+        _check_ward_access(conn, staff, _patient_ward(conn, row[0])[0], Action.REVOKE_ALERT_LIMIT)
         if row[3] is not None:
             raise AdminError(f"personal limit {threshold_id} was already revoked on {row[3]:%Y-%m-%d %H:%M}")
         conn.execute(
             "UPDATE personal_thresholds SET revoked_at = now(), revoked_by = %s WHERE id = %s",
-            (staff[0], threshold_id),
+            (staff.id, threshold_id),
         )
     return row[0], str(row[1]), str(row[2])
 
@@ -316,30 +385,56 @@ ACVPU = ("A", "C", "V", "P", "U")  # NEWS2: alert, new confusion, voice, pain, u
 # The observations row of a respiration rate counted by a person (no kit, no device).
 
 
-def _active_staff(
-    conn: psycopg.Connection, username: str, roles: tuple[str, ...], doing: str
-) -> tuple[int, str]:
-    """(id, role) of an enabled account with one of `roles`, else an AdminError naming what was refused."""
+def acting_staff(conn: psycopg.Connection, username: str, action: Action) -> ActingStaff:
+    """The enabled account `username`, if its role may do `action` (hemma.permissions); StaffRefused
+    otherwise. Every order and observation below starts here, whichever entry point called it."""
     staff = conn.execute(
         "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (username,)
     ).fetchone()
     if staff is None:
-        raise AdminError(f"no active staff account {username}")
-    if staff[1] not in roles:
-        article = "an" if staff[1][0] in "aeiou" else "a"
-        allowed = " and ".join(f"{role}s" for role in roles)
-        raise AdminError(f"{username} is {article} {staff[1]}; only {allowed} {doing}")
-    return int(staff[0]), str(staff[1])
+        raise StaffRefused("no_active_account", action, f"no active staff account {username}")
+    if not permissions.may(staff[1], action):
+        raise StaffRefused("role", action, permissions.refusal_en(username, staff[1], action))
+    return ActingStaff(int(staff[0]), username, str(staff[1]))
+
+
+def _check_ward_access(conn: psycopg.Connection, staff: ActingStaff, ward_id: str, action: Action) -> None:
+    """Staff act only for patients of their own wards (hemma.permissions.may_see_ward), as on the
+    dashboard: Patientdatalagen's inner secrecy, and an operator naming the wrong colleague."""
+    wards = [
+        row[0]
+        for row in conn.execute("SELECT ward_id FROM staff_ward_access WHERE staff_user_id = %s", (staff.id,))
+    ]
+    if not permissions.may_see_ward(staff.role, wards, ward_id):
+        message = f"{staff.username} has no access to ward {ward_id}"
+        raise StaffRefused("ward", action, message, ward_id=ward_id)
+
+
+def _patient_ward(conn: psycopg.Connection, patient_id: uuid.UUID) -> tuple[str, datetime | None]:
+    """(ward, discharged_at) of a patient; AdminError when there is no such patient."""
+    row = conn.execute("SELECT ward_id, discharged_at FROM patients WHERE id = %s", (patient_id,)).fetchone()
+    if row is None:
+        raise AdminError(f"no patient {patient_id}")
+    return str(row[0]), row[1]
 
 
 def _enrolled_ward(conn: psycopg.Connection, patient_id: uuid.UUID) -> str:
     """The ward of a patient in care; discharged patients take no new orders or observations."""
-    row = conn.execute("SELECT ward_id, discharged_at FROM patients WHERE id = %s", (patient_id,)).fetchone()
-    if row is None:
-        raise AdminError(f"no patient {patient_id}")
-    if row[1] is not None:
-        raise AdminError(f"patient {patient_id} was discharged on {row[1]:%Y-%m-%d}")
-    return str(row[0])
+    ward_id, discharged_at = _patient_ward(conn, patient_id)
+    if discharged_at is not None:
+        raise AdminError(f"patient {patient_id} was discharged on {discharged_at:%Y-%m-%d}")
+    return ward_id
+
+
+def _staff_for_patient(
+    conn: psycopg.Connection, username: str, action: Action, patient_id: uuid.UUID, *, in_care: bool = True
+) -> tuple[ActingStaff, str]:
+    """Who acts (account, role, then ward access) and the patient's ward; the patient in care unless
+    `in_care` is False."""
+    staff = acting_staff(conn, username, action)
+    ward_id = _enrolled_ward(conn, patient_id) if in_care else _patient_ward(conn, patient_id)[0]
+    _check_ward_access(conn, staff, ward_id, action)
+    return staff, ward_id
 
 
 def _vital(vital: object) -> Vital:
@@ -373,13 +468,12 @@ def set_monitoring_plan(
         raise AdminError(f"plan interval must be between 5 minutes and 7 days, got {every}")
     minutes = every // timedelta(minutes=1)
     with conn.transaction():
-        staff_id, _ = _active_staff(conn, set_by_username, ("nurse", "physician"), "set monitoring plans")
-        _enrolled_ward(conn, patient_id)
+        staff, _ = _staff_for_patient(conn, set_by_username, Action.SET_MONITORING_PLAN, patient_id)
         conn.execute(
             "INSERT INTO monitoring_plans (patient_id, vital, every_minutes, set_by, set_at)"
             " VALUES (%s, %s, %s, %s, now()) ON CONFLICT (patient_id, vital) DO UPDATE SET"
             " every_minutes = EXCLUDED.every_minutes, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at",
-            (patient_id, planned.value, minutes, staff_id),
+            (patient_id, planned.value, minutes, staff.id),
         )
     return minutes
 
@@ -404,7 +498,7 @@ def clear_monitoring_plan(
     planned = _vital(vital)
     now = now or datetime.now(UTC)
     with conn.transaction():
-        _active_staff(conn, cleared_by_username, ("nurse", "physician"), "change monitoring plans")
+        _staff_for_patient(conn, cleared_by_username, Action.CLEAR_MONITORING_PLAN, patient_id, in_care=False)
         deleted = conn.execute(
             "DELETE FROM monitoring_plans WHERE patient_id = %s AND vital = %s RETURNING"
             " (SELECT ward_id FROM patients WHERE id = %s)",
@@ -442,17 +536,16 @@ def order_spo2_scale(
     if len(reason.strip()) < 3:
         raise AdminError("a reason is required (the clinical indication, e.g. verified hypercapnia)")
     with conn.transaction():
-        staff_id, _ = _active_staff(conn, physician_username, ("physician",), "order the SpO2 scale")
-        _enrolled_ward(conn, patient_id)
+        staff, _ = _staff_for_patient(conn, physician_username, Action.ORDER_SPO2_SCALE, patient_id)
         conn.execute(
             "UPDATE spo2_scale_orders SET revoked_at = now(), revoked_by = %s"
             " WHERE patient_id = %s AND revoked_at IS NULL",
-            (staff_id, patient_id),
+            (staff.id, patient_id),
         )
         row = conn.execute(
             "INSERT INTO spo2_scale_orders (patient_id, scale, reason, ordered_by)"
             " VALUES (%s, %s, %s, %s) RETURNING id",
-            (patient_id, scale, reason.strip(), staff_id),
+            (patient_id, scale, reason.strip(), staff.id),
         ).fetchone()
     return int(row[0])  # type: ignore[index]
 
@@ -517,10 +610,12 @@ def record_manual_observation(
     with conn.transaction():
         staff_id = None
         if entered_by_username is not None:
-            staff_id, _ = _active_staff(
-                conn, entered_by_username, ("nurse", "physician"), "record observations"
+            staff, ward_id = _staff_for_patient(
+                conn, entered_by_username, Action.RECORD_OBSERVATION, patient_id
             )
-        ward_id = _enrolled_ward(conn, patient_id)
+            staff_id = staff.id
+        else:
+            ward_id = _enrolled_ward(conn, patient_id)
         row = conn.execute(
             "INSERT INTO manual_observations (patient_id, time, respiratory_rate, consciousness, on_oxygen,"
             " oxygen_l_min, source, entered_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",

@@ -13,8 +13,16 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hemma.settings import get_settings
+
+if TYPE_CHECKING:
+    import uuid
+
+    import psycopg
+
+    from hemma.admin import ActingStaff
 
 
 def _setup_logging(level: str) -> None:
@@ -81,6 +89,44 @@ def _connect():  # type: ignore[no-untyped-def]
     return psycopg.connect(get_settings().require_database_url(), autocommit=True)
 
 
+def _os_user() -> str:
+    """Who ran this command ("user@host"), for the access log: the account the process runs as,
+    not $USER, which anyone can set."""
+    import pwd
+    import socket
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry, as in some containers
+        user = f"uid:{os.geteuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _log_access(
+    conn: psycopg.Connection,
+    action: str,
+    patient_id: uuid.UUID,
+    context: str,
+    staff: ActingStaff | None = None,
+    *,
+    username: str = "",
+) -> None:
+    """The access_log row of one command, on `conn` inside the command's transaction: by the staff
+    account named with --by, else under `username` (hemma.access_log.OPERATOR or PATIENT_REPORTED)."""
+    from hemma import access_log
+
+    record = access_log.AccessRecord(
+        staff_user_id=staff.id if staff else None,
+        username=staff.username if staff else username,
+        patient_id=patient_id,
+        action=action,
+        context=context,
+        entry_point=access_log.CLI,
+        os_user=_os_user(),
+    )
+    access_log.write(conn, [record])
+
+
 def _cmd_ward_add(args: argparse.Namespace) -> int:
     from hemma.admin import ensure_ward
 
@@ -91,9 +137,10 @@ def _cmd_ward_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_patient_enrol(args: argparse.Namespace) -> int:
+    from hemma.access_log import ENROL_PATIENT, OPERATOR
     from hemma.admin import enrol_patient
 
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
         enrolled = enrol_patient(
             conn,
             ward_id=args.ward,
@@ -103,15 +150,18 @@ def _cmd_patient_enrol(args: argparse.Namespace) -> int:
             birth_year=args.birth_year,
             care_reason=args.reason,
         )
+        _log_access(conn, ENROL_PATIENT, enrolled.patient_id, f"gateway:{args.gateway}", username=OPERATOR)
     print(f"patient {enrolled.patient_id} enrolled on {enrolled.ward_id} with kit {enrolled.gateway_id}")
     return 0
 
 
 def _cmd_patient_discharge(args: argparse.Namespace) -> int:
+    from hemma.access_log import DISCHARGE_PATIENT, OPERATOR
     from hemma.admin import discharge_patient
 
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
         patient_id = discharge_patient(conn, gateway_id=args.gateway)
+        _log_access(conn, DISCHARGE_PATIENT, patient_id, f"gateway:{args.gateway}", username=OPERATOR)
     print(f"patient {patient_id} discharged; kit {args.gateway} is free")
     return 0
 
@@ -204,30 +254,28 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_threshold_set(args: argparse.Namespace) -> int:
-    import uuid
-    from datetime import datetime
+    from hemma.admin import acting_staff, set_personal_threshold
+    from hemma.permissions import Action
 
-    from hemma.admin import set_personal_threshold
-
-    until = datetime.fromisoformat(args.until) if args.until else None
-    if until is not None and until.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
-        until = until.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
+        staff = acting_staff(conn, args.by, Action.SET_ALERT_LIMIT)
         threshold_id = set_personal_threshold(
-            conn, patient_id=uuid.UUID(args.patient), rule=args.rule, priority=args.priority,
-            limit=args.limit, reason=args.reason, set_by_username=args.by, valid_until=until,
+            conn, patient_id=args.patient, rule=args.rule, priority=args.priority,
+            limit=args.limit, reason=args.reason, set_by_username=args.by, valid_until=args.until,
         )  # fmt: skip
+        _log_access(conn, Action.SET_ALERT_LIMIT, args.patient, f"limit:{threshold_id}", staff)
     print(f"personal limit {threshold_id} in force: {args.rule} {args.priority} at {args.limit:g}")
     return 0
 
 
 def _cmd_threshold_revoke(args: argparse.Namespace) -> int:
-    from hemma.admin import revoke_personal_threshold
+    from hemma.admin import acting_staff, revoke_personal_threshold
+    from hemma.permissions import Action
 
-    with _connect() as conn:
-        _, rule, priority = revoke_personal_threshold(conn, args.limit_id, args.by)
+    with _connect() as conn, conn.transaction():
+        staff = acting_staff(conn, args.by, Action.REVOKE_ALERT_LIMIT)
+        patient_id, rule, priority = revoke_personal_threshold(conn, args.limit_id, args.by)
+        _log_access(conn, Action.REVOKE_ALERT_LIMIT, patient_id, f"limit:{args.limit_id}", staff)
     print(f"personal limit {args.limit_id} revoked: the ward default for {rule} {priority} applies again")
     return 0
 
@@ -256,28 +304,37 @@ def _duration(text: str):  # type: ignore[no-untyped-def]
 
 
 def _cmd_plan_set(args: argparse.Namespace) -> int:
-    from hemma.admin import set_monitoring_plan
+    from hemma.admin import acting_staff, set_monitoring_plan
+    from hemma.permissions import Action
 
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
+        staff = acting_staff(conn, args.by, Action.SET_MONITORING_PLAN)
         minutes = set_monitoring_plan(conn, args.patient, args.vital, args.every, args.by)
+        _log_access(conn, Action.SET_MONITORING_PLAN, args.patient, f"plan:{args.vital}", staff)
     print(f"monitoring plan saved: {args.vital} at least every {minutes} min")
     return 0
 
 
 def _cmd_plan_clear(args: argparse.Namespace) -> int:
-    from hemma.admin import clear_monitoring_plan
+    from hemma.admin import acting_staff, clear_monitoring_plan
+    from hemma.permissions import Action
 
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
+        staff = acting_staff(conn, args.by, Action.CLEAR_MONITORING_PLAN)
         clear_monitoring_plan(conn, args.patient, args.vital, args.by)
+        _log_access(conn, Action.CLEAR_MONITORING_PLAN, args.patient, f"plan:{args.vital}", staff)
     print(f"monitoring plan for {args.vital} removed")
     return 0
 
 
 def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
-    from hemma.admin import order_spo2_scale
+    from hemma.admin import acting_staff, order_spo2_scale
+    from hemma.permissions import Action
 
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
+        staff = acting_staff(conn, args.by, Action.ORDER_SPO2_SCALE)
         order_id = order_spo2_scale(conn, args.patient, args.scale, args.reason, args.by)
+        _log_access(conn, Action.ORDER_SPO2_SCALE, args.patient, f"spo2_scale_order:{order_id}", staff)
     what = "scale 2 (target 88-92 %)" if args.scale == 2 else "scale 1 (standard)"
     print(f"SpO2 scale order {order_id} in force: NEWS2 scores SpO2 on {what}")
     return 0
@@ -286,15 +343,21 @@ def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
 def _cmd_observe(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from hemma.admin import record_manual_observation
+    from hemma.access_log import PATIENT_REPORTED
+    from hemma.admin import acting_staff, record_manual_observation
+    from hemma.permissions import Action
 
     on_oxygen = True if args.oxygen is not None else False if args.air else None
-    with _connect() as conn:
+    with _connect() as conn, conn.transaction():
+        # The patient's own answer has no staff account behind it; the row names the OS user who typed it.
+        staff = None if args.patient_reported else acting_staff(conn, args.by, Action.RECORD_OBSERVATION)
         observation_id = record_manual_observation(
             conn, args.patient, at=args.at or datetime.now(UTC), respiratory_rate=args.rr,
             consciousness=args.acvpu, on_oxygen=on_oxygen, oxygen_l_min=args.oxygen,
             source="patient" if args.patient_reported else "nurse", entered_by_username=args.by,
         )  # fmt: skip
+        context = f"observation:{observation_id}" + (" patient-reported" if staff is None else "")
+        _log_access(conn, Action.RECORD_OBSERVATION, args.patient, context, staff, username=PATIENT_REPORTED)
     print(f"observation {observation_id} saved")
     return 0
 
@@ -366,14 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("threshold", help="personal alert limits (set by a physician)")
     tsub = p.add_subparsers(dest="action", required=True)
     t = tsub.add_parser("set", help="replace a ward default limit for one patient")
-    t.add_argument("--patient", required=True, help="patient id (uuid)")
+    t.add_argument("--patient", required=True, type=_patient_id, help="patient id (uuid)")
     t.add_argument("--rule", required=True, help="threshold rule key, e.g. spo2_low")
     t.add_argument("--priority", required=True, choices=["high", "medium", "low"])
     t.add_argument("--limit", required=True, type=float, help="in the vital's canonical unit")
     t.add_argument("--reason", required=True)
     t.add_argument("--by", required=True, help="username of the physician")
     t.add_argument(
-        "--until", help="ISO date-time the limit stops (Swedish local time unless an offset is given)"
+        "--until",
+        type=_shift_time,
+        help="ISO date-time the limit stops (Swedish local time unless an offset is given)",
     )
     t.set_defaults(func=_cmd_threshold_set)
     r = tsub.add_parser("revoke", help="end a personal limit; the row stays as history")
@@ -510,15 +575,29 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except (RuntimeError, ValueError) as exc:  # AdminError is a ValueError
-        print(f"hemma: {exc}", file=sys.stderr)
-        return 2
     except Exception as exc:
-        # A database that cannot be reached is an operator's problem, not a traceback.
-        if type(exc).__module__.startswith("psycopg") and type(exc).__name__ == "OperationalError":
-            print(f"hemma: cannot use the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
-            return 2
-        raise
+        message = _refusal(exc)
+        if message is None:
+            raise
+        print(f"hemma: {message}", file=sys.stderr)
+        return 2
+
+
+def _refusal(exc: Exception) -> str | None:
+    """The one line an operator sees for a refused command, or None for a bug (a traceback)."""
+    psycopg = sys.modules.get("psycopg")  # imported only by commands that use the database
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        if exc.sqlstate is None:
+            # Not a statement the server refused: the connection (its text names host and port).
+            return f"cannot use the database: {str(exc).strip().splitlines()[0]}"
+        # Never the error's own text: its DETAIL quotes the failing row (names, personal numbers,
+        # password hashes). hemma.db_refusals says what was refused from the SQLSTATE and constraint.
+        from hemma.db_refusals import describe
+
+        return describe(exc)
+    if isinstance(exc, RuntimeError | ValueError):  # AdminError is a ValueError; texts carry ids only
+        return str(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -32,24 +32,54 @@ def migration_files() -> list[tuple[int, str, str]]:
 
 
 def migrate(conn: psycopg.Connection) -> list[str]:
-    """Apply pending migrations; safe to call from several processes at once. Returns the names applied."""
+    """Apply pending migrations; safe to call from several processes at once. Returns the names applied.
+
+    With nothing pending this runs no DDL, so a service connected as a role that may not change the
+    schema (deploy/postgres/service-role.sql) starts on a current database; with something pending
+    that role gets MigrationsPending, and the database owner runs `hemma migrate`.
+    """
     applied: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        pending = _pending(conn)
+        if pending:
+            _apply(conn, pending, applied)
+    enable_timescaledb(conn)
+    return applied
+
+
+def _apply(conn: psycopg.Connection, pending: list[tuple[int, str, str]], applied: list[str]) -> None:
+    import psycopg
+
+    try:
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+            " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        for version, name, sql in migration_files():
-            if version in done:
-                continue
+        for version, name, sql in pending:
             log.info("applying migration %s", name)
             conn.execute(sql)  # type: ignore[arg-type]  # trusted file shipped with the package
             conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
             applied.append(name)
-    enable_timescaledb(conn)
-    return applied
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise MigrationsPending(", ".join(name for _, name, _ in pending)) from exc
+
+
+class MigrationsPending(RuntimeError):
+    """Migrations are pending and this database role may not apply them (it is not the owner)."""
+
+    def __init__(self, names: str) -> None:
+        super().__init__(
+            f"migrations pending ({names}) and this database role may not change the schema:"
+            " run `hemma migrate` as the database owner first"
+        )
+
+
+def _pending(conn: psycopg.Connection) -> list[tuple[int, str, str]]:
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
+        return migration_files()
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    return [m for m in migration_files() if m[0] not in done]
 
 
 def enable_timescaledb(conn: psycopg.Connection) -> bool:
@@ -64,6 +94,8 @@ def enable_timescaledb(conn: psycopg.Connection) -> bool:
     available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     if not available:
         return False
+    if _is_hypertable(conn):
+        return True  # done before: no DDL, which a services' role may not run
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
@@ -75,3 +107,12 @@ def enable_timescaledb(conn: psycopg.Connection) -> bool:
         log.warning("timescaledb is available but could not be enabled (%s); using plain tables", exc)
         return False
     return True
+
+
+def _is_hypertable(conn: psycopg.Connection) -> bool:
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is None:
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'observations'"
+    ).fetchone()
+    return row is not None

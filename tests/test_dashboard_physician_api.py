@@ -20,7 +20,7 @@ import pytest
 
 from alerts.thresholds import threshold_keys
 from dashboard.care_orders import ADMIN_REFUSALS, translate
-from dashboard.errors import InvalidInput, OrderRefused
+from dashboard.errors import InvalidInput, OrderRefused, WardForbidden
 from hemma import admin
 from hemma.admin import EnrolledPatient, create_staff_user
 from hemma.settings import Settings
@@ -620,6 +620,7 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
         (lambda: limit(limit=20.0), 422, "limit"),
         (lambda: limit(reason=""), 422, "reason"),
         (lambda: limit(set_by_username="nurse.norr"), 403, None),
+        (lambda: limit(set_by_username="dr.syd"), 403, None),  # another ward's physician
         (lambda: limit(patient_id=uuid.uuid4()), 404, None),
         (lambda: limit(patient_id=ended), 409, None),
         (lambda: limit(valid_until=datetime(2020, 1, 1, tzinfo=UTC)), 422, "valid_until"),
@@ -643,7 +644,7 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
     for provoke, status, field in provoked:
         with pytest.raises(admin.AdminError) as refused:
             provoke()
-        error = translate(refused.value, "Rollen saknas")
+        error = translate(refused.value)
         assert error.status == status, refused.value
         assert error.message != str(refused.value), refused.value  # translated, not passed through
         assert error.message[0].isupper(), error.message
@@ -651,6 +652,6 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
         if isinstance(error, InvalidInput):
             assert error.field == field, refused.value
         else:
-            assert isinstance(error, OrderRefused)
+            assert isinstance(error, OrderRefused | WardForbidden)
         used |= {i for i, r in enumerate(ADMIN_REFUSALS) if r.pattern.search(str(refused.value))}
     assert used == set(range(len(ADMIN_REFUSALS)))  # no entry in the table is dead

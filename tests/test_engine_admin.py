@@ -33,13 +33,16 @@ NOW = datetime(2025, 3, 4, 13, 0, tzinfo=UTC)
 
 
 def _staff(db: psycopg.Connection, username: str, role: str, *, disabled: bool = False) -> int:
-    return int(
+    """A staff account with access to WARD (staff act only for their own wards' patients)."""
+    staff_id = int(
         db.execute(
             "INSERT INTO staff_users (username, display_name, role, password_hash, disabled)"
             " VALUES (%s, %s, %s, 'not-a-hash', %s) RETURNING id",
             (username, username.title(), role, disabled),
         ).fetchone()[0]  # type: ignore[index]
     )
+    db.execute("INSERT INTO staff_ward_access (staff_user_id, ward_id) VALUES (%s, %s)", (staff_id, WARD))
+    return staff_id
 
 
 @pytest.fixture

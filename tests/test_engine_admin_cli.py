@@ -29,10 +29,12 @@ def _hemma(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def patient(db: psycopg.Connection) -> str:
     ensure_ward(db, "asih-nord", "ASIH Nord")
     for username, role in (("sara", "nurse"), ("dr.lund", "physician")):
-        db.execute(
-            "INSERT INTO staff_users (username, display_name, role, password_hash) VALUES (%s, %s, %s, 'x')",
+        staff_id = db.execute(
+            "INSERT INTO staff_users (username, display_name, role, password_hash) VALUES (%s, %s, %s, 'x')"
+            " RETURNING id",
             (username, username.title(), role),
-        )
+        ).fetchone()[0]  # type: ignore[index]
+        db.execute("INSERT INTO staff_ward_access VALUES (%s, 'asih-nord')", (staff_id,))
     return str(
         enrol_patient(db, ward_id="asih-nord", display_name="Gunnar Ek", gateway_id="kit-0007").patient_id
     )

@@ -258,6 +258,17 @@ def test_nobody_on_call_is_recorded_as_an_escalation_to_nobody(
     assert mailbox.envelopes == []
 
 
+def test_a_shift_of_someone_no_longer_allowed_on_call_is_passed_over(
+    db: psycopg.Connection, ward: dict[str, Any], escalator: Escalator, clock: FakeClock, mailbox: Mailbox
+) -> None:
+    """A shift outlives a change of role: an account made admin is not paged (hemma.permissions), as a
+    disabled one is not, and the alert goes on to whoever may take it (here: nobody)."""
+    db.execute("UPDATE staff_users SET role = 'admin' WHERE id = %s", (ward["berg"],))
+    alert_id = _alert(db, ward["patient_id"])
+    assert tick_at(escalator, clock, T0 + 5 * MIN) == [Escalation(alert_id, WARD, 1, None, False, 0)]
+    assert mailbox.envelopes == []
+
+
 def test_a_level_with_nobody_on_call_is_skipped_to_the_next(
     db: psycopg.Connection, ward: dict[str, Any], escalator: Escalator, clock: FakeClock, mailbox: Mailbox
 ) -> None:

@@ -125,7 +125,7 @@ def test_physician_sets_limits_with_reason_and_the_previous_one_is_kept_as_histo
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"set_by_username": "sara"}, "sara is not an active physician; only physicians set limits"),
+        ({"set_by_username": "sara"}, "sara is a nurse; only physicians set limits"),
         ({"reason": " "}, "a reason is required (who asked for it and why)"),
         ({"rule": "spo2_high"}, "unknown threshold rule 'spo2_high'"),
         (

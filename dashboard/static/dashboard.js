@@ -11,6 +11,9 @@
   const SILENCE_LIMIT_MS = 45 * 1000; // the server sends a heartbeat every 15 s
   const PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
   const MONTHS = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
+  // The clinical actions this user's role may take (hemma.permissions, rendered by base.html): an
+  // admin's cards get no Kvittera, Snooza or Avsluta, as the server-rendered ones (_cards.html).
+  const MAY = new Set((document.body.dataset.may || "").split(" ").filter(Boolean));
 
   // Tests and staff tooling can read this; pageId changes only when the page is reloaded.
   const state = (window.hemma = {
@@ -142,7 +145,7 @@
     }
     if (a.state === "acknowledged" && a.note) body.append(el("span", "alert-note", a.note));
     item.append(technical ? techBadge() : el("span", "alert-priority", a.priority_label), body);
-    if (a.state === "open") {
+    if (a.state === "open" && MAY.has("acknowledge_alert")) {
       const form = el("form", "ack-form");
       form.dataset.alertId = a.id;
       const note = el("input", "ack-note");
@@ -154,14 +157,15 @@
       form.lastChild.setAttribute("role", "alert");
       item.append(form);
     }
-    if (a.state === "open" || a.state === "acknowledged") item.append(alertActions(a));
+    const live = a.state === "open" || a.state === "acknowledged";
+    const choices = MAY.has("snooze_alert") ? a.snooze_minutes || [] : [];
+    if (live && (choices.length || MAY.has("resolve_alert"))) item.append(alertActions(a, choices));
     return item;
   }
 
-  function alertActions(a) {
+  function alertActions(a, choices) {
     const actions = el("div", "alert-actions");
     actions.dataset.alertId = a.id;
-    const choices = a.snooze_minutes || [];
     if (choices.length) {
       const group = el("div", "snooze");
       group.setAttribute("role", "group");
@@ -175,19 +179,22 @@
       }
       actions.append(group);
     }
-    const details = el("details", "resolve");
-    const form = el("form", "resolve-form");
-    form.dataset.alertId = a.id;
-    const note = el("input", "resolve-note");
-    Object.assign(note, { name: "note", maxLength: 500, autocomplete: "off", placeholder: "Varför avslutas larmet?" });
-    note.setAttribute("aria-label", "Anteckning till avslut (krävs)");
-    const button = el("button", "resolve-button", "Avsluta larmet");
-    button.type = "submit";
-    form.append(note, button);
-    details.append(el("summary", "", "Avsluta"), form);
+    if (MAY.has("resolve_alert")) {
+      const details = el("details", "resolve");
+      const form = el("form", "resolve-form");
+      form.dataset.alertId = a.id;
+      const note = el("input", "resolve-note");
+      Object.assign(note, { name: "note", maxLength: 500, autocomplete: "off", placeholder: "Varför avslutas larmet?" });
+      note.setAttribute("aria-label", "Anteckning till avslut (krävs)");
+      const button = el("button", "resolve-button", "Avsluta larmet");
+      button.type = "submit";
+      form.append(note, button);
+      details.append(el("summary", "", "Avsluta"), form);
+      actions.append(details);
+    }
     const error = el("span", "action-error");
     error.setAttribute("role", "alert");
-    actions.append(details, error);
+    actions.append(error);
     return actions;
   }
 

@@ -1,0 +1,79 @@
+"""hemma.permissions: the one table of who may do which clinical action (security review, issue 8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hemma import permissions
+from hemma.permissions import Action, Role
+
+N, P = "nurse", "physician"
+# Written out in full so that a change to the table is a change to this test too.
+EXPECTED = {
+    Action.ACKNOWLEDGE_ALERT: {N, P},
+    Action.SNOOZE_ALERT: {N, P},
+    Action.RESOLVE_ALERT: {N, P},
+    Action.RECORD_OBSERVATION: {N, P},
+    Action.SET_MONITORING_PLAN: {N, P},
+    Action.CLEAR_MONITORING_PLAN: {N, P},
+    Action.SET_ALERT_LIMIT: {P},
+    Action.REVOKE_ALERT_LIMIT: {P},
+    Action.ORDER_SPO2_SCALE: {P},
+    Action.BE_ON_CALL: {P},
+}
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("role", list(Role))
+def test_clinical_actions_are_for_clinicians_and_medical_orders_for_physicians(
+    role: Role, action: Action
+) -> None:
+    assert permissions.may(role, action) is (role in EXPECTED[action])
+    assert permissions.may(role.value, action.value) is (role in EXPECTED[action])
+
+
+def test_an_admin_may_do_no_clinical_action() -> None:
+    assert permissions.permitted("admin") == ()
+    assert not any(permissions.may("admin", a) for a in Action)
+
+
+def test_permitted_lists_the_page_buttons_per_role() -> None:
+    assert set(permissions.permitted("nurse")) == {a.value for a, roles in EXPECTED.items() if N in roles}
+    assert set(permissions.permitted("physician")) == {a.value for a in Action}
+    assert permissions.permitted("unknown-role") == ()
+
+
+def test_an_unknown_action_is_a_programming_error_not_a_refusal() -> None:
+    with pytest.raises(ValueError):
+        permissions.may("physician", "acknowledge_alerts")
+
+
+def test_ward_access_admin_sees_every_ward_others_their_own() -> None:
+    assert permissions.may_see_ward("admin", [], "avd-syd")
+    assert permissions.may_see_ward("nurse", ["avd-norr"], "avd-norr")
+    assert not permissions.may_see_ward("nurse", ["avd-norr"], "avd-syd")
+    assert not permissions.may_see_ward("physician", [], "avd-norr")
+
+
+def test_every_refusal_has_a_swedish_text_looked_up_by_the_action() -> None:
+    assert set(permissions.REFUSALS_SV) == set(Action)
+    assert (
+        permissions.refusal_sv(Action.ACKNOWLEDGE_ALERT)
+        == "Endast sjuksköterskor och läkare får kvittera larm"
+    )
+    assert permissions.refusal_sv("set_alert_limit") == "Endast läkare får ändra larmgränser"
+    for action in Action:
+        text = permissions.refusal_sv(action)
+        assert text.startswith("Endast ") and not any(w in text.split() for w in ("only", "the", "may"))
+
+
+def test_the_operators_refusal_names_who_their_role_and_who_may() -> None:
+    assert permissions.refusal_en("it.admin", "admin", Action.SET_ALERT_LIMIT) == (
+        "it.admin is an admin; only physicians set limits"
+    )
+    assert permissions.refusal_en("sara", "nurse", Action.ORDER_SPO2_SCALE) == (
+        "sara is a nurse; only physicians order the SpO2 scale"
+    )
+    assert permissions.refusal_en("it.admin", "admin", Action.RESOLVE_ALERT) == (
+        "it.admin is an admin; only nurses and physicians end alerts"
+    )
