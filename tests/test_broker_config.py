@@ -47,7 +47,9 @@ def test_production_config_passes_verify_acl() -> None:
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
-    assert re.findall(r"^(\d+) passed, 0 failed$", output, re.MULTILINE) == ["44", "44"], output
+    # Two complete runs (hemma-verify, then hemma-ingest), every check passed; 44 checks each today.
+    passed = [int(n) for n in re.findall(r"^(\d+) passed, 0 failed$", output, re.MULTILINE)]
+    assert len(passed) == 2 and min(passed) >= 44, output
     for account in ("hemma-verify", "hemma-ingest"):
         for line in (
             f"PASS  {account} stays connected",
