@@ -433,5 +433,6 @@ def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
                 log.exception("escalation tick failed")
                 escalator.metrics["tick_errors"] += 1
             stop.wait(TICK_INTERVAL_S)
-    log.info("escalator stopped: %s", " ".join(f"{k}={v}" for k, v in sorted(escalator.metrics.items())))
+    counters = " ".join(f"{k}={v}" for k, v in sorted(escalator.metrics.items()))
+    log.info("escalator stopped: %s", counters or "nothing escalated")
     return 0

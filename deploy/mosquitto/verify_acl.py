@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check a Hemma broker's authentication, ACL and session queueing from outside, as the clients see it.
+"""Check a Hemma broker's authentication, ACL, client-id binding and session queueing from outside.
 
 Every client here uses MQTT 5, like the gateway and ingest: under MQTT 5 Mosquitto answers a
 publish its ACL refuses with PUBACK reason code 0x87 (Not authorized), under 3.1.1 it acks
@@ -8,45 +8,60 @@ the publish and drops it silently, and a test could not tell the difference.
     python verify_acl.py --host mqtt.region.example --port 8883 --tls \\
         --services-host mosquitto --services-port 1883 \\
         --gateway verify-kit-a --other-gateway verify-kit-b \\
-        --ingest hemma-ingest --notifier hemma-notifier
+        --ingest hemma-verify --notifier hemma-notifier --monitor hemma-monitor
 
-Passwords come from HEMMA_VERIFY_GATEWAY_PASSWORD, HEMMA_VERIFY_INGEST_PASSWORD,
-HEMMA_VERIFY_NOTIFIER_PASSWORD and HEMMA_VERIFY_MONITOR_PASSWORD, or are prompted for.
---other-gateway needs no account or password: the script only tries to publish to its topics.
+Passwords come from HEMMA_VERIFY_GATEWAY_PASSWORD, HEMMA_VERIFY_OTHER_GATEWAY_PASSWORD,
+HEMMA_VERIFY_INGEST_PASSWORD, HEMMA_VERIFY_NOTIFIER_PASSWORD and HEMMA_VERIFY_MONITOR_PASSWORD,
+or are prompted for.
+
+--ingest names the account that plays ingest in the checks. Against a live broker that is the
+verification account `hemma-verify` (the default), which deploy/mosquitto/acl gives exactly
+ingest's rights, never `hemma-ingest` itself: the broker binds client ids to usernames
+(`use_username_as_clientid`), so any connection with ingest's username IS the running ingest's
+client id and would disconnect it, and a clean start would discard its session and every
+measurement queued in it. The script therefore refuses `--ingest hemma-ingest` unless
+--throwaway-broker says the broker is a throw-away copy (selftest.sh).
 
 What is checked:
 
 * anonymous clients and wrong passwords are refused;
 * a gateway may publish to its own measurements and status topics, and to nothing else
-  (PUBACK 0x87 for another gateway's topics and for alerts); it receives nothing, whatever
-  it subscribes to (Mosquitto's acl_file grants every SUBACK and enforces read access per
-  message at delivery, so the check is on delivery);
-* a last will aimed at another gateway's status topic is not delivered; the gateway's own
-  last will is delivered when its connection drops;
-* ingest may subscribe to all gateways' measurements and status topics and receives them,
-  may publish alerts, and may not publish measurements;
+  (PUBACK 0x87 for another gateway's topics, for alerts and for any receipts topic, its own
+  included); it receives its own receipts and nothing else, whatever it subscribes to
+  (Mosquitto's acl_file grants every SUBACK and enforces read access per message at delivery,
+  so the checks are on delivery);
+* ingest (the --ingest account) receives the gateways' measurements and statuses, may publish
+  alerts and receipts, and may not publish measurements;
 * the notifier (optional) receives alerts and nothing else, and publishes nothing;
 * the monitoring account (optional) reads the broker's $SYS statistics and no Hemma topic;
-* a persistent MQTT 5 session with ingest's credentials (a separate, random client id)
-  receives the messages published while it was disconnected: the broker property ingest's
-  "nothing lost while ingest restarts" depends on. Mosquitto 2.0.12 to 2.0.22 fail this with
-  `per_listener_settings true` (eclipse-mosquitto issue #2618); deploy/mosquitto/mosquitto.conf
-  does not set it.
+* a gateway's own last will is delivered when its connection drops; one aimed at another
+  gateway's status topic is not;
+* client ids are bound to usernames: a gateway's credentials with ingest's client id do not
+  disconnect ingest, with another gateway's id do not disconnect that gateway or fire its last
+  will, and a clean start with ingest's id while ingest is away does not discard ingest's
+  session (review finding, issue 8; the attack is eclipse-mosquitto issues #3551 and #3553);
+* a persistent MQTT 5 session of ingest's account receives the messages published while it was
+  disconnected: the broker property ingest's "nothing lost while ingest restarts" depends on.
+  Mosquitto 2.0.12 to 2.0.22 fail this with `per_listener_settings true` (eclipse-mosquitto
+  issue #2618); deploy/mosquitto/mosquitto.conf does not set it.
 
-Against a live system, use a dedicated test kit account for --gateway (created like any kit,
-never enrolled), and know what a run leaves behind:
+Against a live system, use two dedicated test kit accounts for --gateway and --other-gateway
+(created like any kit, never enrolled, no gateway running with their ids) and the
+hemma-verify account, and know what a run does and leaves behind:
 
+* it never connects with ingest's username, so the running ingest keeps its connection and
+  session; the takeover checks aim at hemma-verify's client id and the test kits' instead
+  (with the binding, which id the attacker names makes no difference);
 * four messages on the test kit's measurements topic (payload `{"verify_acl": "<nonce>"}`,
   not a MeasurementBatch) reach the running ingest, which dead-letters them: four
   dead_letters rows per run with gateway_id = the test kit;
 * one non-contract message on hemma/v1/alerts/<--ward> (default "verify-acl") reaches any
-  alert consumer;
-* the last-will check publishes a non-retained "offline" status for the test kit; ingest
-  ignores statuses of gateways it has no row for.
-
-Client ids are random (`verify-acl-<role>-<hex>`), so the script never takes over the real
-ingest session (client id hemma-ingest) or a real gateway's connection; the session check
-deletes its own session at the end.
+  alert consumer, and one on each test kit's receipts topic, which nobody reads;
+* the last-will check publishes a non-retained "offline" status for the test kit (and, on a
+  broker without the binding, the other test kit's will too); ingest ignores statuses of
+  gateways it has no row for;
+* hemma-verify's persistent session subscribes only to the test kits' topics and is deleted at
+  the end (it expires after 5 minutes if the run is interrupted).
 
 Needs only paho-mqtt >= 2 (any Hemma virtualenv has it). Exit status 0 when every check passes.
 """
@@ -76,6 +91,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 ROOT = "hemma/v1"
 NOT_AUTHORIZED = 0x87
 SETTLE_S = 0.5  # after a positive delivery, how long to wait before asserting that others got nothing
+SESSION_EXPIRY_S = 300  # the test session's expiry: gone 5 minutes after an interrupted run
+LIVE_INGEST = "hemma-ingest"  # the running ingest's account; only on a throw-away broker
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,7 @@ class Session:
     connack_properties: object = None
     session_present: bool | None = None
     received: list[tuple[str, bytes]] = field(default_factory=list)
+    disconnects: list[str] = field(default_factory=list)
     _acks: dict[int, ReasonCode] = field(default_factory=dict)
     _subacks: dict[int, list[ReasonCode]] = field(default_factory=dict)
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -131,6 +149,7 @@ class Session:
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             self.client.enable_logger(logging.getLogger(f"verify_acl.{self.role}"))
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -141,6 +160,11 @@ class Session:
         with self._changed:
             self.connack, self.connack_properties = reason, properties
             self.session_present = getattr(flags, "session_present", None)
+            self._changed.notify_all()
+
+    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:  # type: ignore[no-untyped-def]
+        with self._changed:
+            self.disconnects.append(str(reason))
             self._changed.notify_all()
 
     def _on_publish(self, client, userdata, mid, reason, properties) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +182,7 @@ class Session:
             self.received.append((message.topic, bytes(message.payload)))
             self._changed.notify_all()
 
-    def _wait(self, predicate) -> bool:  # type: ignore[no-untyped-def]
+    def wait(self, predicate) -> bool:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + self.timeout
         with self._changed:
             while not predicate():
@@ -173,10 +197,8 @@ class Session:
     def connect(self, *, clean_start: bool = True) -> str:
         """'accepted', or why not: a CONNACK reason code, a TLS/socket error or a timeout."""
         self.connack = None
-        props = None
-        if self.session_expiry_s:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_expiry_s
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
         try:
             self.client.connect(
                 self.endpoint.host,
@@ -188,7 +210,7 @@ class Session:
         except (OSError, ssl.SSLError) as exc:
             return f"{type(exc).__name__}: {exc}"
         self.client.loop_start()
-        if not self._wait(lambda: self.connack is not None):
+        if not self.wait(lambda: self.connack is not None):
             return "no CONNACK (timeout)"
         assert self.connack is not None
         if self.connack.is_failure:
@@ -197,13 +219,13 @@ class Session:
 
     def publish(self, topic: str, payload: bytes) -> ReasonCode | None:
         info = self.client.publish(topic, payload, qos=1)
-        if not self._wait(lambda: info.mid in self._acks):
+        if not self.wait(lambda: info.mid in self._acks):
             return None
         return self._acks[info.mid]
 
     def subscribe(self, topic: str) -> ReasonCode | None:
         result, mid = self.client.subscribe(topic, qos=1)
-        if result != mqtt.MQTT_ERR_SUCCESS or not self._wait(lambda: mid in self._subacks):
+        if result != mqtt.MQTT_ERR_SUCCESS or not self.wait(lambda: mid in self._subacks):
             return None
         return self._subacks[mid][0]
 
@@ -211,10 +233,14 @@ class Session:
         def seen() -> bool:
             return (topic, payload) in self.received
 
-        return self._wait(seen) if wait else seen()
+        return self.wait(seen) if wait else seen()
 
     def got_all(self, expected: list[tuple[str, bytes]]) -> bool:
-        return self._wait(lambda: all(item in self.received for item in expected))
+        return self.wait(lambda: all(item in self.received for item in expected))
+
+    def still_connected(self) -> bool:
+        """Connected, and never disconnected by the broker since connect()."""
+        return not self.disconnects and self.client.is_connected()
 
     def drop(self) -> None:
         """Lose the connection without DISCONNECT (power cut, broken router): the broker sends the will."""
@@ -266,239 +292,377 @@ def _connack_summary(session: Session) -> str:
     return ", ".join(found) or "none"
 
 
-def run(args: argparse.Namespace) -> list[Result]:
-    """Every check, in order; one linear script."""
-    gw_ep = Endpoint(args.host, args.port, args.tls, args.cafile)
-    separate = bool(args.services_host or args.services_port)
-    svc_ep = Endpoint(
-        args.services_host or args.host,
-        args.services_port or args.port,
-        args.services_tls if separate else args.tls,
-        args.cafile,
-    )
-    gw_pw = _password("HEMMA_VERIFY_GATEWAY_PASSWORD", args.gateway)
-    ingest_pw = _password("HEMMA_VERIFY_INGEST_PASSWORD", args.ingest)
-    notifier_pw = _password("HEMMA_VERIFY_NOTIFIER_PASSWORD", args.notifier) if args.notifier else None
-    monitor_pw = _password("HEMMA_VERIFY_MONITOR_PASSWORD", args.monitor) if args.monitor else None
+def _yes(flag: bool, yes: str, no: str) -> str:
+    return yes if flag else no
 
-    gw, other, ward, ingest_user = args.gateway, args.other_gateway, args.ward, args.ingest
-    nonce = uuid.uuid4().hex[:12]
 
-    def body(label: str) -> bytes:
-        return json.dumps({"verify_acl": nonce, "check": label}).encode()
+class Checks:
+    """The checks in order, sharing the accounts, the open sessions and the results."""
 
-    results: list[Result] = []
-    opened: list[Session] = []
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.gw_ep = Endpoint(args.host, args.port, args.tls, args.cafile)
+        separate = bool(args.services_host or args.services_port)
+        self.svc_ep = Endpoint(
+            args.services_host or args.host,
+            args.services_port or args.port,
+            args.services_tls if separate else args.tls,
+            args.cafile,
+        )
+        self.gw, self.other, self.ingest_user = args.gateway, args.other_gateway, args.ingest
+        self.gw_pw = _password("HEMMA_VERIFY_GATEWAY_PASSWORD", args.gateway)
+        self.other_pw = _password("HEMMA_VERIFY_OTHER_GATEWAY_PASSWORD", args.other_gateway)
+        self.ingest_pw = _password("HEMMA_VERIFY_INGEST_PASSWORD", args.ingest)
+        self.notifier_pw = (
+            _password("HEMMA_VERIFY_NOTIFIER_PASSWORD", args.notifier) if args.notifier else None
+        )
+        self.monitor_pw = _password("HEMMA_VERIFY_MONITOR_PASSWORD", args.monitor) if args.monitor else None
+        self.nonce = uuid.uuid4().hex[:12]
+        self.results: list[Result] = []
+        self.opened: list[Session] = []
+        self.notifier: Session | None = None
+        self.monitor: Session | None = None
 
-    def check(ok: bool, what: str, got: str) -> bool:
-        results.append(Result(ok, what, got))
+    def body(self, label: str) -> bytes:
+        return json.dumps({"verify_acl": self.nonce, "check": label}).encode()
+
+    def topic(self, gateway: str, kind: str) -> str:
+        return f"{ROOT}/gw/{gateway}/{kind}"
+
+    def check(self, ok: bool, what: str, got: str) -> bool:
+        self.results.append(Result(ok, what, got))
         return ok
 
-    def info(what: str, got: str) -> None:
-        results.append(Result(None, what, got))
+    def info(self, what: str, got: str) -> None:
+        self.results.append(Result(None, what, got))
 
-    def session(role: str, ep: Endpoint, user: str | None, pw: str | None, **kw: object) -> Session:
-        s = Session(role, ep, user, pw, args.timeout, **kw)  # type: ignore[arg-type]
-        opened.append(s)
+    def session(self, role: str, ep: Endpoint, user: str | None, pw: str | None, **kw: object) -> Session:
+        s = Session(role, ep, user, pw, self.args.timeout, **kw)  # type: ignore[arg-type]
+        self.opened.append(s)
         return s
 
-    try:
-        # --- authentication ---------------------------------------------------------------------
-        s = session("anon", gw_ep, None, None)
+    def kit(self, gateway: str, role: str, **kw: object) -> Session:
+        """A connection with a kit's credentials; its client id defaults to the gateway id, as a gateway's."""
+        pw = self.gw_pw if gateway == self.gw else self.other_pw
+        kw.setdefault("client_id", gateway)
+        return self.session(role, self.gw_ep, gateway, pw, **kw)
+
+    def ingest_session(self) -> Session:
+        # Client id = username, as ingest's: without the binding the takeover checks below must
+        # aim at the id this session really holds.
+        return self.session(
+            "ingest",
+            self.svc_ep,
+            self.ingest_user,
+            self.ingest_pw,
+            client_id=self.ingest_user,
+            session_expiry_s=SESSION_EXPIRY_S,
+        )
+
+    def run(self) -> list[Result]:
+        try:
+            self.authentication()
+            ingest, gateway, other = self.connections()
+            if ingest is None or gateway is None or other is None:
+                return self.results
+            self.subscriptions(ingest, gateway, other)
+            self.gateway_publishes(ingest, gateway)
+            self.service_publishes(ingest)
+            self.receipts(ingest, gateway, other)
+            self.leaks(ingest, gateway, other)
+            self.last_wills(ingest, gateway)
+            self.takeover(ingest, other)
+            self.session_queue(ingest)
+            other.close()  # DISCONNECT: its last will is discarded
+            return self.results
+        finally:
+            for s in self.opened:
+                with contextlib.suppress(Exception):  # best-effort teardown of a test client
+                    s.close()
+
+    # --- the phases, in order ------------------------------------------------------------------------
+
+    def authentication(self) -> None:
+        s = self.session("anon", self.gw_ep, None, None)
         outcome = s.connect()
-        check(
-            outcome != "accepted", f"anonymous client refused on the gateway listener {gw_ep.port}", outcome
+        self.check(
+            outcome != "accepted",
+            f"anonymous client refused on the gateway listener {self.gw_ep.port}",
+            outcome,
         )
         s.close()
-        if svc_ep != gw_ep:
-            s = session("anon-svc", svc_ep, None, None)
+        if self.svc_ep != self.gw_ep:
+            s = self.session("anon-svc", self.svc_ep, None, None)
             outcome = s.connect()
-            check(
+            self.check(
                 outcome != "accepted",
-                f"anonymous client refused on the service listener {svc_ep.port}",
+                f"anonymous client refused on the service listener {self.svc_ep.port}",
                 outcome,
             )
             s.close()
-        s = session("badpw", gw_ep, gw, gw_pw + "-wrong")
+        s = self.session("badpw", self.gw_ep, self.gw, self.gw_pw + "-wrong")
         outcome = s.connect()
-        check(outcome != "accepted", f"{gw} with a wrong password refused", outcome)
+        self.check(outcome != "accepted", f"{self.gw} with a wrong password refused", outcome)
         s.close()
 
-        ingest = session("ingest", svc_ep, ingest_user, ingest_pw)
+    def connections(self) -> tuple[Session | None, Session | None, Session | None]:
+        """ingest (a fresh persistent session), both kits with a last will, the notifier and the monitor."""
+        ingest = self.ingest_session()
         outcome = ingest.connect()
-        if not check(
-            outcome == "accepted", f"{ingest_user} connects to the service listener {svc_ep.port}", outcome
-        ):
-            return results
-        will_body = json.dumps({"v": 1, "gateway_id": gw, "state": "offline", "verify_acl": nonce}).encode()
-        gateway = session("gateway", gw_ep, gw, gw_pw, will=(f"{ROOT}/gw/{gw}/status", will_body))
-        outcome = gateway.connect()
-        if not check(
+        if not self.check(
             outcome == "accepted",
-            f"{gw} connects to the gateway listener {gw_ep.port} with a last will on its own status topic",
+            f"{self.ingest_user} connects to the service listener {self.svc_ep.port}"
+            f" (persistent session, expiry {SESSION_EXPIRY_S} s)",
             outcome,
         ):
-            return results
-        info("broker CONNACK properties", _connack_summary(gateway))
-        notifier = None
-        if args.notifier:
-            notifier = session("notifier", svc_ep, args.notifier, notifier_pw)
-            outcome = notifier.connect()
-            if not check(outcome == "accepted", f"{args.notifier} connects to the service listener", outcome):
-                notifier = None
-        monitor = None
-        if args.monitor:
-            monitor = session("monitor", svc_ep, args.monitor, monitor_pw)
-            outcome = monitor.connect()
-            if not check(outcome == "accepted", f"{args.monitor} connects to the service listener", outcome):
-                monitor = None
+            return None, None, None
+        kits: list[Session | None] = []
+        for gateway in (self.gw, self.other):
+            will = json.dumps({"v": 1, "gateway_id": gateway, "state": "offline", "verify_acl": self.nonce})
+            s = self.kit(gateway, gateway, will=(self.topic(gateway, "status"), will.encode()))
+            outcome = s.connect()
+            ok = self.check(
+                outcome == "accepted",
+                f"{gateway} connects to the gateway listener {self.gw_ep.port}, last will on its status",
+                outcome,
+            )
+            kits.append(s if ok else None)
+        if kits[0] is not None:
+            self.info("broker CONNACK properties", _connack_summary(kits[0]))
+        for name, pw, attr in (
+            (self.args.notifier, self.notifier_pw, "notifier"),
+            (self.args.monitor, self.monitor_pw, "monitor"),
+        ):
+            if name:
+                s = self.session(attr, self.svc_ep, name, pw, client_id=name)
+                outcome = s.connect()
+                if self.check(outcome == "accepted", f"{name} connects to the service listener", outcome):
+                    setattr(self, attr, s)
+        return ingest, kits[0], kits[1]
 
-        # --- subscriptions ------------------------------------------------------------------------
-        for topic in (f"{ROOT}/gw/+/measurements", f"{ROOT}/gw/+/status"):
+    def subscriptions(self, ingest: Session, gateway: Session, other: Session) -> None:
+        # Ingest's own filters are hemma/v1/gw/+/...; the test session subscribes to the test kits'
+        # topics only, so that no patient's readings flow to it on a live broker. The ACL is
+        # checked per message at delivery, so this tests the same read grant.
+        for topic in (
+            self.topic(self.gw, "measurements"),
+            self.topic(self.gw, "status"),
+            self.topic(self.other, "status"),
+        ):
             code = ingest.subscribe(topic)
-            check(_granted(code), f"{ingest_user} may subscribe to {topic}", _describe(code))
-        for topic in (f"{ROOT}/gw/+/measurements", f"{ROOT}/gw/+/status", f"{ROOT}/alerts/#"):
-            info(
-                f"{gw} subscribes to {topic} (SUBACK; delivery is checked below)",
+            self.check(_granted(code), f"{self.ingest_user} may subscribe to {topic}", _describe(code))
+        for topic in (
+            f"{ROOT}/gw/+/measurements",
+            f"{ROOT}/gw/+/status",
+            f"{ROOT}/gw/+/receipts",
+            f"{ROOT}/alerts/#",
+        ):
+            self.info(
+                f"{self.gw} subscribes to {topic} (SUBACK; delivery is checked below)",
                 _describe(gateway.subscribe(topic)),
             )
-        if notifier is not None:
-            code = notifier.subscribe(f"{ROOT}/alerts/#")
-            check(_granted(code), f"{args.notifier} may subscribe to {ROOT}/alerts/#", _describe(code))
-            info(
-                f"{args.notifier} subscribes to {ROOT}/gw/+/measurements (SUBACK; checked below)",
-                _describe(notifier.subscribe(f"{ROOT}/gw/+/measurements")),
+        self.info(
+            f"{self.other} subscribes to {ROOT}/gw/+/receipts (SUBACK; delivery is checked below)",
+            _describe(other.subscribe(f"{ROOT}/gw/+/receipts")),
+        )
+        if self.notifier is not None:
+            code = self.notifier.subscribe(f"{ROOT}/alerts/#")
+            self.check(
+                _granted(code), f"{self.args.notifier} may subscribe to {ROOT}/alerts/#", _describe(code)
             )
-        if monitor is not None:
+            for topic in (f"{ROOT}/gw/+/measurements", f"{ROOT}/gw/+/receipts"):
+                self.info(
+                    f"{self.args.notifier} subscribes to {topic} (SUBACK; checked below)",
+                    _describe(self.notifier.subscribe(topic)),
+                )
+        if self.monitor is not None:
+            monitor = self.monitor
             for topic in ("$SYS/broker/version", f"{ROOT}/#"):
-                info(
-                    f"{args.monitor} subscribes to {topic} (SUBACK; delivery is checked below)",
+                self.info(
+                    f"{self.args.monitor} subscribes to {topic} (SUBACK; delivery is checked below)",
                     _describe(monitor.subscribe(topic)),
                 )
             # $SYS/broker/version is retained: it arrives at once on subscription.
-            got = monitor._wait(lambda: any(t == "$SYS/broker/version" for t, _ in monitor.received))
+            got = monitor.wait(lambda: any(t == "$SYS/broker/version" for t, _ in monitor.received))
             version = next(
                 (p.decode(errors="replace") for t, p in monitor.received if t == "$SYS/broker/version"), ""
             )
-            check(got, f"{args.monitor} reads $SYS/broker/version", version or "nothing received")
+            self.check(got, f"{self.args.monitor} reads $SYS/broker/version", version or "nothing received")
 
-        # --- the gateway publishes ----------------------------------------------------------------
-        own = f"{ROOT}/gw/{gw}/measurements"
-        code = gateway.publish(own, body("own-measurements"))
-        check(_granted(code), f"{gw} may publish to {own}", _describe(code))
-        check(
-            ingest.got(own, body("own-measurements")),
-            f"{ingest_user} receives that message",
-            "received" if ingest.got(own, body("own-measurements"), wait=False) else "not received",
-        )
-        code = gateway.publish(f"{ROOT}/gw/{gw}/status", b"")  # empty and not retained: ingest ignores it
-        check(_granted(code), f"{gw} may publish to {ROOT}/gw/{gw}/status", _describe(code))
+    def gateway_publishes(self, ingest: Session, gateway: Session) -> None:
+        gw, other = self.gw, self.other
+        own = self.topic(gw, "measurements")
+        code = gateway.publish(own, self.body("own-measurements"))
+        self.check(_granted(code), f"{gw} may publish to {own}", _describe(code))
+        got = ingest.got(own, self.body("own-measurements"))
+        self.check(got, f"{self.ingest_user} receives that message", _yes(got, "received", "not received"))
+        code = gateway.publish(self.topic(gw, "status"), b"")  # empty and not retained: ingest ignores it
+        self.check(_granted(code), f"{gw} may publish to {self.topic(gw, 'status')}", _describe(code))
         for topic in (
-            f"{ROOT}/gw/{other}/measurements",
-            f"{ROOT}/gw/{other}/status",
-            f"{ROOT}/alerts/{ward}",
+            self.topic(other, "measurements"),
+            self.topic(other, "status"),
+            f"{ROOT}/alerts/{self.args.ward}",
+            # A kit must not forge the receipt that tells it (or another kit) a batch is stored.
+            self.topic(gw, "receipts"),
+            self.topic(other, "receipts"),
         ):
-            code = gateway.publish(topic, body("refused"))
-            check(_denied(code), f"{gw} may NOT publish to {topic} (PUBACK 0x87)", _describe(code))
-        check(
-            gateway.client.is_connected(),
+            code = gateway.publish(topic, self.body("refused"))
+            self.check(_denied(code), f"{gw} may NOT publish to {topic} (PUBACK 0x87)", _describe(code))
+        self.check(
+            gateway.still_connected(),
             f"{gw} is still connected after refused publishes",
-            "connected" if gateway.client.is_connected() else "disconnected by the broker",
+            _yes(gateway.still_connected(), "connected", "disconnected by the broker"),
         )
 
-        # --- ingest and the notifier publish ------------------------------------------------------
-        alerts = f"{ROOT}/alerts/{ward}"
-        code = ingest.publish(alerts, body("alert"))
-        check(_granted(code), f"{ingest_user} may publish to {alerts}", _describe(code))
-        if notifier is not None:
-            check(
-                notifier.got(alerts, body("alert")),
-                f"{args.notifier} receives that alert message",
-                "received" if notifier.got(alerts, body("alert"), wait=False) else "not received",
+    def service_publishes(self, ingest: Session) -> None:
+        alerts = f"{ROOT}/alerts/{self.args.ward}"
+        code = ingest.publish(alerts, self.body("alert"))
+        self.check(_granted(code), f"{self.ingest_user} may publish to {alerts}", _describe(code))
+        if self.notifier is not None:
+            got = self.notifier.got(alerts, self.body("alert"))
+            self.check(
+                got,
+                f"{self.args.notifier} receives that alert message",
+                _yes(got, "received", "not received"),
             )
-            code = notifier.publish(alerts, body("refused"))
-            check(_denied(code), f"{args.notifier} may NOT publish to {alerts}", _describe(code))
-        for topic in (own, f"{ROOT}/gw/{ingest_user}/measurements"):
-            code = ingest.publish(topic, body("refused"))
-            check(_denied(code), f"{ingest_user} may NOT publish to {topic}", _describe(code))
+            code = self.notifier.publish(alerts, self.body("refused"))
+            self.check(_denied(code), f"{self.args.notifier} may NOT publish to {alerts}", _describe(code))
+        for topic in (self.topic(self.gw, "measurements"), self.topic(self.ingest_user, "measurements")):
+            code = ingest.publish(topic, self.body("refused"))
+            self.check(_denied(code), f"{self.ingest_user} may NOT publish to {topic}", _describe(code))
 
-        # --- who received what they must not -----------------------------------------------------
+    def receipts(self, ingest: Session, gateway: Session, other: Session) -> None:
+        for kit, name in ((gateway, self.gw), (other, self.other)):
+            topic = self.topic(name, "receipts")
+            code = ingest.publish(topic, self.body(f"receipt-{name}"))
+            self.check(_granted(code), f"{self.ingest_user} may publish to {topic}", _describe(code))
+            got = kit.got(topic, self.body(f"receipt-{name}"))
+            self.check(got, f"{name} receives that receipt", _yes(got, "received", "not received"))
+
+    def leaks(self, ingest: Session, gateway: Session, other: Session) -> None:
+        """After the deliveries above: nobody received what their account may not read."""
         time.sleep(SETTLE_S)
-        leaked = [t for t, p in ingest.received if p == body("refused")]
-        check(
-            not leaked, f"{ingest_user} received none of the refused publishes", ", ".join(leaked) or "none"
+        leaked = [t for t, p in ingest.received if p == self.body("refused")]
+        self.check(
+            not leaked,
+            f"{self.ingest_user} received none of the refused publishes",
+            ", ".join(leaked) or "none",
         )
-        leaked = [t for t, _ in gateway.received]
-        check(not leaked, f"{gw} received nothing (it may read no topic)", ", ".join(leaked) or "nothing")
-        if notifier is not None:
-            leaked = [t for t, _ in notifier.received if not t.startswith(f"{ROOT}/alerts/")]
-            check(
+        for kit, name in ((gateway, self.gw), (other, self.other)):
+            own = (self.topic(name, "receipts"), self.body(f"receipt-{name}"))
+            leaked = [t for t, p in kit.received if (t, p) != own]
+            self.check(
                 not leaked,
-                f"{args.notifier} received nothing but alerts",
+                f"{name} received nothing but its own receipt (it may read no other topic)",
                 ", ".join(leaked) or "nothing else",
             )
-        if monitor is not None:
-            leaked = [t for t, _ in monitor.received if not t.startswith("$SYS/")]
-            check(not leaked, f"{args.monitor} received no Hemma topic", ", ".join(leaked) or "nothing else")
-
-        # --- the persistent session ingest relies on ----------------------------------------------
-        held = session("session", svc_ep, ingest_user, ingest_pw, session_expiry_s=300)
-        outcome = held.connect(clean_start=False)
-        if check(
-            outcome == "accepted",
-            f"a persistent MQTT 5 session (SessionExpiryInterval 300) for {ingest_user}",
-            outcome,
-        ):
-            code = held.subscribe(own)
-            check(_granted(code), f"that session subscribes to {own}", _describe(code))
-            held.close()
-            sent = [(own, body(f"queued-{i}")) for i in range(3)]
-            codes = [gateway.publish(topic, payload) for topic, payload in sent]
-            check(
-                all(_granted(c) for c in codes),
-                f"{gw} publishes 3 messages while the session is disconnected",
-                ", ".join(_describe(c) for c in codes),
+        if self.notifier is not None:
+            leaked = [t for t, _ in self.notifier.received if not t.startswith(f"{ROOT}/alerts/")]
+            self.check(
+                not leaked,
+                f"{self.args.notifier} received nothing but alerts",
+                ", ".join(leaked) or "nothing else",
             )
-            again = session(
-                "session", svc_ep, ingest_user, ingest_pw, session_expiry_s=300, client_id=held.client_id
+        if self.monitor is not None:
+            leaked = [t for t, _ in self.monitor.received if not t.startswith("$SYS/")]
+            self.check(
+                not leaked,
+                f"{self.args.monitor} received no Hemma topic",
+                ", ".join(leaked) or "nothing else",
             )
-            outcome = again.connect(clean_start=False)
-            if check(
-                outcome == "accepted" and again.session_present is True,
-                "the session reconnects (clean start off) and the broker still has it",
-                f"{outcome}, session present: {again.session_present}",
-            ):
-                ok = again.got_all(sent)
-                n = sum(item in again.received for item in sent)
-                check(ok, "it receives the 3 messages queued while it was away", f"{n} of 3 received")
-            again.close(end_session=True)
 
-        # --- last wills ------------------------------------------------------------------------------
-        foreign_will = json.dumps({"verify_acl": nonce, "check": "foreign-will"}).encode()
-        rogue = session("rogue-will", gw_ep, gw, gw_pw, will=(f"{ROOT}/gw/{other}/status", foreign_will))
+    def last_wills(self, ingest: Session, gateway: Session) -> None:
+        gw, other = self.gw, self.other
+        status = self.topic(gw, "status")
+        will_body = gateway.will[1] if gateway.will else b""
+        gateway.drop()
+        got = ingest.got(status, will_body)
+        self.check(
+            got,
+            f"connection of {gw} lost: {self.ingest_user} receives its last will",
+            _yes(got, "received", "not received"),
+        )
+        foreign_will = self.body("foreign-will")
+        rogue = self.kit(gw, "rogue-will", will=(self.topic(other, "status"), foreign_will))
         outcome = rogue.connect()
-        info(f"{gw} connects with a last will on {other}'s status topic", outcome)
+        self.info(f"{gw} connects with a last will on {other}'s status topic", outcome)
         if outcome == "accepted":
             rogue.drop()
-        gateway.drop()
-        status = f"{ROOT}/gw/{gw}/status"
-        check(
-            ingest.got(status, will_body),
-            f"connection of {gw} lost: {ingest_user} receives its last will",
-            "received" if ingest.got(status, will_body, wait=False) else "not received",
-        )
         time.sleep(SETTLE_S)
-        leaked = ingest.got(f"{ROOT}/gw/{other}/status", foreign_will, wait=False)
-        check(
+        leaked = ingest.got(self.topic(other, "status"), foreign_will, wait=False)
+        self.check(
             not leaked,
             f"a last will of {gw} on {other}'s status topic is not delivered",
-            "delivered" if leaked else "not delivered",
+            _yes(leaked, "delivered", "not delivered"),
         )
-        return results
-    finally:
-        for s in opened:
-            with contextlib.suppress(Exception):  # best-effort teardown of a test client
-                s.close()
+
+    def takeover(self, ingest: Session, other: Session) -> None:
+        """A kit's credentials with someone else's client id must not take that client's place.
+
+        Without use_username_as_clientid Mosquitto disconnects whoever holds the id ("already
+        connected, closing old connection"), publishes that client's last will, and a clean
+        start discards its session (MQTT 5 section 3.1.4; eclipse-mosquitto issue #3551).
+        """
+        gw, other_id = self.gw, self.other
+        other_will = other.will[1] if other.will else b""
+        rogue = self.kit(gw, "rogue-other", client_id=other_id)
+        outcome = rogue.connect()
+        self.info(f"{gw}'s credentials connect with client id {other_id}", outcome)
+        time.sleep(SETTLE_S)
+        self.check(
+            other.still_connected(),
+            f"{other_id} stays connected",
+            _yes(other.still_connected(), "connected", f"disconnected ({', '.join(other.disconnects)})"),
+        )
+        fired = ingest.got(self.topic(other_id, "status"), other_will, wait=False)
+        self.check(
+            not fired, f"{other_id}'s last will is not fired", _yes(fired, "delivered", "not delivered")
+        )
+        rogue.close()
+
+        rogue = self.kit(gw, "rogue-ingest", client_id=self.ingest_user)
+        outcome = rogue.connect()
+        self.info(f"{gw}'s credentials connect with client id {self.ingest_user} (clean start)", outcome)
+        time.sleep(SETTLE_S)
+        self.check(
+            ingest.still_connected(),
+            f"{self.ingest_user} stays connected",
+            _yes(ingest.still_connected(), "connected", f"disconnected ({', '.join(ingest.disconnects)})"),
+        )
+        rogue.close()
+
+    def session_queue(self, ingest: Session) -> None:
+        """Messages queued for ingest's session while it is away reach it, despite a takeover attempt."""
+        gw = self.gw
+        own = self.topic(gw, "measurements")
+        ingest.close()  # DISCONNECT with the session kept (expiry SESSION_EXPIRY_S)
+        sender = self.kit(gw, "sender")
+        outcome = sender.connect()
+        sent = [(own, self.body(f"queued-{i}")) for i in range(3)]
+        codes = [sender.publish(topic, payload) for topic, payload in sent] if outcome == "accepted" else []
+        self.check(
+            len(codes) == 3 and all(_granted(c) for c in codes),
+            f"{gw} publishes 3 messages while {self.ingest_user} is disconnected",
+            ", ".join(_describe(c) for c in codes) or outcome,
+        )
+        sender.close()
+        rogue = self.kit(gw, "rogue-session", client_id=self.ingest_user)
+        outcome = rogue.connect(clean_start=True)  # session expiry 0: would end an unbound session
+        self.info(
+            f"meanwhile {gw}'s credentials connect with client id {self.ingest_user} (clean start)", outcome
+        )
+        rogue.close()
+        again = self.ingest_session()
+        outcome = again.connect(clean_start=False)
+        if self.check(
+            outcome == "accepted" and again.session_present is True,
+            f"{self.ingest_user} reconnects (clean start off) and the broker still has its session",
+            f"{outcome}, session present: {again.session_present}",
+        ):
+            ok = again.got_all(sent)
+            n = sum(item in again.received for item in sent)
+            self.check(ok, "it receives the 3 messages queued while it was away", f"{n} of 3 received")
+        again.close(end_session=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,9 +679,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the service listener speaks TLS (default: plain when --services-host or "
         "--services-port is given, else as --tls)",
     )
-    parser.add_argument("--gateway", required=True, help="a kit account (username = gateway id) to test with")
-    parser.add_argument("--other-gateway", required=True, help="another gateway id (no password needed)")
-    parser.add_argument("--ingest", default="hemma-ingest", help="ingest's broker account")
+    parser.add_argument("--gateway", required=True, help="a test kit account (username = gateway id)")
+    parser.add_argument("--other-gateway", required=True, help="a second test kit account")
+    parser.add_argument(
+        "--ingest",
+        default="hemma-verify",
+        help="the account that plays ingest: hemma-verify (ingest's rights in the ACL) on a live broker; "
+        f"{LIVE_INGEST} only with --throwaway-broker",
+    )
+    parser.add_argument(
+        "--throwaway-broker",
+        action="store_true",
+        help=f"the broker is a throw-away copy (selftest.sh): allows --ingest {LIVE_INGEST}",
+    )
     parser.add_argument("--notifier", help="the notifier's broker account (optional)")
     parser.add_argument("--monitor", help="the monitoring account that reads $SYS (optional)")
     parser.add_argument("--ward", default="verify-acl", help="ward id for the alert topic check")
@@ -526,10 +700,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.gateway == args.other_gateway:
         parser.error("--gateway and --other-gateway must differ")
+    if args.ingest == LIVE_INGEST and not args.throwaway_broker:
+        parser.error(
+            f"--ingest {LIVE_INGEST} would take over the running ingest's client id and could discard its "
+            "session with every measurement queued in it; use --ingest hemma-verify (deploy/README.md), "
+            "or --throwaway-broker on a broker started for the test"
+        )
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)7.0f ms %(name)s: %(message)s")
 
-    results = run(args)
+    results = Checks(args).run()
     width = max(len(r.what) for r in results)
     for r in results:
         mark = "info" if r.ok is None else ("PASS" if r.ok else "FAIL")
