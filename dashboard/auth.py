@@ -105,13 +105,10 @@ async def verify_credentials(request: Request, username: str, password: str) -> 
 
 
 async def start_session(request: Request, staff: StaffUser) -> None:
-    """A new server-side session for this browser; one it held before is revoked, never reused."""
+    """A new server-side session for this browser: a fresh id, never one it held before (fixation)."""
     state = request.app.state
     client = request.client.host if request.client else None
     async with state.pool.connection() as conn:
-        previous = request.session.get(_SID)
-        if isinstance(previous, str):
-            await revoke_session(conn, previous, "replaced")
         secret = await create_session(conn, staff.id, state.settings.session_max_age_s, client)
     request.session.clear()
     request.session[_SID] = secret

@@ -29,7 +29,7 @@ from dashboard.queries import staff_from_row
 if TYPE_CHECKING:
     import psycopg
 
-RevokeReason = Literal["logout", "replaced"]
+RevokeReason = Literal["logout", "operator"]
 # Rows of sessions that ended more than this long ago are deleted at the next login.
 KEEP_ENDED_DAYS = 30
 _LAST_SEEN_STEP = "1 minute"

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from dashboard.app import SESSION_COOKIE
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from hemma.settings import Settings
-from dashboard.app import SESSION_COOKIE
 from tests.support.dashboard_server import csrf_token, logged_in, post_login, running_dashboard, ward_socket
 from tests.support.ward_seed import add_alert
 
@@ -141,7 +141,12 @@ def test_login_redirects_to_the_page_asked_for_and_counts(base_url: str) -> None
         form = client.get("/login?next=/wards/avd-norr")
         assert form.status_code == 200 and 'name="password"' in form.text
         token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-        credentials = {"username": "Nurse.Norr", "password": PASSWORD, "next": "/wards/avd-norr", "csrf": token}
+        credentials = {
+            "username": "Nurse.Norr",
+            "password": PASSWORD,
+            "next": "/wards/avd-norr",
+            "csrf": token,
+        }
         done = client.post("/login", data=credentials)
         assert done.status_code == 303 and done.headers["location"] == "/wards/avd-norr"
         page = client.get("/wards/avd-norr")

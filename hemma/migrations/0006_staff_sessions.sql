@@ -14,8 +14,7 @@ CREATE TABLE staff_sessions (
     expires_at     timestamptz NOT NULL,
     client_address text,
     revoked_at     timestamptz,
-    revoked_reason text CHECK (revoked_reason IN ('logout', 'replaced', 'disabled', 'password_changed',
-                                                  'operator')),
+    revoked_reason text CHECK (revoked_reason IN ('logout', 'disabled', 'password_changed', 'operator')),
     CHECK ((revoked_at IS NULL) = (revoked_reason IS NULL))
 );
 CREATE INDEX staff_sessions_live ON staff_sessions (staff_user_id) WHERE revoked_at IS NULL;

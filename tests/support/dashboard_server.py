@@ -69,9 +69,7 @@ def login_token(client: httpx.Client) -> str:
     return match.group(1)
 
 
-def post_login(
-    client: httpx.Client, username: str, password: str, **fields: str
-) -> httpx.Response:
+def post_login(client: httpx.Client, username: str, password: str, **fields: str) -> httpx.Response:
     """Log in as a browser does: fetch the form for its token, then post it (extra form `fields`)."""
     data = {"username": username, "password": password, "csrf": login_token(client), **fields}
     return client.post("/login", data=data)
