@@ -22,7 +22,7 @@ from dashboard.auth import csrf_ok, page_staff, start_session, verify_credential
 from dashboard.model import StaffUser
 from dashboard.pages import locked_message, render
 from hemma.admin import set_staff_password
-from hemma.passwords import MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
+from hemma.passwords import EXAMPLE_PHRASE, MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -92,4 +92,6 @@ def _store(database_url: str, username: str, password: str, current: str) -> Non
 
 def _page(request: Request, staff: StaffUser, status: int, **context: Any) -> Response:
     context.setdefault("field", None)
-    return render(request, "password.html", staff, status, min_length=MIN_LENGTH, **context)
+    return render(
+        request, "password.html", staff, status, min_length=MIN_LENGTH, example=EXAMPLE_PHRASE, **context
+    )

@@ -44,6 +44,9 @@ LOCAL_WORDS = (
     "stockholm", "göteborg", "malmö", "uppsala", "hej", "hejsan", "qwerty", "asdfgh",
 )  # fmt: skip
 
+# The example the dashboard's form gives; people copy examples, so it is refused like a name.
+EXAMPLE_PHRASE = "kaffe cykel under bron"
+
 # zxcvbn keeps the user inputs of a call in a module-level dictionary, so two threads estimating
 # at once could each use the other's words: one estimate at a time.
 _ESTIMATOR_LOCK = threading.Lock()
@@ -95,7 +98,8 @@ def check_password(password: str, *, username: str, display_name: str, current: 
         raise PasswordRejected(PasswordProblem.CONTAINS_NAME)
     if len(set(folded)) < MIN_DISTINCT_CHARACTERS or re.fullmatch(r"(.+?)\1+", folded, re.DOTALL):
         raise PasswordRejected(PasswordProblem.REPEATED)
-    if _strength(password, [username, *_names(username, display_name), *LOCAL_WORDS]) < MIN_STRENGTH_SCORE:
+    words = [username, *_names(username, display_name), *LOCAL_WORDS, EXAMPLE_PHRASE]
+    if _strength(password, words) < MIN_STRENGTH_SCORE:
         raise PasswordRejected(PasswordProblem.TOO_GUESSABLE)
 
 

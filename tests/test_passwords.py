@@ -24,6 +24,7 @@ SARA = {"username": "sara.sjostrom", "display_name": "Sara Sjöström"}
         ("Sommar2024!!", PasswordProblem.TOO_GUESSABLE),
         ("qwertyuiop123", PasswordProblem.TOO_GUESSABLE),
         ("password12345", PasswordProblem.TOO_GUESSABLE),
+        ("kaffe cykel under bron", PasswordProblem.TOO_GUESSABLE),  # the form's own example
     ],
 )
 def test_weak_passwords_are_refused_with_a_code_and_without_repeating_them(
