@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
 from dashboard.errors import EventRejected
+from dashboard.events import Changes, parse_event
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import PatientCard, StaffUser
 from dashboard.queries import (
@@ -69,49 +70,6 @@ CLOSE_UNKNOWN_WARD = 4404
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect for a fresh snapshot
 CLOSE_SERVER_ERROR = 1011
 CLOSE_GOING_AWAY = 1001
-
-
-@dataclass
-class Changes:
-    """What the events since the last flush touched."""
-
-    patient_ids: set[uuid.UUID] = field(default_factory=set)
-    alert_ids: set[int] = field(default_factory=set)
-    gateway_ids: set[str] = field(default_factory=set)
-    sessions: bool = False  # a session may have ended: re-check every websocket's
-
-    def __bool__(self) -> bool:
-        return bool(self.patient_ids or self.alert_ids or self.gateway_ids or self.sessions)
-
-
-def parse_event(payload: str, into: Changes) -> str:
-    """Add one hemma_events payload to `into`; returns its kind. Raises EventRejected when malformed."""
-    try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise EventRejected("payload is not JSON") from exc
-    if not isinstance(event, dict):
-        raise EventRejected("payload is not a JSON object")
-    kind = event.get("kind")
-    try:
-        if kind == "vitals":
-            into.patient_ids.update(uuid.UUID(str(p)) for p in event["patient_ids"])
-        elif kind == "alerts":
-            ids = event["alert_ids"]
-            if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-                raise EventRejected("alert_ids must be integers")
-            into.alert_ids.update(ids)
-        elif kind == "gateway":
-            if not isinstance(event["gateway_id"], str):
-                raise EventRejected("gateway_id must be a string")
-            into.gateway_ids.add(event["gateway_id"])
-        elif kind == "sessions":
-            into.sessions = True
-        else:
-            raise EventRejected(f"unknown event kind {str(kind)[:40]!r}")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise EventRejected(f"{kind} event without valid ids ({type(exc).__name__})") from exc
-    return str(kind)
 
 
 def _dumps(message: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from dashboard.auth import safe_next
 from dashboard.errors import EventRejected
-from dashboard.live import Changes, LiveHub, Subscriber, parse_event
+from dashboard.events import Changes, parse_event
+from dashboard.live import LiveHub, Subscriber
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import StaffUser, format_age, format_clock, format_value, swedish_sort_key
 from dashboard.sessions import ActiveSession
@@ -202,6 +203,8 @@ def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
         == "gateway"
     )
     assert changes == Changes({pid}, {3, 4}, {"gw-1"})
+    assert parse_event('{"kind": "sessions"}', changes) == "sessions"  # migration 0006's trigger
+    assert changes == Changes({pid}, {3, 4}, {"gw-1"}, sessions=True) and Changes(sessions=True)
     malformed = (
         "not json",
         "[]",
