@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dashboard.access_log import AccessEntry, write_access_log
-from dashboard.errors import AlertNotFound, AlertStateConflict, InvalidInput, RoleForbidden, WardForbidden
+from dashboard.errors import AlertNotFound, AlertStateConflict, InvalidInput, RoleForbidden
 from dashboard.model import AlertView, StaffUser, format_minutes
 from dashboard.queries import fetch_alert
 from hemma import permissions
@@ -54,20 +54,18 @@ async def lock_alert(
     conn: psycopg.AsyncConnection, alert_id: int, staff: StaffUser, action: Action
 ) -> LockedAlert:
     """The alert row, locked until the transaction ends, for `action` by `staff`: RoleForbidden when
-    the role may not do it (checked first, so nothing about the alert is read or revealed),
-    AlertNotFound, WardForbidden."""
+    the role may not do it (checked first, so nothing about the alert is read or revealed), else
+    AlertNotFound. An alert of a ward `staff` may not see is "not found" too: alert ids count up, and
+    a 403 would tell anyone which exist (issue 8, finding 11)."""
     if not permissions.may(staff.role, action):
         raise RoleForbidden(staff.role, permissions.refusal_sv(action))
     cur = await conn.execute(
         "SELECT id, ward_id, patient_id, state, priority FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)
     )
     row = await cur.fetchone()
-    if row is None:
+    if row is None or not staff.can_see(row[1]):
         raise AlertNotFound(alert_id)
-    alert = LockedAlert(*row)
-    if not staff.can_see(alert.ward_id):
-        raise WardForbidden(alert.ward_id)
-    return alert
+    return LockedAlert(*row)
 
 
 async def record_and_announce(

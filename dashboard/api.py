@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -25,12 +24,13 @@ from dashboard.access_log import (
 )
 from dashboard.acknowledge import MAX_NOTE_LENGTH, acknowledge_alert
 from dashboard.alert_actions import check_minutes, check_note, resolve_alert, snooze_alert
-from dashboard.auth import api_staff, api_staff_with_csrf, session_expires_at, staff_from_session
+from dashboard.auth import api_staff, api_staff_with_csrf, current_session, staff_from_session
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput, PatientNotFound
 from dashboard.live import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_WARD, LiveHub
 from dashboard.model import StaffUser
 from dashboard.observations import parse_observation, record_observation
 from dashboard.queries import fetch_ward, fetch_ward_overview
+from dashboard.same_origin import from_this_site
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -354,16 +354,12 @@ async def ward_socket(websocket: WebSocket, ward_id: str) -> None:
     if not hub.listening.is_set():
         await websocket.close(code=CLOSE_TOO_SLOW, reason="Ingen kontakt med databasen")
         return
-    max_age = websocket.app.state.settings.session_max_age_s
-    await hub.serve(websocket, staff, ward_id, expires_at=session_expires_at(websocket, max_age))
+    await hub.serve(websocket, current_session(websocket), ward_id)
 
 
 def _same_origin(websocket: WebSocket) -> bool:
     """Browsers always send Origin on websockets; refusing foreign ones stops cross-site hijacking."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser (tests, tools); the session cookie still decides
-    return urlsplit(origin).netloc == websocket.headers.get("host")
+    return from_this_site(websocket.headers)
 
 
 @router.get("/metrics")

@@ -24,11 +24,13 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dashboard import api, pages
-from dashboard.auth import LoginBrake, LoginRequired, PasswordChecker
+from dashboard import account, api, pages
+from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.live import LiveHub
+from dashboard.login_brake import LoginBrake
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import format_age, format_clock, format_date_time, format_minutes
+from dashboard.same_origin import SameOriginWrites
 from hemma.db import migrate
 from hemma.settings import Settings
 
@@ -46,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = DashboardMetrics()
-    app.state.login_brake = LoginBrake()
+    app.state.login_brake = LoginBrake.from_settings(settings)
     app.state.passwords = PasswordChecker()
     app.state.templates = _templates()
     app.add_middleware(
@@ -57,9 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(SameOriginWrites)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(account.router)
     app.include_router(api.router)
 
     @app.exception_handler(LoginRequired)
@@ -141,7 +145,10 @@ class SecurityHeaders:
                 headers += [
                     (b"content-security-policy", csp.encode()),
                     (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
+                    # Not no-referrer: under it browsers post forms with `Origin: null`, and the
+                    # same-origin check (dashboard.same_origin) needs the real one. Other sites
+                    # still get no Referer, so no URL (with its patient id) leaves.
+                    (b"referrer-policy", b"same-origin"),
                     (b"x-content-type-options", b"nosniff"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),

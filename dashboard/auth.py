@@ -1,8 +1,11 @@
-"""Staff login, sessions, CSRF tokens and the brute-force brake.
+"""Staff login, sessions, CSRF tokens and password checks.
 
-Sessions are Starlette's signed cookies holding only the staff id, username, login
-time and a CSRF token. Every request re-reads the account, so disabling a user or
-removing ward access takes effect at once, not at cookie expiry.
+Sessions live in PostgreSQL (`dashboard.sessions`); the signed cookie (Starlette's
+SessionMiddleware) carries `sid`, the session's random id, after login, and `login_csrf`, the login
+form's token, before it. Every request reads the session and its account in one statement, so
+logging out, disabling a user, a password change or removed ward access take effect at once, in
+every dashboard process. Failed password checks go through the login brake
+(`dashboard.login_brake`).
 """
 
 from __future__ import annotations
@@ -10,24 +13,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
-from pwdlib import PasswordHash
 from pwdlib.exceptions import PwdlibError
 from starlette.requests import HTTPConnection
 
 from dashboard.model import StaffUser
-from dashboard.queries import fetch_active_staff, fetch_login
+from dashboard.queries import fetch_login
+from dashboard.sessions import ActiveSession, create_session, csrf_for, find_session, revoke_session
+from hemma.passwords import password_hasher
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
+    from dashboard.login_brake import LoginBrake
+
 log = logging.getLogger(__name__)
 
 CSRF_HEADER = "X-CSRF-Token"
+_SID = "sid"
+_LOGIN_CSRF = "login_csrf"
 
 
 class LoginRequired(Exception):
@@ -38,74 +45,11 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-@dataclass
-class _Failures:
-    count: int
-    first_at: float
-    locked_until: float = 0.0
-
-
-class LoginBrake:
-    """Per-username failure counter: after `max_failures` within `window_s`, refuse for `lockout_s`.
-
-    Counts unknown usernames the same way so the brake does not reveal which exist.
-    Callers pass `now` (time.monotonic()); memory is bounded by `max_tracked`.
-    """
-
-    def __init__(
-        self,
-        max_failures: int = 5,
-        window_s: float = 900.0,
-        lockout_s: float = 300.0,
-        max_tracked: int = 10_000,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.lockout_s = lockout_s
-        self.max_tracked = max_tracked
-        self._failures: dict[str, _Failures] = {}
-
-    def locked_for(self, username: str, now: float) -> float:
-        """Seconds until `username` may try again (0 when not locked)."""
-        entry = self._failures.get(username.casefold())
-        return max(0.0, entry.locked_until - now) if entry else 0.0
-
-    def failed(self, username: str, now: float) -> bool:
-        """Record a failure; True when this one locks the username."""
-        key = username.casefold()
-        entry = self._failures.get(key)
-        if entry is None or now - entry.first_at > self.window_s:
-            self._make_room(now)
-            entry = self._failures[key] = _Failures(0, now)
-        entry.count += 1
-        if entry.count >= self.max_failures and entry.locked_until <= now:
-            entry.locked_until = now + self.lockout_s
-            entry.count, entry.first_at = 0, now
-            return True
-        return False
-
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(username.casefold(), None)
-
-    def _make_room(self, now: float) -> None:
-        if len(self._failures) < self.max_tracked:
-            return
-        expired = [
-            key
-            for key, e in self._failures.items()
-            if now - e.first_at > self.window_s and e.locked_until <= now
-        ]
-        for key in expired:
-            del self._failures[key]
-        while len(self._failures) >= self.max_tracked:  # still full: forget the oldest
-            del self._failures[next(iter(self._failures))]
-
-
 class PasswordChecker:
     """Argon2 verification off the event loop; unknown users cost the same time as known ones."""
 
     def __init__(self) -> None:
-        self._hasher = PasswordHash.recommended()
+        self._hasher = password_hasher()
         self._dummy_hash: str | None = None
 
     def _verify(self, password: str, hashed: str | None) -> bool:
@@ -132,65 +76,83 @@ class LoginOutcome:
     newly_locked: bool = False  # this very attempt tripped the brake
 
 
-async def authenticate(
-    pool: AsyncConnectionPool, brake: LoginBrake, checker: PasswordChecker, username: str, password: str
-) -> LoginOutcome:
+async def verify_credentials(request: Request, username: str, password: str) -> LoginOutcome:
+    """The login's password check behind the brake (`app.state.login_brake`, keyed by the username and
+    the client's address); also the password form's check of the current password."""
+    pool: AsyncConnectionPool = request.app.state.pool
+    brake: LoginBrake = request.app.state.login_brake
+    checker: PasswordChecker = request.app.state.passwords
+    source = request.client.host if request.client else None
     username = username.strip().lower()
-    wait = brake.locked_for(username, time.monotonic())
-    if wait > 0:
-        return LoginOutcome(None, "locked", wait)
     async with pool.connection() as conn:
+        wait = await brake.admit(conn, username, source)
+        if wait > 0:
+            return LoginOutcome(None, "locked", wait)
         found = await fetch_login(conn, username)
     staff, hashed, disabled = found if found else (None, None, False)
-    if not await checker.verify(password, hashed) or staff is None:
-        if brake.failed(username, time.monotonic()):
-            log.warning("a username is locked for %.0f s after repeated failed logins", brake.lockout_s)
-            return LoginOutcome(None, "locked", brake.lockout_s, newly_locked=True)
-        return LoginOutcome(None, "invalid")
-    if disabled:
-        return LoginOutcome(None, "disabled")
-    brake.succeeded(username)
-    return LoginOutcome(staff, "ok")
+    right = await checker.verify(password, hashed) and staff is not None
+    async with pool.connection() as conn:
+        if not right:
+            failure = await brake.failed(conn, username, source)
+            if failure.newly_locked:
+                return LoginOutcome(None, "locked", failure.retry_after_s, newly_locked=True)
+            return LoginOutcome(None, "invalid")
+        await brake.succeeded(conn, username, source)
+    return LoginOutcome(None, "disabled") if disabled else LoginOutcome(staff, "ok")
 
 
-def start_session(request: Request, staff: StaffUser) -> None:
+# --- sessions ---------------------------------------------------------------------------------
+
+
+async def start_session(request: Request, staff: StaffUser) -> None:
+    """A new server-side session for this browser: a fresh id, never one it held before (fixation)."""
+    state = request.app.state
+    client = request.client.host if request.client else None
+    async with state.pool.connection() as conn:
+        secret = await create_session(conn, staff.id, state.settings.session_max_age_s, client)
     request.session.clear()
-    request.session.update(
-        {
-            "staff_id": staff.id,
-            "username": staff.username,
-            "login_at": int(time.time()),
-            "csrf": secrets.token_urlsafe(32),
-        }
-    )
+    request.session[_SID] = secret
 
 
-def csrf_token(request: Request) -> str:
-    return str(request.session.get("csrf", ""))
+async def end_session(request: Request) -> None:
+    """Logout: the session is revoked in the database, so a copy of the cookie is worthless too."""
+    secret = request.session.get(_SID)
+    if isinstance(secret, str):
+        async with request.app.state.pool.connection() as conn:
+            await revoke_session(conn, secret, "logout")
+    request.session.clear()
 
 
-def csrf_ok(request: Request, presented: str | None) -> bool:
-    expected = request.session.get("csrf")
-    return bool(expected and presented) and secrets.compare_digest(str(expected), str(presented))
-
-
-def session_expires_at(connection: HTTPConnection, max_age_s: int) -> float:
-    """Wall-clock time when this session ends; long-lived websockets are closed then."""
-    return float(connection.session.get("login_at", 0)) + max_age_s
+def has_session_cookie(request: Request) -> bool:
+    return isinstance(request.session.get(_SID), str)
 
 
 async def staff_from_session(connection: HTTPConnection) -> StaffUser | None:
     """The logged-in, still-enabled staff member for a request or websocket, or None."""
-    staff_id = connection.session.get("staff_id")
-    if not isinstance(staff_id, int):
-        return None
-    pool: AsyncConnectionPool = connection.app.state.pool
-    async with pool.connection() as conn:
-        staff = (await fetch_active_staff(conn, [staff_id])).get(staff_id)
-    if staff is None or staff.username != connection.session.get("username"):
-        connection.session.clear()
-        return None
-    return staff
+    session = await _current(connection)
+    return session.staff if session else None
+
+
+async def _current(connection: HTTPConnection) -> ActiveSession | None:
+    if hasattr(connection.state, "hemma_session"):
+        return connection.state.hemma_session  # type: ignore[no-any-return]
+    secret = connection.session.get(_SID)
+    session = None
+    if isinstance(secret, str):
+        async with connection.app.state.pool.connection() as conn:
+            session = await find_session(conn, secret)
+    if session is None:
+        connection.session.pop(_SID, None)
+    connection.state.hemma_session = session
+    return session
+
+
+def current_session(connection: HTTPConnection) -> ActiveSession:
+    """The session `staff_from_session` found for this connection (call that first)."""
+    session: ActiveSession | None = getattr(connection.state, "hemma_session", None)
+    if session is None:
+        raise RuntimeError("no session looked up for this connection")
+    return session
 
 
 async def page_staff(request: Request) -> StaffUser:
@@ -218,6 +180,36 @@ async def api_staff_with_csrf(request: Request) -> StaffUser:
         request.app.state.metrics.csrf_rejections += 1
         raise HTTPException(status_code=403, detail="Ogiltig eller saknad CSRF-token")
     return staff
+
+
+# --- CSRF ---------------------------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    """The logged-in session's token for forms and the X-CSRF-Token header ('' without a session)."""
+    secret = request.session.get(_SID)
+    return csrf_for(secret) if isinstance(secret, str) else ""
+
+
+def csrf_ok(request: Request, presented: str | None) -> bool:
+    expected = csrf_token(request)
+    return bool(expected and presented) and secrets.compare_digest(expected, str(presented))
+
+
+def login_csrf_token(request: Request) -> str:
+    """The login form's token, bound to this browser's pre-login cookie (made on first use)."""
+    token = request.session.get(_LOGIN_CSRF)
+    if not isinstance(token, str):
+        token = request.session[_LOGIN_CSRF] = secrets.token_urlsafe(32)
+    return token
+
+
+def login_csrf_ok(request: Request, presented: str | None) -> bool:
+    """Login CSRF: a form posted from elsewhere cannot know the token in this browser's cookie."""
+    expected = request.session.get(_LOGIN_CSRF)
+    # It stays until the login succeeds (start_session clears the cookie's contents), so a second
+    # tab or a double click does not fail for want of a fresh token.
+    return isinstance(expected, str) and bool(presented) and secrets.compare_digest(expected, str(presented))
 
 
 def safe_next(path: str | None) -> str:

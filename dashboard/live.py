@@ -10,6 +10,11 @@ order the database state was read.
 A client whose queue is full is closed (1013), never sent a thinned-out stream: it
 reconnects and gets a complete snapshot. Patient data is never lost, only re-read.
 
+A websocket lives no longer than its session: its session and account are re-checked with every
+delta, at once when any session is revoked (migration 0006's trigger announces it as a "sessions"
+event), and at least every SESSION_RECHECK_S seconds in any case; a revoked or expired session or a
+disabled account closes it with 4401, removed ward access with 4403.
+
 A card's NEWS2 also changes with no event at all, when a value it counts grows too old for its
 freshness window. The hub remembers when that happens for every card it has sent (`News2Summary.
 fresh_until`) and re-reads the patient then, so a chip never stays "complete" on stale values.
@@ -34,15 +39,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
 from dashboard.errors import EventRejected
+from dashboard.events import Changes, parse_event
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import PatientCard, StaffUser
 from dashboard.queries import (
-    fetch_active_staff,
     fetch_patient_cards,
     fetch_ward,
     fetch_ward_overview,
     patients_touched,
 )
+from dashboard.sessions import ActiveSession, live_sessions
 from hemma.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
@@ -55,6 +61,8 @@ SEND_TIMEOUT_S = 10.0
 # NEWS2_REREAD_MIN_S from now, should the database's clock lag this process's).
 NEWS2_REREAD_MARGIN_S = 1.0
 NEWS2_REREAD_MIN_S = 2.0
+# The longest a websocket outlives its session's revocation when no "sessions" event reaches us.
+SESSION_RECHECK_S = 30.0
 # Close codes (4000-4999 are ours; the page's JavaScript knows them).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -62,46 +70,6 @@ CLOSE_UNKNOWN_WARD = 4404
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect for a fresh snapshot
 CLOSE_SERVER_ERROR = 1011
 CLOSE_GOING_AWAY = 1001
-
-
-@dataclass
-class Changes:
-    """What the events since the last flush touched."""
-
-    patient_ids: set[uuid.UUID] = field(default_factory=set)
-    alert_ids: set[int] = field(default_factory=set)
-    gateway_ids: set[str] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return bool(self.patient_ids or self.alert_ids or self.gateway_ids)
-
-
-def parse_event(payload: str, into: Changes) -> str:
-    """Add one hemma_events payload to `into`; returns its kind. Raises EventRejected when malformed."""
-    try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise EventRejected("payload is not JSON") from exc
-    if not isinstance(event, dict):
-        raise EventRejected("payload is not a JSON object")
-    kind = event.get("kind")
-    try:
-        if kind == "vitals":
-            into.patient_ids.update(uuid.UUID(str(p)) for p in event["patient_ids"])
-        elif kind == "alerts":
-            ids = event["alert_ids"]
-            if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-                raise EventRejected("alert_ids must be integers")
-            into.alert_ids.update(ids)
-        elif kind == "gateway":
-            if not isinstance(event["gateway_id"], str):
-                raise EventRejected("gateway_id must be a string")
-            into.gateway_ids.add(event["gateway_id"])
-        else:
-            raise EventRejected(f"unknown event kind {str(kind)[:40]!r}")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise EventRejected(f"{kind} event without valid ids ({type(exc).__name__})") from exc
-    return str(kind)
 
 
 def _dumps(message: dict[str, Any]) -> str:
@@ -114,6 +82,7 @@ class Subscriber:
 
     ward_id: str
     staff: StaffUser
+    session_id: int  # staff_sessions.id, never the cookie's secret
     client_address: str | None
     queue: asyncio.Queue[str | None]
     shown: set[uuid.UUID] = field(default_factory=set)  # patients the page shows now
@@ -142,12 +111,15 @@ class LiveHub:
         coalesce_s: float = 0.1,
         queue_size: int = 64,
         heartbeat_s: float = 15.0,
+        session_recheck_s: float = SESSION_RECHECK_S,
     ) -> None:
         self.pool = pool
         self.metrics = metrics
         self.coalesce_s = coalesce_s
         self.queue_size = queue_size
         self.heartbeat_s = heartbeat_s
+        self.session_recheck_s = session_recheck_s
+        self._next_recheck = time.time() + session_recheck_s
         self.listening = asyncio.Event()
         self._by_ward: dict[str, set[Subscriber]] = defaultdict(set)
         self._changes = Changes()
@@ -237,6 +209,7 @@ class LiveHub:
                 await asyncio.sleep(self.coalesce_s)  # gather the rest of the burst
             self._wake.clear()
             self._collect_news2_due()
+            self._collect_recheck_due()
             try:
                 await self.flush_once()
             except Exception:
@@ -244,11 +217,13 @@ class LiveHub:
                 self._close_all(CLOSE_SERVER_ERROR, "Tillfälligt fel")
 
     async def _wait_for_work(self) -> None:
-        """Until an event or a new websocket wakes us, or the next card's NEWS2 runs out of time."""
-        if not self._news2_due:
+        """Until an event or a new websocket wakes us, the next card's NEWS2 runs out of time, or the
+        websockets' sessions are due for their re-check."""
+        due = list(self._news2_due.values()) + ([self._next_recheck] if self._by_ward else [])
+        if not due:
             await self._wake.wait()
             return
-        delay = max(0.0, min(self._news2_due.values()) - time.time())
+        delay = max(0.0, min(due) - time.time())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._wake.wait()
@@ -259,6 +234,14 @@ class LiveHub:
         for pid in due:
             del self._news2_due[pid]
         self._changes.patient_ids.update(due)
+
+    def _collect_recheck_due(self) -> None:
+        now = time.time()
+        if not self._by_ward:
+            self._next_recheck = now + self.session_recheck_s
+        elif now >= self._next_recheck:
+            self._changes.sessions = True
+            self._next_recheck = now + self.session_recheck_s
 
     def _schedule_news2(self, cards: list[PatientCard] | tuple[PatientCard, ...]) -> None:
         """Remember when each card sent to a watched ward needs its NEWS2 re-read."""
@@ -321,12 +304,17 @@ class LiveHub:
             self._schedule_news2(overview.patients)
 
     async def _send_deltas(self, conn: psycopg.AsyncConnection, changes: Changes) -> None:
-        touched = await patients_touched(
-            conn,
-            patient_ids=changes.patient_ids,
-            alert_ids=changes.alert_ids,
-            gateway_ids=changes.gateway_ids,
-        )
+        touched: set[uuid.UUID] = set()
+        if changes.patient_ids or changes.alert_ids or changes.gateway_ids:
+            touched = await patients_touched(
+                conn,
+                patient_ids=changes.patient_ids,
+                alert_ids=changes.alert_ids,
+                gateway_ids=changes.gateway_ids,
+            )
+        if not touched and not changes.sessions:
+            return
+        watchers = await self._current_watchers(conn)
         if not touched:
             return
         cards: dict[str, list[PatientCard]] = defaultdict(list)
@@ -335,18 +323,10 @@ class LiveHub:
             cards[card.ward_id].append(card)
         for gone in touched - {card.id for card in fetched}:
             self._news2_due.pop(gone, None)  # discharged
-        subscribers = [sub for sub in self._subscribers() if sub.ready]
-        current = await fetch_active_staff(conn, {sub.staff.id for sub in subscribers})
         now = datetime.now(UTC)
         entries: list[AccessEntry] = []
         outgoing: list[tuple[Subscriber, list[PatientCard], set[uuid.UUID], set[uuid.UUID]]] = []
-        for sub in subscribers:
-            staff = current.get(sub.staff.id)
-            if staff is None or not staff.can_see(sub.ward_id):
-                # Disabled, or ward access removed since the websocket opened.
-                self._remove(sub)
-                sub.close(CLOSE_UNAUTHENTICATED if staff is None else CLOSE_FORBIDDEN, "Behörighet saknas")
-                continue
+        for sub, staff in watchers.items():
             here = cards.get(sub.ward_id, [])
             here_ids = {card.id for card in here}
             removed = (touched & sub.shown) - here_ids
@@ -372,17 +352,37 @@ class LiveHub:
             self._offer(sub, _dumps(message))
         self._schedule_news2(fetched)
 
+    async def _current_watchers(self, conn: psycopg.AsyncConnection) -> dict[Subscriber, StaffUser]:
+        """Ready websockets whose session is live and whose staff may still see the ward, with the
+        account as it is now; the others are closed. One query for all of them."""
+        subscribers = [sub for sub in self._subscribers() if sub.ready]
+        if not subscribers:
+            return {}
+        current = await live_sessions(conn, {sub.session_id for sub in subscribers})
+        watchers: dict[Subscriber, StaffUser] = {}
+        for sub in subscribers:
+            staff = current.get(sub.session_id)
+            if staff is None:  # logged out, revoked, expired, or the account disabled
+                self._remove(sub)
+                sub.close(CLOSE_UNAUTHENTICATED, "Sessionen har upphört")
+            elif not staff.can_see(sub.ward_id):  # ward access removed since the websocket opened
+                self._remove(sub)
+                sub.close(CLOSE_FORBIDDEN, "Behörighet saknas")
+            else:
+                watchers[sub] = staff
+        return watchers
+
     # --- one websocket -----------------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, staff: StaffUser, ward_id: str, *, expires_at: float) -> None:
+    async def serve(self, websocket: WebSocket, session: ActiveSession, ward_id: str) -> None:
         """Stream snapshot and deltas to an accepted websocket until it closes or the session ends."""
-        sub = self.subscribe(ward_id, staff, websocket.client.host if websocket.client else None)
+        sub = self.subscribe(ward_id, session, websocket.client.host if websocket.client else None)
         sender = asyncio.create_task(self._send_loop(websocket, sub))
         receiver = asyncio.create_task(_until_disconnected(websocket))
         try:
             done, pending = await asyncio.wait(
                 {sender, receiver},
-                timeout=max(0.0, expires_at - time.time()),
+                timeout=max(0.0, session.expires_at - time.time()),
                 return_when=asyncio.FIRST_COMPLETED,
             )
             for task in pending:
@@ -391,14 +391,14 @@ class LiveHub:
             if not done:
                 await _close_quietly(websocket, CLOSE_UNAUTHENTICATED, "Sessionen har gått ut")
             elif sender in done and sender.exception() is not None:
-                log.info("websocket of staff %s closed: %s", staff.id, type(sender.exception()).__name__)
+                log.info("websocket of staff %s closed: %s", sub.staff.id, type(sender.exception()).__name__)
                 await _close_quietly(websocket, CLOSE_TOO_SLOW, "Sändningen misslyckades")
         finally:
             self.unsubscribe(sub)
 
-    def subscribe(self, ward_id: str, staff: StaffUser, client_address: str | None) -> Subscriber:
+    def subscribe(self, ward_id: str, session: ActiveSession, client_address: str | None) -> Subscriber:
         """Register a subscriber; its queue gets a snapshot first, then deltas (or None when closed)."""
-        sub = Subscriber(ward_id, staff, client_address, asyncio.Queue(self.queue_size))
+        sub = Subscriber(ward_id, session.staff, session.id, client_address, asyncio.Queue(self.queue_size))
         self._by_ward[ward_id].add(sub)
         self.metrics.websocket_clients += 1
         self._awaiting_snapshot.append(sub)

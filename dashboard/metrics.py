@@ -17,6 +17,7 @@ class DashboardMetrics:
     logins: int = 0
     failed_logins: int = 0
     login_lockouts: int = 0
+    password_changes: int = 0
     websocket_clients: int = 0
     websocket_clients_dropped: int = 0
     events_received: Counter[str] = field(default_factory=Counter)
@@ -54,8 +55,14 @@ class DashboardMetrics:
         metric(
             "login_lockouts_total",
             "counter",
-            "Usernames locked after repeated failures.",
+            "Accounts or source addresses locked by the login brake after repeated failures.",
             [("", self.login_lockouts)],
+        )
+        metric(
+            "password_changes_total",
+            "counter",
+            "Staff who changed their own password on the dashboard.",
+            [("", self.password_changes)],
         )
         metric(
             "websocket_clients",
@@ -121,7 +128,7 @@ class DashboardMetrics:
         metric(
             "csrf_rejections_total",
             "counter",
-            "State-changing requests refused for a missing or wrong CSRF token.",
+            "State-changing requests refused for a missing or wrong CSRF token, or from another origin.",
             [("", self.csrf_rejections)],
         )
         metric(

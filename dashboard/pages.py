@@ -14,13 +14,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from dashboard import care_orders
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
 from dashboard.auth import (
-    authenticate,
     csrf_ok,
     csrf_token,
+    end_session,
+    has_session_cookie,
+    login_csrf_ok,
+    login_csrf_token,
     page_staff,
     safe_next,
     staff_from_session,
     start_session,
+    verify_credentials,
 )
 from dashboard.model import ACVPU_LABELS, StaffUser
 from dashboard.queries import (
@@ -34,11 +38,13 @@ from hemma.permissions import Action
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+_BIGINT_MAX = 2**63 - 1
 
 _LOGIN_MESSAGES = {
     "invalid": (401, "Fel användarnamn eller lösenord."),
     "disabled": (403, "Kontot är inaktiverat. Kontakta systemförvaltningen."),
 }
+_LOGIN_FORM_STALE = "Inloggningen kunde inte kontrolleras. Försök igen i formuläret nedan."
 
 
 def render(
@@ -60,7 +66,7 @@ def client_address(request: Request) -> str | None:
 async def login_form(request: Request, next: str = "/") -> Response:
     if await staff_from_session(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", None, next=safe_next(next))
+    return _login_page(request, 200, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -69,42 +75,49 @@ async def login(
     username: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     state = request.app.state
-    outcome = await authenticate(state.pool, state.login_brake, state.passwords, username, password)
+    typed = username.strip().lower()[:64]
+    if not login_csrf_ok(request, csrf):
+        # Not from this browser's own login form (a forged cross-site login), or a form older
+        # than the cookie: no password is checked, and the form comes back with a fresh token.
+        state.metrics.csrf_rejections += 1
+        return _login_page(request, 403, next, error=_LOGIN_FORM_STALE, username=typed)
+    outcome = await verify_credentials(request, username, password)
     if outcome.staff is not None:
-        start_session(request, outcome.staff)
+        await start_session(request, outcome.staff)
         state.metrics.logins += 1
         log.info("staff %s logged in from %s", outcome.staff.id, client_address(request))
         return RedirectResponse(safe_next(next), status_code=303)
     state.metrics.failed_logins += 1
-    headers = {}
     if outcome.reason == "locked":
         state.metrics.login_lockouts += int(outcome.newly_locked)
-        minutes = max(1, math.ceil(outcome.retry_after_s / 60))
-        status, message = 429, f"För många misslyckade inloggningar. Försök igen om {minutes} min."
-        headers["Retry-After"] = str(math.ceil(outcome.retry_after_s))
-        log.warning("login refused for a locked username from %s", client_address(request))
-    else:
-        status, message = _LOGIN_MESSAGES[outcome.reason]
-    response = render(
-        request,
-        "login.html",
-        None,
-        status,
-        next=safe_next(next),
-        error=message,
-        username=username.strip().lower()[:64],
-    )
-    response.headers.update(headers)
-    return response
+        log.warning("login refused by the brake for %s", client_address(request))
+        message = locked_message(outcome.retry_after_s)
+        response = _login_page(request, 429, next, error=message, username=typed)
+        response.headers["Retry-After"] = str(math.ceil(outcome.retry_after_s))
+        return response
+    status, message = _LOGIN_MESSAGES[outcome.reason]
+    return _login_page(request, status, next, error=message, username=typed)
+
+
+def locked_message(retry_after_s: float) -> str:
+    minutes = max(1, math.ceil(retry_after_s / 60))
+    return f"För många misslyckade inloggningar. Försök igen om {minutes} min."
+
+
+def _login_page(request: Request, status: int, next: str, **context: Any) -> Response:
+    token = login_csrf_token(request)
+    return render(request, "login.html", None, status, next=safe_next(next), login_csrf=token, **context)
 
 
 @router.post("/logout")
 async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
-    if request.session and not csrf_ok(request, csrf):
+    if has_session_cookie(request) and not csrf_ok(request, csrf):
+        request.app.state.metrics.csrf_rejections += 1
         return Response("Ogiltig CSRF-token", status_code=403, media_type="text/plain; charset=utf-8")
-    request.session.clear()
+    await end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -185,15 +198,26 @@ async def patient_page(
 
 @router.get("/alerts/{alert_id}")
 async def alert_link(
-    request: Request, alert_id: int, staff: Annotated[StaffUser, Depends(page_staff)]
+    request: Request, alert_id: str, staff: Annotated[StaffUser, Depends(page_staff)]
 ) -> Response:
     """Where the links in escalation messages lead: the patient's record (which checks access and logs it).
 
-    The link itself carries only the alert number, never patient identity.
+    The link itself carries only the alert number, never patient identity. Alert numbers count up,
+    so an alert of a ward this member of staff may not see answers exactly as a number that was
+    never used (issue 8, finding 11): the same status, the same page, nothing of the patient.
     """
-    async with request.app.state.pool.connection() as conn:
-        cur = await conn.execute("SELECT patient_id FROM alerts WHERE id = %s", (alert_id,))
-        row = await cur.fetchone()
-    if row is None:
+    row, number = None, _alert_number(alert_id)
+    if number is not None:
+        async with request.app.state.pool.connection() as conn:
+            cur = await conn.execute("SELECT patient_id, ward_id FROM alerts WHERE id = %s", (number,))
+            row = await cur.fetchone()
+    if row is None or not staff.can_see(row[1]):
         return error_page(request, staff, 404, "Larmet finns inte.")
     return RedirectResponse(f"/patients/{row[0]}", status_code=303)
+
+
+def _alert_number(text: str) -> int | None:
+    """An alert id as typed into a URL, or None: no 422 list, no 500 for what no bigint can hold."""
+    if len(text) > 19 or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if 0 < int(text) <= _BIGINT_MAX else None

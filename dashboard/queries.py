@@ -73,7 +73,8 @@ _LIVE = " a.state IN ('open', 'acknowledged')"
 MANUAL_OBSERVATIONS_SHOWN = 20
 
 
-def _staff(row: dict[str, Any]) -> StaffUser:
+def staff_from_row(row: dict[str, Any]) -> StaffUser:
+    """A StaffUser from a row with id, username, display_name, role and ward_ids (dashboard.sessions too)."""
     return StaffUser(row["id"], row["username"], row["display_name"], row["role"], frozenset(row["ward_ids"]))
 
 
@@ -82,18 +83,7 @@ async def fetch_login(conn: psycopg.AsyncConnection, username: str) -> tuple[Sta
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_STAFF_SELECT + " WHERE s.username = %s GROUP BY s.id", (username,))
         row = await cur.fetchone()
-    return None if row is None else (_staff(row), row["password_hash"], row["disabled"])
-
-
-async def fetch_active_staff(
-    conn: psycopg.AsyncConnection, staff_ids: Collection[int]
-) -> dict[int, StaffUser]:
-    """Staff accounts that exist and are not disabled, with their current ward access."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            _STAFF_SELECT + " WHERE s.id = ANY(%s) AND NOT s.disabled GROUP BY s.id", (list(staff_ids),)
-        )
-        return {row["id"]: _staff(row) for row in await cur.fetchall()}
+    return None if row is None else (staff_from_row(row), row["password_hash"], row["disabled"])
 
 
 async def fetch_wards(conn: psycopg.AsyncConnection, staff: StaffUser) -> list[Ward]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hemma import permissions
 from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
+from hemma.passwords import check_password, hash_password
 from hemma.permissions import Action
 
 if TYPE_CHECKING:
@@ -167,12 +168,13 @@ def create_staff_user(
     password: str,
     ward_ids: list[str],
 ) -> int:
-    """Create or update a staff account; the password is stored as an Argon2 hash only."""
-    from pwdlib import PasswordHash
+    """Create or update a staff account; the password is stored as an Argon2 hash only.
 
-    if len(password) < 10:
-        raise AdminError("password must be at least 10 characters")
-    hashed = PasswordHash.recommended().hash(password)
+    Updating an account sets a new password, so its dashboard sessions end (migration 0006's trigger).
+    """
+    _check_username(username)
+    check_password(password, username=username, display_name=display_name)
+    hashed = hash_password(password)
     with conn.transaction():
         staff_id = conn.execute(
             "INSERT INTO staff_users (username, display_name, role, password_hash) VALUES (%s, %s, %s, %s)"
@@ -187,6 +189,35 @@ def create_staff_user(
                 (staff_id, ward_id),
             )
     return int(staff_id)
+
+
+def set_staff_password(
+    conn: psycopg.Connection, *, username: str, password: str, current: str | None = None
+) -> None:
+    """A new password under the policy (hemma.passwords; `current` is the one it replaces, when the
+    member of staff changes their own); every dashboard session of the account ends."""
+    row = conn.execute("SELECT display_name FROM staff_users WHERE username = %s", (username,)).fetchone()
+    if row is None:
+        raise AdminError(f"no staff account {username}")
+    check_password(password, username=username, display_name=row[0], current=current)
+    conn.execute(
+        "UPDATE staff_users SET password_hash = %s WHERE username = %s", (hash_password(password), username)
+    )
+
+
+def set_staff_disabled(conn: psycopg.Connection, *, username: str, disabled: bool) -> None:
+    """Disable an account (its dashboard sessions end at once) or enable it again (they stay ended)."""
+    row = conn.execute(
+        "UPDATE staff_users SET disabled = %s WHERE username = %s RETURNING id", (disabled, username)
+    ).fetchone()
+    if row is None:
+        raise AdminError(f"no staff account {username}")
+
+
+def _check_username(username: str) -> None:
+    # The table's own CHECK, said first: a refused row would carry the new hash in its error text.
+    if not re.fullmatch(r"[a-z0-9._-]{2,64}", username):
+        raise AdminError("username must be 2-64 characters: lowercase a-z, digits, '.', '_' or '-'")
 
 
 def discharge_patient(conn: psycopg.Connection, *, gateway_id: str) -> uuid.UUID:

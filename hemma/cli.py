@@ -166,12 +166,21 @@ def _cmd_patient_discharge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(username: str) -> str:
+    """From HEMMA_NEW_STAFF_PASSWORD, else asked twice. Never printed, nor its hash."""
+    given = os.environ.get("HEMMA_NEW_STAFF_PASSWORD")
+    if given:
+        return given
+    password = getpass.getpass(f"New password for {username}: ")
+    if getpass.getpass("The same again: ") != password:
+        raise ValueError("the two passwords differ; nothing was changed")
+    return password
+
+
 def _cmd_staff_add(args: argparse.Namespace) -> int:
     from hemma.admin import create_staff_user
 
-    password = os.environ.get("HEMMA_NEW_STAFF_PASSWORD") or getpass.getpass(
-        f"Password for {args.username}: "
-    )
+    password = _new_password(args.username)
     with _connect() as conn:
         create_staff_user(
             conn,
@@ -182,6 +191,26 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
             ward_ids=args.ward,
         )
     print(f"staff account {args.username} saved")
+    return 0
+
+
+def _cmd_staff_passwd(args: argparse.Namespace) -> int:
+    from hemma.admin import set_staff_password
+
+    password = _new_password(args.username)
+    with _connect() as conn:
+        set_staff_password(conn, username=args.username, password=password)
+    print(f"password of {args.username} changed; their dashboard sessions have ended")
+    return 0
+
+
+def _cmd_staff_disable(args: argparse.Namespace) -> int:
+    from hemma.admin import set_staff_disabled
+
+    with _connect() as conn:
+        set_staff_disabled(conn, username=args.username, disabled=args.disable)
+    done = "disabled; their dashboard sessions have ended" if args.disable else "enabled (log in again)"
+    print(f"staff account {args.username} {done}")
     return 0
 
 
@@ -498,13 +527,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("staff", help="manage staff accounts")
     ssub = p.add_subparsers(dest="action", required=True)
     a = ssub.add_parser(
-        "add", help="create or update an account (password from prompt or HEMMA_NEW_STAFF_PASSWORD)"
+        "add",
+        help="create or update an account (password from prompt or HEMMA_NEW_STAFF_PASSWORD);"
+        " updating sets the new password and re-enables it, and ends its sessions",
     )
     a.add_argument("--username", required=True)
     a.add_argument("--name", required=True)
     a.add_argument("--role", choices=["nurse", "physician", "admin"], required=True)
     a.add_argument("--ward", action="append", default=[], help="ward id (repeat)")
     a.set_defaults(func=_cmd_staff_add)
+    pw = ssub.add_parser(
+        "passwd", help="set a new password (prompt or HEMMA_NEW_STAFF_PASSWORD); ends the account's sessions"
+    )
+    pw.add_argument("username")
+    pw.set_defaults(func=_cmd_staff_passwd)
+    for action, disable, text in (
+        ("disable", True, "shut an account out at once: its dashboard sessions end"),
+        ("enable", False, "let a disabled account log in again (old sessions stay ended)"),
+    ):
+        dis = ssub.add_parser(action, help=text)
+        dis.add_argument("username")
+        dis.set_defaults(func=_cmd_staff_disable, disable=disable)
     c = ssub.add_parser("contact", help="set where a member of staff is paged when an alert escalates")
     c.add_argument("--username", required=True)
     c.add_argument("--email")

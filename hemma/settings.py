@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Set behind TLS so cookies are never sent in clear."
     )
+    # The login brake (dashboard/login_brake.py; the limits' reasons are in docs/operations.md):
+    # failures per typed username from anywhere, and per client address on any usernames (spraying).
+    login_window_s: int = Field(default=900, ge=60, le=86400)
+    login_account_max_failures: int = Field(default=5, ge=2, le=100)
+    login_account_lock_s: int = Field(default=300, ge=10, le=86400)
+    login_source_max_failures: int = Field(default=10, ge=2, le=1000)
+    login_source_lock_s: int = Field(default=900, ge=10, le=86400)
 
     # --- escalation (`hemma escalate`) ---------------------------------------
     dashboard_url: str = Field(

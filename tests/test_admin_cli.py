@@ -89,7 +89,7 @@ def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
         (("patient", "discharge", "--gateway", "kit-none"), "no enrolled patient holds kit kit-none"),
         (
             ("staff", "add", "--username", "kort", "--name", "K", "--role", "nurse"),
-            "password must be at least 10 characters",
+            "password must be at least 12 characters",
         ),
         (
             ("ward", "add", "asih-syd", "ASIH Syd", "--escalate-after", "0"),
@@ -198,3 +198,85 @@ def test_a_ward_sets_its_escalation_minute(database_url: str, db) -> None:
     # Renaming without the option keeps the ward's policy.
     assert _hemma(database_url, "ward", "add", "asih-nord", "ASIH Norr").returncode == 0
     assert db.execute("SELECT name, escalate_after_minutes FROM wards").fetchone() == ("ASIH Norr", 10)
+
+
+STRONG = "kaffe utan mjölk i dag"
+
+
+def _secrets_leaked(result: subprocess.CompletedProcess[str], *secrets: str) -> list[str]:
+    said = result.stdout + result.stderr
+    return [s for s in ("$argon2", "Traceback", *secrets) if s in said]
+
+
+def test_staff_add_refuses_a_weak_password_and_stores_nothing(database_url: str, db) -> None:
+    assert _hemma(database_url, "ward", "add", "asih-nord", "ASIH Nord").returncode == 0
+    args = ("staff", "add", "--username", "sara", "--name", "Sara Sjöström", "--role", "nurse")
+    for weak, reason in (
+        ("aaaaaaaaaaaa", "must not be a repetition"),
+        ("sara12345678", "must not contain the username"),
+        ("Sommar2024!!", "too easy to guess"),
+    ):
+        result = _hemma(database_url, *args, password=weak)
+        assert result.returncode == 2 and reason in result.stderr
+        assert _secrets_leaked(result, weak) == []
+    assert db.execute("SELECT count(*) FROM staff_users").fetchone() == (0,)
+
+
+def test_refusals_never_print_the_password_or_its_hash(database_url: str, db) -> None:
+    bad_name = _hemma(
+        database_url, "staff", "add", "--username", "Sara Sjöström", "--name", "S", "--role", "nurse",
+        password=STRONG,
+    )  # fmt: skip
+    assert bad_name.returncode == 2 and "username must be 2-64 characters" in bad_name.stderr
+    assert _secrets_leaked(bad_name, STRONG) == []
+    # A row the database refuses (no such ward): its message, never the row with the hash in it.
+    no_ward = _hemma(
+        database_url, "staff", "add", "--username", "sara", "--name", "S", "--role", "nurse", "--ward", "nej",
+        password=STRONG,
+    )  # fmt: skip
+    assert no_ward.returncode == 2 and "the database refused this (23503)" in no_ward.stderr
+    assert _secrets_leaked(no_ward, STRONG) == []
+    assert db.execute("SELECT count(*) FROM staff_users").fetchone() == (0,)
+
+
+def test_passwd_disable_and_enable_end_the_sessions_of_the_account(database_url: str, db) -> None:
+    from hemma.passwords import password_hasher
+
+    add = ("staff", "add", "--username", "sara", "--name", "Sara Sjöström", "--role", "nurse")
+    assert _hemma(database_url, *add, password=STRONG).returncode == 0
+    staff_id = db.execute("SELECT id FROM staff_users WHERE username = 'sara'").fetchone()[0]
+
+    def log_in() -> int:
+        return db.execute(
+            "INSERT INTO staff_sessions (token_sha256, staff_user_id, expires_at)"
+            " VALUES (sha256(random()::text::bytea), %s, now() + interval '1 hour') RETURNING id",
+            (staff_id,),
+        ).fetchone()[0]
+
+    def reason(session_id: int) -> str | None:
+        return db.execute(
+            "SELECT revoked_reason FROM staff_sessions WHERE id = %s", (session_id,)
+        ).fetchone()[0]
+
+    session = log_in()
+    changed = _hemma(database_url, "staff", "passwd", "sara", password="blå cykel under bron")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip() == "password of sara changed; their dashboard sessions have ended"
+    assert _secrets_leaked(changed, "blå cykel") == []
+    hashed = db.execute("SELECT password_hash FROM staff_users WHERE id = %s", (staff_id,)).fetchone()[0]
+    assert password_hasher().verify("blå cykel under bron", hashed)
+    assert reason(session) == "password_changed"
+    weak = _hemma(database_url, "staff", "passwd", "sara", password="aaaaaaaaaaaa")
+    assert weak.returncode == 2 and "repetition" in weak.stderr
+
+    session = log_in()
+    assert _hemma(database_url, "staff", "disable", "sara").returncode == 0
+    assert db.execute("SELECT disabled FROM staff_users WHERE id = %s", (staff_id,)).fetchone() == (True,)
+    assert reason(session) == "disabled"
+    enabled = _hemma(database_url, "staff", "enable", "sara")
+    assert enabled.returncode == 0 and "enabled" in enabled.stdout
+    assert db.execute("SELECT disabled FROM staff_users WHERE id = %s", (staff_id,)).fetchone() == (False,)
+    assert reason(session) == "disabled"  # enabling brings no old session back
+
+    unknown = _hemma(database_url, "staff", "disable", "nobody")
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "hemma: no staff account nobody"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,18 +14,20 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from dashboard.auth import LoginBrake, safe_next
+from dashboard.auth import safe_next
 from dashboard.errors import EventRejected
-from dashboard.live import Changes, LiveHub, Subscriber, parse_event
+from dashboard.events import Changes, parse_event
+from dashboard.live import LiveHub, Subscriber
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import StaffUser, format_age, format_clock, format_value, swedish_sort_key
+from dashboard.sessions import ActiveSession
 from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 
 PASSWORD = "rätt häst batteri häftklammer"
 
 
 @pytest.fixture
-def ward(db: psycopg.Connection) -> tuple[StaffUser, EnrolledPatient]:
+def ward(db: psycopg.Connection) -> tuple[ActiveSession, EnrolledPatient]:
     ensure_ward(db, "avd-norr", "Avdelning Norr")
     patient = enrol_patient(db, ward_id="avd-norr", display_name="Anna Andersson", gateway_id="gw-anna")
     staff_id = create_staff_user(
@@ -34,7 +38,19 @@ def ward(db: psycopg.Connection) -> tuple[StaffUser, EnrolledPatient]:
         password=PASSWORD,
         ward_ids=["avd-norr"],
     )
-    return StaffUser(staff_id, "nurse.norr", "Sara Sjöström", "nurse", frozenset({"avd-norr"})), patient
+    staff = StaffUser(staff_id, "nurse.norr", "Sara Sjöström", "nurse", frozenset({"avd-norr"}))
+    return login_session(db, staff), patient
+
+
+def login_session(db: psycopg.Connection, staff: StaffUser) -> ActiveSession:
+    """A live staff_sessions row, as a login makes it (the hub needs only its row id)."""
+    row = db.execute(
+        "INSERT INTO staff_sessions (token_sha256, staff_user_id, expires_at)"
+        " VALUES (%s, %s, now() + interval '1 hour') RETURNING id, extract(epoch FROM expires_at)::float8",
+        (os.urandom(32), staff.id),
+    ).fetchone()
+    assert row is not None
+    return ActiveSession(row[0], staff, row[1])
 
 
 async def _next(sub: Subscriber, timeout: float = 5.0) -> dict[str, object] | None:
@@ -56,9 +72,9 @@ async def _reading(conn: psycopg.AsyncConnection, patient: EnrolledPatient, valu
 
 
 def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_closes(
-    database_url: str, ward: tuple[StaffUser, EnrolledPatient]
+    database_url: str, ward: tuple[ActiveSession, EnrolledPatient]
 ) -> None:
-    staff, patient = ward
+    session, patient = ward
 
     async def scenario() -> None:
         metrics = DashboardMetrics()
@@ -68,8 +84,8 @@ def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_c
             hub = LiveHub(pool, metrics, coalesce_s=0.01, queue_size=3, heartbeat_s=60)
             await hub.start(database_url)
             try:
-                fast = hub.subscribe("avd-norr", staff, "127.0.0.1")
-                slow = hub.subscribe("avd-norr", staff, "127.0.0.1")
+                fast = hub.subscribe("avd-norr", session, "127.0.0.1")
+                slow = hub.subscribe("avd-norr", session, "127.0.0.1")
                 assert (await _next(fast))["type"] == "snapshot"  # type: ignore[index]
                 seen = []
                 async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer:
@@ -86,7 +102,7 @@ def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_c
                     assert metrics.websocket_clients == 1
 
                     revoke = "DELETE FROM staff_ward_access WHERE staff_user_id = %s"
-                    await writer.execute(revoke, (staff.id,))
+                    await writer.execute(revoke, (session.staff.id,))
                     await _reading(writer, patient, 96)
                     assert await _next(fast) is None
                     assert fast.close_code == 4403
@@ -97,10 +113,48 @@ def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_c
     asyncio.run(scenario())
 
 
-def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
-    database_url: str, db: psycopg.Connection, ward: tuple[StaffUser, EnrolledPatient]
+def test_a_revoked_session_closes_at_once_and_an_expired_one_within_the_recheck(
+    database_url: str, db: psycopg.Connection, ward: tuple[ActiveSession, EnrolledPatient]
 ) -> None:
-    staff, patient = ward
+    revoked_session, _ = ward
+    expiring_session = login_session(db, revoked_session.staff)
+
+    async def scenario() -> None:
+        metrics = DashboardMetrics()
+        async with AsyncConnectionPool(
+            database_url, min_size=1, max_size=3, open=False, kwargs={"autocommit": True}
+        ) as pool:
+            hub = LiveHub(pool, metrics, coalesce_s=0.01, heartbeat_s=60, session_recheck_s=2.0)
+            await hub.start(database_url)
+            try:
+                revoked = hub.subscribe("avd-norr", revoked_session, None)
+                expiring = hub.subscribe("avd-norr", expiring_session, None)
+                for sub in (revoked, expiring):
+                    assert (await _next(sub))["type"] == "snapshot"  # type: ignore[index]
+                started = time.monotonic()
+                db.execute(
+                    "UPDATE staff_sessions SET revoked_at = now(), revoked_reason = 'operator' WHERE id = %s",
+                    (revoked_session.id,),
+                )
+                # The trigger's event, not the 2 s re-check, closes it.
+                assert await _next(revoked, timeout=1.5) is None and revoked.close_code == 4401
+                assert time.monotonic() - started < 1.5 and not expiring.closed
+                # Running out of time announces nothing; the periodic re-check finds it all the same.
+                db.execute(
+                    "UPDATE staff_sessions SET expires_at = now() WHERE id = %s", (expiring_session.id,)
+                )
+                assert await _next(expiring, timeout=5) is None and expiring.close_code == 4401
+                assert metrics.websocket_clients == 0
+            finally:
+                await hub.stop()
+
+    asyncio.run(scenario())
+
+
+def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
+    database_url: str, db: psycopg.Connection, ward: tuple[ActiveSession, EnrolledPatient]
+) -> None:
+    session, patient = ward
 
     async def scenario() -> None:
         metrics = DashboardMetrics()
@@ -110,7 +164,7 @@ def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
             hub = LiveHub(pool, metrics, coalesce_s=0.01, heartbeat_s=60)
             await hub.start(database_url)
             try:
-                before = hub.subscribe("avd-norr", staff, None)
+                before = hub.subscribe("avd-norr", session, None)
                 assert (await _next(before))["type"] == "snapshot"  # type: ignore[index]
                 killed = db.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -121,7 +175,7 @@ def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
                 assert await _next(before) is None and before.close_code == 1011
                 await asyncio.wait_for(hub.listening.wait(), 10)
                 assert metrics.listener_reconnects == 1
-                after = hub.subscribe("avd-norr", staff, None)
+                after = hub.subscribe("avd-norr", session, None)
                 assert (await _next(after))["type"] == "snapshot"  # type: ignore[index]
                 async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer:
                     await _reading(writer, patient, 88)
@@ -149,6 +203,8 @@ def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
         == "gateway"
     )
     assert changes == Changes({pid}, {3, 4}, {"gw-1"})
+    assert parse_event('{"kind": "sessions"}', changes) == "sessions"  # migration 0006's trigger
+    assert changes == Changes({pid}, {3, 4}, {"gw-1"}, sessions=True) and Changes(sessions=True)
     malformed = (
         "not json",
         "[]",
@@ -162,26 +218,6 @@ def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
     for bad in malformed:
         with pytest.raises(EventRejected):
             parse_event(bad, Changes())
-
-
-def test_login_brake_locks_after_five_failures_in_the_window_and_releases_later() -> None:
-    brake = LoginBrake(max_failures=5, window_s=900, lockout_s=300)
-    assert [brake.failed("Nurse", t) for t in range(5)] == [False, False, False, False, True]
-    assert brake.locked_for("nurse", 10) == pytest.approx(294)
-    assert brake.locked_for("other", 10) == 0
-    assert brake.locked_for("nurse", 305) == 0
-    # Failures spread wider than the window never lock.
-    assert not any(brake.failed("slow", t * 1000.0) for t in range(10))
-    brake.failed("ok", 0)
-    brake.succeeded("ok")
-    assert brake.locked_for("ok", 1) == 0
-
-
-def test_login_brake_memory_is_bounded() -> None:
-    brake = LoginBrake(max_tracked=100)
-    for i in range(1000):
-        brake.failed(f"user{i}", float(i))
-    assert len(brake._failures) <= 100
 
 
 def test_safe_next_only_allows_local_paths() -> None:

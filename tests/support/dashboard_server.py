@@ -54,10 +54,25 @@ def running_dashboard(settings: Settings, *, startup_timeout: float = 20.0) -> I
 def logged_in(base_url: str, username: str, password: str) -> Iterator[httpx.Client]:
     """An httpx client holding a dashboard session (fails the test if the login is refused)."""
     with httpx.Client(base_url=base_url, timeout=10) as client:
-        response = client.post("/login", data={"username": username, "password": password})
+        response = post_login(client, username, password)
         if response.status_code != 303:
             raise AssertionError(f"login as {username} refused: HTTP {response.status_code}")
         yield client
+
+
+def login_token(client: httpx.Client) -> str:
+    """The login form's CSRF token, bound to the pre-login cookie this client now holds."""
+    html = client.get("/login").text
+    match = re.search(r'<input type="hidden" name="csrf" value="([^"]+)">', html)
+    if not match:
+        raise AssertionError("no CSRF token in the login form")
+    return match.group(1)
+
+
+def post_login(client: httpx.Client, username: str, password: str, **fields: str) -> httpx.Response:
+    """Log in as a browser does: fetch the form for its token, then post it (extra form `fields`)."""
+    data = {"username": username, "password": password, "csrf": login_token(client), **fields}
+    return client.post("/login", data=data)
 
 
 def csrf_token(client: httpx.Client, page: str = "/") -> str:
