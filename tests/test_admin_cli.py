@@ -234,7 +234,11 @@ def test_refusals_never_print_the_password_or_its_hash(database_url: str, db) ->
         database_url, "staff", "add", "--username", "sara", "--name", "S", "--role", "nurse", "--ward", "nej",
         password=STRONG,
     )  # fmt: skip
-    assert no_ward.returncode == 2 and "the database refused this (23503)" in no_ward.stderr
+    assert (
+        no_ward.returncode == 2
+        and "the database refused this (SQLSTATE 23503, constraint staff_ward_access_ward_id_fkey)"
+        in no_ward.stderr
+    )
     assert _secrets_leaked(no_ward, STRONG) == []
     assert db.execute("SELECT count(*) FROM staff_users").fetchone() == (0,)
 
