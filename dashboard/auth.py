@@ -171,7 +171,9 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, presented: str | None) -> bool:
     expected = request.session.get("csrf")
-    return bool(expected and presented) and secrets.compare_digest(str(expected), str(presented))
+    # As bytes: compare_digest raises TypeError for str with non-ASCII characters (a forged header).
+    given = str(presented).encode("utf-8", "surrogatepass")
+    return bool(expected and presented) and secrets.compare_digest(str(expected).encode(), given)
 
 
 def session_expires_at(connection: HTTPConnection, max_age_s: int) -> float:
