@@ -39,6 +39,7 @@ TEXT_REFUSED = "hemma_text"
 TEXT_MESSAGE = "Texten innehåller tecken som inte är tillåtna (till exempel styrtecken)"
 NOT_JSON = "Förfrågan är inte giltig JSON"
 NOT_AN_OBJECT = "Förfrågan måste vara ett JSON-objekt"
+UNKNOWN_KEY = "Okänt fält i förfrågan"
 _JSON_MESSAGES = {
     "not_json": NOT_JSON,
     "number_out_of_range": "Förfrågan innehåller ett tal som är för stort",
@@ -77,7 +78,7 @@ def swedish(message: str, *, status: int = 422, null: str | None = None, **by_er
             return handler(value)
         except ValidationError as exc:
             kind = exc.errors()[0]["type"]
-        if kind == TEXT_REFUSED:
+        if kind == TEXT_REFUSED and status == 422:  # an id that cannot exist stays "not found"
             text = TEXT_MESSAGE
         elif value is None and null is not None:
             text = null
@@ -181,9 +182,13 @@ class BoundedJSONRoute(APIRoute):
 
 
 def refusal_for(errors: Sequence[Any]) -> ActionError:
-    """The refusal staff see for a RequestValidationError's errors: a field's own Swedish text when one
-    was refused with it, else a text for the request's shape. Nothing of the input is repeated but an
-    unknown key that is a plain identifier."""
+    """The refusal staff see for a RequestValidationError's errors: an unknown key first (as a form that
+    does not fit), then a field's own Swedish text, else a text for the request's shape. Nothing of the
+    input is repeated but an unknown key that is a plain identifier."""
+    unknown = next((e for e in errors if e.get("type") == "extra_forbidden"), None)
+    if unknown is not None:
+        key = str(unknown["loc"][-1]) if unknown.get("loc") else ""
+        return InvalidInput(f"Okänt fält: {key}", key) if _PLAIN_KEY.match(key) else InvalidInput(UNKNOWN_KEY)
     for error in errors:
         if error.get("type") == REFUSED:
             ctx = error.get("ctx") or {}
@@ -194,11 +199,6 @@ def refusal_for(errors: Sequence[Any]) -> ActionError:
     kind, loc = first.get("type"), tuple(first.get("loc", ()))
     if kind == "json_invalid":
         return InvalidInput(_JSON_MESSAGES.get((first.get("ctx") or {}).get("error"), NOT_JSON))
-    if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else ""
-        if _PLAIN_KEY.match(key):
-            return InvalidInput(f"Okänt fält: {key}", key)
-        return InvalidInput("Okänt fält i förfrågan")
     if loc[:1] == ("body",):
         return InvalidInput(NOT_AN_OBJECT)
     return InvalidInput("Förfrågan är inte giltig", _field(loc))
