@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from urllib.parse import quote
 import psycopg
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from psycopg_pool import AsyncConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,12 +49,22 @@ SESSION_COOKIE = "hemma_session"
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
+API_DESCRIPTION = """The ward dashboard's JSON API (and its pages), for staff and integrators.
+
+Log in with `POST /login` (form fields `username`, `password`); the session is the `hemma_session`
+cookie. State-changing requests also send the session's CSRF token, found in the `csrf-token` meta
+element of every page, in the `X-CSRF-Token` header. A refusal is `{"detail": "<Swedish text>"}`,
+with `"field"` naming the refused field on a 422; texts never repeat the input.
+"""
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app. Nothing connects here; the lifespan opens the pool and the LISTEN connection."""
     # The schema is served to logged-in staff by api.openapi; no docs pages (they load scripts from a CDN).
     app = FastAPI(
         title="Hemma avdelningsöversikt",
         version=_version(),
+        description=API_DESCRIPTION,
         lifespan=_lifespan,
         docs_url=None,
         redoc_url=None,
@@ -80,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def _to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
 
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ActionError, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(RequestTooLarge, _too_large)  # type: ignore[arg-type]
@@ -114,6 +128,24 @@ async def _refused(request: Request, exc: ActionError) -> Response:
 async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
     """FastAPI's validation error (body, path, query, form) as the refusal staff see; never the input."""
     return await _refused(request, refusal_for(exc.errors()))
+
+
+# Starlette's and FastAPI's own refusals (an unknown path, a wrong method, a form it cannot parse) carry
+# English texts; staff and integrators get Swedish ones. Hemma's own HTTPExceptions are Swedish already.
+_SWEDISH_STATUS_TEXTS = {
+    400: "Förfrågan kunde inte läsas",
+    404: "Adressen finns inte",
+    405: "Metoden stöds inte för den här adressen",
+    413: "Förfrågan är för stor",
+    415: "Förfrågans innehållstyp stöds inte",
+}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 400 or exc.detail == HTTPStatus(exc.status_code).phrase:
+        detail = _SWEDISH_STATUS_TEXTS.get(exc.status_code, "Förfrågan kunde inte utföras")
+        exc = StarletteHTTPException(exc.status_code, detail, exc.headers)
+    return await http_exception_handler(request, exc)
 
 
 async def _too_large(request: Request, exc: RequestTooLarge) -> Response:
