@@ -61,8 +61,7 @@ router = APIRouter(route_class=BoundedJSONRoute)
 Staff = Annotated[StaffUser, Depends(api_staff)]
 # State-changing routes: a session and its CSRF token in X-CSRF-Token.
 Acting = Annotated[StaffUser, Depends(api_staff_with_csrf)]
-_ALERT_REFUSALS = refusals(401, 403, 404, 409, 413, 422)
-_ORDER_REFUSALS = refusals(401, 403, 404, 409, 413, 422)
+_ACTION_REFUSALS = refusals(401, 403, 404, 409, 413, 422)
 
 
 @router.get(
@@ -91,7 +90,7 @@ async def ward_overview(request: Request, ward_id: WardId, staff: Staff) -> JSON
     "/api/alerts/{alert_id}/acknowledge",
     name="acknowledge",
     response_model=answers.AlertChanged,
-    responses=_ALERT_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def acknowledge(
     request: Request,
@@ -114,7 +113,7 @@ async def acknowledge(
     "/api/alerts/{alert_id}/snooze",
     name="snooze",
     response_model=answers.AlertChanged,
-    responses=_ALERT_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def snooze(request: Request, alert_id: AlertId, staff: Acting, body: SnoozeRequest) -> JSONResponse:
     """Acknowledged until now + minutes (at most the priority's cap); open or acknowledged alerts only."""
@@ -137,7 +136,7 @@ async def snooze(request: Request, alert_id: AlertId, staff: Acting, body: Snooz
     "/api/alerts/{alert_id}/resolve",
     name="resolve",
     response_model=answers.AlertChanged,
-    responses=_ALERT_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def resolve(request: Request, alert_id: AlertId, staff: Acting, body: ResolveRequest) -> JSONResponse:
     """Staff end an open or acknowledged alert, with a note saying why."""
@@ -156,7 +155,7 @@ async def resolve(request: Request, alert_id: AlertId, staff: Acting, body: Reso
     name="observation",
     status_code=201,
     response_model=answers.ObservationRecorded,
-    responses=_ORDER_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def observation(
     request: Request, patient_id: PatientId, staff: Acting, body: ObservationRequest
@@ -180,7 +179,7 @@ async def observation(
     name=SET_ALERT_LIMIT,
     status_code=201,
     response_model=answers.LimitSet,
-    responses=_ORDER_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def set_limit(
     request: Request, patient_id: PatientId, staff: Acting, body: LimitRequest
@@ -200,7 +199,7 @@ async def set_limit(
     "/api/patients/{patient_id}/limits/{limit_id}/revoke",
     name=REVOKE_ALERT_LIMIT,
     response_model=answers.LimitRevoked,
-    responses=_ORDER_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def revoke_limit(
     request: Request,
@@ -222,7 +221,7 @@ async def revoke_limit(
     name=ORDER_SPO2_SCALE,
     status_code=201,
     response_model=answers.ScaleOrdered,
-    responses=_ORDER_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def spo2_scale(
     request: Request, patient_id: PatientId, staff: Acting, body: ScaleRequest
@@ -242,7 +241,7 @@ async def spo2_scale(
     "/api/patients/{patient_id}/plan",
     name=SET_MONITORING_PLAN,
     response_model=answers.PlanSet,
-    responses=_ORDER_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def set_plan(request: Request, patient_id: PatientId, staff: Acting, body: PlanRequest) -> JSONResponse:
     """Measure this vital at least this often (replaces the vital's plan and restarts its clock)."""
@@ -260,7 +259,7 @@ async def set_plan(request: Request, patient_id: PatientId, staff: Acting, body:
     "/api/patients/{patient_id}/plan/{vital}/clear",
     name=CLEAR_MONITORING_PLAN,
     response_model=answers.PlanCleared,
-    responses=_ORDER_REFUSALS,
+    responses=_ACTION_REFUSALS,
 )
 async def clear_plan(
     request: Request,

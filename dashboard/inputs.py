@@ -50,7 +50,7 @@ _FORBIDDEN_CHARACTERS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 # An unknown key is named back only when it is a plain identifier, never when it could carry data.
-_PLAIN_KEY = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+_PLAIN_KEY = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 
 
 # --- text ----------------------------------------------------------------------------------------
@@ -188,7 +188,11 @@ def refusal_for(errors: Sequence[Any]) -> ActionError:
     unknown = next((e for e in errors if e.get("type") == "extra_forbidden"), None)
     if unknown is not None:
         key = str(unknown["loc"][-1]) if unknown.get("loc") else ""
-        return InvalidInput(f"Okänt fält: {key}", key) if _PLAIN_KEY.match(key) else InvalidInput(UNKNOWN_KEY)
+        return (
+            InvalidInput(f"Okänt fält: {key}", key)
+            if _PLAIN_KEY.fullmatch(key)
+            else InvalidInput(UNKNOWN_KEY)
+        )
     for error in errors:
         if error.get("type") == REFUSED:
             ctx = error.get("ctx") or {}

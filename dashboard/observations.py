@@ -3,8 +3,10 @@ air or oxygen. One transaction: the manual_observations row, the respiration rat
 ordinary observation (charted and thresholded like a device's, latest_vitals only if newer, as
 ingest does), an access_log row and a NOTIFY so open ward overviews refresh.
 
-The alert engine scores the row later (NEWS2 needs consciousness and air/oxygen) and sets
-`evaluated_at`; the dashboard never does.
+The body's shape is dashboard.bodies.ObservationRequest; when an observation may have been made is
+hemma.admin's (check_observation_time, the window `hemma observe` has too). The alert engine scores
+the row later (NEWS2 needs consciousness and air/oxygen) and sets `evaluated_at`; the dashboard
+never does.
 """
 
 from __future__ import annotations
