@@ -25,7 +25,10 @@ from hemma.admin import set_staff_password
 from hemma.passwords import EXAMPLE_PHRASE, MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+# Like dashboard.pages: a refused parameter is answered with the error page, not FastAPI's English 422.
+router = APIRouter(
+    responses={422: {"description": "Refused parameter (error page)", "content": {"text/html": {}}}}
+)
 
 # The policy's refusals in Swedish, by code (hemma.passwords). None repeats what was typed.
 POLICY_TEXTS = {

@@ -1,4 +1,5 @@
-"""The dashboard application: factory, lifespan (pool, migrations, LISTEN hub), security headers, serve()."""
+"""The dashboard application: factory, lifespan (pool, migrations, LISTEN hub), security headers, the
+answers to refused and failed requests, serve()."""
 
 from __future__ import annotations
 
@@ -10,27 +11,36 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from psycopg_pool import AsyncConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import account, api, pages
 from dashboard.auth import LoginRequired, PasswordChecker
+from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
+from dashboard.inputs import RequestTooLarge, refusal_for
 from dashboard.live import LiveHub
 from dashboard.login_brake import LoginBrake
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import format_age, format_clock, format_date_time, format_minutes
 from dashboard.same_origin import SameOriginWrites
+from dashboard.stored_times import read_any_timestamp
 from hemma.db import migrate
 from hemma.settings import Settings
 
@@ -41,10 +51,26 @@ SESSION_COOKIE = "hemma_session"
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
+API_DESCRIPTION = """The ward dashboard's JSON API (and its pages), for staff and integrators.
+
+Log in with `POST /login` (form fields `username`, `password`); the session is the `hemma_session`
+cookie. State-changing requests also send the session's CSRF token, found in the `csrf-token` meta
+element of every page, in the `X-CSRF-Token` header. A refusal is `{"detail": "<Swedish text>"}`,
+with `"field"` naming the refused field on a 422; texts never repeat the input.
+"""
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app. Nothing connects here; the lifespan opens the pool and the LISTEN connection."""
+    # The schema is served to logged-in staff by api.openapi; no docs pages (they load scripts from a CDN).
     app = FastAPI(
-        title="Hemma avdelningsöversikt", lifespan=_lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Hemma avdelningsöversikt",
+        version=_version(),
+        description=API_DESCRIPTION,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.metrics = DashboardMetrics()
@@ -60,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.secure_cookies,
     )
     app.add_middleware(SameOriginWrites)
+    app.add_middleware(LastResort)  # inside SecurityHeaders: a 500 carries the headers too
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
@@ -70,7 +97,63 @@ def create_app(settings: Settings) -> FastAPI:
     async def _to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
 
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ActionError, _refused)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestTooLarge, _too_large)  # type: ignore[arg-type]
     return app
+
+
+def _version() -> str:
+    try:
+        return version("hemma")
+    except PackageNotFoundError:
+        return "0"
+
+
+# --- refused requests: Swedish for staff, counted by route -----------------------------------------
+
+
+async def _refused(request: Request, exc: ActionError) -> Response:
+    """A refused request: `{"detail": <Swedish>, "field"?}` for the API (counted by the route's name,
+    e.g. action_errors_total{action="snooze",status="422"}), the error page for a page."""
+    if not request.url.path.startswith("/api/"):
+        return pages.render(
+            request, "error.html", None, exc.status, message=exc.message, status_code=exc.status
+        )
+    route = request.scope.get("route")
+    request.app.state.metrics.action_errors[(getattr(route, "name", "-"), exc.status)] += 1
+    body: dict[str, Any] = {"detail": exc.message}
+    if isinstance(exc, InvalidInput) and exc.field:
+        body["field"] = exc.field
+    return JSONResponse(body, status_code=exc.status)
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """FastAPI's validation error (body, path, query, form) as the refusal staff see; never the input."""
+    return await _refused(request, refusal_for(exc.errors()))
+
+
+# Starlette's and FastAPI's own refusals (an unknown path, a wrong method, a form it cannot parse) carry
+# English texts; staff and integrators get Swedish ones. Hemma's own HTTPExceptions are Swedish already.
+_SWEDISH_STATUS_TEXTS = {
+    400: "Förfrågan kunde inte läsas",
+    404: "Adressen finns inte",
+    405: "Metoden stöds inte för den här adressen",
+    413: "Förfrågan är för stor",
+    415: "Förfrågans innehållstyp stöds inte",
+}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 400 or exc.detail == HTTPStatus(exc.status_code).phrase:
+        detail = _SWEDISH_STATUS_TEXTS.get(exc.status_code, "Förfrågan kunde inte utföras")
+        exc = StarletteHTTPException(exc.status_code, detail, exc.headers)
+    return await http_exception_handler(request, exc)
+
+
+async def _too_large(request: Request, exc: RequestTooLarge) -> Response:
+    return await _refused(request, BodyTooLarge())
 
 
 @asynccontextmanager
@@ -85,6 +168,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         open=False,
         kwargs={"autocommit": True},
         check=AsyncConnectionPool.check_connection,
+        configure=_configure_connection,
         name="hemma-dashboard",
     )
     await pool.open(wait=True, timeout=15)
@@ -97,6 +181,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await hub.stop()
         await pool.close()
+
+
+async def _configure_connection(conn: psycopg.AsyncConnection) -> None:
+    read_any_timestamp(conn)  # a stored far-off date never breaks a page (dashboard.stored_times)
 
 
 def _migrate(url: str) -> None:
@@ -158,6 +246,76 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+GENERIC_ERROR = "Ett oväntat fel inträffade. Försök igen; kvarstår felet, kontakta systemförvaltningen."
+_ERROR_PAGE = (
+    '<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>Fel – Hemma</title></head>'
+    f'<body><h1>Fel</h1><p>{GENERIC_ERROR}</p><p><a href="/">Till avdelningarna</a></p></body></html>'
+)
+# The modules whose frames say where in Hemma an error arose (the innermost frame is often a library's).
+_OWN_PACKAGES = ("dashboard.", "alerts.", "hemma.")
+
+
+class LastResort:
+    """Any exception nothing else answered: a generic Swedish 500 (JSON under /api/, else a small page)
+    and one log line naming only the exception's type and where it was raised. Never its message or
+    traceback: those can carry a note, a failing row or a parameter (issue 8, finding 7). Pure ASGI, so
+    uvicorn never sees the exception and never logs it either."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] in ("http.response.start", "websocket.close")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path", "-")
+            log.error(
+                "unexpected %s at %s (%s %s)",
+                type(exc).__name__,
+                _where(exc),
+                scope.get("method", "WS"),
+                route,
+            )
+            scope["app"].state.metrics.unexpected_errors += 1
+            if started:
+                return  # the answer is under way; the server ends the connection
+            if scope["type"] == "websocket":
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": 1011})
+                return
+            response: Response
+            if scope["path"].startswith("/api/"):
+                response = JSONResponse({"detail": GENERIC_ERROR}, status_code=500)
+            else:
+                response = HTMLResponse(_ERROR_PAGE, status_code=500)
+            await response(scope, receive, send)
+
+
+def _where(exc: BaseException) -> str:
+    """'psycopg.cursor_async:117 via dashboard.alert_actions:72': the innermost frame, and the innermost
+    of Hemma's own when that is another."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_globals.get("__name__", "?"), tb.tb_lineno))
+        tb = tb.tb_next
+    if not frames:
+        return "?"
+    inner = f"{frames[-1][0]}:{frames[-1][1]}"
+    own = next((f"{m}:{n}" for m, n in reversed(frames) if m.startswith(_OWN_PACKAGES)), None)
+    return inner if own in (None, inner) else f"{inner} via {own}"
 
 
 def serve(settings: Settings) -> None:

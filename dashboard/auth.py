@@ -192,8 +192,16 @@ def csrf_token(request: Request) -> str:
 
 
 def csrf_ok(request: Request, presented: str | None) -> bool:
-    expected = csrf_token(request)
-    return bool(expected and presented) and secrets.compare_digest(expected, str(presented))
+    return _same_token(csrf_token(request), presented)
+
+
+def _same_token(expected: object, presented: str | None) -> bool:
+    """Constant-time, and as bytes: compare_digest raises TypeError for a str with non-ASCII characters
+    (a forged header or form field), which must be a wrong token, not a 500."""
+    if not isinstance(expected, str) or not expected or not presented:
+        return False
+    given = str(presented).encode("utf-8", "surrogatepass")
+    return secrets.compare_digest(expected.encode(), given)
 
 
 def login_csrf_token(request: Request) -> str:
@@ -209,7 +217,7 @@ def login_csrf_ok(request: Request, presented: str | None) -> bool:
     expected = request.session.get(_LOGIN_CSRF)
     # It stays until the login succeeds (start_session clears the cookie's contents), so a second
     # tab or a double click does not fail for want of a fresh token.
-    return isinstance(expected, str) and bool(presented) and secrets.compare_digest(expected, str(presented))
+    return _same_token(expected, presented)
 
 
 def safe_next(path: str | None) -> str:

@@ -16,17 +16,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 
 from dashboard.access_log import AccessEntry
+from dashboard.bodies import (
+    LIMIT_REASON_MESSAGE,
+    SCALE_REASON_MESSAGE,
+    LimitRequest,
+    PlanRequest,
+    ScaleRequest,
+)
 from dashboard.errors import (
     ActionError,
     InvalidInput,
@@ -39,7 +45,6 @@ from dashboard.errors import (
 from dashboard.model import (
     PRIORITY_LABELS,
     StaffUser,
-    display_zone,
     format_minutes,
     format_value,
     known_vital,
@@ -52,7 +57,6 @@ from hemma.vitals import VITALS, Vital
 
 log = logging.getLogger(__name__)
 
-MAX_REASON_LENGTH = 500
 # The vitals offered in the plan form: what a kit (or a nurse, for respiration) measures on its own.
 # Diastolic and mean arterial pressure come with every systolic reading.
 PLAN_VITALS = (
@@ -136,94 +140,6 @@ def plan_choices() -> tuple[tuple[str, str], ...]:
     return tuple((v.value, VITALS[v].display) for v in PLAN_VITALS)
 
 
-# --- the request's shape (what the order means is hemma.admin's to judge) -------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LimitInput:
-    rule: str
-    priority: str
-    limit: float
-    reason: str
-    valid_until: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleInput:
-    scale: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlanInput:
-    vital: str
-    every: timedelta
-
-
-def parse_limit(body: dict[str, Any]) -> LimitInput:
-    """Body {"rule", "priority", "limit", "reason", "valid_until"}; InvalidInput in Swedish otherwise."""
-    rule = body.get("rule")
-    if not isinstance(rule, str) or not rule.strip() or len(rule) > 64:
-        raise InvalidInput("Välj vilken larmgräns som ska ändras", "rule")
-    priority = body.get("priority")
-    if not isinstance(priority, str) or priority not in PRIORITY_LABELS:
-        raise InvalidInput("Välj prioritet: hög, medel eller låg", "priority")
-    limit = body.get("limit")
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
-        raise InvalidInput("Ange gränsen som ett tal", "limit")
-    return LimitInput(
-        rule.strip(), priority, float(limit), _reason(body.get("reason")), _until(body.get("valid_until"))
-    )
-
-
-def parse_scale(body: dict[str, Any]) -> ScaleInput:
-    """Body {"scale": 1 | 2, "reason": str}."""
-    scale = body.get("scale")
-    if isinstance(scale, bool) or not isinstance(scale, int):
-        raise InvalidInput("Välj SpO₂-skala 1 eller 2", "scale")
-    return ScaleInput(scale, _reason(body.get("reason")))
-
-
-def parse_plan(body: dict[str, Any]) -> PlanInput:
-    """Body {"vital": str, "every_minutes": int}."""
-    vital = body.get("vital")
-    if not isinstance(vital, str) or not vital:
-        raise InvalidInput("Välj vad som ska mätas", "vital")
-    minutes = body.get("every_minutes")
-    if isinstance(minutes, bool) or not isinstance(minutes, int):
-        raise InvalidInput("Ange intervallet i hela minuter", "every_minutes")
-    try:
-        every = timedelta(minutes=minutes)
-    except OverflowError:  # beyond any date: out of range, as hemma.admin would say of a smaller one
-        raise InvalidInput(_PLAN_RANGE, "every_minutes") from None
-    return PlanInput(vital, every)
-
-
-def _reason(value: Any) -> str:
-    """The reason as given (blank included: hemma.admin says what a reason needs)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidInput("Motiveringen måste vara text", "reason")
-    if len(value.strip()) > MAX_REASON_LENGTH:
-        raise InvalidInput(f"Motiveringen får vara högst {MAX_REASON_LENGTH} tecken", "reason")
-    return value
-
-
-def _until(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 40:
-        raise InvalidInput("Ogiltig tidpunkt för Gäller till", "valid_until")
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("Ogiltig tidpunkt för Gäller till", "valid_until") from None
-    if at.tzinfo is None:  # no zone: Swedish local time, as staff read the clock
-        at = at.replace(tzinfo=display_zone())
-    return at
-
-
 # --- hemma.admin's refusals in Swedish --------------------------------------------------------------
 
 
@@ -257,12 +173,11 @@ def _impossible_limit(m: re.Match[str]) -> str:
         return f"Gränsen {m['value']} är inte ett möjligt värde"
     info = VITALS[vital]
     value = float(m["value"])
-    number = format_value(value, info.decimals if value != round(value) else 0)
     low, high = format_value(info.plausible_min, 0), format_value(info.plausible_max, 0)
-    return (
-        f"Gränsen {number} {info.display_unit} är inte ett möjligt värde för {info.display.lower()}"
-        f" ({low}–{high} {info.display_unit})"
-    )
+    number = format_value(value, info.decimals if value != round(value) else 0)
+    given = f" {number} {info.display_unit}" if abs(value) < 1e6 else ""  # no 300-digit numbers
+    plausible = f"{low}–{high} {info.display_unit}"
+    return f"Gränsen{given} är inte ett möjligt värde för {info.display.lower()} ({plausible})"
 
 
 def _r(
@@ -283,18 +198,8 @@ ADMIN_REFUSALS: tuple[_Refusal, ...] = (
         lambda m: f"{_key_label(m['rule'])} har gräns bara för prioritet {_priorities(m['has'])}",
     ),
     _r(r"^limit (?P<value>\S+) \S+ is not a possible (?P<vital>\S+) value", 422, "limit", _impossible_limit),
-    _r(
-        r"^a reason is required \(who",
-        422,
-        "reason",
-        "Skriv en motivering: vem som bad om gränsen och varför (minst 3 tecken)",
-    ),
-    _r(
-        r"^a reason is required",
-        422,
-        "reason",
-        "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)",
-    ),
+    _r(r"^a reason is required \(who", 422, "reason", LIMIT_REASON_MESSAGE),
+    _r(r"^a reason is required", 422, "reason", SCALE_REASON_MESSAGE),
     _r(
         r"^SpO2 scale must be 1",
         422,
@@ -314,8 +219,18 @@ ADMIN_REFUSALS: tuple[_Refusal, ...] = (
     _r(r"^personal limit \S+ was already revoked", 409, None, "Larmgränsen är redan återkallad"),
     _r(r"^no patient ", 404, None, "Patienten finns inte"),
     _r(r"^patient \S+ was discharged", 409, None, "Patienten är utskriven"),
-    _r(r"^the limit's end time .* not in the future", 422, "valid_until", "Gäller till måste ligga efter nu"),
 )
+# hemma.admin's refusals of a time a person typed (admin.DateOutOfRange), by code: (field, Swedish).
+DATE_REFUSALS: dict[str, tuple[str, str]] = {
+    "limit_end_past": ("valid_until", "Gäller till måste ligga efter nu"),
+    "limit_end_too_far": (
+        "valid_until",
+        f"Gäller till får ligga högst {admin.LIMIT_MAX_VALIDITY.days} dagar fram"
+        " (lämna fältet tomt för tills vidare)",
+    ),
+    "observation_in_future": ("time", "Tidpunkten kan inte ligga i framtiden"),
+    "observation_too_old": ("time", f"Tidpunkten får ligga högst {admin.MANUAL_MAX_AGE.days} dagar bakåt"),
+}
 
 
 def translate(exc: admin.AdminError) -> ActionError:
@@ -326,6 +241,9 @@ def translate(exc: admin.AdminError) -> ActionError:
         if exc.code == "ward" and exc.ward_id is not None:
             return WardForbidden(exc.ward_id)
         return OrderRefused(403, text, permissions.refusal_sv(exc.action))
+    if isinstance(exc, admin.DateOutOfRange) and exc.code in DATE_REFUSALS:
+        field, message = DATE_REFUSALS[exc.code]
+        return InvalidInput(message, field)
     for refusal in ADMIN_REFUSALS:
         match = refusal.pattern.search(text)
         if match:
@@ -333,8 +251,9 @@ def translate(exc: admin.AdminError) -> ActionError:
             if refusal.status == 422:
                 return InvalidInput(message, refusal.field)
             return OrderRefused(refusal.status, text, message)
-    log.warning("hemma.admin refusal without a Swedish text: %s", text)
-    return InvalidInput(text)
+    # Not echoed to staff: an operator's English text may quote what was typed.
+    log.warning("hemma.admin refusal without a Swedish text: %s", type(exc).__name__)
+    return InvalidInput("Ordern kunde inte sparas: kontrollera uppgifterna")
 
 
 # --- running an order ----------------------------------------------------------------------------------
@@ -391,7 +310,7 @@ async def _order(
 
 
 async def set_alert_limit(
-    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: LimitInput, client_address: str | None
+    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: LimitRequest, client_address: str | None
 ) -> dict[str, Any]:
     """A physician's personal limit for one rule key and priority (replacing any earlier one)."""
 
@@ -411,7 +330,7 @@ async def set_alert_limit(
             "rule": entered.rule,
             "priority": entered.priority,
             "limit": entered.limit,
-            "reason": entered.reason.strip(),
+            "reason": entered.reason,
             "valid_until": entered.valid_until.isoformat() if entered.valid_until else None,
             "set_by": staff.display_name,
         }
@@ -435,7 +354,7 @@ async def revoke_alert_limit(
 
 
 async def order_spo2_scale(
-    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: ScaleInput, client_address: str | None
+    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: ScaleRequest, client_address: str | None
 ) -> dict[str, Any]:
     """Score SpO2 on NEWS2 scale 2 (hypercapnic), or back on scale 1; each with its reason."""
 
@@ -444,7 +363,7 @@ async def order_spo2_scale(
         answer = {
             "id": order_id,
             "scale": entered.scale,
-            "reason": entered.reason.strip(),
+            "reason": entered.reason,
             "ordered_by": staff.display_name,
         }
         return f"spo2_scale_order:{order_id}", {"order": answer}
@@ -453,12 +372,16 @@ async def order_spo2_scale(
 
 
 async def set_monitoring_plan(
-    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: PlanInput, client_address: str | None
+    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: PlanRequest, client_address: str | None
 ) -> dict[str, Any]:
     """Plan that `vital` is measured at least this often (replacing the plan for that vital)."""
+    try:
+        every = timedelta(minutes=entered.every_minutes)
+    except OverflowError:  # beyond any date: out of range, as hemma.admin would say of a smaller one
+        raise InvalidInput(_PLAN_RANGE, "every_minutes") from None
 
     def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        minutes = admin.set_monitoring_plan(conn, patient_id, entered.vital, entered.every, staff.username)
+        minutes = admin.set_monitoring_plan(conn, patient_id, entered.vital, every, staff.username)
         return f"plan:{entered.vital}", {"plan": {"vital": entered.vital, "every_minutes": minutes}}
 
     return await _order(url, Action.SET_MONITORING_PLAN, staff, patient_id, client_address, work)

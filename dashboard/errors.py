@@ -81,8 +81,17 @@ class InvalidInput(ActionError):
 class BodyTooLarge(ActionError):
     status = 413
 
-    def __init__(self, size: int) -> None:
-        super().__init__(f"request body of {size} bytes", "Förfrågan är för stor")
+    def __init__(self) -> None:
+        super().__init__("request body too large", "Förfrågan är för stor")
+
+
+class NotFound(ActionError):
+    """What the request names cannot exist (a malformed id): answered as an unknown one would be."""
+
+    status = 404
+
+    def __init__(self, message: str) -> None:
+        super().__init__("not found", message)
 
 
 class PatientNotFound(ActionError):

@@ -36,6 +36,8 @@ class DashboardMetrics:
     csrf_rejections: int = 0
     access_log_rows: int = 0
     listener_reconnects: int = 0
+    # Requests answered by the last-resort handler (dashboard.app.LastResort): each one is a bug.
+    unexpected_errors: int = 0
 
     def render(self) -> str:
         lines: list[str] = []
@@ -139,5 +141,11 @@ class DashboardMetrics:
             "counter",
             "Times the LISTEN connection was re-established.",
             [("", self.listener_reconnects)],
+        )
+        metric(
+            "unexpected_errors_total",
+            "counter",
+            "Requests that failed unexpectedly and were answered with a generic 500 (each one is a bug).",
+            [("", self.unexpected_errors)],
         )
         return "\n".join(lines) + "\n"

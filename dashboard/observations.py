@@ -3,24 +3,26 @@ air or oxygen. One transaction: the manual_observations row, the respiration rat
 ordinary observation (charted and thresholded like a device's, latest_vitals only if newer, as
 ingest does), an access_log row and a NOTIFY so open ward overviews refresh.
 
-The alert engine scores the row later (NEWS2 needs consciousness and air/oxygen) and sets
-`evaluated_at`; the dashboard never does.
+The body's shape is dashboard.bodies.ObservationRequest; when an observation may have been made is
+hemma.admin's (check_observation_time, the window `hemma observe` has too). The alert engine scores
+the row later (NEWS2 needs consciousness and air/oxygen) and sets `evaluated_at`; the dashboard
+never does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dashboard.access_log import RECORD_OBSERVATION, AccessEntry, write_access_log
-from dashboard.errors import InvalidInput, PatientDischarged, PatientNotFound, RoleForbidden, WardForbidden
-from dashboard.model import ACVPU_LABELS, ManualObservationView, StaffUser, display_zone
-from hemma import permissions
+from dashboard.bodies import ObservationRequest
+from dashboard.care_orders import translate
+from dashboard.errors import PatientDischarged, PatientNotFound, RoleForbidden, WardForbidden
+from dashboard.model import ManualObservationView, StaffUser
+from hemma import admin, permissions
 from hemma.db import NOTIFY_CHANNEL
 from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
 from hemma.permissions import Action
@@ -30,94 +32,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RR_MIN, RR_MAX = 1, 80  # breaths per minute, as the manual_observations check allows
-OXYGEN_MAX_L_MIN = 15.0
-LATEST_BACK = timedelta(hours=12)  # how far back an observation may be entered
-FUTURE_SLACK = timedelta(minutes=5)  # a clock a little ahead is not an error
-_FIELDS = {"respiratory_rate", "consciousness", "on_oxygen", "oxygen_l_min", "time"}
 
-
-@dataclass(frozen=True, slots=True)
-class ObservationInput:
-    respiratory_rate: int | None
-    consciousness: str | None
-    on_oxygen: bool | None
-    oxygen_l_min: float | None
-    time: datetime | None  # None: now
-
-
-def parse_observation(body: object) -> ObservationInput:
-    """The request body as an ObservationInput; InvalidInput (HTTP 422) with a Swedish message otherwise."""
-    if not isinstance(body, dict):
-        raise InvalidInput("Förfrågan måste vara ett JSON-objekt")
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        raise InvalidInput(f"Okänt fält: {unknown[0][:40]}", unknown[0][:40])
-    rr = _respiratory_rate(body.get("respiratory_rate"))
-    consciousness = body.get("consciousness")
-    if consciousness == "":
-        consciousness = None
-    if consciousness is not None and consciousness not in ACVPU_LABELS:
-        raise InvalidInput("Medvetandegrad anges med A, C, V, P eller U", "consciousness")
-    on_oxygen = body.get("on_oxygen")
-    if on_oxygen is not None and not isinstance(on_oxygen, bool):
-        raise InvalidInput("Ange luft eller syrgas", "on_oxygen")
-    flow = _oxygen_flow(body.get("oxygen_l_min"), on_oxygen)
-    if rr is None and consciousness is None and on_oxygen is None:
-        raise InvalidInput("Ange minst en av andningsfrekvens, medvetandegrad och luft/syrgas")
-    return ObservationInput(rr, consciousness, on_oxygen, flow, _time(body.get("time")))
-
-
-def _respiratory_rate(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    message = f"Andningsfrekvensen måste vara ett heltal mellan {RR_MIN} och {RR_MAX} /min"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(message, "respiratory_rate")
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise InvalidInput(message, "respiratory_rate")
-    if not RR_MIN <= value <= RR_MAX:
-        raise InvalidInput(message, "respiratory_rate")
-    return int(value)
-
-
-def _oxygen_flow(value: Any, on_oxygen: bool | None) -> float | None:
-    if value is None or value == "":
-        return None
-    if on_oxygen is not True:
-        raise InvalidInput("Syrgasflöde kan bara anges när patienten får syrgas", "oxygen_l_min")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 < value <= OXYGEN_MAX_L_MIN
-    ):
-        raise InvalidInput("Syrgasflödet måste vara större än 0 och högst 15 l/min", "oxygen_l_min")
-    return float(value)
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 40:
-        raise InvalidInput("Ogiltig tidpunkt", "time")
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("Ogiltig tidpunkt", "time") from None
-    if at.tzinfo is None:  # a time without zone is Swedish local time, as staff read the clock
-        at = at.replace(tzinfo=display_zone())
-    return at
-
-
-def check_time(at: datetime | None, now: datetime) -> datetime:
-    """The observation's time: now when not given, at most 12 h back and 5 min ahead."""
+def observation_time(at: datetime | None, now: datetime) -> datetime:
+    """The observation's time: now when not given, else within hemma.admin's window (Swedish refusal)."""
     if at is None:
         return now
-    if at > now + FUTURE_SLACK:
-        raise InvalidInput("Tidpunkten kan inte ligga i framtiden", "time")
-    if at < now - LATEST_BACK:
-        raise InvalidInput("Tidpunkten får ligga högst 12 timmar bakåt", "time")
+    try:
+        admin.check_observation_time(at, now)
+    except admin.AdminError as exc:
+        raise translate(exc) from exc
     return at
 
 
@@ -126,7 +49,7 @@ async def record_observation(
     *,
     patient_id: uuid.UUID,
     staff: StaffUser,
-    observation: ObservationInput,
+    observation: ObservationRequest,
     client_address: str | None,
 ) -> ManualObservationView:
     """Store one manual observation (and its respiration rate as an observation); audited and announced."""
@@ -145,7 +68,7 @@ async def record_observation(
             raise RoleForbidden(staff.role, permissions.refusal_sv(Action.RECORD_OBSERVATION))
         if discharged:
             raise PatientDischarged(patient_id)
-        at = check_time(observation.time, now)
+        at = observation_time(observation.time, now)
         cur = await conn.execute(
             "INSERT INTO manual_observations (patient_id, time, respiratory_rate, consciousness, on_oxygen,"
             " oxygen_l_min, source, entered_by) VALUES (%s, %s, %s, %s, %s, %s, 'nurse', %s)"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -26,6 +25,7 @@ from dashboard.auth import (
     start_session,
     verify_credentials,
 )
+from dashboard.inputs import PatientId, Text, WardId
 from dashboard.model import ACVPU_LABELS, StaffUser
 from dashboard.queries import (
     fetch_patient_record,
@@ -34,11 +34,22 @@ from dashboard.queries import (
     fetch_ward_overview,
     fetch_wards,
 )
+from hemma import admin
 from hemma.permissions import Action
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+# Pages answer a refused request with the error page (dashboard.app), not JSON.
+router = APIRouter(
+    responses={422: {"description": "Refused parameter (error page)", "content": {"text/html": {}}}}
+)
 _BIGINT_MAX = 2**63 - 1
+
+# When a manual observation may have been made: hemma.admin's window, for the form's bounds and hint.
+_OBSERVATION_WINDOW = {
+    "back_minutes": admin.MANUAL_MAX_AGE // timedelta(minutes=1),
+    "ahead_minutes": admin.MANUAL_FUTURE_TOLERANCE // timedelta(minutes=1),
+    "back_days": admin.MANUAL_MAX_AGE.days,
+}
 
 _LOGIN_MESSAGES = {
     "invalid": (401, "Fel användarnamn eller lösenord."),
@@ -63,7 +74,7 @@ def client_address(request: Request) -> str | None:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str = "/") -> Response:
+async def login_form(request: Request, next: Text = "/") -> Response:
     if await staff_from_session(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _login_page(request, 200, next)
@@ -72,9 +83,9 @@ async def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(
     request: Request,
-    username: Annotated[str, Form(max_length=64)] = "",
+    username: Annotated[Text, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",
+    next: Annotated[Text, Form(max_length=2000)] = "/",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     state = request.app.state
@@ -132,7 +143,7 @@ async def ward_list(request: Request, staff: Annotated[StaffUser, Depends(page_s
 
 @router.get("/wards/{ward_id}", response_class=HTMLResponse)
 async def ward_page(
-    request: Request, ward_id: str, staff: Annotated[StaffUser, Depends(page_staff)]
+    request: Request, ward_id: WardId, staff: Annotated[StaffUser, Depends(page_staff)]
 ) -> Response:
     if not staff.can_see(ward_id):
         return error_page(request, staff, 403, "Du har inte behörighet till den här avdelningen.")
@@ -156,24 +167,21 @@ async def ward_page(
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 async def patient_page(
-    request: Request, patient_id: str, staff: Annotated[StaffUser, Depends(page_staff)]
+    request: Request, patient_id: PatientId, staff: Annotated[StaffUser, Depends(page_staff)]
 ) -> Response:
-    try:
-        pid = uuid.UUID(patient_id)
-    except ValueError:
-        return error_page(request, staff, 404, "Patienten finns inte.")
     async with request.app.state.pool.connection() as conn:
-        ward_id = await fetch_patient_ward(conn, pid)
+        ward_id = await fetch_patient_ward(conn, patient_id)
         if ward_id is None:
             return error_page(request, staff, 404, "Patienten finns inte.")
         if not staff.can_see(ward_id):
             message = "Patienten tillhör en avdelning du saknar behörighet till."
             return error_page(request, staff, 403, message)
-        record = await fetch_patient_record(conn, pid)
+        record = await fetch_patient_record(conn, patient_id)
         if record is None:
             return error_page(request, staff, 404, "Patienten finns inte.")
         request.app.state.metrics.access_log_rows += await write_access_log(
-            conn, entries_for(staff, [pid], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request))
+            conn,
+            entries_for(staff, [patient_id], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request)),
         )
     # The order forms staff may use (hemma.permissions: nurses the plan; physicians also limits and the
     # SpO2 scale; admins none).
@@ -192,6 +200,7 @@ async def patient_page(
         may_plan=in_care and staff.may(Action.SET_MONITORING_PLAN),
         limit_choices=care_orders.limit_choices(scale) if may_limit else (),
         plan_choices=care_orders.plan_choices(),
+        observation_window=_OBSERVATION_WINDOW,
         spo2_scale=scale,
     )
 

@@ -56,6 +56,25 @@ GATEWAY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 BIRTH_YEAR_MIN = 1890
 
 
+class DateOutOfRange(AdminError):
+    """A time a person typed lies outside what it may be. `code` names the bound that was crossed, so
+    callers look their own text up by code (the dashboard's Swedish) instead of parsing the message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Every time a person types is bounded (here, and MANUAL_* for observations): a far-off date is a typo,
+# and once stored it breaks whatever reads it (a year-10000 end time is past what Python can hold).
+# A personal limit is for this care episode: an end more than a year ahead is a typo in the year, and a
+# limit without an end ("tills vidare") is how to say it has none.
+LIMIT_MAX_VALIDITY = timedelta(days=366)
+# An on-call rota entry is one shift or a week's on-call duty (veckojour), planned at most a year ahead.
+ONCALL_MAX_SHIFT = timedelta(days=14)
+ONCALL_MAX_AHEAD = timedelta(days=366)
+
+
 @dataclass(frozen=True, slots=True)
 class EnrolledPatient:
     patient_id: uuid.UUID
@@ -247,12 +266,10 @@ def add_oncall_shift(
     level: int,
     starts_at: datetime,
     ends_at: datetime,
+    now: datetime | None = None,
 ) -> int:
     """Put a member of staff on the ward's on-call rota (level 1 jourläkare, 2 bakjour, 3 verksamhetschef)."""
-    if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise AdminError("shift times must carry a time zone")
-    if ends_at <= starts_at:
-        raise AdminError("a shift must end after it starts")
+    check_shift_times(starts_at, ends_at, now or datetime.now(UTC))
     if not 1 <= level <= 3:
         raise AdminError(f"on-call level must be 1, 2 or 3, got {level}")
     with conn.transaction():
@@ -282,6 +299,19 @@ def add_oncall_shift(
             (ward_id, staff_id, level, starts_at, ends_at),
         ).fetchone()[0]  # type: ignore[index]
     return int(shift_id)
+
+
+def check_shift_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+    """A rota entry's times: zoned, ending after they start, at most ONCALL_MAX_SHIFT long and ending
+    within ONCALL_MAX_AHEAD of `now`. Past shifts are allowed (the rota is also a record)."""
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise AdminError("shift times must carry a time zone")
+    if ends_at <= starts_at:
+        raise AdminError("a shift must end after it starts")
+    if ends_at - starts_at > ONCALL_MAX_SHIFT:
+        raise DateOutOfRange("shift_too_long", f"a shift may last at most {ONCALL_MAX_SHIFT.days} days")
+    if ends_at > now + ONCALL_MAX_AHEAD:
+        raise DateOutOfRange("shift_too_far_ahead", "a shift must end within a year from now")
 
 
 def set_staff_contact(
@@ -353,10 +383,7 @@ def set_personal_threshold(
     with conn.transaction():
         staff, _ = _staff_for_patient(conn, set_by_username, Action.SET_ALERT_LIMIT, patient_id)
         if valid_until is not None:
-            if valid_until.tzinfo is None:
-                raise AdminError("the limit's end time must carry a time zone")
-            if valid_until <= conn.execute("SELECT now()").fetchone()[0]:  # type: ignore[index]
-                raise AdminError(f"the limit's end time {valid_until.isoformat()} is not in the future")
+            check_limit_end(valid_until, conn.execute("SELECT now()").fetchone()[0])  # type: ignore[index]
         conn.execute(
             "UPDATE personal_thresholds SET revoked_at = now(), revoked_by = %s"
             " WHERE patient_id = %s AND rule = %s AND priority = %s AND revoked_at IS NULL",
@@ -369,6 +396,22 @@ def set_personal_threshold(
             (patient_id, rule, priority, limit, reason.strip(), staff.id, valid_until),
         ).fetchone()
     return int(row[0])  # type: ignore[index]
+
+
+def check_limit_end(valid_until: datetime, now: datetime) -> None:
+    """A personal limit's end time: zoned, after `now`, at most LIMIT_MAX_VALIDITY ahead."""
+    if valid_until.tzinfo is None:
+        raise AdminError("the limit's end time must carry a time zone")
+    if valid_until <= now:
+        raise DateOutOfRange(
+            "limit_end_past", f"the limit's end time {valid_until.isoformat()} is not in the future"
+        )
+    if valid_until > now + LIMIT_MAX_VALIDITY:
+        raise DateOutOfRange(
+            "limit_end_too_far",
+            f"the limit's end time {valid_until.isoformat()} is more than a year ahead;"
+            " leave it out for a limit until further notice",
+        )
 
 
 def revoke_personal_threshold(
@@ -581,6 +624,20 @@ def order_spo2_scale(
     return int(row[0])  # type: ignore[index]
 
 
+def check_observation_time(at: datetime, now: datetime) -> None:
+    """When a manual observation may have been made: zoned, at most MANUAL_FUTURE_TOLERANCE after `now`
+    and at most MANUAL_MAX_AGE before it. The CLI and the dashboard both ask here."""
+    if at.tzinfo is None:
+        raise AdminError("observation time must carry a time zone")
+    if at > now + MANUAL_FUTURE_TOLERANCE:
+        raise DateOutOfRange("observation_in_future", f"observation time {at.isoformat()} is in the future")
+    if at < now - MANUAL_MAX_AGE:
+        raise DateOutOfRange(
+            "observation_too_old",
+            f"observation time {at.isoformat()} is more than 7 days ago; check the date",
+        )
+
+
 def record_manual_observation(
     conn: psycopg.Connection,
     patient_id: uuid.UUID,
@@ -606,12 +663,7 @@ def record_manual_observation(
     from hemma.vitals import VITALS, Vital, plausibility_problem
 
     now = now or datetime.now(UTC)
-    if at.tzinfo is None:
-        raise AdminError("observation time must carry a time zone")
-    if at > now + MANUAL_FUTURE_TOLERANCE:
-        raise AdminError(f"observation time {at.isoformat()} is in the future")
-    if at < now - MANUAL_MAX_AGE:
-        raise AdminError(f"observation time {at.isoformat()} is more than 7 days ago; check the date")
+    check_observation_time(at, now)
     if respiratory_rate is None and consciousness is None and on_oxygen is None:
         raise AdminError("give at least one of respiration rate, consciousness (ACVPU) or air/oxygen")
     if respiratory_rate is not None and plausibility_problem(Vital.RESPIRATORY_RATE, respiratory_rate):

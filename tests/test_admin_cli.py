@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -144,6 +144,10 @@ def test_physician_sets_a_personal_limit_from_the_command_line(database_url: str
         == 0
     )
     patient_id = str(db.execute("SELECT id FROM patients").fetchone()[0])
+    # A coming 15 December, January or February: in winter time, and within the year a limit may run.
+    today = datetime.now(UTC).date()
+    winters = [date(year, month, 15) for year in (today.year, today.year + 1) for month in (1, 2, 12)]
+    winter = min(d for d in winters if d > today + timedelta(days=1))
     result = _hemma(
         database_url,
         "threshold",
@@ -161,12 +165,20 @@ def test_physician_sets_a_personal_limit_from_the_command_line(database_url: str
         "--by",
         "dr.lund",
         "--until",
-        "2099-01-01T08:00",
+        f"{winter.isoformat()}T08:00",
     )
     assert result.returncode == 0, result.stderr
     row = db.execute("SELECT rule, priority, limit_value, valid_until FROM personal_thresholds").fetchone()
     assert row[:3] == ("spo2_low", "high", 86.0)
-    assert row[3] == datetime(2099, 1, 1, 7, 0, tzinfo=UTC)  # 08:00 Swedish winter time
+    assert row[3] == datetime(winter.year, winter.month, 15, 7, 0, tzinfo=UTC)  # 08:00 Swedish winter time
+
+    # An end more than a year ahead is a typo in the year, refused like a past one (hemma.admin).
+    far = _hemma(
+        database_url, "threshold", "set", "--patient", patient_id, "--rule", "spo2_low",
+        "--priority", "medium", "--limit", "88", "--reason", "KOL, mål 88–92 %", "--by", "dr.lund",
+        "--until", "9999-12-31T23:59:59-14:00",
+    )  # fmt: skip
+    assert far.returncode == 2 and "more than a year ahead" in far.stderr
 
     # A past end time is refused before anything is stored, as the dashboard refuses it.
     past = _hemma(

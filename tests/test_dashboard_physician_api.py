@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from alerts.thresholds import threshold_keys
-from dashboard.care_orders import ADMIN_REFUSALS, translate
+from dashboard.care_orders import ADMIN_REFUSALS, DATE_REFUSALS, translate
 from dashboard.errors import InvalidInput, OrderRefused, WardForbidden
 from hemma import admin
 from hemma.admin import EnrolledPatient, create_staff_user
@@ -611,6 +611,8 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
         given = {"patient_id": pid, "rule": "spo2_low", "priority": "high", "limit": 86.0, "reason": "KOL"}
         admin.set_personal_threshold(db, **(given | {"set_by_username": "dr.lund"} | kwargs))
 
+    year_10000 = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14)))  # in UTC
+
     def plan_every(every: timedelta, vital: str = "spo2", by: str = "dr.lund") -> None:
         admin.set_monitoring_plan(db, pid, vital, every, by)
 
@@ -624,6 +626,10 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
         (lambda: limit(patient_id=uuid.uuid4()), 404, None),
         (lambda: limit(patient_id=ended), 409, None),
         (lambda: limit(valid_until=datetime(2020, 1, 1, tzinfo=UTC)), 422, "valid_until"),
+        (lambda: limit(valid_until=year_10000), 422, "valid_until"),
+        (lambda: admin.check_observation_time(year_10000, datetime.now(UTC)), 422, "time"),
+        (lambda: admin.check_observation_time(datetime(2020, 1, 1, tzinfo=UTC), datetime.now(UTC)), 422,
+         "time"),
         (lambda: admin.order_spo2_scale(db, pid, 3, "Hyperkapni", "dr.lund"), 422, "scale"),
         (lambda: admin.order_spo2_scale(db, pid, 2, "", "dr.lund"), 422, "reason"),
         (lambda: admin.order_spo2_scale(db, pid, 2, "Hyperkapni", "nurse.norr"), 403, None),
@@ -640,7 +646,7 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
         (lambda: admin.revoke_personal_threshold(db, 999_999, "dr.lund"), 404, None),
         (lambda: admin.revoke_personal_threshold(db, revoked, "nurse.norr"), 403, None),
     ]  # fmt: skip
-    used = set()
+    used, codes = set(), set()
     for provoke, status, field in provoked:
         with pytest.raises(admin.AdminError) as refused:
             provoke()
@@ -654,4 +660,6 @@ def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection,
         else:
             assert isinstance(error, OrderRefused | WardForbidden)
         used |= {i for i, r in enumerate(ADMIN_REFUSALS) if r.pattern.search(str(refused.value))}
+        codes |= {refused.value.code} if isinstance(refused.value, admin.DateOutOfRange) else set()
     assert used == set(range(len(ADMIN_REFUSALS)))  # no entry in the table is dead
+    assert codes == set(DATE_REFUSALS)

@@ -530,10 +530,13 @@
   function startObservationForm(form) {
     const time = form.elements.time;
     const flowField = form.querySelector(".oxygen-flow");
+    // The window is hemma.admin's (check_observation_time), rendered into the form's data attributes.
+    const back = Number(form.dataset.maxBackMinutes);
+    const ahead = Number(form.dataset.maxAheadMinutes);
     function setTimeBounds() {
       const now = new Date();
-      time.max = localInputValue(new Date(now.getTime() + 5 * 60000));
-      time.min = localInputValue(new Date(now.getTime() - 12 * 3600000));
+      time.max = localInputValue(new Date(now.getTime() + ahead * 60000));
+      time.min = localInputValue(new Date(now.getTime() - back * 60000));
       if (!time.dataset.touched) time.value = localInputValue(now);
     }
     time.addEventListener("input", () => { time.dataset.touched = "1"; });

@@ -1,0 +1,194 @@
+"""The JSON the dashboard's API answers with, as pydantic models for the OpenAPI schema.
+
+The routes send what dashboard.model's `to_json` methods and dashboard.care_orders build; these models
+describe it (the schema-based fuzzer in tests/test_dashboard_openapi.py checks every answer against
+them), so integrators can generate clients. Refusals are `Refusal`: the Swedish text staff see, and
+for a refused field its name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Priority = Literal["high", "medium", "low"]
+
+
+class Refusal(BaseModel):
+    detail: str = Field(description="what was refused, in Swedish, for staff; never repeats the input")
+    field: str | None = Field(default=None, description="the refused field or parameter (422 only)")
+
+
+class GatewayAnswer(BaseModel):
+    id: str
+    status: Literal["online", "offline", "unknown"]
+    label: str
+    status_at: str | None
+    last_message_at: str | None
+
+
+class News2Answer(BaseModel):
+    text: str
+    marker: str | None
+    title: str
+    band: Literal["low", "low-medium", "medium", "high", "unknown"]
+    complete: bool
+    total: int | None
+    partial_total: int
+    risk: str = Field(
+        description="low, low-medium, medium or high: the band, or the band an incomplete set guarantees"
+    )
+    urgency: int
+    fresh_until: str | None
+
+
+class VitalAnswer(BaseModel):
+    vital: str
+    label: str
+    name: str
+    value: float
+    text: str
+    unit: str
+    time: str | None
+    quality: list[str]
+
+
+class AlertAnswer(BaseModel):
+    id: int
+    patient_id: str
+    rule: str
+    vital: str | None
+    priority: Priority
+    priority_label: str
+    state: Literal["pending", "open", "acknowledged", "resolved"]
+    message: str
+    value: float | None
+    observed_at: str | None
+    opened_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    note: str | None
+    condition: Literal["physiological", "technical"]
+    snoozed_until: str | None
+    snoozed_by: str | None
+    snooze_minutes: list[int]
+
+
+class PatientAnswer(BaseModel):
+    id: str
+    ward_id: str
+    name: str
+    age: int | None
+    care_reason: str | None
+    rank: int
+    tech_rank: int
+    top_priority: Priority | None
+    gateway: GatewayAnswer | None
+    news2: News2Answer | None
+    vitals: list[VitalAnswer]
+    alerts: list[AlertAnswer]
+
+
+class WardAnswer(BaseModel):
+    id: str
+    name: str
+
+
+class OverviewAnswer(BaseModel):
+    type: Literal["snapshot"]
+    ward: WardAnswer
+    at: str
+    patients: list[PatientAnswer]
+
+
+class AlertChanged(BaseModel):
+    alert: AlertAnswer
+
+
+class ObservationAnswer(BaseModel):
+    id: int
+    time: str | None
+    respiratory_rate: float | None
+    consciousness: str | None
+    on_oxygen: bool | None
+    oxygen_l_min: float | None
+    source: Literal["nurse", "patient"]
+    entered_by: str | None
+    entered_at: str | None
+
+
+class ObservationRecorded(BaseModel):
+    observation: ObservationAnswer
+
+
+class LimitAnswer(BaseModel):
+    id: int
+    rule: str
+    priority: Priority
+    limit: float
+    reason: str
+    valid_until: str | None
+    set_by: str
+
+
+class LimitSet(BaseModel):
+    limit: LimitAnswer
+
+
+class RevokedAnswer(BaseModel):
+    id: int
+    rule: str
+    priority: Priority
+
+
+class LimitRevoked(BaseModel):
+    revoked: RevokedAnswer
+
+
+class ScaleAnswer(BaseModel):
+    id: int
+    scale: Literal[1, 2]
+    reason: str
+    ordered_by: str
+
+
+class ScaleOrdered(BaseModel):
+    order: ScaleAnswer
+
+
+class PlanAnswer(BaseModel):
+    vital: str
+    every_minutes: int
+
+
+class PlanSet(BaseModel):
+    plan: PlanAnswer
+
+
+class VitalCleared(BaseModel):
+    vital: str
+
+
+class PlanCleared(BaseModel):
+    cleared: VitalCleared
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    listening: bool
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status answered with a Refusal, described for integrators."""
+    return {status: {"model": Refusal, "description": _REFUSAL_TEXTS[status]} for status in statuses}
+
+
+_REFUSAL_TEXTS = {
+    401: "Not logged in (no or expired session).",
+    403: "Missing or wrong X-CSRF-Token, another ward's data, or a role that may not do this.",
+    404: "No such alert, patient, ward, limit or plan (also an id that cannot exist).",
+    409: "The alert or patient is not in a state that allows it (already handled, discharged).",
+    413: "The body is larger than 16 KiB.",
+    422: "The request's shape or a value is refused; `field` names the field.",
+}
