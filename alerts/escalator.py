@@ -57,6 +57,7 @@ from hemma import permissions
 from hemma.contract import AlertMessage
 from hemma.db import NOTIFY_CHANNEL, migrate
 from hemma.permissions import Action
+from hemma.redact import summary
 
 if TYPE_CHECKING:
     from hemma.settings import Settings
@@ -170,9 +171,10 @@ class Escalator:
                     escalation = self._escalate(conn, alert_id, now)
                 except psycopg.OperationalError:
                     raise
-                except Exception:
-                    # One alert that trips a bug must not stop the others from being escalated.
-                    log.exception("alert %s: escalation failed", alert_id)
+                except Exception as exc:
+                    # One alert that trips a bug must not stop the others from being escalated. Its
+                    # type and place only: a database error's text quotes the row (the alert's value).
+                    log.error("alert %s: escalation failed: %s", alert_id, summary(exc))
                     self.metrics["alert_errors"] += 1
                     continue
                 if escalation is not None:
@@ -305,8 +307,8 @@ class Escalator:
                 )
         except psycopg.OperationalError:
             raise
-        except Exception:
-            log.exception("alert %s: paging alarm not raised", claim.alert.alert_id)
+        except Exception as exc:
+            log.error("alert %s: paging alarm not raised: %s", claim.alert.alert_id, summary(exc))
             self.metrics["paging_alarm_errors"] += 1
             return []
         for change in changes:
@@ -428,9 +430,9 @@ def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
                 escalator.tick(datetime.now(UTC))
             except psycopg.OperationalError as exc:
                 log.error("database unavailable (%s); retrying in %g s", exc, TICK_INTERVAL_S)
-            except Exception:
+            except Exception as exc:
                 # A bug on one tick must not end paging for every ward: log it and try again.
-                log.exception("escalation tick failed")
+                log.error("escalation tick failed: %s", summary(exc))
                 escalator.metrics["tick_errors"] += 1
             stop.wait(TICK_INTERVAL_S)
     counters = " ".join(f"{k}={v}" for k, v in sorted(escalator.metrics.items()))

@@ -42,6 +42,7 @@ from dashboard.model import format_age, format_clock, format_date_time, format_m
 from dashboard.same_origin import SameOriginWrites
 from dashboard.stored_times import read_any_timestamp
 from hemma.db import migrate
+from hemma.redact import where
 from hemma.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,6 @@ _ERROR_PAGE = (
     f'<body><h1>Fel</h1><p>{GENERIC_ERROR}</p><p><a href="/">Till avdelningarna</a></p></body></html>'
 )
 # The modules whose frames say where in Hemma an error arose (the innermost frame is often a library's).
-_OWN_PACKAGES = ("dashboard.", "alerts.", "hemma.")
 
 
 class LastResort:
@@ -284,7 +284,7 @@ class LastResort:
             log.error(
                 "unexpected %s at %s (%s %s)",
                 type(exc).__name__,
-                _where(exc),
+                where(exc),
                 scope.get("method", "WS"),
                 route,
             )
@@ -301,21 +301,6 @@ class LastResort:
             else:
                 response = HTMLResponse(_ERROR_PAGE, status_code=500)
             await response(scope, receive, send)
-
-
-def _where(exc: BaseException) -> str:
-    """'psycopg.cursor_async:117 via dashboard.alert_actions:72': the innermost frame, and the innermost
-    of Hemma's own when that is another."""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append((tb.tb_frame.f_globals.get("__name__", "?"), tb.tb_lineno))
-        tb = tb.tb_next
-    if not frames:
-        return "?"
-    inner = f"{frames[-1][0]}:{frames[-1][1]}"
-    own = next((f"{m}:{n}" for m, n in reversed(frames) if m.startswith(_OWN_PACKAGES)), None)
-    return inner if own in (None, inner) else f"{inner} via {own}"
 
 
 def serve(settings: Settings) -> None:

@@ -50,6 +50,7 @@ from dashboard.queries import (
 )
 from dashboard.sessions import ActiveSession, live_sessions
 from hemma.db import NOTIFY_CHANNEL
+from hemma.redact import summary
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -190,9 +191,9 @@ class LiveHub:
                         self.note_event(notify.payload)
             except psycopg.Error as exc:
                 log.warning("LISTEN connection failed (%s); retrying in %.1f s", type(exc).__name__, backoff)
-            except Exception:
+            except Exception as exc:
                 # Never let the listener die quietly: pages would look live while nothing arrives.
-                log.exception("LISTEN loop failed unexpectedly; retrying in %.1f s", backoff)
+                log.error("LISTEN loop failed (%s); retrying in %.1f s", summary(exc), backoff)
             if self.listening.is_set():
                 # Events may have been missed: every page must reload its snapshot.
                 self.listening.clear()
@@ -212,8 +213,10 @@ class LiveHub:
             self._collect_recheck_due()
             try:
                 await self.flush_once()
-            except Exception:
-                log.exception("live update round failed; closing websockets so they resynchronise")
+            except Exception as exc:
+                log.error(
+                    "live update round failed (%s); closing websockets so they resynchronise", summary(exc)
+                )
                 self._close_all(CLOSE_SERVER_ERROR, "Tillfälligt fel")
 
     async def _wait_for_work(self) -> None:

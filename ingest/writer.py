@@ -22,6 +22,7 @@ import psycopg
 from alerts.store import AlertChange
 from hemma.contract import DecodedBatch, GatewayStatus
 from hemma.db import NOTIFY_CHANNEL
+from hemma.redact import where
 from ingest.directory import Enrolment
 from ingest.engine import AlertEngine
 
@@ -271,7 +272,7 @@ class BatchWriter:
             log.error(
                 "alert engine failed on a batch of %d readings (%s at %s); readings stored, alerts not"
                 " evaluated for them",
-                len(inserted), type(exc).__name__, _where(exc),
+                len(inserted), type(exc).__name__, where(exc),
             )  # fmt: skip
             return []
 
@@ -342,14 +343,6 @@ class BatchWriter:
                 status.gateway_id,
             ),
         )
-
-
-def _where(exc: BaseException) -> str:
-    """file:line of the innermost frame of an exception, for logs that must not carry its message."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else "?"
 
 
 def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list[dict[str, object]]:
