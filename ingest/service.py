@@ -454,6 +454,16 @@ def run(settings: Settings) -> int:
         applied = migrate(conn)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+    target = settings.mqtt()
+    if target.username and target.username != settings.ingest_client_id:
+        # The production broker replaces every client id with the account's username
+        # (deploy/mosquitto/mosquitto.conf): the session lives under the username, whatever is set here.
+        log.warning(
+            "HEMMA_INGEST_CLIENT_ID (%s) differs from the broker username (%s); a broker that binds client"
+            " ids to usernames keeps ingest's session under the username",
+            settings.ingest_client_id,
+            target.username,
+        )
     service = IngestService(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: service.stop())
