@@ -26,7 +26,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import jiter
 from pydantic import (
@@ -281,6 +281,9 @@ class Receipt(_Strict):
     messages: tuple[MessageReceipt, ...] = Field(min_length=1, max_length=MAX_RECEIPTS_PER_MESSAGE)
 
 
+_Addressed = TypeVar("_Addressed", GatewayStatus, Receipt)
+
+
 def encode(model: BaseModel) -> bytes:
     return model.model_dump_json(exclude_none=True).encode()
 
@@ -409,29 +412,27 @@ def decode_gateway_status(topic: str, payload: bytes) -> GatewayStatus:
     topic_gateway = gateway_id_from_topic(topic)
     if topic_gateway is None or not topic.endswith("/status"):
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
-    if len(payload) > MAX_STATUS_BYTES:
-        raise PayloadRejected(f"oversized status: {len(payload)} bytes > limit {MAX_STATUS_BYTES}")
-    _refuse_duplicate_keys(payload)
-    try:
-        status = GatewayStatus.model_validate_json(payload)
-    except ValidationError as exc:
-        raise PayloadRejected("schema: " + _first_error(exc)) from exc
-    if status.gateway_id != topic_gateway:
-        raise PayloadRejected("gateway_id in body does not match topic")
-    return status
+    return _decode_for(GatewayStatus, payload, topic_gateway, "status", MAX_STATUS_BYTES)
 
 
 def decode_receipt(topic: str, payload: bytes, *, gateway_id: str) -> Receipt:
     """A receipt for `gateway_id` (the gateway's side); PayloadRejected for anything else."""
     if topic != receipts_topic(gateway_id):
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
-    if len(payload) > MAX_RECEIPT_BYTES:
-        raise PayloadRejected(f"oversized receipt: {len(payload)} bytes > limit {MAX_RECEIPT_BYTES}")
+    return _decode_for(Receipt, payload, gateway_id, "receipt", MAX_RECEIPT_BYTES)
+
+
+def _decode_for(
+    model: type[_Addressed], payload: bytes, gateway_id: str, what: str, max_bytes: int
+) -> _Addressed:
+    """A whole-message model of one gateway's topic: size, duplicate keys, schema, the body's gateway."""
+    if len(payload) > max_bytes:
+        raise PayloadRejected(f"oversized {what}: {len(payload)} bytes > limit {max_bytes}")
     _refuse_duplicate_keys(payload)
     try:
-        receipt = Receipt.model_validate_json(payload)
+        message = model.model_validate_json(payload)
     except ValidationError as exc:
         raise PayloadRejected("schema: " + _first_error(exc)) from exc
-    if receipt.gateway_id != gateway_id:
+    if message.gateway_id != gateway_id:
         raise PayloadRejected("gateway_id in body does not match topic")
-    return receipt
+    return message

@@ -15,8 +15,6 @@ receipt (docs/protocol.md, "Receipts").
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -34,12 +32,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def folder() -> Iterator[Path]:
-    # Not tmp_path: mosquitto started as root drops to the `mosquitto` user, which must reach it.
-    path = Path(tempfile.mkdtemp(prefix="hemma-faults-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def folder(broker_dir: Path) -> Path:
+    """The broker's data, the homes' queue files, the processes' logs and the record."""
+    return broker_dir
 
 
 @pytest.fixture

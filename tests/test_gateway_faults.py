@@ -6,11 +6,8 @@ to drain runs the real ingest service against a real database with the kit enrol
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,16 +22,6 @@ from hemma.vitals import Vital
 from tests.support.gateway import Recorder, TcpProxy, clear_retained, wait_until
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import drop_session
-
-
-@pytest.fixture
-def broker_dir() -> Iterator[Path]:
-    # Not tmp_path: mosquitto started as root drops to the `mosquitto` user, which must be able to
-    # reach its folder to persist sessions across the restart (pytest's tmp root is mode 0700).
-    folder = Path(tempfile.mkdtemp(prefix="hemma-gw-broker-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _spo2(m: contract.Measurement) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,15 +28,6 @@ from tests.support.gateway import clear_retained
 from tests.support.ingest import batch, measurement, running_ingest
 from tests.support.mqtt import drop_session, publish_all, subscriber
 from tests.support.waiting import wait_until
-
-
-@pytest.fixture
-def broker_dir() -> Iterator[Path]:
-    # mosquitto started as root drops to the `mosquitto` user, which must reach its folder.
-    folder = Path(tempfile.mkdtemp(prefix="hemma-receipts-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ and small waiting helpers. Everything talks to a real broker.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -168,6 +170,17 @@ class TcpProxy:
 
 
 # --- fixtures shared by the gateway test modules (import them by name) -------------------------
+
+
+@pytest.fixture
+def broker_dir() -> Iterator[Path]:
+    """A folder for a broker a test starts (and kills) itself. Not tmp_path: mosquitto started as root
+    drops to the `mosquitto` user, which must be able to reach its folder to persist sessions across a
+    restart (pytest's tmp root is mode 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="hemma-broker-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
