@@ -283,8 +283,11 @@ class Escalator:
             )
             outcome = self._dispatcher.dispatch(notification)
         except (NotifyError, ValueError) as exc:
-            # NoRoute (no configured channel reaches this person) or content we may not send.
-            log.error("alert %s: not dispatched: %s", claim.alert.alert_id, exc)
+            # NoRoute (no configured channel reaches this person) or content we may not send. With no
+            # channel at all (the demo) that was said once at start; the ward's technical alarm says
+            # it for each alert, so this is not an error of its own then.
+            level = logging.ERROR if self._dispatcher.has_channels else logging.INFO
+            log.log(level, "alert %s: not dispatched: %s", claim.alert.alert_id, exc)
             return None, f"{type(exc).__name__}: {exc}"
         for alarm in outcome.alarms:
             self.metrics[f"channel_failing:{alarm.channel}"] += 1

@@ -195,6 +195,10 @@ class Dispatcher:
         self._failures = dict.fromkeys(names, 0)
         self._alarmed: set[str] = set()
 
+    @property
+    def has_channels(self) -> bool:
+        return bool(self._channels)
+
     def consecutive_failures(self, channel: str) -> int:
         with self._lock:
             return self._failures[channel]
