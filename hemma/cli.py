@@ -15,14 +15,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma.settings import get_settings
-
 if TYPE_CHECKING:
     import uuid
 
     import psycopg
 
     from hemma.admin import ActingStaff
+    from hemma.settings import Settings
+
+
+def get_settings() -> Settings:
+    """The settings, imported on first use: the command line starts on the standard library alone, so a
+    Ctrl-C in its first moments (pydantic takes a while to import) ends it quietly in `main`."""
+    from hemma.settings import get_settings as cached
+
+    return cached()
 
 
 def _setup_logging(level: str) -> None:
@@ -613,8 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "passes_options", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    _setup_logging(get_settings().log_level)
     try:
+        _setup_logging(get_settings().log_level)
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
