@@ -281,6 +281,23 @@ class Receipt(_Strict):
     messages: tuple[MessageReceipt, ...] = Field(min_length=1, max_length=MAX_RECEIPTS_PER_MESSAGE)
 
 
+def receipts_for(gateway_id: str, entries: list[MessageReceipt], *, at: datetime) -> list[Receipt]:
+    """`entries` as few receipts as the limits allow, in order: at most MAX_RECEIPTS_PER_MESSAGE each and
+    at most MAX_RECEIPT_BYTES encoded (entries listing many rejected measurements are long)."""
+    out: list[Receipt] = []
+    for start in range(0, len(entries), MAX_RECEIPTS_PER_MESSAGE):
+        out += _fitting(gateway_id, entries[start : start + MAX_RECEIPTS_PER_MESSAGE], at)
+    return out
+
+
+def _fitting(gateway_id: str, entries: list[MessageReceipt], at: datetime) -> list[Receipt]:
+    receipt = Receipt(v=1, gateway_id=gateway_id, at=at, messages=tuple(entries))
+    if len(entries) == 1 or len(encode(receipt)) <= MAX_RECEIPT_BYTES:
+        return [receipt]  # one entry always fits: 500 indices of 3 digits and a 300-character reason
+    half = len(entries) // 2
+    return _fitting(gateway_id, entries[:half], at) + _fitting(gateway_id, entries[half:], at)
+
+
 _Addressed = TypeVar("_Addressed", GatewayStatus, Receipt)
 
 

@@ -410,13 +410,7 @@ class IngestService:
             by_gateway.setdefault(entry.gateway_id, []).append(entry.receipt)
         at = datetime.now(UTC)
         for gateway_id, entries in by_gateway.items():
-            for start in range(0, len(entries), contract.MAX_RECEIPTS_PER_MESSAGE):
-                receipt = contract.Receipt(
-                    v=1,
-                    gateway_id=gateway_id,
-                    at=at,
-                    messages=tuple(entries[start : start + contract.MAX_RECEIPTS_PER_MESSAGE]),
-                )
+            for receipt in contract.receipts_for(gateway_id, entries, at=at):
                 self._client.publish(
                     contract.receipts_topic(gateway_id), contract.encode(receipt), qos=contract.RECEIPTS_QOS
                 )

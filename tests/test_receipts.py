@@ -350,3 +350,27 @@ def _autocommit(url: str):  # type: ignore[no-untyped-def]
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+def test_receipts_for_a_long_batch_respect_both_limits_and_keep_the_order() -> None:
+    at = datetime.now(UTC)
+    entries = [
+        contract.MessageReceipt(
+            message_id=uuid.uuid4(), outcome="partly_stored", rejected=tuple(range(i % 7, 499))
+        )
+        for i in range(1200)
+    ]
+    receipts = contract.receipts_for("gw-long", entries, at=at)
+    assert [m for r in receipts for m in r.messages] == entries
+    sizes = [len(contract.encode(r)) for r in receipts]
+    assert max(sizes) <= contract.MAX_RECEIPT_BYTES < sum(sizes)
+    assert all(len(r.messages) <= contract.MAX_RECEIPTS_PER_MESSAGE for r in receipts)
+    # What a gateway accepts: every one of them decodes on its topic.
+    for r in receipts:
+        assert (
+            contract.decode_receipt(
+                contract.receipts_topic("gw-long"), contract.encode(r), gateway_id="gw-long"
+            )
+            == r
+        )
+    assert len(contract.receipts_for("gw-short", entries[:3], at=at)) == 1
