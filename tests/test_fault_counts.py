@@ -37,37 +37,39 @@ def folder(broker_dir: Path) -> Path:
     return broker_dir
 
 
+class CrashingBroker:
+    """A mosquitto of the test's own that can crash (SIGKILL) and come back on the same port and data."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.handle = services.start_mosquitto(folder)
+        self.url = self.handle.url
+
+    def crash_and_restart(self, down_s: float = 0.5) -> None:
+        self.handle.kill()  # no snapshot, no goodbye: what it held in memory is gone
+        time.sleep(down_s)
+        self.handle = services.start_mosquitto(self.folder, port=MqttTarget.from_url(self.url).port)
+
+
 @pytest.fixture
-def broker(folder: Path) -> Iterator[services.Broker]:
-    handle = services.start_mosquitto(folder)
-    yield handle
-    handle.stop()
-
-
-def _restart(broker: services.Broker, folder: Path) -> services.Broker:
-    port = MqttTarget.from_url(broker.url).port
-    return services.start_mosquitto(folder, port=port)
+def broker(folder: Path) -> Iterator[CrashingBroker]:
+    broker = CrashingBroker(folder)
+    yield broker
+    broker.handle.stop()
 
 
 def test_broker_sigkilled_three_times_while_gateways_and_ingest_run(
     folder, broker, database_url, unique_id
 ) -> None:
-    ward = FaultWard(folder, database_url, broker.url, unique_id, patients=8)
-    ward.enrol()
-    try:
+    with FaultWard(folder, database_url, broker.url, unique_id, patients=8) as ward:
         ward.start_ingest()
         ward.start_simulator(duration_s=16)
         for _ in range(3):
             time.sleep(4)
-            broker.kill()  # no snapshot, no goodbye: what it held in memory is gone
-            time.sleep(0.5)
-            broker = _restart(broker, folder)
+            broker.crash_and_restart()
         code, totals = ward.wait_simulator(timeout=150)
         ward.stop_ingest()
         verdict = ward.verify(totals)
-    finally:
-        ward.close()
-        broker.stop()
     print(f"\nbroker SIGKILLed 3x: {verdict.summary()}")
     assert code == 0
     assert totals["reconnects"] >= 3 * 8  # every home noticed every crash
@@ -77,25 +79,18 @@ def test_broker_sigkilled_three_times_while_gateways_and_ingest_run(
 def test_broker_sigkilled_while_ingest_is_stopped(folder, broker, database_url, unique_id) -> None:
     """Every reading published while ingest is away lives only in the broker's memory (its snapshot
     comes every 30 s): the crash loses all of them, and the gateways send them again."""
-    ward = FaultWard(folder, database_url, broker.url, unique_id, patients=8)
-    ward.enrol()
-    try:
+    with FaultWard(folder, database_url, broker.url, unique_id, patients=8) as ward:
         ward.start_ingest()
         ward.start_simulator(duration_s=14)
         time.sleep(3)
         ward.stop_ingest()
         time.sleep(5)  # the broker queues everything for ingest's session, in memory
-        broker.kill()
-        time.sleep(0.5)
-        broker = _restart(broker, folder)
+        broker.crash_and_restart()
         time.sleep(1)
         ward.start_ingest()
         code, totals = ward.wait_simulator(timeout=150)
         ward.stop_ingest()
         verdict = ward.verify(totals)
-    finally:
-        ward.close()
-        broker.stop()
     print(f"\nbroker SIGKILLed while ingest stopped: {verdict.summary()}")
     assert code == 0
     # The broker came back without ingest's session (it never wrote a snapshot): ingest said so, and
@@ -128,14 +123,12 @@ def test_postgresql_stopped_and_started_while_readings_arrive(
     url = server.get_uri("hemma_faults")  # type: ignore[attr-defined]
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
-    ward = FaultWard(folder, url, broker.url, unique_id, patients=8)
-    ward.enrol()
 
     def stored() -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             return int(conn.execute("SELECT count(*) FROM observations").fetchone()[0])  # type: ignore[index]
 
-    try:
+    with FaultWard(folder, url, broker.url, unique_id, patients=8) as ward:
         ward.start_ingest()
         ward.start_simulator(duration_s=16)
         time.sleep(4)
@@ -151,9 +144,6 @@ def test_postgresql_stopped_and_started_while_readings_arrive(
         code, totals = ward.wait_simulator(timeout=150)
         ward.stop_ingest()
         verdict = ward.verify(totals)
-    finally:
-        ward.close()
-        broker.stop()
     print(f"\nPostgreSQL stopped 8 s: {verdict.summary()}; storing again {resumed_after:.2f} s after")
     assert code == 0
     assert verdict.ingest["db_retries"] >= 1

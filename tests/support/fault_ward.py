@@ -156,6 +156,13 @@ class FaultWard:
     def simulator_log(self) -> str:
         return (self.folder / "simulator.log").read_text(errors="replace")
 
+    def __enter__(self) -> FaultWard:
+        self.enrol()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         for process in (self.simulator, self.ingest):
             if process is not None and process.poll() is None:
