@@ -4,7 +4,7 @@ Every numpy operation on 100k patients makes a temporary of ~800 KB. glibc serve
 threshold (128 KB, raised dynamically only in some free patterns) with a fresh mmap, and trims the
 heap top above 128 KB back to the kernel, so each temporary page-faults ~200 times on first touch. In
 a VM a page fault costs microseconds: measured here, a 15-operation kernel on 100k floats took 5.3 ms
-with 1,500 faults per call and 0.5 ms with the heap kept (alerts.bench shows both for a whole tick).
+with 1,500 faults per call and 0.5 ms with the heap kept (benchmarks.alerts shows both for a whole tick).
 Keeping freed memory in the heap costs at most `trim_threshold` of resident memory.
 """
 
@@ -28,7 +28,7 @@ def keep_numpy_temporaries_in_heap(
 
 
 def restore_glibc_defaults() -> bool:
-    """glibc's documented starting values (used by alerts.bench to show the untuned cost)."""
+    """glibc's documented starting values (used by benchmarks.alerts to show the untuned cost)."""
     return _mallopt(GLIBC_DEFAULTS)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from alerts import persistence as ps
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 from alerts.thresholds import PersonalLimits, ThresholdRule
-from hemma.vitals import VITALS, Vital
+from core.vitals import VITALS, Vital
 
 # Characteristics that stream (PLX Continuous Measurement, Heart Rate Measurement): their readings need
 # persistence. Everything else is a spot check a person takes on purpose: one trustworthy reading counts.

@@ -28,7 +28,7 @@ import numpy as np
 
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 from alerts.requests import output_from_masks
-from hemma.vitals import VITALS, Vital
+from core.vitals import VITALS, Vital
 
 TECHNICAL = AlarmCondition.TECHNICAL
 MISSING_GRACE = timedelta(minutes=30)

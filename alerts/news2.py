@@ -292,7 +292,7 @@ def fresh_values(
     def fresh(name: str) -> np.ndarray:
         timed: Timed = getattr(latest, name)
         # NaN time → False; a reading a little in the future (device clock ahead, bounded by
-        # hemma.contract.MAX_CLOCK_SKEW) is fresh.
+        # core.contract.MAX_CLOCK_SKEW) is fresh.
         is_fresh = (
             now_s - np.asarray(timed.measured_at, dtype=float) <= getattr(windows, name).total_seconds()
         )

@@ -31,7 +31,7 @@ import numpy as np
 
 from alerts.model import AlertClear, AlertRequest, RuleOutput, from_epoch_seconds
 from alerts.thresholds import DOUBTFUL_QUALITY, ThresholdRule
-from hemma.vitals import VITALS, Vital
+from core.vitals import VITALS, Vital
 
 ABOVE = 1
 BELOW = -1

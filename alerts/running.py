@@ -21,7 +21,7 @@ what arrived and what left the window, and every array access is a contiguous co
   the patient is recomputed exactly; older ones are counted in `dropped` (they are in the database).
 * Mutable state owned by one engine loop; never reads the clock: `advance` and `push` take the time.
 
-`SlotWindowOne` is the same algorithm for one patient in plain Python (tests and `alerts.bench`).
+`SlotWindowOne` is the same algorithm for one patient in plain Python (tests and `benchmarks.alerts`).
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ class SlotWindows:
         return [v for v, _ in points], [t for _, t in points]
 
 
-# --- the same algorithm for one patient in plain Python (tests, alerts.bench) ---------------------
+# --- the same algorithm for one patient in plain Python (tests, benchmarks.alerts) ---------------------
 
 
 def _f32(x: float) -> float:

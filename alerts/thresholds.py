@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from alerts.model import Priority
-from hemma.vitals import Vital
+from core.vitals import Vital
 
 # Quality flags that make a reading doubtful: such a reading never raises a physiological alarm alone.
 DOUBTFUL_QUALITY = frozenset(

@@ -35,7 +35,7 @@ import numpy as np
 
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
-from hemma.vitals import VITALS, Vital
+from core.vitals import VITALS, Vital
 
 _TOLERANCE = 1e-9  # float guard on "by 3 points or more": an exact fall of 3.0 must count
 _CHUNK_ROWS = 2048  # rows per pass, so the temporaries stay in cache

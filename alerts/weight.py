@@ -29,7 +29,7 @@ import numpy as np
 
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
-from hemma.vitals import Vital
+from core.vitals import Vital
 
 WEIGHT_GAIN_RULE = "weight_gain_3d"
 WEIGHT_GAIN_KG = 2.0  # "more than 2 kg"

@@ -1,5 +1,5 @@
 """The dashboard's side of the access log required by Patientdatalagen (2008:355) 4 kap. 3 §: who read
-which patient, when, why. The table, its actions and the one writer are hemma.access_log's (the CLI
+which patient, when, why. The table, its actions and the one writer are care.access_log's (the CLI
 writes through it too); this module turns a logged-in StaffUser into rows.
 
 Rows are written on the same connection (and, for writes, in the same transaction)
@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dashboard.model import StaffUser
-from hemma.access_log import (
+from care.access_log import (
     ACKNOWLEDGE_ALERT,
     CLEAR_MONITORING_PLAN,
     DASHBOARD,
@@ -31,6 +30,7 @@ from hemma.access_log import (
     AccessRecord,
     write_async,
 )
+from dashboard.model import StaffUser
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,7 +62,7 @@ class AccessEntry:
     client_address: str | None
 
     def record(self) -> AccessRecord:
-        """The access_log row of this entry, as hemma.access_log writes it."""
+        """The access_log row of this entry, as care.access_log writes it."""
         return AccessRecord(
             staff_user_id=self.staff.id,
             username=self.staff.username,

@@ -2,7 +2,7 @@
 
 The current password is required and checked behind the login brake (a stolen session must not
 become a way to guess the password); the new one twice; the form's CSRF token; and the policy in
-`hemma.passwords`, applied by `hemma.admin.set_staff_password` exactly as for `hemma staff passwd`.
+`care.passwords`, applied by `care.admin.set_staff_password` exactly as for `hemma staff passwd`.
 Changing the password ends every session of the account (the database's trigger), this one
 included; this browser then gets a fresh session, so the person stays logged in here only.
 """
@@ -18,11 +18,11 @@ import psycopg
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from care.admin import set_staff_password
+from care.passwords import EXAMPLE_PHRASE, MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
 from dashboard.auth import csrf_ok, page_staff, start_session, verify_credentials
 from dashboard.model import StaffUser
 from dashboard.pages import locked_message, render
-from hemma.admin import set_staff_password
-from hemma.passwords import EXAMPLE_PHRASE, MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
 
 log = logging.getLogger(__name__)
 # Like dashboard.pages: a refused parameter is answered with the error page, not FastAPI's English 422.
@@ -30,7 +30,7 @@ router = APIRouter(
     responses={422: {"description": "Refused parameter (error page)", "content": {"text/html": {}}}}
 )
 
-# The policy's refusals in Swedish, by code (hemma.passwords). None repeats what was typed.
+# The policy's refusals in Swedish, by code (care.passwords). None repeats what was typed.
 POLICY_TEXTS = {
     PasswordProblem.TOO_SHORT: f"Det nya lösenordet måste vara minst {MIN_LENGTH} tecken.",
     PasswordProblem.TOO_LONG: f"Det nya lösenordet får vara högst {MAX_LENGTH} tecken.",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from care.permissions import Action
 from dashboard.alert_actions import MAX_NOTE_LENGTH, lock_alert, record_and_announce
 from dashboard.errors import AlertNotAcknowledgeable
 from dashboard.model import AlertView, StaffUser
 from dashboard.queries import fetch_alert
-from hemma.permissions import Action
 
 if TYPE_CHECKING:
     import psycopg
@@ -33,7 +33,7 @@ async def acknowledge_alert(
     second sees state 'acknowledged' and gets AlertNotAcknowledgeable (HTTP 409). A
     'pending' alert (the engine's, waiting for its hold time) is not acknowledgeable either.
     The NOTIFY is delivered only if the transaction commits. An acknowledgement stops escalation, so
-    only the roles hemma.permissions allows may give one (RoleForbidden, HTTP 403, otherwise).
+    only the roles care.permissions allows may give one (RoleForbidden, HTTP 403, otherwise).
     """
     async with conn.transaction():
         alert = await lock_alert(conn, alert_id, staff, Action.ACKNOWLEDGE_ALERT)

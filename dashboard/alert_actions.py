@@ -6,7 +6,7 @@ Snoozing acknowledges the alert until a time no later than the cap for its prior
 still there. Ending ("Avsluta") is for an alert staff know is over, mostly technical ones (a kit
 returned, a device replaced); it needs a note saying why.
 
-All three are clinical actions, for the roles hemma.permissions allows (nurses and physicians):
+All three are clinical actions, for the roles care.permissions allows (nurses and physicians):
 lock_alert refuses anyone else before the alert is even read, so nothing changes and an
 acknowledgement never stops an escalation on someone else's word.
 """
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from care import permissions
+from care.permissions import Action
 from dashboard.access_log import AccessEntry, write_access_log
 from dashboard.errors import AlertNotFound, AlertStateConflict, InvalidInput, RoleForbidden
 from dashboard.model import AlertView, StaffUser, format_minutes
 from dashboard.queries import fetch_alert
-from hemma import permissions
-from hemma.db import NOTIFY_CHANNEL
-from hemma.permissions import Action
+from storage.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     import uuid

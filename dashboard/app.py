@@ -31,6 +31,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.redact import where
+from core.settings import Settings
 from dashboard import account, api, pages
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -41,9 +43,7 @@ from dashboard.metrics import DashboardMetrics
 from dashboard.model import format_age, format_clock, format_date_time, format_minutes
 from dashboard.same_origin import SameOriginWrites
 from dashboard.stored_times import read_any_timestamp
-from hemma.db import migrate
-from hemma.redact import where
-from hemma.settings import Settings
+from storage.db import migrate
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from fastapi import HTTPException, Request
 from pwdlib.exceptions import PwdlibError
 from starlette.requests import HTTPConnection
 
+from care.passwords import password_hasher
 from dashboard.model import StaffUser
 from dashboard.queries import fetch_login
 from dashboard.sessions import ActiveSession, create_session, csrf_for, find_session, revoke_session
-from hemma.passwords import password_hasher
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool

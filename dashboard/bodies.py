@@ -1,7 +1,7 @@
 """The JSON the dashboard's API takes, as pydantic models: what the OpenAPI schema shows and what every
 request body is validated by. Each field carries the Swedish text staff see when it is refused
 (dashboard.inputs.swedish). Shape only: whether an order or an observation may be made is
-hemma.admin's to judge, and the alert's state and cap the action's own.
+care.admin's to judge, and the alert's state and cap the action's own.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MAX_REASON_LENGTH = 500
 RR_MIN, RR_MAX = 1, 80  # breaths per minute, as the manual_observations check allows
 OXYGEN_MAX_L_MIN = 15.0
 MAX_TIME_LENGTH = 40  # "2026-11-23T14:03:00.000000+01:00" and then some
-# hemma.admin's refusal of a missing reason, in Swedish; also the text for a reason left out.
+# care.admin's refusal of a missing reason, in Swedish; also the text for a reason left out.
 LIMIT_REASON_MESSAGE = "Skriv en motivering: vem som bad om gränsen och varför (minst 3 tecken)"
 SCALE_REASON_MESSAGE = "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)"
 RESOLVE_NOTE_MESSAGE = "Skriv en anteckning om varför larmet avslutas (minst 3 tecken)"
@@ -175,7 +175,7 @@ class ObservationRequest(RequestBody):
 
 
 class LimitRequest(RequestBody):
-    """A physician's personal alert limit; hemma.admin judges the rule key, the value and the end."""
+    """A physician's personal alert limit; care.admin judges the rule key, the value and the end."""
 
     rule: Annotated[str, *_text(MAX_ID_LENGTH, 1), swedish("Välj vilken larmgräns som ska ändras")] = Field(
         description="a key of alerts.thresholds.threshold_keys(), e.g. spo2_low"
@@ -189,14 +189,14 @@ class LimitRequest(RequestBody):
 
 
 class ScaleRequest(RequestBody):
-    """NEWS2 SpO2 scale 1 or 2 (hemma.admin refuses any other), with the clinical reason."""
+    """NEWS2 SpO2 scale 1 or 2 (care.admin refuses any other), with the clinical reason."""
 
     scale: Annotated[int, Strict(), swedish("Välj SpO₂-skala 1 eller 2")]
     reason: _reason(SCALE_REASON_MESSAGE)  # type: ignore[valid-type]
 
 
 class PlanRequest(RequestBody):
-    """Measure `vital` at least every `every_minutes` (hemma.admin: 5 min to 7 days)."""
+    """Measure `vital` at least every `every_minutes` (care.admin: 5 min to 7 days)."""
 
     vital: Annotated[str, *_text(MAX_ID_LENGTH, 1), swedish("Välj vad som ska mätas")]
     every_minutes: Annotated[int, Strict(), swedish("Ange intervallet i hela minuter")]

@@ -1,13 +1,13 @@
 """The care team's orders from the patient record: a physician's personal alert limits and SpO2 scale
 order (NEWS2 scale 2 for hypercapnic patients), and the monitoring plan a nurse or physician sets.
 
-hemma.admin holds the one set of rules for these orders, the same functions the `hemma threshold`,
+care.admin holds the one set of rules for these orders, the same functions the `hemma threshold`,
 `hemma order spo2-scale` and `hemma plan` commands call. The dashboard reads only the request's
 shape, decides who may do what on the record (ward access, role, patient in care) and calls them, in
 a worker thread on a short-lived synchronous connection, inside one transaction that also writes the
-access_log row (hemma.access_log, the CLI's writer too) and the NOTIFY: the order, its audit and the
-live update stand or fall together. Who may order what is hemma.permissions'. A refusal from
-hemma.admin (AdminError, written for the operator in English) becomes the Swedish message staff see:
+access_log row (care.access_log, the CLI's writer too) and the NOTIFY: the order, its audit and the
+live update stand or fall together. Who may order what is care.permissions'. A refusal from
+care.admin (AdminError, written for the operator in English) becomes the Swedish message staff see:
 a StaffRefused by its code and action, any other through ADMIN_REFUSALS.
 """
 
@@ -25,6 +25,9 @@ from typing import Any
 
 import psycopg
 
+from care import access_log, admin, permissions
+from care.permissions import Action
+from core.vitals import VITALS, Vital
 from dashboard.access_log import AccessEntry
 from dashboard.bodies import (
     LIMIT_REASON_MESSAGE,
@@ -50,10 +53,7 @@ from dashboard.model import (
     known_vital,
     threshold_label,
 )
-from hemma import access_log, admin, permissions
-from hemma.db import NOTIFY_CHANNEL
-from hemma.permissions import Action
-from hemma.vitals import VITALS, Vital
+from storage.db import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class LimitChoice:
     side: str  # "under" | "över": an alarm when a reading is beyond the limit on this side
     unit: str  # "%"
     step: str  # "1", "0.1"
-    minimum: float  # the vital's plausible range; hemma.admin refuses limits outside it
+    minimum: float  # the vital's plausible range; care.admin refuses limits outside it
     maximum: float
     priorities: tuple[tuple[str, str], ...]  # (priority, label), most severe first
     defaults: str  # "hög under 92 %, medel under 94 %"
@@ -140,7 +140,7 @@ def plan_choices() -> tuple[tuple[str, str], ...]:
     return tuple((v.value, VITALS[v].display) for v in PLAN_VITALS)
 
 
-# --- hemma.admin's refusals in Swedish --------------------------------------------------------------
+# --- care.admin's refusals in Swedish --------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +187,7 @@ def _r(
     return _Refusal(re.compile(pattern), status, field, text)
 
 
-# Every AdminError the functions called here raise, most specific first. The messages are hemma.admin's
+# Every AdminError the functions called here raise, most specific first. The messages are care.admin's
 # (an operator reads them in the CLI); tests in tests/test_dashboard_physician_api.py provoke each one.
 ADMIN_REFUSALS: tuple[_Refusal, ...] = (
     _r(r"^unknown threshold rule ", 422, "rule", "Okänd larmgräns"),
@@ -220,7 +220,7 @@ ADMIN_REFUSALS: tuple[_Refusal, ...] = (
     _r(r"^no patient ", 404, None, "Patienten finns inte"),
     _r(r"^patient \S+ was discharged", 409, None, "Patienten är utskriven"),
 )
-# hemma.admin's refusals of a time a person typed (admin.DateOutOfRange), by code: (field, Swedish).
+# care.admin's refusals of a time a person typed (admin.DateOutOfRange), by code: (field, Swedish).
 DATE_REFUSALS: dict[str, tuple[str, str]] = {
     "limit_end_past": ("valid_until", "Gäller till måste ligga efter nu"),
     "limit_end_too_far": (
@@ -234,7 +234,7 @@ DATE_REFUSALS: dict[str, tuple[str, str]] = {
 
 
 def translate(exc: admin.AdminError) -> ActionError:
-    """The ActionError (status and Swedish message) for one of hemma.admin's refusals."""
+    """The ActionError (status and Swedish message) for one of care.admin's refusals."""
     text = str(exc)
     if isinstance(exc, admin.StaffRefused):
         # The account was disabled, its role or ward access changed since this request's session check.
@@ -252,7 +252,7 @@ def translate(exc: admin.AdminError) -> ActionError:
                 return InvalidInput(message, refusal.field)
             return OrderRefused(refusal.status, text, message)
     # Not echoed to staff: an operator's English text may quote what was typed.
-    log.warning("hemma.admin refusal without a Swedish text: %s", type(exc).__name__)
+    log.warning("care.admin refusal without a Swedish text: %s", type(exc).__name__)
     return InvalidInput("Ordern kunde inte sparas: kontrollera uppgifterna")
 
 
@@ -271,7 +271,7 @@ def _run(
     client_address: str | None,
     work: _Work,
 ) -> dict[str, Any]:
-    """One transaction: who may order, hemma.admin's write, the access_log row and the NOTIFY."""
+    """One transaction: who may order, care.admin's write, the access_log row and the NOTIFY."""
     try:
         with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
             # FOR SHARE: the patient cannot be discharged or moved to another ward under the order.
@@ -377,7 +377,7 @@ async def set_monitoring_plan(
     """Plan that `vital` is measured at least this often (replacing the plan for that vital)."""
     try:
         every = timedelta(minutes=entered.every_minutes)
-    except OverflowError:  # beyond any date: out of range, as hemma.admin would say of a smaller one
+    except OverflowError:  # beyond any date: out of range, as care.admin would say of a smaller one
         raise InvalidInput(_PLAN_RANGE, "every_minutes") from None
 
     def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:

@@ -11,7 +11,7 @@
   pydantic found; `refusal_for` turns a RequestValidationError into that ActionError. Texts never
   repeat the input.
 
-What an order or an observation means (plausible limits, allowed times, who may) is hemma.admin's.
+What an order or an observation means (plausible limits, allowed times, who may) is care.admin's.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from core.redact import summary
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
 from dashboard.errors import EventRejected
 from dashboard.events import Changes, parse_event
@@ -49,8 +50,7 @@ from dashboard.queries import (
     patients_touched,
 )
 from dashboard.sessions import ActiveSession, live_sessions
-from hemma.db import NOTIFY_CHANNEL
-from hemma.redact import summary
+from storage.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool

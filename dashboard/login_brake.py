@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     import psycopg
 
-    from hemma.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

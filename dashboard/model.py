@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from hemma import permissions
-from hemma.vitals import DISPLAY_UNITS, VITALS, Vital
+from care import permissions
+from core.vitals import DISPLAY_UNITS, VITALS, Vital
 
 if TYPE_CHECKING:
     from dashboard.news2_summary import News2Summary
@@ -97,7 +97,7 @@ def swedish_sort_key(name: str) -> str:
 
 
 def format_value(value: float, decimals: int) -> str:
-    """97 or 37,2: fixed decimals from hemma.vitals and the Swedish decimal comma."""
+    """97 or 37,2: fixed decimals from core.vitals and the Swedish decimal comma."""
     return f"{value:.{decimals}f}".replace(".", ",")
 
 
@@ -183,7 +183,7 @@ class StaffUser:
         return permissions.may_see_ward(self.role, self.ward_ids, ward_id)
 
     def may(self, action: str) -> bool:
-        """Whether this role may do a clinical action (hemma.permissions.Action value); templates ask
+        """Whether this role may do a clinical action (care.permissions.Action value); templates ask
         this to decide which buttons to offer."""
         return permissions.may(self.role, action)
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from alerts.news2 import FreshnessWindows, News2Latest, News2One, News2Result, Risk, Timed, fresh_score
+from core.vitals import VITALS, Vital
 from dashboard.model import ACVPU_LABELS, iso_or_none
-from hemma.vitals import VITALS, Vital
 
 Reading = tuple[float, datetime]  # (value, measured at)
 

@@ -4,7 +4,7 @@ ordinary observation (charted and thresholded like a device's, latest_vitals onl
 ingest does), an access_log row and a NOTIFY so open ward overviews refresh.
 
 The body's shape is dashboard.bodies.ObservationRequest; when an observation may have been made is
-hemma.admin's (check_observation_time, the window `hemma observe` has too). The alert engine scores
+care.admin's (check_observation_time, the window `hemma observe` has too). The alert engine scores
 the row later (NEWS2 needs consciousness and air/oxygen) and sets `evaluated_at`; the dashboard
 never does.
 """
@@ -17,15 +17,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from care import admin, permissions
+from care.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
+from care.permissions import Action
 from dashboard.access_log import RECORD_OBSERVATION, AccessEntry, write_access_log
 from dashboard.bodies import ObservationRequest
 from dashboard.care_orders import translate
 from dashboard.errors import PatientDischarged, PatientNotFound, RoleForbidden, WardForbidden
 from dashboard.model import ManualObservationView, StaffUser
-from hemma import admin, permissions
-from hemma.db import NOTIFY_CHANNEL
-from hemma.manual import INSERT_RR_OBSERVATION, UPSERT_RR_LATEST
-from hemma.permissions import Action
+from storage.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def observation_time(at: datetime | None, now: datetime) -> datetime:
-    """The observation's time: now when not given, else within hemma.admin's window (Swedish refusal)."""
+    """The observation's time: now when not given, else within care.admin's window (Swedish refusal)."""
     if at is None:
         return now
     try:

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from care import admin
+from care.permissions import Action
 from dashboard import care_orders
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
 from dashboard.auth import (
@@ -34,8 +36,6 @@ from dashboard.queries import (
     fetch_ward_overview,
     fetch_wards,
 )
-from hemma import admin
-from hemma.permissions import Action
 
 log = logging.getLogger(__name__)
 # Pages answer a refused request with the error page (dashboard.app), not JSON.
@@ -44,7 +44,7 @@ router = APIRouter(
 )
 _BIGINT_MAX = 2**63 - 1
 
-# When a manual observation may have been made: hemma.admin's window, for the form's bounds and hint.
+# When a manual observation may have been made: care.admin's window, for the form's bounds and hint.
 _OBSERVATION_WINDOW = {
     "back_minutes": admin.MANUAL_MAX_AGE // timedelta(minutes=1),
     "ahead_minutes": admin.MANUAL_FUTURE_TOLERANCE // timedelta(minutes=1),
@@ -183,7 +183,7 @@ async def patient_page(
             conn,
             entries_for(staff, [patient_id], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request)),
         )
-    # The order forms staff may use (hemma.permissions: nurses the plan; physicians also limits and the
+    # The order forms staff may use (care.permissions: nurses the plan; physicians also limits and the
     # SpO2 scale; admins none).
     in_care = record.discharged_at is None
     may_limit = in_care and staff.may(Action.SET_ALERT_LIMIT)

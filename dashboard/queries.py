@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from core.vitals import VITALS
 from dashboard.model import (
     AlertEventView,
     AlertHistoryEntry,
@@ -32,7 +33,6 @@ from dashboard.model import (
     known_vital,
     threshold_label,
 )
-from hemma.vitals import VITALS
 
 if TYPE_CHECKING:
     import psycopg
@@ -399,9 +399,9 @@ async def fetch_news2(
     manual consciousness and air/oxygen, and the SpO2 scale in force. The record (one patient) and the
     ward overview (all of a ward's) both read it here."""
     from alerts.thresholds import DOUBTFUL_QUALITY
+    from care.manual import NEWS2_DEVICE_VITALS, NEWS2_LATEST_TRUSTED
+    from core.contract import MAX_CLOCK_SKEW
     from dashboard.news2_summary import News2Inputs, Reading, summarise_many
-    from hemma.contract import MAX_CLOCK_SKEW
-    from hemma.manual import NEWS2_DEVICE_VITALS, NEWS2_LATEST_TRUSTED
 
     ids = list(dict.fromkeys(patient_ids))
     if not ids:

@@ -10,10 +10,10 @@ No I/O, no clock, no Bluetooth stack: bytes in, dataclasses out. Modules by fami
 `current_time` (Date Time and Current Time, read and written), `racp` (Record Access
 Control Point requests and responses) and `bci` (BerryMed's vendor protocol); shared field
 types in `ieee11073` (SFLOAT/FLOAT), `date_time`, `layout`, `fixed_point` and `bits`;
-`registry` maps UUIDs to decoders, `normalise` maps readings to `hemma.vitals` (with the
+`registry` maps UUIDs to decoders, `normalise` maps readings to `core.vitals` (with the
 flag vocabulary in `quality`), `catalogue` loads device profiles (it is the one module that
 imports pydantic, so import it explicitly), `bench` measures decode throughput
-(`python -m device_profiles.bench`).
+(`python -m benchmarks.device_profiles`).
 
 Decoding decisions, the same for every characteristic:
 

@@ -10,7 +10,7 @@
   bits 4-7 RFU, ignored on receipt).
 
 Both carry local wall time without a zone. The encoders take the naive local time the
-caller has already computed (`gateway.virtual_devices.device_clock` does it from a zone);
+caller has already computed (`simulator.virtual_devices.device_clock` does it from a zone);
 nothing here reads a clock.
 """
 

@@ -14,7 +14,7 @@ measurement's "Context Information Follows" flag is set. Flags (8 bits):
 * bit 6: HbA1c (SFLOAT, percent) present
 * bit 7: Extended Flags (8 bits, all RFU in GLS 1.0) present, right after Sequence Number
 
-Context is not a vital sign in `hemma.vitals`; it is decoded for completeness and for a
+Context is not a vital sign in `core.vitals`; it is decoded for completeness and for a
 gateway that wants to label a glucose reading "fasting" or "after a meal".
 """
 

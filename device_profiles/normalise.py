@@ -3,7 +3,7 @@
 `normalise(measurement, device_tz=...)` is pure: the device's zone is a parameter, the
 wall clock is never read. What it decides, in one place:
 
-* Units: to the UCUM unit of `hemma.vitals.VITALS` (mm[Hg], Cel, kg, %, /min, mmol/L).
+* Units: to the UCUM unit of `core.vitals.VITALS` (mm[Hg], Cel, kg, %, /min, mmol/L).
   Converted values are rounded (half up) to 0.1 mm[Hg], 0.01 Cel, 0.01 kg and 0.01 mmol/L:
   finer than any of these devices resolve (0.1 kPa = 0.75 mmHg, 0.1 degF = 0.056 Cel,
   0.01 lb = 0.0045 kg, 1 mg/dL = 0.056 mmol/L), coarse enough not to invent digits. Values
@@ -17,7 +17,7 @@ wall clock is never read. What it decides, in one place:
   change makes ambiguous resolve to the first occurrence (fold=0), as zoneinfo does. A
   glucose reading's time is its user facing time, Base Time + Time Offset.
 * Rejection, never silent loss: a special value (NaN, NRes, +/-INF, weight "measurement
-  unsuccessful", BCI "invalid"), a value `hemma.vitals.plausibility_problem` refuses, a
+  unsuccessful", BCI "invalid"), a value `core.vitals.plausibility_problem` refuses, a
   PLX reading the device itself marks "measurement unavailable" / "invalid measurement
   detected", a BCI reading with the probe unplugged or no finger in it, a glucose
   control-solution test, or a glucose record without a concentration goes to `rejected`
@@ -28,7 +28,7 @@ wall clock is never read. What it decides, in one place:
   slow are alternative filters of the same signal), blood pressure -> systolic_bp,
   diastolic_bp, mean_arterial_pressure, pulse_rate; temperature and intermediate temperature
   (flagged measurement_ongoing) -> body_temperature; weight -> body_weight; body
-  composition -> body_weight only (fat, muscle, water are not vitals in `hemma.vitals`);
+  composition -> body_weight only (fat, muscle, water are not vitals in `core.vitals`);
   glucose -> glucose; heart rate -> heart_rate; BCI oximeter -> spo2 + pulse_rate of the
   newest packet of the notification. Battery level, intermediate cuff pressure, glucose
   context, clocks, RACP responses and feature characteristics are not clinical observations.
@@ -42,7 +42,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any, Final
 
-from hemma.vitals import VITALS, Vital, plausibility_problem
+from core.vitals import VITALS, Vital, plausibility_problem
 
 from .battery import BatteryLevel
 from .bci import BciOximeterNotification

@@ -1,7 +1,7 @@
 """Quality flags: what a device's status bits say about a reading, in short snake_case words.
 
 Every flag `normalise()` can put on an observation is listed in QUALITY_FLAGS, in the order
-observations carry them. The wire contract (`hemma.contract.Observation.quality`) allows at
+observations carry them. The wire contract (`core.contract.Observation.quality`) allows at
 most MAX_FLAGS flags matching ^[a-z][a-z0-9_]{0,40}$; the tests check every flag against
 that pattern and that no characteristic can produce more than MAX_FLAGS at once.
 """
@@ -22,7 +22,7 @@ __all__ = [
     "ordered_flags",
 ]
 
-MAX_FLAGS: Final = 16  # hemma.contract: Observation.quality max_length
+MAX_FLAGS: Final = 16  # core.contract: Observation.quality max_length
 
 QUALITY_FLAGS: Final = (
     "measurement_ongoing",  # PLX measurement ongoing / signal analysis ongoing, intermediate temperature,

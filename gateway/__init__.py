@@ -11,10 +11,10 @@
 * `gateway.queue` — the store-and-forward queue on disk.
 * `gateway.publisher` — drains that queue to the broker from one thread.
 * `gateway.service` — `Gateway`, and `run(settings)` for `hemma gateway`.
-* `gateway.virtual_radio`, `gateway.virtual_peripheral` — a fake bleak backend of virtual devices;
-  `gateway.virtual_models`, `gateway.virtual_devices` — device models (A&D, glucose meter,
+* `simulator.virtual_radio`, `simulator.virtual_peripheral` — a fake bleak backend of virtual devices;
+  `simulator.virtual_models`, `simulator.virtual_devices` — device models (A&D, glucose meter,
   BerryMed) and the home kit built from catalogue profiles.
-* `gateway.scenarios`, `gateway.simulator` — simulated patients, and `run()` for `hemma simulate`.
+* `simulator.scenarios`, `simulator.homes` — simulated patients, and `run()` for `hemma simulate`.
 
 Runs on a Raspberry Pi with the base install plus bleak: no psycopg, FastAPI or numpy here.
 """

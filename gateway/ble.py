@@ -1,7 +1,7 @@
 """The BLE side of the gateway: scan, recognise devices, keep them connected, hand over values.
 
 Everything goes through bleak's public `BleakScanner` and `BleakClient`; which backend they
-drive (BlueZ on a Pi, or `gateway.virtual_radio` in tests and the demo) is the only thing
+drive (BlueZ on a Pi, or `simulator.virtual_radio` in tests and the demo) is the only thing
 that changes. Measurement values are handed to `on_value(address, characteristic, payload)`
 on the event loop, undecoded: decoding is not this module's business.
 
@@ -24,21 +24,30 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from bleak import BleakClient, BleakScanner
+from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
 from device_profiles import DeviceProfilesError
 from device_profiles.catalogue import Profile, match_profile
 from gateway.connect_steps import ConnectStepCounters, ConnectStepFailed, DeviceLink, OnValue
-from gateway.virtual_radio import BleBackend
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BleCentral", "OnValue", "device_local_time"]
+__all__ = ["BleBackend", "BleCentral", "OnValue", "device_local_time"]
+
+@dataclass(frozen=True, slots=True)
+class BleBackend:
+    """Which bleak backend classes the gateway uses; None means bleak's platform backend (BlueZ on a Pi)."""
+
+    scanner: type[BaseBleakScanner] | None = None
+    client: type[BaseBleakClient] | None = None
+
 
 _RETRY_MIN_S = 1.0
 _RETRY_MAX_S = 60.0

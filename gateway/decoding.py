@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pydantic import ValidationError
 
 import device_profiles
+from core.contract import CLOCK_NOT_SET_FLAG, MAX_CLOCK_SKEW, MAX_READING_AGE, Measurement, Observation
 from device_profiles import uuids
 from device_profiles.features import (
     BloodPressureFeature,
@@ -42,12 +43,11 @@ from device_profiles.features import (
     PlxFeatures,
     WeightScaleFeature,
 )
-from hemma.contract import CLOCK_NOT_SET_FLAG, MAX_CLOCK_SKEW, MAX_READING_AGE, Measurement, Observation
 
 log = logging.getLogger(__name__)
 
 # The flag device_profiles.normalise uses for "the timestamp is unusable"; ingest keeps
-# devices.clock_not_set from it (hemma.contract.CLOCK_NOT_SET_FLAG).
+# devices.clock_not_set from it (core.contract.CLOCK_NOT_SET_FLAG).
 CLOCK_FLAG = CLOCK_NOT_SET_FLAG
 LOG_EVERY = timedelta(minutes=1)  # per device, characteristic and kind of problem
 _FEATURES = (BloodPressureFeature, BodyCompositionFeature, GlucoseFeature, PlxFeatures, WeightScaleFeature)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from hemma.contract import MAX_DEVICES_PER_STATUS, DeviceStatus
+from core.contract import MAX_DEVICES_PER_STATUS, DeviceStatus
 
 log = logging.getLogger(__name__)
 

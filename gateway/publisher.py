@@ -50,9 +50,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway import SOFTWARE
-from gateway.queue import StoreAndForwardQueue
-from hemma.contract import (
+from broker.mqtt import set_nodelay, use_target
+from core.contract import (
     MAX_STATUS_BYTES,
     RECEIPTS_QOS,
     STATUS_QOS,
@@ -65,8 +64,9 @@ from hemma.contract import (
     receipts_topic,
     status_topic,
 )
-from hemma.mqtt import set_nodelay, use_target
-from hemma.settings import MqttTarget
+from core.settings import MqttTarget
+from gateway import SOFTWARE
+from gateway.queue import StoreAndForwardQueue
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+from core.contract import Measurement
 from device_profiles import uuids
-from hemma.contract import Measurement
 
 __all__ = ["DEFAULT_STREAM_INTERVAL_S", "STREAM_CHARACTERISTICS", "StreamRateLimiter"]
 

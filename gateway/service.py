@@ -37,16 +37,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
 
-from device_profiles.catalogue import Profile, load_profiles
-from gateway.ble import BleCentral
-from gateway.decoding import NotificationDecoder
-from gateway.device_facts import DeviceFacts
-from gateway.errors import ConfigurationError, GatewayError, QueueFull
-from gateway.publisher import Publisher
-from gateway.queue import StoreAndForwardQueue
-from gateway.rate_limit import DEFAULT_STREAM_INTERVAL_S, StreamRateLimiter
-from gateway.virtual_radio import BleBackend
-from hemma.contract import (
+from core.contract import (
     GATEWAY_ID_PATTERN,
     MAX_MEASUREMENTS_PER_BATCH,
     Measurement,
@@ -54,7 +45,15 @@ from hemma.contract import (
     encode,
     measurements_topic,
 )
-from hemma.settings import Settings
+from core.settings import Settings
+from device_profiles.catalogue import Profile, load_profiles
+from gateway.ble import BleBackend, BleCentral
+from gateway.decoding import NotificationDecoder
+from gateway.device_facts import DeviceFacts
+from gateway.errors import ConfigurationError, GatewayError, QueueFull
+from gateway.publisher import Publisher
+from gateway.queue import StoreAndForwardQueue
+from gateway.rate_limit import DEFAULT_STREAM_INTERVAL_S, StreamRateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,4 @@
-"""Hemma: remote patient monitoring for hospital-at-home.
-
-This small shared package holds what every part of the system agrees on:
-the canonical vital signs (`hemma.vitals`), the wire contract between gateway
-and ingest (`hemma.contract`), settings (`hemma.settings`), database
-migrations (`hemma.db`) and the `hemma` command line (`hemma.cli`).
-"""
+"""Hemma's composition root: the `hemma` command line (`hemma.cli`) and the demo (`hemma.demo`).
+It wires the services together; no other package imports it (tests/test_layers.py)."""
 
 __version__ = "0.1.0"

@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 
     import psycopg
 
-    from hemma.admin import ActingStaff
-    from hemma.settings import Settings
+    from care.admin import ActingStaff
+    from core.settings import Settings
 
 
 def get_settings() -> Settings:
     """The settings, imported on first use: the command line starts on the standard library alone, so a
     Ctrl-C in its first moments (pydantic takes a while to import) ends it quietly in `main`."""
-    from hemma.settings import get_settings as cached
+    from core.settings import get_settings as cached
 
     return cached()
 
@@ -46,7 +46,7 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from gateway.simulator import run
+    from simulator.homes import run
 
     return run(
         get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed,
@@ -82,7 +82,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_migrate(args: argparse.Namespace) -> int:
     import psycopg
 
-    from hemma.db import migrate
+    from storage.db import migrate
 
     with psycopg.connect(get_settings().require_database_url(), autocommit=True) as conn:
         applied = migrate(conn)
@@ -119,8 +119,8 @@ def _log_access(
     username: str = "",
 ) -> None:
     """The access_log row of one command, on `conn` inside the command's transaction: by the staff
-    account named with --by, else under `username` (hemma.access_log.OPERATOR or PATIENT_REPORTED)."""
-    from hemma import access_log
+    account named with --by, else under `username` (care.access_log.OPERATOR or PATIENT_REPORTED)."""
+    from care import access_log
 
     record = access_log.AccessRecord(
         staff_user_id=staff.id if staff else None,
@@ -135,7 +135,7 @@ def _log_access(
 
 
 def _cmd_ward_add(args: argparse.Namespace) -> int:
-    from hemma.admin import ensure_ward
+    from care.admin import ensure_ward
 
     with _connect() as conn:
         ensure_ward(conn, args.ward_id, args.name, escalate_after_minutes=args.escalate_after)
@@ -144,8 +144,8 @@ def _cmd_ward_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_patient_enrol(args: argparse.Namespace) -> int:
-    from hemma.access_log import ENROL_PATIENT, OPERATOR
-    from hemma.admin import enrol_patient
+    from care.access_log import ENROL_PATIENT, OPERATOR
+    from care.admin import enrol_patient
 
     with _connect() as conn, conn.transaction():
         enrolled = enrol_patient(
@@ -163,8 +163,8 @@ def _cmd_patient_enrol(args: argparse.Namespace) -> int:
 
 
 def _cmd_patient_discharge(args: argparse.Namespace) -> int:
-    from hemma.access_log import DISCHARGE_PATIENT, OPERATOR
-    from hemma.admin import discharge_patient
+    from care.access_log import DISCHARGE_PATIENT, OPERATOR
+    from care.admin import discharge_patient
 
     with _connect() as conn, conn.transaction():
         patient_id = discharge_patient(conn, gateway_id=args.gateway)
@@ -185,7 +185,7 @@ def _new_password(username: str) -> str:
 
 
 def _cmd_staff_add(args: argparse.Namespace) -> int:
-    from hemma.admin import create_staff_user
+    from care.admin import create_staff_user
 
     password = _new_password(args.username)
     with _connect() as conn:
@@ -202,7 +202,7 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_staff_passwd(args: argparse.Namespace) -> int:
-    from hemma.admin import set_staff_password
+    from care.admin import set_staff_password
 
     password = _new_password(args.username)
     with _connect() as conn:
@@ -212,7 +212,7 @@ def _cmd_staff_passwd(args: argparse.Namespace) -> int:
 
 
 def _cmd_staff_disable(args: argparse.Namespace) -> int:
-    from hemma.admin import set_staff_disabled
+    from care.admin import set_staff_disabled
 
     with _connect() as conn:
         set_staff_disabled(conn, username=args.username, disabled=args.disable)
@@ -222,7 +222,7 @@ def _cmd_staff_disable(args: argparse.Namespace) -> int:
 
 
 def _cmd_staff_contact(args: argparse.Namespace) -> int:
-    from hemma.admin import set_staff_contact
+    from care.admin import set_staff_contact
 
     with _connect() as conn:
         set_staff_contact(
@@ -248,7 +248,7 @@ def _shift_time(text: str) -> datetime:
 
 
 def _cmd_oncall_add(args: argparse.Namespace) -> int:
-    from hemma.admin import add_oncall_shift
+    from care.admin import add_oncall_shift
 
     with _connect() as conn:
         shift_id = add_oncall_shift(
@@ -264,13 +264,13 @@ def _cmd_oncall_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_escalate(args: argparse.Namespace) -> int:
-    from alerts.escalator import run
+    from paging.escalator import run
 
     return run(get_settings(), allow_no_channel=args.allow_no_channel)
 
 
 def _cmd_bench_ingest(args: argparse.Namespace) -> int:
-    from ingest.bench import run
+    from benchmarks.ingest import run
 
     return run(
         get_settings(),
@@ -284,14 +284,14 @@ def _cmd_bench_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_engine(args: argparse.Namespace) -> int:
-    from alerts.bench import main
+    from benchmarks.alerts import main
 
     return main(args.extra)
 
 
 def _cmd_threshold_set(args: argparse.Namespace) -> int:
-    from hemma.admin import acting_staff, set_personal_threshold
-    from hemma.permissions import Action
+    from care.admin import acting_staff, set_personal_threshold
+    from care.permissions import Action
 
     with _connect() as conn, conn.transaction():
         staff = acting_staff(conn, args.by, Action.SET_ALERT_LIMIT)
@@ -305,8 +305,8 @@ def _cmd_threshold_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_threshold_revoke(args: argparse.Namespace) -> int:
-    from hemma.admin import acting_staff, revoke_personal_threshold
-    from hemma.permissions import Action
+    from care.admin import acting_staff, revoke_personal_threshold
+    from care.permissions import Action
 
     with _connect() as conn, conn.transaction():
         staff = acting_staff(conn, args.by, Action.REVOKE_ALERT_LIMIT)
@@ -340,8 +340,8 @@ def _duration(text: str):  # type: ignore[no-untyped-def]
 
 
 def _cmd_plan_set(args: argparse.Namespace) -> int:
-    from hemma.admin import acting_staff, set_monitoring_plan
-    from hemma.permissions import Action
+    from care.admin import acting_staff, set_monitoring_plan
+    from care.permissions import Action
 
     with _connect() as conn, conn.transaction():
         staff = acting_staff(conn, args.by, Action.SET_MONITORING_PLAN)
@@ -352,8 +352,8 @@ def _cmd_plan_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan_clear(args: argparse.Namespace) -> int:
-    from hemma.admin import acting_staff, clear_monitoring_plan
-    from hemma.permissions import Action
+    from care.admin import acting_staff, clear_monitoring_plan
+    from care.permissions import Action
 
     with _connect() as conn, conn.transaction():
         staff = acting_staff(conn, args.by, Action.CLEAR_MONITORING_PLAN)
@@ -364,8 +364,8 @@ def _cmd_plan_clear(args: argparse.Namespace) -> int:
 
 
 def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
-    from hemma.admin import acting_staff, order_spo2_scale
-    from hemma.permissions import Action
+    from care.admin import acting_staff, order_spo2_scale
+    from care.permissions import Action
 
     with _connect() as conn, conn.transaction():
         staff = acting_staff(conn, args.by, Action.ORDER_SPO2_SCALE)
@@ -379,9 +379,9 @@ def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
 def _cmd_observe(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from hemma.access_log import PATIENT_REPORTED
-    from hemma.admin import acting_staff, record_manual_observation
-    from hemma.permissions import Action
+    from care.access_log import PATIENT_REPORTED
+    from care.admin import acting_staff, record_manual_observation
+    from care.permissions import Action
 
     on_oxygen = True if args.oxygen is not None else False if args.air else None
     with _connect() as conn, conn.transaction():
@@ -641,8 +641,8 @@ def _refusal(exc: Exception) -> str | None:
             # Not a statement the server refused: the connection (its text names host and port).
             return f"cannot use the database: {str(exc).strip().splitlines()[0]}"
         # Never the error's own text: its DETAIL quotes the failing row (names, personal numbers,
-        # password hashes). hemma.db_refusals says what was refused from the SQLSTATE and constraint.
-        from hemma.db_refusals import describe
+        # password hashes). storage.refusals says what was refused from the SQLSTATE and constraint.
+        from storage.refusals import describe
 
         return describe(exc)
     if isinstance(exc, RuntimeError | ValueError):  # AdminError is a ValueError; texts carry ids only

@@ -25,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import services
-from hemma.settings import Settings
+from core.settings import Settings
+from devservices import services
 
 if TYPE_CHECKING:
     import psycopg
 
-    from gateway.simulator import SimPatient
+    from simulator.homes import SimPatient
 
 log = logging.getLogger(__name__)
 
@@ -279,9 +279,9 @@ def _seed(
     """Seed the demo ward; returns the logins to print and the demo physician's paging address."""
     import psycopg
 
-    from gateway.simulator import demo_roster
-    from hemma.admin import create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
-    from hemma.db import migrate
+    from care.admin import create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
+    from simulator.homes import demo_roster
+    from storage.db import migrate
 
     now = now or datetime.now(UTC)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -337,7 +337,7 @@ def demo_plan(scenario: str, interval_s: float = 10.0) -> dict[str, timedelta]:
     """The monitoring plan of a demo patient: what their kit measures, and how often it must.
 
     Every demo kit has an oximeter, a blood pressure cuff, a thermometer and a scale
-    (gateway.virtual_devices.HomeKit). Patients whose breathing is the worry wear the oximeter
+    (simulator.virtual_devices.HomeKit). Patients whose breathing is the worry wear the oximeter
     continuously (a reading at least every 15 minutes); the others take spot checks 4-hourly, with
     blood pressure and temperature; everyone steps on the scale daily. The simulator sends far
     more often (oximeter every `interval_s`, the cuff and thermometer every 3x, the scale every
@@ -372,7 +372,7 @@ def _seed_care(
     not open with a missing-data alarm for every patient); an order or observation is added only
     when none is there yet.
     """
-    from hemma.admin import order_spo2_scale, record_manual_observation, set_monitoring_plan
+    from care.admin import order_spo2_scale, record_manual_observation, set_monitoring_plan
 
     for patient_id, p in roster:
         for vital, every in demo_plan(p.scenario, interval_s).items():
@@ -401,7 +401,7 @@ def _seed_on_call(conn: psycopg.Connection, email: str | None, now: datetime) ->
     `email` replaces the stored address; without one the stored address stays (first run: the
     .invalid default). Returns the address escalations go to.
     """
-    from hemma.admin import add_oncall_shift, set_staff_contact
+    from care.admin import add_oncall_shift, set_staff_contact
 
     stored = conn.execute(
         "SELECT c.email FROM staff_contacts c JOIN staff_users u ON u.id = c.staff_user_id"

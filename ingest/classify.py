@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from hemma import contract
+from core import contract
 from ingest.directory import Enrolment, GatewayDirectory
 from ingest.writer import AcceptedBatch, DeadLetter
 

@@ -18,7 +18,7 @@ Where the state lives, so a restart neither forgets nor repeats:
   alert at this priority") are rows in `alerts`.
 * Persistence runs, NEWS2 inputs and weight histories are read from `observations` when needed.
 * Trend windows are the one in-memory structure (`alerts.running.SlotWindows`, running sums over time
-  slots: a tick costs what arrived, see `alerts.bench`). They are rebuilt from `observations` the first
+  slots: a tick costs what arrived, see `benchmarks.alerts`). They are rebuilt from `observations` the first
   time the engine runs, with one aggregate row per patient and slot.
 
 One engine per database: its trend windows see only the readings its own ingest stores. Run one
@@ -42,9 +42,9 @@ from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput
 from alerts.running import SlotWindows
 from alerts.store import AlertChange
 from alerts.thresholds import DOUBTFUL_QUALITY, WARD_DEFAULT_RULES
-from hemma.contract import MAX_CLOCK_SKEW
-from hemma.manual import NEWS2_LATEST_TRUSTED
-from hemma.vitals import Vital
+from care.manual import NEWS2_LATEST_TRUSTED
+from core.contract import MAX_CLOCK_SKEW
+from core.vitals import Vital
 from ingest import technical_rules
 from ingest.history_rules import padded_rows, weight_baseline_rule, weight_gain_rule
 

@@ -25,8 +25,8 @@ from alerts.weight import (
     weight_gain,
     weight_gain_output,
 )
-from hemma.contract import MAX_CLOCK_SKEW
-from hemma.vitals import Vital
+from core.contract import MAX_CLOCK_SKEW
+from core.vitals import Vital
 
 if TYPE_CHECKING:
     import psycopg

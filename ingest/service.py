@@ -27,15 +27,15 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hemma import contract
-from hemma.db import migrate
-from hemma.mqtt import set_nodelay, use_target
-from hemma.settings import Settings
+from broker.mqtt import set_nodelay, use_target
+from core import contract
+from core.settings import Settings
 from ingest import classify
 from ingest.classify import Incoming
 from ingest.directory import GatewayDirectory
 from ingest.engine import AlertEngine
 from ingest.writer import BatchWriter, CommitResult, DeadLetter
+from storage.db import migrate
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import numpy as np
 from alerts import missing
 from alerts.model import AlertClear, AlertRequest, RuleOutput
 from alerts.thresholds import DOUBTFUL_QUALITY
-from hemma.contract import MAX_CLOCK_SKEW
-from hemma.vitals import Vital
+from core.contract import MAX_CLOCK_SKEW
+from core.vitals import Vital
 
 if TYPE_CHECKING:
     import psycopg

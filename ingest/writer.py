@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from alerts.store import AlertChange
-from hemma.contract import DecodedBatch, GatewayStatus
-from hemma.db import NOTIFY_CHANNEL
-from hemma.redact import where
+from core.contract import DecodedBatch, GatewayStatus
+from core.redact import where
 from ingest.directory import Enrolment
 from ingest.engine import AlertEngine
+from storage.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     from ingest.classify import ReceiptEntry
@@ -218,7 +218,7 @@ class BatchWriter:
         clock_checked_at is that time and only moves forward, so a late, older reading never
         overwrites what a newer one said.
         """
-        from hemma.contract import CLOCK_NOT_SET_FLAG
+        from core.contract import CLOCK_NOT_SET_FLAG
 
         seen: dict[tuple[str, str], set[str]] = defaultdict(set)
         newest: dict[tuple[str, str], tuple[datetime, datetime, bool]] = {}

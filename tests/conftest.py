@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hemma import services
+from devservices import services
 
 # Fixtures shared by the gateway test modules (gateway_id, settings, radio).
 pytest_plugins = ["tests.support.gateway"]
@@ -52,7 +52,7 @@ def template_database(postgres_admin_url: str) -> Iterator[str]:
     """A migrated database that every test copies (CREATE DATABASE ... TEMPLATE is fast)."""
     import psycopg
 
-    from hemma.db import migrate
+    from storage.db import migrate
 
     name = f"hemma_tpl_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:

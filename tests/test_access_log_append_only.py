@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from alerts.escalator import Escalation, Escalator
-from alerts.notify import Dispatcher, SystemClock
-from hemma.admin import create_staff_user, enrol_patient, ensure_ward
-from hemma.db import migrate
-from hemma.settings import Settings
+from care.admin import create_staff_user, enrol_patient, ensure_ward
+from core.settings import Settings
+from paging.escalator import Escalation, Escalator
+from paging.notify import Dispatcher, SystemClock
+from storage.db import migrate
 from tests.support.dashboard_server import logged_in, running_dashboard
 from tests.support.escalation import high_alert
 from tests.support.ward_seed import PASSWORD, add_alert
@@ -187,7 +187,7 @@ def test_the_services_run_under_the_role(database_url: str, db: psycopg.Connecti
 def test_a_service_meeting_a_pending_migration_says_the_owner_must_migrate(
     database_url: str, db: psycopg.Connection, app_role: str
 ) -> None:
-    from hemma.db import MigrationsPending
+    from storage.db import MigrationsPending
 
     db.execute("DELETE FROM schema_migrations WHERE version = 7")  # as if 0007 were new
     with (

@@ -1,4 +1,4 @@
-"""Every time a person types is bounded in hemma.admin, the one home the CLI and the dashboard share
+"""Every time a person types is bounded in care.admin, the one home the CLI and the dashboard share
 (issue 8, finding 5: a limit "valid until" 9999-12-31T23:59:59-14:00 was stored, and is year 10000 in
 UTC, past what Python's datetime holds, so every later read of the row failed)."""
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from hemma import admin
-from hemma.admin import (
+from care import admin
+from care.admin import (
     AdminError,
     add_oncall_shift,
     create_staff_user,

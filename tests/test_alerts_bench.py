@@ -1,10 +1,10 @@
-"""`python -m alerts.bench` runs, prints its table and cross-checks the vectorized tick against the loops."""
+"""`python -m benchmarks.alerts` prints its table and cross-checks the vectorized tick against the loops."""
 
 from __future__ import annotations
 
 import pytest
 
-from alerts import bench
+from benchmarks import alerts as bench
 
 
 def test_bench_prints_a_row_per_patient_count_and_agrees_with_the_scalar_loops() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from alerts import missing
 from alerts.model import AlarmCondition, Priority
-from hemma.vitals import Vital
+from core.vitals import Vital
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NOW_S = NOW.timestamp()

@@ -14,7 +14,7 @@ from alerts import persistence as ps
 from alerts.model import Priority
 from alerts.persistence import ABOVE, BELOW, BreachRuns, RunOne
 from alerts.thresholds import WARD_DEFAULT_RULES
-from hemma.vitals import Vital
+from core.vitals import Vital
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 T0 = NOW.timestamp() - 3600

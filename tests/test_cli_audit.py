@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from hemma.admin import (
+from care.admin import (
     create_staff_user,
     enrol_patient,
     ensure_ward,
@@ -147,7 +147,7 @@ def test_the_access_log_row_and_the_action_commit_together(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        # An admin runs the system; clinical orders are for clinicians (hemma.permissions).
+        # An admin runs the system; clinical orders are for clinicians (care.permissions).
         (("threshold", "set", "--patient", "{p}", "--rule", "spo2_low", "--priority", "high", "--limit", "86",
           "--reason", "KOL", "--by", "it.admin"), "it.admin is an admin; only physicians set limits"),
         (("threshold", "set", "--patient", "{p}", "--rule", "spo2_low", "--priority", "high", "--limit", "86",

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from core.settings import Settings
 from dashboard.app import SESSION_COOKIE
-from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
-from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, post_login, running_dashboard, ward_socket
 from tests.support.ward_seed import add_alert
 
@@ -377,7 +377,7 @@ def test_overview_orders_by_alert_priority_then_swedish_name(
     assert names == ["Örjan Öberg", "Zack Zetterlund", "Anna Andersson", "Bertil Berg", "Åsa Åberg"]
     assert [m.group(1) for m in re.finditer(r'class="patient-name"><a [^>]*>([^<]+)<', page)] == names
     anna = overview["patients"][2]
-    # VITALS display order (SpO2 before temperature), hemma.vitals decimals, Swedish decimal comma.
+    # VITALS display order (SpO2 before temperature), core.vitals decimals, Swedish decimal comma.
     assert [(v["label"], v["text"], v["unit"]) for v in anna["vitals"]] == [
         ("SpO₂", "96", "%"),
         ("Temp", "37,2", "°C"),
@@ -417,7 +417,7 @@ def test_patient_record_shows_72_hours_newest_first_and_alert_history(
 def test_patient_record_shows_the_personal_limits_in_force(
     base_url: str, db: psycopg.Connection, seed: Seed
 ) -> None:
-    from hemma.admin import create_staff_user, set_personal_threshold
+    from care.admin import create_staff_user, set_personal_threshold
 
     create_staff_user(db, username="dr.lund", display_name="Erik Lund", role="physician",
                       password=PASSWORD, ward_ids=["avd-norr"])  # fmt: skip

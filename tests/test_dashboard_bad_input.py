@@ -22,9 +22,9 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from hemma import admin
-from hemma.admin import EnrolledPatient, create_staff_user
-from hemma.settings import Settings
+from care import admin
+from care.admin import EnrolledPatient, create_staff_user
+from core.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards
 

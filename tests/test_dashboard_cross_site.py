@@ -9,9 +9,9 @@ import httpx
 import psycopg
 import pytest
 
+from care.admin import EnrolledPatient
+from core.settings import Settings
 from dashboard.same_origin import REFUSED_MESSAGE
-from hemma.admin import EnrolledPatient
-from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, login_token, running_dashboard
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
-from hemma.settings import Settings
+from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from core.settings import Settings
 from tests.support import ward_seed
 from tests.support.dashboard_server import log_in_page, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, set_vital

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from dashboard.auth import safe_next
 from dashboard.errors import EventRejected
 from dashboard.events import Changes, parse_event
@@ -21,7 +22,6 @@ from dashboard.live import LiveHub, Subscriber
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import StaffUser, format_age, format_clock, format_value, swedish_sort_key
 from dashboard.sessions import ActiveSession
-from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 
 PASSWORD = "rätt häst batteri häftklammer"
 

@@ -11,8 +11,8 @@ import httpx
 import psycopg
 import pytest
 
+from core.settings import Settings
 from dashboard.login_brake import Counter, Limit, account_key, admit, settle_failure, source_key
-from hemma.settings import Settings
 from tests.support.dashboard_server import login_token, post_login, running_dashboard
 from tests.support.ward_seed import PASSWORD, seed_two_wards
 

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 
 from alerts.news2 import score_one
+from care.admin import EnrolledPatient, enrol_patient
+from core.settings import Settings
 from dashboard.model import Ward
 from dashboard.news2_summary import News2Inputs, summarise, summarise_many
 from dashboard.queries import fetch_ward_overview
-from hemma.admin import EnrolledPatient, enrol_patient
-from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, seed_two_wards, set_vital
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 
-from hemma.admin import create_staff_user, enrol_patient, ensure_ward
-from hemma.settings import Settings
+from care.admin import create_staff_user, enrol_patient, ensure_ward
+from core.settings import Settings
 from tests.support.dashboard_server import log_in_page, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, set_vital
 

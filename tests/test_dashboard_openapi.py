@@ -33,9 +33,9 @@ from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from alerts.thresholds import threshold_keys
+from care import admin
+from core.settings import Settings
 from dashboard.app import SESSION_COOKIE
-from hemma import admin
-from hemma.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards
 

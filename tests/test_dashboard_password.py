@@ -9,8 +9,8 @@ import httpx
 import psycopg
 import pytest
 
-from hemma.passwords import password_hasher
-from hemma.settings import Settings
+from care.passwords import password_hasher
+from core.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, post_login, running_dashboard
 from tests.support.ward_seed import PASSWORD, seed_two_wards
 

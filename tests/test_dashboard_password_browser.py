@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import psycopg
 
-from hemma.passwords import password_hasher
-from hemma.settings import Settings
+from care.passwords import password_hasher
+from core.settings import Settings
 from tests.support.dashboard_server import running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, seed_two_wards
 

@@ -1,6 +1,6 @@
 """The care team's orders from the patient record, over HTTP against a real PostgreSQL and uvicorn:
 a physician's personal alert limits (set, revoke) and SpO2 scale order, and the monitoring plan a
-nurse or physician sets and clears. hemma.admin judges every order; the dashboard adds who may,
+nurse or physician sets and clears. care.admin judges every order; the dashboard adds who may,
 the Swedish messages, the access log and the live update.
 """
 
@@ -19,11 +19,11 @@ import psycopg
 import pytest
 
 from alerts.thresholds import threshold_keys
+from care import admin
+from care.admin import EnrolledPatient, create_staff_user
+from core.settings import Settings
 from dashboard.care_orders import ADMIN_REFUSALS, DATE_REFUSALS, translate
 from dashboard.errors import InvalidInput, OrderRefused, WardForbidden
-from hemma import admin
-from hemma.admin import EnrolledPatient, create_staff_user
-from hemma.settings import Settings
 from tests.support.dashboard_server import logged_in, running_dashboard
 from tests.support.ward_seed import PASSWORD, seed_two_wards
 from tests.test_dashboard_engine_api import Staff, access_rows, metric
@@ -486,7 +486,7 @@ def test_a_nurse_sets_and_clears_the_monitoring_plan(
         assert response.status_code == 422, body
         assert response.json() == {"detail": message, "field": field}, body
 
-    # A live missing-data alarm for the vital ends with its plan (hemma.admin, same transaction).
+    # A live missing-data alarm for the vital ends with its plan (care.admin, same transaction).
     alarm = db.execute(
         "INSERT INTO alerts (patient_id, ward_id, rule, vital, priority, state, condition, message,"
         " observed_at) VALUES (%s, 'avd-norr', 'missing:spo2', 'spo2', 'medium', 'open', 'technical',"
@@ -586,7 +586,7 @@ def test_orders_need_a_session_and_the_csrf_token(
     assert access_rows(db) == []
 
 
-# --- hemma.admin's refusals, each in Swedish ------------------------------------------------------------
+# --- care.admin's refusals, each in Swedish ------------------------------------------------------------
 
 
 def test_every_refusal_of_hemma_admin_has_a_swedish_text(db: psycopg.Connection, seed: Seed) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from hemma.admin import EnrolledPatient
-from hemma.settings import Settings
+from care.admin import EnrolledPatient
+from core.settings import Settings
 from tests.support.dashboard_server import log_in_page, logged_in, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards
 from tests.test_dashboard_engine_api import Staff, metric

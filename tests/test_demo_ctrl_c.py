@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hemma import services
+from devservices import services
 from hemma.demo import DEMO_WARD
 from tests.support.dashboard_server import logged_in, ward_socket
 from tests.support.waiting import wait_until

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core import contract
 from device_profiles import encode, uuids
 from gateway.device_facts import DeviceFacts, battery_change_matters
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit
-from hemma import contract
+from simulator.virtual_devices import HomeKit
 from tests.support.gateway import Recorder, wait_until
 
 AT = "2025-03-14T06:00:03Z"

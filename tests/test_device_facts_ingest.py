@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from care.admin import enrol_patient, ensure_ward
+from core import contract
+from core.settings import Settings
+from core.vitals import Vital
 from device_profiles import encode, uuids
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract
-from hemma.admin import enrol_patient, ensure_ward
-from hemma.settings import Settings
-from hemma.vitals import Vital
+from simulator.virtual_devices import HomeKit
+from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import clear_retained
 from tests.support.ingest import batch, measurement, running_ingest
 from tests.support.mqtt import drop_session, publish_all

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.vitals import Vital
 from device_profiles import (
     BCI_INVALID,
     BciOximeterNotification,
@@ -20,7 +21,6 @@ from device_profiles import (
 )
 from device_profiles.bci import reframe
 from device_profiles.catalogue import load_profiles, match_profile
-from hemma.vitals import Vital
 
 BCI = "49535343-1e4d-4bd9-ba61-23c647249616"
 SYNC = 0x80

@@ -1,5 +1,5 @@
 """The decode benchmark runs and its baseline reads the same payloads: figures are printed by
-`python -m device_profiles.bench`, never asserted here (they depend on the machine)."""
+`python -m benchmarks.device_profiles`, never asserted here (they depend on the machine)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from benchmarks.device_profiles import NAIVE_LAYOUTS, corpus, main, naive_decode
 from device_profiles import parse
-from device_profiles.bench import NAIVE_LAYOUTS, corpus, main, naive_decode
 from device_profiles.registry import DECODERS
 
 
@@ -48,7 +48,7 @@ def test_main_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_runs_as_a_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "device_profiles.bench", "--iterations", "1"],
+        [sys.executable, "-m", "benchmarks.device_profiles", "--iterations", "1"],
         capture_output=True,
         text=True,
         check=True,

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.vitals import Vital
 from device_profiles import (
     FAT_MEASUREMENT_UNSUCCESSFUL,
     BodyCompositionMeasurement,
@@ -19,7 +20,6 @@ from device_profiles import (
     normalise,
     parse,
 )
-from hemma.vitals import Vital
 
 KG, LB = Decimal("0.005"), Decimal("0.01")
 # (flag bit, field, hex chunk, raw count, resolution SI, resolution Imperial); None = not scaled.

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.contract import Observation
+from core.vitals import Vital
 from device_profiles import (
     QUALITY_FLAGS,
     CarbohydrateId,
@@ -31,8 +33,6 @@ from device_profiles import (
     normalise,
     parse,
 )
-from hemma.contract import Observation
-from hemma.vitals import Vital
 from tests.test_device_profiles_decode import flag_combinations
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

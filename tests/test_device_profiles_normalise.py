@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.contract import Observation
+from core.vitals import Vital
 from device_profiles import (
     MEASUREMENT_UNSUCCESSFUL,
     QUALITY_FLAGS,
@@ -25,8 +27,6 @@ from device_profiles import (
     normalise,
     parse,
 )
-from hemma.contract import Observation
-from hemma.vitals import Vital
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -273,7 +273,7 @@ def test_all_plx_flags_fit_the_wire_contract() -> None:
         device_and_sensor_status=0xFFFFFF,
     )
     result = observe("2A5E", payload)
-    assert len(result.observations[0].quality) == 16  # hemma.contract allows at most 16
+    assert len(result.observations[0].quality) == 16  # core.contract allows at most 16
     assert set(result.observations[0].quality) <= set(QUALITY_FLAGS)
     assert list(result.observations[0].quality) == sorted(
         result.observations[0].quality, key=QUALITY_FLAGS.index

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from core.contract import Measurement, Observation
 from device_profiles import (
     QUALITY_FLAGS,
     BciPacket,
@@ -22,10 +23,9 @@ from device_profiles import (
 )
 from device_profiles.quality import GLUCOSE_STATUS_QUALITY, MAX_FLAGS, ordered_flags
 from device_profiles.registry import DECODERS_BY_NAME
-from hemma.contract import Measurement, Observation
 from tests.test_device_profiles_catalogue import VALID_PAYLOADS
 
-CONTRACT_FLAG = re.compile(r"^[a-z][a-z0-9_]{0,40}$")  # hemma.contract _QUALITY_FLAG
+CONTRACT_FLAG = re.compile(r"^[a-z][a-z0-9_]{0,40}$")  # core.contract _QUALITY_FLAG
 CLOCK_UNKNOWN = UnknownDateTime(0, 0, 0, 12, 0, 0)
 
 

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import device_profiles
+from care.admin import create_staff_user, enrol_patient, ensure_ward
+from core import contract
+from core.settings import Settings
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract
-from hemma.admin import create_staff_user, enrol_patient, ensure_ward
-from hemma.settings import Settings
+from simulator.virtual_devices import HomeKit
+from simulator.virtual_radio import VirtualRadio
 from tests.support.dashboard_server import logged_in, running_dashboard, ward_socket
 from tests.support.gateway import clear_retained
 from tests.support.ingest import running_ingest

@@ -16,7 +16,7 @@ import pytest
 
 from alerts import store
 from alerts.model import AlarmCondition, AlertRequest, Priority
-from hemma.admin import (
+from care.admin import (
     AdminError,
     clear_monitoring_plan,
     enrol_patient,
@@ -25,8 +25,8 @@ from hemma.admin import (
     record_manual_observation,
     set_monitoring_plan,
 )
-from hemma.db import NOTIFY_CHANNEL
-from hemma.vitals import Vital
+from core.vitals import Vital
+from storage.db import NOTIFY_CHANNEL
 
 WARD = "asih-nord"
 NOW = datetime(2025, 3, 4, 13, 0, tzinfo=UTC)

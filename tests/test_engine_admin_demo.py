@@ -15,9 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from alerts.paging_alarms import NOT_SENT_RULE
-from gateway.simulator import demo_roster
-from hemma import services
+from devservices import services
 from hemma.demo import (
     COPD_SCALE_REASON,
     DEMO_NURSE,
@@ -27,6 +25,8 @@ from hemma.demo import (
     _seed,
     demo_plan,
 )
+from paging.alarms import NOT_SENT_RULE
+from simulator.homes import demo_roster
 from tests.support.waiting import wait_until
 
 H = timedelta(hours=1)

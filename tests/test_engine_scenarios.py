@@ -20,13 +20,13 @@ from alerts import news2
 from alerts.news2 import Risk
 from alerts.store import AlertChange
 from alerts.weight import WEIGHT_GAIN_KG, WEIGHT_WINDOW, WEIGHT_WINDOW_SLACK, weight_gain_one
-from gateway.scenarios import make_scenario
-from hemma import contract
-from hemma.admin import create_staff_user, enrol_patient, ensure_ward, record_manual_observation
-from hemma.vitals import VITALS, Vital
+from care.admin import create_staff_user, enrol_patient, ensure_ward, record_manual_observation
+from core import contract
+from core.vitals import VITALS, Vital
 from ingest.directory import Enrolment
 from ingest.engine import AlertEngine
 from ingest.writer import AcceptedBatch, BatchWriter
+from simulator.scenarios import make_scenario
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 OXIMETER, CUFF, THERMOMETER, SCALE = "2A5E", "2A35", "2A1C", "2A9D"

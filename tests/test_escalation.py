@@ -19,13 +19,13 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from alerts.escalator import NOBODY_ON_CALL, Escalation, Escalator
-from alerts.notify import Dispatcher, EmailChannel, RetryPolicy
+from care.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
+from core.settings import get_settings
+from devservices.services import free_port
 from hemma import cli
-from hemma.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
-from hemma.db import NOTIFY_CHANNEL
-from hemma.services import free_port
-from hemma.settings import get_settings
+from paging.escalator import NOBODY_ON_CALL, Escalation, Escalator
+from paging.notify import Dispatcher, EmailChannel, RetryPolicy
+from storage.db import NOTIFY_CHANNEL
 from tests.support.escalation import high_alert, tick_at
 from tests.support.smtp import Mailbox
 
@@ -261,7 +261,7 @@ def test_nobody_on_call_is_recorded_as_an_escalation_to_nobody(
 def test_a_shift_of_someone_no_longer_allowed_on_call_is_passed_over(
     db: psycopg.Connection, ward: dict[str, Any], escalator: Escalator, clock: FakeClock, mailbox: Mailbox
 ) -> None:
-    """A shift outlives a change of role: an account made admin is not paged (hemma.permissions), as a
+    """A shift outlives a change of role: an account made admin is not paged (care.permissions), as a
     disabled one is not, and the alert goes on to whoever may take it (here: nobody)."""
     db.execute("UPDATE staff_users SET role = 'admin' WHERE id = %s", (ward["berg"],))
     alert_id = _alert(db, ward["patient_id"])

@@ -1,4 +1,4 @@
-"""alerts/escalation.py: when the next step of the on-call chain is due, with the clock passed in."""
+"""paging/escalation.py: when the next step of the on-call chain is due, with the clock passed in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.escalation import (
+from paging.escalation import (
     MAX_LEVEL,
     EscalationDue,
     EscalationError,

@@ -19,11 +19,11 @@ import psycopg
 import pytest
 
 from alerts import store
-from alerts.escalator import Escalation, Escalator
-from alerts.notify import Dispatcher, EmailChannel, RetryPolicy
-from alerts.paging_alarms import NOT_SENT_RULE
-from hemma.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
-from hemma.db import NOTIFY_CHANNEL
+from care.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
+from paging.alarms import NOT_SENT_RULE
+from paging.escalator import Escalation, Escalator
+from paging.notify import Dispatcher, EmailChannel, RetryPolicy
+from storage.db import NOTIFY_CHANNEL
 from tests.support.escalation import high_alert, tick_at
 from tests.support.smtp import Mailbox
 from tests.support.waiting import wait_until

@@ -23,9 +23,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hemma import services
-from hemma.db import migrate
-from hemma.settings import MqttTarget
+from core.settings import MqttTarget
+from devservices import services
+from storage.db import migrate
 from tests.support.fault_ward import FaultWard
 
 pytestmark = pytest.mark.slow

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core import contract
+from core.settings import Settings
+from core.vitals import Vital
 from device_profiles import uuids
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract
-from hemma.settings import Settings
-from hemma.vitals import Vital
+from simulator.virtual_devices import HomeKit
+from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import (
     Recorder,
     clear_retained,
@@ -163,7 +163,7 @@ def test_run_entry_point_goes_online_and_exits_0_on_sigterm(mqtt_url, tmp_path, 
         "HEMMA_DATA_DIR": str(tmp_path),
     }
     code = (
-        "import sys; from gateway.service import run; from hemma.settings import Settings; "
+        "import sys; from gateway.service import run; from core.settings import Settings; "
         "sys.exit(run(Settings()))"
     )
     with Recorder(mqtt_url, contract.status_topic(gateway_id)) as rec:
@@ -187,7 +187,7 @@ def test_run_entry_point_goes_online_and_exits_0_on_sigterm(mqtt_url, tmp_path, 
 
 def test_gateway_starts_without_server_dependencies() -> None:
     code = (
-        "import sys, gateway.service, gateway.simulator, gateway.publisher\n"
+        "import sys, gateway.service, simulator.homes, gateway.publisher\n"
         "bad = sorted(m for m in ('psycopg', 'fastapi', 'numpy', 'uvicorn') if m in sys.modules)\n"
         "print(','.join(bad))"
     )

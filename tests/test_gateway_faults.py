@@ -11,14 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from care.admin import enrol_patient, ensure_ward
+from core import contract
+from core.settings import MqttTarget, Settings
+from core.vitals import Vital
+from devservices import services
 from gateway.queue import StoreAndForwardQueue
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract, services
-from hemma.admin import enrol_patient, ensure_ward
-from hemma.settings import MqttTarget, Settings
-from hemma.vitals import Vital
+from simulator.virtual_devices import HomeKit
+from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import Recorder, TcpProxy, clear_retained, wait_until
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import drop_session

@@ -1,6 +1,6 @@
 """Device profiles' connect steps, end to end: set the clock, read features, ask for stored records.
 
-Virtual device models (gateway.virtual_models) behave as the real ones do: an A&D cuff
+Virtual device models (simulator.virtual_models) behave as the real ones do: an A&D cuff
 keeps its readings until its Date Time is written, a glucose meter sends its records only
 when asked over the Record Access Control Point. Only the radio is fake; bleak, the
 decoders, the queue, paho and Mosquitto are real.
@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import device_profiles
+from core import contract
+from core.vitals import Vital
 from device_profiles import RacpOpCode, RacpOperator, RacpRequest, RacpResponseCode, uuids
 from device_profiles.catalogue import load_profiles
 from gateway.ble import BleCentral
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit, and_ua651ble, device_from_profile, glucose_meter
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract
-from hemma.vitals import Vital
+from simulator.virtual_devices import HomeKit, and_ua651ble, device_from_profile, glucose_meter
+from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import (
     Recorder,
     wait_until,

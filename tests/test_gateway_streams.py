@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from core import contract
+from core.settings import Settings
+from core.vitals import Vital
 from device_profiles import BciPacket, encode, uuids
 from gateway.decoding import NotificationDecoder
 from gateway.rate_limit import StreamRateLimiter
 from gateway.service import Gateway
-from gateway.virtual_devices import StreamingOximeter, berrymed_bm1000
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract
-from hemma.settings import Settings
-from hemma.vitals import Vital
+from simulator.virtual_devices import StreamingOximeter, berrymed_bm1000
+from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import (
     MAX_BYTES,
     Recorder,

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hemma.admin import enrol_patient, ensure_ward
-from hemma.vitals import Vital
+from care.admin import enrol_patient, ensure_ward
+from core.vitals import Vital
 from tests.support.ingest import batch, measurement
 from tests.support.mqtt import drop_session, publish_all
 from tests.support.waiting import wait_until

@@ -18,7 +18,9 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from alerts.model import Priority
-from alerts.notify import (
+from core.contract import AlertMessage
+from devservices.services import free_port
+from paging.notify import (
     DeliveryResult,
     Dispatcher,
     EmailChannel,
@@ -27,9 +29,7 @@ from alerts.notify import (
     RetryPolicy,
     notification_for_alert,
 )
-from alerts.notify.email import ALERT_ID_HEADER
-from hemma.contract import AlertMessage
-from hemma.services import free_port
+from paging.notify.email import ALERT_ID_HEADER
 from tests.support.smtp import Mailbox
 
 T0 = datetime(2025, 3, 4, 13, 7, tzinfo=UTC)

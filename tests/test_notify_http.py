@@ -17,7 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from alerts.model import AlarmCondition, Priority
-from alerts.notify import (
+from devservices.services import free_port
+from paging.notify import (
     DeliveryFailed,
     DeliveryResult,
     Dispatcher,
@@ -31,8 +32,7 @@ from alerts.notify import (
     alert_link,
     verify_signature,
 )
-from alerts.notify.webhook import DELIVERY_HEADER, SIGNATURE_HEADER
-from hemma.services import free_port
+from paging.notify.webhook import DELIVERY_HEADER, SIGNATURE_HEADER
 
 SECRET = "test-webhook-secret-0123456789"
 PATIENT_REF = "5f0c3c2e-2b7e-4d36-9a55-0e4f6f1c9a01"
@@ -214,7 +214,7 @@ def test_malformed_signature_headers_are_refused(header: str | None, reason: str
 
 
 def test_any_v1_may_match_while_a_secret_is_rotated() -> None:
-    from alerts.notify.webhook import sign
+    from paging.notify.webhook import sign
 
     body = b'{"v":1}'
     t = int(T0.timestamp())

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts.model import Priority
-from alerts.notify import (
+from core.contract import AlertMessage
+from paging.notify import (
     DeliveryAttempt,
     Notification,
     Recipient,
@@ -17,7 +18,6 @@ from alerts.notify import (
     UnsafeContent,
     notification_for_alert,
 )
-from hemma.contract import AlertMessage
 
 T0 = datetime(2025, 3, 4, 13, 7, tzinfo=UTC)
 BERG = Recipient("Dr. Berg", email="berg@region.example", ntfy_topic="jour-berg")
@@ -169,7 +169,7 @@ def test_attempts_are_stored_as_alert_events(db: object) -> None:
     """The alert_event() rows fit the real schema (kinds, columns, jsonb) and read back as written."""
     from psycopg.types.json import Jsonb
 
-    from hemma.admin import enrol_patient, ensure_ward
+    from care.admin import enrol_patient, ensure_ward
 
     conn = db  # a psycopg connection in autocommit
     ensure_ward(conn, "avd-7", "Avdelning 7")  # type: ignore[arg-type]

@@ -1,10 +1,10 @@
-"""The staff password policy (hemma.passwords, issue 8 finding 10): one home for the CLI and the dashboard."""
+"""The staff password policy (care.passwords, issue 8 finding 10): one home for the CLI and the dashboard."""
 
 from __future__ import annotations
 
 import pytest
 
-from hemma.passwords import PasswordProblem, PasswordRejected, check_password, hash_password, password_hasher
+from care.passwords import PasswordProblem, PasswordRejected, check_password, hash_password, password_hasher
 
 SARA = {"username": "sara.sjostrom", "display_name": "Sara Sjöström"}
 

@@ -1,11 +1,11 @@
-"""hemma.permissions: the one table of who may do which clinical action (security review, issue 8)."""
+"""care.permissions: the one table of who may do which clinical action (security review, issue 8)."""
 
 from __future__ import annotations
 
 import pytest
 
-from hemma import permissions
-from hemma.permissions import Action, Role
+from care import permissions
+from care.permissions import Action, Role
 
 N, P = "nurse", "physician"
 # Written out in full so that a change to the table is a change to this test too.

@@ -11,9 +11,9 @@ import pytest
 from alerts import judge
 from alerts.model import Priority
 from alerts.thresholds import WARD_DEFAULT_RULES
-from hemma.admin import AdminError, create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
-from hemma.settings import Settings
-from hemma.vitals import Vital
+from care.admin import AdminError, create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
+from core.settings import Settings
+from core.vitals import Vital
 from tests.support.ingest import batch, measurement, running_ingest
 from tests.support.mqtt import drop_session, publish_all
 from tests.support.waiting import wait_until

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from care.admin import enrol_patient, ensure_ward
+from core import contract
+from core.settings import MqttTarget, Settings
+from core.vitals import Vital
+from devservices import services
 from gateway.publisher import Publisher
 from gateway.queue import StoreAndForwardQueue
 from gateway.service import Gateway
-from gateway.virtual_devices import HomeKit
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract, services
-from hemma.admin import enrol_patient, ensure_ward
-from hemma.settings import MqttTarget, Settings
-from hemma.vitals import Vital
+from simulator.virtual_devices import HomeKit
+from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import clear_retained
 from tests.support.ingest import batch, measurement, running_ingest
 from tests.support.mqtt import drop_session, publish_all, subscriber

@@ -1,11 +1,11 @@
-"""hemma.redact: what services log about a failure they survive names the bug, never the data."""
+"""core.redact: what services log about a failure they survive names the bug, never the data."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 
-from hemma.redact import summary, where
+from core.redact import summary, where
 
 
 def test_a_database_refusal_is_summarised_without_the_row_it_quotes(db: psycopg.Connection) -> None:

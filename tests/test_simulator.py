@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.scenarios import SCENARIOS, make_scenario
-from gateway.simulator import demo_roster
-from hemma import contract, services
-from hemma.vitals import Vital
+from core import contract
+from core.vitals import Vital
+from devservices import services
+from simulator.homes import demo_roster
+from simulator.scenarios import SCENARIOS, make_scenario
 from tests.support.gateway import Recorder, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ def test_simulator_run_publishes_every_home_and_exits_0_on_sigint(broker, tmp_pa
         "HEMMA_DATA_DIR": str(tmp_path),
     }
     code = (
-        "import sys; from gateway.simulator import run; from hemma.settings import Settings; "
+        "import sys; from simulator.homes import run; from core.settings import Settings; "
         "sys.exit(run(Settings(), patients=3, speed=3600, interval_s=0.2, seed=5))"
     )
     with Recorder(broker.url, "hemma/v1/gw/+/measurements") as rec:

@@ -11,7 +11,7 @@
   const SILENCE_LIMIT_MS = 45 * 1000; // the server sends a heartbeat every 15 s
   const PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
   const MONTHS = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
-  // The clinical actions this user's role may take (hemma.permissions, rendered by base.html): an
+  // The clinical actions this user's role may take (care.permissions, rendered by base.html): an
   // admin's cards get no Kvittera, Snooza or Avsluta, as the server-rendered ones (_cards.html).
   const MAY = new Set((document.body.dataset.may || "").split(" ").filter(Boolean));
 
@@ -530,7 +530,7 @@
   function startObservationForm(form) {
     const time = form.elements.time;
     const flowField = form.querySelector(".oxygen-flow");
-    // The window is hemma.admin's (check_observation_time), rendered into the form's data attributes.
+    // The window is care.admin's (check_observation_time), rendered into the form's data attributes.
     const back = Number(form.dataset.maxBackMinutes);
     const ahead = Number(form.dataset.maxAheadMinutes);
     function setTimeBounds() {

@@ -12,9 +12,9 @@ import httpx
 import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
+from core.settings import Settings
 from dashboard.app import SESSION_COOKIE, create_app
-from hemma.services import free_port
-from hemma.settings import Settings
+from devservices.services import free_port
 
 
 @contextlib.contextmanager

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psycopg
 
-    from alerts.escalator import Escalation, Escalator
-    from alerts.notify import SystemClock
+    from paging.escalator import Escalation, Escalator
+    from paging.notify import SystemClock
 
 
 def high_alert(

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import psycopg
 
-from gateway.simulator import demo_roster
-from hemma.admin import enrol_patient, ensure_ward
+from care.admin import enrol_patient, ensure_ward
+from simulator.homes import demo_roster
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

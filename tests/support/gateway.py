@@ -22,9 +22,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from gateway.virtual_radio import VirtualRadio
-from hemma import contract
-from hemma.settings import MqttTarget, Settings
+from core import contract
+from core.settings import MqttTarget, Settings
+from simulator.virtual_radio import VirtualRadio
 from tests.support.waiting import wait_until
 
 MAX_BYTES = 256 * 1024

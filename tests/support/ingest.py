@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from hemma import contract
-from hemma.settings import Settings
-from hemma.vitals import VITALS, Vital
+from core import contract
+from core.settings import Settings
+from core.vitals import VITALS, Vital
 from ingest.service import IngestService
 
 

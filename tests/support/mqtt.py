@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
 
-from hemma import mqtt as mqtt_common
-from hemma.settings import MqttTarget
+from broker import mqtt as mqtt_common
+from core.settings import MqttTarget
 
 
 def _client(url: str, client_id: str | None = None) -> tuple[mqtt.Client, MqttTarget]:

@@ -8,7 +8,7 @@ import threading
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from hemma.services import free_port
+from devservices.services import free_port
 
 
 class PostgresProxy:

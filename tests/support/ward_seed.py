@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hemma.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 
 if TYPE_CHECKING:
     import psycopg

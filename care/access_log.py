@@ -1,0 +1,96 @@
+"""The access log required by Patientdatalagen (2008:355) 4 kap. 3 §: who read or changed which
+patient's record, when, how and why. One writer for every entry point: the dashboard (through
+dashboard/access_log.py), the `hemma` CLI, and what comes next (patient app, FHIR).
+
+Rows are written on the connection, and for changes in the transaction, of what they record: if the
+log cannot be written, the read or change fails rather than going unrecorded. The table is
+append-only (migration 0007): nobody updates, deletes or truncates it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from care.permissions import Action
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Reads (dashboard).
+WARD_OVERVIEW = "ward_overview"
+PATIENT_RECORD = "patient_record"
+# Clinical actions: the access-log action is the permissions.Action's value.
+ACKNOWLEDGE_ALERT = Action.ACKNOWLEDGE_ALERT.value
+SNOOZE_ALERT = Action.SNOOZE_ALERT.value
+RESOLVE_ALERT = Action.RESOLVE_ALERT.value
+RECORD_OBSERVATION = Action.RECORD_OBSERVATION.value
+SET_ALERT_LIMIT = Action.SET_ALERT_LIMIT.value
+REVOKE_ALERT_LIMIT = Action.REVOKE_ALERT_LIMIT.value
+ORDER_SPO2_SCALE = Action.ORDER_SPO2_SCALE.value
+SET_MONITORING_PLAN = Action.SET_MONITORING_PLAN.value
+CLEAR_MONITORING_PLAN = Action.CLEAR_MONITORING_PLAN.value
+# A care episode begins and ends (`hemma patient enrol` / `discharge`).
+ENROL_PATIENT = "enrol_patient"
+DISCHARGE_PATIENT = "discharge_patient"
+
+# Where the row came from (access_log.entry_point).
+DASHBOARD = "dashboard"
+CLI = "cli"
+# `username` of rows with no staff account behind them. Parentheses cannot occur in a staff
+# username (staff_users CHECK), so these never pass for a person's account.
+PATIENT_REPORTED = "(patient)"  # the patient's own answer, typed in by an operator
+OPERATOR = "(operator)"  # administration without a staff account (enrol, discharge)
+
+INSERT_ACCESS_LOG = (
+    "INSERT INTO access_log"
+    " (staff_user_id, username, patient_id, action, context, client_address, entry_point, os_user)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One access_log row. `os_user` ("user@host") names who ran a command-line entry point."""
+
+    staff_user_id: int | None
+    username: str
+    patient_id: uuid.UUID
+    action: str
+    context: str
+    entry_point: str
+    client_address: str | None = None
+    os_user: str | None = None
+
+    def row(self) -> tuple[object, ...]:
+        """The parameters of INSERT_ACCESS_LOG."""
+        return (
+            self.staff_user_id,
+            self.username,
+            self.patient_id,
+            self.action,
+            self.context,
+            self.client_address,
+            self.entry_point,
+            self.os_user,
+        )
+
+
+def write(conn: psycopg.Connection, records: Iterable[AccessRecord]) -> int:
+    """Insert one row per record on a synchronous connection; returns the number written."""
+    rows = [r.row() for r in records]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(INSERT_ACCESS_LOG, rows)
+    return len(rows)
+
+
+async def write_async(conn: psycopg.AsyncConnection, records: Iterable[AccessRecord]) -> int:
+    """Insert one row per record on an async connection; returns the number written."""
+    rows = [r.row() for r in records]
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(INSERT_ACCESS_LOG, rows)
+    return len(rows)

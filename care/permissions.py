@@ -1,0 +1,126 @@
+"""Who may do what: the one home of Hemma's role decisions.
+
+Staff have one role (`staff_users.role`): `nurse`, `physician` or `admin`. Clinical actions are for
+clinicians; an `admin` runs the system (accounts, wards, kits) and sees every ward, but never acts on
+a patient's care. Every entry point asks this module and nothing else: `care.admin` (so the CLI and
+the dashboard's care-team orders), the dashboard's alert actions and manual observations, the page
+templates deciding which buttons to offer, and the escalator choosing whom to page.
+
+A refusal is identified by the action refused; the Swedish text staff read is looked up by it here,
+never recovered from the English text an operator reads.
+
+Pure: no I/O, importable from anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Role(StrEnum):
+    NURSE = "nurse"
+    PHYSICIAN = "physician"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    """Clinical actions. The values are also the access_log actions that record them."""
+
+    ACKNOWLEDGE_ALERT = "acknowledge_alert"
+    SNOOZE_ALERT = "snooze_alert"
+    RESOLVE_ALERT = "resolve_alert"
+    RECORD_OBSERVATION = "record_observation"
+    SET_ALERT_LIMIT = "set_alert_limit"
+    REVOKE_ALERT_LIMIT = "revoke_alert_limit"
+    ORDER_SPO2_SCALE = "order_spo2_scale"
+    SET_MONITORING_PLAN = "set_monitoring_plan"
+    CLEAR_MONITORING_PLAN = "clear_monitoring_plan"
+    # Being on the on-call rota: escalated high alerts are paged to this person (paging/escalator.py).
+    BE_ON_CALL = "be_on_call"
+
+
+_CLINICIANS = frozenset({Role.NURSE, Role.PHYSICIAN})
+_PHYSICIANS = frozenset({Role.PHYSICIAN})
+
+ALLOWED_ROLES = MappingProxyType(
+    {
+        Action.ACKNOWLEDGE_ALERT: _CLINICIANS,
+        Action.SNOOZE_ALERT: _CLINICIANS,
+        Action.RESOLVE_ALERT: _CLINICIANS,
+        Action.RECORD_OBSERVATION: _CLINICIANS,
+        Action.SET_MONITORING_PLAN: _CLINICIANS,
+        Action.CLEAR_MONITORING_PLAN: _CLINICIANS,
+        # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
+        Action.SET_ALERT_LIMIT: _PHYSICIANS,
+        Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
+        Action.ORDER_SPO2_SCALE: _PHYSICIANS,
+        # Escalation goes to the physician on call (levels: jourläkare, bakjour, medical lead).
+        Action.BE_ON_CALL: _PHYSICIANS,
+    }
+)
+
+# What staff read when the dashboard refuses an action for their role, by the action refused.
+REFUSALS_SV = MappingProxyType(
+    {
+        Action.ACKNOWLEDGE_ALERT: "Endast sjuksköterskor och läkare får kvittera larm",
+        Action.SNOOZE_ALERT: "Endast sjuksköterskor och läkare får snooza larm",
+        Action.RESOLVE_ALERT: "Endast sjuksköterskor och läkare får avsluta larm",
+        Action.RECORD_OBSERVATION: "Endast sjuksköterskor och läkare kan registrera observationer",
+        Action.SET_MONITORING_PLAN: "Endast sjuksköterskor och läkare får ändra mätplanen",
+        Action.CLEAR_MONITORING_PLAN: "Endast sjuksköterskor och läkare får ändra mätplanen",
+        Action.SET_ALERT_LIMIT: "Endast läkare får ändra larmgränser",
+        Action.REVOKE_ALERT_LIMIT: "Endast läkare får ändra larmgränser",
+        Action.ORDER_SPO2_SCALE: "Endast läkare får ordinera SpO₂-skala",
+        Action.BE_ON_CALL: "Endast läkare kan ha jour",
+    }
+)
+
+# The same refusal for an operator at the command line: "only physicians <doing>".
+_DOING_EN = MappingProxyType(
+    {
+        Action.ACKNOWLEDGE_ALERT: "acknowledge alerts",
+        Action.SNOOZE_ALERT: "snooze alerts",
+        Action.RESOLVE_ALERT: "end alerts",
+        Action.RECORD_OBSERVATION: "record observations",
+        Action.SET_MONITORING_PLAN: "set monitoring plans",
+        Action.CLEAR_MONITORING_PLAN: "change monitoring plans",
+        Action.SET_ALERT_LIMIT: "set limits",
+        Action.REVOKE_ALERT_LIMIT: "revoke limits",
+        Action.ORDER_SPO2_SCALE: "order the SpO2 scale",
+        Action.BE_ON_CALL: "go on call",
+    }
+)
+
+
+def may(role: str, action: Action | str) -> bool:
+    """Whether staff with `role` may do `action`. An unknown action is a programming error (ValueError)."""
+    return role in ALLOWED_ROLES[Action(action)]
+
+
+def allowed_roles(action: Action | str) -> tuple[str, ...]:
+    """The roles that may do `action`, in a fixed order (for SQL `= ANY(...)` and messages)."""
+    return tuple(sorted(r.value for r in ALLOWED_ROLES[Action(action)]))
+
+
+def permitted(role: str) -> tuple[str, ...]:
+    """Every action `role` may do, e.g. for the page to know which buttons to offer."""
+    return tuple(a.value for a in Action if may(role, a))
+
+
+def may_see_ward(role: str, ward_ids: Iterable[str], ward_id: str) -> bool:
+    """Ward access: staff see the wards they are given (staff_ward_access); an admin sees every ward."""
+    return role == Role.ADMIN or ward_id in set(ward_ids)
+
+
+def refusal_sv(action: Action | str) -> str:
+    """The Swedish text staff read when their role may not do `action`."""
+    return REFUSALS_SV[Action(action)]
+
+
+def refusal_en(username: str, role: str, action: Action | str) -> str:
+    """The English text an operator reads, e.g. "sara is a nurse; only physicians set limits"."""
+    allowed = " and ".join(f"{r}s" for r in allowed_roles(action))
+    article = "an" if role[:1] in ("a", "e", "i", "o", "u") else "a"
+    return f"{username} is {article} {role}; only {allowed} {_DOING_EN[Action(action)]}"

@@ -1,0 +1,2 @@
+"""Paging the on-call physician: the escalator service (`paging.escalator`), its pure timing
+(`paging.escalation`) and the notification channels (`paging.notify`: e-mail, webhook, push)."""

@@ -1,0 +1,443 @@
+"""`hemma escalate`: page the on-call rota about open high alerts nobody has acknowledged.
+
+Each tick looks at every open high alert. Per alert, a short transaction locks its row
+(FOR UPDATE SKIP LOCKED, so a second escalator process skips it), asks alerts/escalation
+whether the next level is due, picks who is on call (oncall_shifts + staff_contacts) and
+commits an 'escalated' alert event. That committed event is the claim: every escalator
+derives the level from the 'escalated' events, so the step is never sent twice. The
+notification is then dispatched *outside* the transaction, and a second transaction stores
+every delivery attempt ('notified', or 'notification_failed') and NOTIFYs the dashboards.
+
+Why two transactions: a dispatch may retry with back-off for up to a minute, and holding the
+alert's row lock that long would stall ingest (alerts/store.py locks live alerts FOR UPDATE)
+and a nurse's acknowledgement. The cost: a crash between the two leaves an 'escalated' event
+without its delivery rows, and the next level follows N minutes later as usual.
+
+A physician who could not be paged is something the ward must see: `PagingAlarms` turns a
+channel the Dispatcher reports as failing (`notification_failing:<channel>`), and a notification
+no channel could carry at all (`notification_failing:not_sent`), into a technical medium alert
+for the patient whose alert was not passed on, through alerts.store like any rule's request; the
+next delivery on that channel clears them.
+
+Time comes in as `tick(now)`; only `run` reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from alerts import store
+from care import permissions
+from care.permissions import Action
+from core.contract import AlertMessage
+from core.redact import summary
+from paging.alarms import NO_CHANNEL, PagingAlarms
+from paging.escalation import LEVEL_NAMES_SV, EscalationDue, due_escalation, levels_to_try
+from paging.notify import (
+    Channel,
+    Dispatcher,
+    DispatchOutcome,
+    EmailChannel,
+    NoRoute,
+    NotifyError,
+    PushChannel,
+    Recipient,
+    SystemClock,
+    WebhookChannel,
+    notification_for_alert,
+)
+from storage.db import NOTIFY_CHANNEL, migrate
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 15.0
+NOBODY_ON_CALL = "ingen i jour"
+
+
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    staff_user_id: int
+    level: int
+    recipient: Recipient
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """What one tick did to one alert."""
+
+    alert_id: int
+    ward_id: str
+    level: int  # the level escalated to (the due one, or higher when nobody was on call at it)
+    staff_user_id: int | None  # None: nobody on call at this level or above
+    delivered: bool
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    alert: AlertMessage
+    due: EscalationDue
+    on_call: OnCall | None
+
+
+_ALERT = (
+    "SELECT a.id, a.ward_id, a.patient_id, a.rule, a.priority, a.state, a.message, a.opened_at,"
+    " w.escalate_after_minutes FROM alerts a JOIN wards w ON w.id = a.ward_id"
+    " WHERE a.id = %s AND a.state = 'open' AND a.priority = 'high' FOR UPDATE OF a SKIP LOCKED"
+)
+# The alert became high when it opened or when it was reprioritised to high; escalate from then.
+_SINCE = (
+    "SELECT max(at) FROM alert_events WHERE alert_id = %s AND kind = 'reprioritised' AND priority = 'high'"
+)
+_LEVEL = (
+    "SELECT coalesce(max((detail->>'level')::int), 0), max(at) FROM alert_events"
+    " WHERE alert_id = %s AND kind = 'escalated' AND at >= %s"
+)
+_ON_CALL = (
+    "SELECT s.staff_user_id, s.level, u.display_name, c.email, c.ntfy_topic, c.webhook_url"
+    " FROM oncall_shifts s JOIN staff_users u ON u.id = s.staff_user_id"
+    " JOIN staff_contacts c ON c.staff_user_id = s.staff_user_id"
+    " WHERE s.ward_id = %s AND s.level >= %s AND s.level <= %s AND s.starts_at <= %s AND s.ends_at > %s"
+    " AND NOT u.disabled AND u.role = ANY(%s) ORDER BY s.level, s.starts_at DESC, s.id DESC LIMIT 1"
+)
+# A shift outlives a change of role: someone no longer allowed on call (care.permissions) is passed
+# over like a disabled account, and the level hands over to the next.
+_ON_CALL_ROLES = list(permissions.allowed_roles(Action.BE_ON_CALL))
+
+
+class Escalator:
+    """Long-lived: one connection (reopened after a failure) and one Dispatcher per process."""
+
+    def __init__(
+        self,
+        conn_factory: Callable[[], psycopg.Connection] | str,
+        dispatcher: Dispatcher,
+        *,
+        dashboard_url: str,
+    ) -> None:
+        if isinstance(conn_factory, str):
+            conninfo = conn_factory
+            self._connect: Callable[[], psycopg.Connection] = lambda: psycopg.connect(
+                conninfo, autocommit=True
+            )
+        else:
+            self._connect = conn_factory
+        self._dispatcher = dispatcher
+        self._dashboard_url = dashboard_url
+        self._conn: psycopg.Connection | None = None
+        self.metrics: Counter[str] = Counter()
+        self._paging_alarms = PagingAlarms(dispatcher)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Escalator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tick(self, now: datetime) -> list[Escalation]:
+        """Escalate every open high alert whose next level is due at `now`."""
+        if now.tzinfo is None:
+            raise ValueError("now must be an aware datetime")
+        conn = self._connection()
+        try:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM alerts WHERE state = 'open' AND priority = 'high' ORDER BY opened_at, id"
+                )
+            ]
+            done: list[Escalation] = []
+            for alert_id in ids:
+                try:
+                    escalation = self._escalate(conn, alert_id, now)
+                except psycopg.OperationalError:
+                    raise
+                except Exception as exc:
+                    # One alert that trips a bug must not stop the others from being escalated. Its
+                    # type and place only: a database error's text quotes the row (the alert's value).
+                    log.error("alert %s: escalation failed: %s", alert_id, summary(exc))
+                    self.metrics["alert_errors"] += 1
+                    continue
+                if escalation is not None:
+                    done.append(escalation)
+            return done
+        except psycopg.OperationalError:
+            self.close()  # reconnect on the next tick
+            raise
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def _escalate(self, conn: psycopg.Connection, alert_id: int, now: datetime) -> Escalation | None:
+        with conn.transaction():
+            claim = self._claim(conn, alert_id, now)
+            if claim is None:
+                return None
+            if claim.on_call is None:
+                self._notify_dashboards(conn, claim.alert)
+                return Escalation(alert_id, claim.alert.ward_id, claim.due.level, None, False, 0)
+        outcome, failure = self._dispatch(claim, now)
+        assert claim.on_call is not None
+        with conn.transaction():
+            self._record_delivery(conn, claim, outcome, failure, now)
+            changes = self._raise_paging_alarms(conn, claim, outcome, failure, now)
+            self._notify_dashboards(conn, claim.alert, changes)
+        return Escalation(
+            alert_id,
+            claim.alert.ward_id,
+            claim.on_call.level,
+            claim.on_call.staff_user_id,
+            bool(outcome and outcome.ok),
+            len(outcome.attempts) if outcome else 0,
+        )
+
+    def _claim(self, conn: psycopg.Connection, alert_id: int, now: datetime) -> _Claim | None:
+        """Lock the alert, decide, and write the 'escalated' event. None: not due, or not ours to take."""
+        row = conn.execute(_ALERT, (alert_id,)).fetchone()
+        if row is None:
+            return None  # acknowledged or resolved meanwhile, or another escalator holds it
+        (alert_id, ward_id, patient_id, rule, priority, state, message, opened_at, after_minutes) = row
+        reprioritised = conn.execute(_SINCE, (alert_id,)).fetchone()
+        since = max(opened_at, reprioritised[0]) if reprioritised and reprioritised[0] else opened_at
+        level, last_at = conn.execute(_LEVEL, (alert_id, since)).fetchone()  # type: ignore[misc]
+        due = due_escalation(
+            opened_at=since,
+            level=level,
+            last_escalated_at=last_at,
+            escalate_after_minutes=after_minutes,
+            now=now,
+        )
+        if due is None:
+            return None
+        alert = AlertMessage(
+            v=1, alert_id=alert_id, ward_id=ward_id, patient_id=patient_id, rule=rule,
+            priority=priority, state=state, message=message, at=opened_at,
+        )  # fmt: skip
+        on_call = self._on_call(conn, ward_id, due, now)
+        if on_call is None:
+            log.warning(
+                "alert %s on ward %s: nobody on call at level %d or above", alert_id, ward_id, due.level
+            )
+            self.metrics["nobody_on_call"] += 1
+            self._event(
+                conn, alert_id, now, "escalated", NOBODY_ON_CALL, {"level": due.level, "staff_user_id": None}
+            )
+            return _Claim(alert, due, None)
+        note = f"Eskalerat till {LEVEL_NAMES_SV[on_call.level]} {on_call.recipient.name}"
+        detail: dict[str, Any] = {"level": on_call.level, "staff_user_id": on_call.staff_user_id}
+        if on_call.level != due.level:
+            detail["skipped_levels"] = list(range(due.level, on_call.level))
+        self._event(conn, alert_id, now, "escalated", note, detail)
+        self.metrics["escalated"] += 1
+        log.info("alert %s escalated to level %d (staff %s)", alert_id, on_call.level, on_call.staff_user_id)
+        return _Claim(alert, due, on_call)
+
+    def _on_call(
+        self, conn: psycopg.Connection, ward_id: str, due: EscalationDue, now: datetime
+    ) -> OnCall | None:
+        levels = levels_to_try(due.level)
+        row = conn.execute(_ON_CALL, (ward_id, levels[0], levels[-1], now, now, _ON_CALL_ROLES)).fetchone()
+        if row is None:
+            return None
+        staff_user_id, level, name, email, ntfy_topic, webhook_url = row
+        try:
+            recipient = Recipient(name, email=email, ntfy_topic=ntfy_topic, webhook_url=webhook_url)
+        except ValueError as exc:
+            # The table's CHECKs make this unreachable for rows written through Hemma; say so if not.
+            log.error(
+                "staff %s has unusable contact details (%s): treated as not on call", staff_user_id, exc
+            )
+            return None
+        return OnCall(staff_user_id, level, recipient)
+
+    def _dispatch(self, claim: _Claim, now: datetime) -> tuple[DispatchOutcome | None, str | None]:
+        assert claim.on_call is not None
+        try:
+            notification = notification_for_alert(
+                claim.alert,
+                claim.on_call.recipient,
+                dashboard_url=self._dashboard_url,
+                escalated_at=now,
+                escalation_level=claim.on_call.level,
+            )
+            outcome = self._dispatcher.dispatch(notification)
+        except (NotifyError, ValueError) as exc:
+            # NoRoute (no configured channel reaches this person) or content we may not send. With no
+            # channel at all (the demo) that was said once at start; the ward's technical alarm says
+            # it for each alert, so this is not an error of its own then.
+            level = logging.ERROR if self._dispatcher.has_channels else logging.INFO
+            log.log(level, "alert %s: not dispatched: %s", claim.alert.alert_id, exc)
+            return None, f"{type(exc).__name__}: {exc}"
+        for alarm in outcome.alarms:
+            self.metrics[f"channel_failing:{alarm.channel}"] += 1
+        return outcome, None
+
+    def _raise_paging_alarms(
+        self,
+        conn: psycopg.Connection,
+        claim: _Claim,
+        outcome: DispatchOutcome | None,
+        failure: str | None,
+        now: datetime,
+    ) -> list[store.AlertChange]:
+        """The ward's technical alarms about this dispatch; a bug here never loses the delivery record."""
+        assert claim.on_call is not None
+        try:
+            with conn.transaction():  # a savepoint inside the delivery transaction
+                changes = self._paging_alarms.after_dispatch(
+                    conn, claim.alert, claim.on_call.level, outcome, failure, now
+                )
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            log.error("alert %s: paging alarm not raised: %s", claim.alert.alert_id, summary(exc))
+            self.metrics["paging_alarm_errors"] += 1
+            return []
+        for change in changes:
+            self.metrics[f"paging_alarm_{change.kind}"] += 1
+        return changes
+
+    def _record_delivery(
+        self,
+        conn: psycopg.Connection,
+        claim: _Claim,
+        outcome: DispatchOutcome | None,
+        failure: str | None,
+        now: datetime,
+    ) -> None:
+        alert_id = claim.alert.alert_id
+        if outcome is None:
+            assert claim.on_call is not None
+            self.metrics["notification_failed"] += 1
+            detail = {"escalation_level": claim.on_call.level, "recipient": claim.on_call.recipient.name,
+                      "detail": failure}  # fmt: skip
+            note = "Avisering kunde inte skickas"
+            if failure and failure.startswith(NoRoute.__name__):
+                note = f"Avisering till {claim.on_call.recipient.name} kunde inte skickas: {NO_CHANNEL}"
+            self._event(conn, alert_id, now, "notification_failed", note, detail)
+            return
+        for attempt in outcome.attempts:
+            row = attempt.alert_event()
+            kind = row["kind"] if attempt.ok else "notification_failed"
+            self.metrics["notified" if attempt.ok else "notification_failed"] += 1
+            conn.execute(
+                "INSERT INTO alert_events (alert_id, at, kind, actor, priority, note, detail)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (row["alert_id"], row["at"], kind, row["actor"], row["priority"], row["note"],
+                 Jsonb(row["detail"])),
+            )  # fmt: skip
+        if not outcome.ok:
+            log.error("alert %s: no channel reached %s", alert_id, outcome.notification.recipient.name)
+
+    @staticmethod
+    def _event(
+        conn: psycopg.Connection, alert_id: int, at: datetime, kind: str, note: str, detail: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            "INSERT INTO alert_events (alert_id, at, kind, actor, priority, note, detail)"
+            " VALUES (%s, %s, %s, 'engine', 'high', %s, %s)",
+            (alert_id, at, kind, note, Jsonb(detail)),
+        )
+
+    @staticmethod
+    def _notify_dashboards(
+        conn: psycopg.Connection, alert: AlertMessage, changes: Sequence[store.AlertChange] = ()
+    ) -> None:
+        by_ward: dict[str, list[int]] = defaultdict(list)
+        by_ward[alert.ward_id].append(alert.alert_id)
+        for change in changes:
+            if change.alert_id not in by_ward[change.ward_id]:
+                by_ward[change.ward_id].append(change.alert_id)
+        for ward_id, alert_ids in by_ward.items():
+            payload = {"kind": "alerts", "ward_id": ward_id, "alert_ids": alert_ids}
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
+
+
+def channels_from_settings(
+    settings: Settings, clock: SystemClock, *, allow_none: bool = False
+) -> list[Channel]:
+    channels: list[Channel] = []
+    if settings.notify_smtp_host:
+        if not settings.notify_smtp_sender:
+            raise RuntimeError("HEMMA_NOTIFY_SMTP_SENDER is not set (the From address of alert mail)")
+        channels.append(
+            EmailChannel(
+                settings.notify_smtp_host,
+                settings.notify_smtp_port,
+                sender=settings.notify_smtp_sender,
+                security=settings.notify_smtp_security,
+                # An empty line in an env file (NAME=) means "not set", not "log in as nobody".
+                username=settings.notify_smtp_username or None,
+                password=settings.notify_smtp_password or None,
+            )
+        )
+    if settings.notify_ntfy_url:
+        channels.append(PushChannel(settings.notify_ntfy_url, token=settings.notify_ntfy_token or None))
+    if settings.notify_webhook_secret:
+        channels.append(WebhookChannel(settings.notify_webhook_secret, clock=clock))
+    if not channels and allow_none:
+        log.warning(
+            "no notification channel configured (HEMMA_NOTIFY_*): escalations are recorded as '%s'"
+            " and the ward gets a technical alarm instead of the physician a page",
+            NO_CHANNEL,
+        )
+    elif not channels:
+        raise RuntimeError(
+            "no notification channel configured: set HEMMA_NOTIFY_SMTP_HOST (and _SENDER),"
+            " HEMMA_NOTIFY_NTFY_URL or HEMMA_NOTIFY_WEBHOOK_SECRET"
+        )
+    return channels
+
+
+def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
+    """`hemma escalate`: tick every TICK_INTERVAL_S with the wall clock until SIGINT/SIGTERM.
+
+    Without a notification channel it refuses to start, unless `allow_no_channel` (the demo).
+    """
+    database_url = settings.require_database_url()
+    clock = SystemClock()
+    channels = channels_from_settings(settings, clock, allow_none=allow_no_channel)
+    dispatcher = Dispatcher(channels, clock=clock)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        applied = migrate(conn)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("escalator running (every %g s)", TICK_INTERVAL_S)
+    with Escalator(database_url, dispatcher, dashboard_url=settings.dashboard_url) as escalator:
+        while not stop.is_set():
+            try:
+                escalator.tick(datetime.now(UTC))
+            except psycopg.OperationalError as exc:
+                log.error("database unavailable (%s); retrying in %g s", exc, TICK_INTERVAL_S)
+            except Exception as exc:
+                # A bug on one tick must not end paging for every ward: log it and try again.
+                log.error("escalation tick failed: %s", summary(exc))
+                escalator.metrics["tick_errors"] += 1
+            stop.wait(TICK_INTERVAL_S)
+    counters = " ".join(f"{k}={v}" for k, v in sorted(escalator.metrics.items()))
+    log.info("escalator stopped: %s", counters or "nothing escalated")
+    return 0

@@ -1,0 +1,2 @@
+"""PostgreSQL: migrations (`storage/migrations/*.sql`), connections and the refusals the database
+itself gives (`storage.refusals`). Imports only `core`."""
