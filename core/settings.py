@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
         default=Path(".hemma"), description="Where the demo keeps its database and queues."
     )
     log_level: str = "INFO"
+    site_timezone: str = Field(
+        default="Europe/Stockholm",
+        description="The care site's IANA time zone: times shown to staff and patients, in pages and e-mails,"
+        " and a CLI time given without an offset.",
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         default="5",
         description="MQTT version of gateways and ingest; 3.1.1 only for brokers without v5 (demo's amqtt).",
@@ -150,6 +156,16 @@ class Settings(BaseSettings):
             MqttTarget.from_url(value)
         return value
 
+    @field_validator("site_timezone")
+    @classmethod
+    def _check_site_timezone(cls, value: str) -> str:
+        site_zone(value)  # refuse a zone this machine's tz database does not know, at start
+        return value
+
+    def site_zone(self) -> ZoneInfo:
+        """The care site's zone (HEMMA_SITE_TIMEZONE) with its daylight-saving rules."""
+        return site_zone(self.site_timezone)
+
     def mqtt(self) -> MqttTarget:
         if not self.mqtt_url:
             raise RuntimeError("HEMMA_MQTT_URL is not set")
@@ -159,6 +175,15 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("HEMMA_DATABASE_URL is not set (or run `hemma demo`, which starts its own)")
         return self.database_url
+
+
+@lru_cache(maxsize=8)
+def site_zone(name: str) -> ZoneInfo:
+    """An IANA zone by name; ValueError for a name the tz database does not know."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name[:60]!r} (an IANA name such as Europe/Stockholm)") from exc
 
 
 @lru_cache(maxsize=1)
