@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -35,7 +36,7 @@ def use_target(client: mqtt.Client, target: MqttTarget) -> mqtt.Client:
 def drop_session(target: MqttTarget, client_id: str) -> None:
     """End a persistent MQTT v5 session (and the messages queued for it) on the broker."""
     client = use_target(
-        mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5), target
+        mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5), target
     )
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0

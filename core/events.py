@@ -126,8 +126,8 @@ def parse(payload: str) -> Event:
         if kind == "vitals":
             return VitalsChanged(ward_id, tuple(uuid.UUID(_text(p)) for p in _list(body["patient_ids"])))
         if kind == "alerts":
-            ids = _list(body["alert_ids"])
-            if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            ids = [i for i in _list(body["alert_ids"]) if isinstance(i, int) and not isinstance(i, bool)]
+            if len(ids) != len(body["alert_ids"]):
                 raise EventRejected("alert_ids must be integers")
             return AlertsChanged(ward_id, tuple(ids))
         if kind == "gateway":

@@ -28,6 +28,7 @@ __all__ = ["Notify", "Sql", "Steps", "run", "run_async"]
 
 T = TypeVar("T")
 Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None
+RowParams: TypeAlias = Sequence[Any] | Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class SqlMany:
     """One statement executed for each parameter set (executemany); the generator receives None."""
 
     query: str | sql.Composed
-    params_seq: Sequence[Params]
+    params_seq: Sequence[RowParams]
 
 
 @dataclass(frozen=True, slots=True)
