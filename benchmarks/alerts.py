@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 
@@ -292,7 +293,7 @@ def run(
             twins_s = _time(twins.tick, range(repeat + 1))[0] * n / twins.patients
         finally:
             gc.unfreeze()
-        slopes, score = last  # type: ignore[misc]
+        slopes, score = cast(tuple[list[np.ndarray], news2.News2Result], last)
         problem = _mismatch(engine, slopes, score, same) or _mismatch(engine, slopes, score, twins)
         out(
             f"{n:>9} {tick_s * 1e3:>9.2f} ms {_ms(untuned_s):>14} {same_s * 1e3:>13.0f} ms"

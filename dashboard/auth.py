@@ -135,7 +135,8 @@ async def staff_from_session(connection: HTTPConnection) -> StaffUser | None:
 
 async def _current(connection: HTTPConnection) -> ActiveSession | None:
     if hasattr(connection.state, "hemma_session"):
-        return connection.state.hemma_session  # type: ignore[no-any-return]
+        session: ActiveSession | None = connection.state.hemma_session
+        return session
     secret = connection.session.get(_SID)
     session = None
     if isinstance(secret, str):

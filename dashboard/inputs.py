@@ -202,7 +202,7 @@ def refusal_for(errors: Sequence[Any]) -> ActionError:
     first = errors[0] if errors else {}
     kind, loc = first.get("type"), tuple(first.get("loc", ()))
     if kind == "json_invalid":
-        return InvalidInput(_JSON_MESSAGES.get((first.get("ctx") or {}).get("error"), NOT_JSON))
+        return InvalidInput(_JSON_MESSAGES.get(str((first.get("ctx") or {}).get("error")), NOT_JSON))
     if loc[:1] == ("body",):
         return InvalidInput(NOT_AN_OBJECT)
     return InvalidInput("Förfrågan är inte giltig", _field(loc))

@@ -96,7 +96,7 @@ async def find_session(conn: psycopg.AsyncConnection, secret: str) -> ActiveSess
         + _SESSION_STAFF.format(sessions="live", where="true")
     )
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, (_digest(secret),))  # type: ignore[arg-type]  # built from constants
+        await cur.execute(query, (_digest(secret),))  # built from constants
         row = await cur.fetchone()
     return None if row is None else _active(row)
 
@@ -105,7 +105,7 @@ async def live_sessions(conn: psycopg.AsyncConnection, session_ids: Collection[i
     """Of these session row ids, the live ones with their account as it is now (the live hub's check)."""
     query = _SESSION_STAFF.format(sessions="staff_sessions", where="ss.id = ANY(%s)")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, (list(session_ids),))  # type: ignore[arg-type]  # built from constants
+        await cur.execute(query, (list(session_ids),))  # built from constants
         return {row["session_id"]: staff_from_row(row) for row in await cur.fetchall()}
 
 

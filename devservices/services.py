@@ -265,7 +265,7 @@ def start_broker(data_dir: Path) -> Broker:
 
 
 @contextlib.contextmanager
-def running_broker(data_dir: Path):  # type: ignore[no-untyped-def]
+def running_broker(data_dir: Path) -> Iterator[Broker]:
     broker = start_broker(data_dir)
     try:
         yield broker
