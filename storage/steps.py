@@ -8,7 +8,8 @@ yields `Sql` (or `Notify`) steps and receives each step's rows back, and returns
 decision exist once, whichever entry point calls them.
 
 A database error is thrown back into the generator at the step that caused it, so a command can
-turn, say, a unique violation into its own typed refusal. Neither driver opens a transaction: the
+turn, say, a unique violation into its own typed refusal. The transaction is aborted by then: a
+command may translate the error, never carry on with more statements. Neither driver opens a transaction: the
 caller owns it (`with conn.transaction(): run(conn, command)`), so one transaction may hold
 several commands and the NOTIFY they cause is delivered only on commit.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 import psycopg
 from psycopg import sql
@@ -64,15 +65,20 @@ _NOTIFY = "SELECT pg_notify(%s, %s)"
 def run(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
     """Drive `steps` on a synchronous connection; returns the command's result."""
     reply: Any = None
-    failure: BaseException | None = None
+    failure: psycopg.Error | None = None
     while True:
-        try:
-            step = steps.throw(failure) if failure is not None else steps.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        done, value = _advance(steps, reply, failure)
+        if done:
+            return cast(T, value)
         reply, failure = None, None
         try:
-            reply = _execute(conn, step)
+            with conn.cursor() as cur:
+                for query, params, many, fetch in _statements(value):
+                    if many:
+                        cur.executemany(query, params)
+                    else:
+                        cur.execute(query, params)
+                    reply = None if fetch is None else cur.fetchone() if fetch == "one" else cur.fetchall()
         except psycopg.Error as exc:
             failure = exc
 
@@ -80,50 +86,40 @@ def run(conn: psycopg.Connection[Any], steps: Steps[T]) -> T:
 async def run_async(conn: psycopg.AsyncConnection[Any], steps: Steps[T]) -> T:
     """Drive `steps` on an asynchronous connection; returns the command's result."""
     reply: Any = None
-    failure: BaseException | None = None
+    failure: psycopg.Error | None = None
     while True:
-        try:
-            step = steps.throw(failure) if failure is not None else steps.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        done, value = _advance(steps, reply, failure)
+        if done:
+            return cast(T, value)
         reply, failure = None, None
         try:
-            reply = await _execute_async(conn, step)
+            async with conn.cursor() as cur:
+                for query, params, many, fetch in _statements(value):
+                    if many:
+                        await cur.executemany(query, params)
+                    else:
+                        await cur.execute(query, params)
+                    if fetch is not None:
+                        reply = await cur.fetchone() if fetch == "one" else await cur.fetchall()
         except psycopg.Error as exc:
             failure = exc
 
 
-def _execute(conn: psycopg.Connection[Any], step: Step) -> Any:
-    with conn.cursor() as cur:
-        match step:
-            case Sql(query, params, fetch):
-                cur.execute(query, params)
-                return cur.fetchone() if fetch == "one" else cur.fetchall() if fetch == "all" else None
-            case SqlMany(query, params_seq):
-                if params_seq:
-                    cur.executemany(query, params_seq)
-                return None
-            case Notify(event):
-                for part in events.split([event]):
-                    cur.execute(_NOTIFY, (events.CHANNEL, events.encode(part)))
-                return None
-    raise TypeError(f"not a step: {type(step).__name__}")
+def _advance(steps: Steps[Any], reply: Any, failure: psycopg.Error | None) -> tuple[bool, Any]:
+    """(False, the next step) or (True, the command's result); a failure is thrown into the command."""
+    try:
+        return False, steps.throw(failure) if failure is not None else steps.send(reply)
+    except StopIteration as done:
+        return True, done.value
 
 
-async def _execute_async(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
-    async with conn.cursor() as cur:
-        match step:
-            case Sql(query, params, fetch):
-                await cur.execute(query, params)
-                if fetch == "one":
-                    return await cur.fetchone()
-                return await cur.fetchall() if fetch == "all" else None
-            case SqlMany(query, params_seq):
-                if params_seq:
-                    await cur.executemany(query, params_seq)
-                return None
-            case Notify(event):
-                for part in events.split([event]):
-                    await cur.execute(_NOTIFY, (events.CHANNEL, events.encode(part)))
-                return None
+def _statements(step: Step) -> list[tuple[str | sql.Composed, Any, bool, str | None]]:
+    """(query, parameters, executemany?, what to fetch after it or None) for each statement of a step."""
+    match step:
+        case Sql(query, params, fetch):
+            return [(query, params, False, None if fetch == "none" else fetch)]
+        case SqlMany(query, params_seq):
+            return [(query, params_seq, True, None)] if params_seq else []
+        case Notify(event):
+            return [(_NOTIFY, (events.CHANNEL, events.encode(e)), False, None) for e in events.split([event])]
     raise TypeError(f"not a step: {type(step).__name__}")
