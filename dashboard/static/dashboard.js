@@ -3,7 +3,7 @@
 // Plain JavaScript, no libraries. The server renders every card and every text (dashboard/rendering.py
 // with templates/_cards.html, the page's own macros): this script swaps in the HTML fragments the
 // websocket brings and formats nothing itself. Times, Swedish words and the cards' order all come
-// from the server; a card's relative ages ("12 min sedan") are re-rendered there when they change
+// from the server; a card's relative ages are re-rendered there when time alone changes them
 // (dashboard/card_times.py), so the page shows the one formatter's text and never a second one's.
 // Fragments are parsed with DOMParser (never innerHTML): it runs no script, and the page's CSP
 // allows none inline. The few texts this script shows on its own (a request that failed) are the

@@ -100,7 +100,10 @@ def card_facts(html: str) -> dict[str, Any]:
         # "13:30 · Kvitterat av Sara Sjöström <time>13:10</time>": the words between, without the times.
         words = _squash("".join(c for c in meta.children if isinstance(c, str))) if meta else ""
         by = words.split("Kvitterat av ", 1)[1].strip() if "Kvitterat av " in words else None
-        alerts.append({"id": int(item.attrs["data-alert-id"]), "state": state, "acknowledged_by": by})
+        message = _squash(item.one("alert-message").text)  # type: ignore[union-attr]
+        alerts.append(
+            {"id": int(item.attrs["data-alert-id"]), "state": state, "message": message, "acknowledged_by": by}
+        )
     news2 = None
     if chip is not None:
         marker = chip.one("news2-marker")
