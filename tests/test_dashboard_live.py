@@ -15,8 +15,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
-from dashboard.auth import safe_next
 from core.events import EventRejected, parse
+from dashboard.auth import safe_next
 from dashboard.live import LiveHub, Subscriber
 from dashboard.live_state import Changes
 from dashboard.metrics import DashboardMetrics

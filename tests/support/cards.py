@@ -102,7 +102,12 @@ def card_facts(html: str) -> dict[str, Any]:
         by = words.split("Kvitterat av ", 1)[1].strip() if "Kvitterat av " in words else None
         message = _squash(item.one("alert-message").text)  # type: ignore[union-attr]
         alerts.append(
-            {"id": int(item.attrs["data-alert-id"]), "state": state, "message": message, "acknowledged_by": by}
+            {
+                "id": int(item.attrs["data-alert-id"]),
+                "state": state,
+                "message": message,
+                "acknowledged_by": by,
+            }
         )
     news2 = None
     if chip is not None:
@@ -117,7 +122,9 @@ def card_facts(html: str) -> dict[str, Any]:
     return {
         "id": article.attrs["data-patient-id"],
         "name": _squash(name.text) if name else None,
-        "gateway": {"status": next(c[3:] for c in gateway.classes if c.startswith("gw-"))} if gateway else None,
+        "gateway": {"status": next(c[3:] for c in gateway.classes if c.startswith("gw-"))}
+        if gateway
+        else None,
         "vitals": vitals,
         "alerts": alerts,
         "news2": news2,
