@@ -9,7 +9,7 @@ repeated "online" status, a re-read that finds nothing new) is not pushed again.
 Messages (JSON text frames; `dashboard.js` swaps the HTML in and formats nothing):
 - `{"type": "snapshot", "at", "cards": [html, ...in ward order], "parts": {element id: html}}`
 - `{"type": "delta", "at", "cards": [html of changed cards], "removed": [patient id],
-  "order": [patient id, ...the whole ward], "parts": {...}}`
+  "order"?: [patient id, ...the whole ward, when it changed], "parts": {...}}`
 - `{"type": "heartbeat", "at"}` when the ward is quiet.
 """
 
@@ -116,6 +116,9 @@ class WardState:
     # delta. A snapshot starts a new state (its websockets saw other fragments), so nothing is skipped
     # that some page of the ward does not show.
     sent: dict[CardViewer, dict[uuid.UUID, str]] = field(default_factory=dict)
+    # The order the ward's pages show, as last sent in a delta; None after a snapshot, whose websockets
+    # and the older ones may differ, so that the next delta sends it to all of them.
+    order: list[str] | None = None
 
     @classmethod
     def from_overview(cls, overview: WardOverview) -> WardState:
@@ -155,7 +158,7 @@ class DeltaRound:
     def __init__(self, renderer: Renderer, wards: dict[str, WardState], now: datetime) -> None:
         self.renderer, self.wards, self.now = renderer, wards, now
         self._fragments: dict[tuple[str, CardViewer], list[str]] = {}
-        self._heads: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self._heads: dict[str, tuple[list[str] | None, dict[str, str]]] = {}
         self._encoded: dict[tuple[str, CardViewer, tuple[str, ...]], str | None] = {}
 
     def message(
@@ -173,12 +176,16 @@ class DeltaRound:
         changed = self._fragments[ward_id, viewer]
         if ward_id not in self._heads:
             overview = state.overview(self.now)
-            order = [str(card.id) for card in overview.patients]
-            self._heads[ward_id] = (order, self.renderer.ward_parts(overview, self.now))
+            ids = [str(card.id) for card in overview.patients]
+            # The whole ward's order only when it moved (50 ids are most of a one-card delta); then
+            # every websocket of the ward gets it, whether or not a card of its variant changed.
+            moved = ids != state.order
+            state.order = ids
+            self._heads[ward_id] = (ids if moved else None, self.renderer.ward_parts(overview, self.now))
         order, parts = self._heads[ward_id]
         message = None
-        if changed or gone:
+        if changed or gone or order is not None:
             body = {"type": "delta", "at": self.now.isoformat(), "cards": changed, "removed": list(gone)}
-            message = dumps(body | {"order": order, "parts": parts})
+            message = dumps(body | ({"order": order} if order is not None else {}) | {"parts": parts})
         self._encoded[key] = message
         return message

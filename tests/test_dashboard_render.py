@@ -89,6 +89,7 @@ def test_a_live_card_is_the_page_card_for_the_same_patient(
     assert card == page_card(page, anna.patient_id)
     assert '<span class="vital-value">86</span>' in card and ">nyss</time>" in card
     assert ("ack-form" in card) is (username == "nurse.norr")  # the role's variant, as on the page
+    # The first delta after a snapshot carries the ward's order; later ones only when it moved.
     assert delta["order"] == [str(anna.patient_id), str(seeded["bertil"].patient_id)]
     assert delta["removed"] == []
 
@@ -117,6 +118,7 @@ def test_an_unchanged_card_is_not_pushed_again(
         delta = recv(ws, "delta")
     (card,) = delta["cards"]
     assert f'data-patient-id="{bertil.patient_id}"' in card and ">38,9<" in card
+    assert "order" not in delta  # Bertil's temperature moved nobody
 
 
 def test_the_page_script_formats_no_time_and_carries_no_swedish() -> None:

@@ -124,7 +124,7 @@
         const old = cardById(id);
         if (old) old.remove();
       }
-      applyOrder(message.order);
+      if (message.order) applyOrder(message.order); // sent when the ward's order changed
       state.deltas += 1;
     }
 
