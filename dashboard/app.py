@@ -10,7 +10,6 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,8 +23,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
 from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -40,7 +37,7 @@ from dashboard.inputs import RequestTooLarge, refusal_for
 from dashboard.live import LiveHub
 from dashboard.login_brake import LoginBrake
 from dashboard.metrics import DashboardMetrics
-from dashboard.model import format_age, format_clock, format_date_time, format_minutes
+from dashboard.rendering import Renderer
 from dashboard.same_origin import SameOriginWrites
 from dashboard.stored_times import read_any_timestamp
 from storage.db import migrate
@@ -77,7 +74,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = DashboardMetrics()
     app.state.login_brake = LoginBrake.from_settings(settings)
     app.state.passwords = PasswordChecker()
-    app.state.templates = _templates()
+    app.state.renderer = Renderer(settings.site_zone())
+    app.state.templates = app.state.renderer.templates()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret or secrets.token_urlsafe(48),
@@ -173,7 +171,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         name="hemma-dashboard",
     )
     await pool.open(wait=True, timeout=15)
-    hub = LiveHub(pool, app.state.metrics)
+    hub = LiveHub(pool, app.state.metrics, renderer=app.state.renderer)
     app.state.pool, app.state.hub = pool, hub
     try:
         await hub.start(url)
@@ -193,21 +191,6 @@ def _migrate(url: str) -> None:
         applied = migrate(conn)
     if applied:
         log.info("applied migrations %s", ", ".join(applied))
-
-
-def _templates() -> Jinja2Templates:
-    env = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
-    )
-
-    def now() -> datetime:
-        return datetime.now(UTC)
-
-    env.globals["clock"] = lambda at, ref=None: format_clock(at, ref or now())
-    env.globals["age_text"] = lambda at, ref=None: format_age(at, ref or now())
-    env.globals["date_time"] = format_date_time
-    env.globals["minutes_text"] = format_minutes
-    return Jinja2Templates(env=env)
 
 
 class SecurityHeaders:

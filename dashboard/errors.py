@@ -125,11 +125,3 @@ class OrderRefused(ActionError):
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(reason, message)
         self.status = status
-
-
-class EventRejected(DashboardError):
-    """A NOTIFY payload on hemma_events that does not follow the event format. `reason` is safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason

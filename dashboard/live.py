@@ -1,11 +1,14 @@
 """Live ward updates: one LISTEN connection, coalesced re-queries, a bounded queue per websocket.
 
-Flow: ingest commits and calls pg_notify('hemma_events', json). The listener task only
-parses and records what changed (never queries), so it keeps up with any burst. The
-flush task wakes, waits `coalesce_s` to gather the burst, re-reads the touched patients
-once, and offers each websocket of the ward a delta. Snapshots for newly connected
-websockets are made by the same task, so every client sees snapshot then deltas in the
-order the database state was read.
+Flow: ingest commits and calls pg_notify('hemma_events', core.events.encode(event)). The listener
+task only parses (core.events.parse: typed events) and records what changed (never queries), so it
+keeps up with any burst. The flush task wakes, waits `coalesce_s` to gather the burst, re-reads the
+touched patients once, and offers each websocket of the ward a delta. Snapshots for newly connected
+websockets are made by the same task, so every client sees snapshot then deltas in the order the
+database state was read.
+
+What is pushed is HTML: each changed card rendered once per viewer variant (dashboard.rendering,
+the page's own macros) and shared by every websocket of that variant (dashboard.live_wards).
 
 A client whose queue is full is closed (1013), never sent a thinned-out stream: it
 reconnects and gets a complete snapshot. Patient data is never lost, only re-read.
@@ -15,32 +18,35 @@ delta, at once when any session is revoked (migration 0006's trigger announces i
 event), and at least every SESSION_RECHECK_S seconds in any case; a revoked or expired session or a
 disabled account closes it with 4401, removed ward access with 4403.
 
-A card's NEWS2 also changes with no event at all, when a value it counts grows too old for its
-freshness window. The hub remembers when that happens for every card it has sent (`News2Summary.
-fresh_until`) and re-reads the patient then, so a chip never stays "complete" on stale values.
+A card also changes with no event at all: its NEWS2 when a value it counts grows too old for its
+freshness window (`News2Summary.fresh_until`), and its text when time passes ("12 min sedan", a
+snooze running out: dashboard.card_times). The hub remembers when that happens for every card it has
+sent and re-reads the patient then, so a chip never stays "complete" on stale values and an age never
+stays "nyss". Every websocket is told which patients it is shown, and the access log has each of
+them (once per websocket) before anything is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from core.events import EventRejected, parse
 from core.redact import summary
+from core.settings import get_settings
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
-from dashboard.errors import EventRejected
-from dashboard.events import Changes, parse_event
+from dashboard.card_times import next_change
+from dashboard.live_state import Changes, DeltaRound, Subscriber, WardState, dumps, snapshot_message
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import PatientCard, StaffUser
 from dashboard.queries import (
@@ -49,6 +55,7 @@ from dashboard.queries import (
     fetch_ward_overview,
     patients_touched,
 )
+from dashboard.rendering import CardViewer, Renderer
 from dashboard.sessions import ActiveSession, live_sessions
 from storage.db import NOTIFY_CHANNEL
 
@@ -73,36 +80,6 @@ CLOSE_SERVER_ERROR = 1011
 CLOSE_GOING_AWAY = 1001
 
 
-def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass(eq=False)
-class Subscriber:
-    """One websocket watching one ward."""
-
-    ward_id: str
-    staff: StaffUser
-    session_id: int  # staff_sessions.id, never the cookie's secret
-    client_address: str | None
-    queue: asyncio.Queue[str | None]
-    shown: set[uuid.UUID] = field(default_factory=set)  # patients the page shows now
-    logged: set[uuid.UUID] = field(default_factory=set)  # patients access-logged in this session
-    ready: bool = False  # its snapshot has been queued; deltas may follow
-    close_code: int = 1000
-    close_reason: str = ""
-    closed: bool = False
-
-    def close(self, code: int, reason: str) -> None:
-        """Ask the sender to close; anything still queued is dropped (the client will resnapshot)."""
-        if self.closed:
-            return
-        self.closed, self.close_code, self.close_reason = True, code, reason
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
-
-
 class LiveHub:
     def __init__(
         self,
@@ -113,8 +90,10 @@ class LiveHub:
         queue_size: int = 64,
         heartbeat_s: float = 15.0,
         session_recheck_s: float = SESSION_RECHECK_S,
+        renderer: Renderer | None = None,
     ) -> None:
         self.pool = pool
+        self.renderer = renderer or Renderer(get_settings().site_zone())
         self.metrics = metrics
         self.coalesce_s = coalesce_s
         self.queue_size = queue_size
@@ -125,8 +104,9 @@ class LiveHub:
         self._by_ward: dict[str, set[Subscriber]] = defaultdict(set)
         self._changes = Changes()
         self._awaiting_snapshot: list[Subscriber] = []
-        # patient id -> when (epoch s) its card's NEWS2 changes by time alone and must be re-read.
-        self._news2_due: dict[uuid.UUID, float] = {}
+        self._wards: dict[str, WardState] = {}  # the watched wards as last read
+        # patient id -> when (epoch s) its card changes by time alone and must be re-read.
+        self._due: dict[uuid.UUID, float] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -160,6 +140,7 @@ class LiveHub:
             subs.discard(sub)
             if not subs:
                 del self._by_ward[sub.ward_id]
+                self._wards.pop(sub.ward_id, None)
             self.metrics.websocket_clients -= 1
         with contextlib.suppress(ValueError):
             self._awaiting_snapshot.remove(sub)
@@ -168,12 +149,12 @@ class LiveHub:
 
     def note_event(self, payload: str) -> None:
         try:
-            kind = parse_event(payload, self._changes)
+            event = parse(payload)
         except EventRejected as exc:
             self.metrics.events_rejected += 1
-            log.warning("ignored malformed %s notification: %s", NOTIFY_CHANNEL, exc.reason)
+            log.warning("ignored malformed %s notification: %s", NOTIFY_CHANNEL, exc)
             return
-        self.metrics.events_received[kind] += 1
+        self.metrics.events_received[self._changes.add(event)] += 1
         self._wake.set()
 
     async def _listen_forever(self, database_url: str) -> None:
@@ -209,7 +190,7 @@ class LiveHub:
             if not self._awaiting_snapshot:
                 await asyncio.sleep(self.coalesce_s)  # gather the rest of the burst
             self._wake.clear()
-            self._collect_news2_due()
+            self._collect_due()
             self._collect_recheck_due()
             try:
                 await self.flush_once()
@@ -220,9 +201,9 @@ class LiveHub:
                 self._close_all(CLOSE_SERVER_ERROR, "Tillfälligt fel")
 
     async def _wait_for_work(self) -> None:
-        """Until an event or a new websocket wakes us, the next card's NEWS2 runs out of time, or the
+        """Until an event or a new websocket wakes us, the next card changes by time alone, or the
         websockets' sessions are due for their re-check."""
-        due = list(self._news2_due.values()) + ([self._next_recheck] if self._by_ward else [])
+        due = list(self._due.values()) + ([self._next_recheck] if self._by_ward else [])
         if not due:
             await self._wake.wait()
             return
@@ -231,11 +212,11 @@ class LiveHub:
             async with asyncio.timeout(delay):
                 await self._wake.wait()
 
-    def _collect_news2_due(self) -> None:
+    def _collect_due(self) -> None:
         now = time.time()
-        due = [pid for pid, at in self._news2_due.items() if at <= now]
+        due = [pid for pid, at in self._due.items() if at <= now]
         for pid in due:
-            del self._news2_due[pid]
+            del self._due[pid]
         self._changes.patient_ids.update(due)
 
     def _collect_recheck_due(self) -> None:
@@ -246,15 +227,19 @@ class LiveHub:
             self._changes.sessions = True
             self._next_recheck = now + self.session_recheck_s
 
-    def _schedule_news2(self, cards: list[PatientCard] | tuple[PatientCard, ...]) -> None:
-        """Remember when each card sent to a watched ward needs its NEWS2 re-read."""
+    def _schedule_due(self, cards: list[PatientCard] | tuple[PatientCard, ...], now: datetime) -> None:
+        """Remember when each card sent to a watched ward changes by time alone and must be re-read:
+        its NEWS2 exactly when a value leaves its window, its text (dashboard.card_times) then."""
         soonest = time.time() + NEWS2_REREAD_MIN_S
         for card in cards:
+            if card.ward_id not in self._by_ward:
+                self._due.pop(card.id, None)
+                continue
+            at = next_change(card, now, self.renderer.zone).timestamp()
             until = card.news2.fresh_until if card.news2 is not None else None
-            if until is None or card.ward_id not in self._by_ward:
-                self._news2_due.pop(card.id, None)
-            else:
-                self._news2_due[card.id] = max(until.timestamp() + NEWS2_REREAD_MARGIN_S, soonest)
+            if until is not None:
+                at = min(at, until.timestamp())
+            self._due[card.id] = max(at + NEWS2_REREAD_MARGIN_S, soonest)
 
     async def flush_once(self) -> None:
         changes, self._changes = self._changes, Changes()
@@ -293,6 +278,8 @@ class LiveHub:
                     sub.close(CLOSE_UNKNOWN_WARD, "Okänd avdelning")
                 continue
             overview = await fetch_ward_overview(conn, ward)
+            if ward_id not in self._by_ward:
+                continue  # every websocket of the ward went away meanwhile
             ids = [card.id for card in overview.patients]
             entries: list[AccessEntry] = []
             for sub in subs:
@@ -300,11 +287,15 @@ class LiveHub:
                     sub.staff, ids, WARD_OVERVIEW, f"ward:{ward_id} websocket", sub.client_address
                 )
             self.metrics.access_log_rows += await write_access_log(conn, entries)
-            message = _dumps(overview.to_json())
+            self._wards[ward_id] = WardState.from_overview(overview)
+            now = datetime.now(UTC)
+            messages: dict[CardViewer, str] = {}  # rendered once per viewer, not per websocket
             for sub in subs:
+                if sub.viewer not in messages:
+                    messages[sub.viewer] = snapshot_message(self.renderer, overview, sub.viewer, now)
                 sub.shown, sub.logged, sub.ready = set(ids), sub.logged | set(ids), True
-                self._offer(sub, message)
-            self._schedule_news2(overview.patients)
+                self._offer(sub, messages[sub.viewer])
+            self._schedule_due(overview.patients, now)
 
     async def _send_deltas(self, conn: psycopg.AsyncConnection, changes: Changes) -> None:
         touched: set[uuid.UUID] = set()
@@ -325,7 +316,9 @@ class LiveHub:
         for card in fetched:
             cards[card.ward_id].append(card)
         for gone in touched - {card.id for card in fetched}:
-            self._news2_due.pop(gone, None)  # discharged
+            self._due.pop(gone, None)  # discharged
+        for state in self._wards.values():
+            state.update(touched, fetched)
         now = datetime.now(UTC)
         entries: list[AccessEntry] = []
         outgoing: list[tuple[Subscriber, list[PatientCard], set[uuid.UUID], set[uuid.UUID]]] = []
@@ -342,18 +335,21 @@ class LiveHub:
             outgoing.append((sub, here, removed, new))
         # Logged before anything is shown.
         self.metrics.access_log_rows += await write_access_log(conn, entries)
-        rendered = {ward: [card.to_json(now) for card in ward_cards] for ward, ward_cards in cards.items()}
+        self._offer_deltas(outgoing, now)
+        self._schedule_due(fetched, now)
+
+    def _offer_deltas(
+        self,
+        outgoing: list[tuple[Subscriber, list[PatientCard], set[uuid.UUID], set[uuid.UUID]]],
+        now: datetime,
+    ) -> None:
+        deltas = DeltaRound(self.renderer, self._wards, now)
         for sub, here, removed, new in outgoing:
             sub.shown = (sub.shown | {card.id for card in here}) - removed
             sub.logged |= new
-            message = {
-                "type": "delta",
-                "at": now.isoformat(),
-                "patients": rendered.get(sub.ward_id, []),
-                "removed": sorted(str(pid) for pid in removed),
-            }
-            self._offer(sub, _dumps(message))
-        self._schedule_news2(fetched)
+            message = deltas.message(sub.ward_id, sub.viewer, here, removed)
+            if message is not None:  # None: nothing this page shows has changed
+                self._offer(sub, message)
 
     async def _current_watchers(self, conn: psycopg.AsyncConnection) -> dict[Subscriber, StaffUser]:
         """Ready websockets whose session is live and whose staff may still see the ward, with the
@@ -371,6 +367,10 @@ class LiveHub:
             elif not staff.can_see(sub.ward_id):  # ward access removed since the websocket opened
                 self._remove(sub)
                 sub.close(CLOSE_FORBIDDEN, "Behörighet saknas")
+            elif CardViewer.of(staff) != sub.viewer:
+                # The role changed: the page's buttons are another variant's. A fresh snapshot.
+                self._remove(sub)
+                sub.close(CLOSE_TOO_SLOW, "Behörigheten har ändrats")
             else:
                 watchers[sub] = staff
         return watchers
@@ -418,7 +418,7 @@ class LiveHub:
                     message = await sub.queue.get()
             except TimeoutError:
                 # Lets the page tell a quiet ward from a dead connection.
-                message = _dumps({"type": "heartbeat", "at": datetime.now(UTC).isoformat()})
+                message = dumps({"type": "heartbeat", "at": datetime.now(UTC).isoformat()})
             else:
                 if message is None:
                     await _close_quietly(websocket, sub.close_code, sub.close_reason)

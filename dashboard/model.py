@@ -1,7 +1,7 @@
 """What the dashboard shows, as frozen dataclasses, and how values are written for Swedish staff.
 
-The same objects feed the Jinja templates (server-rendered page) and the JSON the
-websocket and API send (`to_json`), so both renderings show the same facts.
+The same objects feed the Jinja templates (dashboard.rendering: the page and the live hub's card
+fragments alike) and the JSON API (`to_json`, data for integrators, never rendered by the page).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from care import permissions
+from core.settings import get_settings
 from core.vitals import DISPLAY_UNITS, VITALS, Vital
 
 if TYPE_CHECKING:
     from dashboard.news2_summary import News2Summary
 
-# Swedish regions run the wards; all clock times on screen are local Swedish time.
-DISPLAY_TIMEZONE = "Europe/Stockholm"
 # A reading older than this is greyed out on the overview (the kit may be unused or broken).
 STALE_AFTER = timedelta(hours=24)
 
@@ -74,9 +73,10 @@ _MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt",
 _SWEDISH_ORDER = str.maketrans({"å": "{", "ä": "|", "ö": "}", "æ": "|", "ø": "}"})
 
 
-@lru_cache(maxsize=1)
 def display_zone() -> ZoneInfo:
-    return ZoneInfo(DISPLAY_TIMEZONE)
+    """The site's zone (HEMMA_SITE_TIMEZONE, core.settings) for callers not handed one: a form's time
+    without an offset, a patient's age. The app's renderer is given its own Settings' zone."""
+    return get_settings().site_zone()
 
 
 def known_vital(name: str) -> Vital | None:
@@ -101,27 +101,29 @@ def format_value(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}".replace(".", ",")
 
 
-def format_clock(at: datetime | None, now: datetime) -> str:
-    """'14:03' today, '12 nov 14:03' another day, in Swedish local time."""
+def format_clock(at: datetime | None, now: datetime, zone: ZoneInfo | None = None) -> str:
+    """'14:03' today, '12 nov 14:03' another day, in the site's local time."""
     if at is None:
         return ""
-    local, today = at.astimezone(display_zone()), now.astimezone(display_zone())
+    zone = zone or display_zone()
+    local, today = at.astimezone(zone), now.astimezone(zone)
     clock = f"{local.hour:02d}:{local.minute:02d}"
     if local.date() == today.date():
         return clock
     return f"{local.day} {_MONTHS[local.month - 1]} {clock}"
 
 
-def format_date_time(at: datetime | None) -> str:
-    """'23 nov 2026 14:03' in Swedish local time, for dates on the patient record."""
+def format_date_time(at: datetime | None, zone: ZoneInfo | None = None) -> str:
+    """'23 nov 2026 14:03' in the site's local time, for dates on the patient record."""
     if at is None:
         return ""
-    local = at.astimezone(display_zone())
+    local = at.astimezone(zone or display_zone())
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year} {local.hour:02d}:{local.minute:02d}"
 
 
 def format_age(at: datetime | None, now: datetime) -> str:
-    """How long ago, the way the page's JavaScript writes it too ('nyss', '5 min sedan')."""
+    """How long ago: 'nyss', '5 min sedan', '3 tim sedan', '4 d sedan' (dashboard.card_times says when
+    the text next changes, so the live hub re-renders a card then)."""
     if at is None:
         return ""
     seconds = (now - at).total_seconds()
@@ -189,7 +191,8 @@ class StaffUser:
 
     @property
     def permitted_actions(self) -> tuple[str, ...]:
-        """Every clinical action this role may do; the page hands it to dashboard.js (data-may)."""
+        """Every clinical action this role may do (the page's `data-may`, for staff tooling; the page's
+        buttons are rendered by the server per role, dashboard.rendering)."""
         return permissions.permitted(self.role)
 
 

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
 from core.settings import Settings
 from dashboard.app import SESSION_COOKIE
+from tests.support.cards import cards_of
 from tests.support.dashboard_server import csrf_token, logged_in, post_login, running_dashboard, ward_socket
 from tests.support.ward_seed import add_alert
 
@@ -459,7 +460,7 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(
         ward_socket(client, base_url, "avd-norr") as ws,
     ):
         snapshot = recv_json(ws, "snapshot")
-        names = {p["name"] for p in snapshot["patients"]}  # type: ignore[union-attr]
+        names = {p["name"] for p in cards_of(snapshot)}
         assert names == {"Anna Andersson", "Bertil Berg"}
         assert metric(base_url, "websocket_clients") == 1
         logged = [(r[2], r[4]) for r in access_rows(db)]
@@ -473,8 +474,8 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(
         set_vital(db, seed.anna, "spo2", 89, "%")
         notify(db, vitals_event(seed.anna))
         delta = recv_json(ws, "delta")
-        assert [p["name"] for p in delta["patients"]] == ["Anna Andersson"]  # type: ignore[index]
-        assert delta["patients"][0]["vitals"][0]["text"] == "89"  # type: ignore[index]
+        assert [p["name"] for p in cards_of(delta)] == ["Anna Andersson"]
+        assert cards_of(delta)[0]["vitals"][0]["text"] == "89"
         assert len(access_rows(db)) == 2  # Anna was already logged in this websocket session
 
         # A malformed event is counted and ignored; the listener keeps going.
@@ -483,7 +484,7 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(
         db.execute("UPDATE gateways SET status = 'offline' WHERE id = 'gw-david'")
         notify(db, {"kind": "gateway", "ward_id": None, "gateway_id": "gw-david", "status": "offline"})
         delta = recv_json(ws, "delta")
-        cards = [(p["name"], p["gateway"]["status"]) for p in delta["patients"]]  # type: ignore[attr-defined]
+        cards = [(p["name"], p["gateway"]["status"]) for p in cards_of(delta)]
         assert cards == [("David Dahl", "offline")]
         new_rows = access_rows(db)[2:]
         assert [(r[2], r[3]) for r in new_rows] == [(david.patient_id, "ward_overview")]
@@ -492,7 +493,7 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(
         db.execute("UPDATE patients SET discharged_at = now() WHERE id = %s", (david.patient_id,))
         notify(db, vitals_event(david))
         delta = recv_json(ws, "delta")
-        assert delta["patients"] == [] and delta["removed"] == [str(david.patient_id)]
+        assert delta["cards"] == [] and delta["removed"] == [str(david.patient_id)]
     assert metric(base_url, 'events_received_total{kind="vitals"}') == 2
     assert metric(base_url, 'events_received_total{kind="gateway"}') == 1
     assert metric(base_url, "events_rejected_total") == 1
@@ -516,7 +517,7 @@ def test_acknowledge_reaches_other_websockets_and_bursts_are_coalesced(
             notify(db, vitals_event(seed.anna))
         elapsed = time.monotonic() - started
         last = None
-        while last is None or last["patients"][0]["vitals"][0]["text"] != "99":  # type: ignore[index]
+        while last is None or cards_of(last)[0]["vitals"][0]["text"] != "99":
             last = recv_json(ws, "delta")
         assert metric(base_url, 'events_received_total{kind="vitals"}') == 40
         # At most one re-query per 100 ms coalescing window, not one per event.
@@ -531,7 +532,7 @@ def test_acknowledge_reaches_other_websockets_and_bursts_are_coalesced(
             == 200
         )
         delta = recv_json(ws, "delta")
-        (bertil,) = delta["patients"]  # type: ignore[misc]
+        (bertil,) = cards_of(delta)
         assert bertil["alerts"][0]["state"] == "acknowledged"
         assert bertil["alerts"][0]["acknowledged_by"] == "Sara Sjöström"
 

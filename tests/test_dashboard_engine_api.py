@@ -22,6 +22,7 @@ from alerts.news2 import score_one
 from care.admin import EnrolledPatient, create_staff_user, enrol_patient
 from core.settings import Settings
 from dashboard.model import format_clock
+from tests.support.cards import cards_of
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards, set_vital
 
@@ -390,7 +391,7 @@ def test_pending_alerts_are_never_shown_or_counted(base_url: str, db: psycopg.Co
             snapshot = json.loads(ws.recv(timeout=5))
     with logged_in(base_url, "admin", PASSWORD) as client:
         wards = client.get("/").text
-    for patients in (overview["patients"], snapshot["patients"]):
+    for patients in (overview["patients"], cards_of(snapshot)):
         alerts = {p["name"]: [a["message"] for a in p["alerts"]] for p in patients}
         assert alerts == {"Anna Andersson": [], "Bertil Berg": ["Puls 118/min"]}
         # A pending alert does not lift Anna: Bertil's medium alert sorts first.

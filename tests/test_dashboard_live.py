@@ -15,13 +15,14 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from core.events import EventRejected, parse
 from dashboard.auth import safe_next
-from dashboard.errors import EventRejected
-from dashboard.events import Changes, parse_event
 from dashboard.live import LiveHub, Subscriber
+from dashboard.live_state import Changes
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import StaffUser, format_age, format_clock, format_value, swedish_sort_key
 from dashboard.sessions import ActiveSession
+from tests.support.cards import cards_of
 
 PASSWORD = "rätt häst batteri häftklammer"
 
@@ -92,7 +93,7 @@ def test_slow_subscriber_is_dropped_others_get_every_update_and_revoked_access_c
                     for value in range(90, 96):
                         await _reading(writer, patient, value)
                         delta = await _next(fast)
-                        seen.append(delta["patients"][0]["vitals"][0]["text"])  # type: ignore[index]
+                        seen.append(cards_of(delta)[0]["vitals"][0]["text"])  # type: ignore[arg-type]
                     assert seen == ["90", "91", "92", "93", "94", "95"]
                     # The slow one filled its queue (snapshot + 2 deltas) and was closed; what it had
                     # queued was discarded: it will reconnect and get a fresh snapshot instead.
@@ -180,7 +181,7 @@ def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
                 async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer:
                     await _reading(writer, patient, 88)
                 delta = await _next(after)
-                assert delta["patients"][0]["vitals"][0]["text"] == "88"  # type: ignore[index]
+                assert cards_of(delta)[0]["vitals"][0]["text"] == "88"  # type: ignore[arg-type]
             finally:
                 await hub.stop()
 
@@ -191,19 +192,18 @@ def test_cut_listen_connection_closes_subscribers_and_listening_resumes(
 
 
 def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
+    # core.events.parse types each payload; the hub's Changes add them up between two flushes.
     changes = Changes()
     pid = uuid.uuid4()
     vitals = json.dumps({"kind": "vitals", "ward_id": "w", "patient_ids": [str(pid)]})
-    assert parse_event(vitals, changes) == "vitals"
-    assert parse_event('{"kind": "alerts", "ward_id": "w", "alert_ids": [3, 4]}', changes) == "alerts"
+    assert changes.add(parse(vitals)) == "vitals"
+    assert changes.add(parse('{"kind": "alerts", "ward_id": "w", "alert_ids": [3, 4]}')) == "alerts"
     assert (
-        parse_event(
-            '{"kind": "gateway", "ward_id": null, "gateway_id": "gw-1", "status": "offline"}', changes
-        )
+        changes.add(parse('{"kind": "gateway", "ward_id": null, "gateway_id": "gw-1", "status": "offline"}'))
         == "gateway"
     )
     assert changes == Changes({pid}, {3, 4}, {"gw-1"})
-    assert parse_event('{"kind": "sessions"}', changes) == "sessions"  # migration 0006's trigger
+    assert changes.add(parse('{"kind": "sessions"}')) == "sessions"  # migration 0006's trigger
     assert changes == Changes({pid}, {3, 4}, {"gw-1"}, sessions=True) and Changes(sessions=True)
     malformed = (
         "not json",
@@ -217,7 +217,7 @@ def test_parse_event_collects_ids_and_rejects_malformed_payloads() -> None:
     )
     for bad in malformed:
         with pytest.raises(EventRejected):
-            parse_event(bad, Changes())
+            parse(bad)
 
 
 def test_safe_next_only_allows_local_paths() -> None:

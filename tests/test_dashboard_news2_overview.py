@@ -23,6 +23,7 @@ from core.settings import Settings
 from dashboard.model import Ward
 from dashboard.news2_summary import News2Inputs, summarise, summarise_many
 from dashboard.queries import fetch_ward_overview
+from tests.support.cards import cards_of
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, seed_two_wards, set_vital
 
@@ -220,7 +221,7 @@ def test_a_new_vital_and_a_nurses_observation_change_the_chip_in_a_delta(
         ward_socket(client, base_url, "avd-norr") as ws,
     ):
         snapshot = recv(ws, "snapshot")
-        chip = {p["name"]: p["news2"] for p in snapshot["patients"]}["Doris Dahl"]
+        chip = {p["name"]: p["news2"] for p in cards_of(snapshot)}["Doris Dahl"]
         assert (chip["text"], chip["marker"], chip["band"]) == ("NEWS2 ≥ 3", "ofullständig", "low-medium")
 
         # A respiration rate of 26 (3 points) arrives from a device, as ingest stores and announces it.
@@ -231,9 +232,11 @@ def test_a_new_vital_and_a_nurses_observation_change_the_chip_in_a_delta(
             (json.dumps({"kind": "vitals", "ward_id": "avd-norr", "patient_ids": [str(doris.patient_id)]}),),
         )
         delta = recv(ws, "delta")
-        (card,) = delta["patients"]
+        (card,) = cards_of(delta)
         assert card["name"] == "Doris Dahl"
-        assert (card["news2"]["text"], card["news2"]["partial_total"]) == ("NEWS2 ≥ 6", 6)
+        # The delta is rendered HTML; the numbers behind the chip are the API's (the same News2Summary).
+        assert shows_data(card, news2_data(client, "Doris Dahl"))
+        assert (card["news2"]["text"], news2_data(client, "Doris Dahl")["partial_total"]) == ("NEWS2 ≥ 6", 6)
         assert card["news2"]["title"] == "NEWS2 ≥ 6 (ofullständig: saknar luft/syrgas, medvetandegrad)"
         assert card["news2"]["band"] == "medium"
 
@@ -246,10 +249,12 @@ def test_a_new_vital_and_a_nurses_observation_change_the_chip_in_a_delta(
         )
         assert response.status_code == 201
         delta = recv(ws, "delta")
-        (card,) = delta["patients"]
+        (card,) = cards_of(delta)
         expected = score_one(26, 90, 118, 80, 37.1, "A", False)
         assert expected.total == 6
-        assert card["news2"] | {"fresh_until": None} == {
+        data = news2_data(client, "Doris Dahl")
+        assert shows_data(card, data)
+        assert data | {"fresh_until": None} == {
             "text": "NEWS2 6",
             "marker": None,
             "title": "NEWS2 6 (medel risk)",
@@ -258,7 +263,7 @@ def test_a_new_vital_and_a_nurses_observation_change_the_chip_in_a_delta(
             "total": 6,
             "partial_total": 6,
             "risk": "medium",
-            "urgency": card["news2"]["urgency"],
+            "urgency": data["urgency"],
             "fresh_until": None,
         }
 
@@ -274,14 +279,32 @@ def test_a_value_growing_too_old_updates_the_chip_without_any_event(
         ward_socket(client, base_url, "avd-norr") as ws,
     ):
         snapshot = recv(ws, "snapshot")
-        anna = {p["name"]: p["news2"] for p in snapshot["patients"]}["Anna Andersson"]
+        anna = {p["name"]: p["news2"] for p in cards_of(snapshot)}["Anna Andersson"]
         assert (anna["text"], anna["complete"]) == ("NEWS2 1", True)
         delta = recv(ws, "delta", timeout=20)
-        (card,) = delta["patients"]
+        (card,) = cards_of(delta)
         assert card["name"] == "Anna Andersson"
         assert card["news2"]["text"] == "NEWS2 ≥ 1" and card["news2"]["marker"] == "ofullständig"
         assert card["news2"]["title"] == "NEWS2 ≥ 1 (ofullständig: inaktuellt SpO₂)"
         assert card["news2"]["band"] == "unknown"
+
+
+def news2_data(client: Any, name: str) -> dict[str, Any]:
+    """The patient's NEWS2 summary as the JSON API gives it (the data the chip is rendered from)."""
+    overview = client.get("/api/wards/avd-norr/overview").json()
+    return {p["name"]: p["news2"] for p in overview["patients"]}[name]  # type: ignore[no-any-return]
+
+
+def shows_data(card: dict[str, Any], data: dict[str, Any]) -> bool:
+    """The rendered chip shows the summary: its text, marker, title, band and completeness."""
+    chip = card["news2"]
+    return chip == {
+        "text": data["text"],
+        "marker": data["marker"],
+        "title": data["title"],
+        "band": data["band"],
+        "complete": data["complete"],
+    }
 
 
 def recv(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:

@@ -1,0 +1,56 @@
+"""When a patient card's text changes with time alone, so that the live hub re-renders it then.
+
+The card says how old each reading is ('nyss', '12 min sedan'), greys a reading out after a day, shows
+clock times as '14:03' today but '3 jan 14:03' after midnight, and mutes a snoozed alert until its
+snooze ends. The page's script formats nothing (one renderer, issue 9), so the server re-renders a
+card when any of that would read differently. Times are rounded up to TEXT_REFRESH_S so that every
+card of a ward falling due in the same half minute is re-read in one round (the page's script
+refreshed its ages every 30 s before, so staff see them no later than they used to).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dashboard.model import STALE_AFTER, PatientCard
+
+__all__ = ["TEXT_REFRESH_S", "next_change"]
+
+TEXT_REFRESH_S = 30
+_MINUTE, _HOUR, _DAY = 60, 3600, 86400
+
+
+def next_change(card: PatientCard, now: datetime, zone: ZoneInfo) -> datetime:
+    """The first moment after `now` at which the card rendered then would read differently."""
+    moments = [_next_local_midnight(now, zone)]  # clock times and the age in years
+    for reading in card.vitals:
+        moments.append(reading.time + _next_age_step(now - reading.time))
+        if not reading.is_stale(now):
+            moments.append(reading.time + STALE_AFTER)
+    moments += [a.snoozed_until for a in card.alerts if a.snoozed(now) and a.snoozed_until is not None]
+    soonest = min(at for at in moments if at > now)
+    return _round_up(soonest)
+
+
+def _next_age_step(age: timedelta) -> timedelta:
+    """How old a reading is when dashboard.model.format_age next writes something else."""
+    seconds = max(0.0, age.total_seconds())
+    if seconds < _MINUTE:
+        return timedelta(seconds=_MINUTE)
+    if seconds < _HOUR:
+        return timedelta(minutes=seconds // _MINUTE + 1)
+    if seconds < 48 * _HOUR:
+        return timedelta(hours=seconds // _HOUR + 1)
+    return timedelta(days=seconds // _DAY + 1)
+
+
+def _next_local_midnight(now: datetime, zone: ZoneInfo) -> datetime:
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone)
+
+
+def _round_up(at: datetime) -> datetime:
+    epoch = at.timestamp()
+    return datetime.fromtimestamp(math.ceil(epoch / TEXT_REFRESH_S) * TEXT_REFRESH_S, UTC)

@@ -1,0 +1,185 @@
+"""One renderer for the dashboard (issue 9): a live card is the page's card, byte for byte; the page's
+script formats nothing and carries no Swedish; a card is re-rendered when time alone changes its text;
+one fragment serves every websocket of a role variant."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from care.admin import create_staff_user
+from care.permissions import Action
+from core.settings import Settings
+from core.vitals import Vital
+from dashboard.card_times import TEXT_REFRESH_S, next_change
+from dashboard.client_texts import CLIENT_TEXTS
+from dashboard.model import AlertView, PatientCard, StaffUser, VitalReading
+from dashboard.rendering import CardViewer, Renderer
+from tests.support.dashboard_server import logged_in, running_dashboard, ward_socket
+from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards, set_vital
+
+SCRIPT = Path(__file__).resolve().parent.parent / "dashboard" / "static" / "dashboard.js"
+SECRET = "test-session-secret-render-0123456789"
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+@pytest.fixture
+def seeded(db: psycopg.Connection) -> dict[str, Any]:
+    anna, bertil, _, _ = seed_two_wards(db, [("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"])])
+    create_staff_user(db, username="it.admin", display_name="Ada Admin", role="admin", password=PASSWORD,
+                      ward_ids=["avd-norr"])  # fmt: skip
+    # Ages far from a minute's turn, so the page and the websocket read the same text.
+    set_vital(db, anna, "spo2", 93, "%", minutes_ago=12.5)
+    set_vital(db, anna, "pulse_rate", 88, "/min", minutes_ago=95.5)
+    set_vital(db, bertil, "body_temperature", 37.8, "Cel", minutes_ago=30.5)
+    add_alert(db, anna, priority="high", rule="spo2_low", message="SpO₂ 85 % under gränsen 88 %")
+    return {"anna": anna, "bertil": bertil}
+
+
+@pytest.fixture
+def base_url(database_url: str) -> Iterator[str]:
+    with running_dashboard(Settings(database_url=database_url, session_secret=SECRET)) as url:
+        yield url
+
+
+def page_card(page: str, patient_id: uuid.UUID) -> str:
+    match = re.search(
+        rf'<article class="patient[^"]*" data-patient-id="{patient_id}">.*?</article>', page, re.S
+    )
+    assert match is not None, f"no card for {patient_id}"
+    return match.group(0)
+
+
+def recv(ws: Any, kind: str) -> dict[str, Any]:
+    while True:
+        message = json.loads(ws.recv(timeout=5))
+        if message["type"] == kind:
+            return message  # type: ignore[no-any-return]
+        assert message["type"] == "heartbeat", message
+
+
+@pytest.mark.parametrize("username", ["nurse.norr", "it.admin"])
+def test_a_live_card_is_the_page_card_for_the_same_patient(
+    base_url: str, db: psycopg.Connection, seeded: dict[str, Any], username: str
+) -> None:
+    anna = seeded["anna"]
+    with logged_in(base_url, username, PASSWORD) as client, ward_socket(client, base_url, "avd-norr") as ws:
+        snapshot = recv(ws, "snapshot")
+        page = client.get("/wards/avd-norr").text
+        assert snapshot["cards"] == [page_card(page, p.patient_id) for p in (anna, seeded["bertil"])]
+        assert 'id="count-high">1 hög<' in snapshot["parts"]["ward-summary"]
+
+        set_vital(db, anna, "spo2", 86, "%")
+        event = {"kind": "vitals", "ward_id": "avd-norr", "patient_ids": [str(anna.patient_id)]}
+        db.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(event),))
+        delta = recv(ws, "delta")
+        page = client.get("/wards/avd-norr").text
+    (card,) = delta["cards"]
+    assert card == page_card(page, anna.patient_id)
+    assert '<span class="vital-value">86</span>' in card and ">nyss</time>" in card
+    assert ("ack-form" in card) is (username == "nurse.norr")  # the role's variant, as on the page
+    # The first delta after a snapshot carries the ward's order; later ones only when it moved.
+    assert delta["order"] == [str(anna.patient_id), str(seeded["bertil"].patient_id)]
+    assert delta["removed"] == []
+
+
+def test_an_unchanged_card_is_not_pushed_again(
+    base_url: str, db: psycopg.Connection, seeded: dict[str, Any]
+) -> None:
+    anna, bertil = seeded["anna"], seeded["bertil"]
+    event = {"kind": "vitals", "ward_id": "avd-norr", "patient_ids": [str(anna.patient_id)]}
+    with (
+        logged_in(base_url, "nurse.norr", PASSWORD) as client,
+        ward_socket(client, base_url, "avd-norr") as ws,
+    ):
+        recv(ws, "snapshot")
+        set_vital(db, anna, "spo2", 90, "%")
+        db.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(event),))
+        assert len(recv(ws, "delta")["cards"]) == 1
+        # The same event again, nothing changed: no message. Then Bertil's change arrives alone.
+        db.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(event),))
+        time.sleep(0.5)
+        set_vital(db, bertil, "body_temperature", 38.9, "Cel")
+        db.execute(
+            "SELECT pg_notify('hemma_events', %s)",
+            (json.dumps(event | {"patient_ids": [str(bertil.patient_id)]}),),
+        )
+        delta = recv(ws, "delta")
+    (card,) = delta["cards"]
+    assert f'data-patient-id="{bertil.patient_id}"' in card and ">38,9<" in card
+    assert "order" not in delta  # Bertil's temperature moved nobody
+
+
+def test_the_page_script_formats_no_time_and_carries_no_swedish() -> None:
+    script = SCRIPT.read_text(encoding="utf-8")
+    banned = (
+        *("Intl.DateTimeFormat", "RelativeTimeFormat", "toLocale", "Europe/", "TIME_ZONE", "MONTHS"),
+        *("PRIORITY_RANK", "sedan", "nyss", "createElement", "innerHTML"),
+    )
+    for text in banned:
+        assert text not in script.replace("(never innerHTML)", ""), text
+    assert not re.search(r"[åäöÅÄÖ]", script)
+    literals = re.findall(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`', script)
+    months = {"jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"}
+    words = months | {"kvittera", "kvitterat", "snoozat", "avsluta", "avslutat", "ansluten", "ansluter"}
+    words |= {"patienter", "medel", "tekniska", "misslyckades", "nekades", "larmet", "sparad", "tim"}
+    for literal in literals:
+        found = set(re.findall(r"[a-z]+", literal.lower())) & words
+        assert not found, (literal, found)
+    assert len(literals) > 50  # the pattern finds the script's strings
+
+
+def test_the_scripts_texts_come_from_the_server() -> None:
+    script = SCRIPT.read_text(encoding="utf-8")
+    used = set(re.findall(r'text\("(\w+)", "(\w+)"\)', script))
+    assert used and all(key in CLIENT_TEXTS[group] for group, key in used), used
+    assert all("failed" in texts and "offline" in texts for texts in CLIENT_TEXTS.values())
+
+
+def _card(readings: tuple[VitalReading, ...] = (), alerts: tuple[AlertView, ...] = ()) -> PatientCard:
+    return PatientCard(uuid.uuid4(), "avd-norr", "Anna Andersson", 1948, None, None, readings, alerts)
+
+
+def test_a_card_is_due_when_its_text_would_change_by_time_alone() -> None:
+    now = datetime(2026, 1, 15, 13, 0, 10, tzinfo=UTC)  # 14:00:10 in Stockholm
+    fresh = VitalReading(Vital.SPO2, 95, "%", now - timedelta(seconds=20))  # "nyss" until 13:00:50
+    # Rounded up to the next half minute, so that a ward's cards falling due together are read together.
+    assert next_change(_card((fresh,)), now, STOCKHOLM) == datetime(2026, 1, 15, 13, 1, 0, tzinfo=UTC)
+    minutes = VitalReading(Vital.SPO2, 95, "%", now - timedelta(minutes=12, seconds=5))  # "12 min" until 13
+    due = next_change(_card((minutes,)), now, STOCKHOLM)
+    assert now + timedelta(seconds=55) <= due < now + timedelta(seconds=55 + TEXT_REFRESH_S)
+    day_old = VitalReading(Vital.SPO2, 95, "%", now - timedelta(hours=23, minutes=59, seconds=50))
+    assert next_change(_card((day_old,)), now, STOCKHOLM) <= now + timedelta(seconds=TEXT_REFRESH_S)  # stale
+    # Nothing else: the clocks' "today" ends at local midnight (23:00 UTC in January).
+    assert next_change(_card(), now, STOCKHOLM) == datetime(2026, 1, 15, 23, 0, tzinfo=UTC)
+    snoozed = AlertView(1, uuid.uuid4(), "avd-norr", "spo2_low", "spo2", "high", "acknowledged", "SpO₂ låg",
+                        85, now, now, snoozed_until=now + timedelta(minutes=15))  # fmt: skip
+    assert next_change(_card(alerts=(snoozed,)), now, STOCKHOLM) == now + timedelta(minutes=15, seconds=20)
+
+
+def test_one_fragment_per_role_variant_and_the_site_zone_decides_the_clock() -> None:
+    nurse = StaffUser(1, "n", "N", "nurse", frozenset({"avd-norr"}))
+    physician = replace(nurse, role="physician")
+    admin = replace(nurse, role="admin")
+    assert CardViewer.of(nurse) == CardViewer.of(physician) != CardViewer.of(admin)
+    with pytest.raises(LookupError):
+        CardViewer.of(nurse).may(Action.SET_ALERT_LIMIT)  # a card asking this would vary by more
+    now = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+    alert = AlertView(1, uuid.uuid4(), "avd-norr", "spo2_low", "spo2", "high", "open", "SpO₂ låg", 85,
+                      now, now - timedelta(minutes=3))  # fmt: skip
+    card = _card(alerts=(alert,))
+    stockholm = Renderer(STOCKHOLM).card(card, now, CardViewer.of(nurse))
+    assert ">13:57</time>" in stockholm and "ack-form" in stockholm
+    assert ">12:57</time>" in Renderer(ZoneInfo("Europe/London")).card(card, now, CardViewer.of(admin))
+    assert "ack-form" not in Renderer(STOCKHOLM).card(card, now, CardViewer.of(admin))
