@@ -44,7 +44,7 @@ class SqlMany:
     """One statement executed for each parameter set (executemany); the generator receives None."""
 
     query: str | sql.Composed
-    params_seq: Sequence[Params]
+    params_seq: Sequence[Sequence[Any] | Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)

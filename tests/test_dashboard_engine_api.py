@@ -19,7 +19,8 @@ import psycopg
 import pytest
 
 from alerts.news2 import score_one
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient
+from care.enrolment import EnrolledPatient, enrol_patient
+from care.staff import create_staff_user
 from core.settings import Settings
 from dashboard.model import format_clock
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
@@ -620,7 +621,7 @@ def test_observation_validation_is_in_swedish(
     assert db.execute("SELECT count(*) FROM observations").fetchone() == (0,)
     assert access_rows(db) == []
     # A device clock a little ahead is no error, and a time without zone is Swedish local time.
-    # The window is care.admin's, the same as `hemma observe`'s: 2 min ahead, 7 days back.
+    # The window is care.observations', the same as `hemma observe`'s: 2 min ahead, 7 days back.
     slightly_ahead = {"on_oxygen": False, "time": _in(1)}
     assert nurse.post(f"/api/patients/{seed.anna.patient_id}/observations", slightly_ahead).status_code == 201
     yesterday = {"on_oxygen": False, "time": _in(-26 * 60)}

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from dashboard.auth import safe_next
 from dashboard.errors import EventRejected
 from dashboard.events import Changes, parse_event
