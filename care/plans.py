@@ -136,9 +136,12 @@ def clear_plan(
         alert_ids = yield EndAlarms((AlertClear(patient_id, rule, at),), {patient_id: ward_id}, now)
     yield from audited(origin, staff=staff, username=by, patient_id=patient_id,
                        action=Action.CLEAR_MONITORING_PLAN, context=f"plan:{planned.value}")  # fmt: skip
-    if alert_ids:  # alerts.store.apply does not announce what it changed: its callers do
+    # alerts.store.apply does not announce what it changed: its callers do. An alerts event re-reads
+    # the patients of those alerts too (dashboard.live), so one event says everything.
+    if alert_ids:
         yield Notify(AlertsChanged(ward_id, alert_ids))
-    yield Notify(VitalsChanged(ward_id, (patient_id,)))
+    else:
+        yield Notify(VitalsChanged(ward_id, (patient_id,)))
     return PlanCleared(patient_id, ward_id, planned, alert_ids)
 
 
