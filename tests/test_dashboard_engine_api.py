@@ -543,27 +543,32 @@ INVALID_OBSERVATIONS: list[tuple[Any, str | None, str]] = [
     (
         {"respiratory_rate": 0},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
+    ),
+    (
+        {"respiratory_rate": 1},  # care.observations: 2-80 /min, as `hemma observe` (issue 9)
+        "respiratory_rate",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": 81},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": 18.5},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": "18"},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": True},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     ({"consciousness": "X"}, "consciousness", "Medvetandegrad anges med A, C, V, P eller U"),
     ({"consciousness": "a"}, "consciousness", "Medvetandegrad anges med A, C, V, P eller U"),

@@ -199,7 +199,7 @@ def test_technical_alarms_apart_snooze_end_and_a_manual_observation(
         form.locator(".observation-submit").click()
         error = form.locator(".observation-error")
         error.wait_for(timeout=5000)
-        assert error.inner_text() == "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min"
+        assert error.inner_text() == "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min"
         form.locator("#obs-rr").fill("26")
         form.locator("#obs-acvpu").select_option("V")
         form.locator('input[name="oxygen"][value="oxygen"]').check()
