@@ -117,7 +117,7 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
     assert set(observation["responses"]) == {"201", "401", "403", "404", "409", "413", "422"}
     body = components["ObservationRequest"]["properties"]
     assert body["consciousness"]["anyOf"][0]["enum"] == ["A", "C", "V", "P", "U"]
-    assert body["respiratory_rate"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 80}
+    assert body["respiratory_rate"]["anyOf"][0] == {"type": "integer", "minimum": 2, "maximum": 80}
     api = {path for path in paths if path.startswith("/api/")}
     assert api == {
         "/api/wards/{ward_id}/overview",
