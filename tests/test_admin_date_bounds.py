@@ -1,4 +1,5 @@
-"""Every time a person types is bounded in care (limits, oncall, observations), the one home the CLI and the dashboard share
+"""Every time a person types is bounded in care (limits, oncall, observations), the one home the CLI
+and the dashboard share
 (issue 8, finding 5: a limit "valid until" 9999-12-31T23:59:59-14:00 was stored, and is year 10000 in
 UTC, past what Python's datetime holds, so every later read of the row failed)."""
 

@@ -282,7 +282,8 @@ def test_heart_failure_weight_gain_alerts_on_the_morning_the_rule_is_met(setting
 
 def test_the_running_service_scores_a_nurses_observation_on_its_timer(settings, db, patient) -> None:
     """The engine's timer runs inside the real ingest service: a nurse's entry made on the dashboard
-    (here through care.observations, the same command as `hemma observe`) reaches NEWS2 with no reading arriving."""
+    (here through care.observations, the command `hemma observe` runs too) reaches NEWS2 with no
+    reading arriving."""
     from care.observations import record_manual_observation
     from care.staff import create_staff_user
 
