@@ -27,7 +27,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from broker.mqtt import drop_session, use_target
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 from core import contract
 from core.settings import MqttTarget, Settings
 from core.vitals import Vital

@@ -2,9 +2,9 @@
 
 Staff have one role (`staff_users.role`): `nurse`, `physician` or `admin`. Clinical actions are for
 clinicians; an `admin` runs the system (accounts, wards, kits) and sees every ward, but never acts on
-a patient's care. Every entry point asks this module and nothing else: `care.admin` (so the CLI and
-the dashboard's care-team orders), the dashboard's alert actions and manual observations, the page
-templates deciding which buttons to offer, and the escalator choosing whom to page.
+a patient's care. Every entry point asks this module and nothing else: care's commands (through
+care.acting, so the CLI and the dashboard's orders and observations alike), the dashboard's alert
+actions, the page templates deciding which buttons to offer, and the escalator choosing whom to page.
 
 A refusal is identified by the action refused; the Swedish text staff read is looked up by it here,
 never recovered from the English text an operator reads.

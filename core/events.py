@@ -80,7 +80,9 @@ def encode(event: Event) -> str:
     match event:
         case VitalsChanged(ward_id, patient_ids):
             body: dict[str, object] = {
-                "kind": "vitals", "ward_id": ward_id, "patient_ids": [str(p) for p in patient_ids]
+                "kind": "vitals",
+                "ward_id": ward_id,
+                "patient_ids": [str(p) for p in patient_ids],
             }
         case AlertsChanged(ward_id, alert_ids):
             body = {"kind": "alerts", "ward_id": ward_id, "alert_ids": list(alert_ids)}
@@ -126,10 +128,11 @@ def parse(payload: str) -> Event:
         if kind == "vitals":
             return VitalsChanged(ward_id, tuple(uuid.UUID(_text(p)) for p in _list(body["patient_ids"])))
         if kind == "alerts":
-            ids = [i for i in _list(body["alert_ids"]) if isinstance(i, int) and not isinstance(i, bool)]
-            if len(ids) != len(body["alert_ids"]):
+            ids = _list(body["alert_ids"])
+            alert_ids = tuple(i for i in ids if isinstance(i, int) and not isinstance(i, bool))
+            if len(alert_ids) != len(ids):
                 raise EventRejected("alert_ids must be integers")
-            return AlertsChanged(ward_id, tuple(ids))
+            return AlertsChanged(ward_id, alert_ids)
         if kind == "gateway":
             gateway_id, status = body["gateway_id"], body.get("status")
             if not isinstance(gateway_id, str) or status not in _GATEWAY_STATES:

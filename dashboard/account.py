@@ -2,7 +2,7 @@
 
 The current password is required and checked behind the login brake (a stolen session must not
 become a way to guess the password); the new one twice; the form's CSRF token; and the policy in
-`care.passwords`, applied by `care.admin.set_staff_password` exactly as for `hemma staff passwd`.
+`care.passwords`, applied by `care.staff.set_staff_password` exactly as for `hemma staff passwd`.
 Changing the password ends every session of the account (the database's trigger), this one
 included; this browser then gets a fresh session, so the person stays logged in here only.
 """
@@ -18,8 +18,8 @@ import psycopg
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from care.admin import set_staff_password
 from care.passwords import EXAMPLE_PHRASE, MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
+from care.staff import set_staff_password
 from dashboard.auth import csrf_ok, page_staff, start_session, verify_credentials
 from dashboard.model import StaffUser
 from dashboard.pages import locked_message, render

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from care.access_log import DASHBOARD
+from care.acting import Origin
 from dashboard import answers, care_orders
 from dashboard.access_log import (
     CLEAR_MONITORING_PLAN,
@@ -163,7 +165,7 @@ async def observation(
     """A manual observation (respiration rate, ACVPU, air or oxygen): see dashboard.observations."""
     async with request.app.state.pool.connection() as conn:
         stored = await record_observation(
-            conn, patient_id=patient_id, staff=staff, observation=body, client_address=_client(request)
+            conn, patient_id=patient_id, staff=staff, observation=body, origin=_origin(request)
         )
     metrics = request.app.state.metrics
     metrics.manual_observations += 1
@@ -172,6 +174,8 @@ async def observation(
 
 
 # --- care-team orders from the record (dashboard.care_orders) ---------------------------------------
+# Each route builds its care command; `_order` runs it on the pool's connection, counts it and
+# answers (a refusal is raised as an ActionError and answered by dashboard.app's handlers).
 
 
 @router.post(
@@ -185,14 +189,9 @@ async def set_limit(
     request: Request, patient_id: PatientId, staff: Acting, body: LimitRequest
 ) -> JSONResponse:
     """A physician's personal alert limit (the one in force for that rule and priority is revoked)."""
-    answer = await care_orders.set_alert_limit(
-        _database_url(request),
-        patient_id=patient_id,
-        staff=staff,
-        entered=body,
-        client_address=_client(request),
+    return await _order(
+        request, care_orders.set_alert_limit_order(patient_id, staff, body, _origin(request)), 201
     )
-    return _ordered(request, SET_ALERT_LIMIT, answer, 201)
 
 
 @router.post(
@@ -209,11 +208,8 @@ async def revoke_limit(
     body: Annotated[EmptyRequest, Body()] = EmptyRequest(),  # noqa: B008 (frozen: shared safely)
 ) -> JSONResponse:
     """The limit is revoked (kept as history) and the ward default applies again."""
-    answer = await care_orders.revoke_alert_limit(
-        _database_url(request), patient_id=patient_id, limit_id=limit_id, staff=staff,
-        client_address=_client(request),
-    )  # fmt: skip
-    return _ordered(request, REVOKE_ALERT_LIMIT, answer, 200)
+    order = care_orders.revoke_alert_limit_order(patient_id, limit_id, staff, _origin(request))
+    return await _order(request, order, 200)
 
 
 @router.post(
@@ -227,14 +223,7 @@ async def spo2_scale(
     request: Request, patient_id: PatientId, staff: Acting, body: ScaleRequest
 ) -> JSONResponse:
     """A physician's order of the NEWS2 SpO2 scale (back to scale 1 is an order with its own reason)."""
-    answer = await care_orders.order_spo2_scale(
-        _database_url(request),
-        patient_id=patient_id,
-        staff=staff,
-        entered=body,
-        client_address=_client(request),
-    )
-    return _ordered(request, ORDER_SPO2_SCALE, answer, 201)
+    return await _order(request, care_orders.spo2_scale_order(patient_id, staff, body, _origin(request)), 201)
 
 
 @router.post(
@@ -245,14 +234,7 @@ async def spo2_scale(
 )
 async def set_plan(request: Request, patient_id: PatientId, staff: Acting, body: PlanRequest) -> JSONResponse:
     """Measure this vital at least this often (replaces the vital's plan and restarts its clock)."""
-    answer = await care_orders.set_monitoring_plan(
-        _database_url(request),
-        patient_id=patient_id,
-        staff=staff,
-        entered=body,
-        client_address=_client(request),
-    )
-    return _ordered(request, SET_MONITORING_PLAN, answer, 200)
+    return await _order(request, care_orders.set_plan_order(patient_id, staff, body, _origin(request)), 200)
 
 
 @router.post(
@@ -269,25 +251,25 @@ async def clear_plan(
     body: Annotated[EmptyRequest, Body()] = EmptyRequest(),  # noqa: B008 (frozen: shared safely)
 ) -> JSONResponse:
     """The vital leaves the monitoring plan (a live missing-data alarm for it ends with it)."""
-    answer = await care_orders.clear_monitoring_plan(
-        _database_url(request),
-        patient_id=patient_id,
-        vital=vital,
-        staff=staff,
-        client_address=_client(request),
+    return await _order(
+        request, care_orders.clear_plan_order(patient_id, vital, staff, _origin(request)), 200
     )
-    return _ordered(request, CLEAR_MONITORING_PLAN, answer, 200)
 
 
-def _database_url(request: Request) -> str:
-    return str(request.app.state.settings.require_database_url())
-
-
-def _ordered(request: Request, action: str, answer: dict[str, Any], status: int) -> JSONResponse:
+async def _order(request: Request, order: care_orders.Order[Any], status: int) -> JSONResponse:
+    """Run one care-team order on the pool's connection (one transaction: the order, its access_log
+    row and its NOTIFY), count it, answer with its JSON."""
+    async with request.app.state.pool.connection() as conn:
+        answer = await care_orders.carry_out(conn, order)
     metrics = request.app.state.metrics
-    metrics.care_orders[action] += 1
+    metrics.care_orders[order.action.value] += 1
     metrics.access_log_rows += 1
     return JSONResponse(answer, status_code=status)
+
+
+def _origin(request: Request) -> Origin:
+    """Where a care command came from, for its access_log row."""
+    return Origin(DASHBOARD, client_address=_client(request))
 
 
 def _client(request: Request) -> str | None:

@@ -1,7 +1,9 @@
 """The JSON the dashboard's API takes, as pydantic models: what the OpenAPI schema shows and what every
 request body is validated by. Each field carries the Swedish text staff see when it is refused
 (dashboard.inputs.swedish). Shape only: whether an order or an observation may be made is
-care.admin's to judge, and the alert's state and cap the action's own.
+care's commands' to judge (care.limits, care.plans, care.orders, care.observations), and the alert's
+state and cap the action's own. Where a field's range is the command's, the bound and its Swedish
+text are taken from care (care.observations, care.texts_sv), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -22,19 +24,30 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from care import observations, texts_sv
+from care.refusals import Refusal, RefusalCode
 from dashboard.alert_actions import MAX_NOTE_LENGTH, MIN_RESOLVE_NOTE_LENGTH
 from dashboard.inputs import MAX_ID_LENGTH, REFUSED, check_text, swedish
 from dashboard.model import display_zone
 
 MAX_REASON_LENGTH = 500
-RR_MIN, RR_MAX = 1, 80  # breaths per minute, as the manual_observations check allows
-OXYGEN_MAX_L_MIN = 15.0
+# Breaths per minute and l/min: care.observations' ranges, the same for `hemma observe`.
+RR_MIN, RR_MAX = int(observations.RESPIRATION_MIN), int(observations.RESPIRATION_MAX)
+OXYGEN_MAX_L_MIN = observations.OXYGEN_MAX_L_MIN
 MAX_TIME_LENGTH = 40  # "2026-11-23T14:03:00.000000+01:00" and then some
-# care.admin's refusal of a missing reason, in Swedish; also the text for a reason left out.
-LIMIT_REASON_MESSAGE = "Skriv en motivering: vem som bad om gränsen och varför (minst 3 tecken)"
-SCALE_REASON_MESSAGE = "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)"
+
+
+def _sv(code: RefusalCode, **params: Any) -> str:
+    """The Swedish text the care command refuses with, for the same fault caught here by shape."""
+    return texts_sv.text(Refusal(code, params))
+
+
+# Also the text for a reason left out.
+LIMIT_REASON_MESSAGE = _sv(RefusalCode.LIMIT_REASON_MISSING)
+SCALE_REASON_MESSAGE = _sv(RefusalCode.SCALE_REASON_MISSING)
 RESOLVE_NOTE_MESSAGE = "Skriv en anteckning om varför larmet avslutas (minst 3 tecken)"
-OXYGEN_FLOW_MESSAGE = "Syrgasflödet måste vara större än 0 och högst 15 l/min"
+OXYGEN_FLOW_MESSAGE = _sv(RefusalCode.OXYGEN_FLOW_RANGE, maximum=OXYGEN_MAX_L_MIN)
+RESPIRATION_MESSAGE = _sv(RefusalCode.RESPIRATION_IMPOSSIBLE, minimum=RR_MIN, maximum=RR_MAX)
 
 
 def _blank_is_null(value: Any) -> Any:
@@ -147,12 +160,12 @@ class ObservationRequest(RequestBody):
     respiratory_rate: Annotated[
         Annotated[int, Strict(), Field(ge=RR_MIN, le=RR_MAX)] | None,
         BeforeValidator(_blank_is_null),
-        swedish(f"Andningsfrekvensen måste vara ett heltal mellan {RR_MIN} och {RR_MAX} /min"),
+        swedish(RESPIRATION_MESSAGE),
     ] = None
     consciousness: Annotated[
         Literal["A", "C", "V", "P", "U"] | None,
         BeforeValidator(_blank_is_null),
-        swedish("Medvetandegrad anges med A, C, V, P eller U"),
+        swedish(_sv(RefusalCode.CONSCIOUSNESS_CHOICE)),
     ] = None
     on_oxygen: Annotated[bool | None, Strict(), swedish("Ange luft eller syrgas")] = None
     oxygen_l_min: Annotated[
@@ -165,9 +178,9 @@ class ObservationRequest(RequestBody):
     @model_validator(mode="after")
     def _complete(self) -> ObservationRequest:
         if self.oxygen_l_min is not None and self.on_oxygen is not True:
-            raise refuse("Syrgasflöde kan bara anges när patienten får syrgas", "oxygen_l_min")
+            raise refuse(_sv(RefusalCode.OXYGEN_FLOW_WITHOUT_OXYGEN), "oxygen_l_min")
         if self.respiratory_rate is None and self.consciousness is None and self.on_oxygen is None:
-            raise refuse("Ange minst en av andningsfrekvens, medvetandegrad och luft/syrgas")
+            raise refuse(_sv(RefusalCode.OBSERVATION_EMPTY))
         return self
 
 
@@ -175,7 +188,7 @@ class ObservationRequest(RequestBody):
 
 
 class LimitRequest(RequestBody):
-    """A physician's personal alert limit; care.admin judges the rule key, the value and the end."""
+    """A physician's personal alert limit; care.limits judges the rule key, the value and the end."""
 
     rule: Annotated[str, *_text(MAX_ID_LENGTH, 1), swedish("Välj vilken larmgräns som ska ändras")] = Field(
         description="a key of alerts.thresholds.threshold_keys(), e.g. spo2_low"
@@ -189,14 +202,14 @@ class LimitRequest(RequestBody):
 
 
 class ScaleRequest(RequestBody):
-    """NEWS2 SpO2 scale 1 or 2 (care.admin refuses any other), with the clinical reason."""
+    """NEWS2 SpO2 scale 1 or 2 (care.orders refuses any other), with the clinical reason."""
 
     scale: Annotated[int, Strict(), swedish("Välj SpO₂-skala 1 eller 2")]
     reason: _reason(SCALE_REASON_MESSAGE)  # type: ignore[valid-type]
 
 
 class PlanRequest(RequestBody):
-    """Measure `vital` at least every `every_minutes` (care.admin: 5 min to 7 days)."""
+    """Measure `vital` at least every `every_minutes` (care.plans: 5 min to 7 days)."""
 
     vital: Annotated[str, *_text(MAX_ID_LENGTH, 1), swedish("Välj vad som ska mätas")]
     every_minutes: Annotated[int, Strict(), swedish("Ange intervallet i hela minuter")]

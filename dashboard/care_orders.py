@@ -1,61 +1,36 @@
 """The care team's orders from the patient record: a physician's personal alert limits and SpO2 scale
 order (NEWS2 scale 2 for hypercapnic patients), and the monitoring plan a nurse or physician sets.
 
-care.admin holds the one set of rules for these orders, the same functions the `hemma threshold`,
-`hemma order spo2-scale` and `hemma plan` commands call. The dashboard reads only the request's
-shape, decides who may do what on the record (ward access, role, patient in care) and calls them, in
-a worker thread on a short-lived synchronous connection, inside one transaction that also writes the
-access_log row (care.access_log, the CLI's writer too) and the NOTIFY: the order, its audit and the
-live update stand or fall together. Who may order what is care.permissions'. A refusal from
-care.admin (AdminError, written for the operator in English) becomes the Swedish message staff see:
-a StaffRefused by its code and action, any other through ADMIN_REFUSALS.
+The decisions are care's commands (care.limits, care.orders, care.plans), the same generators the
+`hemma threshold`, `hemma order spo2-scale` and `hemma plan` commands run: validation, who may
+(care.permissions), the writes, the access_log row and the NOTIFY, in one transaction on the
+dashboard pool's connection. This module only builds each command from the request and the JSON
+answer from its typed result; a refusal becomes its status and Swedish text in dashboard.refusals.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 
-from care import access_log, admin, permissions
+from care.acting import CareSteps, Origin, execute_async
+from care.limits import LimitRevoked, LimitSet, revoke_alert_limit, set_alert_limit
+from care.orders import ScaleOrdered, order_spo2_scale_steps
 from care.permissions import Action
+from care.plans import PlanCleared, PlanSet, clear_plan, plan_every, set_plan
+from care.refusals import Refused
 from core.vitals import VITALS, Vital
-from dashboard.access_log import AccessEntry
-from dashboard.bodies import (
-    LIMIT_REASON_MESSAGE,
-    SCALE_REASON_MESSAGE,
-    LimitRequest,
-    PlanRequest,
-    ScaleRequest,
-)
-from dashboard.errors import (
-    ActionError,
-    InvalidInput,
-    OrderRefused,
-    PatientDischarged,
-    PatientNotFound,
-    RoleForbidden,
-    WardForbidden,
-)
-from dashboard.model import (
-    PRIORITY_LABELS,
-    StaffUser,
-    format_minutes,
-    format_value,
-    known_vital,
-    threshold_label,
-)
-from storage.db import NOTIFY_CHANNEL
+from dashboard.bodies import LimitRequest, PlanRequest, ScaleRequest
+from dashboard.model import PRIORITY_LABELS, StaffUser, format_value, threshold_label
+from dashboard.refusals import action_error
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The vitals offered in the plan form: what a kit (or a nurse, for respiration) measures on its own.
 # Diastolic and mean arterial pressure come with every systolic reading.
@@ -68,10 +43,6 @@ PLAN_VITALS = (
     Vital.RESPIRATORY_RATE,
     Vital.BODY_WEIGHT,
     Vital.GLUCOSE,
-)
-_PLAN_RANGE = (
-    f"Intervallet måste vara mellan {format_minutes(admin.PLAN_MIN_EVERY // timedelta(minutes=1))}"
-    f" och {format_minutes(admin.PLAN_MAX_EVERY // timedelta(minutes=1))}"
 )
 
 
@@ -87,7 +58,7 @@ class LimitChoice:
     side: str  # "under" | "över": an alarm when a reading is beyond the limit on this side
     unit: str  # "%"
     step: str  # "1", "0.1"
-    minimum: float  # the vital's plausible range; care.admin refuses limits outside it
+    minimum: float  # the vital's plausible range; care.limits refuses limits outside it
     maximum: float
     priorities: tuple[tuple[str, str], ...]  # (priority, label), most severe first
     defaults: str  # "hög under 92 %, medel under 94 %"
@@ -140,260 +111,94 @@ def plan_choices() -> tuple[tuple[str, str], ...]:
     return tuple((v.value, VITALS[v].display) for v in PLAN_VITALS)
 
 
-# --- care.admin's refusals in Swedish --------------------------------------------------------------
+# --- running an order -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Refusal:
-    pattern: re.Pattern[str]
-    status: int
-    field: str | None
-    message: Callable[[re.Match[str]], str]
+class Order(Generic[T]):
+    """A care command built from a request, and how its result is answered."""
+
+    action: Action
+    patient_id: uuid.UUID
+    staff_id: int
+    steps: CareSteps[T]
+    answer: Callable[[T], dict[str, Any]]
 
 
-def _vital_name(name: str) -> str:
-    vital = known_vital(name)
-    return VITALS[vital].display.lower() if vital else name
-
-
-def _key_label(key: str) -> str:
-    from alerts.thresholds import threshold_keys
-
-    found = threshold_keys().get(key)
-    return threshold_label(found[0], found[1]) if found else key
-
-
-def _priorities(labels: str) -> str:
-    return " och ".join(PRIORITY_LABELS.get(p.strip(), p.strip()).lower() for p in labels.split(","))
-
-
-def _impossible_limit(m: re.Match[str]) -> str:
-    vital = known_vital(m["vital"])
-    if vital is None:
-        return f"Gränsen {m['value']} är inte ett möjligt värde"
-    info = VITALS[vital]
-    value = float(m["value"])
-    low, high = format_value(info.plausible_min, 0), format_value(info.plausible_max, 0)
-    number = format_value(value, info.decimals if value != round(value) else 0)
-    given = f" {number} {info.display_unit}" if abs(value) < 1e6 else ""  # no 300-digit numbers
-    plausible = f"{low}–{high} {info.display_unit}"
-    return f"Gränsen{given} är inte ett möjligt värde för {info.display.lower()} ({plausible})"
-
-
-def _r(
-    pattern: str, status: int, field: str | None, message: str | Callable[[re.Match[str]], str]
-) -> _Refusal:
-    text = message if callable(message) else (lambda _m, fixed=message: fixed)
-    return _Refusal(re.compile(pattern), status, field, text)
-
-
-# Every AdminError the functions called here raise, most specific first. The messages are care.admin's
-# (an operator reads them in the CLI); tests in tests/test_dashboard_physician_api.py provoke each one.
-ADMIN_REFUSALS: tuple[_Refusal, ...] = (
-    _r(r"^unknown threshold rule ", 422, "rule", "Okänd larmgräns"),
-    _r(
-        r"^rule (?P<rule>\S+) has no \S+ limit to replace \(it has: (?P<has>[^)]*)\)",
-        422,
-        "priority",
-        lambda m: f"{_key_label(m['rule'])} har gräns bara för prioritet {_priorities(m['has'])}",
-    ),
-    _r(r"^limit (?P<value>\S+) \S+ is not a possible (?P<vital>\S+) value", 422, "limit", _impossible_limit),
-    _r(r"^a reason is required \(who", 422, "reason", LIMIT_REASON_MESSAGE),
-    _r(r"^a reason is required", 422, "reason", SCALE_REASON_MESSAGE),
-    _r(
-        r"^SpO2 scale must be 1",
-        422,
-        "scale",
-        "SpO₂-skalan är 1 (standard) eller 2 (hyperkapni, mål 88–92 %)",
-    ),
-    _r(r"^unknown vital ", 422, "vital", "Okänd mätparameter"),
-    _r(r"^plan interval must be whole minutes", 422, "every_minutes", "Ange intervallet i hela minuter"),
-    _r(r"^plan interval must be between", 422, "every_minutes", _PLAN_RANGE),
-    _r(
-        r"^patient \S+ has no monitoring plan for (?P<vital>\S+)",
-        404,
-        None,
-        lambda m: f"Det finns ingen mätplan för {_vital_name(m['vital'])}",
-    ),
-    _r(r"^no personal limit ", 404, None, "Larmgränsen finns inte"),
-    _r(r"^personal limit \S+ was already revoked", 409, None, "Larmgränsen är redan återkallad"),
-    _r(r"^no patient ", 404, None, "Patienten finns inte"),
-    _r(r"^patient \S+ was discharged", 409, None, "Patienten är utskriven"),
-)
-# care.admin's refusals of a time a person typed (admin.DateOutOfRange), by code: (field, Swedish).
-DATE_REFUSALS: dict[str, tuple[str, str]] = {
-    "limit_end_past": ("valid_until", "Gäller till måste ligga efter nu"),
-    "limit_end_too_far": (
-        "valid_until",
-        f"Gäller till får ligga högst {admin.LIMIT_MAX_VALIDITY.days} dagar fram"
-        " (lämna fältet tomt för tills vidare)",
-    ),
-    "observation_in_future": ("time", "Tidpunkten kan inte ligga i framtiden"),
-    "observation_too_old": ("time", f"Tidpunkten får ligga högst {admin.MANUAL_MAX_AGE.days} dagar bakåt"),
-}
-
-
-def translate(exc: admin.AdminError) -> ActionError:
-    """The ActionError (status and Swedish message) for one of care.admin's refusals."""
-    text = str(exc)
-    if isinstance(exc, admin.StaffRefused):
-        # The account was disabled, its role or ward access changed since this request's session check.
-        if exc.code == "ward" and exc.ward_id is not None:
-            return WardForbidden(exc.ward_id)
-        return OrderRefused(403, text, permissions.refusal_sv(exc.action))
-    if isinstance(exc, admin.DateOutOfRange) and exc.code in DATE_REFUSALS:
-        field, message = DATE_REFUSALS[exc.code]
-        return InvalidInput(message, field)
-    for refusal in ADMIN_REFUSALS:
-        match = refusal.pattern.search(text)
-        if match:
-            message = refusal.message(match)
-            if refusal.status == 422:
-                return InvalidInput(message, refusal.field)
-            return OrderRefused(refusal.status, text, message)
-    # Not echoed to staff: an operator's English text may quote what was typed.
-    log.warning("care.admin refusal without a Swedish text: %s", type(exc).__name__)
-    return InvalidInput("Ordern kunde inte sparas: kontrollera uppgifterna")
-
-
-# --- running an order ----------------------------------------------------------------------------------
-
-
-# work(conn) -> (access_log context, the JSON answer)
-_Work = Callable[[psycopg.Connection], tuple[str, dict[str, Any]]]
-
-
-def _run(
-    url: str,
-    order: Action,
-    staff: StaffUser,
-    patient_id: uuid.UUID,
-    client_address: str | None,
-    work: _Work,
-) -> dict[str, Any]:
-    """One transaction: who may order, care.admin's write, the access_log row and the NOTIFY."""
+async def carry_out(conn: psycopg.AsyncConnection[Any], order: Order[T]) -> dict[str, Any]:
+    """Run the order's command in one transaction on `conn`; its refusal as an ActionError."""
     try:
-        with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-            # FOR SHARE: the patient cannot be discharged or moved to another ward under the order.
-            row = conn.execute(
-                "SELECT ward_id, discharged_at IS NOT NULL FROM patients WHERE id = %s FOR SHARE",
-                (patient_id,),
-            ).fetchone()
-            if row is None:
-                raise PatientNotFound(patient_id)
-            ward_id, discharged = row
-            if not staff.can_see(ward_id):
-                raise WardForbidden(ward_id)
-            if not permissions.may(staff.role, order):
-                raise RoleForbidden(staff.role, permissions.refusal_sv(order))
-            if discharged:
-                raise PatientDischarged(patient_id)
-            context, answer = work(conn)
-            access_log.write(conn, [AccessEntry(staff, patient_id, order, context, client_address).record()])
-            event = {"kind": "vitals", "ward_id": ward_id, "patient_ids": [str(patient_id)]}
-            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
-    except admin.AdminError as exc:
-        raise translate(exc) from exc
-    log.info("%s for patient %s by staff %s", order, patient_id, staff.id)
-    return answer
+        result = await execute_async(conn, order.steps)
+    except Refused as exc:
+        raise action_error(exc) from exc
+    log.info("%s for patient %s by staff %s", order.action, order.patient_id, order.staff_id)
+    return order.answer(result)
 
 
-async def _order(
-    url: str,
-    order: Action,
-    staff: StaffUser,
-    patient_id: uuid.UUID,
-    client_address: str | None,
-    work: _Work,
-) -> dict[str, Any]:
-    return await asyncio.to_thread(_run, url, order, staff, patient_id, client_address, work)
-
-
-async def set_alert_limit(
-    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: LimitRequest, client_address: str | None
-) -> dict[str, Any]:
+def set_alert_limit_order(
+    patient_id: uuid.UUID, staff: StaffUser, entered: LimitRequest, origin: Origin
+) -> Order[LimitSet]:
     """A physician's personal limit for one rule key and priority (replacing any earlier one)."""
 
-    def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        limit_id = admin.set_personal_threshold(
-            conn,
-            patient_id=patient_id,
-            rule=entered.rule,
-            priority=entered.priority,
-            limit=entered.limit,
-            reason=entered.reason,
-            set_by_username=staff.username,
-            valid_until=entered.valid_until,
-        )
-        answer = {
-            "id": limit_id,
-            "rule": entered.rule,
-            "priority": entered.priority,
-            "limit": entered.limit,
+    def answer(done: LimitSet) -> dict[str, Any]:
+        return {"limit": {
+            "id": done.id, "rule": done.rule, "priority": done.priority, "limit": done.limit,
             "reason": entered.reason,
-            "valid_until": entered.valid_until.isoformat() if entered.valid_until else None,
+            "valid_until": done.valid_until.isoformat() if done.valid_until else None,
             "set_by": staff.display_name,
-        }
-        return f"limit:{limit_id}", {"limit": answer}
+        }}  # fmt: skip
 
-    return await _order(url, Action.SET_ALERT_LIMIT, staff, patient_id, client_address, work)
+    steps = set_alert_limit(patient_id=patient_id, rule=entered.rule, priority=entered.priority,
+                            limit=entered.limit, reason=entered.reason, by=staff.username,
+                            valid_until=entered.valid_until, origin=origin)  # fmt: skip
+    return Order(Action.SET_ALERT_LIMIT, patient_id, staff.id, steps, answer)
 
 
-async def revoke_alert_limit(
-    url: str, *, patient_id: uuid.UUID, limit_id: int, staff: StaffUser, client_address: str | None
-) -> dict[str, Any]:
+def revoke_alert_limit_order(
+    patient_id: uuid.UUID, limit_id: int, staff: StaffUser, origin: Origin
+) -> Order[LimitRevoked]:
     """End a personal limit: the ward's default applies again; the row stays as history."""
+    steps = revoke_alert_limit(limit_id=limit_id, by=staff.username, patient_id=patient_id, origin=origin)
 
-    def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        _, rule, priority = admin.revoke_personal_threshold(
-            conn, limit_id, staff.username, patient_id=patient_id
-        )
-        return f"limit:{limit_id}", {"revoked": {"id": limit_id, "rule": rule, "priority": priority}}
+    def answer(done: LimitRevoked) -> dict[str, Any]:
+        return {"revoked": {"id": done.id, "rule": done.rule, "priority": done.priority}}
 
-    return await _order(url, Action.REVOKE_ALERT_LIMIT, staff, patient_id, client_address, work)
+    return Order(Action.REVOKE_ALERT_LIMIT, patient_id, staff.id, steps, answer)
 
 
-async def order_spo2_scale(
-    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: ScaleRequest, client_address: str | None
-) -> dict[str, Any]:
+def spo2_scale_order(
+    patient_id: uuid.UUID, staff: StaffUser, entered: ScaleRequest, origin: Origin
+) -> Order[ScaleOrdered]:
     """Score SpO2 on NEWS2 scale 2 (hypercapnic), or back on scale 1; each with its reason."""
-
-    def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        order_id = admin.order_spo2_scale(conn, patient_id, entered.scale, entered.reason, staff.username)
-        answer = {
-            "id": order_id,
-            "scale": entered.scale,
-            "reason": entered.reason,
-            "ordered_by": staff.display_name,
-        }
-        return f"spo2_scale_order:{order_id}", {"order": answer}
-
-    return await _order(url, Action.ORDER_SPO2_SCALE, staff, patient_id, client_address, work)
+    steps = order_spo2_scale_steps(patient_id=patient_id, scale=entered.scale, reason=entered.reason,
+                                   by=staff.username, origin=origin)  # fmt: skip
+    return Order(Action.ORDER_SPO2_SCALE, patient_id, staff.id, steps, lambda done: {"order": {
+        "id": done.id, "scale": done.scale, "reason": entered.reason, "ordered_by": staff.display_name,
+    }})  # fmt: skip
 
 
-async def set_monitoring_plan(
-    url: str, *, patient_id: uuid.UUID, staff: StaffUser, entered: PlanRequest, client_address: str | None
-) -> dict[str, Any]:
+def set_plan_order(
+    patient_id: uuid.UUID, staff: StaffUser, entered: PlanRequest, origin: Origin
+) -> Order[PlanSet]:
     """Plan that `vital` is measured at least this often (replacing the plan for that vital)."""
     try:
-        every = timedelta(minutes=entered.every_minutes)
-    except OverflowError:  # beyond any date: out of range, as care.admin would say of a smaller one
-        raise InvalidInput(_PLAN_RANGE, "every_minutes") from None
+        every = plan_every(entered.every_minutes)
+    except Refused as exc:
+        raise action_error(exc) from exc
+    steps = set_plan(
+        patient_id=patient_id, vital=entered.vital, every=every, by=staff.username, origin=origin
+    )
 
-    def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        minutes = admin.set_monitoring_plan(conn, patient_id, entered.vital, every, staff.username)
-        return f"plan:{entered.vital}", {"plan": {"vital": entered.vital, "every_minutes": minutes}}
+    def answer(done: PlanSet) -> dict[str, Any]:
+        return {"plan": {"vital": entered.vital, "every_minutes": done.every_minutes}}
 
-    return await _order(url, Action.SET_MONITORING_PLAN, staff, patient_id, client_address, work)
+    return Order(Action.SET_MONITORING_PLAN, patient_id, staff.id, steps, answer)
 
 
-async def clear_monitoring_plan(
-    url: str, *, patient_id: uuid.UUID, vital: str, staff: StaffUser, client_address: str | None
-) -> dict[str, Any]:
+def clear_plan_order(
+    patient_id: uuid.UUID, vital: str, staff: StaffUser, origin: Origin
+) -> Order[PlanCleared]:
     """Take `vital` out of the plan (a live missing-data alarm for it ends with it)."""
-
-    def work(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        admin.clear_monitoring_plan(conn, patient_id, vital, staff.username)
-        return f"plan:{vital}", {"cleared": {"vital": vital}}
-
-    return await _order(url, Action.CLEAR_MONITORING_PLAN, staff, patient_id, client_address, work)
+    steps = clear_plan(patient_id=patient_id, vital=vital, by=staff.username, origin=origin)
+    return Order(Action.CLEAR_MONITORING_PLAN, patient_id, staff.id, steps,
+                 lambda done: {"cleared": {"vital": vital}})  # fmt: skip

@@ -8,7 +8,16 @@ standing for the HTTP status in a group's "failed" text.
 
 from __future__ import annotations
 
+from care import observations, texts_sv
+from care.refusals import Refusal, RefusalCode
+
 __all__ = ["CLIENT_TEXTS"]
+
+
+def _refusal_sv(code: RefusalCode, **params: object) -> str:
+    """The Swedish text the server gives for this refusal (care.texts_sv), so the two never differ."""
+    return texts_sv.text(Refusal(code, params))
+
 
 _ALERT_REFUSALS = {
     "401": "Du är utloggad – logga in igen.",
@@ -34,9 +43,12 @@ CLIENT_TEXTS: dict[str, dict[str, str]] = {
     "observation": _ALERT_REFUSALS
     | {
         # The browser could not read a number field (it would send nothing); the same texts as the
-        # server's refusals of those fields (dashboard.bodies).
-        "respiratory_rate": "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
-        "oxygen_l_min": "Syrgasflödet måste vara större än 0 och högst 15 l/min",
+        # server's refusals of those fields, from the same decision (care.observations).
+        "respiratory_rate": _refusal_sv(
+            RefusalCode.RESPIRATION_IMPOSSIBLE,
+            minimum=observations.RESPIRATION_MIN, maximum=observations.RESPIRATION_MAX
+        ),
+        "oxygen_l_min": _refusal_sv(RefusalCode.OXYGEN_FLOW_RANGE, maximum=observations.OXYGEN_MAX_L_MIN),
         "saved": "Sparad.",
         "failed": "Observationen kunde inte sparas ({status}).",
         "offline": "Observationen kunde inte sparas – ingen kontakt med servern.",

@@ -118,7 +118,7 @@ class RoleForbidden(ActionError):
 
 
 class OrderRefused(ActionError):
-    """care.admin refused a care-team order (alert limit, SpO2 scale, monitoring plan) for a reason
+    """A care command refused a care-team order (alert limit, SpO2 scale, monitoring plan) for a reason
     other than the input: what should change is gone (404), already changed (409) or not the staff
     member's to change (403). The status is per instance; `message` is the Swedish text."""
 

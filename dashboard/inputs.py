@@ -11,7 +11,8 @@
   pydantic found; `refusal_for` turns a RequestValidationError into that ActionError. Texts never
   repeat the input.
 
-What an order or an observation means (plausible limits, allowed times, who may) is care.admin's.
+What an order or an observation means (plausible limits, allowed times, who may) is decided by
+care's commands (care.limits, care.plans, care.orders, care.observations).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from care import admin
+from care import observations
 from care.permissions import Action
 from dashboard import care_orders
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
@@ -44,11 +44,15 @@ router = APIRouter(
 )
 _BIGINT_MAX = 2**63 - 1
 
-# When a manual observation may have been made: care.admin's window, for the form's bounds and hint.
+# What a manual observation may be: care.observations' window and respiration range (the decision
+# `hemma observe` and the API apply), for the form's bounds and hints.
 _OBSERVATION_WINDOW = {
-    "back_minutes": admin.MANUAL_MAX_AGE // timedelta(minutes=1),
-    "ahead_minutes": admin.MANUAL_FUTURE_TOLERANCE // timedelta(minutes=1),
-    "back_days": admin.MANUAL_MAX_AGE.days,
+    "back_minutes": observations.MANUAL_MAX_AGE // timedelta(minutes=1),
+    "ahead_minutes": observations.MANUAL_FUTURE_TOLERANCE // timedelta(minutes=1),
+    "back_days": observations.MANUAL_MAX_AGE.days,
+    "rr_min": int(observations.RESPIRATION_MIN),
+    "rr_max": int(observations.RESPIRATION_MAX),
+    "oxygen_max": f"{observations.OXYGEN_MAX_L_MIN:g}",
 }
 
 _LOGIN_MESSAGES = {

@@ -399,7 +399,7 @@ async def fetch_news2(
     manual consciousness and air/oxygen, and the SpO2 scale in force. The record (one patient) and the
     ward overview (all of a ward's) both read it here."""
     from alerts.thresholds import DOUBTFUL_QUALITY
-    from care.manual import NEWS2_DEVICE_VITALS, NEWS2_LATEST_TRUSTED
+    from care.observations import NEWS2_DEVICE_VITALS, NEWS2_LATEST_TRUSTED
     from core.contract import MAX_CLOCK_SKEW
     from dashboard.news2_summary import News2Inputs, Reading, summarise_many
 

@@ -3,7 +3,7 @@
 PostgreSQL's timestamptz spans 4713 BC to 294276 AD and 'infinity'; Python's datetime only years 1 to
 9999. One stored value outside that (a limit "valid until" 9999-12-31T23:59:59-14:00 is year 10000 in
 UTC, issue 8) would make every read of the row raise, and the patient's record answer 500 for good.
-care.admin bounds every time a person types; this keeps the dashboard readable whatever got stored
+care's commands bound every time a person types; this keeps the dashboard readable whatever got stored
 before or by other means. Such a value reads as FAR_FUTURE or FAR_PAST: still far off, and still a
 date in any time zone the pages show it in.
 """

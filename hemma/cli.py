@@ -16,11 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import uuid
-
-    import psycopg
-
-    from care.admin import ActingStaff
     from core.settings import Settings
 
 
@@ -109,66 +104,44 @@ def _os_user() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _log_access(
-    conn: psycopg.Connection,
-    action: str,
-    patient_id: uuid.UUID,
-    context: str,
-    staff: ActingStaff | None = None,
-    *,
-    username: str = "",
-) -> None:
-    """The access_log row of one command, on `conn` inside the command's transaction: by the staff
-    account named with --by, else under `username` (care.access_log.OPERATOR or PATIENT_REPORTED)."""
-    from care import access_log
+def _cli_origin():  # type: ignore[no-untyped-def]
+    """The access_log origin of this command: the CLI, run by this OS user."""
+    from care.access_log import CLI
+    from care.acting import Origin
 
-    record = access_log.AccessRecord(
-        staff_user_id=staff.id if staff else None,
-        username=staff.username if staff else username,
-        patient_id=patient_id,
-        action=action,
-        context=context,
-        entry_point=access_log.CLI,
-        os_user=_os_user(),
-    )
-    access_log.write(conn, [record])
+    return Origin(CLI, os_user=_os_user())
 
 
 def _cmd_ward_add(args: argparse.Namespace) -> int:
-    from care.admin import ensure_ward
+    from care.acting import execute
+    from care.enrolment import save_ward
 
     with _connect() as conn:
-        ensure_ward(conn, args.ward_id, args.name, escalate_after_minutes=args.escalate_after)
+        execute(conn, save_ward(args.ward_id, args.name, escalate_after_minutes=args.escalate_after))
     print(f"ward {args.ward_id} saved")
     return 0
 
 
 def _cmd_patient_enrol(args: argparse.Namespace) -> int:
-    from care.access_log import ENROL_PATIENT, OPERATOR
-    from care.admin import enrol_patient
+    from care.acting import execute
+    from care.enrolment import enrol
 
-    with _connect() as conn, conn.transaction():
-        enrolled = enrol_patient(
-            conn,
-            ward_id=args.ward,
-            display_name=args.name,
-            gateway_id=args.gateway,
-            personal_number=args.personal_number,
-            birth_year=args.birth_year,
-            care_reason=args.reason,
-        )
-        _log_access(conn, ENROL_PATIENT, enrolled.patient_id, f"gateway:{args.gateway}", username=OPERATOR)
+    with _connect() as conn:
+        enrolled = execute(conn, enrol(
+            ward_id=args.ward, display_name=args.name, gateway_id=args.gateway,
+            personal_number=args.personal_number, birth_year=args.birth_year, care_reason=args.reason,
+            origin=_cli_origin(),
+        ))  # fmt: skip
     print(f"patient {enrolled.patient_id} enrolled on {enrolled.ward_id} with kit {enrolled.gateway_id}")
     return 0
 
 
 def _cmd_patient_discharge(args: argparse.Namespace) -> int:
-    from care.access_log import DISCHARGE_PATIENT, OPERATOR
-    from care.admin import discharge_patient
+    from care.acting import execute
+    from care.enrolment import discharge
 
-    with _connect() as conn, conn.transaction():
-        patient_id = discharge_patient(conn, gateway_id=args.gateway)
-        _log_access(conn, DISCHARGE_PATIENT, patient_id, f"gateway:{args.gateway}", username=OPERATOR)
+    with _connect() as conn:
+        patient_id = execute(conn, discharge(gateway_id=args.gateway, origin=_cli_origin()))
     print(f"patient {patient_id} discharged; kit {args.gateway} is free")
     return 0
 
@@ -185,7 +158,7 @@ def _new_password(username: str) -> str:
 
 
 def _cmd_staff_add(args: argparse.Namespace) -> int:
-    from care.admin import create_staff_user
+    from care.staff import create_staff_user
 
     password = _new_password(args.username)
     with _connect() as conn:
@@ -202,7 +175,7 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_staff_passwd(args: argparse.Namespace) -> int:
-    from care.admin import set_staff_password
+    from care.staff import set_staff_password
 
     password = _new_password(args.username)
     with _connect() as conn:
@@ -212,7 +185,7 @@ def _cmd_staff_passwd(args: argparse.Namespace) -> int:
 
 
 def _cmd_staff_disable(args: argparse.Namespace) -> int:
-    from care.admin import set_staff_disabled
+    from care.staff import set_staff_disabled
 
     with _connect() as conn:
         set_staff_disabled(conn, username=args.username, disabled=args.disable)
@@ -222,7 +195,7 @@ def _cmd_staff_disable(args: argparse.Namespace) -> int:
 
 
 def _cmd_staff_contact(args: argparse.Namespace) -> int:
-    from care.admin import set_staff_contact
+    from care.staff import set_staff_contact
 
     with _connect() as conn:
         set_staff_contact(
@@ -248,7 +221,7 @@ def _shift_time(text: str) -> datetime:
 
 
 def _cmd_oncall_add(args: argparse.Namespace) -> int:
-    from care.admin import add_oncall_shift
+    from care.oncall import add_oncall_shift
 
     with _connect() as conn:
         shift_id = add_oncall_shift(
@@ -290,29 +263,26 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_threshold_set(args: argparse.Namespace) -> int:
-    from care.admin import acting_staff, set_personal_threshold
-    from care.permissions import Action
+    from care.acting import execute
+    from care.limits import set_alert_limit
 
-    with _connect() as conn, conn.transaction():
-        staff = acting_staff(conn, args.by, Action.SET_ALERT_LIMIT)
-        threshold_id = set_personal_threshold(
-            conn, patient_id=args.patient, rule=args.rule, priority=args.priority,
-            limit=args.limit, reason=args.reason, set_by_username=args.by, valid_until=args.until,
-        )  # fmt: skip
-        _log_access(conn, Action.SET_ALERT_LIMIT, args.patient, f"limit:{threshold_id}", staff)
-    print(f"personal limit {threshold_id} in force: {args.rule} {args.priority} at {args.limit:g}")
+    with _connect() as conn:
+        done = execute(conn, set_alert_limit(
+            patient_id=args.patient, rule=args.rule, priority=args.priority, limit=args.limit,
+            reason=args.reason, by=args.by, valid_until=args.until, origin=_cli_origin(),
+        ))  # fmt: skip
+    print(f"personal limit {done.id} in force: {args.rule} {args.priority} at {args.limit:g}")
     return 0
 
 
 def _cmd_threshold_revoke(args: argparse.Namespace) -> int:
-    from care.admin import acting_staff, revoke_personal_threshold
-    from care.permissions import Action
+    from care.acting import execute
+    from care.limits import revoke_alert_limit
 
-    with _connect() as conn, conn.transaction():
-        staff = acting_staff(conn, args.by, Action.REVOKE_ALERT_LIMIT)
-        patient_id, rule, priority = revoke_personal_threshold(conn, args.limit_id, args.by)
-        _log_access(conn, Action.REVOKE_ALERT_LIMIT, patient_id, f"limit:{args.limit_id}", staff)
-    print(f"personal limit {args.limit_id} revoked: the ward default for {rule} {priority} applies again")
+    with _connect() as conn:
+        done = execute(conn, revoke_alert_limit(limit_id=args.limit_id, by=args.by, origin=_cli_origin()))
+    default = f"the ward default for {done.rule} {done.priority} applies again"
+    print(f"personal limit {args.limit_id} revoked: {default}")
     return 0
 
 
@@ -340,61 +310,54 @@ def _duration(text: str):  # type: ignore[no-untyped-def]
 
 
 def _cmd_plan_set(args: argparse.Namespace) -> int:
-    from care.admin import acting_staff, set_monitoring_plan
-    from care.permissions import Action
+    from care.acting import execute
+    from care.plans import set_plan
 
-    with _connect() as conn, conn.transaction():
-        staff = acting_staff(conn, args.by, Action.SET_MONITORING_PLAN)
-        minutes = set_monitoring_plan(conn, args.patient, args.vital, args.every, args.by)
-        _log_access(conn, Action.SET_MONITORING_PLAN, args.patient, f"plan:{args.vital}", staff)
-    print(f"monitoring plan saved: {args.vital} at least every {minutes} min")
+    with _connect() as conn:
+        done = execute(conn, set_plan(patient_id=args.patient, vital=args.vital, every=args.every, by=args.by,
+                                      origin=_cli_origin()))  # fmt: skip
+    print(f"monitoring plan saved: {done.vital.value} at least every {done.every_minutes} min")
     return 0
 
 
 def _cmd_plan_clear(args: argparse.Namespace) -> int:
-    from care.admin import acting_staff, clear_monitoring_plan
-    from care.permissions import Action
+    from care.acting import execute
+    from care.plans import clear_plan
 
-    with _connect() as conn, conn.transaction():
-        staff = acting_staff(conn, args.by, Action.CLEAR_MONITORING_PLAN)
-        clear_monitoring_plan(conn, args.patient, args.vital, args.by)
-        _log_access(conn, Action.CLEAR_MONITORING_PLAN, args.patient, f"plan:{args.vital}", staff)
-    print(f"monitoring plan for {args.vital} removed")
+    with _connect() as conn:
+        done = execute(conn, clear_plan(patient_id=args.patient, vital=args.vital, by=args.by,
+                                        origin=_cli_origin()))  # fmt: skip
+    print(f"monitoring plan for {done.vital.value} removed")
     return 0
 
 
 def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
-    from care.admin import acting_staff, order_spo2_scale
-    from care.permissions import Action
+    from care.acting import execute
+    from care.orders import order_spo2_scale_steps
 
-    with _connect() as conn, conn.transaction():
-        staff = acting_staff(conn, args.by, Action.ORDER_SPO2_SCALE)
-        order_id = order_spo2_scale(conn, args.patient, args.scale, args.reason, args.by)
-        _log_access(conn, Action.ORDER_SPO2_SCALE, args.patient, f"spo2_scale_order:{order_id}", staff)
+    with _connect() as conn:
+        order = order_spo2_scale_steps(
+            patient_id=args.patient, scale=args.scale, reason=args.reason, by=args.by, origin=_cli_origin()
+        )
+        done = execute(conn, order)
     what = "scale 2 (target 88-92 %)" if args.scale == 2 else "scale 1 (standard)"
-    print(f"SpO2 scale order {order_id} in force: NEWS2 scores SpO2 on {what}")
+    print(f"SpO2 scale order {done.id} in force: NEWS2 scores SpO2 on {what}")
     return 0
 
 
 def _cmd_observe(args: argparse.Namespace) -> int:
-    from datetime import UTC
-
-    from care.access_log import PATIENT_REPORTED
-    from care.admin import acting_staff, record_manual_observation
-    from care.permissions import Action
+    from care.acting import execute
+    from care.observations import Observation, record_observation
 
     on_oxygen = True if args.oxygen is not None else False if args.air else None
-    with _connect() as conn, conn.transaction():
+    observed = Observation(args.rr, args.acvpu, on_oxygen, args.oxygen)
+    with _connect() as conn:
         # The patient's own answer has no staff account behind it; the row names the OS user who typed it.
-        staff = None if args.patient_reported else acting_staff(conn, args.by, Action.RECORD_OBSERVATION)
-        observation_id = record_manual_observation(
-            conn, args.patient, at=args.at or datetime.now(UTC), respiratory_rate=args.rr,
-            consciousness=args.acvpu, on_oxygen=on_oxygen, oxygen_l_min=args.oxygen,
-            source="patient" if args.patient_reported else "nurse", entered_by_username=args.by,
-        )  # fmt: skip
-        context = f"observation:{observation_id}" + (" patient-reported" if staff is None else "")
-        _log_access(conn, Action.RECORD_OBSERVATION, args.patient, context, staff, username=PATIENT_REPORTED)
-    print(f"observation {observation_id} saved")
+        done = execute(conn, record_observation(
+            patient_id=args.patient, observed=observed, at=args.at, by=args.by,
+            source="patient" if args.patient_reported else "nurse", origin=_cli_origin(),
+        ))  # fmt: skip
+    print(f"observation {done.id} saved")
     return 0
 
 
@@ -645,7 +608,13 @@ def _refusal(exc: Exception) -> str | None:
         from storage.refusals import describe
 
         return describe(exc)
-    if isinstance(exc, RuntimeError | ValueError):  # AdminError is a ValueError; texts carry ids only
+    from care.refusals import Refused
+
+    if isinstance(exc, Refused):
+        # Looked up by code (care.texts_en, the operator's English; staff read care.texts_sv's Swedish
+        # for the same code on the dashboard). Parameters carry ids, never patient data.
+        return str(exc)
+    if isinstance(exc, RuntimeError | ValueError):  # PasswordRejected, argument errors: texts carry no data
         return str(exc)
     return None
 

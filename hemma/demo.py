@@ -279,7 +279,9 @@ def _seed(
     """Seed the demo ward; returns the logins to print and the demo physician's paging address."""
     import psycopg
 
-    from care.admin import create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
+    from care.enrolment import enrol_patient, ensure_ward
+    from care.limits import set_personal_threshold
+    from care.staff import create_staff_user
     from simulator.homes import demo_roster
     from storage.db import migrate
 
@@ -372,7 +374,9 @@ def _seed_care(
     not open with a missing-data alarm for every patient); an order or observation is added only
     when none is there yet.
     """
-    from care.admin import order_spo2_scale, record_manual_observation, set_monitoring_plan
+    from care.observations import record_manual_observation
+    from care.orders import order_spo2_scale
+    from care.plans import set_monitoring_plan
 
     for patient_id, p in roster:
         for vital, every in demo_plan(p.scenario, interval_s).items():
@@ -401,7 +405,8 @@ def _seed_on_call(conn: psycopg.Connection, email: str | None, now: datetime) ->
     `email` replaces the stored address; without one the stored address stays (first run: the
     .invalid default). Returns the address escalations go to.
     """
-    from care.admin import add_oncall_shift, set_staff_contact
+    from care.oncall import add_oncall_shift
+    from care.staff import set_staff_contact
 
     stored = conn.execute(
         "SELECT c.email FROM staff_contacts c JOIN staff_users u ON u.id = c.staff_user_id"

@@ -42,7 +42,7 @@ from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput
 from alerts.running import SlotWindows
 from alerts.store import AlertChange
 from alerts.thresholds import DOUBTFUL_QUALITY, WARD_DEFAULT_RULES
-from care.manual import NEWS2_LATEST_TRUSTED
+from care.observations import NEWS2_LATEST_TRUSTED
 from core.contract import MAX_CLOCK_SKEW
 from core.vitals import Vital
 from ingest import technical_rules

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from care.admin import create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from core.settings import Settings
 from paging.escalator import Escalation, Escalator
 from paging.notify import Dispatcher, SystemClock

@@ -172,7 +172,7 @@ def test_physician_sets_a_personal_limit_from_the_command_line(database_url: str
     assert row[:3] == ("spo2_low", "high", 86.0)
     assert row[3] == datetime(winter.year, winter.month, 15, 7, 0, tzinfo=UTC)  # 08:00 Swedish winter time
 
-    # An end more than a year ahead is a typo in the year, refused like a past one (care.admin).
+    # An end more than a year ahead is a typo in the year, refused like a past one (care.limits).
     far = _hemma(
         database_url, "threshold", "set", "--patient", patient_id, "--rule", "spo2_low",
         "--priority", "medium", "--limit", "88", "--reason", "KOL, mål 88–92 %", "--by", "dr.lund",

@@ -18,14 +18,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from care.admin import (
-    create_staff_user,
-    enrol_patient,
-    ensure_ward,
-    set_monitoring_plan,
-    set_personal_threshold,
-    set_staff_contact,
-)
+from care.enrolment import enrol_patient, ensure_ward
+from care.limits import set_personal_threshold
+from care.plans import set_monitoring_plan
+from care.staff import create_staff_user, set_staff_contact
 
 OS_USER = f"{pwd.getpwuid(os.geteuid()).pw_name}@{socket.gethostname()}"
 PASSWORD = "ett långt lösenord"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 
 NAME, PERSONAL_NUMBER, REASON = "Tolvan Tolvansson", "19121212-1212", "Pneumoni"
 PATIENT_DATA = (NAME, "Tolvan", PERSONAL_NUMBER, "191212121212", "1800", REASON)
@@ -102,7 +102,7 @@ def test_a_bad_username_never_prints_the_password_hash(database_url: str, db: ps
     )  # fmt: skip
     line = _refused(result)
     assert "$argon2" not in result.stderr and "långt" not in result.stderr
-    # care.admin checks the username before anything is hashed or written (the database's
+    # care.staff checks the username before anything is hashed or written (the database's
     # staff_users_username_check stays as the last line of defence).
     assert line == "hemma: username must be 2-64 characters: lowercase a-z, digits, '.', '_' or '-'"
     assert db.execute("SELECT count(*) FROM staff_users").fetchone() == (0,)

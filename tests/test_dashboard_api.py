@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from core.settings import Settings
 from dashboard.app import SESSION_COOKIE
 from tests.support.cards import cards_of
@@ -418,7 +419,8 @@ def test_patient_record_shows_72_hours_newest_first_and_alert_history(
 def test_patient_record_shows_the_personal_limits_in_force(
     base_url: str, db: psycopg.Connection, seed: Seed
 ) -> None:
-    from care.admin import create_staff_user, set_personal_threshold
+    from care.limits import set_personal_threshold
+    from care.staff import create_staff_user
 
     create_staff_user(db, username="dr.lund", display_name="Erik Lund", role="physician",
                       password=PASSWORD, ward_ids=["avd-norr"])  # fmt: skip

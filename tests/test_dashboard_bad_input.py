@@ -22,8 +22,10 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from care import admin
-from care.admin import EnrolledPatient, create_staff_user
+from care.enrolment import EnrolledPatient
+from care.limits import set_personal_threshold
+from care.plans import set_monitoring_plan
+from care.staff import create_staff_user
 from core.settings import Settings
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards
@@ -50,11 +52,11 @@ def seed(db: psycopg.Connection) -> Seed:
             ("admin", "Ada Admin", "admin", []),
         ],
     )
-    limit_id = admin.set_personal_threshold(
+    limit_id = set_personal_threshold(
         db, patient_id=anna.patient_id, rule="pulse_high", priority="high", limit=140,
         reason="Takykardi känd", set_by_username="dr.lund",
     )  # fmt: skip
-    admin.set_monitoring_plan(db, anna.patient_id, "spo2", timedelta(hours=4), "dr.lund")
+    set_monitoring_plan(db, anna.patient_id, "spo2", timedelta(hours=4), "dr.lund")
     return Seed(anna, bertil, add_alert(db, anna), limit_id)
 
 

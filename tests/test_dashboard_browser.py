@@ -8,7 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from core.settings import Settings
 from tests.support.dashboard_server import running_dashboard, watched_page
 

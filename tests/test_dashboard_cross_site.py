@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from care.admin import EnrolledPatient
+from care.enrolment import EnrolledPatient
 from core.settings import Settings
 from dashboard.same_origin import REFUSED_MESSAGE
 from tests.support.dashboard_server import csrf_token, logged_in, login_token, running_dashboard

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 
 from alerts.news2 import score_one
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient
+from care.enrolment import EnrolledPatient, enrol_patient
+from care.staff import create_staff_user
 from core.settings import Settings
 from dashboard.model import format_clock
 from tests.support.cards import cards_of
@@ -543,27 +544,32 @@ INVALID_OBSERVATIONS: list[tuple[Any, str | None, str]] = [
     (
         {"respiratory_rate": 0},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
+    ),
+    (
+        {"respiratory_rate": 1},  # care.observations: 2-80 /min, as `hemma observe` (issue 9)
+        "respiratory_rate",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": 81},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": 18.5},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": "18"},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     (
         {"respiratory_rate": True},
         "respiratory_rate",
-        "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min",
+        "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min",
     ),
     ({"consciousness": "X"}, "consciousness", "Medvetandegrad anges med A, C, V, P eller U"),
     ({"consciousness": "a"}, "consciousness", "Medvetandegrad anges med A, C, V, P eller U"),
@@ -621,7 +627,7 @@ def test_observation_validation_is_in_swedish(
     assert db.execute("SELECT count(*) FROM observations").fetchone() == (0,)
     assert access_rows(db) == []
     # A device clock a little ahead is no error, and a time without zone is Swedish local time.
-    # The window is care.admin's, the same as `hemma observe`'s: 2 min ahead, 7 days back.
+    # The window is care.observations', the same as `hemma observe`'s: 2 min ahead, 7 days back.
     slightly_ahead = {"on_oxygen": False, "time": _in(1)}
     assert nurse.post(f"/api/patients/{seed.anna.patient_id}/observations", slightly_ahead).status_code == 201
     yesterday = {"on_oxygen": False, "time": _in(-26 * 60)}

@@ -8,7 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from core.settings import Settings
 from tests.support import ward_seed
 from tests.support.dashboard_server import log_in_page, running_dashboard, watched_page
@@ -198,7 +199,7 @@ def test_technical_alarms_apart_snooze_end_and_a_manual_observation(
         form.locator(".observation-submit").click()
         error = form.locator(".observation-error")
         error.wait_for(timeout=5000)
-        assert error.inner_text() == "Andningsfrekvensen måste vara ett heltal mellan 1 och 80 /min"
+        assert error.inner_text() == "Andningsfrekvensen måste vara ett heltal mellan 2 och 80 /min"
         form.locator("#obs-rr").fill("26")
         form.locator("#obs-acvpu").select_option("V")
         form.locator('input[name="oxygen"][value="oxygen"]').check()

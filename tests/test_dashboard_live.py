@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from core.events import EventRejected, parse
 from dashboard.auth import safe_next
 from dashboard.live import LiveHub, Subscriber

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from alerts.news2 import score_one
-from care.admin import EnrolledPatient, enrol_patient
+from care.enrolment import EnrolledPatient, enrol_patient
 from core.settings import Settings
 from dashboard.model import Ward
 from dashboard.news2_summary import News2Inputs, summarise, summarise_many

@@ -33,7 +33,8 @@ from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from alerts.thresholds import threshold_keys
-from care import admin
+from care.limits import set_personal_threshold
+from care.plans import set_monitoring_plan
 from core.settings import Settings
 from dashboard.app import SESSION_COOKIE
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard
@@ -75,11 +76,11 @@ def ids(db: psycopg.Connection) -> Ids:
         add_alert(db, cecilia),  # another ward's
     ]
     limits = [
-        admin.set_personal_threshold(db, patient_id=p.patient_id, rule="spo2_low", priority="high", limit=86,
+        set_personal_threshold(db, patient_id=p.patient_id, rule="spo2_low", priority="high", limit=86,
                                      reason="KOL", set_by_username="dr.lund")
         for p in (anna, bertil)
     ]  # fmt: skip
-    admin.set_monitoring_plan(db, anna.patient_id, "spo2", timedelta(hours=4), "dr.lund")
+    set_monitoring_plan(db, anna.patient_id, "spo2", timedelta(hours=4), "dr.lund")
     patients = [str(p.patient_id) for p in (anna, bertil, cecilia)]
     return Ids(alert_id=alerts, patient_id=patients, limit_id=limits)
 
@@ -116,7 +117,7 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
     assert set(observation["responses"]) == {"201", "401", "403", "404", "409", "413", "422"}
     body = components["ObservationRequest"]["properties"]
     assert body["consciousness"]["anyOf"][0]["enum"] == ["A", "C", "V", "P", "U"]
-    assert body["respiratory_rate"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 80}
+    assert body["respiratory_rate"]["anyOf"][0] == {"type": "integer", "minimum": 2, "maximum": 80}
     api = {path for path in paths if path.startswith("/api/")}
     assert api == {
         "/api/wards/{ward_id}/overview",

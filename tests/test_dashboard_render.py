@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from care.admin import create_staff_user
 from care.permissions import Action
+from care.staff import create_staff_user
 from core.settings import Settings
 from core.vitals import Vital
 from dashboard.card_times import TEXT_REFRESH_S, next_change

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from care.admin import EnrolledPatient
+from care.enrolment import EnrolledPatient
 from core.settings import Settings
 from tests.support.dashboard_server import log_in_page, logged_in, running_dashboard, watched_page
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards

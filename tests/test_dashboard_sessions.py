@@ -16,7 +16,8 @@ import pytest
 from itsdangerous import TimestampSigner
 from websockets.exceptions import ConnectionClosed
 
-from care.admin import EnrolledPatient, set_staff_disabled
+from care.enrolment import EnrolledPatient
+from care.staff import set_staff_disabled
 from core.settings import Settings
 from dashboard.app import SESSION_COOKIE
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
@@ -106,7 +107,7 @@ def test_disabling_an_account_ends_its_sessions_and_enabling_it_does_not_revive_
 def test_a_new_password_from_the_command_line_ends_every_session(
     base_url: str, db: psycopg.Connection, seed: Seed
 ) -> None:
-    from care.admin import set_staff_password
+    from care.staff import set_staff_password
 
     with (
         logged_in(base_url, "nurse.norr", PASSWORD) as phone,

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import device_profiles
-from care.admin import create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
+from care.staff import create_staff_user
 from core import contract
 from core.settings import Settings
 from gateway.service import Gateway

@@ -16,15 +16,11 @@ import pytest
 
 from alerts import store
 from alerts.model import AlarmCondition, AlertRequest, Priority
-from care.admin import (
-    AdminError,
-    clear_monitoring_plan,
-    enrol_patient,
-    ensure_ward,
-    order_spo2_scale,
-    record_manual_observation,
-    set_monitoring_plan,
-)
+from care.enrolment import enrol_patient, ensure_ward
+from care.observations import record_manual_observation
+from care.orders import order_spo2_scale
+from care.plans import clear_monitoring_plan, set_monitoring_plan
+from care.refusals import Refused
 from core.vitals import Vital
 from storage.db import NOTIFY_CHANNEL
 
@@ -106,7 +102,7 @@ def test_a_nurse_plans_vitals_and_a_physician_changes_one(db: psycopg.Connection
 def test_a_plan_is_refused_with_a_reason(
     db: psycopg.Connection, ward: dict, vital: str, every: timedelta, by: str, message: str
 ) -> None:
-    with pytest.raises(AdminError) as refused:
+    with pytest.raises(Refused) as refused:
         set_monitoring_plan(db, ward["patient_id"], vital, every, by)
     assert str(refused.value).startswith(message)
     assert _plans(db) == []
@@ -114,10 +110,10 @@ def test_a_plan_is_refused_with_a_reason(
 
 def test_plans_only_for_patients_in_care(db: psycopg.Connection, ward: dict) -> None:
     stranger = uuid.uuid4()
-    with pytest.raises(AdminError, match=f"no patient {stranger}"):
+    with pytest.raises(Refused, match=f"no patient {stranger}"):
         set_monitoring_plan(db, stranger, "spo2", timedelta(hours=1), "sara")
     db.execute("UPDATE patients SET discharged_at = '2025-03-01T10:00Z'")
-    with pytest.raises(AdminError, match="was discharged on 2025-03-01"):
+    with pytest.raises(Refused, match="was discharged on 2025-03-01"):
         set_monitoring_plan(db, ward["patient_id"], "spo2", timedelta(hours=1), "sara")
 
 
@@ -152,12 +148,12 @@ def test_clearing_a_plan_ends_its_missing_data_alarm(
 
 
 def test_clearing_a_plan_that_is_not_there_says_so(db: psycopg.Connection, ward: dict) -> None:
-    with pytest.raises(AdminError, match="has no monitoring plan for spo2"):
+    with pytest.raises(Refused, match="has no monitoring plan for spo2"):
         clear_monitoring_plan(db, ward["patient_id"], "spo2", "sara")
-    with pytest.raises(AdminError, match="unknown vital 'sp02'"):
+    with pytest.raises(Refused, match="unknown vital 'sp02'"):
         clear_monitoring_plan(db, ward["patient_id"], "sp02", "sara")
     set_monitoring_plan(db, ward["patient_id"], "spo2", timedelta(hours=1), "sara")
-    with pytest.raises(AdminError, match="only nurses and physicians change monitoring plans"):
+    with pytest.raises(Refused, match="only nurses and physicians change monitoring plans"):
         clear_monitoring_plan(db, ward["patient_id"], "spo2", "it.admin")
     assert len(_plans(db)) == 1
 
@@ -205,7 +201,7 @@ def test_a_scale_order_is_refused_with_a_reason(
 ) -> None:
     order_spo2_scale(db, ward["patient_id"], 2, "Kronisk hyperkapni", "dr.lund")
     before = _orders(db)
-    with pytest.raises(AdminError) as refused:
+    with pytest.raises(Refused) as refused:
         order_spo2_scale(db, ward["patient_id"], scale, reason, by)
     assert str(refused.value).startswith(message)
     assert _orders(db) == before  # the order in force was not revoked either
@@ -308,7 +304,7 @@ def test_a_manual_observation_is_refused_with_a_reason(
         "entered_by_username": "sara",
     }
     args.update(fields)
-    with pytest.raises(AdminError) as refused:
+    with pytest.raises(Refused) as refused:
         record_manual_observation(db, ward["patient_id"], now=NOW, **args)
     assert str(refused.value).startswith(message)
     assert _manual(db) == []
@@ -327,7 +323,7 @@ def test_a_time_just_ahead_of_the_clock_is_someone_typing_the_next_minute(
 
 def test_no_observation_for_a_discharged_patient(db: psycopg.Connection, ward: dict) -> None:
     db.execute("UPDATE patients SET discharged_at = now()")
-    with pytest.raises(AdminError, match="was discharged"):
+    with pytest.raises(Refused, match="was discharged"):
         record_manual_observation(
             db, ward["patient_id"], at=NOW, respiratory_rate=16, entered_by_username="sara", now=NOW
         )

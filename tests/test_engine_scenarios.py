@@ -20,7 +20,9 @@ from alerts import news2
 from alerts.news2 import Risk
 from alerts.store import AlertChange
 from alerts.weight import WEIGHT_GAIN_KG, WEIGHT_WINDOW, WEIGHT_WINDOW_SLACK, weight_gain_one
-from care.admin import create_staff_user, enrol_patient, ensure_ward, record_manual_observation
+from care.enrolment import enrol_patient, ensure_ward
+from care.observations import record_manual_observation
+from care.staff import create_staff_user
 from core import contract
 from core.vitals import VITALS, Vital
 from ingest.directory import Enrolment

@@ -19,7 +19,9 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from care.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
+from care.enrolment import enrol_patient, ensure_ward
+from care.oncall import add_oncall_shift
+from care.staff import set_staff_contact
 from core.settings import get_settings
 from devservices.services import free_port
 from hemma import cli

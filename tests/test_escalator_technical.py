@@ -19,7 +19,9 @@ import psycopg
 import pytest
 
 from alerts import store
-from care.admin import add_oncall_shift, enrol_patient, ensure_ward, set_staff_contact
+from care.enrolment import enrol_patient, ensure_ward
+from care.oncall import add_oncall_shift
+from care.staff import set_staff_contact
 from paging.alarms import NOT_SENT_RULE
 from paging.escalator import Escalation, Escalator
 from paging.notify import Dispatcher, EmailChannel, RetryPolicy

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 from core import contract
 from core.settings import MqttTarget, Settings
 from core.vitals import Vital

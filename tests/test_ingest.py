@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 from core import contract
 from core.settings import Settings
 from core.vitals import Vital
@@ -282,8 +282,10 @@ def test_heart_failure_weight_gain_alerts_on_the_morning_the_rule_is_met(setting
 
 def test_the_running_service_scores_a_nurses_observation_on_its_timer(settings, db, patient) -> None:
     """The engine's timer runs inside the real ingest service: a nurse's entry made on the dashboard
-    (here through care.admin, the same checks and SQL) reaches NEWS2 with no reading arriving."""
-    from care.admin import create_staff_user, record_manual_observation
+    (here through care.observations, the command `hemma observe` runs too) reaches NEWS2 with no
+    reading arriving."""
+    from care.observations import record_manual_observation
+    from care.staff import create_staff_user
 
     create_staff_user(
         db, username="sara", display_name="Sara Sjöström", role="nurse", password="ett långt lösenord",

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 from core.vitals import Vital
 from tests.support.ingest import batch, measurement
 from tests.support.mqtt import drop_session, publish_all

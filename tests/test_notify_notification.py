@@ -169,7 +169,7 @@ def test_attempts_are_stored_as_alert_events(db: object) -> None:
     """The alert_event() rows fit the real schema (kinds, columns, jsonb) and read back as written."""
     from psycopg.types.json import Jsonb
 
-    from care.admin import enrol_patient, ensure_ward
+    from care.enrolment import enrol_patient, ensure_ward
 
     conn = db  # a psycopg connection in autocommit
     ensure_ward(conn, "avd-7", "Avdelning 7")  # type: ignore[arg-type]

@@ -11,7 +11,10 @@ import pytest
 from alerts import judge
 from alerts.model import Priority
 from alerts.thresholds import WARD_DEFAULT_RULES
-from care.admin import AdminError, create_staff_user, enrol_patient, ensure_ward, set_personal_threshold
+from care.enrolment import enrol_patient, ensure_ward
+from care.limits import set_personal_threshold
+from care.refusals import Refused
+from care.staff import create_staff_user
 from core.settings import Settings
 from core.vitals import Vital
 from tests.support.ingest import batch, measurement, running_ingest
@@ -144,7 +147,7 @@ def test_bad_limits_are_refused_with_a_clear_reason(db, ward, changes, message) 
         "reason": "KOL",
         "set_by_username": "dr.lund",
     } | changes
-    with pytest.raises(AdminError) as caught:
+    with pytest.raises(Refused) as caught:
         set_personal_threshold(db, **args)
     assert str(caught.value).startswith(message)
     assert db.execute("SELECT count(*) FROM personal_thresholds").fetchone()[0] == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 from core import contract
 from core.settings import MqttTarget, Settings
 from core.vitals import Vital

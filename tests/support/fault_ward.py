@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from care.admin import enrol_patient, ensure_ward
+from care.enrolment import enrol_patient, ensure_ward
 from simulator.homes import demo_roster
 
 ROOT = Path(__file__).resolve().parent.parent.parent

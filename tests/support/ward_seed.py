@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from care.admin import EnrolledPatient, create_staff_user, enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.staff import create_staff_user
 
 if TYPE_CHECKING:
     import psycopg

@@ -1,0 +1,114 @@
+"""Why a care command said no: a code and its parameters, never prose.
+
+Every command in `care` refuses by raising `Refused(RefusalCode.X, **params)`. Entry points look the
+text up by code: the dashboard's Swedish for staff in `care.texts_sv` (with its HTTP status in
+dashboard.care_orders), the operator's English in `care.texts_en` (the exception's own message, what
+the `hemma` CLI prints). Nobody parses a message to find out what was refused.
+
+Parameters carry ids, field values an operator typed that are not patient data (a rule key, a
+number, a time), and never a name, personal number or birth year: they end up in terminals and logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+
+class RefusalCode(StrEnum):
+    """One value per decision that can refuse. The values are stable identifiers (tests and API
+    clients may compare them); a new refusal needs a text in both texts_en and texts_sv."""
+
+    # Who acts (care.acting): params username, action; role; ward_id.
+    NO_ACTIVE_ACCOUNT = "no_active_account"
+    ROLE = "role"
+    WARD_ACCESS = "ward"
+    # The patient (care.acting): params patient_id; discharged_on.
+    NO_PATIENT = "no_patient"
+    PATIENT_DISCHARGED = "patient_discharged"
+    # Wards and enrolment (care.enrolment).
+    WARD_ID_FORM = "ward_id_form"
+    WARD_NAME_EMPTY = "ward_name_empty"
+    ESCALATION_MINUTES = "escalation_minutes"
+    NO_WARD = "no_ward"
+    PATIENT_NAME_EMPTY = "patient_name_empty"
+    KIT_ID_FORM = "kit_id_form"
+    BIRTH_YEAR = "birth_year"
+    KIT_LENT = "kit_lent"
+    PERSONAL_NUMBER_ENROLLED = "personal_number_enrolled"
+    PERSONAL_NUMBER_DISCHARGED = "personal_number_discharged"
+    NO_PATIENT_WITH_KIT = "no_patient_with_kit"
+    # Staff accounts and paging addresses (care.staff).
+    NO_STAFF_ACCOUNT = "no_staff_account"
+    USERNAME_FORM = "username_form"
+    CONTACT_EMPTY = "contact_empty"
+    CONTACT_FORM = "contact_form"
+    # The on-call rota (care.oncall).
+    ONCALL_LEVEL = "oncall_level"
+    STAFF_DISABLED = "staff_disabled"
+    NO_CONTACT = "no_contact"
+    SHIFT_ZONE = "shift_zone"
+    SHIFT_ENDS_FIRST = "shift_ends_first"
+    SHIFT_TOO_LONG = "shift_too_long"
+    SHIFT_TOO_FAR_AHEAD = "shift_too_far_ahead"
+    # Personal alert limits (care.limits).
+    UNKNOWN_RULE = "unknown_rule"
+    NO_SUCH_PRIORITY = "no_such_priority"
+    IMPOSSIBLE_LIMIT = "impossible_limit"
+    LIMIT_REASON_MISSING = "limit_reason_missing"
+    LIMIT_END_ZONE = "limit_end_zone"
+    LIMIT_END_PAST = "limit_end_past"
+    LIMIT_END_TOO_FAR = "limit_end_too_far"
+    NO_LIMIT = "no_limit"
+    LIMIT_ALREADY_REVOKED = "limit_already_revoked"
+    # Monitoring plans (care.plans).
+    UNKNOWN_VITAL = "unknown_vital"
+    PLAN_WHOLE_MINUTES = "plan_whole_minutes"
+    PLAN_RANGE = "plan_range"
+    NO_PLAN = "no_plan"
+    # The SpO2 scale order (care.orders).
+    SCALE_CHOICE = "scale_choice"
+    SCALE_REASON_MISSING = "scale_reason_missing"
+    # Manual observations (care.observations).
+    OBSERVATION_ZONE = "observation_zone"
+    OBSERVATION_IN_FUTURE = "observation_in_future"
+    OBSERVATION_TOO_OLD = "observation_too_old"
+    OBSERVATION_EMPTY = "observation_empty"
+    RESPIRATION_IMPOSSIBLE = "respiration_impossible"
+    RESPIRATION_NOT_WHOLE = "respiration_not_whole"
+    CONSCIOUSNESS_CHOICE = "consciousness_choice"
+    OXYGEN_FLOW_WITHOUT_OXYGEN = "oxygen_flow_without_oxygen"
+    OXYGEN_FLOW_RANGE = "oxygen_flow_range"
+    OBSERVER_MISSING = "observer_missing"
+    PATIENT_REPORT_WITH_STAFF = "patient_report_with_staff"
+    OBSERVATION_SOURCE = "observation_source"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A typed refusal: what was refused (`code`) and the values its texts need (`params`)."""
+
+    code: RefusalCode
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class Refused(ValueError):
+    """A care command's refusal. `refusal` is what entry points read; the message is the operator's
+    English text (care.texts_en), so `str()` is what the CLI prints and a log may carry."""
+
+    def __init__(self, code: RefusalCode, **params: Any) -> None:
+        from care import texts_en
+
+        self.refusal = Refusal(code, MappingProxyType(dict(params)))
+        super().__init__(texts_en.text(self.refusal))
+
+    @property
+    def code(self) -> RefusalCode:
+        return self.refusal.code
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.refusal.params

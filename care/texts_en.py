@@ -1,0 +1,137 @@
+"""The operator's English text of each refusal, by code: what `hemma` prints after "hemma: ".
+
+The command line is run by operators (IT, the ward's system administrator) from scripts and
+runbooks written in English, and these are the texts its tests and runbooks pin; staff at the
+dashboard read `care.texts_sv` for the same codes. A table, not logic: each entry formats the
+refusal's params and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from care.permissions import refusal_en
+from care.refusals import Refusal
+from care.refusals import RefusalCode as C
+
+_Text = Callable[[Mapping[str, Any]], str]
+
+
+def _at(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _role(p: Mapping[str, Any]) -> str:
+    return refusal_en(p["username"], p["role"], p["action"])
+
+
+_FORM = "characters of a-z, 0-9 and -, starting with a letter or digit"
+
+TEXTS: Mapping[C, _Text] = MappingProxyType(
+    {
+        C.NO_ACTIVE_ACCOUNT: lambda p: f"no active staff account {p['username']}",
+        C.ROLE: _role,
+        C.WARD_ACCESS: lambda p: f"{p['username']} has no access to ward {p['ward_id']}",
+        C.NO_PATIENT: lambda p: f"no patient {p['patient_id']}",
+        C.PATIENT_DISCHARGED: lambda p: f"patient {p['patient_id']} was discharged on {p['discharged_on']}",
+        C.WARD_ID_FORM: lambda p: f"ward id {p['ward_id']!r}: use 2 to 63 {_FORM}",
+        C.WARD_NAME_EMPTY: lambda p: "a ward needs a name",
+        C.ESCALATION_MINUTES: lambda p: f"escalation after {p['minutes']} min: choose 1 to 120 minutes",
+        C.NO_WARD: lambda p: f"no ward {p['ward_id']}: create it first with `hemma ward add`",
+        C.PATIENT_NAME_EMPTY: lambda p: "the patient's name is empty",
+        C.KIT_ID_FORM: lambda p: f"kit id {p['gateway_id']!r}: use 3 to 63 {_FORM}",
+        C.BIRTH_YEAR: lambda p: f"the birth year must be between {p['minimum']} and {p['maximum']}",
+        C.KIT_LENT: lambda p: f"gateway {p['gateway_id']} is already lent to another patient",
+        C.PERSONAL_NUMBER_ENROLLED: lambda p: (
+            f"the personal number is already that of patient {p['patient_id']}, who is enrolled"
+        ),
+        C.PERSONAL_NUMBER_DISCHARGED: lambda p: (
+            f"the personal number is already that of patient {p['patient_id']}, discharged on"
+            f" {p['discharged_on']}; enrolling a discharged patient again is not supported yet"
+        ),
+        C.NO_PATIENT_WITH_KIT: lambda p: f"no enrolled patient holds kit {p['gateway_id']}",
+        C.NO_STAFF_ACCOUNT: lambda p: f"no staff account {p['username']}",
+        C.USERNAME_FORM: lambda p: "username must be 2-64 characters: lowercase a-z, digits, '.', '_' or '-'",
+        C.CONTACT_EMPTY: lambda p: "give at least one of e-mail, ntfy topic or webhook URL",
+        C.CONTACT_FORM: lambda p: (
+            f"contact for {p['username']} refused: an e-mail needs an @, an ntfy topic only letters,"
+            " digits, - and _, a webhook URL must start with http:// or https://"
+        ),
+        C.ONCALL_LEVEL: lambda p: f"on-call level must be 1, 2 or 3, got {p['level']}",
+        C.STAFF_DISABLED: lambda p: f"staff account {p['username']} is disabled",
+        C.NO_CONTACT: lambda p: f"{p['username']} has no contact details: run `hemma staff contact` first",
+        C.SHIFT_ZONE: lambda p: "shift times must carry a time zone",
+        C.SHIFT_ENDS_FIRST: lambda p: "a shift must end after it starts",
+        C.SHIFT_TOO_LONG: lambda p: f"a shift may last at most {p['days']} days",
+        C.SHIFT_TOO_FAR_AHEAD: lambda p: "a shift must end within a year from now",
+        C.UNKNOWN_RULE: lambda p: f"unknown threshold rule {p['rule']!r}; known: {', '.join(p['known'])}",
+        C.NO_SUCH_PRIORITY: lambda p: (
+            f"rule {p['rule']} has no {p['priority']} limit to replace (it has: {', '.join(p['has'])})"
+        ),
+        C.IMPOSSIBLE_LIMIT: lambda p: (
+            f"limit {p['limit']:g} {p['unit']} is not a possible {p['vital']} value"
+        ),
+        C.LIMIT_REASON_MISSING: lambda p: "a reason is required (who asked for it and why)",
+        C.LIMIT_END_ZONE: lambda p: "the limit's end time must carry a time zone",
+        C.LIMIT_END_PAST: lambda p: f"the limit's end time {_at(p['valid_until'])} is not in the future",
+        C.LIMIT_END_TOO_FAR: lambda p: (
+            f"the limit's end time {_at(p['valid_until'])} is more than a year ahead;"
+            " leave it out for a limit until further notice"
+        ),
+        C.NO_LIMIT: lambda p: (
+            f"no personal limit {p['limit_id']}"
+            + (f" of patient {p['patient_id']}" if p.get("patient_id") else "")
+        ),
+        C.LIMIT_ALREADY_REVOKED: lambda p: (
+            f"personal limit {p['limit_id']} was already revoked on {p['revoked_at']:%Y-%m-%d %H:%M}"
+        ),
+        C.UNKNOWN_VITAL: lambda p: f"unknown vital {p['vital']!r}; known: {', '.join(p['known'])}",
+        C.PLAN_WHOLE_MINUTES: lambda p: f"plan interval must be whole minutes, got {p['every']}",
+        C.PLAN_RANGE: lambda p: (
+            f"plan interval must be between {p['minimum_minutes']} minutes and {p['maximum_days']} days,"
+            f" got {p['every']}"
+        ),
+        C.NO_PLAN: lambda p: f"patient {p['patient_id']} has no monitoring plan for {p['vital']}",
+        C.SCALE_CHOICE: lambda p: (
+            f"SpO2 scale must be 1 (standard) or 2 (hypercapnic, target 88–92 %), got {p['scale']}"
+        ),
+        C.SCALE_REASON_MISSING: lambda p: (
+            "a reason is required (the clinical indication, e.g. verified hypercapnia)"
+        ),
+        C.OBSERVATION_ZONE: lambda p: "observation time must carry a time zone",
+        C.OBSERVATION_IN_FUTURE: lambda p: f"observation time {_at(p['at'])} is in the future",
+        C.OBSERVATION_TOO_OLD: lambda p: (
+            f"observation time {_at(p['at'])} is more than {p['days']} days ago; check the date"
+        ),
+        C.OBSERVATION_EMPTY: lambda p: (
+            "give at least one of respiration rate, consciousness (ACVPU) or air/oxygen"
+        ),
+        C.RESPIRATION_NOT_WHOLE: lambda p: (
+            f"respiration rate {p['value']:g} /min is not a whole number of breaths (count a full minute)"
+        ),
+        C.RESPIRATION_IMPOSSIBLE: lambda p: (
+            f"respiration rate {p['value']:g} /min is not possible"
+            f" (between {p['minimum']:g} and {p['maximum']:g})"
+        ),
+        C.CONSCIOUSNESS_CHOICE: lambda p: (
+            f"consciousness must be one of A, C, V, P, U (ACVPU), got {p['given']!r}"
+        ),
+        C.OXYGEN_FLOW_WITHOUT_OXYGEN: lambda p: (
+            "an oxygen flow is given but the patient is not recorded as on oxygen"
+        ),
+        C.OXYGEN_FLOW_RANGE: lambda p: (
+            f"oxygen flow must be above 0 and at most {p['maximum']:g} l/min, got {p['flow']:g}"
+        ),
+        C.OBSERVER_MISSING: lambda p: "an observation by staff needs the username of who made it",
+        C.PATIENT_REPORT_WITH_STAFF: lambda p: "an observation reported by the patient has no staff username",
+        C.OBSERVATION_SOURCE: lambda p: f"source must be 'nurse' (staff) or 'patient', got {p['source']!r}",
+    }
+)
+
+
+def text(refusal: Refusal) -> str:
+    """The English text of `refusal`."""
+    return TEXTS[refusal.code](refusal.params)

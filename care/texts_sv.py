@@ -1,0 +1,152 @@
+"""The Swedish text staff read for each refusal, by code (the dashboard; later the patient app).
+
+A table, not logic: each entry formats the refusal's params. Numbers use the decimal comma and the
+units staff read (core.vitals' display units); times of day are never shown, only which field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from care.permissions import refusal_sv
+from care.refusals import Refusal
+from care.refusals import RefusalCode as C
+from core.vitals import VITALS, Vital
+
+_Text = Callable[[Mapping[str, Any]], str]
+PRIORITY_SV = MappingProxyType({"high": "hög", "medium": "medel", "low": "låg"})
+
+
+def _number(value: float, decimals: int = 0) -> str:
+    return f"{value:.{decimals}f}".replace(".", ",")
+
+
+def _minutes(minutes: int) -> str:
+    """'15 min', '1 h', '1 h 30 min', '7 d': as staff say lengths of time (as dashboard.model)."""
+    if minutes >= 2 * 1440 and minutes % 1440 == 0:
+        return f"{minutes // 1440} d"
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" if not rest else f"{hours} h {rest} min"
+
+
+def _vital_name(name: str) -> str:
+    try:
+        return VITALS[Vital(name)].display.lower()
+    except ValueError:
+        return name
+
+
+def _rule_label(rule: str) -> str:
+    """A threshold rule key as staff name it: 'Syremättnad, låg'."""
+    from alerts.thresholds import threshold_keys
+
+    found = threshold_keys().get(rule)
+    if found is None:
+        return rule
+    vital, direction, _ = found
+    return f"{VITALS[vital].display}, {'låg' if direction == 'below' else 'hög'}"
+
+
+def _priorities(labels: Sequence[str]) -> str:
+    return " och ".join(PRIORITY_SV.get(p, p) for p in labels)
+
+
+def _impossible_limit(p: Mapping[str, Any]) -> str:
+    try:
+        info = VITALS[Vital(p["vital"])]
+    except ValueError:
+        return "Gränsen är inte ett möjligt värde"
+    value = float(p["limit"])
+    number = _number(value, info.decimals if value != round(value) else 0)
+    given = f" {number} {info.display_unit}" if abs(value) < 1e6 else ""  # no 300-digit numbers
+    plausible = f"{_number(info.plausible_min)}–{_number(info.plausible_max)} {info.display_unit}"
+    return f"Gränsen{given} är inte ett möjligt värde för {info.display.lower()} ({plausible})"
+
+
+def _respiration(p: Mapping[str, Any]) -> str:
+    return f"Andningsfrekvensen måste vara ett heltal mellan {p['minimum']:g} och {p['maximum']:g} /min"
+
+
+TEXTS: Mapping[C, _Text] = MappingProxyType(
+    {
+        C.NO_ACTIVE_ACCOUNT: lambda p: "Kontot är inte aktivt. Kontakta systemförvaltningen.",
+        C.ROLE: lambda p: refusal_sv(p["action"]),
+        C.WARD_ACCESS: lambda p: "Behörighet saknas för avdelningen",
+        C.NO_PATIENT: lambda p: "Patienten finns inte",
+        C.PATIENT_DISCHARGED: lambda p: "Patienten är utskriven",
+        C.WARD_ID_FORM: lambda p: "Avdelningens id är 2–63 tecken: a–z, 0–9 och -",
+        C.WARD_NAME_EMPTY: lambda p: "Avdelningen behöver ett namn",
+        C.ESCALATION_MINUTES: lambda p: "Eskalering efter 1 till 120 minuter",
+        C.NO_WARD: lambda p: "Avdelningen finns inte",
+        C.PATIENT_NAME_EMPTY: lambda p: "Patientens namn saknas",
+        C.KIT_ID_FORM: lambda p: "Utrustningens id är 3–63 tecken: a–z, 0–9 och -",
+        C.BIRTH_YEAR: lambda p: f"Födelseåret måste vara mellan {p['minimum']} och {p['maximum']}",
+        C.KIT_LENT: lambda p: "Utrustningen är redan utlånad till en annan patient",
+        C.PERSONAL_NUMBER_ENROLLED: lambda p: "Personnumret tillhör redan en inskriven patient",
+        C.PERSONAL_NUMBER_DISCHARGED: lambda p: (
+            "Personnumret tillhör en utskriven patient; att skriva in igen stöds inte än"
+        ),
+        C.NO_PATIENT_WITH_KIT: lambda p: "Ingen inskriven patient har utrustningen",
+        C.NO_STAFF_ACCOUNT: lambda p: "Kontot finns inte",
+        C.USERNAME_FORM: lambda p: "Användarnamnet är 2–64 tecken: a–z, siffror, '.', '_' eller '-'",
+        C.CONTACT_EMPTY: lambda p: "Ange e-post, ntfy-ämne eller webhook-adress",
+        C.CONTACT_FORM: lambda p: (
+            "Kontaktuppgiften avvisades: e-post behöver @, ett ntfy-ämne bara bokstäver, siffror, - och _,"
+            " en webhook-adress börjar med http:// eller https://"
+        ),
+        C.ONCALL_LEVEL: lambda p: "Journivån är 1, 2 eller 3",
+        C.STAFF_DISABLED: lambda p: "Kontot är inaktiverat",
+        C.NO_CONTACT: lambda p: "Kontaktuppgifter saknas: ingen kan söka personen",
+        C.SHIFT_ZONE: lambda p: "Passets tider behöver en tidszon",
+        C.SHIFT_ENDS_FIRST: lambda p: "Passet måste sluta efter att det börjar",
+        C.SHIFT_TOO_LONG: lambda p: f"Ett pass får vara högst {p['days']} dagar",
+        C.SHIFT_TOO_FAR_AHEAD: lambda p: "Passet måste sluta inom ett år",
+        C.UNKNOWN_RULE: lambda p: "Okänd larmgräns",
+        C.NO_SUCH_PRIORITY: lambda p: (
+            f"{_rule_label(p['rule'])} har gräns bara för prioritet {_priorities(p['has'])}"
+        ),
+        C.IMPOSSIBLE_LIMIT: _impossible_limit,
+        C.LIMIT_REASON_MISSING: lambda p: (
+            "Skriv en motivering: vem som bad om gränsen och varför (minst 3 tecken)"
+        ),
+        C.LIMIT_END_ZONE: lambda p: "Ogiltig tidpunkt för Gäller till",
+        C.LIMIT_END_PAST: lambda p: "Gäller till måste ligga efter nu",
+        C.LIMIT_END_TOO_FAR: lambda p: (
+            f"Gäller till får ligga högst {p['days']} dagar fram (lämna fältet tomt för tills vidare)"
+        ),
+        C.NO_LIMIT: lambda p: "Larmgränsen finns inte",
+        C.LIMIT_ALREADY_REVOKED: lambda p: "Larmgränsen är redan återkallad",
+        C.UNKNOWN_VITAL: lambda p: "Okänd mätparameter",
+        C.PLAN_WHOLE_MINUTES: lambda p: "Ange intervallet i hela minuter",
+        C.PLAN_RANGE: lambda p: (
+            f"Intervallet måste vara mellan {_minutes(p['minimum_minutes'])}"
+            f" och {_minutes(p['maximum_minutes'])}"
+        ),
+        C.NO_PLAN: lambda p: f"Det finns ingen mätplan för {_vital_name(p['vital'])}",
+        C.SCALE_CHOICE: lambda p: "SpO₂-skalan är 1 (standard) eller 2 (hyperkapni, mål 88–92 %)",
+        C.SCALE_REASON_MISSING: lambda p: "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)",
+        C.OBSERVATION_ZONE: lambda p: "Ogiltig tidpunkt",
+        C.OBSERVATION_IN_FUTURE: lambda p: "Tidpunkten kan inte ligga i framtiden",
+        C.OBSERVATION_TOO_OLD: lambda p: f"Tidpunkten får ligga högst {p['days']} dagar bakåt",
+        C.OBSERVATION_EMPTY: lambda p: "Ange minst en av andningsfrekvens, medvetandegrad och luft/syrgas",
+        C.RESPIRATION_IMPOSSIBLE: _respiration,
+        C.RESPIRATION_NOT_WHOLE: _respiration,
+        C.CONSCIOUSNESS_CHOICE: lambda p: "Medvetandegrad anges med A, C, V, P eller U",
+        C.OXYGEN_FLOW_WITHOUT_OXYGEN: lambda p: "Syrgasflöde kan bara anges när patienten får syrgas",
+        C.OXYGEN_FLOW_RANGE: lambda p: (
+            f"Syrgasflödet måste vara större än 0 och högst {_number(p['maximum'])} l/min"
+        ),
+        C.OBSERVER_MISSING: lambda p: "Ange vem som gjorde observationen",
+        C.PATIENT_REPORT_WITH_STAFF: lambda p: "En observation från patienten anges utan personal",
+        C.OBSERVATION_SOURCE: lambda p: "Observationen kommer från personal eller patienten",
+    }
+)
+
+
+def text(refusal: Refusal) -> str:
+    """The Swedish text of `refusal`."""
+    return TEXTS[refusal.code](refusal.params)

@@ -1,0 +1,87 @@
+"""A care command's refusal as the API answers it: the HTTP status and field by code, the Swedish text
+from care.texts_sv. The one place the dashboard maps refusals; every route that runs a care command
+(orders, observations) raises what `action_error` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from care import texts_sv
+from care.refusals import RefusalCode as C
+from care.refusals import Refused
+from dashboard.errors import ActionError, InvalidInput, OrderRefused, WardForbidden
+
+# (HTTP status, the request field a 422 names). 403: not this person's to do; 404: what the request
+# names does not exist; 409: it exists but its state forbids it; 422: the input is refused.
+HTTP: Mapping[C, tuple[int, str | None]] = MappingProxyType(
+    {
+        C.NO_ACTIVE_ACCOUNT: (403, None),
+        C.ROLE: (403, None),
+        C.WARD_ACCESS: (403, None),
+        C.NO_PATIENT: (404, None),
+        C.PATIENT_DISCHARGED: (409, None),
+        C.WARD_ID_FORM: (422, "ward_id"),
+        C.WARD_NAME_EMPTY: (422, "name"),
+        C.ESCALATION_MINUTES: (422, "escalate_after_minutes"),
+        C.NO_WARD: (404, None),
+        C.PATIENT_NAME_EMPTY: (422, "display_name"),
+        C.KIT_ID_FORM: (422, "gateway_id"),
+        C.BIRTH_YEAR: (422, "birth_year"),
+        C.KIT_LENT: (409, None),
+        C.PERSONAL_NUMBER_ENROLLED: (409, None),
+        C.PERSONAL_NUMBER_DISCHARGED: (409, None),
+        C.NO_PATIENT_WITH_KIT: (404, None),
+        C.NO_STAFF_ACCOUNT: (404, None),
+        C.USERNAME_FORM: (422, "username"),
+        C.CONTACT_EMPTY: (422, None),
+        C.CONTACT_FORM: (422, None),
+        C.ONCALL_LEVEL: (422, "level"),
+        C.STAFF_DISABLED: (409, None),
+        C.NO_CONTACT: (409, None),
+        C.SHIFT_ZONE: (422, "starts_at"),
+        C.SHIFT_ENDS_FIRST: (422, "ends_at"),
+        C.SHIFT_TOO_LONG: (422, "ends_at"),
+        C.SHIFT_TOO_FAR_AHEAD: (422, "ends_at"),
+        C.UNKNOWN_RULE: (422, "rule"),
+        C.NO_SUCH_PRIORITY: (422, "priority"),
+        C.IMPOSSIBLE_LIMIT: (422, "limit"),
+        C.LIMIT_REASON_MISSING: (422, "reason"),
+        C.LIMIT_END_ZONE: (422, "valid_until"),
+        C.LIMIT_END_PAST: (422, "valid_until"),
+        C.LIMIT_END_TOO_FAR: (422, "valid_until"),
+        C.NO_LIMIT: (404, None),
+        C.LIMIT_ALREADY_REVOKED: (409, None),
+        C.UNKNOWN_VITAL: (422, "vital"),
+        C.PLAN_WHOLE_MINUTES: (422, "every_minutes"),
+        C.PLAN_RANGE: (422, "every_minutes"),
+        C.NO_PLAN: (404, None),
+        C.SCALE_CHOICE: (422, "scale"),
+        C.SCALE_REASON_MISSING: (422, "reason"),
+        C.OBSERVATION_ZONE: (422, "time"),
+        C.OBSERVATION_IN_FUTURE: (422, "time"),
+        C.OBSERVATION_TOO_OLD: (422, "time"),
+        C.OBSERVATION_EMPTY: (422, None),
+        C.RESPIRATION_IMPOSSIBLE: (422, "respiratory_rate"),
+        C.RESPIRATION_NOT_WHOLE: (422, "respiratory_rate"),
+        C.CONSCIOUSNESS_CHOICE: (422, "consciousness"),
+        C.OXYGEN_FLOW_WITHOUT_OXYGEN: (422, "oxygen_l_min"),
+        C.OXYGEN_FLOW_RANGE: (422, "oxygen_l_min"),
+        C.OBSERVER_MISSING: (422, None),
+        C.PATIENT_REPORT_WITH_STAFF: (422, None),
+        C.OBSERVATION_SOURCE: (422, None),
+    }
+)
+
+
+def action_error(exc: Refused) -> ActionError:
+    """The ActionError (status, Swedish message, field) the API answers a refusal with."""
+    status, field = HTTP[exc.code]
+    message = texts_sv.text(exc.refusal)
+    if status == 422:
+        return InvalidInput(message, field)
+    if exc.code is C.WARD_ACCESS:
+        return WardForbidden(str(exc.params["ward_id"]))
+    # The reason (never shown to staff, may be logged) is the code: ids and values stay out of logs.
+    return OrderRefused(status, f"refused: {exc.code}", message)
