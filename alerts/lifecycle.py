@@ -265,10 +265,12 @@ LifecycleEvent = (
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why an event cannot apply. `state` is the alert's state then; `limit` the snooze cap."""
+    """Why an event cannot apply: the code, and the alert's state and priority then (`limit`: the cap
+    a snooze went beyond), so a caller can word it without reading the alert again."""
 
     code: RefusalCode
     state: AlertState | None = None
+    priority: Priority | None = None
     limit: timedelta | None = None
 
 
@@ -436,7 +438,9 @@ def _snooze(alert: Alert, by: Staff, minutes: int, note: str | None, now: dateti
     # Whole minutes against whole minutes: any number a body may carry compares without overflow
     # (timedelta(minutes=2 * 10**12) would not).
     if minutes > cap // timedelta(minutes=1):
-        return Transition(alert, refusal=Refusal(RefusalCode.SNOOZE_TOO_LONG, alert.state, cap))
+        return Transition(
+            alert, refusal=Refusal(RefusalCode.SNOOZE_TOO_LONG, alert.state, alert.priority, cap)
+        )
     if minutes < 1:
         return _refuse(alert, RefusalCode.SNOOZE_TOO_SHORT)
     until = now + timedelta(minutes=minutes)
@@ -469,4 +473,6 @@ def _changed(after: Alert, record: Record) -> Transition:
 
 
 def _refuse(alert: Alert | None, code: RefusalCode) -> Transition:
-    return Transition(alert, refusal=Refusal(code, alert.state if alert is not None else None))
+    if alert is None:
+        return Transition(None, refusal=Refusal(code))
+    return Transition(alert, refusal=Refusal(code, alert.state, alert.priority))

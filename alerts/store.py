@@ -56,6 +56,7 @@ __all__ = [
     "SNOOZE_CAP",
     "AlertChange",
     "act",
+    "announce_changes",
     "apply",
     "apply_steps",
     "expire_snoozes",
@@ -131,11 +132,13 @@ def apply_steps(
     ward_of: dict[uuid.UUID, str],
     *,
     now: datetime,
+    announce: bool = True,
 ) -> Steps[list[AlertChange]]:
     """Requests and clears of the rules, in the caller's transaction.
 
     Several requests for one key in one call (two rules' severities, or two readings) act as the worst
     of them; a clear for a key that is also requested in the same call counts only if it is newer.
+    `announce=False`: the caller announces these changes with others of its transaction (`announce`).
     """
     if not requests and not clears:
         return []
@@ -165,7 +168,8 @@ def apply_steps(
         if step.alert is not None:
             live[key] = step.alert
     changes += yield from _write(steps, now)
-    yield from _announce(changes)
+    if announce:
+        yield from announce_changes(changes)
     return changes
 
 
@@ -192,7 +196,7 @@ def timers(event: HoldElapsed | SnoozeExpired, *, now: datetime) -> Steps[list[A
     )
     alerts = [_alert(r) for r in rows]
     changes = yield from _write([(a, transition(a, event, now)) for a in alerts], now)
-    yield from _announce(changes)
+    yield from announce_changes(changes)
     return changes
 
 
@@ -202,13 +206,14 @@ def act(
     *,
     visible: Callable[[str], bool] | None = None,
     now: datetime | None = None,
+    announce: bool = True,
 ) -> Steps[AlertChange | Refusal]:
     """One event for one alert by id (staff actions, escalations, delivery records).
 
     `visible(ward_id)` says whether the caller may see the alert's ward: one it may not is "not
     found", as a missing one is (alert ids count up, and another answer would tell which exist).
     Without `now` the step is stamped with the transaction's time (PostgreSQL's now()), the clock
-    staff actions have always been recorded by.
+    staff actions have always been recorded by. `announce=False` as for `apply_steps`.
     """
     # A delivery record changes no row, so it takes no lock: a nurse's acknowledgement need not wait
     # for the escalator to finish writing down who was paged.
@@ -224,7 +229,8 @@ def act(
     if step.refusal is not None:
         return step.refusal
     (change,) = yield from _write([(before, step)], now)
-    yield from _announce([change])
+    if announce:
+        yield from announce_changes([change])
     return change
 
 
@@ -330,8 +336,12 @@ def _record_row(alert: Alert, record: Record) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def _announce(changes: Sequence[AlertChange]) -> Steps[None]:
-    """One AlertsChanged per ward (split to NOTIFY's size by storage.steps), delivered on commit."""
+def announce_changes(changes: Iterable[AlertChange]) -> Steps[None]:
+    """One AlertsChanged per ward (split to NOTIFY's size by storage.steps), delivered on commit.
+
+    A caller that makes several changes in one transaction (the escalator: a delivery record and the
+    paging alarms it raises) may announce them together, so the dashboards re-read once.
+    """
     by_ward: dict[str, list[int]] = defaultdict(list)
     for change in changes:
         if change.alert_id not in by_ward[change.ward_id]:
