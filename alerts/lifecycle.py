@@ -36,35 +36,6 @@ from enum import StrEnum
 from alerts import texts_sv
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
 
-__all__ = [
-    "ENGINE",
-    "HOLD",
-    "SNOOZE_CAP",
-    "Acknowledged",
-    "AlarmCondition",
-    "Alert",
-    "AlertState",
-    "Cleared",
-    "Escalated",
-    "EventKind",
-    "HoldElapsed",
-    "LifecycleEvent",
-    "NotificationFailed",
-    "Notified",
-    "Priority",
-    "Record",
-    "Refusal",
-    "RefusalCode",
-    "Requested",
-    "SnoozeExpired",
-    "Snoozed",
-    "Staff",
-    "StaffResolved",
-    "Transition",
-    "hold_for",
-    "transition",
-]
-
 
 class AlertState(StrEnum):
     """alerts.state (migration 0004). A snoozed alert is acknowledged with a `snoozed_until`."""
@@ -124,10 +95,6 @@ SNOOZE_CAP: dict[Priority, timedelta] = {
 }
 ENGINE = "engine"  # alert_events.actor of everything no person did
 _STAFF_ACTIONABLE = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
-
-
-def hold_for(condition: AlarmCondition, priority: Priority) -> timedelta:
-    return HOLD[(condition, priority)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +316,7 @@ def transition(alert: Alert | None, event: LifecycleEvent, now: datetime) -> Tra
 
 def _raise(event: Requested, now: datetime) -> Transition:
     req = event.request
-    hold = hold_for(req.condition, req.priority) if req.hold is None else req.hold
+    hold = HOLD[(req.condition, req.priority)] if req.hold is None else req.hold
     pending = hold > timedelta(0)
     alert = Alert(
         id=None, patient_id=req.patient_id, ward_id=event.ward_id, rule=req.rule, vital=req.vital,
@@ -367,7 +334,7 @@ def _raise(event: Requested, now: datetime) -> Transition:
 def _while_pending(alert: Alert, req: AlertRequest, now: datetime) -> Transition:
     """A request for a key that is waiting out its hold: a priority with no hold opens it now."""
     priority = max(req.priority, alert.priority)
-    hold = hold_for(req.condition, priority) if req.hold is None else req.hold
+    hold = HOLD[(req.condition, priority)] if req.hold is None else req.hold
     if hold > timedelta(0):
         return _quiet_update(alert, req, now, priority=priority)
     after = _with(

@@ -34,17 +34,15 @@ from alerts.lifecycle import (
     LifecycleEvent,
     NotificationFailed,
     Notified,
-    Priority,
     Record,
     Refusal,
     RefusalCode,
     Requested,
     SnoozeExpired,
     Transition,
-    hold_for,
     transition,
 )
-from alerts.model import AlarmCondition, AlertClear, AlertRequest
+from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
 from core import events
 from storage.steps import Notify, Sql, SqlMany, Steps, run
 
@@ -60,7 +58,6 @@ __all__ = [
     "apply",
     "apply_steps",
     "expire_snoozes",
-    "hold_for",
     "live_keys",
     "promote_due",
     "timers",

@@ -44,9 +44,9 @@ from alerts.lifecycle import (
     LifecycleEvent,
     NotificationFailed,
     Notified,
-    Priority,
     Refusal,
 )
+from alerts.model import Priority
 from care import permissions
 from care.permissions import Action
 from core.contract import AlertMessage

@@ -19,7 +19,6 @@ from alerts.lifecycle import (
     ENGINE,
     SNOOZE_CAP,
     Acknowledged,
-    AlarmCondition,
     Alert,
     AlertState,
     Cleared,
@@ -29,7 +28,6 @@ from alerts.lifecycle import (
     LifecycleEvent,
     NotificationFailed,
     Notified,
-    Priority,
     Record,
     Refusal,
     RefusalCode,
@@ -41,7 +39,7 @@ from alerts.lifecycle import (
     Transition,
     transition,
 )
-from alerts.model import AlertClear, AlertRequest
+from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
 
 T0 = datetime(2025, 3, 4, 13, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
