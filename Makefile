@@ -21,18 +21,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/hemma demo
 
-# Lint, type and import-floor checks first (seconds), then the suite with real services.
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports --no-logo
-	$(BIN)/mypy
 	sh tests/bootstrap.sh
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/lint-imports --no-logo
-	$(BIN)/mypy
 
 bench: $(VENV)/.installed-test
 	$(BIN)/hemma bench ingest
