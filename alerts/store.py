@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg.types.json import Jsonb
 
@@ -64,6 +64,12 @@ __all__ = [
 ]
 
 Key = tuple[uuid.UUID, str]
+PriorityLabel = Literal["high", "medium", "low"]  # alerts.priority and core.contract.AlertMessage
+_LABELS: dict[Priority, PriorityLabel] = {
+    Priority.HIGH: "high",
+    Priority.MEDIUM: "medium",
+    Priority.LOW: "low",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +107,9 @@ class AlertChange:
         return self.alert.message
 
     @property
-    def priority(self) -> str:
+    def priority(self) -> PriorityLabel:
         """The priority as stored and sent (core.contract.AlertMessage): "high", "medium", "low"."""
-        return self.alert.priority.label
+        return _LABELS[self.alert.priority]
 
 
 # --- commands ------------------------------------------------------------------------------------
