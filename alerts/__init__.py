@@ -1,5 +1,6 @@
-"""The alert engine: pure, vectorized rules (numpy) and the alert store that applies their requests.
+"""The alert engine: pure, vectorized rules (numpy), the alert lifecycle and the store that writes it.
 
 Rules never read the clock (they take `now`) and never write: they return `AlertRequest`s and
-`AlertClear`s, and `alerts.store` decides what that means for the alert's lifecycle.
+`AlertClear`s; `alerts.lifecycle.transition` decides what that (or a person, or a timer) means for
+the alert, and `alerts.store` is the one writer of the result.
 """

@@ -46,7 +46,7 @@ class AlertRequest:
     # Technical alarms (missing data, gateway offline, battery) are about the kit, not the patient: the
     # lifecycle may route them to the kit's operator and need not latch them like a high physiological alarm.
     condition: AlarmCondition = AlarmCondition.PHYSIOLOGICAL
-    # How long the alert waits as 'pending' before it opens; None: the store's policy (alerts.store.HOLD).
+    # How long the alert waits as 'pending' before it opens; None: alerts.lifecycle.HOLD's.
     hold: timedelta | None = None
 
 

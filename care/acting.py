@@ -9,20 +9,17 @@ very same checks: `yield from staff_for_patient(...)` inside the command.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 
 import psycopg
 
-from alerts.model import AlertClear
 from care import access_log, permissions
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
-from storage.steps import Sql, Step, Steps, run, run_async
+from storage.steps import Sql, Steps, run, run_async
 
 T = TypeVar("T")
 
@@ -131,117 +128,19 @@ def audited(
 
 # --- the drivers -------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class EndAlarms:
-    """A step: end these alerts through the alert store (alerts.store.apply, the one writer of the
-    alerts tables), in the command's transaction. The generator receives the changed alert ids."""
-
-    clears: tuple[AlertClear, ...]
-    ward_of: dict[uuid.UUID, str]
-    now: datetime
-
-
-# A care command: storage.steps' steps, and EndAlarms, which care's own drivers below also run.
-CareSteps: TypeAlias = Generator[Step | EndAlarms, Any, T]
+# A care command: storage.steps' steps (the alert store's own steps are yielded from it, so ending an
+# alarm happens in the command's transaction, through the one writer of the alerts tables).
+CareSteps: TypeAlias = Steps[T]
 
 
 def execute(conn: psycopg.Connection[Any], steps: CareSteps[T]) -> T:
     """Run a command on a synchronous connection in a transaction of its own (or a savepoint in the
     caller's): the CLI, `hemma demo` and tests."""
     with conn.transaction():
-        reply: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                step = steps.throw(failure) if failure is not None else steps.send(reply)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            reply, failure = None, None
-            try:
-                reply = _end_alarms(conn, step) if isinstance(step, EndAlarms) else run(conn, _one(step))
-            except psycopg.Error as exc:
-                failure = exc
+        return run(conn, steps)
 
 
 async def execute_async(conn: psycopg.AsyncConnection[Any], steps: CareSteps[T]) -> T:
     """Run a command on an asynchronous connection (the dashboard pool's) in a transaction."""
     async with conn.transaction():
-        reply: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                step = steps.throw(failure) if failure is not None else steps.send(reply)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            reply, failure = None, None
-            try:
-                if isinstance(step, EndAlarms):
-                    reply = await _end_alarms_async(conn, step)
-                else:
-                    reply = await run_async(conn, _one(step))
-            except psycopg.Error as exc:
-                failure = exc
-
-
-def _one(step: Step) -> Steps[Any]:
-    """One step as a command of its own, so storage.steps' drivers run it."""
-    return (yield step)
-
-
-def _end_alarms(conn: psycopg.Connection[Any], step: EndAlarms) -> tuple[int, ...]:
-    from alerts import store
-
-    changes = store.apply(conn, [], list(step.clears), step.ward_of, now=step.now)
-    return tuple(c.alert_id for c in changes)
-
-
-async def _end_alarms_async(conn: psycopg.AsyncConnection[Any], step: EndAlarms) -> tuple[int, ...]:
-    """alerts.store.apply speaks to a synchronous connection only. Until the store yields steps too,
-    it runs in a worker thread against `_BlockingView`, which hands each statement back to this event
-    loop on the same connection: same transaction, and the loop is never blocked."""
-    view = _BlockingView(conn, asyncio.get_running_loop())
-    return await asyncio.to_thread(_end_alarms, view, step)  # type: ignore[arg-type]
-
-
-class _BlockingView:
-    """The part of psycopg.Connection alerts.store uses (execute, cursor), on an AsyncConnection,
-    for code running in a worker thread while the event loop awaits it."""
-
-    def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self._conn, self._loop = conn, loop
-
-    def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    def execute(self, query: Any, params: Any = None) -> _BlockingCursor:
-        cursor = _BlockingCursor(self, self._conn.cursor())
-        cursor.execute(query, params)
-        return cursor
-
-    def cursor(self) -> _BlockingCursor:
-        return _BlockingCursor(self, self._conn.cursor())
-
-
-class _BlockingCursor:
-    def __init__(self, view: _BlockingView, cursor: psycopg.AsyncCursor[Any]) -> None:
-        self._view, self._cursor = view, cursor
-
-    def __enter__(self) -> _BlockingCursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._view._wait(self._cursor.close())
-
-    def execute(self, query: Any, params: Any = None) -> _BlockingCursor:
-        self._view._wait(self._cursor.execute(query, params))
-        return self
-
-    def executemany(self, query: Any, params_seq: Any) -> None:
-        self._view._wait(self._cursor.executemany(query, params_seq))
-
-    def fetchone(self) -> Any:
-        return self._view._wait(self._cursor.fetchone())
-
-    def fetchall(self) -> list[Any]:
-        return self._view._wait(self._cursor.fetchall())
+        return await run_async(conn, steps)

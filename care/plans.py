@@ -14,11 +14,12 @@ from typing import Any
 
 import psycopg
 
+from alerts import store
 from alerts.model import AlertClear
-from care.acting import CareSteps, EndAlarms, Origin, audited, execute, staff_for_patient
+from care.acting import CareSteps, Origin, audited, execute, staff_for_patient
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
-from core.events import AlertsChanged, VitalsChanged
+from core.events import VitalsChanged
 from core.vitals import Vital
 from storage.steps import Notify, Sql, Steps
 
@@ -133,14 +134,13 @@ def clear_plan(
     at = max(now, last[0] + timedelta(microseconds=1)) if last else now
     alert_ids: tuple[int, ...] = ()
     if last is not None:
-        alert_ids = yield EndAlarms((AlertClear(patient_id, rule, at),), {patient_id: ward_id}, now)
+        # The store announces the alerts it changed; the dashboard re-reads their patients with them.
+        clear = AlertClear(patient_id, rule, at)
+        changes = yield from store.apply_steps([], [clear], {patient_id: ward_id}, now=now)
+        alert_ids = tuple(c.alert_id for c in changes)
     yield from audited(origin, staff=staff, username=by, patient_id=patient_id,
                        action=Action.CLEAR_MONITORING_PLAN, context=f"plan:{planned.value}")  # fmt: skip
-    # alerts.store.apply does not announce what it changed: its callers do. An alerts event re-reads
-    # the patients of those alerts too (dashboard.live), so one event says everything.
-    if alert_ids:
-        yield Notify(AlertsChanged(ward_id, alert_ids))
-    else:
+    if not alert_ids:
         yield Notify(VitalsChanged(ward_id, (patient_id,)))
     return PlanCleared(patient_id, ward_id, planned, alert_ids)
 

@@ -92,7 +92,10 @@ def encode(event: Event) -> str:
             body = {"kind": "sessions"}
         case _:
             raise TypeError(f"not an event: {type(event).__name__}")
-    payload = json.dumps(body, separators=(",", ":"))
+    # json.dumps' default separators: the very bytes migration 0006's trigger and every writer before
+    # this module sent ('{"kind": "sessions"}'), and PostgreSQL folds identical payloads of one
+    # transaction into one notification, so two writers announcing the same change are heard once.
+    payload = json.dumps(body)
     if len(payload.encode()) >= _MAX_PAYLOAD:
         raise ValueError(f"{body['kind']} event of {len(payload)} bytes: split it first (events.split)")
     return payload

@@ -8,14 +8,14 @@ an ActionError and answered, in Swedish and counted by route name, by dashboard.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from care.access_log import DASHBOARD
 from care.acting import Origin
-from dashboard import answers, care_orders
+from dashboard import alert_actions, answers, care_orders
 from dashboard.access_log import (
     CLEAR_MONITORING_PLAN,
     ORDER_SPO2_SCALE,
@@ -26,8 +26,6 @@ from dashboard.access_log import (
     entries_for,
     write_access_log,
 )
-from dashboard.acknowledge import acknowledge_alert
-from dashboard.alert_actions import resolve_alert, snooze_alert
 from dashboard.answers import refusals
 from dashboard.auth import api_staff, api_staff_with_csrf, current_session, staff_from_session
 from dashboard.bodies import (
@@ -51,10 +49,14 @@ from dashboard.inputs import (
     is_clean_text,
 )
 from dashboard.live import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_WARD, LiveHub
-from dashboard.model import StaffUser
+from dashboard.model import AlertView, StaffUser
 from dashboard.observations import record_observation
-from dashboard.queries import fetch_ward, fetch_ward_overview
+from dashboard.queries import fetch_alert, fetch_ward, fetch_ward_overview
 from dashboard.same_origin import from_this_site
+from storage.steps import Steps, run_async
+
+if TYPE_CHECKING:
+    from alerts.store import AlertChange
 
 log = logging.getLogger(__name__)
 # Every JSON body is read by dashboard.inputs' bounded, strict parser.
@@ -101,10 +103,8 @@ async def acknowledge(
     body: Annotated[AcknowledgeRequest, Body()] = AcknowledgeRequest(),  # noqa: B008 (frozen: shared safely)
 ) -> JSONResponse:
     """Acknowledge an open alert, with an optional note (no body at all is allowed)."""
-    async with request.app.state.pool.connection() as conn:
-        alert = await acknowledge_alert(
-            conn, alert_id=alert_id, staff=staff, note=body.note, client_address=_client(request)
-        )
+    steps = alert_actions.acknowledge(alert_id, staff, body.note, _client(request))
+    alert = await _alert_action(request, alert_id, staff, steps)
     metrics = request.app.state.metrics
     metrics.acknowledgements += 1
     metrics.access_log_rows += 1
@@ -119,15 +119,8 @@ async def acknowledge(
 )
 async def snooze(request: Request, alert_id: AlertId, staff: Acting, body: SnoozeRequest) -> JSONResponse:
     """Acknowledged until now + minutes (at most the priority's cap); open or acknowledged alerts only."""
-    async with request.app.state.pool.connection() as conn:
-        alert = await snooze_alert(
-            conn,
-            alert_id=alert_id,
-            staff=staff,
-            minutes=body.minutes,
-            note=body.note,
-            client_address=_client(request),
-        )
+    steps = alert_actions.snooze(alert_id, staff, body.minutes, body.note, _client(request))
+    alert = await _alert_action(request, alert_id, staff, steps)
     metrics = request.app.state.metrics
     metrics.snoozes += 1
     metrics.access_log_rows += 1
@@ -142,10 +135,8 @@ async def snooze(request: Request, alert_id: AlertId, staff: Acting, body: Snooz
 )
 async def resolve(request: Request, alert_id: AlertId, staff: Acting, body: ResolveRequest) -> JSONResponse:
     """Staff end an open or acknowledged alert, with a note saying why."""
-    async with request.app.state.pool.connection() as conn:
-        alert = await resolve_alert(
-            conn, alert_id=alert_id, staff=staff, note=body.note, client_address=_client(request)
-        )
+    steps = alert_actions.resolve(alert_id, staff, body.note, _client(request))
+    alert = await _alert_action(request, alert_id, staff, steps)
     metrics = request.app.state.metrics
     metrics.resolutions += 1
     metrics.access_log_rows += 1
@@ -274,6 +265,19 @@ def _origin(request: Request) -> Origin:
 
 def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+async def _alert_action(
+    request: Request, alert_id: int, staff: StaffUser, steps: Steps[AlertChange]
+) -> AlertView:
+    """A staff action on an alert (dashboard.alert_actions) and the alert as staff now see it, in one
+    transaction: if the access log or the alert cannot be written, neither is."""
+    async with request.app.state.pool.connection() as conn, conn.transaction():
+        change = await run_async(conn, steps)
+        view = await fetch_alert(conn, alert_id)
+    log.info("alert %s %s by staff %s", alert_id, change.kind, staff.id)
+    assert view is not None  # locked and written above, so it still exists
+    return view
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from alerts.texts_sv import PRIORITY_SV
 from care import permissions
 from core.settings import get_settings
 from core.vitals import DISPLAY_UNITS, VITALS, Vital
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 STALE_AFTER = timedelta(hours=24)
 
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
-PRIORITY_LABELS = {"high": "Hög", "medium": "Medel", "low": "Låg"}
+PRIORITY_LABELS = {p.label: text for p, text in PRIORITY_SV.items()}  # the one home: alerts.texts_sv
 ALERT_STATE_LABELS = {
     "pending": "Väntande",
     "open": "Aktivt",

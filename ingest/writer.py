@@ -136,12 +136,10 @@ class BatchWriter:
         return result
 
     def tick(self, *, now: datetime) -> list[AlertChange]:
-        """The engine's time-driven rules in one transaction, announced to the dashboards on commit."""
+        """The engine's time-driven rules in one transaction (alerts.store announces what changed)."""
         try:
             with self.conn.transaction():
                 changes = self.engine.tick(self.conn, now=now)
-                for event in _alert_events(changes):
-                    self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
         except BaseException:
             self.engine.rolled_back()
             raise
@@ -163,8 +161,8 @@ class BatchWriter:
                 self._touch_devices(accepted, now)
                 ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
                 events += _vitals_events(inserted, ward_of)
+                # alerts.store announces the alerts it changes, in the engine's savepoint.
                 result.alert_changes = self._run_alert_engine(inserted, ward_of, now, result)
-                events += _alert_events(result.alert_changes)
             if dead:
                 self._store_dead_letters(dead)
                 result.dead_letters = len(dead)
@@ -355,18 +353,5 @@ def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list
         for start in range(0, len(ids), _NOTIFY_CHUNK):
             events.append(
                 {"kind": "vitals", "ward_id": ward, "patient_ids": ids[start : start + _NOTIFY_CHUNK]}
-            )
-    return events
-
-
-def _alert_events(changes: list[AlertChange]) -> list[dict[str, object]]:
-    by_ward: dict[str, list[int]] = defaultdict(list)
-    for change in changes:
-        by_ward[change.ward_id].append(change.alert_id)
-    events: list[dict[str, object]] = []
-    for ward, ids in by_ward.items():
-        for start in range(0, len(ids), _NOTIFY_CHUNK * 10):
-            events.append(
-                {"kind": "alerts", "ward_id": ward, "alert_ids": ids[start : start + _NOTIFY_CHUNK * 10]}
             )
     return events

@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from alerts import store
+from alerts.lifecycle import AlertState
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
 from paging.notify import Dispatcher, DispatchOutcome, NoRoute
 from paging.notify.delivery import CHANNEL_LABELS_SV
+from storage.steps import run
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,7 +75,8 @@ class PagingAlarms:
         failure: str | None,
         now: datetime,
     ) -> list[store.AlertChange]:
-        """Requests and clears for one dispatch, applied in the caller's transaction."""
+        """Requests and clears for one dispatch, applied in the caller's transaction, which announces
+        them (with the delivery they are about)."""
         requests: list[AlertRequest] = []
         clears: list[AlertClear] = []
         ward_of = {alert.patient_id: alert.ward_id}
@@ -82,7 +85,7 @@ class PagingAlarms:
             why = NO_CHANNEL if failure and failure.startswith(NoRoute.__name__) else "avvisades"
             message = f"Larm kunde inte skickas till {whom}: {why}"
             requests.append(_paging_request(alert.patient_id, NOT_SENT_RULE, message, None, now))
-            return store.apply(conn, requests, clears, ward_of, now=now)
+            return run(conn, store.apply_steps(requests, clears, ward_of, now=now, announce=False))
         # Work on copies: if the store refuses, the patients still waiting to be told are not lost.
         failing = set(self._failing)
         waiting = {channel: dict(patients) for channel, patients in self._unpaged.items()}
@@ -107,7 +110,7 @@ class PagingAlarms:
         if outcome.ok:
             delivered_at = max(a.finished_at for a in outcome.attempts if a.ok)
             clears += _clears(conn, NOT_SENT_RULE, delivered_at)
-        changes = store.apply(conn, requests, clears, ward_of, now=now)
+        changes = run(conn, store.apply_steps(requests, clears, ward_of, now=now, announce=False))
         self._failing, self._unpaged = failing, waiting
         return changes
 
@@ -127,7 +130,9 @@ def _paging_request(
 
 
 def _alarm_live(conn: psycopg.Connection, rule: str) -> bool:
-    row = conn.execute("SELECT 1 FROM alerts WHERE rule = %s AND state <> 'resolved' LIMIT 1", (rule,))
+    row = conn.execute(
+        "SELECT 1 FROM alerts WHERE rule = %s AND state <> %s LIMIT 1", (rule, AlertState.RESOLVED.value)
+    )
     return row.fetchone() is not None
 
 

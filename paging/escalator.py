@@ -6,7 +6,8 @@ whether the next level is due, picks who is on call (oncall_shifts + staff_conta
 commits an 'escalated' alert event. That committed event is the claim: every escalator
 derives the level from the 'escalated' events, so the step is never sent twice. The
 notification is then dispatched *outside* the transaction, and a second transaction stores
-every delivery attempt ('notified', or 'notification_failed') and NOTIFYs the dashboards.
+every delivery attempt ('notified', or 'notification_failed'). Every one of these rows is
+written by alerts.store (the lifecycle's one writer), which also tells the dashboards.
 
 Why two transactions: a dispatch may retry with back-off for up to a minute, and holding the
 alert's row lock that long would stall ingest (alerts/store.py locks live alerts FOR UPDATE)
@@ -24,20 +25,28 @@ Time comes in as `tick(now)`; only `run` reads the wall clock.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from alerts import store
+from alerts.lifecycle import (
+    AlertState,
+    Escalated,
+    EventKind,
+    LifecycleEvent,
+    NotificationFailed,
+    Notified,
+    Refusal,
+)
+from alerts.model import Priority
 from care import permissions
 from care.permissions import Action
 from core.contract import AlertMessage
@@ -57,7 +66,8 @@ from paging.notify import (
     WebhookChannel,
     notification_for_alert,
 )
-from storage.db import NOTIFY_CHANNEL, migrate
+from storage import steps
+from storage.db import migrate
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -97,15 +107,14 @@ class _Claim:
 _ALERT = (
     "SELECT a.id, a.ward_id, a.patient_id, a.rule, a.priority, a.state, a.message, a.opened_at,"
     " w.escalate_after_minutes FROM alerts a JOIN wards w ON w.id = a.ward_id"
-    " WHERE a.id = %s AND a.state = 'open' AND a.priority = 'high' FOR UPDATE OF a SKIP LOCKED"
+    " WHERE a.id = %s AND a.state = %s AND a.priority = %s FOR UPDATE OF a SKIP LOCKED"
 )
+_OPEN_HIGH = (AlertState.OPEN.value, Priority.HIGH.label)
 # The alert became high when it opened or when it was reprioritised to high; escalate from then.
-_SINCE = (
-    "SELECT max(at) FROM alert_events WHERE alert_id = %s AND kind = 'reprioritised' AND priority = 'high'"
-)
+_SINCE = "SELECT max(at) FROM alert_events WHERE alert_id = %s AND kind = %s AND priority = %s"
 _LEVEL = (
     "SELECT coalesce(max((detail->>'level')::int), 0), max(at) FROM alert_events"
-    " WHERE alert_id = %s AND kind = 'escalated' AND at >= %s"
+    " WHERE alert_id = %s AND kind = %s AND at >= %s"
 )
 _ON_CALL = (
     "SELECT s.staff_user_id, s.level, u.display_name, c.email, c.ntfy_topic, c.webhook_url"
@@ -162,7 +171,8 @@ class Escalator:
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM alerts WHERE state = 'open' AND priority = 'high' ORDER BY opened_at, id"
+                    "SELECT id FROM alerts WHERE state = %s AND priority = %s ORDER BY opened_at, id",
+                    _OPEN_HIGH,
                 )
             ]
             done: list[Escalation] = []
@@ -195,14 +205,14 @@ class Escalator:
             if claim is None:
                 return None
             if claim.on_call is None:
-                self._notify_dashboards(conn, claim.alert)
                 return Escalation(alert_id, claim.alert.ward_id, claim.due.level, None, False, 0)
         outcome, failure = self._dispatch(claim, now)
         assert claim.on_call is not None
         with conn.transaction():
-            self._record_delivery(conn, claim, outcome, failure, now)
-            changes = self._raise_paging_alarms(conn, claim, outcome, failure, now)
-            self._notify_dashboards(conn, claim.alert, changes)
+            changes = self._record_delivery(conn, claim, outcome, failure, now)
+            changes += self._raise_paging_alarms(conn, claim, outcome, failure, now)
+            # One announcement for the delivery and the alarms it raised: the dashboards re-read once.
+            steps.run(conn, store.announce_changes(changes))
         return Escalation(
             alert_id,
             claim.alert.ward_id,
@@ -214,13 +224,14 @@ class Escalator:
 
     def _claim(self, conn: psycopg.Connection, alert_id: int, now: datetime) -> _Claim | None:
         """Lock the alert, decide, and write the 'escalated' event. None: not due, or not ours to take."""
-        row = conn.execute(_ALERT, (alert_id,)).fetchone()
+        row = conn.execute(_ALERT, (alert_id, *_OPEN_HIGH)).fetchone()
         if row is None:
             return None  # acknowledged or resolved meanwhile, or another escalator holds it
         (alert_id, ward_id, patient_id, rule, priority, state, message, opened_at, after_minutes) = row
-        reprioritised = conn.execute(_SINCE, (alert_id,)).fetchone()
+        became_high = (alert_id, EventKind.REPRIORITISED.value, Priority.HIGH.label)
+        reprioritised = conn.execute(_SINCE, became_high).fetchone()
         since = max(opened_at, reprioritised[0]) if reprioritised and reprioritised[0] else opened_at
-        level, last_at = conn.execute(_LEVEL, (alert_id, since)).fetchone()  # type: ignore[misc]
+        level, last_at = conn.execute(_LEVEL, (alert_id, EventKind.ESCALATED.value, since)).fetchone()  # type: ignore[misc]
         due = due_escalation(
             opened_at=since,
             level=level,
@@ -240,15 +251,17 @@ class Escalator:
                 "alert %s on ward %s: nobody on call at level %d or above", alert_id, ward_id, due.level
             )
             self.metrics["nobody_on_call"] += 1
-            self._event(
-                conn, alert_id, now, "escalated", NOBODY_ON_CALL, {"level": due.level, "staff_user_id": None}
-            )
+            # Nobody will be paged: the dashboards hear of this step now, not after a delivery.
+            nobody = Escalated(NOBODY_ON_CALL, {"level": due.level, "staff_user_id": None})
+            if _recorded(conn, alert_id, nobody, now, announce=True) is None:
+                return None
             return _Claim(alert, due, None)
         note = f"Eskalerat till {LEVEL_NAMES_SV[on_call.level]} {on_call.recipient.name}"
         detail: dict[str, Any] = {"level": on_call.level, "staff_user_id": on_call.staff_user_id}
         if on_call.level != due.level:
             detail["skipped_levels"] = list(range(due.level, on_call.level))
-        self._event(conn, alert_id, now, "escalated", note, detail)
+        if _recorded(conn, alert_id, Escalated(note, detail), now, announce=False) is None:
+            return None
         self.metrics["escalated"] += 1
         log.info("alert %s escalated to level %d (staff %s)", alert_id, on_call.level, on_call.staff_user_id)
         return _Claim(alert, due, on_call)
@@ -325,7 +338,8 @@ class Escalator:
         outcome: DispatchOutcome | None,
         failure: str | None,
         now: datetime,
-    ) -> None:
+    ) -> list[store.AlertChange]:
+        """The alert_events rows of one dispatch (not yet announced: the caller does that)."""
         alert_id = claim.alert.alert_id
         if outcome is None:
             assert claim.on_call is not None
@@ -335,43 +349,31 @@ class Escalator:
             note = "Avisering kunde inte skickas"
             if failure and failure.startswith(NoRoute.__name__):
                 note = f"Avisering till {claim.on_call.recipient.name} kunde inte skickas: {NO_CHANNEL}"
-            self._event(conn, alert_id, now, "notification_failed", note, detail)
-            return
+            failed = _recorded(conn, alert_id, NotificationFailed(now, note, detail), now, announce=False)
+            return [failed] if failed else []
+        changes = []
         for attempt in outcome.attempts:
             row = attempt.alert_event()
-            kind = row["kind"] if attempt.ok else "notification_failed"
             self.metrics["notified" if attempt.ok else "notification_failed"] += 1
-            conn.execute(
-                "INSERT INTO alert_events (alert_id, at, kind, actor, priority, note, detail)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (row["alert_id"], row["at"], kind, row["actor"], row["priority"], row["note"],
-                 Jsonb(row["detail"])),
-            )  # fmt: skip
+            kind = Notified if attempt.ok else NotificationFailed
+            change = _recorded(
+                conn, alert_id, kind(row["at"], row["note"], row["detail"]), now, announce=False
+            )
+            changes += [change] if change else []
         if not outcome.ok:
             log.error("alert %s: no channel reached %s", alert_id, outcome.notification.recipient.name)
+        return changes
 
-    @staticmethod
-    def _event(
-        conn: psycopg.Connection, alert_id: int, at: datetime, kind: str, note: str, detail: dict[str, Any]
-    ) -> None:
-        conn.execute(
-            "INSERT INTO alert_events (alert_id, at, kind, actor, priority, note, detail)"
-            " VALUES (%s, %s, %s, 'engine', 'high', %s, %s)",
-            (alert_id, at, kind, note, Jsonb(detail)),
-        )
 
-    @staticmethod
-    def _notify_dashboards(
-        conn: psycopg.Connection, alert: AlertMessage, changes: Sequence[store.AlertChange] = ()
-    ) -> None:
-        by_ward: dict[str, list[int]] = defaultdict(list)
-        by_ward[alert.ward_id].append(alert.alert_id)
-        for change in changes:
-            if change.alert_id not in by_ward[change.ward_id]:
-                by_ward[change.ward_id].append(change.alert_id)
-        for ward_id, alert_ids in by_ward.items():
-            payload = {"kind": "alerts", "ward_id": ward_id, "alert_ids": alert_ids}
-            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
+def _recorded(
+    conn: psycopg.Connection, alert_id: int, event: LifecycleEvent, now: datetime, *, announce: bool
+) -> store.AlertChange | None:
+    """Record `event` through the alert store; None if the lifecycle refused it (logged by code)."""
+    outcome = steps.run(conn, store.act(alert_id, event, now=now, announce=announce))
+    if isinstance(outcome, Refusal):
+        log.warning("alert %s: %s not recorded: %s", alert_id, type(event).__name__, outcome.code.value)
+        return None
+    return outcome
 
 
 def channels_from_settings(

@@ -482,8 +482,11 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(
 
         # A malformed event is counted and ignored; the listener keeps going.
         db.execute("SELECT pg_notify('hemma_events', 'not json')")
-        david = enrol_patient(db, ward_id="avd-norr", display_name="David Dahl", gateway_id="gw-david")
-        db.execute("UPDATE gateways SET status = 'offline' WHERE id = 'gw-david'")
+        # An enrolment announces itself (care.enrolment: a vitals event); here the kit is offline
+        # before anyone sees the patient.
+        with db.transaction():
+            david = enrol_patient(db, ward_id="avd-norr", display_name="David Dahl", gateway_id="gw-david")
+            db.execute("UPDATE gateways SET status = 'offline' WHERE id = 'gw-david'")
         notify(db, {"kind": "gateway", "ward_id": None, "gateway_id": "gw-david", "status": "offline"})
         delta = recv_json(ws, "delta")
         cards = [(p["name"], p["gateway"]["status"]) for p in cards_of(delta)]
@@ -496,7 +499,8 @@ def test_websocket_snapshot_then_deltas_log_only_new_patients(
         notify(db, vitals_event(david))
         delta = recv_json(ws, "delta")
         assert delta["cards"] == [] and delta["removed"] == [str(david.patient_id)]
-    assert metric(base_url, 'events_received_total{kind="vitals"}') == 2
+    # Anna's reading, David's enrolment and his discharge
+    assert metric(base_url, 'events_received_total{kind="vitals"}') == 3
     assert metric(base_url, 'events_received_total{kind="gateway"}') == 1
     assert metric(base_url, "events_rejected_total") == 1
     assert metric(base_url, "pushes_total") >= 4

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 _PERSONAL_NUMBER = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+ ]?\d{4}(?!\d)")
 MAX_MESSAGE_CHARS = 200
 
-PRIORITY_LABELS_SV = {Priority.HIGH: "Hög", Priority.MEDIUM: "Medel", Priority.LOW: "Låg"}
 # The dashboard path for one alert. The dashboard must serve it behind its login (redirecting to the
 # patient's page), so that the link itself names no patient.
 ALERT_LINK_PATH = "/alerts/{alert_id}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from alerts.lifecycle import EventKind
 from alerts.model import AlarmCondition, Priority
 from paging.notify.base import Channel, Clock, DeliveryFailed, DeliveryResult, NoRoute, Notification
 
@@ -86,7 +87,7 @@ class DeliveryAttempt:
         return {
             "alert_id": self.alert_id,
             "at": self.finished_at,
-            "kind": "notified",
+            "kind": EventKind.NOTIFIED.value,
             "actor": "engine",
             "priority": self.priority.label,
             "note": note,

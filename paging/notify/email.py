@@ -16,8 +16,8 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from alerts.texts_sv import PRIORITY_SV
 from paging.notify.base import (
-    PRIORITY_LABELS_SV,
     DeliveryFailed,
     DeliveryResult,
     Notification,
@@ -38,7 +38,7 @@ def _local(n: Notification, which: str) -> str:
 def compose(notification: Notification, *, sender: str, message_domain: str) -> EmailMessage:
     """The mail for one notification. Pure: the Date is when the escalation decided to notify."""
     n = notification
-    priority = PRIORITY_LABELS_SV[n.priority]
+    priority = PRIORITY_SV[n.priority]
     mail = EmailMessage()
     mail["Subject"] = f"Hemma: larm med {priority.lower()} prioritet – {n.ward_id}"
     mail["From"] = sender

@@ -16,9 +16,9 @@ import ssl
 from email.header import Header
 
 from alerts.model import Priority
+from alerts.texts_sv import PRIORITY_SV
 from paging.notify import http_transport
 from paging.notify.base import (
-    PRIORITY_LABELS_SV,
     DeliveryFailed,
     DeliveryResult,
     Notification,
@@ -42,7 +42,7 @@ def header_text(text: str) -> str:
 
 
 def title(notification: Notification) -> str:
-    return f"Hemma: {PRIORITY_LABELS_SV[notification.priority]} prioritet – {notification.ward_id}"
+    return f"Hemma: {PRIORITY_SV[notification.priority]} prioritet – {notification.ward_id}"
 
 
 def body(notification: Notification) -> bytes:
