@@ -29,9 +29,11 @@ from datetime import datetime
 import numpy as np
 
 from alerts import persistence as ps
+from alerts.facts import LimitKind, ThresholdBreach
+from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 from alerts.thresholds import PersonalLimits, ThresholdRule
-from core.vitals import VITALS, Vital
+from core.vitals import Vital
 
 # Characteristics that stream (PLX Continuous Measurement, Heart Rate Measurement): their readings need
 # persistence. Everything else is a spot check a person takes on purpose: one trustworthy reading counts.
@@ -43,10 +45,6 @@ WINDOW_READINGS = 16
 # NEWS2 scale 2 (RCP 2017 chart 1, for hypercapnic patients ordered on it): SpO2 ≤83 % scores 3 and
 # 84-85 % scores 2, so the ward's SpO2 limits for such a patient are these instead of scale 1's.
 SCALE_2_SPO2_LIMITS = {Priority.HIGH: 84.0, Priority.MEDIUM: 86.0}
-SCALE_2_MESSAGES = {
-    Priority.HIGH: "Syremättnad ≤ 83 % (skala 2)",
-    Priority.MEDIUM: "Syremättnad 84–85 % (skala 2)",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +141,6 @@ def judgement_output(
 ) -> RuleOutput:
     """Requests at each row's level; clears where a live alert exists and no severity is active."""
     first = limits.rules[0]
-    info = VITALS[first.vital]
-    side = "under" if first.direction == "below" else "över"
     requests = []
     sign = ps.sign_of(first.direction)
     chosen = np.take_along_axis(limits.limit, np.maximum(judgement.severity, 0)[None, :], axis=0)[0]
@@ -152,19 +148,19 @@ def judgement_output(
     for i in np.flatnonzero(judgement.level > 0):
         s = int(judgement.severity[i])
         rule, limit = limits.rules[s], float(limits.limit[s, i])
-        if limits.own[s, i]:
-            text = f"{info.display} {side} personlig gräns {info.format(limit)}"
-        elif limits.scale_2[s, i]:
-            text = SCALE_2_MESSAGES[rule.priority]
-        else:
-            text = rule.message
+        own, scale_2 = bool(limits.own[s, i]), bool(limits.scale_2[s, i])
+        kind = LimitKind.PERSONAL if own else LimitKind.SCALE_2 if scale_2 else LimitKind.WARD
+        facts = ThresholdBreach(
+            first.rule, rule.priority, first.vital, first.direction, limit, kind, float(judgement.value[i]),
+            beyond=bool(beyond[i]),
+        )  # fmt: skip
         requests.append(
             AlertRequest(
                 patient_id=patient_ids[i],
                 rule=first.rule,
                 vital=first.vital.value,
                 priority=Priority(int(judgement.level[i])),
-                message=_message(text, info.format(float(judgement.value[i])), beyond=bool(beyond[i])),
+                message=render(facts),
                 value=float(judgement.value[i]),
                 threshold=limit,
                 observed_at=from_epoch_seconds(float(judgement.at[i])),
@@ -176,12 +172,6 @@ def judgement_output(
         for i in np.flatnonzero(cleared)
     ]
     return requests, clears
-
-
-def _message(rule_text: str, value: str, *, beyond: bool) -> str:
-    """ "Puls ≥ 131/min: 135 /min" while beyond the limit; held by hysteresis (back inside, but not yet by
-    the margin), the newest value is not presented as if it breached: "Puls ≥ 131/min; senast 128 /min"."""
-    return f"{rule_text}: {value}" if beyond else f"{rule_text}; senast {value}"
 
 
 # --- scalar twin, used only in tests ----------------------------------------------------------

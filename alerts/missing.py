@@ -26,9 +26,19 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerts.facts import (
+    BatteryLow,
+    ClockNotSet,
+    DeviceSilent,
+    Facts,
+    GatewayOffline,
+    MissingVital,
+    ReceiptsOverdue,
+)
+from alerts.messages_sv import render
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 from alerts.requests import output_from_masks
-from core.vitals import VITALS, Vital
+from core.vitals import Vital
 
 TECHNICAL = AlarmCondition.TECHNICAL
 MISSING_GRACE = timedelta(minutes=30)
@@ -43,10 +53,6 @@ RECEIPTS_OVERDUE_AFTER = timedelta(minutes=20)
 
 def _seconds(span: timedelta | np.ndarray) -> np.ndarray | float:
     return span.total_seconds() if isinstance(span, timedelta) else np.asarray(span, dtype=float)
-
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.0f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
 
 def missing_vital_output(
@@ -73,17 +79,15 @@ def missing_vital_output(
     grace_s = grace.total_seconds()
     fire = known & (age > every_s + grace_s)
     priority = np.where(age > 2 * every_s + grace_s, Priority.MEDIUM, Priority.LOW)
-    label = VITALS[vital].short
 
-    def message(i: int) -> str:
-        never = np.isnan(last_trusted_at[i])
-        what = "Ingen tillförlitlig mätning" if never else "Ingen ny tillförlitlig mätning"
-        return f"{what} av {label} på {_hours(age[i])} (planerad var {_hours(every_s[i])})"
+    def facts(i: int) -> MissingVital:
+        never = bool(np.isnan(last_trusted_at[i]))
+        return MissingVital(vital=vital, never=never, age_s=float(age[i]), every_s=float(every_s[i]))
 
     return output_from_masks(
         patient_ids=patient_ids, rule=f"missing:{vital.value}", vital=vital.value, priority=priority,
         fire=fire, known=known, value=age / 3600, threshold=every_s / 3600,
-        observed_at=np.full(age.shape, now_s), message=message, now=now, condition=TECHNICAL,
+        observed_at=np.full(age.shape, now_s), facts=facts, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
 
@@ -105,7 +109,7 @@ def device_silent_output(
     fire = known & (silent > _seconds(silent_after))
     return _per_device(
         patient_ids, device_ids, "device_silent", priority, fire, known, silent / 3600, now,
-        lambda i: f"Enheten {device_ids[i]} har inte hörts av på {_hours(silent[i])}",
+        lambda i: DeviceSilent(device=device_ids[i], silent_s=float(silent[i])),
     )  # fmt: skip
 
 
@@ -129,13 +133,13 @@ def gateway_offline_output(
     fire = down & (offline_for > after.total_seconds())
     known = fire | ~down  # only "online" clears: a new outage inside its grace time is not "back"
 
-    def message(i: int) -> str:
-        return f"Hemenheten har varit offline i {_hours(offline_for[i])}"
+    def facts(i: int) -> GatewayOffline:
+        return GatewayOffline(offline_s=float(offline_for[i]))
 
     return output_from_masks(
         patient_ids=patient_ids, rule="gateway_offline", vital=None, priority=Priority.MEDIUM, fire=fire,
         known=known, value=offline_for / 3600, threshold=after.total_seconds() / 3600,
-        observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
+        observed_at=np.full(fire.shape, now_s), facts=facts, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
 
@@ -159,14 +163,14 @@ def receipts_overdue_output(
     fire = online & ~np.isnan(unconfirmed_since) & (waited > after.total_seconds())
     known = online
 
-    def message(i: int) -> str:
-        count = f" ({measurements[i]:.0f} mätningar)" if not np.isnan(measurements[i]) else ""
-        return f"Mätvärden från hemenheten har inte bekräftats som mottagna på {_hours(waited[i])}{count}"
+    def facts(i: int) -> ReceiptsOverdue:
+        count = None if np.isnan(measurements[i]) else float(measurements[i])
+        return ReceiptsOverdue(waited_s=float(waited[i]), measurements=count)
 
     return output_from_masks(
         patient_ids=patient_ids, rule="receipts_overdue", vital=None, priority=Priority.MEDIUM, fire=fire,
         known=known, value=np.where(fire, waited / 3600, np.nan), threshold=after.total_seconds() / 3600,
-        observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
+        observed_at=np.full(fire.shape, now_s), facts=facts, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
 
@@ -186,7 +190,7 @@ def battery_low_output(
     priority = np.where(percent <= BATTERY_CRITICAL, Priority.MEDIUM, Priority.LOW)
     return _per_device(
         patient_ids, device_ids, "battery_low", priority, fire, known & ~quiet, percent, now,
-        lambda i: f"Låg batterinivå i {device_ids[i]}: {percent[i]:.0f} %", at=measured_at,
+        lambda i: BatteryLow(device=device_ids[i], percent=float(percent[i])), at=measured_at,
     )  # fmt: skip
 
 
@@ -205,7 +209,7 @@ def clock_not_set_output(
     fire = known & clock_not_set
     return _per_device(
         patient_ids, device_ids, "clock_not_set", Priority.LOW, fire, known, np.full(fire.shape, np.nan), now,
-        lambda i: f"Klockan i {device_ids[i]} är inte ställd", at=measured_at,
+        lambda i: ClockNotSet(device=device_ids[i]), at=measured_at,
     )  # fmt: skip
 
 
@@ -218,7 +222,7 @@ def _per_device(
     known: np.ndarray,
     value: np.ndarray,
     now: datetime,
-    message: Callable[[int], str],
+    facts: Callable[[int], Facts],
     *,
     at: np.ndarray | None = None,
 ) -> RuleOutput:
@@ -237,7 +241,7 @@ def _per_device(
         requests.append(
             AlertRequest(
                 patient_id=patient_ids[i], rule=rule, vital=None, priority=level,
-                message=message(int(i)),
+                message=render(facts(int(i))),
                 value=None if np.isnan(value[i]) else float(value[i]), threshold=None, observed_at=when,
                 condition=TECHNICAL,
             )

@@ -37,6 +37,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from alerts.facts import News2Risk
+from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 
 MISSING = -1
@@ -372,7 +374,6 @@ def _half_up_one(value: float | None, per_unit: int) -> int | None:
 # --- alert requests ---------------------------------------------------------------------------
 
 NEWS2_RULE = "news2"
-_RISK_SV = {Risk.LOW_MEDIUM: "låg–medel", Risk.MEDIUM: "medel", Risk.HIGH: "hög"}
 # RCP chart 4: 7+ needs an emergency response, 5-6 or a single red 3 an urgent one (IEC 60601-1-8 medium).
 _RISK_PRIORITY = {Risk.LOW_MEDIUM: Priority.MEDIUM, Risk.MEDIUM: Priority.MEDIUM, Risk.HIGH: Priority.HIGH}
 _RISK_TRIGGER = {Risk.LOW_MEDIUM: 3.0, Risk.MEDIUM: 5.0, Risk.HIGH: 7.0}
@@ -402,14 +403,14 @@ def news2_requests(
     for i in np.flatnonzero(result.risk_floor > Risk.LOW):
         risk = Risk(int(result.risk_floor[i]))
         total = int(result.partial_total[i])
-        shown = f"≥ {total} (ofullständig)" if result.incomplete[i] else str(total)
+        facts = News2Risk(total=total, incomplete=bool(result.incomplete[i]), risk=risk.label)
         requests.append(
             AlertRequest(
                 patient_id=patient_ids[i],
                 rule=NEWS2_RULE,
                 vital=None,
                 priority=_RISK_PRIORITY[risk],
-                message=f"NEWS2 {shown}: {_RISK_SV[risk]} risk",
+                message=render(facts),
                 value=float(total),
                 threshold=_RISK_TRIGGER[risk],
                 observed_at=from_epoch_seconds(float(at[i])),

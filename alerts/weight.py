@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerts.facts import WeightAboveBaseline, WeightGain3d
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
 from core.vitals import Vital
@@ -80,13 +81,13 @@ def weight_gain_output(wg: WeightGain, patient_ids: Sequence[uuid.UUID], *, now:
     fire = measured & (wg.gain > WEIGHT_GAIN_KG + _FLOAT_GUARD)
     known = fire | (measured & (wg.gain <= WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN + _FLOAT_GUARD))
 
-    def message(i: int) -> str:
-        return f"Viktökning {wg.gain[i]:.1f} kg på 3 dygn (gräns 2 kg)".replace(".", ",")
+    def facts(i: int) -> WeightGain3d:
+        return WeightGain3d(gain_kg=float(wg.gain[i]), limit_kg=WEIGHT_GAIN_KG)
 
     return output_from_masks(
         patient_ids=patient_ids, rule=WEIGHT_GAIN_RULE, vital=Vital.BODY_WEIGHT.value,
         priority=Priority.MEDIUM, fire=fire, known=known, value=wg.gain, threshold=WEIGHT_GAIN_KG,
-        observed_at=wg.newest_at, message=message, now=now,
+        observed_at=wg.newest_at, facts=facts, now=now,
     )  # fmt: skip
 
 
@@ -195,15 +196,13 @@ def baseline_output(
     known = ~np.isnan(chart.z) & ~np.isnan(chart.var) & (chart.n >= s.min_readings)
     excess, limit = chart.excess(), chart.limit(s)
 
-    def message(i: int) -> str:
-        return f"Vikten {excess[i]:.1f} kg över patientens baslinje (gräns {limit[i]:.1f} kg)".replace(
-            ".", ","
-        )
+    def facts(i: int) -> WeightAboveBaseline:
+        return WeightAboveBaseline(excess_kg=float(excess[i]), limit_kg=float(limit[i]))
 
     return output_from_masks(
         patient_ids=patient_ids, rule=BASELINE_RULE, vital=Vital.BODY_WEIGHT.value, priority=Priority.LOW,
         fire=known & chart.out, known=known, value=excess, threshold=limit, observed_at=observed_at,
-        message=message, now=now,
+        facts=facts, now=now,
     )  # fmt: skip
 
 
