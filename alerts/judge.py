@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from alerts import persistence as ps
 from alerts.facts import LimitKind, ThresholdBreach
+from alerts.inputs import ThresholdInputs, ThresholdRequest
 from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
-from alerts.thresholds import PersonalLimits, ThresholdRule
+from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.thresholds import WARD_DEFAULT_RULES, PersonalLimits, ThresholdRule
 from core.vitals import Vital
 
 # Characteristics that stream (PLX Continuous Measurement, Heart Rate Measurement): their readings need
@@ -63,7 +65,7 @@ class KeyLimits:
         patient_ids: Sequence[uuid.UUID],
         *,
         personal: PersonalLimits,
-        spo2_scale_2: set[uuid.UUID],
+        spo2_scale_2: Set[uuid.UUID],
     ) -> KeyLimits:
         ordered = tuple(sorted(rules, key=lambda r: r.priority, reverse=True))
         rows = len(patient_ids)
@@ -172,6 +174,54 @@ def judgement_output(
         for i in np.flatnonzero(cleared)
     ]
     return requests, clears
+
+
+# --- the rule -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdsRule:
+    """Every threshold key of the vitals a batch touched (manual respiration rates included)."""
+
+    rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES
+    family: RuleFamily = RuleFamily.THRESHOLD
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False  # a clear is sent only where a live alert says so (`judgement_output`)
+
+    def keys_of(self, vital: Vital) -> dict[str, list[ThresholdRule]]:
+        keys: dict[str, list[ThresholdRule]] = {}
+        for rule in self.rules:
+            if rule.vital is vital:
+                keys.setdefault(rule.rule, []).append(rule)
+        return keys
+
+    def request(self, scope: Scope) -> ThresholdRequest | None:
+        judged = tuple(
+            (vital, tuple(sorted(who)), tuple(keys))
+            for vital, who in scope.touched.items()
+            if who and (keys := self.keys_of(vital))
+        )
+        return ThresholdRequest(judged) if judged else None
+
+    def evaluate(self, inputs: ThresholdInputs, now: datetime) -> RuleOutput:
+        requests: list[AlertRequest] = []
+        clears: list[AlertClear] = []
+        for window in inputs.windows:
+            ids = window.patients
+            for key, rules in self.keys_of(window.vital).items():
+                limits = KeyLimits.for_rows(
+                    rules, ids, personal=inputs.personal, spo2_scale_2=inputs.spo2_scale_2
+                )
+                live_priority = np.array([window.live.get((pid, key), 0) for pid in ids], dtype=np.int8)
+                verdict = judge(
+                    limits, window.values, window.times, window.doubtful, live_priority=live_priority,
+                    now=now, continuous=window.continuous,
+                )  # fmt: skip
+                more = judgement_output(limits, verdict, ids, live_priority=live_priority)
+                requests += more[0]
+                clears += more[1]
+        return requests, clears
 
 
 # --- scalar twin, used only in tests ----------------------------------------------------------

@@ -34,8 +34,10 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from alerts.facts import TrendRise, TrendSlope
+from alerts.inputs import HourlyMeansRequest, Series, TrendSlopeRequest, TrendSlopes
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
+from alerts.rule import RuleFamily, Scope, Trigger
 from core.vitals import Vital
 
 _TOLERANCE = 1e-9  # float guard on "by 3 points or more": an exact fall of 3.0 must count
@@ -144,15 +146,17 @@ class RiseRule:
 
 
 SPO2_FALLING = SlopeRule(
-    "trend:spo2_falling", Vital.SPO2, timedelta(hours=6), -3.0, 4, timedelta(hours=3),
+    RuleFamily.TREND.key("spo2_falling"), Vital.SPO2, timedelta(hours=6), -3.0, 4, timedelta(hours=3),
     Priority.MEDIUM,
 )  # fmt: skip
 SYSTOLIC_FALLING = SlopeRule(
-    "trend:systolic_falling", Vital.SYSTOLIC_BP, timedelta(hours=12), -20.0, 3, timedelta(hours=6),
+    RuleFamily.TREND.key("systolic_falling"), Vital.SYSTOLIC_BP, timedelta(hours=12), -20.0, 3,
+    timedelta(hours=6),
     Priority.MEDIUM,
 )  # fmt: skip
 RESTING_PULSE_RISING = RiseRule(
-    "trend:resting_pulse_rising", Vital.PULSE_RATE, timedelta(hours=24), timedelta(days=3), 10.0, 3,
+    RuleFamily.TREND.key("resting_pulse_rising"), Vital.PULSE_RATE, timedelta(hours=24), timedelta(days=3),
+    10.0, 3,
     Priority.LOW,
 )  # fmt: skip
 SLOPE_RULES = (SPO2_FALLING, SYSTOLIC_FALLING)
@@ -214,6 +218,47 @@ def rise_output(
         patient_ids=patient_ids, rule=rule.rule, vital=rule.vital.value, priority=rule.priority,
         fire=fire, known=known, value=up, threshold=rule.rise, observed_at=observed, facts=facts, now=now,
     )  # fmt: skip
+
+
+# --- the rules --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlopeTrendRule:
+    """A slope rule over the engine's trend windows (`alerts.running.SlotWindows`, one per vital, kept in
+    memory and rebuilt from the database on first use: see `ingest.engine`)."""
+
+    rule: SlopeRule
+    family: RuleFamily = RuleFamily.TREND
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = None
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> TrendSlopeRequest | None:
+        return TrendSlopeRequest(self.rule.vital, self.rule.min_samples)
+
+    def evaluate(self, inputs: TrendSlopes, now: datetime) -> RuleOutput:
+        return slope_output(self.rule, inputs.slope, inputs.patients, now=now, observed_at=inputs.observed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class RiseTrendRule:
+    """A rise of whole-day means. It compares days, so every 15 minutes is often enough; hourly means
+    make an oximeter's stream and a cuff's daily reading weigh alike per hour."""
+
+    rule: RiseRule
+    family: RuleFamily = RuleFamily.TREND
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = timedelta(minutes=15)
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> HourlyMeansRequest | None:
+        if not scope.in_care:
+            return None
+        return HourlyMeansRequest(self.rule.vital, scope.in_care, self.rule.recent + self.rule.reference)
+
+    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+        return rise_output(self.rule, inputs.values, inputs.times, inputs.patients, now=now)
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------

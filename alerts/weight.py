@@ -28,16 +28,19 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from alerts.facts import WeightAboveBaseline, WeightGain3d
+from alerts.inputs import RecentWeightsRequest, Series, WeightHistoryRequest
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
+from alerts.rule import RuleFamily, Scope, Trigger
+from core.contract import MAX_CLOCK_SKEW
 from core.vitals import Vital
 
-WEIGHT_GAIN_RULE = "weight_gain_3d"
+WEIGHT_GAIN_RULE = RuleFamily.WEIGHT_GAIN.key()
 WEIGHT_GAIN_KG = 2.0  # "more than 2 kg"
 WEIGHT_WINDOW = timedelta(days=3)
 WEIGHT_WINDOW_SLACK = timedelta(hours=6)
 WEIGHT_CLEAR_MARGIN = 0.5  # kg: hysteresis of the 3-day rule, about one day's weighing noise
-BASELINE_RULE = "weight_above_baseline"
+BASELINE_RULE = RuleFamily.WEIGHT_BASELINE.key()
 _FLOAT_GUARD = 1e-6  # 72.3 - 70.3 is 2.0000000000000284 in binary: not "more than 2 kg"
 
 
@@ -204,6 +207,62 @@ def baseline_output(
         fire=known & chart.out, known=known, value=excess, threshold=limit, observed_at=observed_at,
         facts=facts, now=now,
     )  # fmt: skip
+
+
+# --- the rules --------------------------------------------------------------------------------------
+# The database is their state: each batch reads the window it needs in the batch's own transaction, so
+# a restart rebuilds nothing and a redelivered message (which inserts nothing) re-evaluates nothing.
+
+
+def _weighed(scope: Scope) -> tuple[uuid.UUID, ...]:
+    return tuple(sorted(scope.touched.get(Vital.BODY_WEIGHT, ())))
+
+
+@dataclass(frozen=True, slots=True)
+class WeightGainRule:
+    """ESC/HFA "more than 2 kg within 3 days" for the patients who just sent a weight."""
+
+    family: RuleFamily = RuleFamily.WEIGHT_GAIN
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False
+
+    def request(self, scope: Scope) -> RecentWeightsRequest | None:
+        patients = _weighed(scope)
+        return RecentWeightsRequest(patients, WEIGHT_WINDOW + WEIGHT_WINDOW_SLACK) if patients else None
+
+    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+        # Readings may be up to MAX_CLOCK_SKEW ahead of the server clock and still be accepted.
+        gain = weight_gain(inputs.values, inputs.times, now=now + MAX_CLOCK_SKEW)
+        return weight_gain_output(gain, inputs.patients, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class WeightBaselineRule:
+    """ "Weight above the patient's own baseline" (EWMA chart) for the patients who just sent a weight.
+
+    Replayed from the first weight since enrolment: a patient weighs once a day, so a quarter's history
+    is ~90 rows, and a late weight (store-and-forward) lands in its place in time, not after the newest.
+    """
+
+    settings: BaselineSettings | None = None
+    family: RuleFamily = RuleFamily.WEIGHT_BASELINE
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False
+
+    def request(self, scope: Scope) -> WeightHistoryRequest | None:
+        patients = _weighed(scope)
+        return WeightHistoryRequest(patients) if patients else None
+
+    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+        values, times = inputs.values, inputs.times
+        chart = BaselineChart.empty(len(inputs.patients))
+        for col in range(values.shape[1]):
+            chart = update_baseline(chart, values[:, col], times[:, col], self.settings)
+        newest_at = np.nanmax(np.where(np.isnan(times), -np.inf, times), axis=1, initial=-np.inf)
+        newest_at = np.where(np.isfinite(newest_at), newest_at, np.nan)
+        return baseline_output(chart, inputs.patients, now=now, observed_at=newest_at, settings=self.settings)
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------
