@@ -24,16 +24,20 @@ NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 P = [uuid.UUID(int=i + 1) for i in range(8)]
 
 
-def _thresholds(key: str, values: list[float], *, live: int = 0, personal: dict[Priority, float] | None = None,
-                scale_2: bool = False) -> RuleOutput:  # fmt: skip
+def _thresholds(
+    key: str, values: list[float], *, live: int = 0, personal: dict[Priority, float] | None = None,
+    scale_2: bool = False,
+) -> RuleOutput:  # fmt: skip
     rules = [r for r in WARD_DEFAULT_RULES if r.rule == key]
     ids = P[: len(values)]
     mine = {(ids[0], key, priority): limit for priority, limit in (personal or {}).items()}
-    limits = judge.KeyLimits.for_rows(rules, ids, personal=mine, spo2_scale_2=set(ids) if scale_2 else set())
+    scale_2_ids = set(ids) if scale_2 else set()
+    limits = judge.KeyLimits.for_rows(rules, ids, personal=mine, spo2_scale_2=scale_2_ids)
     live_priority = np.full(len(ids), live, np.int8)
     verdict = judge.judge(
         limits, np.array(values)[:, None], np.full((len(ids), 1), NOW.timestamp() - 60),
-        np.zeros((len(ids), 1), bool), live_priority=live_priority, now=NOW, continuous=np.zeros(len(ids), bool),
+        np.zeros((len(ids), 1), bool), live_priority=live_priority, now=NOW,
+        continuous=np.zeros(len(ids), bool),
     )  # fmt: skip
     return judge.judgement_output(limits, verdict, ids, live_priority=live_priority)
 
@@ -92,11 +96,13 @@ def _technical() -> RuleOutput:
     now_s, h = NOW.timestamp(), 3600.0
     parts = [
         missing.missing_vital_output(
-            Vital.SPO2, P[:2], last_trusted_at=np.array([now_s - 9 * h, np.nan]), every=np.array([4 * h, 4 * h]),
+            Vital.SPO2, P[:2], last_trusted_at=np.array([now_s - 9 * h, np.nan]),
+            every=np.array([4 * h, 4 * h]),
             plan_started_at=np.array([now_s - 20 * h, now_s - 5 * h]), now=NOW,
         ),
         missing.device_silent_output(
-            P[:1], ["AA:BB"], last_seen_at=np.array([now_s - 30 * h]), silent_after=timedelta(hours=26), now=NOW
+            P[:1], ["AA:BB"], last_seen_at=np.array([now_s - 30 * h]), silent_after=timedelta(hours=26),
+            now=NOW,
         ),
         missing.gateway_offline_output(
             P[:2], status=["offline", "offline"], status_at=np.array([now_s - 1200, now_s - 3 * h]),
