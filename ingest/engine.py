@@ -181,7 +181,7 @@ class AlertEngine:
                 inputs = reads.load(request)
             got, gone = rule.evaluate(inputs, now)
             if rule.clears_where_live:
-                live = reads.live_keys(rule.family.prefix)
+                live = reads.live_keys(rule.family)
                 gone = [c for c in gone if (c.patient_id, c.rule) in live]
             requests += got
             clears += gone
