@@ -105,11 +105,16 @@ class AlertEngine:
     # --- the stream -------------------------------------------------------------------------------
 
     def after_readings(
-        self, conn: psycopg.Connection, inserted: list[tuple], ward_of: dict[uuid.UUID, str], *, now: datetime
+        self,
+        conn: psycopg.Connection,
+        inserted: list[tuple[Any, ...]],
+        ward_of: dict[uuid.UUID, str],
+        *,
+        now: datetime,
     ) -> list[AlertChange]:
         """Rules for the readings just inserted: rows of (time, patient_id, vital, value, quality)."""
         touched: dict[Vital, set[uuid.UUID]] = {}
-        trend_rows: dict[Vital, list[tuple]] = {}
+        trend_rows: dict[Vital, list[tuple[uuid.UUID, float, float]]] = {}
         trend_vitals = {r.vital for r in self.trend_rules}
         for at, patient_id, vital_name, value, quality in inserted:
             vital = Vital(vital_name)
