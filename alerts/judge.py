@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from alerts import persistence as ps
+from alerts.facts import LimitKind, ThresholdBreach
+from alerts.inputs import ThresholdInputs, ThresholdRequest
+from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
-from alerts.thresholds import PersonalLimits, ThresholdRule
-from core.vitals import VITALS, Vital
+from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.thresholds import WARD_DEFAULT_RULES, PersonalLimits, ThresholdRule
+from core.vitals import Vital
 
 # Characteristics that stream (PLX Continuous Measurement, Heart Rate Measurement): their readings need
 # persistence. Everything else is a spot check a person takes on purpose: one trustworthy reading counts.
@@ -43,10 +47,6 @@ WINDOW_READINGS = 16
 # NEWS2 scale 2 (RCP 2017 chart 1, for hypercapnic patients ordered on it): SpO2 ≤83 % scores 3 and
 # 84-85 % scores 2, so the ward's SpO2 limits for such a patient are these instead of scale 1's.
 SCALE_2_SPO2_LIMITS = {Priority.HIGH: 84.0, Priority.MEDIUM: 86.0}
-SCALE_2_MESSAGES = {
-    Priority.HIGH: "Syremättnad ≤ 83 % (skala 2)",
-    Priority.MEDIUM: "Syremättnad 84–85 % (skala 2)",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class KeyLimits:
         patient_ids: Sequence[uuid.UUID],
         *,
         personal: PersonalLimits,
-        spo2_scale_2: set[uuid.UUID],
+        spo2_scale_2: Set[uuid.UUID],
     ) -> KeyLimits:
         ordered = tuple(sorted(rules, key=lambda r: r.priority, reverse=True))
         rows = len(patient_ids)
@@ -143,8 +143,6 @@ def judgement_output(
 ) -> RuleOutput:
     """Requests at each row's level; clears where a live alert exists and no severity is active."""
     first = limits.rules[0]
-    info = VITALS[first.vital]
-    side = "under" if first.direction == "below" else "över"
     requests = []
     sign = ps.sign_of(first.direction)
     chosen = np.take_along_axis(limits.limit, np.maximum(judgement.severity, 0)[None, :], axis=0)[0]
@@ -152,19 +150,19 @@ def judgement_output(
     for i in np.flatnonzero(judgement.level > 0):
         s = int(judgement.severity[i])
         rule, limit = limits.rules[s], float(limits.limit[s, i])
-        if limits.own[s, i]:
-            text = f"{info.display} {side} personlig gräns {info.format(limit)}"
-        elif limits.scale_2[s, i]:
-            text = SCALE_2_MESSAGES[rule.priority]
-        else:
-            text = rule.message
+        own, scale_2 = bool(limits.own[s, i]), bool(limits.scale_2[s, i])
+        kind = LimitKind.PERSONAL if own else LimitKind.SCALE_2 if scale_2 else LimitKind.WARD
+        facts = ThresholdBreach(
+            first.rule, rule.priority, first.vital, first.direction, limit, kind, float(judgement.value[i]),
+            beyond=bool(beyond[i]),
+        )  # fmt: skip
         requests.append(
             AlertRequest(
                 patient_id=patient_ids[i],
                 rule=first.rule,
                 vital=first.vital.value,
                 priority=Priority(int(judgement.level[i])),
-                message=_message(text, info.format(float(judgement.value[i])), beyond=bool(beyond[i])),
+                message=render(facts),
                 value=float(judgement.value[i]),
                 threshold=limit,
                 observed_at=from_epoch_seconds(float(judgement.at[i])),
@@ -178,10 +176,52 @@ def judgement_output(
     return requests, clears
 
 
-def _message(rule_text: str, value: str, *, beyond: bool) -> str:
-    """ "Puls ≥ 131/min: 135 /min" while beyond the limit; held by hysteresis (back inside, but not yet by
-    the margin), the newest value is not presented as if it breached: "Puls ≥ 131/min; senast 128 /min"."""
-    return f"{rule_text}: {value}" if beyond else f"{rule_text}; senast {value}"
+# --- the rule -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdsRule:
+    """Every threshold key of the vitals a batch touched (manual respiration rates included)."""
+
+    rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES
+    family: RuleFamily = RuleFamily.THRESHOLD
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False  # a clear is sent only where a live alert says so (`judgement_output`)
+
+    def keys_of(self, vital: Vital) -> dict[str, list[ThresholdRule]]:
+        keys: dict[str, list[ThresholdRule]] = {}
+        for rule in self.rules:
+            if rule.vital is vital:
+                keys.setdefault(rule.rule, []).append(rule)
+        return keys
+
+    def request(self, scope: Scope) -> ThresholdRequest | None:
+        judged = tuple(
+            (vital, tuple(sorted(who)), tuple(keys))
+            for vital, who in scope.touched.items()
+            if who and (keys := self.keys_of(vital))
+        )
+        return ThresholdRequest(judged) if judged else None
+
+    def evaluate(self, inputs: ThresholdInputs, now: datetime) -> RuleOutput:
+        requests: list[AlertRequest] = []
+        clears: list[AlertClear] = []
+        for window in inputs.windows:
+            ids = window.patients
+            for key, rules in self.keys_of(window.vital).items():
+                limits = KeyLimits.for_rows(
+                    rules, ids, personal=inputs.personal, spo2_scale_2=inputs.spo2_scale_2
+                )
+                live_priority = np.array([window.live.get((pid, key), 0) for pid in ids], dtype=np.int8)
+                verdict = judge(
+                    limits, window.values, window.times, window.doubtful, live_priority=live_priority,
+                    now=now, continuous=window.continuous,
+                )  # fmt: skip
+                more = judgement_output(limits, verdict, ids, live_priority=live_priority)
+                requests += more[0]
+                clears += more[1]
+        return requests, clears
 
 
 # --- scalar twin, used only in tests ----------------------------------------------------------

@@ -22,13 +22,33 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerts.facts import (
+    BatteryLow,
+    ClockNotSet,
+    DeviceSilent,
+    Facts,
+    GatewayOffline,
+    MissingVital,
+    ReceiptsOverdue,
+)
+from alerts.inputs import (
+    DeviceStates,
+    DeviceStatesRequest,
+    KitStatus,
+    KitStatusRequest,
+    PlannedVital,
+    PlannedVitalsRequest,
+)
+from alerts.messages_sv import render
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 from alerts.requests import output_from_masks
-from core.vitals import VITALS, Vital
+from alerts.rule import RuleFamily, Scope, Trigger
+from core.vitals import Vital
 
 TECHNICAL = AlarmCondition.TECHNICAL
 MISSING_GRACE = timedelta(minutes=30)
@@ -39,14 +59,11 @@ BATTERY_LOW, BATTERY_CRITICAL, BATTERY_CLEAR = 20.0, 10.0, 25.0
 # Longer than the gateway's status heartbeat (10 min), so a message that merely awaited its receipt
 # when a status was sent is never reported: a newer status says it was confirmed long before this.
 RECEIPTS_OVERDUE_AFTER = timedelta(minutes=20)
+DEVICE_SILENT_AFTER = timedelta(hours=26)  # spot-check devices: a day's use plus slack
 
 
 def _seconds(span: timedelta | np.ndarray) -> np.ndarray | float:
     return span.total_seconds() if isinstance(span, timedelta) else np.asarray(span, dtype=float)
-
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.0f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
 
 def missing_vital_output(
@@ -73,17 +90,15 @@ def missing_vital_output(
     grace_s = grace.total_seconds()
     fire = known & (age > every_s + grace_s)
     priority = np.where(age > 2 * every_s + grace_s, Priority.MEDIUM, Priority.LOW)
-    label = VITALS[vital].short
 
-    def message(i: int) -> str:
-        never = np.isnan(last_trusted_at[i])
-        what = "Ingen tillförlitlig mätning" if never else "Ingen ny tillförlitlig mätning"
-        return f"{what} av {label} på {_hours(age[i])} (planerad var {_hours(every_s[i])})"
+    def facts(i: int) -> MissingVital:
+        never = bool(np.isnan(last_trusted_at[i]))
+        return MissingVital(vital=vital, never=never, age_s=float(age[i]), every_s=float(every_s[i]))
 
     return output_from_masks(
-        patient_ids=patient_ids, rule=f"missing:{vital.value}", vital=vital.value, priority=priority,
-        fire=fire, known=known, value=age / 3600, threshold=every_s / 3600,
-        observed_at=np.full(age.shape, now_s), message=message, now=now, condition=TECHNICAL,
+        patient_ids=patient_ids, rule=RuleFamily.MISSING.key(vital.value), vital=vital.value,
+        priority=priority, fire=fire, known=known, value=age / 3600, threshold=every_s / 3600,
+        observed_at=np.full(age.shape, now_s), facts=facts, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
 
@@ -104,8 +119,8 @@ def device_silent_output(
     known = ~np.isnan(last_seen_at)
     fire = known & (silent > _seconds(silent_after))
     return _per_device(
-        patient_ids, device_ids, "device_silent", priority, fire, known, silent / 3600, now,
-        lambda i: f"Enheten {device_ids[i]} har inte hörts av på {_hours(silent[i])}",
+        patient_ids, device_ids, RuleFamily.DEVICE_SILENT, priority, fire, known, silent / 3600, now,
+        lambda i: DeviceSilent(device=device_ids[i], silent_s=float(silent[i])),
     )  # fmt: skip
 
 
@@ -129,13 +144,14 @@ def gateway_offline_output(
     fire = down & (offline_for > after.total_seconds())
     known = fire | ~down  # only "online" clears: a new outage inside its grace time is not "back"
 
-    def message(i: int) -> str:
-        return f"Hemenheten har varit offline i {_hours(offline_for[i])}"
+    def facts(i: int) -> GatewayOffline:
+        return GatewayOffline(offline_s=float(offline_for[i]))
 
     return output_from_masks(
-        patient_ids=patient_ids, rule="gateway_offline", vital=None, priority=Priority.MEDIUM, fire=fire,
-        known=known, value=offline_for / 3600, threshold=after.total_seconds() / 3600,
-        observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
+        patient_ids=patient_ids, rule=RuleFamily.GATEWAY_OFFLINE.key(), vital=None,
+        priority=Priority.MEDIUM, fire=fire, known=known, value=offline_for / 3600,
+        threshold=after.total_seconds() / 3600,
+        observed_at=np.full(fire.shape, now_s), facts=facts, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
 
@@ -159,14 +175,15 @@ def receipts_overdue_output(
     fire = online & ~np.isnan(unconfirmed_since) & (waited > after.total_seconds())
     known = online
 
-    def message(i: int) -> str:
-        count = f" ({measurements[i]:.0f} mätningar)" if not np.isnan(measurements[i]) else ""
-        return f"Mätvärden från hemenheten har inte bekräftats som mottagna på {_hours(waited[i])}{count}"
+    def facts(i: int) -> ReceiptsOverdue:
+        count = None if np.isnan(measurements[i]) else float(measurements[i])
+        return ReceiptsOverdue(waited_s=float(waited[i]), measurements=count)
 
     return output_from_masks(
-        patient_ids=patient_ids, rule="receipts_overdue", vital=None, priority=Priority.MEDIUM, fire=fire,
-        known=known, value=np.where(fire, waited / 3600, np.nan), threshold=after.total_seconds() / 3600,
-        observed_at=np.full(fire.shape, now_s), message=message, now=now, condition=TECHNICAL,
+        patient_ids=patient_ids, rule=RuleFamily.RECEIPTS_OVERDUE.key(), vital=None,
+        priority=Priority.MEDIUM, fire=fire, known=known, value=np.where(fire, waited / 3600, np.nan),
+        threshold=after.total_seconds() / 3600,
+        observed_at=np.full(fire.shape, now_s), facts=facts, now=now, condition=TECHNICAL,
     )  # fmt: skip
 
 
@@ -185,8 +202,8 @@ def battery_low_output(
     quiet = known & ~fire & (percent < BATTERY_CLEAR)
     priority = np.where(percent <= BATTERY_CRITICAL, Priority.MEDIUM, Priority.LOW)
     return _per_device(
-        patient_ids, device_ids, "battery_low", priority, fire, known & ~quiet, percent, now,
-        lambda i: f"Låg batterinivå i {device_ids[i]}: {percent[i]:.0f} %", at=measured_at,
+        patient_ids, device_ids, RuleFamily.BATTERY_LOW, priority, fire, known & ~quiet, percent, now,
+        lambda i: BatteryLow(device=device_ids[i], percent=float(percent[i])), at=measured_at,
     )  # fmt: skip
 
 
@@ -204,21 +221,22 @@ def clock_not_set_output(
     known = ~np.isnan(measured_at)
     fire = known & clock_not_set
     return _per_device(
-        patient_ids, device_ids, "clock_not_set", Priority.LOW, fire, known, np.full(fire.shape, np.nan), now,
-        lambda i: f"Klockan i {device_ids[i]} är inte ställd", at=measured_at,
+        patient_ids, device_ids, RuleFamily.CLOCK_NOT_SET, Priority.LOW, fire, known,
+        np.full(fire.shape, np.nan), now,
+        lambda i: ClockNotSet(device=device_ids[i]), at=measured_at,
     )  # fmt: skip
 
 
 def _per_device(
     patient_ids: Sequence[uuid.UUID],
     device_ids: Sequence[str],
-    kind: str,
+    family: RuleFamily,
     priority: Priority | np.ndarray,
     fire: np.ndarray,
     known: np.ndarray,
     value: np.ndarray,
     now: datetime,
-    message: Callable[[int], str],
+    facts: Callable[[int], Facts],
     *,
     at: np.ndarray | None = None,
 ) -> RuleOutput:
@@ -228,7 +246,7 @@ def _per_device(
     requests: list[AlertRequest] = []
     clears: list[AlertClear] = []
     for i in np.flatnonzero(fire | known):
-        rule = f"{kind}:{device_ids[i]}"
+        rule = family.key(device_ids[i])
         when = from_epoch_seconds(float(observed[i]))
         if not fire[i]:
             clears.append(AlertClear(patient_ids[i], rule, when))
@@ -237,12 +255,110 @@ def _per_device(
         requests.append(
             AlertRequest(
                 patient_id=patient_ids[i], rule=rule, vital=None, priority=level,
-                message=message(int(i)),
+                message=render(facts(int(i))),
                 value=None if np.isnan(value[i]) else float(value[i]), threshold=None, observed_at=when,
                 condition=TECHNICAL,
             )
         )  # fmt: skip
     return requests, clears
+
+
+# --- the rules: on the timer, for every patient in care -----------------------------------------------
+# The database is their state (plans, gateways, devices): nothing to rebuild after a restart. They judge
+# everyone each tick, so their clears go to the store only where an alert of theirs is live.
+
+
+@dataclass(frozen=True, slots=True)
+class MissingVitalRule:
+    family: RuleFamily = RuleFamily.MISSING
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = None
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> PlannedVitalsRequest | None:
+        return PlannedVitalsRequest() if scope.in_care else None
+
+    def evaluate(self, inputs: tuple[PlannedVital, ...], now: datetime) -> RuleOutput:
+        requests: list[AlertRequest] = []
+        clears: list[AlertClear] = []
+        for plan in inputs:
+            got = missing_vital_output(
+                plan.vital, plan.patients, last_trusted_at=plan.last_trusted_at, every=plan.every_s,
+                plan_started_at=plan.plan_started_at, now=now,
+            )  # fmt: skip
+            requests += got[0]
+            clears += got[1]
+        return requests, clears
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOfflineRule:
+    family: RuleFamily = RuleFamily.GATEWAY_OFFLINE
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = None
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> KitStatusRequest | None:
+        return KitStatusRequest() if scope.in_care else None
+
+    def evaluate(self, inputs: KitStatus, now: datetime) -> RuleOutput:
+        if not inputs.patients:
+            return [], []
+        return gateway_offline_output(
+            inputs.patients, status=inputs.status, status_at=inputs.status_at,
+            registered_at=inputs.registered_at, now=now,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsOverdueRule:
+    family: RuleFamily = RuleFamily.RECEIPTS_OVERDUE
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = None
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> KitStatusRequest | None:
+        return KitStatusRequest() if scope.in_care else None
+
+    def evaluate(self, inputs: KitStatus, now: datetime) -> RuleOutput:
+        if not inputs.patients:
+            return [], []
+        return receipts_overdue_output(
+            inputs.patients, status=inputs.status, unconfirmed_since=inputs.unconfirmed_since,
+            measurements=inputs.unconfirmed_measurements, now=now,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRule:
+    """One of the per-device alarms (`family` says which) over every device of every patient in care."""
+
+    family: RuleFamily
+    silent_after: timedelta = DEVICE_SILENT_AFTER  # DEVICE_SILENT only
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = None
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> DeviceStatesRequest | None:
+        return DeviceStatesRequest() if scope.in_care else None
+
+    def evaluate(self, inputs: DeviceStates, now: datetime) -> RuleOutput:
+        d = inputs
+        if not d.patients:
+            return [], []
+        if self.family is RuleFamily.DEVICE_SILENT:
+            return device_silent_output(
+                d.patients, d.devices, last_seen_at=d.last_seen_at, silent_after=self.silent_after, now=now
+            )
+        if self.family is RuleFamily.BATTERY_LOW:
+            return battery_low_output(
+                d.patients, d.devices, percent=d.battery_percent, measured_at=d.battery_at, now=now
+            )
+        if self.family is RuleFamily.CLOCK_NOT_SET:
+            return clock_not_set_output(
+                d.patients, d.devices, clock_not_set=d.clock_not_set, measured_at=d.clock_checked_at, now=now
+            )
+        raise ValueError(f"{self.family} is not a device rule")
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------

@@ -37,7 +37,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from alerts.facts import News2Risk
+from alerts.inputs import News2Inputs, News2Request
+from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
+from alerts.rule import RuleFamily, Scope, Trigger
+from core.vitals import Vital
 
 MISSING = -1
 # Guard against binary representation error when rounding half up (see the module docstring).
@@ -371,8 +376,12 @@ def _half_up_one(value: float | None, per_unit: int) -> int | None:
 
 # --- alert requests ---------------------------------------------------------------------------
 
-NEWS2_RULE = "news2"
-_RISK_SV = {Risk.LOW_MEDIUM: "låg–medel", Risk.MEDIUM: "medel", Risk.HIGH: "hög"}
+NEWS2_RULE = RuleFamily.NEWS2.key()
+# NEWS2 parameters measured by devices or entered as observations (pulse: pulse rate or heart rate).
+NEWS2_VITALS = (
+    Vital.RESPIRATORY_RATE, Vital.SPO2, Vital.SYSTOLIC_BP, Vital.PULSE_RATE, Vital.HEART_RATE,
+    Vital.BODY_TEMPERATURE,
+)  # fmt: skip
 # RCP chart 4: 7+ needs an emergency response, 5-6 or a single red 3 an urgent one (IEC 60601-1-8 medium).
 _RISK_PRIORITY = {Risk.LOW_MEDIUM: Priority.MEDIUM, Risk.MEDIUM: Priority.MEDIUM, Risk.HIGH: Priority.HIGH}
 _RISK_TRIGGER = {Risk.LOW_MEDIUM: 3.0, Risk.MEDIUM: 5.0, Risk.HIGH: 7.0}
@@ -402,14 +411,14 @@ def news2_requests(
     for i in np.flatnonzero(result.risk_floor > Risk.LOW):
         risk = Risk(int(result.risk_floor[i]))
         total = int(result.partial_total[i])
-        shown = f"≥ {total} (ofullständig)" if result.incomplete[i] else str(total)
+        facts = News2Risk(total=total, incomplete=bool(result.incomplete[i]), risk=risk.label)
         requests.append(
             AlertRequest(
                 patient_id=patient_ids[i],
                 rule=NEWS2_RULE,
                 vital=None,
                 priority=_RISK_PRIORITY[risk],
-                message=f"NEWS2 {shown}: {_RISK_SV[risk]} risk",
+                message=render(facts),
                 value=float(total),
                 threshold=_RISK_TRIGGER[risk],
                 observed_at=from_epoch_seconds(float(at[i])),
@@ -418,3 +427,27 @@ def news2_requests(
     low = np.flatnonzero(~result.incomplete & (result.risk == Risk.LOW))
     clears = [AlertClear(patient_ids[i], NEWS2_RULE, from_epoch_seconds(float(at[i]))) for i in low]
     return requests, clears
+
+
+@dataclass(frozen=True, slots=True)
+class News2Rule:
+    """NEWS2 for every patient with a new NEWS2 parameter, measured or entered by a nurse."""
+
+    freshness: FreshnessWindows = field(default_factory=FreshnessWindows)
+    family: RuleFamily = RuleFamily.NEWS2
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False
+
+    def request(self, scope: Scope) -> News2Request | None:
+        patients = scope.patients_of(NEWS2_VITALS) | scope.entered
+        return News2Request(tuple(sorted(patients))) if patients else None
+
+    def evaluate(self, inputs: News2Inputs, now: datetime) -> RuleOutput:
+        latest = inputs.latest
+        result = fresh_score(latest, now=now, windows=self.freshness)
+        # The newest contributing measurement is when the score was observed.
+        times = np.vstack([getattr(latest, name).measured_at for name in _INPUTS])
+        newest = np.where(np.isnan(times), -np.inf, times).max(axis=0)
+        observed = np.where(np.isfinite(newest), newest, np.nan)
+        return news2_requests(result, inputs.patients, now=now, observed_at=observed)

@@ -29,9 +29,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerts.facts import LimitKind, ThresholdBreach
+from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, RuleOutput, from_epoch_seconds
 from alerts.thresholds import DOUBTFUL_QUALITY, ThresholdRule
-from core.vitals import VITALS, Vital
+from core.vitals import Vital
 
 ABOVE = 1
 BELOW = -1
@@ -202,14 +204,13 @@ def threshold_output(
     tick's reading per row (NaN = none). A clear's time is its reading's, else `now`.
     """
     del now  # part of every rule's signature; the times here are the readings'
-    info = VITALS[rule.vital]
     requests = [
         AlertRequest(
             patient_id=patient_ids[i],
             rule=rule.rule,
             vital=rule.vital.value,
             priority=rule.priority,
-            message=f"{rule.message}: {info.format(float(value[i]))}",
+            message=render(_breach(rule, float(value[i]))),
             value=float(value[i]),
             threshold=rule.limit,
             observed_at=from_epoch_seconds(float(measured_at[i])),
@@ -221,6 +222,12 @@ def threshold_output(
         for i in np.flatnonzero(was_active & ~active)
     ]
     return requests, clears
+
+
+def _breach(rule: ThresholdRule, value: float) -> ThresholdBreach:
+    return ThresholdBreach(
+        rule.rule, rule.priority, rule.vital, rule.direction, rule.limit, LimitKind.WARD, value, beyond=True
+    )
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import numpy as np
 
+from alerts.facts import Facts
+from alerts.messages_sv import render
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 
 
@@ -22,14 +24,14 @@ def output_from_masks(
     value: np.ndarray,
     threshold: float | np.ndarray,
     observed_at: np.ndarray,
-    message: Callable[[int], str],
+    facts: Callable[[int], Facts],
     now: datetime,
     condition: AlarmCondition = AlarmCondition.PHYSIOLOGICAL,
 ) -> RuleOutput:
     """Requests for rows in `fire`; clears for rows in `known & ~fire` (rows not `known` say nothing).
 
     `observed_at` is epoch seconds per row (NaN → `now`); `priority` is one for all rows or an int array
-    of Priority values; `message(i)` writes row i's message.
+    of Priority values; `facts(i)` is what row i found, worded by `alerts.messages_sv`.
     """
     at = np.where(np.isnan(observed_at), now.timestamp(), observed_at)
     per_row_priority = isinstance(priority, np.ndarray)
@@ -40,7 +42,7 @@ def output_from_masks(
             rule=rule,
             vital=vital,
             priority=Priority(int(priority[i])) if per_row_priority else priority,  # type: ignore[index, arg-type]
-            message=message(int(i)),
+            message=render(facts(int(i))),
             value=None if np.isnan(value[i]) else float(value[i]),
             threshold=None if np.isnan(limits[i]) else float(limits[i]),
             observed_at=from_epoch_seconds(float(at[i])),

@@ -35,33 +35,30 @@ class ThresholdRule:
     direction: str  # "below" or "above"
     limit: float
     priority: Priority
-    message: str
 
 
-def _r(
-    rule: str, vital: Vital, direction: str, limit: float, priority: Priority, message: str
-) -> ThresholdRule:
-    return ThresholdRule(rule, vital, direction, limit, priority, message)
+def _r(rule: str, vital: Vital, direction: str, limit: float, priority: Priority) -> ThresholdRule:
+    return ThresholdRule(rule, vital, direction, limit, priority)
 
 
 H, M = Priority.HIGH, Priority.MEDIUM
 WARD_DEFAULT_RULES: tuple[ThresholdRule, ...] = (
-    _r("spo2_low", Vital.SPO2, "below", 92, H, "Syremättnad ≤ 91 %"),
-    _r("spo2_low", Vital.SPO2, "below", 94, M, "Syremättnad 92–93 %"),
-    _r("pulse_high", Vital.PULSE_RATE, "above", 130, H, "Puls ≥ 131/min"),
-    _r("pulse_high", Vital.PULSE_RATE, "above", 110, M, "Puls 111–130/min"),
-    _r("pulse_low", Vital.PULSE_RATE, "below", 41, H, "Puls ≤ 40/min"),
-    _r("heart_rate_high", Vital.HEART_RATE, "above", 130, H, "Hjärtfrekvens ≥ 131/min"),
-    _r("heart_rate_high", Vital.HEART_RATE, "above", 110, M, "Hjärtfrekvens 111–130/min"),
-    _r("heart_rate_low", Vital.HEART_RATE, "below", 41, H, "Hjärtfrekvens ≤ 40/min"),
-    _r("systolic_low", Vital.SYSTOLIC_BP, "below", 91, H, "Systoliskt blodtryck ≤ 90 mmHg"),
-    _r("systolic_low", Vital.SYSTOLIC_BP, "below", 101, M, "Systoliskt blodtryck 91–100 mmHg"),
-    _r("systolic_high", Vital.SYSTOLIC_BP, "above", 219, H, "Systoliskt blodtryck ≥ 220 mmHg"),
-    _r("temperature_high", Vital.BODY_TEMPERATURE, "above", 39.05, M, "Temperatur ≥ 39,1 °C"),
-    _r("temperature_low", Vital.BODY_TEMPERATURE, "below", 35.05, H, "Temperatur ≤ 35,0 °C"),
-    _r("resp_rate_high", Vital.RESPIRATORY_RATE, "above", 24, H, "Andningsfrekvens ≥ 25/min"),
-    _r("resp_rate_high", Vital.RESPIRATORY_RATE, "above", 20, M, "Andningsfrekvens 21–24/min"),
-    _r("resp_rate_low", Vital.RESPIRATORY_RATE, "below", 9, H, "Andningsfrekvens ≤ 8/min"),
+    _r("spo2_low", Vital.SPO2, "below", 92, H),
+    _r("spo2_low", Vital.SPO2, "below", 94, M),
+    _r("pulse_high", Vital.PULSE_RATE, "above", 130, H),
+    _r("pulse_high", Vital.PULSE_RATE, "above", 110, M),
+    _r("pulse_low", Vital.PULSE_RATE, "below", 41, H),
+    _r("heart_rate_high", Vital.HEART_RATE, "above", 130, H),
+    _r("heart_rate_high", Vital.HEART_RATE, "above", 110, M),
+    _r("heart_rate_low", Vital.HEART_RATE, "below", 41, H),
+    _r("systolic_low", Vital.SYSTOLIC_BP, "below", 91, H),
+    _r("systolic_low", Vital.SYSTOLIC_BP, "below", 101, M),
+    _r("systolic_high", Vital.SYSTOLIC_BP, "above", 219, H),
+    _r("temperature_high", Vital.BODY_TEMPERATURE, "above", 39.05, M),
+    _r("temperature_low", Vital.BODY_TEMPERATURE, "below", 35.05, H),
+    _r("resp_rate_high", Vital.RESPIRATORY_RATE, "above", 24, H),
+    _r("resp_rate_high", Vital.RESPIRATORY_RATE, "above", 20, M),
+    _r("resp_rate_low", Vital.RESPIRATORY_RATE, "below", 9, H),
 )
 
 

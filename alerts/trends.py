@@ -33,9 +33,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerts.facts import TrendRise, TrendSlope
+from alerts.inputs import HourlyMeansRequest, Series, TrendSlopeRequest, TrendSlopes
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
-from core.vitals import VITALS, Vital
+from alerts.rule import RuleFamily, Scope, Trigger
+from core.vitals import Vital
 
 _TOLERANCE = 1e-9  # float guard on "by 3 points or more": an exact fall of 3.0 must count
 _CHUNK_ROWS = 2048  # rows per pass, so the temporaries stay in cache
@@ -127,7 +130,6 @@ class SlopeRule:
     min_samples: int
     min_span: timedelta  # the samples must cover at least this much of the window
     priority: Priority
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,20 +143,21 @@ class RiseRule:
     rise: float
     min_samples: int  # in each of the two windows
     priority: Priority
-    message: str
 
 
 SPO2_FALLING = SlopeRule(
-    "trend:spo2_falling", Vital.SPO2, timedelta(hours=6), -3.0, 4, timedelta(hours=3),
-    Priority.MEDIUM, "Syremättnaden sjunker",
+    RuleFamily.TREND.key("spo2_falling"), Vital.SPO2, timedelta(hours=6), -3.0, 4, timedelta(hours=3),
+    Priority.MEDIUM,
 )  # fmt: skip
 SYSTOLIC_FALLING = SlopeRule(
-    "trend:systolic_falling", Vital.SYSTOLIC_BP, timedelta(hours=12), -20.0, 3, timedelta(hours=6),
-    Priority.MEDIUM, "Systoliskt blodtryck sjunker",
+    RuleFamily.TREND.key("systolic_falling"), Vital.SYSTOLIC_BP, timedelta(hours=12), -20.0, 3,
+    timedelta(hours=6),
+    Priority.MEDIUM,
 )  # fmt: skip
 RESTING_PULSE_RISING = RiseRule(
-    "trend:resting_pulse_rising", Vital.PULSE_RATE, timedelta(hours=24), timedelta(days=3), 10.0, 3,
-    Priority.LOW, "Vilopulsen stiger",
+    RuleFamily.TREND.key("resting_pulse_rising"), Vital.PULSE_RATE, timedelta(hours=24), timedelta(days=3),
+    10.0, 3,
+    Priority.LOW,
 )  # fmt: skip
 SLOPE_RULES = (SPO2_FALLING, SYSTOLIC_FALLING)
 
@@ -174,19 +177,18 @@ def slope_output(
 ) -> RuleOutput:
     """Requests where the trend rule fires, clears where it is judged and does not."""
     fire, known = slope_fires(rule, slope)
-    info = VITALS[rule.vital]
     hours = rule.window.total_seconds() / 3600
 
-    def message(i: int) -> str:
-        change = info.format(float(slope.change[i])).replace("−", "")
-        return (
-            f"{rule.message}: {change} på {slope.span_h[i]:.0f} h (gräns {abs(rule.change):g} på {hours:g} h)"
-        )
+    def facts(i: int) -> TrendSlope:
+        return TrendSlope(
+            rule=rule.rule, vital=rule.vital, change=float(slope.change[i]), span_h=float(slope.span_h[i]),
+            limit_change=rule.change, window_h=hours,
+        )  # fmt: skip
 
     return output_from_masks(
         patient_ids=patient_ids, rule=rule.rule, vital=rule.vital.value, priority=rule.priority,
         fire=fire, known=known, value=slope.change, threshold=rule.change, observed_at=observed_at,
-        message=message, now=now,
+        facts=facts, now=now,
     )  # fmt: skip
 
 
@@ -206,16 +208,57 @@ def rise_output(
 ) -> RuleOutput:
     up, known = rise(rule, values, times, now=now)
     fire = known & (up >= rule.rise - _TOLERANCE)
-    info = VITALS[rule.vital]
     observed = np.full(len(patient_ids), now.timestamp())
 
-    def message(i: int) -> str:
-        return f"{rule.message}: +{info.format(float(up[i]))} mot föregående {rule.reference.days} dygn"
+    def facts(i: int) -> TrendRise:
+        days = rule.reference.days
+        return TrendRise(rule=rule.rule, vital=rule.vital, rise=float(up[i]), reference_days=days)
 
     return output_from_masks(
         patient_ids=patient_ids, rule=rule.rule, vital=rule.vital.value, priority=rule.priority,
-        fire=fire, known=known, value=up, threshold=rule.rise, observed_at=observed, message=message, now=now,
+        fire=fire, known=known, value=up, threshold=rule.rise, observed_at=observed, facts=facts, now=now,
     )  # fmt: skip
+
+
+# --- the rules --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlopeTrendRule:
+    """A slope rule over the engine's trend windows (`alerts.running.SlotWindows`, one per vital, kept in
+    memory and rebuilt from the database on first use: see `ingest.engine`)."""
+
+    rule: SlopeRule
+    family: RuleFamily = RuleFamily.TREND
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = None
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> TrendSlopeRequest | None:
+        return TrendSlopeRequest(self.rule.vital, self.rule.min_samples)
+
+    def evaluate(self, inputs: TrendSlopes, now: datetime) -> RuleOutput:
+        return slope_output(self.rule, inputs.slope, inputs.patients, now=now, observed_at=inputs.observed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class RiseTrendRule:
+    """A rise of whole-day means. It compares days, so every 15 minutes is often enough; hourly means
+    make an oximeter's stream and a cuff's daily reading weigh alike per hour."""
+
+    rule: RiseRule
+    family: RuleFamily = RuleFamily.TREND
+    trigger: Trigger = Trigger.TICK
+    every: timedelta | None = timedelta(minutes=15)
+    clears_where_live: bool = True
+
+    def request(self, scope: Scope) -> HourlyMeansRequest | None:
+        if not scope.in_care:
+            return None
+        return HourlyMeansRequest(self.rule.vital, scope.in_care, self.rule.recent + self.rule.reference)
+
+    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+        return rise_output(self.rule, inputs.values, inputs.times, inputs.patients, now=now)
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------

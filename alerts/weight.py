@@ -27,16 +27,20 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerts.facts import WeightAboveBaseline, WeightGain3d
+from alerts.inputs import RecentWeightsRequest, Series, WeightHistoryRequest
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
+from alerts.rule import RuleFamily, Scope, Trigger
+from core.contract import MAX_CLOCK_SKEW
 from core.vitals import Vital
 
-WEIGHT_GAIN_RULE = "weight_gain_3d"
+WEIGHT_GAIN_RULE = RuleFamily.WEIGHT_GAIN.key()
 WEIGHT_GAIN_KG = 2.0  # "more than 2 kg"
 WEIGHT_WINDOW = timedelta(days=3)
 WEIGHT_WINDOW_SLACK = timedelta(hours=6)
 WEIGHT_CLEAR_MARGIN = 0.5  # kg: hysteresis of the 3-day rule, about one day's weighing noise
-BASELINE_RULE = "weight_above_baseline"
+BASELINE_RULE = RuleFamily.WEIGHT_BASELINE.key()
 _FLOAT_GUARD = 1e-6  # 72.3 - 70.3 is 2.0000000000000284 in binary: not "more than 2 kg"
 
 
@@ -80,13 +84,13 @@ def weight_gain_output(wg: WeightGain, patient_ids: Sequence[uuid.UUID], *, now:
     fire = measured & (wg.gain > WEIGHT_GAIN_KG + _FLOAT_GUARD)
     known = fire | (measured & (wg.gain <= WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN + _FLOAT_GUARD))
 
-    def message(i: int) -> str:
-        return f"Viktökning {wg.gain[i]:.1f} kg på 3 dygn (gräns 2 kg)".replace(".", ",")
+    def facts(i: int) -> WeightGain3d:
+        return WeightGain3d(gain_kg=float(wg.gain[i]), limit_kg=WEIGHT_GAIN_KG)
 
     return output_from_masks(
         patient_ids=patient_ids, rule=WEIGHT_GAIN_RULE, vital=Vital.BODY_WEIGHT.value,
         priority=Priority.MEDIUM, fire=fire, known=known, value=wg.gain, threshold=WEIGHT_GAIN_KG,
-        observed_at=wg.newest_at, message=message, now=now,
+        observed_at=wg.newest_at, facts=facts, now=now,
     )  # fmt: skip
 
 
@@ -195,16 +199,70 @@ def baseline_output(
     known = ~np.isnan(chart.z) & ~np.isnan(chart.var) & (chart.n >= s.min_readings)
     excess, limit = chart.excess(), chart.limit(s)
 
-    def message(i: int) -> str:
-        return f"Vikten {excess[i]:.1f} kg över patientens baslinje (gräns {limit[i]:.1f} kg)".replace(
-            ".", ","
-        )
+    def facts(i: int) -> WeightAboveBaseline:
+        return WeightAboveBaseline(excess_kg=float(excess[i]), limit_kg=float(limit[i]))
 
     return output_from_masks(
         patient_ids=patient_ids, rule=BASELINE_RULE, vital=Vital.BODY_WEIGHT.value, priority=Priority.LOW,
         fire=known & chart.out, known=known, value=excess, threshold=limit, observed_at=observed_at,
-        message=message, now=now,
+        facts=facts, now=now,
     )  # fmt: skip
+
+
+# --- the rules --------------------------------------------------------------------------------------
+# The database is their state: each batch reads the window it needs in the batch's own transaction, so
+# a restart rebuilds nothing and a redelivered message (which inserts nothing) re-evaluates nothing.
+
+
+def _weighed(scope: Scope) -> tuple[uuid.UUID, ...]:
+    return tuple(sorted(scope.touched.get(Vital.BODY_WEIGHT, ())))
+
+
+@dataclass(frozen=True, slots=True)
+class WeightGainRule:
+    """ESC/HFA "more than 2 kg within 3 days" for the patients who just sent a weight."""
+
+    family: RuleFamily = RuleFamily.WEIGHT_GAIN
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False
+
+    def request(self, scope: Scope) -> RecentWeightsRequest | None:
+        patients = _weighed(scope)
+        return RecentWeightsRequest(patients, WEIGHT_WINDOW + WEIGHT_WINDOW_SLACK) if patients else None
+
+    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+        # Readings may be up to MAX_CLOCK_SKEW ahead of the server clock and still be accepted.
+        gain = weight_gain(inputs.values, inputs.times, now=now + MAX_CLOCK_SKEW)
+        return weight_gain_output(gain, inputs.patients, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class WeightBaselineRule:
+    """ "Weight above the patient's own baseline" (EWMA chart) for the patients who just sent a weight.
+
+    Replayed from the first weight since enrolment: a patient weighs once a day, so a quarter's history
+    is ~90 rows, and a late weight (store-and-forward) lands in its place in time, not after the newest.
+    """
+
+    settings: BaselineSettings | None = None
+    family: RuleFamily = RuleFamily.WEIGHT_BASELINE
+    trigger: Trigger = Trigger.BATCH
+    every: timedelta | None = None
+    clears_where_live: bool = False
+
+    def request(self, scope: Scope) -> WeightHistoryRequest | None:
+        patients = _weighed(scope)
+        return WeightHistoryRequest(patients) if patients else None
+
+    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+        values, times = inputs.values, inputs.times
+        chart = BaselineChart.empty(len(inputs.patients))
+        for col in range(values.shape[1]):
+            chart = update_baseline(chart, values[:, col], times[:, col], self.settings)
+        newest_at = np.nanmax(np.where(np.isnan(times), -np.inf, times), axis=1, initial=-np.inf)
+        newest_at = np.where(np.isfinite(newest_at), newest_at, np.nan)
+        return baseline_output(chart, inputs.patients, now=now, observed_at=newest_at, settings=self.settings)
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------

@@ -16,6 +16,7 @@ import psycopg
 
 from alerts import store
 from alerts.model import AlertClear
+from alerts.rule import RuleFamily
 from care.acting import CareSteps, Origin, audited, execute, staff_for_patient
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
@@ -123,7 +124,7 @@ def clear_plan(
     )
     if deleted is None:
         raise Refused(RefusalCode.NO_PLAN, patient_id=patient_id, vital=planned.value)
-    rule = f"missing:{planned.value}"
+    rule = RuleFamily.MISSING.key(planned.value)
     # The plan's end is newer than anything the engine saw, whatever its clock said.
     last = yield Sql(
         "SELECT observed_at FROM alerts WHERE patient_id = %s AND rule = %s AND state <> 'resolved'"

@@ -377,7 +377,7 @@ async def _devices(conn: psycopg.AsyncConnection, patient_id: uuid.UUID) -> list
 
 # The newest consciousness and air/oxygen entries per patient and the SpO2 scale in force (at most one
 # order per patient is in force: spo2_scale_orders_in_force). Entries are read as the engine reads them
-# (ingest.engine._news2_latest): none later than `until`.
+# (ingest.rule_inputs, RuleInputs._news2): none later than `until`.
 _NEWS2_MANUAL_AND_SCALE = (
     "SELECT p.id, c.consciousness, c.time, o.on_oxygen, o.time, s.scale"
     " FROM unnest(%(patients)s::uuid[]) AS p(id)"

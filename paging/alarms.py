@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from alerts import store
 from alerts.lifecycle import AlertState
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority
+from alerts.rule import RuleFamily
 from paging.notify import Dispatcher, DispatchOutcome, NoRoute
 from paging.notify.delivery import CHANNEL_LABELS_SV
 from storage.steps import run
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 
 NO_CHANNEL = "ingen kanal"
 # `not_sent`: no channel could even be tried.
-PAGING_RULE_PREFIX = "notification_failing:"
-NOT_SENT_RULE = PAGING_RULE_PREFIX + "not_sent"
+NOT_SENT_RULE = RuleFamily.NOTIFICATION_FAILING.key("not_sent")
 _LEVEL_DEFINITE_SV = {1: "jourläkaren", 2: "bakjouren", 3: "verksamhetschefen"}
 
 
@@ -116,7 +116,7 @@ class PagingAlarms:
 
 
 def _rule(channel: str) -> str:
-    return PAGING_RULE_PREFIX + channel
+    return RuleFamily.NOTIFICATION_FAILING.key(channel)
 
 
 def _paging_request(

@@ -27,6 +27,7 @@ from typing import Any
 
 from alerts.lifecycle import EventKind
 from alerts.model import AlarmCondition, Priority
+from alerts.rule import RuleFamily
 from paging.notify.base import Channel, Clock, DeliveryFailed, DeliveryResult, NoRoute, Notification
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class NotificationChannelFailing:
 
     @property
     def rule(self) -> str:
-        return f"notification_failing:{self.channel}"
+        return RuleFamily.NOTIFICATION_FAILING.key(self.channel)
 
     @property
     def message(self) -> str:
@@ -141,7 +142,7 @@ class NotificationChannelRecovered:
 
     @property
     def rule(self) -> str:
-        return f"notification_failing:{self.channel}"
+        return RuleFamily.NOTIFICATION_FAILING.key(self.channel)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,175 @@
+"""What rules ask for, and what they are given: typed input requests and the arrays that answer them.
+
+A rule's `request(scope)` returns one of the `*Request`s below; `ingest.rule_inputs` (the one module
+that reads the database for rules) fulfils it with the matching inputs; the rule's `evaluate` sees only
+those. Every array has one row per patient (or device) in the order of the inputs' `patients`; times
+are float epoch seconds with NaN for "never" (`alerts.model.epoch_seconds`).
+
+Requests are frozen and hashable: two rules asking the same thing in one run (the gateway rules, the
+device rules) are answered by one read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from alerts.rule import InputRequest
+from core.vitals import Vital
+
+if TYPE_CHECKING:  # the kernels import this module for their requests: types only, no import cycle
+    import numpy as np
+
+    from alerts.news2 import News2Latest
+    from alerts.thresholds import PersonalLimits
+    from alerts.trends import Slope
+
+Patients = tuple[uuid.UUID, ...]
+
+
+# --- thresholds (alerts.judge) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RecentReadings:
+    """Each patient's last `alerts.judge.WINDOW_READINGS` readings of one vital, oldest first."""
+
+    vital: Vital
+    patients: Patients
+    values: np.ndarray  # [patients, readings], NaN-padded on the left
+    times: np.ndarray
+    doubtful: np.ndarray  # bool: a doubtful quality flag
+    continuous: np.ndarray  # bool per patient: the newest came from a streaming characteristic
+    live: dict[tuple[uuid.UUID, str], int]  # Priority value of the live alert per (patient, key)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ThresholdInputs:
+    windows: tuple[RecentReadings, ...]  # one per vital judged
+    personal: PersonalLimits  # physicians' limits in force
+    spo2_scale_2: frozenset[uuid.UUID]  # patients ordered on NEWS2 SpO2 scale 2
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRequest(InputRequest[ThresholdInputs]):
+    by_vital: tuple[tuple[Vital, Patients, tuple[str, ...]], ...]  # vital, who, its rule keys
+
+
+# --- NEWS2 (alerts.news2) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class News2Inputs:
+    patients: Patients
+    latest: News2Latest  # newest trustworthy value of every parameter, with the SpO2 scale ordered
+
+
+@dataclass(frozen=True, slots=True)
+class News2Request(InputRequest[News2Inputs]):
+    patients: Patients
+
+
+# --- weight (alerts.weight) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Series:
+    """Per patient, readings in time order (weights, hourly means)."""
+
+    patients: Patients
+    values: np.ndarray  # [patients, weights] in time order, NaN-padded on the right
+    times: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class RecentWeightsRequest(InputRequest[Series]):
+    """Trustworthy weights from `window` before each patient's newest one."""
+
+    patients: Patients
+    window: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class WeightHistoryRequest(InputRequest[Series]):
+    """Every trustworthy weight since enrolment (the EWMA chart is replayed, so a restart changes nothing)."""
+
+    patients: Patients
+
+
+# --- trends (alerts.trends) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrendSlopes:
+    patients: Patients
+    slope: Slope  # over the vital's trend window (alerts.running.SlotWindows, kept by the engine)
+    observed_at: np.ndarray  # the newest point in each window
+
+
+@dataclass(frozen=True, slots=True)
+class TrendSlopeRequest(InputRequest[TrendSlopes]):
+    vital: Vital
+    min_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyMeansRequest(InputRequest[Series]):
+    """Each patient's trustworthy readings of `vital` over `span`: one mean per hour, at its middle."""
+
+    vital: Vital
+    patients: Patients
+    span: timedelta
+
+
+# --- technical alarms (alerts.missing) --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlannedVital:
+    vital: Vital
+    patients: Patients
+    last_trusted_at: np.ndarray
+    every_s: np.ndarray
+    plan_started_at: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedVitalsRequest(InputRequest[tuple[PlannedVital, ...]]):
+    """Every monitoring plan of every patient in care, grouped by vital."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KitStatus:
+    """Per patient in care with a gateway: its last status and what awaits a receipt."""
+
+    patients: Patients
+    status: tuple[str, ...]
+    status_at: np.ndarray
+    registered_at: np.ndarray
+    unconfirmed_since: np.ndarray
+    unconfirmed_measurements: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class KitStatusRequest(InputRequest[KitStatus]):
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DeviceStates:
+    """Per device of every patient in care (rows ordered by patient, then device)."""
+
+    patients: Patients
+    devices: tuple[str, ...]
+    last_seen_at: np.ndarray
+    battery_percent: np.ndarray
+    battery_at: np.ndarray
+    clock_not_set: np.ndarray  # bool
+    clock_checked_at: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatesRequest(InputRequest[DeviceStates]):
+    pass
