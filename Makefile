@@ -21,12 +21,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/hemma demo
 
+# Lint, types and the import floors first (seconds), then the suite with real services.
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 	sh tests/bootstrap.sh
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed-test
 	$(BIN)/hemma bench ingest

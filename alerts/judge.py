@@ -147,7 +147,7 @@ def judgement_output(
     sign = ps.sign_of(first.direction)
     chosen = np.take_along_axis(limits.limit, np.maximum(judgement.severity, 0)[None, :], axis=0)[0]
     beyond = (judgement.value - chosen) * sign > 0
-    for i in np.flatnonzero(judgement.level > 0):
+    for i in np.flatnonzero(judgement.level > 0).tolist():
         s = int(judgement.severity[i])
         rule, limit = limits.rules[s], float(limits.limit[s, i])
         own, scale_2 = bool(limits.own[s, i]), bool(limits.scale_2[s, i])
@@ -171,7 +171,7 @@ def judgement_output(
     cleared = (judgement.level == 0) & (live_priority > 0) & ~np.isnan(judgement.value)
     clears = [
         AlertClear(patient_ids[i], first.rule, from_epoch_seconds(float(judgement.at[i])))
-        for i in np.flatnonzero(cleared)
+        for i in np.flatnonzero(cleared).tolist()
     ]
     return requests, clears
 

@@ -245,7 +245,7 @@ def _per_device(
     observed = np.full(fire.shape, now_s) if at is None else np.where(np.isnan(at), now_s, at)
     requests: list[AlertRequest] = []
     clears: list[AlertClear] = []
-    for i in np.flatnonzero(fire | known):
+    for i in np.flatnonzero(fire | known).tolist():
         rule = family.key(device_ids[i])
         when = from_epoch_seconds(float(observed[i]))
         if not fire[i]:

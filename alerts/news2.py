@@ -210,7 +210,7 @@ def _risk(total: np.ndarray, red: np.ndarray) -> np.ndarray:
 def _consciousness_scores(consciousness: np.ndarray) -> np.ndarray:
     c = np.asarray(consciousness)
     if c.dtype.kind == "O":
-        c = np.where(np.equal(c, None), "", c).astype(str)
+        c = np.where(c == None, "", c).astype(str)  # noqa: E711 (elementwise: which entries are None)
     if c.dtype.kind != "U":
         raise TypeError(f"consciousness must hold the letters A, C, V, P, U (got dtype {c.dtype})")
     if c.dtype.itemsize > 4:  # wider than one letter: only "" and single letters can be valid
@@ -226,7 +226,8 @@ def _consciousness_scores(consciousness: np.ndarray) -> np.ndarray:
     bad = ~(cvpu | missing | (code == ord("A")))
     if bad.any():
         raise ValueError(f"consciousness {str(c[bad][0])!r} is not one of A, C, V, P, U or '' for missing")
-    return (cvpu * np.int8(CVPU_SCORE) - missing).astype(np.int8)
+    scores: np.ndarray = (cvpu * np.int8(CVPU_SCORE) - missing).astype(np.int8)
+    return scores
 
 
 def _check_oxygen_and_scale(oxygen: np.ndarray, scale: np.ndarray) -> None:
@@ -408,7 +409,7 @@ def news2_requests(
         else np.where(np.isnan(observed_at), now_s, observed_at)
     )
     requests = []
-    for i in np.flatnonzero(result.risk_floor > Risk.LOW):
+    for i in np.flatnonzero(result.risk_floor > Risk.LOW).tolist():
         risk = Risk(int(result.risk_floor[i]))
         total = int(result.partial_total[i])
         facts = News2Risk(total=total, incomplete=bool(result.incomplete[i]), risk=risk.label)
@@ -424,7 +425,7 @@ def news2_requests(
                 observed_at=from_epoch_seconds(float(at[i])),
             )
         )
-    low = np.flatnonzero(~result.incomplete & (result.risk == Risk.LOW))
+    low = np.flatnonzero(~result.incomplete & (result.risk == Risk.LOW)).tolist()
     clears = [AlertClear(patient_ids[i], NEWS2_RULE, from_epoch_seconds(float(at[i]))) for i in low]
     return requests, clears
 

@@ -104,7 +104,8 @@ class BreachRuns:
 
     def persistent(self, readings: np.ndarray | int, duration_s: np.ndarray | float) -> np.ndarray:
         """Rows whose run is long enough to raise (policy per row or one for all)."""
-        return (self.count >= readings) | (self.last_at - self.first_at >= duration_s)
+        persistent: np.ndarray = (self.count >= readings) | (self.last_at - self.first_at >= duration_s)
+        return persistent
 
 
 def _beyond(value: np.ndarray, limit: np.ndarray | float, sign: np.ndarray | int) -> np.ndarray:
@@ -185,7 +186,8 @@ def alarm_state(
     """Hysteresis: an inactive row becomes active when persistent; an active one stays active until a
     trustworthy reading (NaN = none this tick) is back inside `limit` by at least `margin`."""
     back_inside = ((limit - value) * sign >= margin) & ~doubtful  # NaN (no reading) compares False
-    return (active & ~back_inside) | (~active & persistent)
+    next_active: np.ndarray = (active & ~back_inside) | (~active & persistent)
+    return next_active
 
 
 def threshold_output(
@@ -215,11 +217,11 @@ def threshold_output(
             threshold=rule.limit,
             observed_at=from_epoch_seconds(float(measured_at[i])),
         )
-        for i in np.flatnonzero(active & ~np.isnan(value))
+        for i in np.flatnonzero(active & ~np.isnan(value)).tolist()
     ]
     clears = [
         AlertClear(patient_ids[i], rule.rule, from_epoch_seconds(float(measured_at[i])))
-        for i in np.flatnonzero(was_active & ~active)
+        for i in np.flatnonzero(was_active & ~active).tolist()
     ]
     return requests, clears
 

@@ -48,10 +48,10 @@ def output_from_masks(
             observed_at=from_epoch_seconds(float(at[i])),
             condition=condition,
         )
-        for i in np.flatnonzero(fire)
+        for i in np.flatnonzero(fire).tolist()
     ]
     clears = [
         AlertClear(patient_ids[i], rule, from_epoch_seconds(float(at[i])))
-        for i in np.flatnonzero(known & ~fire)
+        for i in np.flatnonzero(known & ~fire).tolist()
     ]
     return requests, clears

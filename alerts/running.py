@@ -206,7 +206,7 @@ class SlotWindows:
         k = (np.arange(self.slots) - self.open) % self.slots  # column c holds slot open - slots + k
         slot_start_h = ((k - self.slots) * self.width / 3600)[:, None]
         n, y, dt = self.ring_n[:, patients], self.ring_y[:, patients], self.ring_dt[:, patients]
-        return n > 0, np.float64(y), slot_start_h + np.float64(dt) / 3600
+        return n > 0, y.astype(np.float64), slot_start_h + dt.astype(np.float64) / 3600
 
     def recompute(self, patients: np.ndarray | slice | None = None) -> None:
         """Rebuild the running sums (and oldest/newest points) of these patients (None: all) from the ring."""
@@ -222,9 +222,9 @@ class SlotWindows:
             (mask.sum(axis=0), t0.sum(axis=0), y0.sum(axis=0), (t0 * t0).sum(axis=0), (t0 * y0).sum(axis=0))
         )
         has = mask.any(axis=0)
-        start = self.open_start
-        self.first_t[which] = np.where(has, start + 3600 * np.where(mask, t, np.inf).min(axis=0), np.nan)
-        self.last_t[which] = np.where(has, start + 3600 * np.where(mask, t, -np.inf).max(axis=0), np.nan)
+        opened = float(self.open_start)
+        self.first_t[which] = np.where(has, opened + 3600 * np.where(mask, t, np.inf).min(axis=0), np.nan)
+        self.last_t[which] = np.where(has, opened + 3600 * np.where(mask, t, -np.inf).max(axis=0), np.nan)
 
     def slope(self, min_samples: int = 3) -> Slope:
         """The least-squares fit per patient over the committed slots in the window (cached until the
@@ -250,7 +250,8 @@ class SlotWindows:
 
 
 def _f32(x: float) -> float:
-    return struct.unpack("f", struct.pack("f", x))[0]
+    rounded: float = struct.unpack("f", struct.pack("f", x))[0]
+    return rounded
 
 
 class SlotWindowOne:

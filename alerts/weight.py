@@ -136,10 +136,12 @@ class BaselineChart:
 
     def excess(self) -> np.ndarray:
         """kg the statistic lies above the baseline (NaN while the baseline is being learnt)."""
-        return self.z - self.mean
+        excess: np.ndarray = self.z - self.mean
+        return excess
 
     def limit(self, settings: BaselineSettings) -> np.ndarray:
-        return settings.limit_factor * np.maximum(np.sqrt(self.var), settings.sd_floor)
+        limit: np.ndarray = settings.limit_factor * np.maximum(np.sqrt(self.var), settings.sd_floor)
+        return limit
 
 
 _FIELDS = ("started_at", "n", "mean", "var", "z", "out")

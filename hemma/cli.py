@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import uuid
+    from datetime import timedelta
+    from typing import Any
+
+    import psycopg
+
+    from care.acting import Origin
     from core.settings import Settings
 
 
@@ -85,7 +92,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connect():  # type: ignore[no-untyped-def]
+def _connect() -> psycopg.Connection[Any]:
     import psycopg
 
     return psycopg.connect(get_settings().require_database_url(), autocommit=True)
@@ -104,7 +111,7 @@ def _os_user() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _cli_origin():  # type: ignore[no-untyped-def]
+def _cli_origin() -> Origin:
     """The access_log origin of this command: the CLI, run by this OS user."""
     from care.access_log import CLI
     from care.acting import Origin
@@ -286,7 +293,7 @@ def _cmd_threshold_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _patient_id(text: str):  # type: ignore[no-untyped-def]
+def _patient_id(text: str) -> uuid.UUID:
     import uuid
 
     try:
@@ -298,7 +305,7 @@ def _patient_id(text: str):  # type: ignore[no-untyped-def]
 _DURATION_UNITS = {"d": 1440, "h": 60, "min": 1, "m": 1}
 
 
-def _duration(text: str):  # type: ignore[no-untyped-def]
+def _duration(text: str) -> timedelta:
     """`15m`, `4h`, `1d`, `1h30m`: a plan interval, as staff write it."""
     import re
     from datetime import timedelta
