@@ -56,7 +56,8 @@ TREND_TEXT: dict[str, str] = {
     "trend:systolic_falling": "Systoliskt blodtryck sjunker",
     "trend:resting_pulse_rising": "Vilopulsen stiger",
 }
-NEWS2_RISK_TEXT = {"low-medium": "låg–medel", "medium": "medel", "high": "hög"}
+# NEWS2 clinical risk by its label (alerts.news2.RISK_LABELS): alert texts, the record, the ward's chips.
+NEWS2_RISK_SV = {"low": "låg", "low-medium": "låg–medel", "medium": "medel", "high": "hög"}
 
 
 def render(facts: Facts) -> str:
@@ -66,7 +67,7 @@ def render(facts: Facts) -> str:
             return _threshold(facts)
         case News2Risk(total=total, incomplete=incomplete, risk=risk):
             shown = f"≥ {total} (ofullständig)" if incomplete else str(total)
-            return f"NEWS2 {shown}: {NEWS2_RISK_TEXT[risk]} risk"
+            return f"NEWS2 {shown}: {NEWS2_RISK_SV[risk]} risk"
         case WeightGain3d(gain_kg=gain, limit_kg=limit):
             return f"Viktökning {gain:.1f} kg på 3 dygn (gräns {limit:g} kg)".replace(".", ",")
         case WeightAboveBaseline(excess_kg=excess, limit_kg=limit):

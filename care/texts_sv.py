@@ -10,13 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from alerts.model import Priority
+from alerts.texts_sv import priority_sv
 from care.permissions import refusal_sv
 from care.refusals import Refusal
 from care.refusals import RefusalCode as C
 from core.vitals import VITALS, Vital
 
 _Text = Callable[[Mapping[str, Any]], str]
-PRIORITY_SV = MappingProxyType({"high": "hög", "medium": "medel", "low": "låg"})
 
 
 def _number(value: float, decimals: int = 0) -> str:
@@ -52,7 +53,7 @@ def _rule_label(rule: str) -> str:
 
 
 def _priorities(labels: Sequence[str]) -> str:
-    return " och ".join(PRIORITY_SV.get(p, p) for p in labels)
+    return " och ".join(priority_sv(Priority.parse(p)) for p in labels)
 
 
 def _impossible_limit(p: Mapping[str, Any]) -> str:

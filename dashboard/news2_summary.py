@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from alerts.news2 import FreshnessWindows, News2Latest, News2One, News2Result, Risk, Timed, fresh_score
+from alerts.messages_sv import NEWS2_RISK_SV
+from alerts.news2 import FreshnessWindows, News2Latest, News2One, News2Result, Timed, fresh_score
 from core.vitals import VITALS, Vital
 from dashboard.model import ACVPU_LABELS, iso_or_none
 
 Reading = tuple[float, datetime]  # (value, measured at)
 
-RISK_SV = {Risk.LOW: "låg", Risk.LOW_MEDIUM: "låg–medel", Risk.MEDIUM: "medel", Risk.HIGH: "hög"}
 # News2Result.PARAMETERS -> (label staff read, News2Latest / FreshnessWindows field)
 PARAMETERS = {
     "resp_rate": ("AF", "resp_rate"),
@@ -128,8 +128,8 @@ def _summary(inputs: News2Inputs, one: News2One, now: datetime, windows: Freshne
         parts=tuple(parts),
         partial_total=one.partial_total,
         total=one.total,
-        risk=RISK_SV[one.risk] if one.risk is not None else None,
-        risk_floor=RISK_SV[one.risk_floor],
+        risk=NEWS2_RISK_SV[one.risk.label] if one.risk is not None else None,
+        risk_floor=NEWS2_RISK_SV[one.risk_floor.label],
         risk_key=risk.label,
         spo2_scale=inputs.spo2_scale,
         risk_level=int(risk),

@@ -62,25 +62,6 @@ MAX_MESSAGE_BYTES = 192 * 1024
 _QUEUE_FULL_RETRY_MAX_S = 30.0
 
 
-def local_timezone() -> tzinfo:
-    """The gateway's own zone: home devices show local time, set from the same clock.
-
-    A real zone with its daylight-saving rules (from TZ or /etc/localtime), not the fixed offset
-    of the moment the gateway started: a fixed offset would read every device timestamp an hour
-    wrong after the next clock change.
-    """
-    import os
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    name = os.environ.get("TZ", "").lstrip(":")
-    if name:
-        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo(name)
-    with contextlib.suppress(OSError, ValueError), open("/etc/localtime", "rb") as f:
-        return ZoneInfo.from_file(f, key="localtime")
-    return datetime.now().astimezone().tzinfo or UTC
-
-
 class Gateway:
     """One home's gateway; see the module docstring."""
 
@@ -112,7 +93,10 @@ class Gateway:
         path = queue_path or settings.gateway_queue_path or settings.data_dir / f"gateway-{gw}.sqlite"
         target = settings.mqtt()
         profiles = profiles if profiles is not None else load_profiles()
-        zone = device_tz or local_timezone()
+        # The devices show the site's local time (HEMMA_SITE_TIMEZONE, a zone with its daylight-saving
+        # rules): not the Pi's /etc/localtime, which an image may leave at UTC or Europe/London, and
+        # not a fixed offset, which would read every device timestamp an hour wrong after a clock change.
+        zone = device_tz or settings.site_zone()
         self.clock = clock or _utc_now
         self.device_facts = DeviceFacts()
         self.decoder = NotificationDecoder(device_tz=zone, on_battery=self._on_battery)

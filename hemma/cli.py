@@ -217,14 +217,13 @@ def _cmd_staff_contact(args: argparse.Namespace) -> int:
 
 
 def _shift_time(text: str) -> datetime:
-    """ISO 8601; a time without an offset is Swedish local time, as on the paper rota."""
-    from zoneinfo import ZoneInfo
-
+    """ISO 8601; a time without an offset is the site's local time (HEMMA_SITE_TIMEZONE), as on the
+    paper rota."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+    return value if value.tzinfo else value.replace(tzinfo=get_settings().site_zone())
 
 
 def _cmd_oncall_add(args: argparse.Namespace) -> int:

@@ -392,6 +392,7 @@ def channels_from_settings(
                 # An empty line in an env file (NAME=) means "not set", not "log in as nobody".
                 username=settings.notify_smtp_username or None,
                 password=settings.notify_smtp_password or None,
+                zone=settings.site_zone(),
             )
         )
     if settings.notify_ntfy_url:

@@ -38,7 +38,7 @@ from core.settings import Settings
 from core.vitals import Vital
 from device_profiles.catalogue import Profile, load_profiles
 from gateway.errors import GatewayError
-from gateway.service import Gateway, local_timezone
+from gateway.service import Gateway
 from simulator.scenarios import Scenario, make_scenario
 from simulator.virtual_devices import HomeKit
 from simulator.virtual_radio import VirtualRadio
@@ -225,7 +225,7 @@ async def simulate(
     """Run the simulated ward until `stop` is set (or `duration_s` of measuring and a drain of at most
     `drain_s` have passed); returns the (stopped) gateways for their stats."""
     profiles = load_profiles()
-    device_tz = local_timezone()
+    device_tz = settings.site_zone()
     queue_dir = settings.data_dir / "sim-queues"
     homes: list[SimulatedHome] = []
     gateways: list[Gateway] = []

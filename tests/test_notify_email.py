@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -281,3 +282,21 @@ def test_mail_server_down_is_retried_then_raises_the_technical_alarm() -> None:
     ]
     assert [(a.rule, a.priority) for a in outcome.alarms] == [("notification_failing:email", Priority.MEDIUM)]
     assert "e-post" in outcome.alarms[0].message and len(clock.sleeps) == 1
+
+
+def test_the_mail_shows_times_in_the_site_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HEMMA_SITE_TIMEZONE decides the body's clock (a site in Helsinki reads 15:01, not 14:01)."""
+    from core.settings import get_settings
+    from paging.notify.email import compose
+
+    n = notification(BERG)
+    helsinki = compose(n, sender="hemma@region.example", message_domain="x", zone=ZoneInfo("Europe/Helsinki"))
+    assert "Larmet kom:  2025-03-04 15:01" in helsinki.get_content()
+
+    monkeypatch.setenv("HEMMA_SITE_TIMEZONE", "Europe/Helsinki")
+    get_settings.cache_clear()
+    try:
+        channel = EmailChannel("127.0.0.1", 1, sender="hemma@region.example", security="none")
+    finally:
+        get_settings.cache_clear()
+    assert channel._zone == ZoneInfo("Europe/Helsinki")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from datetime import tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from alerts.texts_sv import PRIORITY_SV
+from core.settings import get_settings
 from paging.notify.base import (
     DeliveryFailed,
     DeliveryResult,
@@ -26,18 +27,17 @@ from paging.notify.base import (
 )
 
 ALERT_ID_HEADER = "X-Hemma-Alert-Id"
-# Staff read local Swedish time; the same zone the dashboard shows.
-_TIMEZONE = ZoneInfo("Europe/Stockholm")
 Security = Literal["none", "starttls", "tls"]
 
 
-def _local(n: Notification, which: str) -> str:
-    return getattr(n, which).astimezone(_TIMEZONE).strftime("%Y-%m-%d %H:%M")
-
-
-def compose(notification: Notification, *, sender: str, message_domain: str) -> EmailMessage:
-    """The mail for one notification. Pure: the Date is when the escalation decided to notify."""
+def compose(notification: Notification, *, sender: str, message_domain: str, zone: tzinfo) -> EmailMessage:
+    """The mail for one notification, its times in `zone` (the site's, as the dashboard shows them).
+    Pure: the Date is when the escalation decided to notify."""
     n = notification
+
+    def local(which: str) -> str:
+        return getattr(n, which).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     priority = PRIORITY_SV[n.priority]
     mail = EmailMessage()
     mail["Subject"] = f"Hemma: larm med {priority.lower()} prioritet – {n.ward_id}"
@@ -57,8 +57,8 @@ def compose(notification: Notification, *, sender: str, message_domain: str) -> 
                 f"Avdelning:   {n.ward_id}",
                 f"Regel:       {n.rule}",
                 f"Meddelande:  {n.message}",
-                f"Larmet kom:  {_local(n, 'raised_at')}",
-                f"Eskalerat:   {_local(n, 'escalated_at')}",
+                f"Larmet kom:  {local('raised_at')}",
+                f"Eskalerat:   {local('escalated_at')}",
                 "",
                 "Öppna larmet i Hemma (inloggning krävs):",
                 n.link,
@@ -89,6 +89,7 @@ class EmailChannel:
         timeout_s: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         message_domain: str | None = None,
+        zone: tzinfo | None = None,
     ) -> None:
         if username is not None and security == "none":
             raise ValueError("SMTP login without TLS would send the password in clear: use starttls or tls")
@@ -104,6 +105,8 @@ class EmailChannel:
         self._timeout_s = timeout_s
         self._ssl_context = ssl_context
         self._message_domain = message_domain or sender.rpartition("@")[2] or "hemma.invalid"
+        # The site's zone (HEMMA_SITE_TIMEZONE); the escalator passes it from its settings.
+        self._zone = zone or get_settings().site_zone()
 
     def address(self, recipient: Recipient) -> str | None:
         return recipient.email
@@ -114,7 +117,8 @@ class EmailChannel:
     def _deliver(self, notification: Notification) -> str:
         if notification.recipient.email is None:
             raise DeliveryFailed("recipient has no e-mail address", permanent=True)
-        mail = compose(notification, sender=self._sender, message_domain=self._message_domain)
+        domain, zone = self._message_domain, self._zone
+        mail = compose(notification, sender=self._sender, message_domain=domain, zone=zone)
         try:
             with self._connect() as smtp:
                 if self._security == "starttls":
