@@ -9,7 +9,6 @@ together; the caller acknowledges the MQTT messages only after `commit` returns.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections import defaultdict
@@ -21,10 +20,11 @@ import psycopg
 
 from alerts.store import AlertChange
 from core.contract import DecodedBatch, GatewayStatus
+from core.events import Event, GatewayChanged, VitalsChanged
 from core.redact import where
 from ingest.directory import Enrolment
 from ingest.engine import AlertEngine
-from storage.db import NOTIFY_CHANNEL
+from storage.steps import Notify, Steps, run
 
 if TYPE_CHECKING:
     from ingest.classify import ReceiptEntry
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 # Dead letters keep the payload for diagnosis; beyond this it is cut (and marked truncated).
 DEAD_LETTER_KEEP_BYTES = 1024 * 1024
-# pg_notify payloads must stay under 8000 bytes: about 100 uuids per event.
-_NOTIFY_CHUNK = 100
 
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming_observations"
@@ -126,7 +124,7 @@ class BatchWriter:
         now: datetime,
     ) -> CommitResult:
         result = CommitResult()
-        events: list[dict[str, object]] = []
+        events: list[Event] = []
         try:
             self._commit(accepted, dead, statuses, result, events, now=now)
         except BaseException:
@@ -151,7 +149,7 @@ class BatchWriter:
         dead: list[DeadLetter],
         statuses: list[tuple[GatewayStatus, Enrolment | None]],
         result: CommitResult,
-        events: list[dict[str, object]],
+        events: list[Event],
         *,
         now: datetime,
     ) -> None:
@@ -168,17 +166,10 @@ class BatchWriter:
                 result.dead_letters = len(dead)
             for status, enrolment in statuses:
                 self._store_status(status, now)
-                events.append(
-                    {
-                        "kind": "gateway",
-                        "ward_id": enrolment.ward_id if enrolment else None,
-                        "gateway_id": status.gateway_id,
-                        "status": status.state,
-                    }
-                )
+                ward_id = enrolment.ward_id if enrolment else None
+                events.append(GatewayChanged(ward_id, status.gateway_id, status.state))
             result.statuses = len(statuses)
-            for event in events:
-                self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(event)))
+            run(self.conn, _announce(events))
 
     def _store_observations(self, accepted: list[AcceptedBatch], result: CommitResult) -> list[tuple]:
         with self.conn.cursor() as cur:
@@ -343,15 +334,14 @@ class BatchWriter:
         )
 
 
-def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list[dict[str, object]]:
-    by_ward: dict[str, set[str]] = defaultdict(set)
+def _vitals_events(inserted: list[tuple], ward_of: dict[uuid.UUID, str]) -> list[Event]:
+    by_ward: dict[str, set[uuid.UUID]] = defaultdict(set)
     for row in inserted:
-        by_ward[ward_of[row[1]]].add(str(row[1]))
-    events: list[dict[str, object]] = []
-    for ward, patients in by_ward.items():
-        ids = sorted(patients)
-        for start in range(0, len(ids), _NOTIFY_CHUNK):
-            events.append(
-                {"kind": "vitals", "ward_id": ward, "patient_ids": ids[start : start + _NOTIFY_CHUNK]}
-            )
-    return events
+        by_ward[ward_of[row[1]]].add(row[1])
+    return [VitalsChanged(ward, tuple(sorted(patients, key=str))) for ward, patients in by_ward.items()]
+
+
+def _announce(found: list[Event]) -> Steps[None]:
+    """NOTIFY the dashboards (storage.steps splits long id lists to fit a payload)."""
+    for event in found:
+        yield Notify(event)

@@ -18,6 +18,7 @@ from core.settings import Settings
 from gateway.service import Gateway
 from simulator.virtual_devices import HomeKit
 from simulator.virtual_radio import VirtualRadio
+from tests.support.cards import cards_of
 from tests.support.dashboard_server import logged_in, running_dashboard, ward_socket
 from tests.support.gateway import clear_retained
 from tests.support.ingest import running_ingest
@@ -70,7 +71,7 @@ def _receive_until(socket, predicate, limit: int = 50):  # type: ignore[no-untyp
 
 
 def _alerts_in(message: dict) -> list[dict]:
-    return [a for p in message.get("patients", []) for a in p["alerts"]]
+    return [a for card in cards_of(message) for a in card["alerts"]]
 
 
 def test_desaturation_at_home_reaches_the_ward_dashboard_live(settings, home, unique_id: str) -> None:
@@ -85,26 +86,25 @@ def test_desaturation_at_home_reaches_the_ward_dashboard_live(settings, home, un
     ):
         snapshot = json.loads(socket.recv(timeout=15))
         assert snapshot["type"] == "snapshot"
-        assert [p["name"] for p in snapshot["patients"]] == ["Oskar Lindqvist"]
+        assert [card["name"] for card in cards_of(snapshot)] == ["Oskar Lindqvist"]
         assert _alerts_in(snapshot) == []
 
         # A reading taken before the gateway has subscribed is kept by the device and sent on subscribe.
         kit.measure_spo2(87, 104)
 
         delta = _receive_until(socket, lambda m: m["type"] == "delta" and _alerts_in(m))
-    by_rule = {a["rule"]: a for a in _alerts_in(delta)}
-    # SpO2 87 % scores 3 and pulse 104/min 1: with respiration, consciousness, blood pressure and
-    # temperature unknown, NEWS2 is at least 4 with a red score, low-medium risk, never shown as complete.
-    assert set(by_rule) == {"spo2_low", "news2"}
-    assert by_rule["news2"]["message"] == "NEWS2 ≥ 4 (ofullständig): låg–medel risk"
-    alert = by_rule["spo2_low"]
+    # What the nurse sees on the card: the SpO2 alarm and NEWS2. SpO2 87 % scores 3 and pulse 104/min
+    # 1: with respiration, consciousness, blood pressure and temperature unknown, NEWS2 is at least 4
+    # with a red score, low-medium risk, never shown as complete.
+    by_message = {a["message"]: a for a in _alerts_in(delta)}
+    assert set(by_message) == {"Syremättnad ≤ 91 %: 87 %", "NEWS2 ≥ 4 (ofullständig): låg–medel risk"}
+    alert = by_message["Syremättnad ≤ 91 %: 87 %"]
     assert alert["priority"] == "high"
     assert alert["state"] == "open"
-    assert alert["message"] == "Syremättnad ≤ 91 %: 87 %"
-    [patient] = delta["patients"]
-    assert patient["id"] == str(home.patient_id)
-    spo2 = next(v for v in patient["vitals"] if v["vital"] == "spo2")
-    assert spo2["value"] == 87
+    [card] = cards_of(delta)
+    assert card["id"] == str(home.patient_id)
+    spo2 = next(v for v in card["vitals"] if v["vital"] == "spo2")
+    assert spo2["text"] == "87"
 
 
 def test_stored_observations_equal_what_the_devices_encoded(settings, home, db) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = ["Node", "card_facts", "cards_of", "parse_html"]
 
+_PRIORITY_CLASSES = frozenset({"alert-high", "alert-medium", "alert-low"})
 _VOID = frozenset({"input", "br", "img", "meta", "link", "hr", "source", "wbr"})
 
 
@@ -96,6 +97,7 @@ def card_facts(html: str) -> dict[str, Any]:
     alerts = []
     for item in article.all("alert"):
         state = next(c.removeprefix("state-") for c in item.classes if c.startswith("state-"))
+        priority = next(c.removeprefix("alert-") for c in item.classes if c in _PRIORITY_CLASSES)
         meta = item.one("alert-meta")
         # "13:30 · Kvitterat av Sara Sjöström <time>13:10</time>": the words between, without the times.
         words = _squash("".join(c for c in meta.children if isinstance(c, str))) if meta else ""
@@ -105,6 +107,7 @@ def card_facts(html: str) -> dict[str, Any]:
             {
                 "id": int(item.attrs["data-alert-id"]),
                 "state": state,
+                "priority": priority,
                 "message": message,
                 "acknowledged_by": by,
             }
