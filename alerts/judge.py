@@ -24,7 +24,7 @@ import math
 import uuid
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from alerts.facts import LimitKind, ThresholdBreach
 from alerts.inputs import ThresholdInputs, ThresholdRequest
 from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
-from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.rule import RuleFamily, Scope, WithEachBatch
 from alerts.thresholds import WARD_DEFAULT_RULES, PersonalLimits, ThresholdRule
 from core.vitals import Vital
 
@@ -180,14 +180,12 @@ def judgement_output(
 
 
 @dataclass(frozen=True, slots=True)
-class ThresholdsRule:
+class ThresholdsRule(WithEachBatch):
     """Every threshold key of the vitals a batch touched (manual respiration rates included)."""
 
     rules: tuple[ThresholdRule, ...] = WARD_DEFAULT_RULES
     family: RuleFamily = RuleFamily.THRESHOLD
-    trigger: Trigger = Trigger.BATCH
-    every: timedelta | None = None
-    clears_where_live: bool = False  # a clear is sent only where a live alert says so (`judgement_output`)
+    # clears_where_live is False: a clear is sent only where a live alert says so (`judgement_output`)
 
     def keys_of(self, vital: Vital) -> dict[str, list[ThresholdRule]]:
         keys: dict[str, list[ThresholdRule]] = {}

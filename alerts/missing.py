@@ -47,7 +47,7 @@ from alerts.inputs import (
 from alerts.messages_sv import render
 from alerts.model import AlarmCondition, AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
 from alerts.requests import output_from_masks
-from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.rule import OnTheTimer, RuleFamily, Scope
 from core.vitals import Vital
 
 TECHNICAL = AlarmCondition.TECHNICAL
@@ -269,11 +269,8 @@ def _per_device(
 
 
 @dataclass(frozen=True, slots=True)
-class MissingVitalRule:
+class MissingVitalRule(OnTheTimer):
     family: RuleFamily = RuleFamily.MISSING
-    trigger: Trigger = Trigger.TICK
-    every: timedelta | None = None
-    clears_where_live: bool = True
 
     def request(self, scope: Scope) -> PlannedVitalsRequest | None:
         return PlannedVitalsRequest() if scope.in_care else None
@@ -292,11 +289,8 @@ class MissingVitalRule:
 
 
 @dataclass(frozen=True, slots=True)
-class GatewayOfflineRule:
+class GatewayOfflineRule(OnTheTimer):
     family: RuleFamily = RuleFamily.GATEWAY_OFFLINE
-    trigger: Trigger = Trigger.TICK
-    every: timedelta | None = None
-    clears_where_live: bool = True
 
     def request(self, scope: Scope) -> KitStatusRequest | None:
         return KitStatusRequest() if scope.in_care else None
@@ -311,11 +305,8 @@ class GatewayOfflineRule:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiptsOverdueRule:
+class ReceiptsOverdueRule(OnTheTimer):
     family: RuleFamily = RuleFamily.RECEIPTS_OVERDUE
-    trigger: Trigger = Trigger.TICK
-    every: timedelta | None = None
-    clears_where_live: bool = True
 
     def request(self, scope: Scope) -> KitStatusRequest | None:
         return KitStatusRequest() if scope.in_care else None
@@ -330,14 +321,11 @@ class ReceiptsOverdueRule:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceRule:
+class DeviceRule(OnTheTimer):
     """One of the per-device alarms (`family` says which) over every device of every patient in care."""
 
     family: RuleFamily
     silent_after: timedelta = DEVICE_SILENT_AFTER  # DEVICE_SILENT only
-    trigger: Trigger = Trigger.TICK
-    every: timedelta | None = None
-    clears_where_live: bool = True
 
     def request(self, scope: Scope) -> DeviceStatesRequest | None:
         return DeviceStatesRequest() if scope.in_care else None

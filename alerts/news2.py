@@ -41,7 +41,7 @@ from alerts.facts import News2Risk
 from alerts.inputs import News2Inputs, News2Request
 from alerts.messages_sv import render
 from alerts.model import AlertClear, AlertRequest, Priority, RuleOutput, from_epoch_seconds
-from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.rule import RuleFamily, Scope, WithEachBatch
 from core.vitals import Vital
 
 MISSING = -1
@@ -431,14 +431,11 @@ def news2_requests(
 
 
 @dataclass(frozen=True, slots=True)
-class News2Rule:
+class News2Rule(WithEachBatch):
     """NEWS2 for every patient with a new NEWS2 parameter, measured or entered by a nurse."""
 
     freshness: FreshnessWindows = field(default_factory=FreshnessWindows)
     family: RuleFamily = RuleFamily.NEWS2
-    trigger: Trigger = Trigger.BATCH
-    every: timedelta | None = None
-    clears_where_live: bool = False
 
     def request(self, scope: Scope) -> News2Request | None:
         patients = scope.patients_of(NEWS2_VITALS) | scope.entered

@@ -115,6 +115,27 @@ class Scope:
         return {p for v in vitals for p in self.touched.get(v, ())}
 
 
+@dataclass(frozen=True, slots=True)
+class WithEachBatch:
+    """Base of a rule run with each committed batch, for the patients and vitals it touched. Its clears
+    go to the store as they are: it judged only those patients, so there are few."""
+
+    trigger: Trigger = field(default=Trigger.BATCH, init=False)
+    every: timedelta | None = field(default=None, init=False)
+    clears_where_live: bool = field(default=False, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OnTheTimer:
+    """Base of a rule run on the engine's timer for every patient in care (a rule may set a slower
+    `every`). It judges everyone each tick, so its clears go to the store only where an alert of its
+    family is live."""
+
+    trigger: Trigger = field(default=Trigger.TICK, init=False)
+    every: timedelta | None = field(default=None, init=False)
+    clears_where_live: bool = field(default=True, init=False)
+
+
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 InputsT = TypeVar("InputsT")

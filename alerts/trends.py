@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -37,7 +37,7 @@ from alerts.facts import TrendRise, TrendSlope
 from alerts.inputs import HourlyMeansRequest, Series, TrendSlopeRequest, TrendSlopes
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
-from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.rule import OnTheTimer, RuleFamily, Scope
 from core.vitals import Vital
 
 _TOLERANCE = 1e-9  # float guard on "by 3 points or more": an exact fall of 3.0 must count
@@ -224,15 +224,12 @@ def rise_output(
 
 
 @dataclass(frozen=True, slots=True)
-class SlopeTrendRule:
+class SlopeTrendRule(OnTheTimer):
     """A slope rule over the engine's trend windows (`alerts.running.SlotWindows`, one per vital, kept in
     memory and rebuilt from the database on first use: see `ingest.engine`)."""
 
     rule: SlopeRule
     family: RuleFamily = RuleFamily.TREND
-    trigger: Trigger = Trigger.TICK
-    every: timedelta | None = None
-    clears_where_live: bool = True
 
     def request(self, scope: Scope) -> TrendSlopeRequest | None:
         return TrendSlopeRequest(self.rule.vital, self.rule.min_samples)
@@ -242,15 +239,13 @@ class SlopeTrendRule:
 
 
 @dataclass(frozen=True, slots=True)
-class RiseTrendRule:
+class RiseTrendRule(OnTheTimer):
     """A rise of whole-day means. It compares days, so every 15 minutes is often enough; hourly means
     make an oximeter's stream and a cuff's daily reading weigh alike per hour."""
 
     rule: RiseRule
     family: RuleFamily = RuleFamily.TREND
-    trigger: Trigger = Trigger.TICK
-    every: timedelta | None = timedelta(minutes=15)
-    clears_where_live: bool = True
+    every: timedelta | None = field(default=timedelta(minutes=15), init=False)
 
     def request(self, scope: Scope) -> HourlyMeansRequest | None:
         if not scope.in_care:

@@ -31,7 +31,7 @@ from alerts.facts import WeightAboveBaseline, WeightGain3d
 from alerts.inputs import RecentWeightsRequest, Series, WeightHistoryRequest
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
-from alerts.rule import RuleFamily, Scope, Trigger
+from alerts.rule import RuleFamily, Scope, WithEachBatch
 from core.contract import MAX_CLOCK_SKEW
 from core.vitals import Vital
 
@@ -221,13 +221,10 @@ def _weighed(scope: Scope) -> tuple[uuid.UUID, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class WeightGainRule:
+class WeightGainRule(WithEachBatch):
     """ESC/HFA "more than 2 kg within 3 days" for the patients who just sent a weight."""
 
     family: RuleFamily = RuleFamily.WEIGHT_GAIN
-    trigger: Trigger = Trigger.BATCH
-    every: timedelta | None = None
-    clears_where_live: bool = False
 
     def request(self, scope: Scope) -> RecentWeightsRequest | None:
         patients = _weighed(scope)
@@ -240,7 +237,7 @@ class WeightGainRule:
 
 
 @dataclass(frozen=True, slots=True)
-class WeightBaselineRule:
+class WeightBaselineRule(WithEachBatch):
     """ "Weight above the patient's own baseline" (EWMA chart) for the patients who just sent a weight.
 
     Replayed from the first weight since enrolment: a patient weighs once a day, so a quarter's history
@@ -249,9 +246,6 @@ class WeightBaselineRule:
 
     settings: BaselineSettings | None = None
     family: RuleFamily = RuleFamily.WEIGHT_BASELINE
-    trigger: Trigger = Trigger.BATCH
-    every: timedelta | None = None
-    clears_where_live: bool = False
 
     def request(self, scope: Scope) -> WeightHistoryRequest | None:
         patients = _weighed(scope)

@@ -24,8 +24,9 @@ def _number(value: float, decimals: int = 0) -> str:
     return f"{value:.{decimals}f}".replace(".", ",")
 
 
-def _minutes(minutes: int) -> str:
-    """'15 min', '1 h', '1 h 30 min', '7 d': as staff say lengths of time (as dashboard.model)."""
+def minutes_sv(minutes: int) -> str:
+    """'15 min', '1 h', '4 h', '24 h', '1 h 30 min', '7 d': lengths of time as staff say them (refusals
+    here, and the dashboard's plan and snooze texts)."""
     if minutes >= 2 * 1440 and minutes % 1440 == 0:
         return f"{minutes // 1440} d"
     hours, rest = divmod(minutes, 60)
@@ -124,8 +125,8 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.UNKNOWN_VITAL: lambda p: "Okänd mätparameter",
         C.PLAN_WHOLE_MINUTES: lambda p: "Ange intervallet i hela minuter",
         C.PLAN_RANGE: lambda p: (
-            f"Intervallet måste vara mellan {_minutes(p['minimum_minutes'])}"
-            f" och {_minutes(p['maximum_minutes'])}"
+            f"Intervallet måste vara mellan {minutes_sv(p['minimum_minutes'])}"
+            f" och {minutes_sv(p['maximum_minutes'])}"
         ),
         C.NO_PLAN: lambda p: f"Det finns ingen mätplan för {_vital_name(p['vital'])}",
         C.SCALE_CHOICE: lambda p: "SpO₂-skalan är 1 (standard) eller 2 (hyperkapni, mål 88–92 %)",

@@ -49,7 +49,7 @@ from dashboard.inputs import (
     is_clean_text,
 )
 from dashboard.live import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_WARD, LiveHub
-from dashboard.model import AlertView, StaffUser
+from dashboard.model import StaffUser
 from dashboard.observations import record_observation
 from dashboard.queries import fetch_alert, fetch_ward, fetch_ward_overview
 from dashboard.same_origin import from_this_site
@@ -104,11 +104,7 @@ async def acknowledge(
 ) -> JSONResponse:
     """Acknowledge an open alert, with an optional note (no body at all is allowed)."""
     steps = alert_actions.acknowledge(alert_id, staff, body.note, _client(request))
-    alert = await _alert_action(request, alert_id, staff, steps)
-    metrics = request.app.state.metrics
-    metrics.acknowledgements += 1
-    metrics.access_log_rows += 1
-    return JSONResponse({"alert": alert.to_json()})
+    return await _alert_action(request, alert_id, staff, steps)
 
 
 @router.post(
@@ -120,11 +116,7 @@ async def acknowledge(
 async def snooze(request: Request, alert_id: AlertId, staff: Acting, body: SnoozeRequest) -> JSONResponse:
     """Acknowledged until now + minutes (at most the priority's cap); open or acknowledged alerts only."""
     steps = alert_actions.snooze(alert_id, staff, body.minutes, body.note, _client(request))
-    alert = await _alert_action(request, alert_id, staff, steps)
-    metrics = request.app.state.metrics
-    metrics.snoozes += 1
-    metrics.access_log_rows += 1
-    return JSONResponse({"alert": alert.to_json()})
+    return await _alert_action(request, alert_id, staff, steps)
 
 
 @router.post(
@@ -136,11 +128,7 @@ async def snooze(request: Request, alert_id: AlertId, staff: Acting, body: Snooz
 async def resolve(request: Request, alert_id: AlertId, staff: Acting, body: ResolveRequest) -> JSONResponse:
     """Staff end an open or acknowledged alert, with a note saying why."""
     steps = alert_actions.resolve(alert_id, staff, body.note, _client(request))
-    alert = await _alert_action(request, alert_id, staff, steps)
-    metrics = request.app.state.metrics
-    metrics.resolutions += 1
-    metrics.access_log_rows += 1
-    return JSONResponse({"alert": alert.to_json()})
+    return await _alert_action(request, alert_id, staff, steps)
 
 
 @router.post(
@@ -269,15 +257,16 @@ def _client(request: Request) -> str | None:
 
 async def _alert_action(
     request: Request, alert_id: int, staff: StaffUser, steps: Steps[AlertChange]
-) -> AlertView:
+) -> JSONResponse:
     """A staff action on an alert (dashboard.alert_actions) and the alert as staff now see it, in one
-    transaction: if the access log or the alert cannot be written, neither is."""
+    transaction: if the access log or the alert cannot be written, neither is. Counted by its kind."""
     async with request.app.state.pool.connection() as conn, conn.transaction():
         change = await run_async(conn, steps)
         view = await fetch_alert(conn, alert_id)
     log.info("alert %s %s by staff %s", alert_id, change.kind, staff.id)
     assert view is not None  # locked and written above, so it still exists
-    return view
+    request.app.state.metrics.staff_action(change.kind)
+    return JSONResponse({"alert": view.to_json()})
 
 
 @router.get("/openapi.json", include_in_schema=False)

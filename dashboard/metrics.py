@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from alerts.lifecycle import EventKind
+
 _PREFIX = "hemma_dashboard_"
 
 
@@ -38,6 +40,16 @@ class DashboardMetrics:
     listener_reconnects: int = 0
     # Requests answered by the last-resort handler (dashboard.app.LastResort): each one is a bug.
     unexpected_errors: int = 0
+
+    def staff_action(self, kind: EventKind) -> None:
+        """One acknowledge, snooze or staff resolve, and its access-log row."""
+        if kind is EventKind.ACKNOWLEDGED:
+            self.acknowledgements += 1
+        elif kind is EventKind.SNOOZED:
+            self.snoozes += 1
+        elif kind is EventKind.RESOLVED:
+            self.resolutions += 1
+        self.access_log_rows += 1
 
     def render(self) -> str:
         lines: list[str] = []

@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from alerts.texts_sv import PRIORITY_SV
 from care import permissions
+from care.texts_sv import minutes_sv
 from core.settings import get_settings
 from core.vitals import DISPLAY_UNITS, VITALS, Vital
 
@@ -139,17 +139,10 @@ def format_age(at: datetime | None, now: datetime) -> str:
     return f"{hours // 24} d sedan"
 
 
-def format_minutes(minutes: int) -> str:
-    """'15 min', '1 h', '4 h', '24 h', '1 h 30 min', '7 d': lengths of time as staff say them."""
-    if minutes >= 2 * 1440 and minutes % 1440 == 0:
-        return f"{minutes // 1440} d"
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{rest} min"
-    return f"{hours} h" if not rest else f"{hours} h {rest} min"
+# Lengths of time as staff say them: care's words, the same in a refusal and on a card.
+format_minutes = minutes_sv
 
 
-@lru_cache(maxsize=1)
 def snooze_caps_minutes() -> dict[str, int]:
     """The snooze cap per priority label, in whole minutes, from alerts.store.SNOOZE_CAP."""
     from alerts.store import SNOOZE_CAP
