@@ -46,7 +46,8 @@ from dashboard.errors import (
     InvalidInput,
     RoleForbidden,
 )
-from dashboard.model import StaffUser, format_minutes
+from dashboard.formatting import format_minutes
+from dashboard.model import StaffUser
 from storage.steps import SqlMany, Steps
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from pydantic_core import PydanticCustomError
 from care import observations, texts_sv
 from care.refusals import Refusal, RefusalCode
 from dashboard.alert_actions import MAX_NOTE_LENGTH, MIN_RESOLVE_NOTE_LENGTH
+from dashboard.formatting import display_zone
 from dashboard.inputs import MAX_ID_LENGTH, REFUSED, check_text, swedish
-from dashboard.model import display_zone
 
 MAX_REASON_LENGTH = 500
 # Breaths per minute and l/min: care.observations' ranges, the same for `hemma observe`.

@@ -35,7 +35,7 @@ def next_change(card: PatientCard, now: datetime, zone: ZoneInfo) -> datetime:
 
 
 def _next_age_step(age: timedelta) -> timedelta:
-    """How old a reading is when dashboard.model.format_age next writes something else."""
+    """How old a reading is when dashboard.formatting.format_age next writes something else."""
     seconds = max(0.0, age.total_seconds())
     if seconds < _MINUTE:
         return timedelta(seconds=_MINUTE)

@@ -26,7 +26,8 @@ from care.plans import PlanCleared, PlanSet, clear_plan, plan_every, set_plan
 from care.refusals import Refused
 from core.vitals import VITALS, Vital
 from dashboard.bodies import LimitRequest, PlanRequest, ScaleRequest
-from dashboard.model import PRIORITY_LABELS, StaffUser, format_value, threshold_label
+from dashboard.formatting import format_value
+from dashboard.model import PRIORITY_LABELS, StaffUser, threshold_label
 from dashboard.refusals import action_error
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,10 @@
-"""What the dashboard shows, as frozen dataclasses, and how values are written for Swedish staff.
+"""What the dashboard shows, as frozen dataclasses: the member of staff, the ward overview's cards and
+their alerts, and the Swedish labels of stored codes.
 
 The same objects feed the Jinja templates (dashboard.rendering: the page and the live hub's card
-fragments alike) and the JSON API (`to_json`, data for integrators, never rendered by the page).
+fragments alike) and the JSON API (`to_json`, data for integrators, never rendered by the page). The
+patient record's own parts are in dashboard.patient_record; how values and times are written for
+Swedish staff is dashboard.formatting.
 """
 
 from __future__ import annotations
@@ -10,13 +13,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from alerts.texts_sv import PRIORITY_SV
 from care import permissions
-from care.texts_sv import minutes_sv
-from core.settings import get_settings
 from core.vitals import DISPLAY_UNITS, VITALS, Vital
+from dashboard.formatting import display_zone, format_value, swedish_sort_key
 
 if TYPE_CHECKING:
     from dashboard.news2_summary import News2Summary
@@ -35,19 +36,6 @@ ALERT_STATE_LABELS = {
 # The states staff see. 'pending' is the engine's own: a request waiting for its hold time, which
 # may still be withdrawn; it is never shown, counted or acknowledgeable.
 LIVE_STATES = ("open", "acknowledged")
-ALERT_EVENT_LABELS = {
-    "pending": "Väntade (fördröjning)",
-    "opened": "Öppnat",
-    "escalated": "Eskalerat",
-    "reprioritised": "Omprioriterat",
-    "acknowledged": "Kvitterat",
-    "snoozed": "Snoozat",
-    "snooze_expired": "Snooze slut",
-    "resolved": "Avslutat",
-    "withdrawn": "Återkallat",
-    "notified": "Aviserat",
-    "notification_failed": "Avisering misslyckades",
-}
 PHYSIOLOGICAL = "physiological"
 TECHNICAL = "technical"
 CONDITION_LABELS = {PHYSIOLOGICAL: "Fysiologiskt", TECHNICAL: "Teknik"}
@@ -69,15 +57,6 @@ GATEWAY_LABELS = {
 ROLE_LABELS = {"nurse": "Sjuksköterska", "physician": "Läkare", "admin": "Administratör"}
 # UCUM codes are for machines; staff read the usual symbols.
 UNIT_DISPLAY = DISPLAY_UNITS
-_MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
-# Sorting names the Swedish way: å, ä, ö come after z.
-_SWEDISH_ORDER = str.maketrans({"å": "{", "ä": "|", "ö": "}", "æ": "|", "ø": "}"})
-
-
-def display_zone() -> ZoneInfo:
-    """The site's zone (HEMMA_SITE_TIMEZONE, core.settings) for callers not handed one: a form's time
-    without an offset, a patient's age. The app's renderer is given its own Settings' zone."""
-    return get_settings().site_zone()
 
 
 def known_vital(name: str) -> Vital | None:
@@ -91,56 +70,6 @@ def known_vital(name: str) -> Vital | None:
 def threshold_label(vital: Vital, direction: str) -> str:
     """A threshold rule key as staff name it: 'Syremättnad, låg' (direction 'below'), 'Puls, hög'."""
     return f"{VITALS[vital].display}, {'låg' if direction == 'below' else 'hög'}"
-
-
-def swedish_sort_key(name: str) -> str:
-    return name.casefold().translate(_SWEDISH_ORDER)
-
-
-def format_value(value: float, decimals: int) -> str:
-    """97 or 37,2: fixed decimals from core.vitals and the Swedish decimal comma."""
-    return f"{value:.{decimals}f}".replace(".", ",")
-
-
-def format_clock(at: datetime | None, now: datetime, zone: ZoneInfo | None = None) -> str:
-    """'14:03' today, '12 nov 14:03' another day, in the site's local time."""
-    if at is None:
-        return ""
-    zone = zone or display_zone()
-    local, today = at.astimezone(zone), now.astimezone(zone)
-    clock = f"{local.hour:02d}:{local.minute:02d}"
-    if local.date() == today.date():
-        return clock
-    return f"{local.day} {_MONTHS[local.month - 1]} {clock}"
-
-
-def format_date_time(at: datetime | None, zone: ZoneInfo | None = None) -> str:
-    """'23 nov 2026 14:03' in the site's local time, for dates on the patient record."""
-    if at is None:
-        return ""
-    local = at.astimezone(zone or display_zone())
-    return f"{local.day} {_MONTHS[local.month - 1]} {local.year} {local.hour:02d}:{local.minute:02d}"
-
-
-def format_age(at: datetime | None, now: datetime) -> str:
-    """How long ago: 'nyss', '5 min sedan', '3 tim sedan', '4 d sedan' (dashboard.card_times says when
-    the text next changes, so the live hub re-renders a card then)."""
-    if at is None:
-        return ""
-    seconds = (now - at).total_seconds()
-    if seconds < 60:
-        return "nyss"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min sedan"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} tim sedan"
-    return f"{hours // 24} d sedan"
-
-
-# Lengths of time as staff say them: care's words, the same in a refusal and on a card.
-format_minutes = minutes_sv
 
 
 def snooze_caps_minutes() -> dict[str, int]:
@@ -433,190 +362,3 @@ class WardOverview:
             "at": self.at.isoformat(),
             "patients": [p.to_json(self.at) for p in self.patients],
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    time: datetime
-    vital: str
-    value: float
-    unit: str
-    quality: tuple[str, ...]
-    device_id: str
-
-    @property
-    def label(self) -> str:
-        known = known_vital(self.vital)
-        return VITALS[known].display if known else self.vital
-
-    @property
-    def text(self) -> str:
-        known = known_vital(self.vital)
-        return format_value(self.value, VITALS[known].decimals if known else 2)
-
-    @property
-    def unit_text(self) -> str:
-        return UNIT_DISPLAY.get(self.unit, self.unit)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEventView:
-    at: datetime
-    kind: str
-    actor: str
-    priority: str | None
-    note: str | None
-
-    @property
-    def kind_label(self) -> str:
-        return ALERT_EVENT_LABELS.get(self.kind, self.kind)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertHistoryEntry:
-    alert: AlertView
-    resolved_at: datetime | None
-    events: tuple[AlertEventView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PersonalLimit:
-    """A physician's own alert limit for this patient, in force now."""
-
-    rule: str
-    priority: str
-    limit_text: str  # "86 %"
-    reason: str
-    set_by: str
-    set_at: datetime
-    valid_until: datetime | None
-    id: int = 0  # personal_thresholds.id, what "Återkalla" names
-    key: str = ""  # the rule key, "spo2_low"
-
-    @property
-    def priority_label(self) -> str:
-        return PRIORITY_LABELS.get(self.priority, self.priority)
-
-
-@dataclass(frozen=True, slots=True)
-class PatientRecord:
-    card: PatientCard
-    personal_number: str | None
-    enrolled_at: datetime
-    discharged_at: datetime | None
-    observations: tuple[Observation, ...]
-    observations_truncated: bool
-    alert_history: tuple[AlertHistoryEntry, ...]
-    ward_name: str = ""
-    personal_limits: tuple[PersonalLimit, ...] = ()
-    manual_observations: tuple[ManualObservationView, ...] = ()
-    spo2_scale: Spo2ScaleView | None = None
-    monitoring_plan: tuple[MonitoringPlanItem, ...] = ()
-    devices: tuple[DeviceView, ...] = ()
-    news2: News2Summary | None = None
-    now: datetime | None = None  # the database's clock when the record was read
-
-
-@dataclass(frozen=True, slots=True)
-class ManualObservationView:
-    """What a nurse (or the patient) observed and entered by hand."""
-
-    id: int
-    time: datetime
-    respiratory_rate: float | None
-    consciousness: str | None
-    on_oxygen: bool | None
-    oxygen_l_min: float | None
-    source: str  # 'nurse' | 'patient'
-    entered_by: str | None  # display name of the staff member
-    entered_at: datetime
-    evaluated: bool
-
-    @property
-    def respiratory_rate_text(self) -> str:
-        return "–" if self.respiratory_rate is None else f"{format_value(self.respiratory_rate, 0)} /min"
-
-    @property
-    def consciousness_text(self) -> str:
-        if self.consciousness is None:
-            return "–"
-        return f"{self.consciousness} – {ACVPU_LABELS.get(self.consciousness, '')}".rstrip(" –")
-
-    @property
-    def oxygen_text(self) -> str:
-        if self.on_oxygen is None:
-            return "–"
-        if not self.on_oxygen:
-            return "Luft"
-        if self.oxygen_l_min is None:
-            return "Syrgas"
-        return f"Syrgas {format_value(self.oxygen_l_min, 1 if self.oxygen_l_min % 1 else 0)} l/min"
-
-    @property
-    def who(self) -> str:
-        if self.source == "patient":
-            return "Patienten"
-        return self.entered_by or "Personal"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "time": iso_or_none(self.time),
-            "respiratory_rate": self.respiratory_rate,
-            "consciousness": self.consciousness,
-            "on_oxygen": self.on_oxygen,
-            "oxygen_l_min": self.oxygen_l_min,
-            "source": self.source,
-            "entered_by": self.entered_by,
-            "entered_at": iso_or_none(self.entered_at),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Spo2ScaleView:
-    """The physician's order in force for how SpO2 is scored in NEWS2."""
-
-    scale: int
-    reason: str
-    ordered_by: str
-    ordered_at: datetime
-
-    @property
-    def label(self) -> str:
-        return "Skala 2 (hyperkapni)" if self.scale == 2 else "Skala 1"
-
-
-@dataclass(frozen=True, slots=True)
-class MonitoringPlanItem:
-    vital: str
-    every_minutes: int
-    last_at: datetime | None  # the newest stored value of this vital
-
-    @property
-    def label(self) -> str:
-        known = known_vital(self.vital)
-        return VITALS[known].display if known else self.vital
-
-    @property
-    def every_text(self) -> str:
-        return f"var {format_minutes(self.every_minutes)}"
-
-    def overdue(self, now: datetime) -> bool:
-        return self.last_at is None or now - self.last_at > timedelta(minutes=self.every_minutes)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceView:
-    device_id: str
-    last_seen_at: datetime
-    battery_percent: int | None
-    battery_at: datetime | None
-    clock_not_set: bool
-
-    @property
-    def battery_text(self) -> str:
-        return "–" if self.battery_percent is None else f"{self.battery_percent} %"
-
-    @property
-    def battery_low(self) -> bool:
-        return self.battery_percent is not None and self.battery_percent <= 20

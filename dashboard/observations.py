@@ -21,7 +21,8 @@ from care.observations import Observation, ObservationRecorded
 from care.observations import record_observation as record
 from care.refusals import Refused
 from dashboard.bodies import ObservationRequest
-from dashboard.model import ManualObservationView, StaffUser
+from dashboard.model import StaffUser
+from dashboard.patient_record import ManualObservationView
 from dashboard.refusals import action_error
 
 log = logging.getLogger(__name__)

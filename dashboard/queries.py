@@ -14,24 +14,26 @@ from psycopg.rows import dict_row
 
 from core.vitals import VITALS
 from dashboard.model import (
-    AlertEventView,
-    AlertHistoryEntry,
     AlertView,
-    DeviceView,
     GatewayView,
-    ManualObservationView,
-    MonitoringPlanItem,
-    Observation,
     PatientCard,
-    PatientRecord,
-    PersonalLimit,
-    Spo2ScaleView,
     StaffUser,
     VitalReading,
     Ward,
     WardOverview,
     known_vital,
     threshold_label,
+)
+from dashboard.patient_record import (
+    AlertEventView,
+    AlertHistoryEntry,
+    DeviceView,
+    ManualObservationView,
+    MonitoringPlanItem,
+    Observation,
+    PatientRecord,
+    PersonalLimit,
+    Spo2ScaleView,
 )
 
 if TYPE_CHECKING:

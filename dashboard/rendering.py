@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from care.permissions import Action
 from dashboard.client_texts import CLIENT_TEXTS
-from dashboard.model import format_age, format_clock, format_date_time, format_minutes
+from dashboard.formatting import format_age, format_clock, format_date_time, format_minutes
 
 if TYPE_CHECKING:
     from dashboard.model import PatientCard, StaffUser, WardOverview

@@ -22,7 +22,7 @@ from alerts.news2 import score_one
 from care.enrolment import EnrolledPatient, enrol_patient
 from care.staff import create_staff_user
 from core.settings import Settings
-from dashboard.model import format_clock
+from dashboard.formatting import format_clock
 from tests.support.cards import cards_of
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards, set_vital

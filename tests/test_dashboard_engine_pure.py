@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from alerts.model import Priority
 from alerts.news2 import score_one
 from alerts.store import SNOOZE_CAP
-from dashboard.model import format_minutes, snooze_caps_minutes, snooze_choices_for
+from dashboard.formatting import format_minutes
+from dashboard.model import snooze_caps_minutes, snooze_choices_for
 from dashboard.news2_summary import News2Inputs, summarise
 
 NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)

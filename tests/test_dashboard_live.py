@@ -18,10 +18,11 @@ from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
 from care.staff import create_staff_user
 from core.events import EventRejected, parse
 from dashboard.auth import safe_next
+from dashboard.formatting import format_age, format_clock, format_value, swedish_sort_key
 from dashboard.live import LiveHub, Subscriber
 from dashboard.live_state import Changes
 from dashboard.metrics import DashboardMetrics
-from dashboard.model import StaffUser, format_age, format_clock, format_value, swedish_sort_key
+from dashboard.model import StaffUser
 from dashboard.sessions import ActiveSession
 from tests.support.cards import cards_of
 
