@@ -1,28 +1,26 @@
 """`hemma`: one command line for every part of the system.
 
-Each subcommand imports its part lazily, so `hemma gateway` on a Raspberry Pi never imports
-psycopg, FastAPI or numpy.
+This module is the entry point: the parser, `main` and how a refused command is reported. The
+subcommands are hemma.cli_services (run a part of the system) and hemma.cli_care (the care
+commands). Each imports its part lazily, so `hemma gateway` on a Raspberry Pi never imports
+psycopg, FastAPI or numpy, and the command line starts on the standard library alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hemma import cli_care, cli_services
+
 if TYPE_CHECKING:
     import uuid
     from datetime import timedelta
-    from typing import Any
 
-    import psycopg
-
-    from care.acting import Origin
     from core.settings import Settings
 
 
@@ -41,181 +39,6 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _cmd_gateway(args: argparse.Namespace) -> int:
-    from gateway.service import run
-
-    return run(get_settings())
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator.homes import run
-
-    return run(
-        get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed,
-        record=args.record, duration_s=args.duration, drain_s=args.drain,
-    )  # fmt: skip
-
-
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.service import run
-
-    return run(get_settings())
-
-
-def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from dashboard.app import serve
-
-    serve(get_settings())
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from hemma.demo import run
-
-    return run(
-        get_settings(),
-        patients=args.patients,
-        speed=args.speed,
-        interval_s=args.interval,
-        physician_email=args.physician_email,
-    )
-
-
-def _cmd_migrate(args: argparse.Namespace) -> int:
-    import psycopg
-
-    from storage.db import migrate
-
-    with psycopg.connect(get_settings().require_database_url(), autocommit=True) as conn:
-        applied = migrate(conn)
-    print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
-    return 0
-
-
-def _connect() -> psycopg.Connection[Any]:
-    import psycopg
-
-    return psycopg.connect(get_settings().require_database_url(), autocommit=True)
-
-
-def _os_user() -> str:
-    """Who ran this command ("user@host"), for the access log: the account the process runs as,
-    not $USER, which anyone can set."""
-    import pwd
-    import socket
-
-    try:
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:  # a uid without a passwd entry, as in some containers
-        user = f"uid:{os.geteuid()}"
-    return f"{user}@{socket.gethostname()}"
-
-
-def _cli_origin() -> Origin:
-    """The access_log origin of this command: the CLI, run by this OS user."""
-    from care.access_log import CLI
-    from care.acting import Origin
-
-    return Origin(CLI, os_user=_os_user())
-
-
-def _cmd_ward_add(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.enrolment import save_ward
-
-    with _connect() as conn:
-        execute(conn, save_ward(args.ward_id, args.name, escalate_after_minutes=args.escalate_after))
-    print(f"ward {args.ward_id} saved")
-    return 0
-
-
-def _cmd_patient_enrol(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.enrolment import enrol
-
-    with _connect() as conn:
-        enrolled = execute(conn, enrol(
-            ward_id=args.ward, display_name=args.name, gateway_id=args.gateway,
-            personal_number=args.personal_number, birth_year=args.birth_year, care_reason=args.reason,
-            origin=_cli_origin(),
-        ))  # fmt: skip
-    print(f"patient {enrolled.patient_id} enrolled on {enrolled.ward_id} with kit {enrolled.gateway_id}")
-    return 0
-
-
-def _cmd_patient_discharge(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.enrolment import discharge
-
-    with _connect() as conn:
-        patient_id = execute(conn, discharge(gateway_id=args.gateway, origin=_cli_origin()))
-    print(f"patient {patient_id} discharged; kit {args.gateway} is free")
-    return 0
-
-
-def _new_password(username: str) -> str:
-    """From HEMMA_NEW_STAFF_PASSWORD, else asked twice. Never printed, nor its hash."""
-    given = os.environ.get("HEMMA_NEW_STAFF_PASSWORD")
-    if given:
-        return given
-    password = getpass.getpass(f"New password for {username}: ")
-    if getpass.getpass("The same again: ") != password:
-        raise ValueError("the two passwords differ; nothing was changed")
-    return password
-
-
-def _cmd_staff_add(args: argparse.Namespace) -> int:
-    from care.staff import create_staff_user
-
-    password = _new_password(args.username)
-    with _connect() as conn:
-        create_staff_user(
-            conn,
-            username=args.username,
-            display_name=args.name,
-            role=args.role,
-            password=password,
-            ward_ids=args.ward,
-        )
-    print(f"staff account {args.username} saved")
-    return 0
-
-
-def _cmd_staff_passwd(args: argparse.Namespace) -> int:
-    from care.staff import set_staff_password
-
-    password = _new_password(args.username)
-    with _connect() as conn:
-        set_staff_password(conn, username=args.username, password=password)
-    print(f"password of {args.username} changed; their dashboard sessions have ended")
-    return 0
-
-
-def _cmd_staff_disable(args: argparse.Namespace) -> int:
-    from care.staff import set_staff_disabled
-
-    with _connect() as conn:
-        set_staff_disabled(conn, username=args.username, disabled=args.disable)
-    done = "disabled; their dashboard sessions have ended" if args.disable else "enabled (log in again)"
-    print(f"staff account {args.username} {done}")
-    return 0
-
-
-def _cmd_staff_contact(args: argparse.Namespace) -> int:
-    from care.staff import set_staff_contact
-
-    with _connect() as conn:
-        set_staff_contact(
-            conn,
-            username=args.username,
-            email=args.email,
-            ntfy_topic=args.ntfy_topic,
-            webhook_url=args.webhook_url,
-        )
-    print(f"contact details of {args.username} saved")
-    return 0
-
-
 def _shift_time(text: str) -> datetime:
     """ISO 8601; a time without an offset is the site's local time (HEMMA_SITE_TIMEZONE), as on the
     paper rota."""
@@ -224,72 +47,6 @@ def _shift_time(text: str) -> datetime:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
     return value if value.tzinfo else value.replace(tzinfo=get_settings().site_zone())
-
-
-def _cmd_oncall_add(args: argparse.Namespace) -> int:
-    from care.oncall import add_oncall_shift
-
-    with _connect() as conn:
-        shift_id = add_oncall_shift(
-            conn,
-            ward_id=args.ward,
-            username=args.username,
-            level=args.level,
-            starts_at=args.starts_at,
-            ends_at=args.ends_at,
-        )
-    print(f"on-call shift {shift_id} saved: {args.username} level {args.level} on {args.ward}")
-    return 0
-
-
-def _cmd_escalate(args: argparse.Namespace) -> int:
-    from paging.escalator import run
-
-    return run(get_settings(), allow_no_channel=args.allow_no_channel)
-
-
-def _cmd_bench_ingest(args: argparse.Namespace) -> int:
-    from benchmarks.ingest import run
-
-    return run(
-        get_settings(),
-        patients=args.patients,
-        readings=args.readings,
-        naive_readings=args.naive_readings,
-        per_message=args.per_message,
-        latency_rate=args.latency_rate,
-        latency_seconds=args.latency_seconds,
-    )
-
-
-def _cmd_bench_engine(args: argparse.Namespace) -> int:
-    from benchmarks.alerts import main
-
-    return main(args.extra)
-
-
-def _cmd_threshold_set(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.limits import set_alert_limit
-
-    with _connect() as conn:
-        done = execute(conn, set_alert_limit(
-            patient_id=args.patient, rule=args.rule, priority=args.priority, limit=args.limit,
-            reason=args.reason, by=args.by, valid_until=args.until, origin=_cli_origin(),
-        ))  # fmt: skip
-    print(f"personal limit {done.id} in force: {args.rule} {args.priority} at {args.limit:g}")
-    return 0
-
-
-def _cmd_threshold_revoke(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.limits import revoke_alert_limit
-
-    with _connect() as conn:
-        done = execute(conn, revoke_alert_limit(limit_id=args.limit_id, by=args.by, origin=_cli_origin()))
-    default = f"the ward default for {done.rule} {done.priority} applies again"
-    print(f"personal limit {args.limit_id} revoked: {default}")
-    return 0
 
 
 def _patient_id(text: str) -> uuid.UUID:
@@ -315,63 +72,21 @@ def _duration(text: str) -> timedelta:
     return timedelta(minutes=sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts))
 
 
-def _cmd_plan_set(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.plans import set_plan
-
-    with _connect() as conn:
-        done = execute(conn, set_plan(patient_id=args.patient, vital=args.vital, every=args.every, by=args.by,
-                                      origin=_cli_origin()))  # fmt: skip
-    print(f"monitoring plan saved: {done.vital.value} at least every {done.every_minutes} min")
-    return 0
-
-
-def _cmd_plan_clear(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.plans import clear_plan
-
-    with _connect() as conn:
-        done = execute(conn, clear_plan(patient_id=args.patient, vital=args.vital, by=args.by,
-                                        origin=_cli_origin()))  # fmt: skip
-    print(f"monitoring plan for {done.vital.value} removed")
-    return 0
-
-
-def _cmd_order_spo2_scale(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.orders import order_spo2_scale_steps
-
-    with _connect() as conn:
-        order = order_spo2_scale_steps(
-            patient_id=args.patient, scale=args.scale, reason=args.reason, by=args.by, origin=_cli_origin()
-        )
-        done = execute(conn, order)
-    what = "scale 2 (target 88-92 %)" if args.scale == 2 else "scale 1 (standard)"
-    print(f"SpO2 scale order {done.id} in force: NEWS2 scores SpO2 on {what}")
-    return 0
-
-
-def _cmd_observe(args: argparse.Namespace) -> int:
-    from care.acting import execute
-    from care.observations import Observation, record_observation
-
-    on_oxygen = True if args.oxygen is not None else False if args.air else None
-    observed = Observation(args.rr, args.acvpu, on_oxygen, args.oxygen)
-    with _connect() as conn:
-        # The patient's own answer has no staff account behind it; the row names the OS user who typed it.
-        done = execute(conn, record_observation(
-            patient_id=args.patient, observed=observed, at=args.at, by=args.by,
-            source="patient" if args.patient_reported else "nurse", origin=_cli_origin(),
-        ))  # fmt: skip
-    print(f"observation {done.id} saved")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hemma", description="Hemma remote patient monitoring")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_service_commands(sub)
+    _add_patient_commands(sub)
+    _add_staff_commands(sub)
+    _add_escalate_and_bench_commands(sub)
+    return parser
 
-    sub.add_parser("gateway", help="run the home gateway (BLE -> MQTT)").set_defaults(func=_cmd_gateway)
+
+def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """gateway, simulate, ingest, dashboard, migrate, demo: run a part of the system (hemma.cli_services)."""
+    sub.add_parser("gateway", help="run the home gateway (BLE -> MQTT)").set_defaults(
+        func=cli_services.run_gateway
+    )
     p = sub.add_parser("simulate", help="run simulated homes (fake BLE devices -> real gateway code -> MQTT)")
     p.add_argument("--patients", type=int, default=24)
     p.add_argument(
@@ -386,12 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--drain", type=float, default=120.0, help="with --duration: wait this long at most for receipts"
     )
-    p.set_defaults(func=_cmd_simulate)
+    p.set_defaults(func=cli_services.run_simulation)
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL -> alerts)").set_defaults(
-        func=_cmd_ingest
+        func=cli_services.run_ingest
     )
-    sub.add_parser("dashboard", help="serve the ward dashboard").set_defaults(func=_cmd_dashboard)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+    sub.add_parser("dashboard", help="serve the ward dashboard").set_defaults(
+        func=cli_services.serve_dashboard
+    )
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(
+        func=cli_services.migrate_database
+    )
 
     p = sub.add_parser("demo", help="the whole system on embedded defaults, with simulated patients")
     p.add_argument("--patients", type=int, default=24)
@@ -402,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where escalations to the demo jourläkare go when HEMMA_NOTIFY_SMTP_HOST is set"
         " (kept for the next run; first default jourlakare@hemma-demo.invalid)",
     )
-    p.set_defaults(func=_cmd_demo)
+    p.set_defaults(func=cli_services.run_demo)
 
+
+def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """ward, patient, threshold, plan, order, observe: the care of patients (hemma.cli_care)."""
     p = sub.add_parser("ward", help="manage wards")
     wsub = p.add_subparsers(dest="action", required=True)
     w = wsub.add_parser("add")
@@ -415,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="page the on-call physician when a high alert is unacknowledged this long (default 5)",
     )
-    w.set_defaults(func=_cmd_ward_add)
+    w.set_defaults(func=cli_care.ward_add)
 
     p = sub.add_parser("patient", help="manage patients")
     psub = p.add_subparsers(dest="action", required=True)
@@ -426,10 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--personal-number")
     e.add_argument("--birth-year", type=int)
     e.add_argument("--reason")
-    e.set_defaults(func=_cmd_patient_enrol)
+    e.set_defaults(func=cli_care.patient_enrol)
     d = psub.add_parser("discharge", help="end a home care episode and free its kit")
     d.add_argument("--gateway", required=True)
-    d.set_defaults(func=_cmd_patient_discharge)
+    d.set_defaults(func=cli_care.patient_discharge)
 
     p = sub.add_parser("threshold", help="personal alert limits (set by a physician)")
     tsub = p.add_subparsers(dest="action", required=True)
@@ -445,11 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_shift_time,
         help="ISO date-time the limit stops (Swedish local time unless an offset is given)",
     )
-    t.set_defaults(func=_cmd_threshold_set)
+    t.set_defaults(func=cli_care.threshold_set)
     r = tsub.add_parser("revoke", help="end a personal limit; the row stays as history")
     r.add_argument("limit_id", type=int, help="the limit's id, printed by `threshold set`")
     r.add_argument("--by", required=True, help="username of the physician")
-    r.set_defaults(func=_cmd_threshold_revoke)
+    r.set_defaults(func=cli_care.threshold_revoke)
 
     p = sub.add_parser("plan", help="monitoring plans: which vitals a patient measures, how often")
     plsub = p.add_subparsers(dest="action", required=True)
@@ -460,12 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("vital", help="e.g. spo2, systolic_bp, body_temperature, body_weight")
     pl.add_argument("--every", required=True, type=_duration, help="15m, 4h, 1d ... (5 min to 7 days)")
     pl.add_argument("--by", required=True, help="username of the nurse or physician")
-    pl.set_defaults(func=_cmd_plan_set)
+    pl.set_defaults(func=cli_care.plan_set)
     pl = plsub.add_parser("clear", help="take VITAL out of the patient's plan")
     pl.add_argument("patient", type=_patient_id, help="patient id (uuid)")
     pl.add_argument("vital")
     pl.add_argument("--by", required=True, help="username of the nurse or physician")
-    pl.set_defaults(func=_cmd_plan_clear)
+    pl.set_defaults(func=cli_care.plan_clear)
 
     p = sub.add_parser("order", help="a physician's orders the alert engine follows")
     orsub = p.add_subparsers(dest="action", required=True)
@@ -477,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     od.add_argument("scale", type=int, choices=[1, 2])
     od.add_argument("--reason", required=True)
     od.add_argument("--by", required=True, help="username of the physician")
-    od.set_defaults(func=_cmd_order_spo2_scale)
+    od.set_defaults(func=cli_care.order_spo2_scale)
 
     p = sub.add_parser(
         "observe", help="record what a person observed: respiration rate, consciousness, air or oxygen"
@@ -498,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument(
         "--patient", dest="patient_reported", action="store_true", help="reported by the patient"
     )
-    p.set_defaults(func=_cmd_observe)
+    p.set_defaults(func=cli_care.observe)
 
+
+def _add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """staff, oncall: accounts and the on-call rota (hemma.cli_care)."""
     p = sub.add_parser("staff", help="manage staff accounts")
     ssub = p.add_subparsers(dest="action", required=True)
     a = ssub.add_parser(
@@ -511,25 +236,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--name", required=True)
     a.add_argument("--role", choices=["nurse", "physician", "admin"], required=True)
     a.add_argument("--ward", action="append", default=[], help="ward id (repeat)")
-    a.set_defaults(func=_cmd_staff_add)
+    a.set_defaults(func=cli_care.staff_add)
     pw = ssub.add_parser(
         "passwd", help="set a new password (prompt or HEMMA_NEW_STAFF_PASSWORD); ends the account's sessions"
     )
     pw.add_argument("username")
-    pw.set_defaults(func=_cmd_staff_passwd)
+    pw.set_defaults(func=cli_care.staff_passwd)
     for action, disable, text in (
         ("disable", True, "shut an account out at once: its dashboard sessions end"),
         ("enable", False, "let a disabled account log in again (old sessions stay ended)"),
     ):
         dis = ssub.add_parser(action, help=text)
         dis.add_argument("username")
-        dis.set_defaults(func=_cmd_staff_disable, disable=disable)
+        dis.set_defaults(func=cli_care.staff_disable, disable=disable)
     c = ssub.add_parser("contact", help="set where a member of staff is paged when an alert escalates")
     c.add_argument("--username", required=True)
     c.add_argument("--email")
     c.add_argument("--ntfy-topic")
     c.add_argument("--webhook-url")
-    c.set_defaults(func=_cmd_staff_contact)
+    c.set_defaults(func=cli_care.staff_contact)
 
     p = sub.add_parser("oncall", help="manage the on-call rota that alerts escalate to")
     osub = p.add_subparsers(dest="action", required=True)
@@ -543,8 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--level", type=int, choices=[1, 2, 3], required=True)
     o.add_argument("--from", dest="starts_at", type=_shift_time, required=True)
     o.add_argument("--to", dest="ends_at", type=_shift_time, required=True)
-    o.set_defaults(func=_cmd_oncall_add)
+    o.set_defaults(func=cli_care.oncall_add)
 
+
+def _add_escalate_and_bench_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """escalate (page the on-call rota) and the benchmarks (hemma.cli_services)."""
     p = sub.add_parser(
         "escalate", help="page the on-call rota about unacknowledged high alerts (HEMMA_NOTIFY_*)"
     )
@@ -553,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run without any HEMMA_NOTIFY_* channel (hemma demo): escalations are recorded as not sent",
     )
-    p.set_defaults(func=_cmd_escalate)
+    p.set_defaults(func=cli_services.run_escalator)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="target", required=True)
@@ -573,14 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="readings/s of the paced phase that measures alert latency (both paths)",
     )
     b.add_argument("--latency-seconds", type=float, default=10.0)
-    b.set_defaults(func=_cmd_bench_ingest)
+    b.set_defaults(func=cli_services.bench_ingest)
     e = bsub.add_parser(
         "engine",
         help="alert engine time per tick for 1k/10k/100k patients vs the scalar loop (options: --help)",
         add_help=False,
     )
-    e.set_defaults(func=_cmd_bench_engine, passes_options=True)
-    return parser
+    e.set_defaults(func=cli_services.bench_engine, passes_options=True)
 
 
 def main(argv: list[str] | None = None) -> int:
