@@ -58,6 +58,13 @@ MAX_RECEIPT_BYTES = 128 * 1024
 MAX_REASON_LENGTH = 300
 # Room for MAX_DEVICES_PER_STATUS devices with 64-character ids (about 5 KB) and the envelope.
 MAX_STATUS_BYTES = 8192
+CONFIG_QOS = 1
+MAX_KIT_DEVICES = 16
+MAX_UNKNOWN_DEVICES = 8
+MAX_REMINDER_TIMES = 8
+MAX_CONFIG_BYTES = 16 * 1024
+# Config versions count up per kit; a JSON number stays exact up to 2**53.
+MAX_CONFIG_VERSION = 2**53 - 1
 # A home device's clock may be wrong; readings more than this far in the future are refused.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 # A gateway may be offline for a long time (store and forward); older readings are refused.
@@ -96,6 +103,11 @@ def status_topic(gateway_id: str) -> str:
 
 def receipts_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/gw/{gateway_id}/receipts"
+
+
+def config_topic(gateway_id: str) -> str:
+    """The kit's configuration: retained, written by the server only, read by that kit only (ACL)."""
+    return f"{TOPIC_ROOT}/gw/{gateway_id}/config"
 
 
 def alerts_topic(ward_id: str) -> str:
@@ -205,6 +217,68 @@ class DeviceStatus(_Strict):
         return self
 
 
+# A Bluetooth device address as the gateway reports it: six upper-case hex pairs. A device that uses
+# resolvable private addresses is listed by the identity address it resolves to once bonded.
+_ADDRESS = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")]
+_PROFILE_ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class KitDevice(_Strict):
+    """One device of the kit: the gateway connects to these and to nothing else."""
+
+    address: _ADDRESS
+    profile: _PROFILE_ID  # device_profiles catalogue id (the profile file's name)
+    # Six digits for a profile whose pairing is "passkey" (the glucose meter shows or prints it).
+    passkey: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+
+class PlannedMeasurement(_Strict):
+    """From the monitoring plan: measure this vital at least this often (for the box's reminder light)."""
+
+    vital: Vital
+    every_minutes: int = Field(ge=5, le=7 * 24 * 60, strict=True)
+
+
+class KitConfig(_Strict):
+    """The kit's configuration (downlink, `config_topic`, retained): a whole new version each time.
+
+    The gateway applies a version above the one it has without a restart and reports the version it
+    applied in its status (`GatewayStatus.config_version`); it ignores an older or equal one, so a
+    retained message re-delivered after a reconnect changes nothing.
+    """
+
+    v: Literal[1]
+    gateway_id: _GATEWAY_ID
+    version: int = Field(ge=1, le=MAX_CONFIG_VERSION, strict=True)
+    issued_at: AwareDatetime
+    devices: tuple[KitDevice, ...] = Field(max_length=MAX_KIT_DEVICES)
+    schedule: tuple[PlannedMeasurement, ...] = Field(default=(), max_length=len(Vital))
+    # Local times of day ("08:00") at which the box reminds the patient of what is due.
+    reminder_times: tuple[Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")], ...] = Field(
+        default=(), max_length=MAX_REMINDER_TIMES
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> KitConfig:
+        addresses = [d.address for d in self.devices]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("devices: an address appears more than once")
+        vitals = [s.vital for s in self.schedule]
+        if len(set(vitals)) != len(vitals):
+            raise ValueError("schedule: a vital appears more than once")
+        if len(set(self.reminder_times)) != len(self.reminder_times):
+            raise ValueError("reminder_times: a time appears more than once")
+        return self
+
+
+class UnknownDevice(_Strict):
+    """A compatible device in range that is not the kit's: reported as a fact, never read."""
+
+    address: _ADDRESS
+    profile: _PROFILE_ID
+    seen_at: AwareDatetime
+
+
 class Unconfirmed(_Strict):
     """Messages the gateway has sent at least once and ingest has not yet confirmed with a receipt."""
 
@@ -225,11 +299,18 @@ class GatewayStatus(_Strict):
     # Optional (gateways before receipts send none): what awaits a receipt, for the
     # `receipts_overdue` technical alarm. In every "online" status of a current gateway.
     unconfirmed: Unconfirmed | None = None
+    # Optional (gateways before kit configuration send none): the KitConfig version applied, absent
+    # while the kit has none; and the compatible devices in range that are not the kit's.
+    config_version: int | None = Field(default=None, ge=1, le=MAX_CONFIG_VERSION, strict=True)
+    unknown_devices: tuple[UnknownDevice, ...] | None = Field(default=None, max_length=MAX_UNKNOWN_DEVICES)
 
     @model_validator(mode="after")
     def _check(self) -> GatewayStatus:
         if self.devices and len({d.device_id for d in self.devices}) != len(self.devices):
             raise ValueError("devices: a device_id appears more than once")
+        unknown = [d.address for d in self.unknown_devices or ()]
+        if len(set(unknown)) != len(unknown):
+            raise ValueError("unknown_devices: an address appears more than once")
         return self
 
 
@@ -298,7 +379,7 @@ def _fitting(gateway_id: str, entries: list[MessageReceipt], at: datetime) -> li
     return _fitting(gateway_id, entries[:half], at) + _fitting(gateway_id, entries[half:], at)
 
 
-_Addressed = TypeVar("_Addressed", GatewayStatus, Receipt)
+_Addressed = TypeVar("_Addressed", GatewayStatus, Receipt, KitConfig)
 
 
 def encode(model: BaseModel) -> bytes:
@@ -437,6 +518,13 @@ def decode_receipt(topic: str, payload: bytes, *, gateway_id: str) -> Receipt:
     if topic != receipts_topic(gateway_id):
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
     return _decode_for(Receipt, payload, gateway_id, "receipt", MAX_RECEIPT_BYTES)
+
+
+def decode_kit_config(topic: str, payload: bytes, *, gateway_id: str) -> KitConfig:
+    """This kit's configuration (the gateway's side); PayloadRejected for anything else."""
+    if topic != config_topic(gateway_id):
+        raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
+    return _decode_for(KitConfig, payload, gateway_id, "config", MAX_CONFIG_BYTES)
 
 
 def _decode_for(
