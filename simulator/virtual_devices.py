@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from core.contract import KitDevice
 from device_profiles import (
     BloodPressureFeature,
     BodyCompositionFeature,
@@ -137,6 +138,15 @@ class HomeKit:
     thermometer: VirtualDevice
     scale: VirtualDevice
     device_tz: tzinfo = UTC
+
+    def kit_devices(self) -> tuple[KitDevice, ...]:
+        """The kit's devices as staff register them (care.kit), and as a KitConfig lists them."""
+        return (
+            KitDevice(address=self.oximeter.address.upper(), profile=OXIMETER_PROFILE),
+            KitDevice(address=self.bp_cuff.address.upper(), profile=BLOOD_PRESSURE_PROFILE),
+            KitDevice(address=self.thermometer.address.upper(), profile=THERMOMETER_PROFILE),
+            KitDevice(address=self.scale.address.upper(), profile=SCALE_PROFILE),
+        )
 
     @classmethod
     def install(
