@@ -13,6 +13,20 @@ advertises again and is reconnected. Failed connects and failed required steps b
 per device. Connects are serialised because BlueZ handles concurrent connection attempts
 badly; the steps after them are not (a meter's record transfer must not hold up the rest).
 
+Only the kit's own devices (gateway.kit): an advertisement is served only when its address is
+in the applied `KitConfig` with the profile it matches; any other compatible device becomes an
+`UnknownDevice` fact and is never connected to. A new config (`apply_config`) disconnects the
+devices it drops; the ones it adds are connected at their next advertisement. Without any
+config nothing is read.
+
+Pairing: for a profile whose `pairing` is "just_works" or "passkey" the gateway pairs (bonds)
+right after connecting, before the connect steps; with the kit device's passkey for "passkey".
+bleak's `BleakClient.pair()` does just-works on BlueZ; entering a passkey needs a BlueZ agent,
+which bleak does not provide and this gateway does not implement yet, so a backend says whether
+its `pair()` takes a `passkey` (`BleBackend.passkey_entry`: the virtual radio's does, BlueZ's
+does not) and a passkey device on a backend without it is refused and counted (gateway.kit),
+never connected unpaired. A failed pairing is counted per address and retried with back-off.
+
 Device clocks: the gateway's clock (`clock`, aware) shown in the devices' zone (`device_tz`),
 as the naive local wall time the Date Time and Current Time characteristics carry.
 """
@@ -23,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -33,13 +48,17 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
+from core.contract import KitConfig, KitDevice
 from device_profiles import DeviceProfilesError
 from device_profiles.catalogue import Profile, match_profile
 from gateway.connect_steps import ConnectStepCounters, ConnectStepFailed, DeviceLink, OnValue
+from gateway.errors import GatewayError
+from gateway.kit import KitRoster
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BleBackend", "BleCentral", "OnValue", "device_local_time"]
+__all__ = ["BleBackend", "BleCentral", "OnValue", "PairingFailed", "device_local_time"]
+
 
 @dataclass(frozen=True, slots=True)
 class BleBackend:
@@ -47,6 +66,13 @@ class BleBackend:
 
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
+    # Whether the client's pair() takes `passkey=` (six digits) and enters it. bleak's BlueZ backend
+    # does not (a passkey needs a BlueZ agent): passkey devices are then refused, not read unpaired.
+    passkey_entry: bool = False
+
+
+class PairingFailed(GatewayError):
+    """Pairing (bonding) with a kit device failed or was refused: wrong passkey, or the device said no."""
 
 
 _RETRY_MIN_S = 1.0
@@ -80,6 +106,8 @@ class BleCentral:
         connect_timeout_s: float = 20.0,
         retry_min_s: float = _RETRY_MIN_S,
         racp_timeout_s: float = _RACP_TIMEOUT_S,
+        config: KitConfig | None = None,
+        on_unknown: Callable[[], None] | None = None,
     ) -> None:
         self.backend = backend
         self.profiles = tuple(profiles)
@@ -94,6 +122,13 @@ class BleCentral:
         self.connect_failures = 0
         self.link_losses = 0
         self.scanner_failures = 0
+        self.pairing_failures: Counter[str] = Counter()  # per address
+        self.removed_disconnects = 0  # links ended because a new kit config dropped their device
+        self.kit = KitRoster(self.profiles, passkey_entry=backend.passkey_entry)
+        if config is not None:
+            self.kit.apply(config)
+        # Called on the loop when a compatible device that is not the kit's is first seen.
+        self.on_unknown = on_unknown
         self._links: dict[str, asyncio.Task[None]] = {}
         # Remembered per advertisement content: matching is a regex search per profile.
         self._profile_cache: dict[tuple[str, str | None, tuple[str, ...]], Profile | None] = {}
@@ -113,12 +148,31 @@ class BleCentral:
             "ble_connect_failures": self.connect_failures,
             "ble_link_losses": self.link_losses,
             "ble_scanner_failures": self.scanner_failures,
+            "ble_pairing_failures": dict(self.pairing_failures),
+            "kit_config_version": self.kit.version,
+            "kit_devices_refused": dict(self.kit.refused),
+            "kit_profile_mismatches": dict(self.kit.mismatches),
+            "kit_removed_disconnects": self.removed_disconnects,
+            "unknown_devices": len(self.kit.unknown_snapshot),
             **self.steps.as_dict(),
         }
 
     def device_clock(self) -> datetime:
         """The time to write to a device's clock now."""
         return device_local_time(self.clock(), self.device_tz)
+
+    def apply_config(self, config: KitConfig) -> None:
+        """Make `config` the kit's (on the loop; the caller checked its version is higher): devices it
+        no longer lists, or lists differently, are disconnected; added ones connect when they advertise."""
+        before = {address: self.kit.device_for_address(address) for address in self._links}
+        self.kit.apply(config)
+        for address, task in list(self._links.items()):
+            if self.kit.device_for_address(address) != before.get(address):
+                self.removed_disconnects += 1
+                log.info("device %s is no longer the kit's as it was; disconnecting", address)
+                task.cancel()
+        self._retry_at.clear()  # a device refused before (e.g. a wrong passkey) may be fixed now
+        self._failures.clear()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan and serve devices until `stop` is set; restarts the scanner if the adapter fails."""
@@ -161,9 +215,16 @@ class BleCentral:
         if time.monotonic() < self._retry_at.get(address, 0.0):
             return
         profile = self._profile_for(address, adv)
-        if profile is None:
+        if profile is None or self.kit.is_refused(address):
             return
-        task = asyncio.get_running_loop().create_task(self._serve(device, profile), name=f"ble-{address}")
+        kit_device = self.kit.device_for(address, profile)
+        if kit_device is None:  # a compatible device, not the kit's: a fact, never a connection
+            if self.kit.saw_unknown(address, profile, self.clock()) and self.on_unknown is not None:
+                self.on_unknown()
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._serve(device, profile, kit_device), name=f"ble-{address}"
+        )
         self._links[address] = task
         task.add_done_callback(lambda _t: self._links.pop(address, None))
 
@@ -189,7 +250,7 @@ class BleCentral:
 
     # --- one device -----------------------------------------------------------------------------
 
-    async def _serve(self, device: BLEDevice, profile: Profile) -> None:
+    async def _serve(self, device: BLEDevice, profile: Profile, kit_device: KitDevice) -> None:
         address = device.address
         lost = asyncio.Event()
         client = BleakClient(
@@ -202,6 +263,8 @@ class BleCentral:
             async with self._connect_lock:
                 await asyncio.wait_for(client.connect(), self.connect_timeout_s)
             self.connects += 1
+            if profile.pairing != "none":
+                await self._pair(client, profile, kit_device)
             link = DeviceLink(
                 client,
                 profile,
@@ -223,6 +286,9 @@ class BleCentral:
                 return
             self.link_losses += 1
             log.info("device %s disconnected; will reconnect when it advertises", address)
+        except PairingFailed as exc:  # counted in _pair; nothing was read
+            delay = self._retry_later(address)
+            log.warning("device %s (%s): %s; retry in %.0f s", address, profile.id, exc, delay)
         except ConnectStepFailed as exc:  # counted by the link; the device keeps its readings meanwhile
             delay = self._retry_later(address)
             log.warning("device %s (%s): %s; reconnecting in %.0f s", address, profile.id, exc, delay)
@@ -241,6 +307,22 @@ class BleCentral:
             if client.is_connected:
                 with contextlib.suppress(BleakError, OSError, TimeoutError):
                     await asyncio.wait_for(client.disconnect(), 5.0)
+
+    async def _pair(self, client: BleakClient, profile: Profile, kit_device: KitDevice) -> None:
+        """Bond before the connect steps; a device already bonded answers at once."""
+        try:
+            if profile.pairing == "passkey":
+                # KitRoster refused the device unless there is a passkey and the backend enters it.
+                assert kit_device.passkey is not None and self.backend.passkey_entry
+                await asyncio.wait_for(client.pair(passkey=kit_device.passkey), self.connect_timeout_s)
+            else:
+                await asyncio.wait_for(client.pair(), self.connect_timeout_s)
+        except (BleakError, OSError, TimeoutError) as exc:
+            self.pairing_failures[kit_device.address] += 1
+            reason = str(exc) or type(exc).__name__
+            hint = "; is the kit's passkey for it right?" if profile.pairing == "passkey" else ""
+            raise PairingFailed(f"pairing ({profile.pairing}) failed: {reason}{hint}") from exc
+        log.info("device %s paired (%s)", kit_device.address, profile.pairing)
 
     def _retry_later(self, address: str) -> float:
         failures = self._failures[address] = self._failures.get(address, 0) + 1

@@ -31,6 +31,15 @@ Status (retained, outside the queue): "online" on every connection, again every
 gateway.device_facts) and what awaits a receipt (`unconfirmed`); a status that reported a
 message waiting longer than `stuck_after_s` (60 s) is followed by a prompt one once everything is confirmed,
 so ingest's `receipts_overdue` alarm clears. "offline" on a clean stop, and as the last will.
+An "online" status also carries the kit facts of that moment (`kit_facts()`: the applied
+KitConfig version and the unknown compatible devices in range, see gateway.kit).
+
+Kit configuration (downlink): the client subscribes to the kit's own retained config topic
+(`hemma/v1/gw/{id}/config`, QoS 1) on every connection, so the broker hands over the latest
+at once. A valid `KitConfig` goes to `on_config(config, payload)`, which only hands it over
+(the gateway applies it on its own loop, and decides whether its version is new); one that
+fails validation is counted (`config_refused`) and logged with the reason only, never its
+content. An empty payload (the retained config was cleared) changes nothing.
 """
 
 from __future__ import annotations
@@ -52,13 +61,18 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.mqtt import set_nodelay, use_target
 from core.contract import (
+    CONFIG_QOS,
     MAX_STATUS_BYTES,
     RECEIPTS_QOS,
     STATUS_QOS,
     DeviceStatus,
     GatewayStatus,
+    KitConfig,
     PayloadRejected,
     Unconfirmed,
+    UnknownDevice,
+    config_topic,
+    decode_kit_config,
     decode_receipt,
     encode,
     receipts_topic,
@@ -80,6 +94,9 @@ _NO_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason: accepted, and delivered to nobod
 _NO_SUBSCRIBERS_RETRY_MAX_S = 30.0  # ingest's session normally comes back within seconds
 _MAX_REPORTED_AGE_S = 90 * 86400.0  # as old as a reading ingest still accepts (MAX_READING_AGE)
 _STUCK_S = 60.0  # a status that reported a message waiting this long is followed by an all-clear
+
+# What the status says about the kit: the applied config version, and unknown compatible devices.
+KitFacts = tuple[int | None, tuple[UnknownDevice, ...]]
 
 
 def resend_delay(attempts: int, initial: float, maximum: float) -> float:
@@ -117,6 +134,8 @@ class Publisher:
         receipt_timeout_s: float = DEFAULT_RECEIPT_TIMEOUT_S,
         receipt_timeout_max_s: float = DEFAULT_RECEIPT_TIMEOUT_MAX_S,
         stuck_after_s: float = _STUCK_S,
+        kit_facts: Callable[[], KitFacts] | None = None,
+        on_config: Callable[[KitConfig, bytes], None] | None = None,
     ) -> None:
         if protocol not in ("5", "3.1.1"):
             raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {protocol!r}")
@@ -143,6 +162,8 @@ class Publisher:
         self.receipt_timeout_s = receipt_timeout_s
         self.receipt_timeout_max_s = receipt_timeout_max_s
         self.stuck_after_s = stuck_after_s
+        self.kit_facts = kit_facts
+        self.on_config = on_config
         # Counters, written only by the publisher thread.
         self.published = 0  # PUBLISH packets sent for queued messages, re-sends included
         self.resent = 0  # of those, sendings of a message sent before
@@ -153,6 +174,8 @@ class Publisher:
         self.confirmed_dead_lettered = 0  # of those, messages (or measurements) ingest dead-lettered
         self.lost_in_transit = 0  # messages made due by a receipt for a later one
         self.receipts_refused = 0  # receipt messages that failed validation (ignored)
+        self.configs_received = 0  # valid kit configs handed to on_config (new or not)
+        self.config_refused = 0  # kit config messages that failed validation (the current one stays)
         self.connects = 0
         self.connect_failures = 0
         self.connected = False
@@ -192,6 +215,8 @@ class Publisher:
             "confirmed_dead_lettered": self.confirmed_dead_lettered,
             "lost_in_transit": self.lost_in_transit,
             "receipts_refused": self.receipts_refused,
+            "configs_received": self.configs_received,
+            "config_refused": self.config_refused,
             "reconnects": self.reconnects,
             "connect_failures": self.connect_failures,
             "statuses_published": self.statuses_published,
@@ -445,6 +470,8 @@ class Publisher:
     def _publish_status(self, client: mqtt.Client, state: Literal["online", "offline"]) -> int:
         devices: tuple[DeviceStatus, ...] | None = None
         unconfirmed: Unconfirmed | None = None
+        config_version: int | None = None
+        unknown: tuple[UnknownDevice, ...] | None = None
         if state == "online":
             unconfirmed = self._unconfirmed()
             self._reported_stuck = unconfirmed is not None and unconfirmed.oldest_age_s >= self.stuck_after_s
@@ -456,6 +483,9 @@ class Publisher:
                     devices = self.device_facts() or None
                 except Exception:  # the status itself matters more than the facts in it
                     log.exception("gateway %s: cannot collect device facts", self.gateway_id)
+            if self.kit_facts is not None:
+                config_version, unknown_now = self.kit_facts()
+                unknown = unknown_now or None
         status = GatewayStatus(
             v=1,
             gateway_id=self.gateway_id,
@@ -464,6 +494,8 @@ class Publisher:
             software=SOFTWARE,
             devices=devices,
             unconfirmed=unconfirmed,
+            config_version=config_version,
+            unknown_devices=unknown,
         )
         payload = encode(status)
         if len(payload) > MAX_STATUS_BYTES:  # cannot happen within the contract's limits; never send one
@@ -503,6 +535,8 @@ class Publisher:
         # Clean start: the subscription is renewed on every connection (read access to its own receipts
         # topic only, deploy/mosquitto/acl). Receipts published while it was away are not kept.
         client.subscribe(receipts_topic(self.gateway_id), qos=RECEIPTS_QOS)
+        # Its own config topic only (ACL); retained, so the latest arrives with the subscription.
+        client.subscribe(config_topic(self.gateway_id), qos=CONFIG_QOS)
         log.info("gateway %s: connected to %s", self.gateway_id, self.target.url())
 
     def _on_disconnect(
@@ -535,6 +569,35 @@ class Publisher:
             self._unheard.append(sent)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == config_topic(self.gateway_id):
+            self._on_config_message(bytes(message.payload))
+        else:
+            self._on_receipt(message)
+
+    def _on_config_message(self, payload: bytes) -> None:
+        """The kit's configuration: validated here, applied by the gateway on its loop."""
+        if not payload:
+            log.info(
+                "gateway %s: the retained kit config was cleared; keeping the one applied", self.gateway_id
+            )
+            return
+        try:
+            config = decode_kit_config(config_topic(self.gateway_id), payload, gateway_id=self.gateway_id)
+        except PayloadRejected as exc:
+            self.config_refused += 1
+            # The reason names the field and rule, never a value (addresses, passkeys stay out of logs).
+            log.error(
+                "gateway %s: refused a kit config that is not valid (%d bytes): %s; keeping the one applied",
+                self.gateway_id,
+                len(payload),
+                exc.reason,
+            )
+            return
+        self.configs_received += 1
+        if self.on_config is not None:
+            self.on_config(config, payload)
+
+    def _on_receipt(self, message: mqtt.MQTTMessage) -> None:
         """A receipt from ingest: the messages it names are stored (or dead-lettered) for good."""
         try:
             receipt = decode_receipt(message.topic, bytes(message.payload), gateway_id=self.gateway_id)

@@ -62,6 +62,17 @@ _COLUMNS = {
     "first_sent_at": "REAL",  # Unix time of the first sending
     "resend_at": "REAL NOT NULL DEFAULT 0",  # due for (re)sending from this Unix time
 }
+# The kit's applied configuration (gateway.kit), one row; created in a queue file written by an older
+# gateway too. Kept with the queue so that a reboot without network still reads only the kit's own
+# devices: the payload exactly as it came from the broker, validated again when it is loaded.
+_KIT_CONFIG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kit_config (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    version     INTEGER NOT NULL,
+    payload     BLOB NOT NULL,
+    applied_at  REAL NOT NULL                         -- Unix time, seconds
+)
+"""
 _FIELDS = "message_id, topic, payload, enqueued_at, attempts, measurements, send_no, first_sent_at, seq"
 
 
@@ -133,6 +144,7 @@ class StoreAndForwardQueue:
             )
         db.execute("PRAGMA synchronous=FULL")
         db.execute(_SCHEMA)
+        db.execute(_KIT_CONFIG_SCHEMA)
         have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
         for name, definition in _COLUMNS.items():
             if name not in have:
@@ -240,6 +252,22 @@ class StoreAndForwardQueue:
                 ) from exc
             raise
         return self._db.total_changes - before
+
+    def save_kit_config(self, version: int, payload: bytes) -> None:
+        """Keep the kit configuration just applied (replacing the one before); on disk when it returns."""
+        with self._lock:
+            self._write(
+                "INSERT INTO kit_config (id, version, payload, applied_at) VALUES (1, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version, payload = excluded.payload,"
+                " applied_at = excluded.applied_at",
+                [(version, bytes(payload), time.time())],
+            )
+
+    def kit_config(self) -> bytes | None:
+        """The payload of the kit configuration last saved, or None when the kit never had one."""
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM kit_config WHERE id = 1").fetchone()
+        return None if row is None else bytes(row[0])
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -20,6 +20,17 @@ retained "online" status carries the latest level of each device, at connect, ev
 `status_interval_s` (default 10 minutes, `HEMMA_GATEWAY_STATUS_INTERVAL_S`) and promptly when a
 level changes markedly.
 
+The kit's configuration (gateway.kit; issue 10): only devices listed in the applied `KitConfig`
+are read. The publisher's client receives configs from the kit's retained config topic and hands
+them over; `_offer_config` applies a version higher than the applied one without a restart (a
+removed device is disconnected, an added one connected at its next advertisement), saves it in
+the queue file (so a reboot without network still reads only the kit's devices) and asks for a
+status at once, which reports `config_version`. An equal or lower version is ignored (the retained
+config again after a reconnect). At start the gateway applies the higher of the saved config and
+`config` (an initial one given by the simulator, tests or `hemma simulate`). With neither, it
+reads nothing and reports compatible devices in range as unknown until the server publishes one:
+reading whatever is in range would record a neighbour's values as this patient's.
+
 `run(settings)` is the `hemma gateway` entry point: the real bleak backend, until SIGINT or
 SIGTERM, exit status 0.
 """
@@ -40,8 +51,13 @@ from types import TracebackType
 from core.contract import (
     GATEWAY_ID_PATTERN,
     MAX_MEASUREMENTS_PER_BATCH,
+    KitConfig,
     Measurement,
     MeasurementBatch,
+    PayloadRejected,
+    UnknownDevice,
+    config_topic,
+    decode_kit_config,
     encode,
     measurements_topic,
 )
@@ -79,6 +95,7 @@ class Gateway:
         stream_interval_s: float = DEFAULT_STREAM_INTERVAL_S,
         status_interval_s: float | None = None,
         on_enqueued: Callable[[MeasurementBatch], None] | None = None,
+        config: KitConfig | None = None,
     ) -> None:
         gw = gateway_id or settings.gateway_id
         if not gw or not GATEWAY_ID_PATTERN.match(gw):
@@ -102,10 +119,20 @@ class Gateway:
         self.decoder = NotificationDecoder(device_tz=zone, on_battery=self._on_battery)
         self.streams = StreamRateLimiter(stream_interval_s)
         self.central = BleCentral(
-            ble or BleBackend(), profiles, self._on_value, device_tz=zone, clock=self.clock
+            ble or BleBackend(),
+            profiles,
+            self._on_value,
+            device_tz=zone,
+            clock=self.clock,
+            on_unknown=self._on_unknown_device,
         )
         # Opened last: nothing after this can fail and leave the file locked.
         self.queue = queue if queue is not None else StoreAndForwardQueue(path)
+        self.configs_applied = 0
+        self.configs_ignored = 0  # not newer than the applied one (a retained config again)
+        self.config_save_failures = 0
+        self._config_lock: asyncio.Lock | None = None
+        self._apply_initial_config(config)
         self.publisher = Publisher(
             target,
             gw,
@@ -118,6 +145,8 @@ class Gateway:
             receipt_timeout_max_s=max(
                 settings.gateway_receipt_timeout_max_s, settings.gateway_receipt_timeout_s
             ),
+            kit_facts=self._kit_facts,
+            on_config=self._config_arrived,
         )
         # Called (on a worker thread) with each message once it is on disk: `hemma simulate --record`.
         self.on_enqueued = on_enqueued
@@ -149,9 +178,112 @@ class Gateway:
             "measurements_enqueued": self.measurements_enqueued,
             "queue_full_events": self.queue_full_events,
             "internal_errors": self.internal_errors,
+            "configs_applied": self.configs_applied,
+            "configs_ignored": self.configs_ignored,
+            "config_save_failures": self.config_save_failures,
             **self.decoder.counters.as_dict(),
             "stream_superseded": dict(self.streams.superseded),
         }
+
+    # --- the kit's configuration ------------------------------------------------------------------
+
+    @property
+    def config(self) -> KitConfig | None:
+        """The kit configuration applied now."""
+        return self.central.kit.config
+
+    def _apply_initial_config(self, given: KitConfig | None) -> None:
+        """The higher version of the saved config and `given`; `given` is saved when it wins."""
+        saved = self._saved_config()
+        if given is not None and given.gateway_id != self.gateway_id:
+            raise ConfigurationError(
+                f"the initial kit config is for gateway {given.gateway_id!r}, not {self.gateway_id!r}"
+            )
+        if given is not None and (saved is None or given.version > saved.version):
+            self.queue.save_kit_config(given.version, encode(given))
+            chosen: KitConfig | None = given
+        else:
+            chosen = saved
+        if chosen is None:
+            log.warning(
+                "gateway %s: no kit configuration yet; reading no device until the server sends one",
+                self.gateway_id,
+            )
+            return
+        self.central.apply_config(chosen)
+        log.info(
+            "gateway %s: kit config version %d (%d devices)",
+            self.gateway_id,
+            chosen.version,
+            len(chosen.devices),
+        )
+
+    def _saved_config(self) -> KitConfig | None:
+        payload = self.queue.kit_config()
+        if payload is None:
+            return None
+        try:
+            return decode_kit_config(config_topic(self.gateway_id), payload, gateway_id=self.gateway_id)
+        except PayloadRejected as exc:  # written by this gateway, so a damaged file or another kit's
+            log.error(
+                "gateway %s: the saved kit config in %s is not valid (%s); ignoring it",
+                self.gateway_id,
+                self.queue.path,
+                exc.reason,
+            )
+            return None
+
+    def _kit_facts(self) -> tuple[int | None, tuple[UnknownDevice, ...]]:
+        """For the status, on the publisher thread: both are replaced, never mutated, on the loop."""
+        kit = self.central.kit
+        return kit.version, kit.unknown_snapshot
+
+    def _config_arrived(self, config: KitConfig, payload: bytes) -> None:
+        """On the publisher thread: hand over to the loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not running: the retained config comes again on the next connection
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(
+                lambda: loop.create_task(self._offer_config(config, payload), name="kit-config")
+            )
+
+    async def _offer_config(self, config: KitConfig, payload: bytes) -> None:
+        """Apply `config` if its version is higher than the applied one; save it first."""
+        if self._config_lock is None:
+            self._config_lock = asyncio.Lock()
+        async with self._config_lock:  # one at a time, so versions are compared with what is applied
+            applied = self.central.kit.version
+            if applied is not None and config.version <= applied:
+                self.configs_ignored += 1
+                log.debug(
+                    "gateway %s: kit config version %d ignored (have %d)",
+                    self.gateway_id,
+                    config.version,
+                    applied,
+                )
+                return
+            try:
+                await asyncio.to_thread(self.queue.save_kit_config, config.version, payload)
+            except Exception:  # applied all the same: staff changed the kit; a reboot may fall back
+                self.config_save_failures += 1
+                log.exception(
+                    "gateway %s: cannot save kit config version %d", self.gateway_id, config.version
+                )
+            self.central.apply_config(config)
+            self.configs_applied += 1
+            log.info(
+                "gateway %s: kit config version %d applied (%d devices, was %s)",
+                self.gateway_id,
+                config.version,
+                len(config.devices),
+                applied,
+            )
+            self.publisher.request_status()
+
+    def _on_unknown_device(self) -> None:
+        """A compatible device that is not the kit's came into range: say so in a status soon."""
+        self.publisher.request_status()
 
     # --- lifetime -------------------------------------------------------------------------------
 

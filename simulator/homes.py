@@ -250,6 +250,8 @@ async def simulate(
                     profiles=profiles,
                     device_tz=device_tz,
                     on_enqueued=record,
+                    # Version 1 of the kit's config: its own devices, as the server will publish them.
+                    config=home.kit.kit_config(patient.gateway_id),
                 )
             )
     except BaseException:

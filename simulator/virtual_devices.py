@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from core.contract import KitDevice
+from core.contract import KitConfig, KitDevice
 from device_profiles import (
     BloodPressureFeature,
     BodyCompositionFeature,
@@ -47,6 +47,7 @@ from simulator.virtual_radio import VirtualCharacteristic, VirtualDevice, Virtua
 
 __all__ = [
     "FEATURE_VALUES",
+    "METER_PASSKEY",
     "DateTimeGatedDevice",
     "GlucoseMeter",
     "HomeKit",
@@ -62,6 +63,8 @@ OXIMETER_PROFILE = "generic_pulse_oximeter"
 BLOOD_PRESSURE_PROFILE = "generic_blood_pressure"
 THERMOMETER_PROFILE = "generic_health_thermometer"
 SCALE_PROFILE = "generic_weight_scale"
+# What a simulated glucose meter shows for pairing, unless a test gives another.
+METER_PASSKEY = "246810"
 
 # What the virtual devices say they support, by feature decoder (read by "read_features").
 FEATURE_VALUES: dict[str, bytes] = {
@@ -104,7 +107,8 @@ def device_from_profile(
 ) -> VirtualDevice:
     """A virtual device with every characteristic `profile` lists or its connect steps use
     (but those in `omit`), advertising its match services. Feature characteristics read as
-    FEATURE_VALUES; `model` is the VirtualDevice subclass to make."""
+    FEATURE_VALUES; `model` is the VirtualDevice subclass to make. It pairs as the profile says
+    (a "passkey" profile needs `passkey=` among `model_args`)."""
     omitted = {uuids.canonical_uuid(u) for u in omit}
     by_service: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for spec in profile.characteristics:
@@ -122,7 +126,16 @@ def device_from_profile(
     ]
     services = [s for s in services if s.characteristics]
     advertised = list(profile.match.service_uuids) or [s.uuid for s in services]
-    device = model(address, name, services, advertised_services=advertised, seed=seed, **model_args)
+    device = model(
+        address,
+        name,
+        services,
+        advertised_services=advertised,
+        seed=seed,
+        pairing=profile.pairing,
+        **model_args,
+    )
+    device.profile_id = profile.id
     for step in profile.on_connect:
         if step.action == "read_features" and device.has_characteristic(str(step.uuid)):
             device.set_value(str(step.uuid), FEATURE_VALUES[str(step.decoder)])
@@ -146,6 +159,19 @@ class HomeKit:
             KitDevice(address=self.bp_cuff.address.upper(), profile=BLOOD_PRESSURE_PROFILE),
             KitDevice(address=self.thermometer.address.upper(), profile=THERMOMETER_PROFILE),
             KitDevice(address=self.scale.address.upper(), profile=SCALE_PROFILE),
+        )
+
+    def kit_config(
+        self, gateway_id: str, *, version: int = 1, issued_at: datetime | None = None
+    ) -> KitConfig:
+        """A KitConfig listing this kit's devices: the initial config of a simulated or demo gateway
+        (the server publishes the real one, with the same devices, once staff registered the kit)."""
+        return KitConfig(
+            v=1,
+            gateway_id=gateway_id,
+            version=version,
+            issued_at=issued_at or datetime.now(UTC),
+            devices=self.kit_devices(),
         )
 
     @classmethod
@@ -248,9 +274,12 @@ def glucose_meter(
     answer: RacpResponseCode | None = RacpResponseCode.SUCCESS,
     omit: Iterable[str] = (uuids.CURRENT_TIME,),
     battery_percent: int = 70,
+    passkey: str = METER_PASSKEY,
 ) -> GlucoseMeter:
     """A Glucose Service meter on `radio` (profile generic_glucose_meter); without a Current
-    Time Service by default, as many meters are (the profile's optional write is skipped)."""
+    Time Service by default, as many meters are (the profile's optional write is skipped).
+    It bonds only with `passkey` and refuses its Glucose Service to an unbonded link (GLS 1.0
+    requires bonding); its Battery Service needs no bond."""
     device = device_from_profile(
         _profile("generic_glucose_meter", profiles),
         address,
@@ -259,6 +288,8 @@ def glucose_meter(
         model=GlucoseMeter,
         device_tz=device_tz,
         answer=answer,
+        passkey=passkey,
+        secured_services=(uuids.GLUCOSE_SERVICE,),
     )
     assert isinstance(device, GlucoseMeter)
     if device.has_characteristic(uuids.BATTERY_LEVEL):

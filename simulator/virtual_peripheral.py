@@ -11,6 +11,14 @@ A&D monitor that holds its readings until its clock is set, a glucose meter answ
 Record Access Control Point); `fail_writes()` makes the next writes fail with an ATT error.
 `gatt_events()` tells what the collector did, in order, for tests to check the sequence.
 
+Pairing, as the device's profile says (`pairing`): "none" and "just_works" devices serve
+anyone (a just-works `pair()` bonds without a question). A "passkey" device (a glucose meter:
+GLS 1.0 requires a bonded link for its characteristics) bonds only with its own `passkey`; a
+wrong one is refused with an authentication error and counted (`pairings_refused`), and until
+the link is bonded it refuses subscriptions, reads and writes on its `secured_services` with
+ATT "Insufficient Authentication", as a real meter does. A bond is kept across connections
+(`bonded`); `forget_bond()` makes it ask again.
+
 Devices may be driven from any thread (every state change is under the device's lock);
 values reach the collector through its `VirtualBleakClient`, on the collector's loop.
 """
@@ -67,13 +75,26 @@ class VirtualDevice:
         rssi: int = -62,
         memory: int = 200,
         seed: int = 0,
+        pairing: str = "none",
+        passkey: str | None = None,
+        secured_services: Iterable[str] = (),
     ) -> None:
+        if pairing not in ("none", "just_works", "passkey"):
+            raise ValueError(f"pairing must be 'none', 'just_works' or 'passkey', not {pairing!r}")
+        if (pairing == "passkey") != (passkey is not None):
+            raise ValueError("a passkey device needs its passkey, and only a passkey device has one")
         self.address = address
         self.name = name
         self.services = tuple(services)
         advertised = [s.uuid for s in self.services] if advertised_services is None else advertised_services
         self.advertised_services = [normalize_uuid_str(u) for u in advertised]
         self.rssi = rssi
+        self.profile_id: str | None = None  # the catalogue profile it was made from (device_from_profile)
+        self.pairing = pairing
+        self.passkey = passkey
+        self.bonded = False
+        self.pairings_refused = 0  # pair() with a wrong or missing passkey
+        self.security_refusals = 0  # GATT operations refused on an unbonded link
         self.in_range = True
         self.sent = 0  # values handed to a subscribed collector
         self.overwritten = 0  # stored readings lost because the device memory was full (or memory=0)
@@ -92,6 +113,13 @@ class VirtualDevice:
         self._malformed: deque[str] = deque()
         self._rng = random.Random(seed)
         self._chars = {normalize_uuid_str(c.uuid): c for s in self.services for c in s.characteristics}
+        secured = {normalize_uuid_str(u) for u in secured_services}
+        self._secured = {
+            normalize_uuid_str(c.uuid)
+            for s in self.services
+            if normalize_uuid_str(s.uuid) in secured
+            for c in s.characteristics
+        }
 
     def __repr__(self) -> str:
         return f"VirtualDevice({self.address!r}, {self.name!r})"
@@ -141,6 +169,11 @@ class VirtualDevice:
     def fail_writes(self, count: int = 1, code: int = BleakGATTProtocolErrorCode.UNLIKELY_ERROR) -> None:
         """The next `count` writes fail with ATT error `code` (bleak raises BleakGATTProtocolError)."""
         self._write_failures.extend([int(code)] * count)
+
+    def forget_bond(self) -> None:
+        """Lose the bond (a reset, or the meter paired with another phone): it asks for the passkey again."""
+        with self._lock:
+            self.bonded = False
 
     def release_stored(self) -> None:
         """Stop holding readings and send the stored ones on the characteristics subscribed now."""
@@ -223,6 +256,23 @@ class VirtualDevice:
             self._gatt_log.append(("connect", self.address))
         self.on_connect()
 
+    def _pair(self, client: VirtualBleakClient, passkey: str | None) -> None:
+        with self._lock:
+            if self._client is not client:
+                raise BleakError("Not connected")
+            self._gatt_log.append(("pair", self.address))
+            if self.pairing == "passkey" and passkey != self.passkey:
+                self.bonded = False
+                self.pairings_refused += 1
+                raise BleakError(f"{self.address}: pairing refused: authentication failed")
+            self.bonded = True
+
+    def _check_security(self, key: str) -> None:
+        """Under the lock: an unbonded link may not touch a secured characteristic."""
+        if key in self._secured and not self.bonded:
+            self.security_refusals += 1
+            raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.INSUFFICIENT_AUTHENTICATION)
+
     def _detach(self, client: VirtualBleakClient) -> None:
         with self._lock:
             if self._client is client:
@@ -233,6 +283,7 @@ class VirtualDevice:
         with self._lock:
             if self._client is not client:
                 raise BleakError("Not connected")
+            self._check_security(key)
             self._subscribers[key] = callback
             self._gatt_log.append(("subscribe", _short(key)))
             if not self.hold_stored:
@@ -244,6 +295,7 @@ class VirtualDevice:
 
     def _read(self, key: str) -> bytes:
         with self._lock:
+            self._check_security(key)
             if key not in self._values:
                 raise BleakError(f"{self.address}: characteristic {key} has no value yet")
             self._gatt_log.append(("read", _short(key)))
@@ -255,6 +307,7 @@ class VirtualDevice:
                 raise BleakError("Not connected")
             if "write" not in self._chars[key].properties:
                 raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.WRITE_NOT_PERMITTED)
+            self._check_security(key)
             if self._write_failures:
                 raise BleakGATTProtocolError(self._write_failures.popleft())
             self._gatt_log.append(("write", _short(key)))

@@ -49,7 +49,8 @@ class VirtualRadio:
         self._devices: dict[str, VirtualDevice] = {}
         scanner = type("VirtualBleakScanner", (VirtualBleakScanner,), {"radio": self})
         client = type("VirtualBleakClient", (VirtualBleakClient,), {"radio": self})
-        self.backend = BleBackend(scanner=scanner, client=client)
+        # Its pair() takes the passkey (VirtualBleakClient.pair), so passkey devices can be tested.
+        self.backend = BleBackend(scanner=scanner, client=client, passkey_entry=True)
 
     def add(self, device: D) -> D:
         self._devices[device.address.upper()] = device
@@ -158,8 +159,9 @@ class VirtualBleakClient(BaseBleakClient):
         if self._device is not None:
             self._device._detach(self)
 
-    async def pair(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    async def pair(self, *args: Any, passkey: str | None = None, **kwargs: Any) -> None:
+        """Bond; `passkey` is what a BlueZ agent would enter when the device asks for one."""
+        self._connected_device()._pair(self, passkey)
 
     async def unpair(self) -> None:
         return None
