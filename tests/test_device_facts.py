@@ -18,7 +18,7 @@ from device_profiles import encode, uuids
 from gateway.device_facts import DeviceFacts, battery_change_matters
 from gateway.service import Gateway
 from simulator.virtual_devices import HomeKit
-from tests.support.gateway import Recorder, wait_until
+from tests.support.gateway import Recorder, kit_config, wait_until
 
 AT = "2025-03-14T06:00:03Z"
 TOPIC = contract.status_topic("kit-0042")
@@ -153,7 +153,7 @@ def test_gateway_publishes_a_low_battery_in_its_retained_status(settings, gatewa
     started = datetime.now(UTC)
     with (
         Recorder(settings.mqtt_url, contract.status_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend) as gw,
+        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, kit)) as gw,
     ):
         wait_until(
             lambda: any({d.device_id for d in s.devices or ()} == addresses for s in rec.statuses()),
@@ -181,7 +181,13 @@ def test_gateway_heartbeat_repeats_the_device_facts(settings, gateway_id, radio)
     kit = HomeKit.install(radio, battery_percent=60)
     with (
         Recorder(settings.mqtt_url, contract.status_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, status_interval_s=0.5),
+        Gateway(
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            config=kit_config(gateway_id, kit),
+            status_interval_s=0.5,
+        ),
     ):
         wait_until(lambda: len(_with_devices(rec.statuses())) >= 4, what="heartbeats with device facts")
     beats = _with_devices(rec.statuses())
@@ -210,7 +216,9 @@ def test_gateway_publishes_a_marked_battery_change_at_once(settings, gateway_id,
 
     with (
         Recorder(settings.mqtt_url, contract.status_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend) as gw,  # heartbeat: 10 minutes
+        Gateway(
+            settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, kit)
+        ) as gw,  # heartbeat: 10 minutes
     ):
         addresses = {d.address for d in kit.devices}
         wait_until(

@@ -212,7 +212,7 @@ def test_battery_and_clock_of_virtual_devices_reach_the_devices_table(settings, 
     ox = kit.oximeter.address
     with (
         running_ingest(settings),
-        Gateway(settings, gateway_id=gw, ble=radio.backend, device_tz=STOCKHOLM),
+        Gateway(settings, gateway_id=gw, ble=radio.backend, device_tz=STOCKHOLM, config=kit.kit_config(gw)),
     ):
         wait_until(lambda: len(_battery(db, gw)) == len(kit.devices), what="every device's battery level")
         assert {d: p for d, (p, _) in _battery(db, gw).items()} == {d.address: 15 for d in kit.devices}

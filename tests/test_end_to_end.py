@@ -82,7 +82,13 @@ def test_desaturation_at_home_reaches_the_ward_dashboard_live(settings, home, un
         running_dashboard(settings) as base_url,
         logged_in(base_url, f"nurse-{unique_id}", PASSWORD) as client,
         ward_socket(client, base_url, home.ward_id) as socket,
-        Gateway(settings, gateway_id=home.gateway_id, ble=radio.backend, device_tz=STOCKHOLM),
+        Gateway(
+            settings,
+            gateway_id=home.gateway_id,
+            ble=radio.backend,
+            device_tz=STOCKHOLM,
+            config=kit.kit_config(home.gateway_id),
+        ),
     ):
         snapshot = json.loads(socket.recv(timeout=15))
         assert snapshot["type"] == "snapshot"
@@ -112,7 +118,13 @@ def test_stored_observations_equal_what_the_devices_encoded(settings, home, db) 
     kit = HomeKit.install(radio, device_tz=STOCKHOLM)
     with (
         running_ingest(settings) as service,
-        Gateway(settings, gateway_id=home.gateway_id, ble=radio.backend, device_tz=STOCKHOLM),
+        Gateway(
+            settings,
+            gateway_id=home.gateway_id,
+            ble=radio.backend,
+            device_tz=STOCKHOLM,
+            config=kit.kit_config(home.gateway_id),
+        ),
     ):
         sent = {
             "2A5E": kit.measure_spo2(96, 71),

@@ -27,6 +27,7 @@ from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import (
     Recorder,
     clear_retained,
+    kit_config,
     wait_until,
 )
 
@@ -46,7 +47,13 @@ def _values(m: contract.Measurement) -> dict[Vital, tuple[float, str]]:
 def test_readings_arrive_byte_exact_with_their_values(settings, gateway_id, radio, kit) -> None:
     with (
         Recorder(settings.mqtt_url, f"hemma/v1/gw/{gateway_id}/#") as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM) as gw,
+        Gateway(
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            config=kit_config(gateway_id, kit),
+            device_tz=STOCKHOLM,
+        ) as gw,
     ):
         sent = {
             "2A5E": kit.measure_spo2(96, 72),
@@ -93,7 +100,13 @@ def test_malformed_and_implausible_values_are_counted_and_later_readings_flow(
     ox = kit.oximeter.address
     with (
         Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM) as gw,
+        Gateway(
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            config=kit_config(gateway_id, kit),
+            device_tz=STOCKHOLM,
+        ) as gw,
     ):
         kit.oximeter.inject_malformed(1, "truncated")
         truncated = kit.measure_spo2(93, 101)
@@ -122,7 +135,7 @@ def test_dropped_device_is_reconnected_and_its_stored_reading_arrives(
 ) -> None:
     with (
         Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend) as gw,
+        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, kit)) as gw,
     ):
         wait_until(lambda: kit.thermometer.subscribed(uuids.TEMPERATURE_MEASUREMENT), what="subscription")
         kit.measure_temperature(36.9)
@@ -145,7 +158,9 @@ def test_batches_are_bounded_and_keep_reading_order(mqtt_url, tmp_path, gateway_
         # Readings taken before the gateway starts wait in the oximeter and arrive in one burst.
         for spo2 in range(90, 97):
             kit.measure_spo2(spo2, 70)
-        with Gateway(settings, gateway_id=gateway_id, ble=radio.backend) as gw:
+        with Gateway(
+            settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, kit)
+        ) as gw:
             got = rec.wait_for_measurements(7)
             assert gw.batches_enqueued == 3
     assert [_values(m)[Vital.SPO2][0] for m in got] == [90, 91, 92, 93, 94, 95, 96]
@@ -212,7 +227,9 @@ def test_a_gateway_stops_promptly_while_its_devices_are_connecting(mqtt_url, tmp
         gateway_id = f"gw-stop-{unique_id}-{attempt}"
         radio = VirtualRadio()
         kit = HomeKit.install(radio)
-        gateway = Gateway(settings, gateway_id=gateway_id, ble=radio.backend).start()
+        gateway = Gateway(
+            settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, kit)
+        ).start()
         try:
             for spo2 in (95, 96, 97):
                 kit.measure_spo2(spo2, 70)

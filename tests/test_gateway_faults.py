@@ -20,7 +20,7 @@ from gateway.queue import StoreAndForwardQueue
 from gateway.service import Gateway
 from simulator.virtual_devices import HomeKit
 from simulator.virtual_radio import VirtualRadio
-from tests.support.gateway import Recorder, TcpProxy, clear_retained, wait_until
+from tests.support.gateway import Recorder, TcpProxy, clear_retained, kit_config, wait_until
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import drop_session
 
@@ -70,7 +70,9 @@ def test_broker_outage_messages_wait_in_queue_and_arrive_after_restart(
                 client_id=f"rec-{unique_id}",
                 persistent=True,
             ) as rec,
-            Gateway(settings, gateway_id=gateway_id, ble=radio.backend) as gw,
+            Gateway(
+                settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, home)
+            ) as gw,
         ):
             home.measure_spo2(97, 70)
             rec.wait_for_measurements(1)
@@ -109,7 +111,13 @@ def test_queue_left_by_a_stopped_gateway_is_sent_by_the_next_run(
     radio = VirtualRadio()
     home = HomeKit.install(radio)
     unreachable = Settings(mqtt_url=f"mqtt://127.0.0.1:{services.free_port()}", data_dir=tmp_path)
-    with Gateway(unreachable, gateway_id=gateway_id, queue_path=queue_path, ble=radio.backend) as gw:
+    with Gateway(
+        unreachable,
+        gateway_id=gateway_id,
+        queue_path=queue_path,
+        ble=radio.backend,
+        config=kit_config(gateway_id, home),
+    ) as gw:
         sent = [home.measure_spo2(spo2, 75) for spo2 in (91, 92, 93)]
         wait_until(lambda: gw.measurements_enqueued == 3, what="readings queued")
         assert gw.publisher.acked == 0
@@ -167,7 +175,9 @@ def test_message_stays_queued_until_its_receipt_and_is_resent_with_the_same_id(
         with (
             running_ingest(ingest),
             Recorder(mqtt_url, contract.measurements_topic(gateway_id)) as rec,
-            Gateway(settings, gateway_id=gateway_id, ble=radio.backend) as gw,
+            Gateway(
+                settings, gateway_id=gateway_id, ble=radio.backend, config=kit_config(gateway_id, home)
+            ) as gw,
         ):
             assert gw.publisher.wait_connected(10)
             # The broker gets the PUBLISH; its PUBACK and ingest's receipt are lost on the way back.
@@ -209,7 +219,13 @@ def test_full_queue_holds_readings_in_memory_until_the_broker_drains_it(
         with (
             running_ingest(ingest),
             Recorder(mqtt_url, contract.measurements_topic(gateway_id)) as rec,
-            Gateway(settings, gateway_id=gateway_id, queue=tiny, ble=radio.backend) as gw,
+            Gateway(
+                settings,
+                gateway_id=gateway_id,
+                queue=tiny,
+                ble=radio.backend,
+                config=kit_config(gateway_id, home),
+            ) as gw,
         ):
             for spo2, pulse in expected:
                 home.measure_spo2(spo2, pulse)

@@ -26,6 +26,7 @@ from simulator.virtual_devices import HomeKit, and_ua651ble, device_from_profile
 from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import (
     Recorder,
+    kit_config,
     wait_until,
 )
 
@@ -51,16 +52,34 @@ def test_and_cuff_sends_its_stored_readings_only_after_the_gateway_set_its_clock
         cuff.measure_blood_pressure(128.5, 79, 95, 68, at=clock_now - timedelta(minutes=50)),
     ]
     generic_only = [p for p in load_profiles() if p.id != "and_ua651ble"]
+    # Listed as the generic cuff it is taken for first; then (version 2) as the A&D it is.
+    as_generic = contract.KitConfig(
+        v=1,
+        gateway_id=gateway_id,
+        version=1,
+        issued_at=datetime.now(UTC),
+        devices=(contract.KitDevice(address=CUFF, profile="generic_blood_pressure"),),
+    )
     with Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec:
         # A collector that does not know the A&D quirk subscribes and gets nothing.
         with Gateway(
-            settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM, profiles=generic_only
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            device_tz=STOCKHOLM,
+            profiles=generic_only,
+            config=as_generic,
         ):
             wait_until(lambda: cuff.subscribed(uuids.BLOOD_PRESSURE_MEASUREMENT), what="generic subscription")
             wait_until(lambda: ("read", "2A19") in cuff.gatt_events(), what="generic profile's battery read")
         assert cuff.sent == 0 and cuff.writes == [] and not cuff.connected
         with Gateway(
-            settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM, clock=lambda: clock_now
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            device_tz=STOCKHOLM,
+            clock=lambda: clock_now,
+            config=kit_config(gateway_id, cuff, version=2),
         ) as gw:
             got = rec.wait_for_measurements(2)
             stats = gw.stats()
@@ -109,7 +128,13 @@ def test_failing_clock_write_is_counted_and_retried_on_the_next_connection(
     kit = HomeKit.install(radio, home=7, device_tz=STOCKHOLM)
     reading = cuff.measure_blood_pressure(141, 90, 107, 80)
     cuff.fail_writes(1)  # the first Date Time write gets an ATT error
-    gw = Gateway(settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM)
+    gw = Gateway(
+        settings,
+        gateway_id=gateway_id,
+        ble=radio.backend,
+        device_tz=STOCKHOLM,
+        config=kit_config(gateway_id, cuff, kit),
+    )
     gw.central.retry_min_s = 0.2
     with Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec, gw:
         wait_until(lambda: gw.stats()["ble_step_failures"], what="the failed write counted")
@@ -148,7 +173,13 @@ def test_glucose_meter_reports_its_stored_records_with_their_device_times(
     ]
     with (
         Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM) as gw,
+        Gateway(
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            device_tz=STOCKHOLM,
+            config=kit_config(gateway_id, meter),
+        ) as gw,
     ):
         got = rec.wait_for_measurements(3)
         wait_until(lambda: gw.central.steps.done[f"{METER}/racp_report_all"], what="RACP done")
@@ -202,7 +233,13 @@ def test_racp_timeout_or_error_is_counted_and_the_link_stays_up(
     meter = glucose_meter(radio, METER, device_tz=STOCKHOLM, answer=answer)
     meter.take_reading(mmol_per_l=6.1)
     kit = HomeKit.install(radio, home=8)
-    gw = Gateway(settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM)
+    gw = Gateway(
+        settings,
+        gateway_id=gateway_id,
+        ble=radio.backend,
+        device_tz=STOCKHOLM,
+        config=kit_config(gateway_id, meter, kit),
+    )
     gw.central.racp_timeout_s = 0.3
     with Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec, gw:
         wait_until(lambda: gw.stats()["ble_step_failures"], what="the RACP failure counted")
@@ -238,7 +275,12 @@ def test_home_kit_reads_features_sets_clocks_and_survives_a_missing_feature_char
     with (
         Recorder(settings.mqtt_url, contract.measurements_topic(gateway_id)) as rec,
         Gateway(
-            settings, gateway_id=gateway_id, ble=radio.backend, device_tz=STOCKHOLM, clock=lambda: clock_now
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            device_tz=STOCKHOLM,
+            clock=lambda: clock_now,
+            config=kit_config(gateway_id, kit, odd_cuff),
         ) as gw,
     ):
         wait_until(lambda: odd_cuff.subscribed(uuids.BLOOD_PRESSURE_MEASUREMENT), what="odd cuff subscribed")
@@ -284,7 +326,9 @@ def test_an_exception_in_the_value_handler_never_escapes_the_bleak_callback() ->
         raise RuntimeError("a bug in the decode path")
 
     async def main() -> BleCentral:
-        central = BleCentral(radio.backend, load_profiles(), broken_handler)
+        central = BleCentral(
+            radio.backend, load_profiles(), broken_handler, config=kit_config("gw-handler", kit)
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(central.run(stop))
         while not kit.thermometer.subscribed(uuids.TEMPERATURE_MEASUREMENT):

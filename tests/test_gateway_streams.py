@@ -25,6 +25,7 @@ from simulator.virtual_radio import VirtualRadio
 from tests.support.gateway import (
     MAX_BYTES,
     Recorder,
+    kit_config,
     wait_until,
 )
 
@@ -152,7 +153,13 @@ def test_berrymed_stream_is_published_at_most_once_per_window_with_the_latest_re
     key = f"{OXIMETER}/{BCI}"
     with (
         Recorder(mqtt_url, contract.measurements_topic(gateway_id)) as rec,
-        Gateway(settings, gateway_id=gateway_id, ble=radio.backend, stream_interval_s=interval) as gw,
+        Gateway(
+            settings,
+            gateway_id=gateway_id,
+            ble=radio.backend,
+            stream_interval_s=interval,
+            config=kit_config(gateway_id, oximeter),
+        ) as gw,
     ):
         wait_until(lambda: oximeter.subscribed(uuids.BERRYMED_BCI_DATA), what="subscription")
         sent = oximeter.stream(packets, hz=20)

@@ -25,7 +25,7 @@ from gateway.queue import StoreAndForwardQueue
 from gateway.service import Gateway
 from simulator.virtual_devices import HomeKit
 from simulator.virtual_radio import VirtualRadio
-from tests.support.gateway import clear_retained
+from tests.support.gateway import clear_retained, kit_config
 from tests.support.ingest import batch, measurement, running_ingest
 from tests.support.mqtt import drop_session, publish_all, subscriber
 from tests.support.waiting import wait_until
@@ -78,7 +78,12 @@ def test_a_puback_deletes_nothing_only_the_receipt_does(
         pass  # ingest's persistent session now exists on the broker, and ingest is gone
     radio = VirtualRadio()
     home = HomeKit.install(radio)
-    with Gateway(_gateway_settings(own_broker.url, tmp_path), gateway_id=kit, ble=radio.backend) as gw:
+    with Gateway(
+        _gateway_settings(own_broker.url, tmp_path),
+        gateway_id=kit,
+        ble=radio.backend,
+        config=kit_config(kit, home),
+    ) as gw:
         home.measure_spo2(93, 71)
         home.measure_spo2(94, 72)
         wait_until(lambda: gw.publisher.acked == gw.batches_enqueued >= 1, what="PUBACKs")
@@ -100,7 +105,12 @@ def test_no_matching_subscribers_is_not_a_delivery(
     radio = VirtualRadio()
     home = HomeKit.install(radio)
     ingest = _ingest(own_broker.url, database_url, unique_id)
-    with Gateway(_gateway_settings(own_broker.url, tmp_path), gateway_id=kit, ble=radio.backend) as gw:
+    with Gateway(
+        _gateway_settings(own_broker.url, tmp_path),
+        gateway_id=kit,
+        ble=radio.backend,
+        config=kit_config(kit, home),
+    ) as gw:
         home.measure_spo2(91, 88)
         wait_until(lambda: gw.publisher.no_subscribers >= 1, what="PUBACK 0x10")
         assert len(gw.queue) == 1 and gw.publisher.confirmed == 0
@@ -236,7 +246,9 @@ def test_a_gateway_ignores_receipts_that_are_not_valid(mqtt_url, kit, tmp_path) 
     unreachable_ingest = _gateway_settings(mqtt_url, tmp_path)  # no ingest: nothing gets confirmed
     topic = contract.receipts_topic(kit)
     try:
-        with Gateway(unreachable_ingest, gateway_id=kit, ble=radio.backend) as gw:
+        with Gateway(
+            unreachable_ingest, gateway_id=kit, ble=radio.backend, config=kit_config(kit, home)
+        ) as gw:
             home.measure_spo2(92, 80)
             wait_until(lambda: gw.publisher.published >= 1, what="sent")
             (queued,) = gw.queue.peek(10)

@@ -24,7 +24,8 @@ import pytest
 
 from core import contract
 from core.settings import MqttTarget, Settings
-from simulator.virtual_radio import VirtualRadio
+from simulator.virtual_devices import HomeKit
+from simulator.virtual_radio import VirtualDevice, VirtualRadio
 from tests.support.waiting import wait_until
 
 MAX_BYTES = 256 * 1024
@@ -185,10 +186,11 @@ def broker_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def gateway_id(mqtt_url: str, unique_id: str) -> Iterator[str]:
-    """A gateway id of this test's own; its retained status is cleared from the broker afterwards."""
+    """A gateway id of this test's own; its retained status and config are cleared afterwards."""
     gw = f"gw-test-{unique_id}"
     yield gw
     clear_retained(mqtt_url, contract.status_topic(gw))
+    clear_retained(mqtt_url, contract.config_topic(gw))
 
 
 @pytest.fixture
@@ -199,3 +201,22 @@ def settings(mqtt_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def radio() -> VirtualRadio:
     return VirtualRadio()
+
+
+def kit_config(gateway_id: str, *devices: VirtualDevice | HomeKit, version: int = 1) -> contract.KitConfig:
+    """A KitConfig listing `devices` (a home kit stands for its four), each with the profile it was
+    made from and, for a passkey profile, the passkey it shows."""
+    listed: list[contract.KitDevice] = []
+    for device in devices:
+        if isinstance(device, HomeKit):
+            listed.extend(device.kit_devices())
+            continue
+        assert device.profile_id is not None, f"{device} was not made from a catalogue profile"
+        listed.append(
+            contract.KitDevice(
+                address=device.address.upper(), profile=device.profile_id, passkey=device.passkey
+            )
+        )
+    return contract.KitConfig(
+        v=1, gateway_id=gateway_id, version=version, issued_at=datetime.now(UTC), devices=tuple(listed)
+    )
