@@ -105,12 +105,17 @@ class Recorder:
 
 def clear_retained(url: str, topic: str) -> None:
     """Remove a retained message a test left on the shared broker (empty retained payload)."""
+    publish_retained(url, topic, b"")
+
+
+def publish_retained(url: str, topic: str, payload: bytes) -> None:
+    """Publish one retained message at QoS 1, as the server publishes a kit's config."""
     target = MqttTarget.from_url(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-clear-{uuid.uuid4().hex[:10]}")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:10]}")
     client.connect(target.host, target.port)
     client.loop_start()
     try:
-        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
+        client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
     finally:
         client.disconnect()
         client.loop_stop()
