@@ -132,6 +132,7 @@ class Gateway:
         self.configs_ignored = 0  # not newer than the applied one (a retained config again)
         self.config_save_failures = 0
         self._config_lock: asyncio.Lock | None = None
+        self._config_tasks: set[asyncio.Task[None]] = set()
         self._apply_initial_config(config)
         self.publisher = Publisher(
             target,
@@ -244,9 +245,12 @@ class Gateway:
         if loop is None or loop.is_closed():
             return  # not running: the retained config comes again on the next connection
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(
-                lambda: loop.create_task(self._offer_config(config, payload), name="kit-config")
-            )
+            loop.call_soon_threadsafe(self._start_offer, config, payload)
+
+    def _start_offer(self, config: KitConfig, payload: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._offer_config(config, payload), name="kit-config")
+        self._config_tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._config_tasks.discard)
 
     async def _offer_config(self, config: KitConfig, payload: bytes) -> None:
         """Apply `config` if its version is higher than the applied one; save it first."""
