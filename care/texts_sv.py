@@ -138,9 +138,7 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.PASSKEY_MISSING: lambda p: "Enheten paras med en kod: ange de sex siffrorna",
         C.PASSKEY_NOT_USED: lambda p: "Enheten paras utan kod: lämna kodfältet tomt",
         C.PASSKEY_FORM: lambda p: "Koden är sex siffror",
-        C.DEVICE_ON_ANOTHER_KIT: lambda p: (
-            "Enheten hör till en annan utrustning; ta bort den där först"
-        ),
+        C.DEVICE_ON_ANOTHER_KIT: lambda p: "Enheten hör till en annan utrustning; ta bort den där först",
         C.DEVICE_IN_KIT: lambda p: (
             "Enheten finns redan i utrustningen med en annan typ eller kod; ta bort den först"
         ),
