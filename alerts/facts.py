@@ -107,7 +107,14 @@ class ClockNotSet:
     device: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigNotApplied:
+    version: int  # the kit's current configuration version
+    applied: int | None  # the version the kit reports (None: it has applied none)
+    waited_s: float  # since the current version was issued
+
+
 Facts = (
     ThresholdBreach | News2Risk | WeightGain3d | WeightAboveBaseline | TrendSlope | TrendRise | MissingVital
-    | DeviceSilent | GatewayOffline | ReceiptsOverdue | BatteryLow | ClockNotSet
+    | DeviceSilent | GatewayOffline | ReceiptsOverdue | BatteryLow | ClockNotSet | ConfigNotApplied
 )  # fmt: skip

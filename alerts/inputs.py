@@ -158,6 +158,22 @@ class KitStatusRequest(InputRequest[KitStatus]):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class KitConfigStates:
+    """Per patient in care whose kit has a configuration (care.kit): issued and applied versions."""
+
+    patients: Patients
+    status: tuple[str, ...]
+    version: np.ndarray  # the current configuration version
+    issued_at: np.ndarray  # when it was issued
+    applied_version: np.ndarray  # what the kit last reported (NaN: none)
+
+
+@dataclass(frozen=True, slots=True)
+class KitConfigRequest(InputRequest[KitConfigStates]):
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class DeviceStates:
     """Per device of every patient in care (rows ordered by patient, then device)."""
 

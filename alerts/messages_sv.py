@@ -11,6 +11,7 @@ from __future__ import annotations
 from alerts.facts import (
     BatteryLow,
     ClockNotSet,
+    ConfigNotApplied,
     DeviceSilent,
     Facts,
     GatewayOffline,
@@ -97,6 +98,12 @@ def render(facts: Facts) -> str:
             return f"Låg batterinivå i {device}: {percent:.0f} %"
         case ClockNotSet(device=device):
             return f"Klockan i {device} är inte ställd"
+        case ConfigNotApplied(version=version, applied=applied, waited_s=waited):
+            has = "ingen" if applied is None else f"version {applied}"
+            return (
+                f"Hemenheten har inte tillämpat konfiguration version {version} på {_duration(waited)}"
+                f" (har {has})"
+            )
     raise TypeError(f"no Swedish text for {type(facts).__name__}")  # pragma: no cover - mypy sees all
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerts.judge import ThresholdsRule
+from alerts.kit_config import ConfigNotAppliedRule
 from alerts.missing import DeviceRule, GatewayOfflineRule, MissingVitalRule, ReceiptsOverdueRule
 from alerts.news2 import News2Rule
 from alerts.rule import Rule, RuleFamily
@@ -33,4 +34,5 @@ RULES: tuple[Rule[Any], ...] = (
     DeviceRule(RuleFamily.DEVICE_SILENT),
     DeviceRule(RuleFamily.BATTERY_LOW),
     DeviceRule(RuleFamily.CLOCK_NOT_SET),
+    ConfigNotAppliedRule(),
 )

@@ -49,6 +49,7 @@ class RuleFamily(StrEnum):
     DEVICE_SILENT = "device_silent"  # device_silent:<device>
     BATTERY_LOW = "battery_low"  # battery_low:<device>
     CLOCK_NOT_SET = "clock_not_set"  # clock_not_set:<device>
+    CONFIG_NOT_APPLIED = "config_not_applied"  # alerts.kit_config
     NOTIFICATION_FAILING = "notification_failing"  # notification_failing:<channel>, paging.alarms
 
     @property

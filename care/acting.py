@@ -17,7 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 import psycopg
 
 from care import access_log, permissions
-from care.permissions import Action
+from care.permissions import AnyAction
 from care.refusals import RefusalCode, Refused
 from storage.steps import Sql, Steps, run, run_async
 
@@ -44,7 +44,7 @@ class Origin:
     os_user: str | None = None
 
 
-def acting_staff(username: str, action: Action) -> Steps[ActingStaff]:
+def acting_staff(username: str, action: AnyAction) -> Steps[ActingStaff]:
     """The enabled account `username`, if its role may do `action` (care.permissions)."""
     row = yield Sql(
         "SELECT id, role FROM staff_users WHERE username = %s AND NOT disabled", (username,), fetch="one"
@@ -56,7 +56,7 @@ def acting_staff(username: str, action: Action) -> Steps[ActingStaff]:
     return ActingStaff(int(row[0]), username, str(row[1]))
 
 
-def check_ward_access(staff: ActingStaff, ward_id: str, action: Action) -> Steps[None]:
+def check_ward_access(staff: ActingStaff, ward_id: str, action: AnyAction) -> Steps[None]:
     """Staff act only for patients of their own wards (care.permissions.may_see_ward), on every entry
     point: Patientdatalagen's inner secrecy, and an operator naming the wrong colleague."""
     rows = yield Sql(
@@ -86,7 +86,7 @@ def in_care(patient_id: uuid.UUID, discharged_at: datetime | None) -> None:
 
 
 def staff_for_patient(
-    username: str, action: Action, patient_id: uuid.UUID, *, must_be_in_care: bool = True
+    username: str, action: AnyAction, patient_id: uuid.UUID, *, must_be_in_care: bool = True
 ) -> Steps[tuple[ActingStaff, str]]:
     """Who acts and the patient's ward, checked in this order: account and role, patient, ward
     access, and (unless `must_be_in_care` is False) that the patient is in care. Ward access comes

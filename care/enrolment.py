@@ -17,6 +17,7 @@ import psycopg
 
 from care.access_log import DISCHARGE_PATIENT, ENROL_PATIENT, OPERATOR
 from care.acting import Origin, audited, execute
+from care.kit import config_changed
 from care.refusals import RefusalCode, Refused
 from core.events import VitalsChanged
 from storage.steps import Notify, Sql, Steps
@@ -143,6 +144,8 @@ def discharge(*, gateway_id: str, origin: Origin | None) -> Steps[uuid.UUID]:
     patient_id, ward_id = row
     yield Sql("UPDATE patients SET discharged_at = now() WHERE id = %s", (patient_id,))
     yield Sql("UPDATE gateways SET patient_id = NULL WHERE id = %s", (gateway_id,))
+    # The patient's plan leaves the kit's schedule; its devices stay registered for the next patient.
+    yield from config_changed(gateway_id=gateway_id)
     yield from audited(origin, staff=None, username=OPERATOR, patient_id=patient_id,
                        action=DISCHARGE_PATIENT, context=f"gateway:{gateway_id}")  # fmt: skip
     yield Notify(VitalsChanged(ward_id, (patient_id,)))

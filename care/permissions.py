@@ -41,6 +41,18 @@ class Action(StrEnum):
     BE_ON_CALL = "be_on_call"
 
 
+class EquipmentAction(StrEnum):
+    """Work on a kit's equipment, not on a patient's care (so not an `Action`: an admin does none of
+    those). The values are also the access_log actions that record them."""
+
+    # Add, remove or replace a device of a home kit (care.kit). Nurses and physicians hand a kit out
+    # at enrolment and pair its devices at the patient's home; IT admins replace a faulty device (and
+    # prepare kits in stock). It changes what the kit reads, never a clinical decision.
+    MANAGE_KIT_DEVICES = "manage_kit_devices"
+
+
+AnyAction = Action | EquipmentAction
+
 _CLINICIANS = frozenset({Role.NURSE, Role.PHYSICIAN})
 _PHYSICIANS = frozenset({Role.PHYSICIAN})
 
@@ -60,6 +72,9 @@ ALLOWED_ROLES = MappingProxyType(
         Action.BE_ON_CALL: _PHYSICIANS,
     }
 )
+EQUIPMENT_ALLOWED_ROLES = MappingProxyType(
+    {EquipmentAction.MANAGE_KIT_DEVICES: frozenset({Role.NURSE, Role.PHYSICIAN, Role.ADMIN})}
+)
 
 # What staff read when the dashboard refuses an action for their role, by the action refused.
 REFUSALS_SV = MappingProxyType(
@@ -76,9 +91,16 @@ REFUSALS_SV = MappingProxyType(
         Action.BE_ON_CALL: "Endast läkare kan ha jour",
     }
 )
+EQUIPMENT_REFUSALS_SV = MappingProxyType(
+    {
+        EquipmentAction.MANAGE_KIT_DEVICES: (
+            "Endast sjuksköterskor, läkare och IT-administratörer får ändra utrustningen"
+        )
+    }
+)
 
 # The same refusal for an operator at the command line: "only physicians <doing>".
-_DOING_EN = MappingProxyType(
+_DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
     {
         Action.ACKNOWLEDGE_ALERT: "acknowledge alerts",
         Action.SNOOZE_ALERT: "snooze alerts",
@@ -90,23 +112,42 @@ _DOING_EN = MappingProxyType(
         Action.REVOKE_ALERT_LIMIT: "revoke limits",
         Action.ORDER_SPO2_SCALE: "order the SpO2 scale",
         Action.BE_ON_CALL: "go on call",
+        EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
     }
 )
 
 
-def may(role: str, action: Action | str) -> bool:
+def _action(action: AnyAction | str) -> AnyAction:
+    """The Action or EquipmentAction named; ValueError for an unknown one (a programming error)."""
+    try:
+        return Action(action)
+    except ValueError:
+        return EquipmentAction(action)
+
+
+def _allowed(action: AnyAction | str) -> frozenset[Role]:
+    named = _action(action)
+    return ALLOWED_ROLES[named] if isinstance(named, Action) else EQUIPMENT_ALLOWED_ROLES[named]
+
+
+def may(role: str, action: AnyAction | str) -> bool:
     """Whether staff with `role` may do `action`. An unknown action is a programming error (ValueError)."""
-    return role in ALLOWED_ROLES[Action(action)]
+    return role in _allowed(action)
 
 
-def allowed_roles(action: Action | str) -> tuple[str, ...]:
+def allowed_roles(action: AnyAction | str) -> tuple[str, ...]:
     """The roles that may do `action`, in a fixed order (for SQL `= ANY(...)` and messages)."""
-    return tuple(sorted(r.value for r in ALLOWED_ROLES[Action(action)]))
+    return tuple(sorted(r.value for r in _allowed(action)))
 
 
 def permitted(role: str) -> tuple[str, ...]:
-    """Every action `role` may do, e.g. for the page to know which buttons to offer."""
+    """Every clinical action `role` may do, e.g. for the page to know which buttons to offer."""
     return tuple(a.value for a in Action if may(role, a))
+
+
+def permitted_equipment(role: str) -> tuple[str, ...]:
+    """Every equipment action `role` may do (the record's kit form)."""
+    return tuple(a.value for a in EquipmentAction if may(role, a))
 
 
 def may_see_ward(role: str, ward_ids: Iterable[str], ward_id: str) -> bool:
@@ -114,13 +155,15 @@ def may_see_ward(role: str, ward_ids: Iterable[str], ward_id: str) -> bool:
     return role == Role.ADMIN or ward_id in set(ward_ids)
 
 
-def refusal_sv(action: Action | str) -> str:
+def refusal_sv(action: AnyAction | str) -> str:
     """The Swedish text staff read when their role may not do `action`."""
-    return REFUSALS_SV[Action(action)]
+    named = _action(action)
+    return REFUSALS_SV[named] if isinstance(named, Action) else EQUIPMENT_REFUSALS_SV[named]
 
 
-def refusal_en(username: str, role: str, action: Action | str) -> str:
+def refusal_en(username: str, role: str, action: AnyAction | str) -> str:
     """The English text an operator reads, e.g. "sara is a nurse; only physicians set limits"."""
-    allowed = " and ".join(f"{r}s" for r in allowed_roles(action))
+    roles = [f"{r}s" for r in allowed_roles(action)]
+    allowed = " and ".join(roles) if len(roles) < 3 else ", ".join(roles[:-1]) + " and " + roles[-1]
     article = "an" if role[:1] in ("a", "e", "i", "o", "u") else "a"
-    return f"{username} is {article} {role}; only {allowed} {_DOING_EN[Action(action)]}"
+    return f"{username} is {article} {role}; only {allowed} {_DOING_EN[_action(action)]}"

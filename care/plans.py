@@ -18,6 +18,7 @@ from alerts import store
 from alerts.model import AlertClear
 from alerts.rule import RuleFamily
 from care.acting import CareSteps, Origin, audited, execute, staff_for_patient
+from care.kit import config_changed
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
 from core.events import VitalsChanged
@@ -101,6 +102,7 @@ def set_plan(
     )
     yield from audited(origin, staff=staff, username=by, patient_id=patient_id,
                        action=Action.SET_MONITORING_PLAN, context=f"plan:{planned.value}")  # fmt: skip
+    yield from config_changed(patient_id=patient_id)  # the plan is the kit's schedule
     yield Notify(VitalsChanged(ward_id, (patient_id,)))
     return PlanSet(patient_id, ward_id, planned, minutes)
 
@@ -141,6 +143,7 @@ def clear_plan(
         alert_ids = tuple(c.alert_id for c in changes)
     yield from audited(origin, staff=staff, username=by, patient_id=patient_id,
                        action=Action.CLEAR_MONITORING_PLAN, context=f"plan:{planned.value}")  # fmt: skip
+    yield from config_changed(patient_id=patient_id)  # the plan is the kit's schedule
     if not alert_ids:
         yield Notify(VitalsChanged(ward_id, (patient_id,)))
     return PlanCleared(patient_id, ward_id, planned, alert_ids)

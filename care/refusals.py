@@ -69,6 +69,18 @@ class RefusalCode(StrEnum):
     PLAN_WHOLE_MINUTES = "plan_whole_minutes"
     PLAN_RANGE = "plan_range"
     NO_PLAN = "no_plan"
+    # A kit's devices (care.kit).
+    NO_KIT = "no_kit"
+    PATIENT_WITHOUT_KIT = "patient_without_kit"
+    DEVICE_ADDRESS_FORM = "device_address_form"
+    UNKNOWN_PROFILE = "unknown_profile"
+    PASSKEY_MISSING = "passkey_missing"
+    PASSKEY_NOT_USED = "passkey_not_used"
+    PASSKEY_FORM = "passkey_form"
+    DEVICE_ON_ANOTHER_KIT = "device_on_another_kit"
+    DEVICE_IN_KIT = "device_in_kit"
+    KIT_FULL = "kit_full"
+    NO_KIT_DEVICE = "no_kit_device"
     # The SpO2 scale order (care.orders).
     SCALE_CHOICE = "scale_choice"
     SCALE_REASON_MISSING = "scale_reason_missing"

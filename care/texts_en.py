@@ -95,6 +95,26 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f" got {p['every']}"
         ),
         C.NO_PLAN: lambda p: f"patient {p['patient_id']} has no monitoring plan for {p['vital']}",
+        C.NO_KIT: lambda p: f"no kit {p['gateway_id']}",
+        C.PATIENT_WITHOUT_KIT: lambda p: f"patient {p['patient_id']} has no kit",
+        C.DEVICE_ADDRESS_FORM: lambda p: (
+            f"device address {p['address']!r}: use six hex pairs separated by ':', e.g. A4:C1:38:00:00:01"
+        ),
+        C.UNKNOWN_PROFILE: lambda p: f"no device profile {p['profile']!r}; known: {', '.join(p['known'])}",
+        C.PASSKEY_MISSING: lambda p: (
+            f"profile {p['profile']} pairs with a passkey: give --passkey (6 digits)"
+        ),
+        C.PASSKEY_NOT_USED: lambda p: f"profile {p['profile']} pairs without a passkey: leave --passkey out",
+        C.PASSKEY_FORM: lambda p: "the passkey is six digits",
+        C.DEVICE_ON_ANOTHER_KIT: lambda p: (
+            f"device {p['address']} belongs to kit {p['other_gateway_id']}; remove it there first"
+        ),
+        C.DEVICE_IN_KIT: lambda p: (
+            f"device {p['address']} is in kit {p['gateway_id']} already with another profile or passkey;"
+            " remove it first"
+        ),
+        C.KIT_FULL: lambda p: f"kit {p['gateway_id']} has {p['maximum']} devices, the most a kit may have",
+        C.NO_KIT_DEVICE: lambda p: f"kit {p['gateway_id']} has no device {p['address']}",
         C.SCALE_CHOICE: lambda p: (
             f"SpO2 scale must be 1 (standard) or 2 (hypercapnic, target 88–92 %), got {p['scale']}"
         ),

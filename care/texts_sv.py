@@ -129,6 +129,21 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f" och {minutes_sv(p['maximum_minutes'])}"
         ),
         C.NO_PLAN: lambda p: f"Det finns ingen mätplan för {_vital_name(p['vital'])}",
+        C.NO_KIT: lambda p: "Utrustningen finns inte",
+        C.PATIENT_WITHOUT_KIT: lambda p: "Patienten har ingen utrustning",
+        C.DEVICE_ADDRESS_FORM: lambda p: (
+            "Enhetens adress är sex hexadecimala par med kolon, t.ex. A4:C1:38:00:00:01"
+        ),
+        C.UNKNOWN_PROFILE: lambda p: "Okänd enhetstyp",
+        C.PASSKEY_MISSING: lambda p: "Enheten paras med en kod: ange de sex siffrorna",
+        C.PASSKEY_NOT_USED: lambda p: "Enheten paras utan kod: lämna kodfältet tomt",
+        C.PASSKEY_FORM: lambda p: "Koden är sex siffror",
+        C.DEVICE_ON_ANOTHER_KIT: lambda p: "Enheten hör till en annan utrustning; ta bort den där först",
+        C.DEVICE_IN_KIT: lambda p: (
+            "Enheten finns redan i utrustningen med en annan typ eller kod; ta bort den först"
+        ),
+        C.KIT_FULL: lambda p: f"Utrustningen har redan {p['maximum']} enheter, det största antalet",
+        C.NO_KIT_DEVICE: lambda p: "Enheten finns inte i utrustningen",
         C.SCALE_CHOICE: lambda p: "SpO₂-skalan är 1 (standard) eller 2 (hyperkapni, mål 88–92 %)",
         C.SCALE_REASON_MISSING: lambda p: "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)",
         C.OBSERVATION_ZONE: lambda p: "Ogiltig tidpunkt",

@@ -162,6 +162,16 @@ class PlanAnswer(BaseModel):
     every_minutes: int
 
 
+class KitDeviceAnswer(BaseModel):
+    gateway_id: str
+    address: str
+    version: int | None  # the kit's new configuration version (None: the same device again, no change)
+
+
+class KitDeviceChanged(BaseModel):
+    kit: KitDeviceAnswer
+
+
 class PlanSet(BaseModel):
     plan: PlanAnswer
 

@@ -31,6 +31,7 @@ from dashboard.auth import api_staff, api_staff_with_csrf, current_session, staf
 from dashboard.bodies import (
     AcknowledgeRequest,
     EmptyRequest,
+    KitDeviceRequest,
     LimitRequest,
     ObservationRequest,
     PlanRequest,
@@ -42,6 +43,7 @@ from dashboard.inputs import (
     MAX_ID_LENGTH,
     AlertId,
     BoundedJSONRoute,
+    DeviceAddress,
     LimitId,
     PatientId,
     VitalName,
@@ -232,6 +234,40 @@ async def clear_plan(
     """The vital leaves the monitoring plan (a live missing-data alarm for it ends with it)."""
     return await _order(
         request, care_orders.clear_plan_order(patient_id, vital, staff, _origin(request)), 200
+    )
+
+
+@router.post(
+    "/api/patients/{patient_id}/kit/devices",
+    name="add_kit_device",
+    response_model=answers.KitDeviceChanged,
+    responses=_ACTION_REFUSALS,
+)
+async def add_kit_device(
+    request: Request, patient_id: PatientId, staff: Acting, body: KitDeviceRequest
+) -> JSONResponse:
+    """A device for the patient's kit (or in place of `replaces`): the kit gets a new configuration."""
+    return await _order(
+        request, care_orders.add_kit_device_order(patient_id, staff, body, _origin(request)), 200
+    )
+
+
+@router.post(
+    "/api/patients/{patient_id}/kit/devices/{address}/remove",
+    name="remove_kit_device",
+    response_model=answers.KitDeviceChanged,
+    responses=_ACTION_REFUSALS,
+)
+async def remove_kit_device(
+    request: Request,
+    patient_id: PatientId,
+    address: DeviceAddress,
+    staff: Acting,
+    body: Annotated[EmptyRequest, Body()] = EmptyRequest(),  # noqa: B008 (frozen: shared safely)
+) -> JSONResponse:
+    """Take a device out of the patient's kit (kept as history): the kit gets a new configuration."""
+    return await _order(
+        request, care_orders.remove_kit_device_order(patient_id, address, staff, _origin(request)), 200
     )
 
 

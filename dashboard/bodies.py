@@ -213,3 +213,18 @@ class PlanRequest(RequestBody):
 
     vital: Annotated[str, *_text(MAX_ID_LENGTH, 1), swedish("Välj vad som ska mätas")]
     every_minutes: Annotated[int, Strict(), swedish("Ange intervallet i hela minuter")]
+
+
+# --- the kit (care.kit) ---------------------------------------------------------------------------
+
+_DEVICE_FIELD = 64  # an address is 17 characters, a profile id at most 64: care.kit refuses the rest
+
+
+class KitDeviceRequest(RequestBody):
+    """A device for the patient's kit (care.kit checks the address, the profile and the passkey), in
+    place of the device `replaces` when given."""
+
+    address: Annotated[str, *_text(_DEVICE_FIELD), swedish("Ange enhetens adress")]
+    profile: Annotated[str, *_text(_DEVICE_FIELD), swedish("Välj enhetstyp")]
+    passkey: Annotated[str, *_text(_DEVICE_FIELD), swedish("Koden är sex siffror")] | None = None
+    replaces: Annotated[str, *_text(_DEVICE_FIELD), swedish("Ange adressen som ersätts")] | None = None

@@ -19,13 +19,14 @@ from typing import Any, Generic, TypeVar
 import psycopg
 
 from care.acting import CareSteps, Origin, execute_async
+from care.kit import KitChanged, add_device, remove_device
 from care.limits import LimitRevoked, LimitSet, revoke_alert_limit, set_alert_limit
 from care.orders import ScaleOrdered, order_spo2_scale_steps
-from care.permissions import Action
+from care.permissions import Action, AnyAction, EquipmentAction
 from care.plans import PlanCleared, PlanSet, clear_plan, plan_every, set_plan
 from care.refusals import Refused
 from core.vitals import VITALS, Vital
-from dashboard.bodies import LimitRequest, PlanRequest, ScaleRequest
+from dashboard.bodies import KitDeviceRequest, LimitRequest, PlanRequest, ScaleRequest
 from dashboard.formatting import format_value
 from dashboard.model import PRIORITY_LABELS, StaffUser, threshold_label
 from dashboard.refusals import action_error
@@ -119,7 +120,7 @@ def plan_choices() -> tuple[tuple[str, str], ...]:
 class Order(Generic[T]):
     """A care command built from a request, and how its result is answered."""
 
-    action: Action
+    action: AnyAction
     patient_id: uuid.UUID
     staff_id: int
     steps: CareSteps[T]
@@ -203,3 +204,25 @@ def clear_plan_order(
     steps = clear_plan(patient_id=patient_id, vital=vital, by=staff.username, origin=origin)
     return Order(Action.CLEAR_MONITORING_PLAN, patient_id, staff.id, steps,
                  lambda done: {"cleared": {"vital": vital}})  # fmt: skip
+
+
+def _kit_answer(done: KitChanged) -> dict[str, Any]:
+    return {"kit": {"gateway_id": done.gateway_id, "address": done.address, "version": done.version}}
+
+
+def add_kit_device_order(
+    patient_id: uuid.UUID, staff: StaffUser, entered: KitDeviceRequest, origin: Origin
+) -> Order[KitChanged]:
+    """A device for the patient's kit, or in place of one (care.kit.add_device)."""
+    steps = add_device(patient_id=patient_id, address=entered.address, profile=entered.profile,
+                       passkey=entered.passkey, replaces=entered.replaces, by=staff.username,
+                       origin=origin)  # fmt: skip
+    return Order(EquipmentAction.MANAGE_KIT_DEVICES, patient_id, staff.id, steps, _kit_answer)
+
+
+def remove_kit_device_order(
+    patient_id: uuid.UUID, address: str, staff: StaffUser, origin: Origin
+) -> Order[KitChanged]:
+    """Take a device out of the patient's kit (care.kit.remove_device)."""
+    steps = remove_device(patient_id=patient_id, address=address, by=staff.username, origin=origin)
+    return Order(EquipmentAction.MANAGE_KIT_DEVICES, patient_id, staff.id, steps, _kit_answer)

@@ -102,6 +102,13 @@ PatientId = Annotated[uuid.UUID, Path(), swedish("Patienten finns inte", status=
 WardId = Annotated[
     str, Path(max_length=MAX_ID_LENGTH), AfterValidator(check_text), swedish("Okänd avdelning", status=404)
 ]
+# care.kit checks the form (and answers the same refusal as the CLI's).
+DeviceAddress = Annotated[
+    str,
+    Path(max_length=MAX_ID_LENGTH),
+    AfterValidator(check_text),
+    swedish("Enheten finns inte i utrustningen"),
+]
 VitalName = Annotated[
     str, Path(max_length=MAX_ID_LENGTH), AfterValidator(check_text), swedish("Okänd mätparameter")
 ]

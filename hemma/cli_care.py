@@ -130,6 +130,54 @@ def plan_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def kit_add_device(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.kit import add_device
+
+    with _connect() as conn:
+        done = execute(conn, add_device(gateway_id=args.gateway_id, address=args.address,
+                                        profile=args.profile, passkey=args.passkey, replaces=args.replaces,
+                                        by=args.by,
+                                        origin=_cli_origin()))  # fmt: skip
+    if done.version is None:
+        print(f"device {done.address} is in kit {done.gateway_id} already; nothing changed")
+    else:
+        print(f"device {done.address} added to kit {done.gateway_id}: configuration version {done.version}")
+    return 0
+
+
+def kit_remove_device(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.kit import remove_device
+
+    with _connect() as conn:
+        done = execute(conn, remove_device(gateway_id=args.gateway_id, address=args.address, by=args.by,
+                                           origin=_cli_origin()))  # fmt: skip
+    print(f"device {done.address} removed from kit {done.gateway_id}: configuration version {done.version}")
+    return 0
+
+
+def kit_show(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.kit import show_kit
+
+    with _connect() as conn:
+        kit = execute(conn, show_kit(gateway_id=args.gateway_id, origin=_cli_origin()))
+    print(f"kit {kit.gateway_id}: {kit.status}, {'lent to a patient' if kit.patient_id else 'not lent'}")
+    for d in kit.devices:
+        passkey = ", passkey set" if d.has_passkey else ""
+        print(f"  {d.address}  {d.profile}{passkey}  (added by {d.added_by} {d.added_at:%Y-%m-%d %H:%M})")
+    if kit.version is None:
+        print("configuration: none")
+    else:
+        applied = "applied" if kit.applied else f"kit reports {kit.applied_version or 'none'}"
+        published = kit.published_version or "not yet"
+        print(f"configuration: version {kit.version} ({applied}; published {published})")
+    for u in kit.unknown_devices:
+        print(f"  not the kit's, seen nearby: {u.address} {u.profile} at {u.seen_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
 def plan_clear(args: argparse.Namespace) -> int:
     from care.acting import execute
     from care.plans import clear_plan

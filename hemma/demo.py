@@ -311,6 +311,7 @@ def _seed(
                 conn, username=username, display_name=name, role=role, password=password, ward_ids=[DEMO_WARD]
             )
             credentials.append((username, password, "sjuksköterska" if role == "nurse" else "jourläkare"))
+        _register_kits(conn, roster)
         # As a physician would for hypercapnic COPD patients (target SpO2 88-92 %), so the ward
         # defaults do not alarm on their usual saturation. Set once: a second demo keeps them.
         for patient_id in copd_patients:
@@ -333,6 +334,21 @@ def _seed(
         _seed_care(conn, roster, interval_s=interval_s, now=now)
         paged = _seed_on_call(conn, email, now)
     return credentials, paged
+
+
+def _register_kits(conn: psycopg.Connection, roster: list[tuple[uuid.UUID, SimPatient]]) -> None:
+    """Each simulated kit's devices, registered by the demo nurse through the care command, as at a
+    real enrolment (care.kit), so that ingest publishes every kit a real configuration. The homes
+    are numbered as simulator.homes numbers them; the same devices again change nothing."""
+    from care.acting import execute
+    from care.kit import add_device
+    from simulator.virtual_devices import HomeKit
+    from simulator.virtual_radio import VirtualRadio
+
+    for home, (_, p) in enumerate(roster, start=1):
+        for device in HomeKit.install(VirtualRadio(), home=home).kit_devices():
+            execute(conn, add_device(gateway_id=p.gateway_id, address=device.address, profile=device.profile,
+                                     passkey=device.passkey, by=DEMO_NURSE, origin=None))  # fmt: skip
 
 
 def demo_plan(scenario: str, interval_s: float = 10.0) -> dict[str, timedelta]:

@@ -276,6 +276,17 @@ class RuleInputs:
             unconfirmed_measurements=_floats(rows, 5),
         )  # fmt: skip
 
+    def _kit_configs(self, request: ai.KitConfigRequest) -> ai.KitConfigStates:
+        rows = self.conn.execute(
+            "SELECT g.patient_id, g.status, k.version::float8, extract(epoch FROM k.issued_at)::float8,"
+            " g.config_version::float8 FROM kit_configs k JOIN gateways g ON g.id = k.gateway_id"
+            " JOIN patients p ON p.id = g.patient_id WHERE p.discharged_at IS NULL"
+        ).fetchall()
+        return ai.KitConfigStates(
+            tuple(r[0] for r in rows), tuple(r[1] for r in rows), version=_floats(rows, 2),
+            issued_at=_floats(rows, 3), applied_version=_floats(rows, 4),
+        )  # fmt: skip
+
     def _devices(self, request: ai.DeviceStatesRequest) -> ai.DeviceStates:
         rows = self.conn.execute(
             "SELECT g.patient_id, d.device_id, extract(epoch FROM d.last_seen_at)::float8,"
@@ -299,6 +310,7 @@ _READERS: dict[type, Callable[[RuleInputs, Any], object]] = {
     ai.HourlyMeansRequest: RuleInputs._hourly_means,
     ai.PlannedVitalsRequest: RuleInputs._plans,
     ai.KitStatusRequest: RuleInputs._kits,
+    ai.KitConfigRequest: RuleInputs._kit_configs,
     ai.DeviceStatesRequest: RuleInputs._devices,
 }
 

@@ -34,6 +34,7 @@ from ingest import classify
 from ingest.classify import Incoming
 from ingest.directory import GatewayDirectory
 from ingest.engine import AlertEngine
+from ingest.kit_configs import KitConfigPublisher
 from ingest.writer import BatchWriter, CommitResult, DeadLetter
 from storage.db import migrate
 
@@ -74,6 +75,10 @@ class IngestService:
         # The engine outlives database reconnects: its trend windows are rebuilt only once.
         self.engine = AlertEngine(tick_every=timedelta(seconds=settings.engine_tick_seconds))
         self._clock = clock
+        self._kit_configs = KitConfigPublisher(self.metrics)
+        # When to look for kit configurations to publish next (time.monotonic()); 0 = at once, as
+        # after each connection: the engine's timer cadence.
+        self._next_config_check = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -128,6 +133,7 @@ class IngestService:
                         # and the broker hands it to the next ingest.
                         break
                 self._tick_if_due()
+                self._kit_configs_if_due()
                 if time.monotonic() - last_report > 60:
                     self._report()
                     last_report = time.monotonic()
@@ -174,6 +180,7 @@ class IngestService:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         client.on_socket_open = set_nodelay
         return client
 
@@ -201,7 +208,13 @@ class IngestService:
             ]
         )
         self.metrics["mqtt_connects"] += 1
+        self._next_config_check = 0.0  # publish what is pending now that the broker is there
         log.info("connected to broker %s", self.settings.mqtt().url())
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason: object, properties: object
+    ) -> None:
+        self._kit_configs.published(mid, reason)
 
     def _session_missing(self) -> None:
         """Network thread: note it; the writer thread judges it (`_judge_missing_sessions`)."""
@@ -332,6 +345,23 @@ class IngestService:
         self.metrics["engine_ticks"] += 1
         self.metrics["alert_changes"] += len(changes)
         self._publish_alerts(CommitResult(alert_changes=changes))
+
+    def _kit_configs_if_due(self) -> None:
+        """Record the PUBACKs of kit configurations, and on the engine's cadence publish the versions
+        not yet published (care.kit issues them). A failure is logged and retried at the next check."""
+        if self._writer is None or self._conn is None or self._client is None:
+            return
+        try:
+            self._kit_configs.record_acks(self._conn)
+            if time.monotonic() < self._next_config_check or not self._connected.is_set():
+                return
+            self._next_config_check = time.monotonic() + self.settings.engine_tick_seconds
+            self._kit_configs.publish_pending(self._client, self._conn)
+        except psycopg.Error as exc:
+            self.metrics["kit_config_check_failures"] += 1
+            log.error("kit configuration check failed (%s); retrying next tick", type(exc).__name__)
+            if isinstance(exc, psycopg.OperationalError):
+                self._writer = None
 
     def _write_with_retry(self, decoded: classify.Decoded) -> CommitResult:
         delay = _DB_RETRY_FIRST_S

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from alerts.store import AlertChange
 from core.contract import DecodedBatch, GatewayStatus
@@ -297,6 +298,7 @@ class BatchWriter:
         )
         if status.state == "online":
             self._store_unconfirmed(status, now)
+            self._store_kit_config_report(status, now)
         facts = []
         for d in status.devices or ():
             if d.battery_percent is not None and d.battery_at is not None:
@@ -312,6 +314,21 @@ class BatchWriter:
                     " WHERE devices.battery_at IS NULL OR devices.battery_at <= EXCLUDED.battery_at",
                     facts,
                 )
+
+    def _store_kit_config_report(self, status: GatewayStatus, now: datetime) -> None:
+        """The configuration version the kit applied and the unknown devices it sees (issue 10). An
+        "online" status without them says none (or comes from a gateway before kit configuration);
+        "offline" statuses leave them. The version is stored as reported, not the highest seen: a
+        kit whose storage was replaced applies the current version again from the retained config."""
+        unknown = None
+        if status.unknown_devices is not None:
+            unknown = Jsonb([d.model_dump(mode="json") for d in status.unknown_devices])
+        self.conn.execute(
+            "UPDATE gateways SET config_version = %s, config_reported_at = %s, unknown_devices = %s,"
+            " unknown_devices_at = %s WHERE id = %s",
+            (status.config_version, min(status.at or now, now), unknown, min(status.at or now, now),
+             status.gateway_id),
+        )  # fmt: skip
 
     def _store_unconfirmed(self, status: GatewayStatus, now: datetime) -> None:
         """What the kit says awaits a receipt. An "online" status without it (a gateway from before

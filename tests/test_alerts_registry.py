@@ -100,6 +100,11 @@ def _inputs_for(request: InputRequest[Any]) -> object:
                 (A, B), ("offline", "online"), status_at=_row(NOW_S - 2 * H, NOW_S), registered_at=_row(0, 0),
                 unconfirmed_since=_row(np.nan, NOW_S - 2 * H), unconfirmed_measurements=_row(np.nan, 12),
             )  # fmt: skip
+        case ai.KitConfigRequest():
+            return ai.KitConfigStates(
+                (A, B), ("online", "online"), version=_row(3, 3), issued_at=_row(NOW_S - H, NOW_S - H),
+                applied_version=_row(2, 3),
+            )  # fmt: skip
         case ai.DeviceStatesRequest():
             return ai.DeviceStates(
                 (A, B), ("dev-a", "dev-b"), last_seen_at=_row(NOW_S - 30 * H, NOW_S),

@@ -60,6 +60,15 @@ def test_production_config_passes_verify_acl() -> None:
             "PASS  selftest-gw-a receives that receipt",
             "PASS  selftest-gw-a may NOT publish to hemma/v1/gw/selftest-gw-a/receipts (PUBACK 0x87)",
             "PASS  selftest-gw-a received nothing but its own receipt",
+            # The config topic (issue 10): ingest writes it, a kit reads its own and writes none.
+            f"PASS  {account} may publish to hemma/v1/gw/selftest-gw-a/config",
+            f"PASS  {account} may publish to hemma/v1/gw/selftest-gw-b/config",
+            "PASS  selftest-gw-a receives that configuration",
+            "PASS  selftest-gw-b receives that configuration",
+            "PASS  selftest-gw-a may NOT publish to hemma/v1/gw/selftest-gw-a/config (PUBACK 0x87)",
+            "PASS  selftest-gw-a may NOT publish to hemma/v1/gw/selftest-gw-b/config (PUBACK 0x87)",
+            "PASS  selftest-gw-a received nothing but its own receipt and configuration",
+            "PASS  selftest-gw-b received nothing but its own receipt and configuration",
         ):
             assert re.search(rf"^{re.escape(line)}", output, re.MULTILINE), f"missing: {line}\n{output}"
     assert output.count("=== verify_acl.py with ") == 2, output
@@ -96,6 +105,7 @@ def test_verify_account_has_exactly_ingests_rights() -> None:
     verify = [line.replace("hemma-verify", "hemma-ingest") for line in _acl_block(acl, "hemma-verify")]
     assert verify == ingest
     assert "topic write hemma/v1/gw/+/receipts" in ingest
+    assert "topic write hemma/v1/gw/+/config" in ingest
     assert "topic deny hemma/v1/gw/hemma-ingest/#" in ingest
 
 

@@ -130,6 +130,8 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
         "/api/patients/{patient_id}/spo2-scale",
         "/api/patients/{patient_id}/plan",
         "/api/patients/{patient_id}/plan/{vital}/clear",
+        "/api/patients/{patient_id}/kit/devices",
+        "/api/patients/{patient_id}/kit/devices/{address}/remove",
     }
     # FastAPI's default 422 (a list of pydantic errors) is nowhere: refusals are Swedish.
     assert "HTTPValidationError" not in components

@@ -26,12 +26,13 @@ What is checked:
 
 * anonymous clients and wrong passwords are refused;
 * a gateway may publish to its own measurements and status topics, and to nothing else
-  (PUBACK 0x87 for another gateway's topics, for alerts and for any receipts topic, its own
-  included); it receives its own receipts and nothing else, whatever it subscribes to
+  (PUBACK 0x87 for another gateway's topics, for alerts and for any receipts or config topic, its
+  own included); it receives its own receipts and configuration and nothing else, whatever it
+  subscribes to
   (Mosquitto's acl_file grants every SUBACK and enforces read access per message at delivery,
   so the checks are on delivery);
 * ingest (the --ingest account) receives the gateways' measurements and statuses, may publish
-  alerts and receipts, and may not publish measurements;
+  alerts, receipts and configurations, and may not publish measurements;
 * the notifier (optional) receives alerts and nothing else, and publishes nothing;
 * the monitoring account (optional) reads the broker's $SYS statistics and no Hemma topic;
 * a gateway's own last will is delivered when its connection drops; one aimed at another
@@ -56,7 +57,8 @@ hemma-verify account, and know what a run does and leaves behind:
   not a MeasurementBatch) reach the running ingest, which dead-letters them: four
   dead_letters rows per run with gateway_id = the test kit;
 * one non-contract message on hemma/v1/alerts/<--ward> (default "verify-acl") reaches any
-  alert consumer, and one on each test kit's receipts topic, which nobody reads;
+  alert consumer, and one on each test kit's receipts and config topics (not retained), which
+  nobody reads;
 * the last-will check publishes a non-retained "offline" status for the test kit (and, on a
   broker without the binding, the other test kit's will too); ingest ignores statuses of
   gateways it has no row for;
@@ -369,6 +371,7 @@ class Checks:
             self.gateway_publishes(ingest, gateway)
             self.service_publishes(ingest)
             self.receipts(ingest, gateway, other)
+            self.configs(ingest, gateway, other)
             self.leaks(ingest, gateway, other)
             self.last_wills(ingest, gateway)
             self.takeover(ingest, other)
@@ -455,16 +458,18 @@ class Checks:
             f"{ROOT}/gw/+/measurements",
             f"{ROOT}/gw/+/status",
             f"{ROOT}/gw/+/receipts",
+            f"{ROOT}/gw/+/config",
             f"{ROOT}/alerts/#",
         ):
             self.info(
                 f"{self.gw} subscribes to {topic} (SUBACK; delivery is checked below)",
                 _describe(gateway.subscribe(topic)),
             )
-        self.info(
-            f"{self.other} subscribes to {ROOT}/gw/+/receipts (SUBACK; delivery is checked below)",
-            _describe(other.subscribe(f"{ROOT}/gw/+/receipts")),
-        )
+        for topic in (f"{ROOT}/gw/+/receipts", f"{ROOT}/gw/+/config"):
+            self.info(
+                f"{self.other} subscribes to {topic} (SUBACK; delivery is checked below)",
+                _describe(other.subscribe(topic)),
+            )
         if self.notifier is not None:
             code = self.notifier.subscribe(f"{ROOT}/alerts/#")
             self.check(
@@ -505,6 +510,9 @@ class Checks:
             # A kit must not forge the receipt that tells it (or another kit) a batch is stored.
             self.topic(gw, "receipts"),
             self.topic(other, "receipts"),
+            # Nor a configuration: it could point a kit at a neighbour's devices.
+            self.topic(gw, "config"),
+            self.topic(other, "config"),
         ):
             code = gateway.publish(topic, self.body("refused"))
             self.check(_denied(code), f"{gw} may NOT publish to {topic} (PUBACK 0x87)", _describe(code))
@@ -539,6 +547,16 @@ class Checks:
             got = kit.got(topic, self.body(f"receipt-{name}"))
             self.check(got, f"{name} receives that receipt", _yes(got, "received", "not received"))
 
+    def configs(self, ingest: Session, gateway: Session, other: Session) -> None:
+        """Ingest writes each kit's configuration; each kit reads its own (not retained here, so a
+        live broker keeps nothing of the check)."""
+        for kit, name in ((gateway, self.gw), (other, self.other)):
+            topic = self.topic(name, "config")
+            code = ingest.publish(topic, self.body(f"config-{name}"))
+            self.check(_granted(code), f"{self.ingest_user} may publish to {topic}", _describe(code))
+            got = kit.got(topic, self.body(f"config-{name}"))
+            self.check(got, f"{name} receives that configuration", _yes(got, "received", "not received"))
+
     def leaks(self, ingest: Session, gateway: Session, other: Session) -> None:
         """After the deliveries above: nobody received what their account may not read."""
         time.sleep(SETTLE_S)
@@ -549,11 +567,14 @@ class Checks:
             ", ".join(leaked) or "none",
         )
         for kit, name in ((gateway, self.gw), (other, self.other)):
-            own = (self.topic(name, "receipts"), self.body(f"receipt-{name}"))
-            leaked = [t for t, p in kit.received if (t, p) != own]
+            own = {
+                (self.topic(name, "receipts"), self.body(f"receipt-{name}")),
+                (self.topic(name, "config"), self.body(f"config-{name}")),
+            }
+            leaked = [t for t, p in kit.received if (t, p) not in own]
             self.check(
                 not leaked,
-                f"{name} received nothing but its own receipt (it may read no other topic)",
+                f"{name} received nothing but its own receipt and configuration (it may read no other topic)",
                 ", ".join(leaked) or "nothing else",
             )
         if self.notifier is not None:
