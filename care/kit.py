@@ -46,6 +46,15 @@ def profile_pairings() -> dict[str, str]:
     return {p.id: p.pairing for p in load_profiles()}
 
 
+@functools.cache
+def profile_names() -> dict[str, str]:
+    """The device_profiles catalogue: profile id -> its Swedish name, for staff to choose from."""
+    from device_profiles.catalogue import load_profiles
+
+    named = {p.id: p.label_sv or f"{p.manufacturer} {p.model}" for p in load_profiles()}
+    return dict(sorted(named.items(), key=lambda item: item[1]))
+
+
 def device_address(text: str) -> str:
     """A Bluetooth address as staff type it ("a4:c1:38:..."), upper-cased as the contract carries it."""
     address = text.strip().upper()

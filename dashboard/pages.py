@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from care import observations
-from care.permissions import Action
+from care import kit, observations
+from care.permissions import Action, EquipmentAction
 from dashboard import care_orders
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
 from dashboard.auth import (
@@ -36,6 +36,7 @@ from dashboard.queries import (
     fetch_ward_overview,
     fetch_wards,
 )
+from storage.steps import run_async
 
 log = logging.getLogger(__name__)
 # Pages answer a refused request with the error page (dashboard.app), not JSON.
@@ -183,6 +184,7 @@ async def patient_page(
         record = await fetch_patient_record(conn, patient_id)
         if record is None:
             return error_page(request, staff, 404, "Patienten finns inte.")
+        patient_kit = await run_async(conn, kit.patient_kit(patient_id))
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn,
             entries_for(staff, [patient_id], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request)),
@@ -206,6 +208,10 @@ async def patient_page(
         plan_choices=care_orders.plan_choices(),
         observation_window=_OBSERVATION_WINDOW,
         spo2_scale=scale,
+        kit=patient_kit,
+        may_manage_kit=in_care and staff.may(EquipmentAction.MANAGE_KIT_DEVICES),
+        device_profiles=kit.profile_names(),
+        pairings=kit.profile_pairings(),
     )
 
 

@@ -231,6 +231,9 @@ class Profile(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")  # = the file name without .json
     manufacturer: str = Field(min_length=1)
     model: str = Field(min_length=1)
+    # What staff see when they choose or read a device (the dashboard is Swedish); every shipped
+    # profile has one (tests/test_device_profiles_catalogue.py).
+    label_sv: str = Field(default="", max_length=80)
     match: Match
     characteristics: tuple[CharacteristicSpec, ...]
     pairing: Literal["none", "just_works", "passkey"]

@@ -153,6 +153,13 @@ def test_vendor_profiles_cite_their_protocol_source(profile: Profile) -> None:
     assert profile.notes
 
 
+@pytest.mark.parametrize("profile", load_profiles(), ids=lambda p: p.id)
+def test_every_shipped_profile_has_a_swedish_name_staff_choose_by(profile: Profile) -> None:
+    # The kit's devices are chosen and listed by this name on the Swedish record (care.kit.profile_names).
+    assert profile.label_sv.strip()
+    assert not profile.label_sv.startswith("Any")
+
+
 def test_every_decoder_has_a_corrupt_input_fixture() -> None:
     # Meta-test (STYLE.md): no profile may name a decoder without a corrupt-input test.
     used = {name for p in load_profiles() for name in p.decoders}

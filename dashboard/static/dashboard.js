@@ -393,6 +393,15 @@
       form.querySelector("button[type=submit]"), form.querySelector(".order-error"));
   }
 
+  function addKitDevice(form) {
+    const f = form.elements;
+    sendOrder("/kit/devices", {
+      address: f.address.value,
+      profile: f.profile.value,
+      passkey: f.passkey.value === "" ? null : f.passkey.value,
+    }, form.querySelector("button[type=submit]"), form.querySelector(".order-error"));
+  }
+
   document.addEventListener("click", (event) => {
     const button = event.target instanceof Element ? event.target.closest("button.confirm-button") : null;
     if (!button) return;
@@ -401,6 +410,8 @@
       sendOrder("/limits/" + encodeURIComponent(button.dataset.limitId) + "/revoke", {}, button, error);
     } else if (button.classList.contains("plan-clear-button")) {
       sendOrder("/plan/" + encodeURIComponent(button.dataset.vital) + "/clear", {}, button, error);
+    } else if (button.classList.contains("kit-remove-button")) {
+      sendOrder("/kit/devices/" + encodeURIComponent(button.dataset.address) + "/remove", {}, button, error);
     }
   });
 
@@ -416,6 +427,9 @@
     } else if (form.classList.contains("plan-form")) {
       event.preventDefault();
       setPlan(form);
+    } else if (form.classList.contains("kit-form")) {
+      event.preventDefault();
+      addKitDevice(form);
     } else if (form.classList.contains("ack-form")) {
       event.preventDefault();
       acknowledge(form);
