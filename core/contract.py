@@ -45,6 +45,7 @@ PROTOCOL_VERSION = 1
 TOPIC_ROOT = "hemma/v1"
 MEASUREMENTS_SUBSCRIPTION = f"{TOPIC_ROOT}/gw/+/measurements"
 STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/gw/+/status"
+EVENTS_SUBSCRIPTION = f"{TOPIC_ROOT}/gw/+/events"
 MEASUREMENTS_QOS = 1
 STATUS_QOS = 1
 RECEIPTS_QOS = 1
@@ -63,6 +64,8 @@ MAX_KIT_DEVICES = 16
 MAX_UNKNOWN_DEVICES = 8
 MAX_REMINDER_TIMES = 8
 MAX_CONFIG_BYTES = 16 * 1024
+MAX_EVENTS_PER_MESSAGE = 50
+MAX_EVENTS_BYTES = 16 * 1024
 # Config versions count up per kit; a JSON number stays exact up to 2**53.
 MAX_CONFIG_VERSION = 2**53 - 1
 # A home device's clock may be wrong; readings more than this far in the future are refused.
@@ -103,6 +106,11 @@ def status_topic(gateway_id: str) -> str:
 
 def receipts_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/gw/{gateway_id}/receipts"
+
+
+def events_topic(gateway_id: str) -> str:
+    """What the patient does on the box itself (the button): store-and-forward, confirmed by receipts."""
+    return f"{TOPIC_ROOT}/gw/{gateway_id}/events"
 
 
 def config_topic(gateway_id: str) -> str:
@@ -186,6 +194,35 @@ class MeasurementBatch(_Strict):
     gateway_id: _GATEWAY_ID
     sent_at: AwareDatetime
     measurements: tuple[Measurement, ...] = Field(min_length=1, max_length=MAX_MEASUREMENTS_PER_BATCH)
+
+
+class KitEvent(_Strict):
+    """Something the patient did on the box. `event_id` is given when it happens and is the key
+    ingest stores it under, so a message sent again never makes a second contact request."""
+
+    event_id: uuid.UUID
+    # "contact_request": the patient pressed the box's button ("kontakta mig").
+    kind: Literal["contact_request"]
+    at: AwareDatetime  # the gateway's clock when it happened
+    source: Literal["button"]
+
+
+class KitEventBatch(_Strict):
+    """Events of one kit (uplink, `events_topic`, QoS 1), through the same store-and-forward queue and
+    receipts as measurements: a receipt names the message, `rejected` indexes `events`."""
+
+    v: Literal[1]
+    message_id: uuid.UUID
+    gateway_id: _GATEWAY_ID
+    sent_at: AwareDatetime
+    events: tuple[KitEvent, ...] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)
+
+    @model_validator(mode="after")
+    def _each_once(self) -> KitEventBatch:
+        ids = [e.event_id for e in self.events]
+        if len(set(ids)) != len(ids):
+            raise ValueError("events: an event_id appears more than once")
+        return self
 
 
 _ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
@@ -379,7 +416,7 @@ def _fitting(gateway_id: str, entries: list[MessageReceipt], at: datetime) -> li
     return _fitting(gateway_id, entries[:half], at) + _fitting(gateway_id, entries[half:], at)
 
 
-_Addressed = TypeVar("_Addressed", GatewayStatus, Receipt, KitConfig)
+_Addressed = TypeVar("_Addressed", GatewayStatus, Receipt, KitConfig, KitEventBatch)
 
 
 def encode(model: BaseModel) -> bytes:
@@ -518,6 +555,16 @@ def decode_receipt(topic: str, payload: bytes, *, gateway_id: str) -> Receipt:
     if topic != receipts_topic(gateway_id):
         raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
     return _decode_for(Receipt, payload, gateway_id, "receipt", MAX_RECEIPT_BYTES)
+
+
+def decode_kit_events(topic: str, payload: bytes) -> KitEventBatch:
+    """A kit's events (ingest's side): the topic's kit, size, duplicate keys, schema. An event's `at`
+    is not judged: a patient's call must not be lost to a Pi whose clock is not yet set, so ingest
+    keeps `at` as reported and orders and escalates by its own time of receipt."""
+    topic_gateway = gateway_id_from_topic(topic)
+    if topic_gateway is None or not topic.endswith("/events"):
+        raise PayloadRejected(f"unexpected topic {topic[:120]!r}")
+    return _decode_for(KitEventBatch, payload, topic_gateway, "events", MAX_EVENTS_BYTES)
 
 
 def decode_kit_config(topic: str, payload: bytes, *, gateway_id: str) -> KitConfig:
