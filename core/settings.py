@@ -101,6 +101,24 @@ class Settings(BaseSettings):
     gateway_receipt_timeout_max_s: float = Field(
         default=1800.0, ge=0.5, le=86400.0, description="The longest wait between two sendings."
     )
+    gateway_button_pin: int | None = Field(
+        default=None,
+        ge=0,
+        le=27,
+        description="BCM GPIO pin of the box's 'kontakta mig' button (to ground). Unset: no button.",
+    )
+    gateway_light_pin: int | None = Field(
+        default=None,
+        ge=0,
+        le=27,
+        description="BCM GPIO pin of the box's light (an LED; gpiozero). Unset: no light.",
+    )
+    gateway_button_min_interval_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="A press this soon after the last accepted one is counted and makes no new request.",
+    )
 
     # --- ingest -----------------------------------------------------------
     ingest_client_id: str = "hemma-ingest"

@@ -18,6 +18,15 @@ Each message carries its sending schedule:
   came before that reached ingest or was lost, and `confirm` makes the unconfirmed ones due at
   once instead of waiting for their time-out.
 * `first_sent_at`, `measurements`: for the status's `unconfirmed` summary.
+* `topic`: where the publisher sends it, the kit's measurements topic (`MeasurementBatch`) or its events
+  topic (`KitEventBatch`, the box's button; issue 10). Both are confirmed by the same receipts. The loss
+  detection above is per topic: MQTT keeps the order of one topic's messages, and ingest may commit
+  events and measurements on separate paths, so a receipt proves a gap only among its own topic's.
+* `events`: the patient's events in the message (a contact request), so the box's light can show
+  that one waits for its receipt, also after a reboot (`waiting_events`).
+
+The file also keeps, per vital, when the latest reading the gateway queued was taken
+(`last_readings`, written in the same commit as its message), for the box's reminder light.
 
 * WAL journal with `synchronous=FULL`: a commit is on disk when `put()` returns (NORMAL
   would keep the WAL fsync for checkpoints and could lose the last commits on power loss).
@@ -35,7 +44,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,7 +70,18 @@ _COLUMNS = {
     "first_send_no": "INTEGER",  # order of the first sending
     "first_sent_at": "REAL",  # Unix time of the first sending
     "resend_at": "REAL NOT NULL DEFAULT 0",  # due for (re)sending from this Unix time
+    # Added with the box's button (issue 10): events in the message; 0 in an older file's messages,
+    # which were all measurements.
+    "events": "INTEGER NOT NULL DEFAULT 0",
 }
+# Per vital, the Unix time of the latest reading queued (for the reminder light, gateway.box); created
+# in an older file too, empty there: its vitals count as never measured, so the light errs towards on.
+_LAST_READINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS last_readings (
+    vital       TEXT PRIMARY KEY,
+    taken_at    REAL NOT NULL                         -- Unix time, seconds
+)
+"""
 # The kit's applied configuration (gateway.kit), one row; created in a queue file written by an older
 # gateway too. Kept with the queue so that a reboot without network still reads only the kit's own
 # devices: the payload exactly as it came from the broker, validated again when it is loaded.
@@ -145,6 +165,7 @@ class StoreAndForwardQueue:
         db.execute("PRAGMA synchronous=FULL")
         db.execute(_SCHEMA)
         db.execute(_KIT_CONFIG_SCHEMA)
+        db.execute(_LAST_READINGS_SCHEMA)
         have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
         for name, definition in _COLUMNS.items():
             if name not in have:
@@ -159,23 +180,44 @@ class StoreAndForwardQueue:
             "CREATE INDEX IF NOT EXISTS outbox_unconfirmed ON outbox (first_sent_at, measurements)"
             " WHERE send_no IS NOT NULL"
         )
+        db.execute("CREATE INDEX IF NOT EXISTS outbox_events ON outbox (seq) WHERE events > 0")
         if max_bytes is not None:
             page_size = db.execute("PRAGMA page_size").fetchone()[0]
             db.execute(f"PRAGMA max_page_count={max(int(max_bytes) // page_size, 8)}")
 
     # --- writing ------------------------------------------------------------------------------
 
-    def put(self, topic: str, payload: bytes, *, message_id: str | None = None, measurements: int = 0) -> str:
+    def put(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        message_id: str | None = None,
+        measurements: int = 0,
+        events: int = 0,
+        readings: Mapping[str, float] | None = None,
+    ) -> str:
         """Append one message, due at once; returns its id once the commit is on disk.
 
+        `readings` (vital -> Unix time it was taken) raises each vital's `last_readings` time, in the
+        same commit: the reminder light never counts a reading the queue could still lose.
         Raises QueueFull when the disk or quota is full; nothing was written then.
         """
         message_id = message_id or str(uuid.uuid4())
         with self._lock:
-            self._write(
-                "INSERT INTO outbox (message_id, topic, payload, enqueued_at, measurements)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(message_id, topic, bytes(payload), time.time(), measurements)],
+            self._transaction(
+                [
+                    (
+                        "INSERT INTO outbox (message_id, topic, payload, enqueued_at, measurements, events)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        [(message_id, topic, bytes(payload), time.time(), measurements, events)],
+                    ),
+                    (
+                        "INSERT INTO last_readings (vital, taken_at) VALUES (?, ?) ON CONFLICT (vital)"
+                        " DO UPDATE SET taken_at = max(taken_at, excluded.taken_at)",
+                        sorted((readings or {}).items()),
+                    ),
+                ]
             )
             self._count += 1
         return message_id
@@ -213,19 +255,21 @@ class StoreAndForwardQueue:
             return Confirmation(0, 0)
         with self._lock:
             marks = ",".join("?" * len(ids))
-            (latest,) = self._db.execute(
-                f"SELECT max(first_send_no) FROM outbox WHERE message_id IN ({marks})", ids
-            ).fetchone()
+            latest = self._db.execute(
+                f"SELECT topic, max(first_send_no) FROM outbox WHERE message_id IN ({marks})"
+                " AND first_send_no IS NOT NULL GROUP BY topic",
+                ids,
+            ).fetchall()
             before = self._db.total_changes
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 removed = self._db.execute(f"DELETE FROM outbox WHERE message_id IN ({marks})", ids).rowcount
                 made_due = 0
-                if latest is not None:
-                    made_due = self._db.execute(
+                for topic, first_send_no in latest:
+                    made_due += self._db.execute(
                         "UPDATE outbox INDEXED BY outbox_send_no SET resend_at = 0"
-                        " WHERE send_no < ? AND resend_at > 0",
-                        (latest,),
+                        " WHERE send_no < ? AND resend_at > 0 AND topic = ?",
+                        (first_send_no, topic),
                     ).rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error:
@@ -237,10 +281,16 @@ class StoreAndForwardQueue:
         return Confirmation(removed, made_due)
 
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        return self._transaction([(sql, rows)])
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[tuple[object, ...]]]]) -> int:
+        """Each statement over its rows, all in one commit; the number of rows changed."""
         before = self._db.total_changes
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(sql, rows)
+            for sql, rows in statements:
+                if rows:
+                    self._db.executemany(sql, rows)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
@@ -268,6 +318,20 @@ class StoreAndForwardQueue:
         with self._lock:
             row = self._db.execute("SELECT payload FROM kit_config WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
+
+    def last_readings(self) -> dict[str, float]:
+        """Per vital, the Unix time of the latest reading queued (ever, in this file)."""
+        with self._lock:
+            rows = self._db.execute("SELECT vital, taken_at FROM last_readings").fetchall()
+        return {vital: float(at) for vital, at in rows}
+
+    def waiting_events(self) -> int:
+        """Events (contact requests) in messages still waiting for ingest's receipt."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT coalesce(sum(events), 0) FROM outbox INDEXED BY outbox_events WHERE events > 0"
+            ).fetchone()
+        return int(count)
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -64,6 +64,7 @@ from core.contract import (
 from core.settings import Settings
 from device_profiles.catalogue import Profile, load_profiles
 from gateway.ble import BleBackend, BleCentral
+from gateway.box import Box, BoxHardware, ButtonGuard, hardware_from_settings
 from gateway.decoding import NotificationDecoder
 from gateway.device_facts import DeviceFacts
 from gateway.errors import ConfigurationError, GatewayError, QueueFull
@@ -96,6 +97,8 @@ class Gateway:
         status_interval_s: float | None = None,
         on_enqueued: Callable[[MeasurementBatch], None] | None = None,
         config: KitConfig | None = None,
+        box: BoxHardware | None = None,
+        box_tick_s: float = 1.0,
     ) -> None:
         gw = gateway_id or settings.gateway_id
         if not gw or not GATEWAY_ID_PATTERN.match(gw):
@@ -126,8 +129,26 @@ class Gateway:
             clock=self.clock,
             on_unknown=self._on_unknown_device,
         )
+        # The box's button and light (gateway.box): `box`, else GPIO pins from the settings (gpiozero).
+        hardware = (
+            box
+            if box is not None
+            else hardware_from_settings(settings.gateway_button_pin, settings.gateway_light_pin)
+        )
         # Opened last: nothing after this can fail and leave the file locked.
         self.queue = queue if queue is not None else StoreAndForwardQueue(path)
+        self.box: Box | None = None
+        self.box_tick_s = box_tick_s
+        if hardware is not None:
+            self.box = Box(
+                hardware,
+                self.queue,
+                gw,
+                zone=settings.site_zone(),
+                clock=self.clock,
+                on_queued=self._wake_publisher,
+                guard=ButtonGuard(settings.gateway_button_min_interval_s),
+            )
         self.configs_applied = 0
         self.configs_ignored = 0  # not newer than the applied one (a retained config again)
         self.config_save_failures = 0
@@ -182,6 +203,7 @@ class Gateway:
             "configs_applied": self.configs_applied,
             "configs_ignored": self.configs_ignored,
             "config_save_failures": self.config_save_failures,
+            **(self.box.stats() if self.box is not None else {}),
             **self.decoder.counters.as_dict(),
             "stream_superseded": dict(self.streams.superseded),
         }
@@ -212,6 +234,8 @@ class Gateway:
             )
             return
         self.central.apply_config(chosen)
+        if self.box is not None:
+            self.box.apply_config(chosen)
         log.info(
             "gateway %s: kit config version %d (%d devices)",
             self.gateway_id,
@@ -275,6 +299,8 @@ class Gateway:
                     "gateway %s: cannot save kit config version %d", self.gateway_id, config.version
                 )
             self.central.apply_config(config)
+            if self.box is not None:
+                self.box.apply_config(config)
             self.configs_applied += 1
             log.info(
                 "gateway %s: kit config version %d applied (%d devices, was %s)",
@@ -284,6 +310,24 @@ class Gateway:
                 applied,
             )
             self.publisher.request_status()
+
+    def _wake_publisher(self) -> None:
+        """A contact request is on disk (any thread): send it now."""
+        publisher: Publisher | None = getattr(self, "publisher", None)  # a press during __init__
+        if publisher is not None:
+            publisher.wake()
+
+    async def _box_loop(self) -> None:
+        """About once a second: the box's light from the queue and the plan; held requests retried."""
+        assert self.box is not None and self._stop is not None
+        while not self._stop.is_set():
+            try:
+                await asyncio.to_thread(self.box.tick)
+            except Exception:  # the light matters less than the readings; keep going
+                self.internal_errors += 1
+                log.exception("gateway %s: cannot update the box's light", self.gateway_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.box_tick_s)
 
     def _on_unknown_device(self) -> None:
         """A compatible device that is not the kit's came into range: say so in a status soon."""
@@ -303,11 +347,16 @@ class Gateway:
         self._started.set()
         batcher = asyncio.create_task(self._batch_loop(), name=f"batcher-{self.gateway_id}")
         central = asyncio.create_task(self.central.run(self._stop), name=f"ble-{self.gateway_id}")
+        box = None
+        if self.box is not None:
+            box = asyncio.create_task(self._box_loop(), name=f"box-{self.gateway_id}")
         try:
             await self._stop.wait()
         finally:
             self._stop.set()
-            await asyncio.gather(central, return_exceptions=True)
+            await asyncio.gather(central, *([box] if box is not None else []), return_exceptions=True)
+            if self.box is not None:
+                self.box.close()  # no press after this: the queue closes below
             for measurement in self.streams.release_all():  # the newest of each open window
                 self._pending.append(measurement)
             # Wake the batcher so it writes what is pending now, without lingering, and returns.
@@ -467,10 +516,26 @@ class Gateway:
 
     def _put(self, batch: MeasurementBatch, payload: bytes) -> None:
         self.queue.put(
-            self.topic, payload, message_id=str(batch.message_id), measurements=len(batch.measurements)
+            self.topic,
+            payload,
+            message_id=str(batch.message_id),
+            measurements=len(batch.measurements),
+            readings=_readings(batch.measurements),
         )
         if self.on_enqueued is not None:
             self.on_enqueued(batch)
+
+
+def _readings(measurements: Sequence[Measurement]) -> dict[str, float]:
+    """Per vital, when its latest reading in `measurements` was taken (Unix time), for the reminder
+    light: the device's time, but never after the gateway received it (a device clock running fast
+    must not silence the reminder)."""
+    out: dict[str, float] = {}
+    for m in measurements:
+        taken = min(m.effective_time, m.received_time).timestamp()
+        for o in m.observations:
+            out[o.vital.value] = max(out.get(o.vital.value, taken), taken)
+    return out
 
 
 def _utc_now() -> datetime:
