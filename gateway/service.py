@@ -31,6 +31,12 @@ config again after a reconnect). At start the gateway applies the higher of the 
 reads nothing and reports compatible devices in range as unknown until the server publishes one:
 reading whatever is in range would record a neighbour's values as this patient's.
 
+The box's button and light (gateway.box; issue 10): `box` (a `BoxHardware`, e.g. the simulator's
+`VirtualBox`), else gpiozero on the pins `gateway_button_pin`/`gateway_light_pin`, else none. A press
+is written to the queue on the button's own thread; the light is set every `box_tick_s` from the
+queue (a contact request waiting for its receipt) and the applied config's schedule. Each measurements
+message records, in the same commit, when each of its vitals was last taken, for the reminder.
+
 `run(settings)` is the `hemma gateway` entry point: the real bleak backend, until SIGINT or
 SIGTERM, exit status 0.
 """
