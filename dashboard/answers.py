@@ -172,6 +172,17 @@ class KitDeviceChanged(BaseModel):
     kit: KitDeviceAnswer
 
 
+class ContactRequestAnswer(BaseModel):
+    id: int
+    state: Literal["taken", "closed"]
+    taken_by: str
+    closed_by: str | None = None
+
+
+class ContactRequestChanged(BaseModel):
+    contact_request: ContactRequestAnswer
+
+
 class PlanSet(BaseModel):
     plan: PlanAnswer
 

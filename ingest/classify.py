@@ -158,7 +158,8 @@ def resolve(
         enrolment = enrolments.get(kit_events.gateway_id)
         if enrolment is None:
             # A press on a kit lent to nobody: kept with its reason, confirmed so the box stops sending.
-            dead.append((position, DeadLetter(item.topic, kit_events.gateway_id, UNKNOWN_GATEWAY, item.payload)))
+            letter = DeadLetter(item.topic, kit_events.gateway_id, UNKNOWN_GATEWAY, item.payload)
+            dead.append((position, letter))
             receipt = contract.MessageReceipt(
                 message_id=kit_events.message_id, outcome="dead_lettered", reason=UNKNOWN_GATEWAY
             )

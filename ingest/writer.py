@@ -3,7 +3,8 @@
 
 Observations are written with binary COPY into a temporary staging table and moved into
 `observations` with ON CONFLICT DO NOTHING on (measurement_id, vital, time), so a message
-redelivered after a crash adds nothing; a kit's event is keyed by its `event_id` the same way. Only the rows actually inserted reach the alert
+redelivered after a crash adds nothing; a kit's event is keyed by its `event_id` the same way.
+Only the rows actually inserted reach the alert
 engine, so a redelivery never raises an alert twice. Everything, alerts included, commits
 together; the caller acknowledges the MQTT messages only after `commit` returns.
 """

@@ -1,4 +1,4 @@
-""""Kontakta mig" (issue 10): the box's button reaches the ward as a contact request with its own
+""" "Kontakta mig" (issue 10): the box's button reaches the ward as a contact request with its own
 lifecycle (open -> taken by a named clinician -> closed with the answer), escalates through the alert
 engine when nobody takes it within the ward's time, and every action is in the access log.
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -49,7 +49,8 @@ def _receipts(messages: list) -> list[contract.MessageReceipt]:  # type: ignore[
 def kit(db, unique_id: str) -> tuple[str, uuid.UUID]:  # type: ignore[no-untyped-def]
     ensure_ward(db, f"ward-{unique_id}", "Testavdelning")
     gateway_id = f"gw-cr-{unique_id}"
-    enrolled = enrol_patient(db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=gateway_id)
+    ward = f"ward-{unique_id}"
+    enrolled = enrol_patient(db, ward_id=ward, display_name="Oskar Test", gateway_id=gateway_id)
     patient_id = enrolled.patient_id
     return gateway_id, patient_id
 
@@ -103,7 +104,11 @@ def test_a_press_is_stored_once_and_confirmed_and_an_unenrolled_kit_is_dead_lett
     assert len(rows) == 1
     (patient, gateway, stored_event, source, reason, requested_at, received_at, state, taken_by) = rows[0]
     assert (patient, gateway, stored_event, source, reason) == (
-        patient_id, gateway_id, event_id, "button", "contact_request"
+        patient_id,
+        gateway_id,
+        event_id,
+        "button",
+        "contact_request",
     )
     assert requested_at == pressed_at and before <= received_at <= datetime.now(UTC)
     assert (state, taken_by) == ("open", None)
