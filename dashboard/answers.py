@@ -173,6 +173,8 @@ class KitDeviceChanged(BaseModel):
 
 
 class ContactRequestAnswer(BaseModel):
+    """Who took and who closed the request, by username (the card shows their names)."""
+
     id: int
     state: Literal["taken", "closed"]
     taken_by: str

@@ -235,7 +235,7 @@ def take_contact_request_order(
     """Take the patient's contact request (care.contact.take): the card names who took it."""
     steps = take(patient_id=patient_id, request_id=request_id, by=staff.username, origin=origin)
     return Order(Action.TAKE_CONTACT_REQUEST, patient_id, staff.id, steps, lambda done: {"contact_request": {
-        "id": done.id, "state": "taken", "taken_by": staff.display_name,
+        "id": done.id, "state": "taken", "taken_by": done.taken_by,
     }})  # fmt: skip
 
 
@@ -246,5 +246,5 @@ def close_contact_request_order(
     steps = close(patient_id=patient_id, request_id=request_id, note=entered.note, by=staff.username,
                   origin=origin)  # fmt: skip
     return Order(Action.CLOSE_CONTACT_REQUEST, patient_id, staff.id, steps, lambda done: {"contact_request": {
-        "id": done.id, "state": "closed", "taken_by": done.taken_by, "closed_by": staff.display_name,
+        "id": done.id, "state": "closed", "taken_by": done.taken_by, "closed_by": done.closed_by,
     }})  # fmt: skip
