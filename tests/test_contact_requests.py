@@ -8,17 +8,24 @@ Real Mosquitto, PostgreSQL and ingest service; the care commands through the CLI
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
+import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.contact import contact_request_open_one, contact_request_open_output
 
 from care import texts_sv
 from care.enrolment import enrol_patient, ensure_ward
@@ -298,3 +305,101 @@ def test_taking_ones_own_request_again_changes_nothing(ward: Ward, db) -> None: 
     again = _post(ward, "nurse.norr", _path(ward.anna, request_id, "take"), {})
     assert first.status_code == again.status_code == 200
     assert db.execute("SELECT count(*) FROM access_log WHERE action = 'take_contact_request'").fetchone() == (1,)
+
+
+# --- escalation: the ward's time, through the alert engine ------------------------------------------
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_a_request_nobody_takes_raises_an_alarm_after_the_wards_time_and_taking_it_clears_it(
+    database_url: str, unique_id: str
+) -> None:
+    from care.acting import execute
+    from care.contact import take
+    from ingest.directory import Enrolment
+    from ingest.engine import AlertEngine
+    from ingest.writer import AcceptedEvents, BatchWriter
+
+    conn = psycopg.connect(database_url, autocommit=True)
+    ward_id = f"ward-{unique_id}"
+    ensure_ward(conn, ward_id, "Hemsjukvård")
+    conn.execute("UPDATE wards SET escalate_after_minutes = 10 WHERE id = %s", (ward_id,))
+    enrolled = enrol_patient(conn, ward_id=ward_id, display_name="Test Patient", gateway_id=f"gw-{unique_id}")
+    create_staff_user(conn, username="sara", display_name="Sara", role="nurse", password=PASSWORD,
+                      ward_ids=[ward_id])  # fmt: skip
+    writer = BatchWriter(conn, AlertEngine())
+    batch = contract.decode_kit_events(*press(enrolled.gateway_id, uuid.uuid4(), at=T0))
+    enrolment = Enrolment(enrolled.gateway_id, enrolled.patient_id, ward_id)
+    writer.commit([], [], [], now=T0, kit_events=[AcceptedEvents(batch, enrolment)])
+
+    def alarm() -> tuple[str, str, str] | None:
+        return conn.execute(
+            "SELECT state, priority, message FROM alerts WHERE rule = 'contact_request_open'"
+        ).fetchone()
+
+    assert writer.tick(now=T0 + timedelta(minutes=9, seconds=59)) == []
+    assert alarm() is None  # within the ward's time
+    (opened,) = writer.tick(now=T0 + timedelta(minutes=12))
+    assert (opened.rule, opened.priority, opened.state) == ("contact_request_open", "medium", "open")
+    assert alarm() == ("open", "medium", "Patienten har bett om kontakt för 12 min sedan (knappen)")
+    request_id = conn.execute("SELECT id FROM contact_requests").fetchone()[0]  # type: ignore[index]
+    execute(conn, take(patient_id=enrolled.patient_id, request_id=request_id, by="sara", origin=None,
+                       now=T0 + timedelta(minutes=13)))  # fmt: skip
+    assert alarm() is not None and alarm()[0] == "resolved"  # type: ignore[index]  # in the take's transaction
+    assert writer.tick(now=T0 + timedelta(minutes=30)) == []  # taken: nothing to raise again
+    conn.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just(math.nan), st.floats(T0.timestamp() - 7200, T0.timestamp())),
+                          st.sampled_from([60.0, 300.0, 600.0])), min_size=1))  # fmt: skip
+def test_the_kernel_agrees_with_its_scalar_twin(rows: list[tuple[float, float]]) -> None:
+    patients = tuple(uuid.UUID(int=i + 1) for i in range(len(rows)))
+    oldest = np.array([r[0] for r in rows], float)
+    after = np.array([r[1] for r in rows], float)
+    requests, clears = contact_request_open_output(
+        patients, oldest_open_at=oldest, source=("button",) * len(rows), after_s=after, now=T0
+    )
+    raised = {r.patient_id: r.priority for r in requests}
+    cleared = {c.patient_id for c in clears}
+    got = [raised.get(p, "clear" if p in cleared else None) for p in patients]
+    assert got == [contact_request_open_one(o, a, T0.timestamp()) for o, a in rows]
+
+
+# --- what staff see: the card, the record, and staff free text as text -----------------------------
+
+
+def test_the_card_shows_the_request_first_and_the_record_lists_it_with_the_note_as_text(
+    ward: Ward, db  # type: ignore[no-untyped-def]
+) -> None:
+    waiting = _request(db, ward.anna, minutes_ago=3)
+    answered = _request(db, ward.anna, minutes_ago=60)
+    note = '<script>alert("x")</script> Ringt & lugnat'
+    assert _post(ward, "nurse.norr", _path(ward.anna, answered, "close"), {"note": note}).status_code == 200
+    with logged_in(ward.base_url, "nurse.norr", PASSWORD) as client:
+        page = client.get("/wards/avd-norr").text
+        record = client.get(f"/patients/{ward.anna}").text
+    cards = page.split('<article class="patient ')[1:]
+    assert 'contact-waiting' in cards[0] and f'data-patient-id="{ward.anna}"' in cards[0]  # sorted first
+    assert f'data-contact-id="{waiting}"' in cards[0] and "Kontakta mig" in cards[0]
+    assert "Patienten bad om kontakt" in cards[0] and "(knappen)" in cards[0]
+    assert 'class="contact-take-button"' in cards[0]
+    assert all("contact-request" not in card for card in cards[1:])
+    assert "<script>alert" not in record  # escaped by Jinja's autoescape
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Ringt &amp; lugnat" in record
+    assert record.count('class="contact-row contact-') == 2
+    assert "Avslutad" in record and "Väntar" in record and "Sara Sjöström" in record
+    # Reading the ward and the record is in the access log, as every read of patient data.
+    reads = db.execute(
+        "SELECT action FROM access_log WHERE action IN ('ward_overview', 'patient_record') ORDER BY id"
+    ).fetchall()
+    assert ("patient_record",) in reads and ("ward_overview",) in reads
+
+
+def test_an_admin_sees_the_request_but_is_offered_no_action(ward: Ward, db) -> None:  # type: ignore[no-untyped-def]
+    _request(db, ward.anna)
+    with logged_in(ward.base_url, "it.admin", PASSWORD) as client:
+        page = client.get("/wards/avd-norr").text
+    assert "Kontakta mig" in page
+    assert "contact-take-button" not in page and "contact-close-form" not in page
