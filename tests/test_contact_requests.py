@@ -403,3 +403,49 @@ def test_an_admin_sees_the_request_but_is_offered_no_action(ward: Ward, db) -> N
         page = client.get("/wards/avd-norr").text
     assert "Kontakta mig" in page
     assert "contact-take-button" not in page and "contact-close-form" not in page
+
+
+# --- in a real Chromium: the request appears live, the nurse takes it and closes it -----------------
+
+
+def test_the_nurse_sees_the_request_arrive_live_takes_it_and_closes_it(
+    browser, ward: Ward, db, database_url: str, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    from ingest.directory import GatewayDirectory
+    from ingest.writer import AcceptedEvents, BatchWriter
+    from tests.support.dashboard_server import watched_page
+
+    problems: list[str] = []
+    context, page = watched_page(browser, problems)
+    page.goto(ward.base_url + "/wards/avd-norr")
+    page.fill("#username", "nurse.norr")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/wards/avd-norr")
+    page.wait_for_function("() => window.hemma && window.hemma.connected && window.hemma.snapshots === 1")
+    assert page.locator(".contact-request").count() == 0
+    # Ingest's own write path (the transaction, the NOTIFY): the card is pushed, no reload.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        enrolment = GatewayDirectory().lookup(conn, {"gw-anna"})["gw-anna"]
+        assert enrolment is not None
+        batch = contract.decode_kit_events(*press("gw-anna", uuid.uuid4()))
+        BatchWriter(conn).commit([], [], [], now=datetime.now(UTC), kit_events=[AcceptedEvents(batch, enrolment)])
+    card = page.locator(f'article.patient[data-patient-id="{ward.anna}"]')
+    card.locator(".contact-request.contact-open").wait_for(timeout=5000)
+    assert page.locator(".patient-name").first.inner_text() == "Anna Andersson"  # sorted to the top
+    page.screenshot(path=str(tmp_path / "ward-desktop.png"), full_page=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.screenshot(path=str(tmp_path / "ward-phone.png"), full_page=True)
+    page.set_viewport_size(size)  # type: ignore[arg-type]
+    card.locator("button.contact-take-button").click()
+    card.locator(".contact-request.contact-taken").wait_for(timeout=5000)
+    assert "Tagen av Sara Sjöström" in card.locator(".contact-taker").inner_text()
+    card.locator(".contact-close summary").click()
+    card.locator(".contact-note").fill("<b>Ringt upp</b>, mår bra")
+    card.locator("button.contact-close-button").click()
+    card.locator(".contact-request").wait_for(state="detached", timeout=5000)
+    row = db.execute("SELECT state, close_note FROM contact_requests").fetchone()
+    assert row == ("closed", "<b>Ringt upp</b>, mår bra")
+    assert problems == []
+    context.close()
