@@ -26,7 +26,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.contact import contact_request_open_one, contact_request_open_output
-
 from care import texts_sv
 from care.enrolment import enrol_patient, ensure_ward
 from care.refusals import RefusalCode as C
@@ -36,12 +35,11 @@ from core import contract
 from core.settings import Settings
 from dashboard.refusals import HTTP
 from tests.support.dashboard_server import logged_in, running_dashboard
-from tests.support.ward_seed import PASSWORD, seed_two_wards
-from tests.test_dashboard_engine_api import Staff
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import drop_session, publish_all, subscriber
 from tests.support.waiting import wait_until
-
+from tests.support.ward_seed import PASSWORD, seed_two_wards
+from tests.test_dashboard_engine_api import Staff
 
 SECRET = "test-session-secret-contact-requests-01"
 
@@ -230,12 +228,17 @@ def test_take_and_close_through_the_cli_and_the_api_alike(ward: Ward, db) -> Non
     assert (http.status_code, http.json()) == (
         200, {"contact_request": {"id": by_api, "state": "taken", "taken_by": "nurse.norr"}}
     )  # fmt: skip
-    taken = "SELECT state, s.username FROM contact_requests c JOIN staff_users s ON s.id = c.taken_by ORDER BY c.id"
+    taken = (
+        "SELECT state, s.username FROM contact_requests c"
+        " JOIN staff_users s ON s.id = c.taken_by ORDER BY c.id"
+    )
     assert db.execute(taken).fetchall() == [("taken", "nurse.norr")] * 2
     # A colleague closes one (the nurse's shift may have ended): who took it and who closed it stay apart.
     cli = _hemma(ward, "contact", "close", str(ward.anna), str(by_cli), "--note", "Ringt upp, mår bra",
                  "--by", "dr.lund")  # fmt: skip
-    assert (cli.returncode, cli.stdout.strip()) == (0, f"contact request {by_cli} closed by dr.lund"), cli.stderr
+    assert (cli.returncode, cli.stdout.strip()) == (0, f"contact request {by_cli} closed by dr.lund"), (
+        cli.stderr
+    )
     http = _post(ward, "dr.lund", _path(ward.anna, by_api, "close"), {"note": "  Ringt upp, mår bra "})
     assert http.status_code == 200, http.text
     assert http.json()["contact_request"] == {
@@ -273,7 +276,10 @@ def test_refusals_are_the_same_from_either_entry_point(ward: Ward, db, case: str
     request_id = _request(db, ward.anna)
     patient, action, note = ward.anna, "take", ""
     if case == "taken_by_another":
-        assert _hemma(ward, "contact", "take", str(ward.anna), str(request_id), "--by", "nurse.norr").returncode == 0
+        assert (
+            _hemma(ward, "contact", "take", str(ward.anna), str(request_id), "--by", "nurse.norr").returncode
+            == 0
+        )
         refusal = Refused(C.CONTACT_REQUEST_TAKEN, request_id=request_id, taken_by="nurse.norr")
     elif case == "closed":
         db.execute("UPDATE contact_requests SET state = 'closed', closed_by = (SELECT id FROM staff_users"
@@ -285,16 +291,22 @@ def test_refusals_are_the_same_from_either_entry_point(ward: Ward, db, case: str
     elif case == "admin":
         refusal = Refused(C.ROLE, username="it.admin", role="admin", action="take_contact_request")
     elif case == "other_ward":
-        refusal = Refused(C.WARD_ACCESS, username="nurse.syd", ward_id="avd-norr", action="take_contact_request")
+        refusal = Refused(
+            C.WARD_ACCESS, username="nurse.syd", ward_id="avd-norr", action="take_contact_request"
+        )
     else:  # Cecilia's record does not hold Anna's request, whoever may see both
         patient = ward.cecilia
-        db.execute("INSERT INTO staff_ward_access (staff_user_id, ward_id) SELECT id, 'avd-syd' FROM staff_users"
-                   " WHERE username = 'nurse.norr'")  # fmt: skip
+        db.execute(
+            "INSERT INTO staff_ward_access (staff_user_id, ward_id)"
+            " SELECT id, 'avd-syd' FROM staff_users WHERE username = 'nurse.norr'"
+        )
         refusal = Refused(C.NO_CONTACT_REQUEST, patient_id=ward.cecilia, request_id=request_id)
     before = db.execute("SELECT state, taken_by, closed_by FROM contact_requests").fetchall()
     args = ["--note", note] if action == "close" else []
     cli = _hemma(ward, "contact", action, str(patient), str(request_id), *args, "--by", username)
-    http = _post(ward, username, _path(patient, request_id, action), {"note": note} if action == "close" else {})
+    http = _post(
+        ward, username, _path(patient, request_id, action), {"note": note} if action == "close" else {}
+    )
     _same_refusal(cli, http, refusal)
     assert db.execute("SELECT state, taken_by, closed_by FROM contact_requests").fetchall() == before
 
@@ -304,7 +316,9 @@ def test_taking_ones_own_request_again_changes_nothing(ward: Ward, db) -> None: 
     first = _post(ward, "nurse.norr", _path(ward.anna, request_id, "take"), {})
     again = _post(ward, "nurse.norr", _path(ward.anna, request_id, "take"), {})
     assert first.status_code == again.status_code == 200
-    assert db.execute("SELECT count(*) FROM access_log WHERE action = 'take_contact_request'").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM access_log WHERE action = 'take_contact_request'").fetchone() == (
+        1,
+    )
 
 
 # --- escalation: the ward's time, through the alert engine ------------------------------------------
@@ -371,7 +385,8 @@ def test_the_kernel_agrees_with_its_scalar_twin(rows: list[tuple[float, float]])
 
 
 def test_the_card_shows_the_request_first_and_the_record_lists_it_with_the_note_as_text(
-    ward: Ward, db  # type: ignore[no-untyped-def]
+    ward: Ward,
+    db,  # type: ignore[no-untyped-def]
 ) -> None:
     waiting = _request(db, ward.anna, minutes_ago=3)
     answered = _request(db, ward.anna, minutes_ago=60)
@@ -381,7 +396,7 @@ def test_the_card_shows_the_request_first_and_the_record_lists_it_with_the_note_
         page = client.get("/wards/avd-norr").text
         record = client.get(f"/patients/{ward.anna}").text
     cards = page.split('<article class="patient ')[1:]
-    assert 'contact-waiting' in cards[0] and f'data-patient-id="{ward.anna}"' in cards[0]  # sorted first
+    assert "contact-waiting" in cards[0] and f'data-patient-id="{ward.anna}"' in cards[0]  # sorted first
     assert f'data-contact-id="{waiting}"' in cards[0] and "Kontakta mig" in cards[0]
     assert "Patienten bad om kontakt" in cards[0] and "(knappen)" in cards[0]
     assert 'class="contact-take-button"' in cards[0]
@@ -409,7 +424,11 @@ def test_an_admin_sees_the_request_but_is_offered_no_action(ward: Ward, db) -> N
 
 
 def test_the_nurse_sees_the_request_arrive_live_takes_it_and_closes_it(
-    browser, ward: Ward, db, database_url: str, tmp_path  # type: ignore[no-untyped-def]
+    browser,
+    ward: Ward,
+    db,
+    database_url: str,
+    tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     from ingest.directory import GatewayDirectory
     from ingest.writer import AcceptedEvents, BatchWriter
@@ -429,7 +448,9 @@ def test_the_nurse_sees_the_request_arrive_live_takes_it_and_closes_it(
         enrolment = GatewayDirectory().lookup(conn, {"gw-anna"})["gw-anna"]
         assert enrolment is not None
         batch = contract.decode_kit_events(*press("gw-anna", uuid.uuid4()))
-        BatchWriter(conn).commit([], [], [], now=datetime.now(UTC), kit_events=[AcceptedEvents(batch, enrolment)])
+        BatchWriter(conn).commit(
+            [], [], [], now=datetime.now(UTC), kit_events=[AcceptedEvents(batch, enrolment)]
+        )
     card = page.locator(f'article.patient[data-patient-id="{ward.anna}"]')
     card.locator(".contact-request.contact-open").wait_for(timeout=5000)
     assert page.locator(".patient-name").first.inner_text() == "Anna Andersson"  # sorted to the top
