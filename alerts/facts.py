@@ -114,7 +114,14 @@ class ConfigNotApplied:
     waited_s: float  # since the current version was issued
 
 
+@dataclass(frozen=True, slots=True)
+class ContactRequestOpen:
+    waited_s: float  # since ingest received the oldest request nobody has taken
+    source: str  # "button"
+
+
 Facts = (
     ThresholdBreach | News2Risk | WeightGain3d | WeightAboveBaseline | TrendSlope | TrendRise | MissingVital
     | DeviceSilent | GatewayOffline | ReceiptsOverdue | BatteryLow | ClockNotSet | ConfigNotApplied
+    | ContactRequestOpen
 )  # fmt: skip

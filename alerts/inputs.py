@@ -174,6 +174,21 @@ class KitConfigRequest(InputRequest[KitConfigStates]):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class ContactRequests:
+    """Per patient in care: the oldest contact request nobody has taken, and the ward's time."""
+
+    patients: Patients
+    oldest_open_at: np.ndarray  # ingest's receive time of the oldest open request (NaN: none)
+    source: tuple[str, ...]  # of that request ("" when none)
+    after_s: np.ndarray  # the ward's escalate_after_minutes, in seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRequestsRequest(InputRequest[ContactRequests]):
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class DeviceStates:
     """Per device of every patient in care (rows ordered by patient, then device)."""
 

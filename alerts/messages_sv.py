@@ -12,6 +12,7 @@ from alerts.facts import (
     BatteryLow,
     ClockNotSet,
     ConfigNotApplied,
+    ContactRequestOpen,
     DeviceSilent,
     Facts,
     GatewayOffline,
@@ -57,6 +58,8 @@ TREND_TEXT: dict[str, str] = {
     "trend:systolic_falling": "Systoliskt blodtryck sjunker",
     "trend:resting_pulse_rising": "Vilopulsen stiger",
 }
+# How the patient asked for contact (contract.KitEvent.source), in the alert text and on the card.
+CONTACT_SOURCE_SV = {"button": "knappen"}
 # NEWS2 clinical risk by its label (alerts.news2.RISK_LABELS): alert texts, the record, the ward's chips.
 NEWS2_RISK_SV = {"low": "låg", "low-medium": "låg–medel", "medium": "medel", "high": "hög"}
 
@@ -104,6 +107,9 @@ def render(facts: Facts) -> str:
                 f"Hemenheten har inte tillämpat konfiguration version {version} på {_duration(waited)}"
                 f" (har {has})"
             )
+        case ContactRequestOpen(waited_s=waited, source=source):
+            how = CONTACT_SOURCE_SV.get(source, source)
+            return f"Patienten har bett om kontakt för {_duration(waited)} sedan ({how})"
     raise TypeError(f"no Swedish text for {type(facts).__name__}")  # pragma: no cover - mypy sees all
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerts.contact import ContactRequestOpenRule
 from alerts.judge import ThresholdsRule
 from alerts.kit_config import ConfigNotAppliedRule
 from alerts.missing import DeviceRule, GatewayOfflineRule, MissingVitalRule, ReceiptsOverdueRule
@@ -35,4 +36,5 @@ RULES: tuple[Rule[Any], ...] = (
     DeviceRule(RuleFamily.BATTERY_LOW),
     DeviceRule(RuleFamily.CLOCK_NOT_SET),
     ConfigNotAppliedRule(),
+    ContactRequestOpenRule(),
 )

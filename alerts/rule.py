@@ -50,6 +50,7 @@ class RuleFamily(StrEnum):
     BATTERY_LOW = "battery_low"  # battery_low:<device>
     CLOCK_NOT_SET = "clock_not_set"  # clock_not_set:<device>
     CONFIG_NOT_APPLIED = "config_not_applied"  # alerts.kit_config
+    CONTACT_REQUEST_OPEN = "contact_request_open"  # alerts.contact: the box's button, nobody took it
     NOTIFICATION_FAILING = "notification_failing"  # notification_failing:<channel>, paging.alarms
 
     @property

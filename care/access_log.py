@@ -32,6 +32,8 @@ REVOKE_ALERT_LIMIT = Action.REVOKE_ALERT_LIMIT.value
 ORDER_SPO2_SCALE = Action.ORDER_SPO2_SCALE.value
 SET_MONITORING_PLAN = Action.SET_MONITORING_PLAN.value
 CLEAR_MONITORING_PLAN = Action.CLEAR_MONITORING_PLAN.value
+TAKE_CONTACT_REQUEST = Action.TAKE_CONTACT_REQUEST.value
+CLOSE_CONTACT_REQUEST = Action.CLOSE_CONTACT_REQUEST.value
 # A care episode begins and ends (`hemma patient enrol` / `discharge`).
 ENROL_PATIENT = "enrol_patient"
 DISCHARGE_PATIENT = "discharge_patient"

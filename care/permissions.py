@@ -39,6 +39,10 @@ class Action(StrEnum):
     CLEAR_MONITORING_PLAN = "clear_monitoring_plan"
     # Being on the on-call rota: escalated high alerts are paged to this person (paging/escalator.py).
     BE_ON_CALL = "be_on_call"
+    # "Kontakta mig" from the box (care.contact): a named clinician takes the patient's request, and
+    # closes it with the answer given.
+    TAKE_CONTACT_REQUEST = "take_contact_request"
+    CLOSE_CONTACT_REQUEST = "close_contact_request"
 
 
 class EquipmentAction(StrEnum):
@@ -64,6 +68,8 @@ ALLOWED_ROLES = MappingProxyType(
         Action.RECORD_OBSERVATION: _CLINICIANS,
         Action.SET_MONITORING_PLAN: _CLINICIANS,
         Action.CLEAR_MONITORING_PLAN: _CLINICIANS,
+        Action.TAKE_CONTACT_REQUEST: _CLINICIANS,
+        Action.CLOSE_CONTACT_REQUEST: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
         Action.SET_ALERT_LIMIT: _PHYSICIANS,
         Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
@@ -89,6 +95,8 @@ REFUSALS_SV = MappingProxyType(
         Action.REVOKE_ALERT_LIMIT: "Endast läkare får ändra larmgränser",
         Action.ORDER_SPO2_SCALE: "Endast läkare får ordinera SpO₂-skala",
         Action.BE_ON_CALL: "Endast läkare kan ha jour",
+        Action.TAKE_CONTACT_REQUEST: "Endast sjuksköterskor och läkare får ta kontaktförfrågningar",
+        Action.CLOSE_CONTACT_REQUEST: "Endast sjuksköterskor och läkare får avsluta kontaktförfrågningar",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
@@ -112,6 +120,8 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.REVOKE_ALERT_LIMIT: "revoke limits",
         Action.ORDER_SPO2_SCALE: "order the SpO2 scale",
         Action.BE_ON_CALL: "go on call",
+        Action.TAKE_CONTACT_REQUEST: "take contact requests",
+        Action.CLOSE_CONTACT_REQUEST: "close contact requests",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
     }
 )

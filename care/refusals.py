@@ -81,6 +81,12 @@ class RefusalCode(StrEnum):
     DEVICE_IN_KIT = "device_in_kit"
     KIT_FULL = "kit_full"
     NO_KIT_DEVICE = "no_kit_device"
+    # Contact requests from the box's button (care.contact).
+    NO_CONTACT_REQUEST = "no_contact_request"
+    CONTACT_REQUEST_CLOSED = "contact_request_closed"
+    CONTACT_REQUEST_TAKEN = "contact_request_taken"
+    CONTACT_NOTE_MISSING = "contact_note_missing"
+    CONTACT_NOTE_TOO_LONG = "contact_note_too_long"
     # The SpO2 scale order (care.orders).
     SCALE_CHOICE = "scale_choice"
     SCALE_REASON_MISSING = "scale_reason_missing"

@@ -94,6 +94,13 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"plan interval must be between {p['minimum_minutes']} minutes and {p['maximum_days']} days,"
             f" got {p['every']}"
         ),
+        C.NO_CONTACT_REQUEST: lambda p: f"patient {p['patient_id']} has no contact request {p['request_id']}",
+        C.CONTACT_REQUEST_CLOSED: lambda p: f"contact request {p['request_id']} is already closed",
+        C.CONTACT_REQUEST_TAKEN: lambda p: (
+            f"contact request {p['request_id']} is already taken by {p['taken_by']}"
+        ),
+        C.CONTACT_NOTE_MISSING: lambda p: "give the answer given (a short note) to close the request",
+        C.CONTACT_NOTE_TOO_LONG: lambda p: f"the note is longer than {p['maximum']} characters",
         C.NO_PLAN: lambda p: f"patient {p['patient_id']} has no monitoring plan for {p['vital']}",
         C.NO_KIT: lambda p: f"no kit {p['gateway_id']}",
         C.PATIENT_WITHOUT_KIT: lambda p: f"patient {p['patient_id']} has no kit",

@@ -128,6 +128,11 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"Intervallet måste vara mellan {minutes_sv(p['minimum_minutes'])}"
             f" och {minutes_sv(p['maximum_minutes'])}"
         ),
+        C.NO_CONTACT_REQUEST: lambda p: "Kontaktförfrågan finns inte för patienten",
+        C.CONTACT_REQUEST_CLOSED: lambda p: "Kontaktförfrågan är redan avslutad",
+        C.CONTACT_REQUEST_TAKEN: lambda p: f"Kontaktförfrågan är redan tagen av {p['taken_by']}",
+        C.CONTACT_NOTE_MISSING: lambda p: "Skriv kort vilket svar patienten fick",
+        C.CONTACT_NOTE_TOO_LONG: lambda p: f"Anteckningen får vara högst {p['maximum']} tecken",
         C.NO_PLAN: lambda p: f"Det finns ingen mätplan för {_vital_name(p['vital'])}",
         C.NO_KIT: lambda p: "Utrustningen finns inte",
         C.PATIENT_WITHOUT_KIT: lambda p: "Patienten har ingen utrustning",

@@ -172,6 +172,19 @@ class KitDeviceChanged(BaseModel):
     kit: KitDeviceAnswer
 
 
+class ContactRequestAnswer(BaseModel):
+    """Who took and who closed the request, by username (the card shows their names)."""
+
+    id: int
+    state: Literal["taken", "closed"]
+    taken_by: str
+    closed_by: str | None = None
+
+
+class ContactRequestChanged(BaseModel):
+    contact_request: ContactRequestAnswer
+
+
 class PlanSet(BaseModel):
     plan: PlanAnswer
 

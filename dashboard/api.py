@@ -30,6 +30,7 @@ from dashboard.answers import refusals
 from dashboard.auth import api_staff, api_staff_with_csrf, current_session, staff_from_session
 from dashboard.bodies import (
     AcknowledgeRequest,
+    ContactCloseRequest,
     EmptyRequest,
     KitDeviceRequest,
     LimitRequest,
@@ -43,6 +44,7 @@ from dashboard.inputs import (
     MAX_ID_LENGTH,
     AlertId,
     BoundedJSONRoute,
+    ContactRequestId,
     DeviceAddress,
     LimitId,
     PatientId,
@@ -269,6 +271,39 @@ async def remove_kit_device(
     return await _order(
         request, care_orders.remove_kit_device_order(patient_id, address, staff, _origin(request)), 200
     )
+
+
+@router.post(
+    "/api/patients/{patient_id}/contact-requests/{request_id}/take",
+    name="take_contact_request",
+    response_model=answers.ContactRequestChanged,
+    responses=_ACTION_REFUSALS,
+)
+async def take_contact_request(
+    request: Request,
+    patient_id: PatientId,
+    request_id: ContactRequestId,
+    staff: Acting,
+    body: Annotated[EmptyRequest, Body()] = EmptyRequest(),  # noqa: B008 (frozen: shared safely)
+) -> JSONResponse:
+    """Take the patient's "Kontakta mig" request: the ward sees who is calling the patient."""
+    order = care_orders.take_contact_request_order(patient_id, request_id, staff, _origin(request))
+    return await _order(request, order, 200)
+
+
+@router.post(
+    "/api/patients/{patient_id}/contact-requests/{request_id}/close",
+    name="close_contact_request",
+    response_model=answers.ContactRequestChanged,
+    responses=_ACTION_REFUSALS,
+)
+async def close_contact_request(
+    request: Request, patient_id: PatientId, request_id: ContactRequestId, staff: Acting,
+    body: ContactCloseRequest,
+) -> JSONResponse:  # fmt: skip
+    """Close the patient's request with the answer given (a short note)."""
+    order = care_orders.close_contact_request_order(patient_id, request_id, staff, body, _origin(request))
+    return await _order(request, order, 200)
 
 
 async def _order(request: Request, order: care_orders.Order[Any], status: int) -> JSONResponse:

@@ -147,6 +147,12 @@ class ResolveRequest(RequestBody):
     note: ResolveNote
 
 
+class ContactCloseRequest(RequestBody):
+    """The answer given to the patient's contact request (care.contact refuses an empty one)."""
+
+    note: Note
+
+
 class EmptyRequest(RequestBody):
     """No fields: an empty object or no body at all."""
 

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import psycopg
 
 from care.acting import CareSteps, Origin, execute_async
+from care.contact import ContactRequestClosed, ContactRequestTaken, close, take
 from care.kit import KitChanged, add_device, remove_device
 from care.limits import LimitRevoked, LimitSet, revoke_alert_limit, set_alert_limit
 from care.orders import ScaleOrdered, order_spo2_scale_steps
@@ -26,7 +27,7 @@ from care.permissions import Action, AnyAction, EquipmentAction
 from care.plans import PlanCleared, PlanSet, clear_plan, plan_every, set_plan
 from care.refusals import Refused
 from core.vitals import VITALS, Vital
-from dashboard.bodies import KitDeviceRequest, LimitRequest, PlanRequest, ScaleRequest
+from dashboard.bodies import ContactCloseRequest, KitDeviceRequest, LimitRequest, PlanRequest, ScaleRequest
 from dashboard.formatting import format_value
 from dashboard.model import PRIORITY_LABELS, StaffUser, threshold_label
 from dashboard.refusals import action_error
@@ -226,3 +227,24 @@ def remove_kit_device_order(
     """Take a device out of the patient's kit (care.kit.remove_device)."""
     steps = remove_device(patient_id=patient_id, address=address, by=staff.username, origin=origin)
     return Order(EquipmentAction.MANAGE_KIT_DEVICES, patient_id, staff.id, steps, _kit_answer)
+
+
+def take_contact_request_order(
+    patient_id: uuid.UUID, request_id: int, staff: StaffUser, origin: Origin
+) -> Order[ContactRequestTaken]:
+    """Take the patient's contact request (care.contact.take): the card names who took it."""
+    steps = take(patient_id=patient_id, request_id=request_id, by=staff.username, origin=origin)
+    return Order(Action.TAKE_CONTACT_REQUEST, patient_id, staff.id, steps, lambda done: {"contact_request": {
+        "id": done.id, "state": "taken", "taken_by": done.taken_by,
+    }})  # fmt: skip
+
+
+def close_contact_request_order(
+    patient_id: uuid.UUID, request_id: int, staff: StaffUser, entered: ContactCloseRequest, origin: Origin
+) -> Order[ContactRequestClosed]:
+    """Close the patient's contact request with the answer given (care.contact.close)."""
+    steps = close(patient_id=patient_id, request_id=request_id, note=entered.note, by=staff.username,
+                  origin=origin)  # fmt: skip
+    return Order(Action.CLOSE_CONTACT_REQUEST, patient_id, staff.id, steps, lambda done: {"contact_request": {
+        "id": done.id, "state": "closed", "taken_by": done.taken_by, "closed_by": done.closed_by,
+    }})  # fmt: skip

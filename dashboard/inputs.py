@@ -97,6 +97,9 @@ Text = Annotated[str, AfterValidator(check_text)]
 
 AlertId = Annotated[int, Path(ge=1, le=BIGINT_MAX), swedish("Larmnumret måste vara ett positivt heltal")]
 LimitId = Annotated[int, Path(ge=1, le=BIGINT_MAX), swedish("Gränsens nummer måste vara ett positivt heltal")]
+ContactRequestId = Annotated[
+    int, Path(ge=1, le=BIGINT_MAX), swedish("Kontaktförfrågan finns inte", status=404)
+]
 # An id that cannot exist names nothing: not found, as an unknown one (and no hint which it was).
 PatientId = Annotated[uuid.UUID, Path(), swedish("Patienten finns inte", status=404)]
 WardId = Annotated[

@@ -261,6 +261,36 @@ class AlertView:
         }
 
 
+# A contact request's state as staff and (later) the patient read it (migration 0010).
+CONTACT_STATE_SV = {"open": "Väntar", "taken": "Tagen", "closed": "Avslutad"}
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRequestView:
+    """"Kontakta mig" from the box (care.contact): who took it and when, who closed it with what answer."""
+
+    id: int
+    state: str  # 'open' | 'taken' | 'closed'
+    source: str  # 'button'
+    requested_at: datetime  # the box's clock (shown only in the record)
+    received_at: datetime  # ingest's: the time staff read as "bad om kontakt"
+    taken_by: str | None = None  # display names
+    taken_at: datetime | None = None
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    note: str | None = None
+
+    @property
+    def state_label(self) -> str:
+        return CONTACT_STATE_SV.get(self.state, self.state)
+
+    @property
+    def source_label(self) -> str:
+        from alerts.messages_sv import CONTACT_SOURCE_SV
+
+        return CONTACT_SOURCE_SV.get(self.source, self.source)
+
+
 @dataclass(frozen=True, slots=True)
 class PatientCard:
     """One patient on the ward overview: identity, latest vitals, kit status, live alerts."""
@@ -274,6 +304,8 @@ class PatientCard:
     vitals: tuple[VitalReading, ...] = ()
     alerts: tuple[AlertView, ...] = ()
     news2: News2Summary | None = None
+    # The request staff must see first: the oldest nobody has taken, else the oldest being handled.
+    contact: ContactRequestView | None = None
 
     def age(self, now: datetime) -> int | None:
         if self.birth_year is None:
@@ -315,9 +347,22 @@ class PatientCard:
         """NEWS2 risk band, then (partial) total: higher sorts first; 0 without a summary."""
         return self.news2.urgency if self.news2 is not None else 0
 
-    def sort_key(self) -> tuple[int, int, int, str, str]:
-        """Physiological alerts, an open technical alarm, then NEWS2 (higher first), then the name."""
-        return (self.rank, self.tech_rank, -self.news2_urgency, swedish_sort_key(self.name), str(self.id))
+    @property
+    def contact_waiting(self) -> bool:
+        """A contact request nobody has taken yet."""
+        return self.contact is not None and self.contact.state == "open"
+
+    def sort_key(self) -> tuple[int, int, int, int, str, str]:
+        """Physiological alerts, then a contact request nobody has taken, then an open technical alarm,
+        then NEWS2 (higher first), then the name.
+
+        A waiting request ranks with medium alerts (its alarm, `contact_request_open`, is medium) and
+        first among them: the patient is waiting for a person now, which a medium reading does not
+        say. Below a high alert: a patient in danger by the readings comes before one who asked. Once
+        taken, the card goes back to its place: someone is on it."""
+        rank = min(self.rank, 1) if self.contact_waiting else self.rank
+        return (rank, 0 if self.contact_waiting else 1, self.tech_rank, -self.news2_urgency,
+                swedish_sort_key(self.name), str(self.id))  # fmt: skip
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from dashboard.model import (
     PRIORITY_LABELS,
     UNIT_DISPLAY,
     AlertView,
+    ContactRequestView,
     PatientCard,
     iso_or_none,
     known_vital,
@@ -120,6 +121,7 @@ class PatientRecord:
     spo2_scale: Spo2ScaleView | None = None
     monitoring_plan: tuple[MonitoringPlanItem, ...] = ()
     devices: tuple[DeviceView, ...] = ()
+    contact_requests: tuple[ContactRequestView, ...] = ()  # newest first
     news2: News2Summary | None = None
     now: datetime | None = None  # the database's clock when the record was read
 

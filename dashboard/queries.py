@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from core.vitals import VITALS
 from dashboard.model import (
     AlertView,
+    ContactRequestView,
     GatewayView,
     PatientCard,
     StaffUser,
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 RECORD_WINDOW = timedelta(hours=72)
 RECORD_MAX_OBSERVATIONS = 500
 RECORD_MAX_ALERTS = 100
+RECORD_MAX_CONTACT_REQUESTS = 50
 _VITAL_ORDER = {vital.value: index for index, vital in enumerate(VITALS)}
 
 _STAFF_SELECT = (
@@ -152,10 +154,12 @@ async def fetch_patient_cards(
     vitals = await _latest_vitals(conn, ids)
     alerts = await _live_alerts(conn, ids)
     news2 = await fetch_news2(conn, ids, now or await database_now(conn))
-    return [
-        _card(row, vitals.get(row["id"], ()), alerts.get(row["id"], ()), news2.get(row["id"]))
-        for row in patients
-    ]
+    contacts = await _card_contact_requests(conn, ids)
+    cards = []
+    for row in patients:
+        pid = row["id"]
+        cards.append(_card(row, vitals.get(pid, ()), alerts.get(pid, ()), news2.get(pid), contacts.get(pid)))
+    return cards
 
 
 def _card(
@@ -163,6 +167,7 @@ def _card(
     vitals: Iterable[VitalReading],
     alerts: Iterable[AlertView],
     news2: News2Summary | None = None,
+    contact: ContactRequestView | None = None,
 ) -> PatientCard:
     """A patient row (with its gateway columns) as the card the ward overview and record show."""
     gateway = (
@@ -180,7 +185,43 @@ def _card(
         vitals=tuple(vitals),
         alerts=tuple(alerts),
         news2=news2,
+        contact=contact,
     )
+
+
+_CONTACT_SELECT = (
+    "SELECT c.patient_id, c.id, c.state, c.source, c.requested_at, c.received_at, t.display_name AS taken_by,"
+    " c.taken_at, s.display_name AS closed_by, c.closed_at, c.close_note"
+    " FROM contact_requests c LEFT JOIN staff_users t ON t.id = c.taken_by"
+    " LEFT JOIN staff_users s ON s.id = c.closed_by"
+)
+
+
+def _contact(r: tuple[Any, ...]) -> ContactRequestView:
+    return ContactRequestView(*r[1:])
+
+
+async def _card_contact_requests(
+    conn: psycopg.AsyncConnection, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ContactRequestView]:
+    """Per patient, the request the card shows: the oldest nobody has taken, else the oldest taken."""
+    cur = await conn.execute(
+        "SELECT DISTINCT ON (c.patient_id) " + _CONTACT_SELECT.removeprefix("SELECT ")
+        + " WHERE c.patient_id = ANY(%s) AND c.state <> 'closed'"
+        " ORDER BY c.patient_id, c.state = 'open' DESC, c.received_at, c.id",
+        (ids,),
+    )  # fmt: skip
+    return {r[0]: _contact(r) for r in await cur.fetchall()}
+
+
+async def _record_contact_requests(
+    conn: psycopg.AsyncConnection, patient_id: uuid.UUID
+) -> list[ContactRequestView]:
+    cur = await conn.execute(
+        _CONTACT_SELECT + " WHERE c.patient_id = %s ORDER BY c.received_at DESC, c.id DESC LIMIT %s",
+        (patient_id, RECORD_MAX_CONTACT_REQUESTS),
+    )
+    return [_contact(r) for r in await cur.fetchall()]
 
 
 async def _latest_vitals(
@@ -309,7 +350,9 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
     scale = await _spo2_scale(conn, patient_id)
     live = (await _live_alerts(conn, [patient_id])).get(patient_id, [])
     news2 = (await fetch_news2(conn, [patient_id], row["now"]))[patient_id]
-    card = _card(row, vitals.get(patient_id, ()), live, news2)
+    contacts = await _record_contact_requests(conn, patient_id)
+    waiting = (await _card_contact_requests(conn, [patient_id])).get(patient_id)
+    card = _card(row, vitals.get(patient_id, ()), live, news2, waiting)
     return PatientRecord(
         card=card,
         personal_number=row["personal_number"],
@@ -326,6 +369,7 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
         spo2_scale=scale,
         monitoring_plan=tuple(await _monitoring_plan(conn, patient_id)),
         devices=tuple(await _devices(conn, patient_id)),
+        contact_requests=tuple(contacts),
         news2=news2,
         now=row["now"],
     )

@@ -32,7 +32,15 @@ __all__ = ["CARD_ACTIONS", "CardViewer", "Renderer"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The only questions `_cards.html` may ask its viewer (`staff.may(...)`).
-CARD_ACTIONS = frozenset({Action.ACKNOWLEDGE_ALERT, Action.SNOOZE_ALERT, Action.RESOLVE_ALERT})
+CARD_ACTIONS = frozenset(
+    {
+        Action.ACKNOWLEDGE_ALERT,
+        Action.SNOOZE_ALERT,
+        Action.RESOLVE_ALERT,
+        Action.TAKE_CONTACT_REQUEST,
+        Action.CLOSE_CONTACT_REQUEST,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

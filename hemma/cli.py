@@ -220,6 +220,20 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     od.add_argument("--by", required=True, help="username of the physician")
     od.set_defaults(func=cli_care.order_spo2_scale)
 
+    p = sub.add_parser("contact", help="the patient's contact requests from the box's button (kontakta mig)")
+    csub = p.add_subparsers(dest="action", required=True)
+    ct = csub.add_parser("take", help="take an open request: you call the patient")
+    ct.add_argument("patient", type=_patient_id, help="patient id (uuid)")
+    ct.add_argument("request_id", type=int, help="the request's id (the patient record lists it)")
+    ct.add_argument("--by", required=True, help="username of the nurse or physician")
+    ct.set_defaults(func=cli_care.contact_take)
+    cc = csub.add_parser("close", help="close a request with the answer given")
+    cc.add_argument("patient", type=_patient_id, help="patient id (uuid)")
+    cc.add_argument("request_id", type=int)
+    cc.add_argument("--note", required=True, help="the answer given, in short (at most 500 characters)")
+    cc.add_argument("--by", required=True, help="username of the nurse or physician")
+    cc.set_defaults(func=cli_care.contact_close)
+
     p = sub.add_parser(
         "observe", help="record what a person observed: respiration rate, consciousness, air or oxygen"
     )

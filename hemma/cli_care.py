@@ -203,6 +203,28 @@ def order_spo2_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def contact_take(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.contact import take
+
+    with _connect() as conn:
+        done = execute(conn, take(patient_id=args.patient, request_id=args.request_id, by=args.by,
+                                  origin=_cli_origin()))  # fmt: skip
+    print(f"contact request {done.id} taken by {done.taken_by} at {done.taken_at.isoformat()}")
+    return 0
+
+
+def contact_close(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.contact import close
+
+    with _connect() as conn:
+        done = execute(conn, close(patient_id=args.patient, request_id=args.request_id, note=args.note,
+                                   by=args.by, origin=_cli_origin()))  # fmt: skip
+    print(f"contact request {done.id} closed by {done.closed_by}")
+    return 0
+
+
 def observe(args: argparse.Namespace) -> int:
     from care.acting import execute
     from care.observations import Observation, record_observation

@@ -287,6 +287,21 @@ class RuleInputs:
             issued_at=_floats(rows, 3), applied_version=_floats(rows, 4),
         )  # fmt: skip
 
+    def _contact_requests(self, request: ai.ContactRequestsRequest) -> ai.ContactRequests:
+        """Every patient in care, with the oldest request still open (by ingest's receive time, never the
+        box's clock: docs/protocol.md, "KitEventBatch") and the ward's escalation time."""
+        rows = self.conn.execute(
+            "SELECT p.id, extract(epoch FROM c.received_at)::float8, coalesce(c.source, ''),"
+            " w.escalate_after_minutes * 60.0 FROM patients p JOIN wards w ON w.id = p.ward_id"
+            " LEFT JOIN LATERAL (SELECT received_at, source FROM contact_requests"
+            "   WHERE patient_id = p.id AND state = 'open' ORDER BY received_at, id LIMIT 1) c ON true"
+            " WHERE p.discharged_at IS NULL ORDER BY p.id"
+        ).fetchall()
+        return ai.ContactRequests(
+            tuple(r[0] for r in rows), oldest_open_at=_floats(rows, 1), source=tuple(r[2] for r in rows),
+            after_s=_floats(rows, 3),
+        )  # fmt: skip
+
     def _devices(self, request: ai.DeviceStatesRequest) -> ai.DeviceStates:
         rows = self.conn.execute(
             "SELECT g.patient_id, d.device_id, extract(epoch FROM d.last_seen_at)::float8,"
@@ -312,6 +327,7 @@ _READERS: dict[type, Callable[[RuleInputs, Any], object]] = {
     ai.KitStatusRequest: RuleInputs._kits,
     ai.KitConfigRequest: RuleInputs._kit_configs,
     ai.DeviceStatesRequest: RuleInputs._devices,
+    ai.ContactRequestsRequest: RuleInputs._contact_requests,
 }
 
 

@@ -40,6 +40,8 @@ from storage.db import migrate
 
 log = logging.getLogger(__name__)
 
+# docs/protocol.md's topic table: events are QoS 1 (core.contract names no constant for it yet).
+_EVENTS_QOS = 1
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of ingest downtime
 # Database retries: quick at first, then every 2 s, so readings flow again within about 2 s of the
 # database coming back (a back-off that grew to 30 s kept them waiting long after recovery).
@@ -205,6 +207,8 @@ class IngestService:
             [
                 (contract.MEASUREMENTS_SUBSCRIPTION, contract.MEASUREMENTS_QOS),
                 (contract.STATUS_SUBSCRIPTION, contract.STATUS_QOS),
+                # The box's button (KitEventBatch): the same session, manual acks and receipts.
+                (contract.EVENTS_SUBSCRIPTION, _EVENTS_QOS),
             ]
         )
         self.metrics["mqtt_connects"] += 1
@@ -316,6 +320,7 @@ class IngestService:
         self.metrics["messages"] += len(decoded.messages)
         self.metrics["observations_stored"] += result.observations_stored
         self.metrics["duplicates"] += result.duplicates
+        self.metrics["contact_requests_stored"] += result.events_stored
         self.metrics["dead_letters"] += result.dead_letters
         self.metrics["alert_changes"] += len(result.alert_changes)
         self.metrics["engine_failures"] += result.engine_failures
@@ -372,7 +377,8 @@ class IngestService:
                 assert self._writer is not None and self._conn is not None
                 resolved = classify.resolve(decoded, self._conn, self._directory, self.metrics)
                 result = self._writer.commit(
-                    resolved.accepted, resolved.dead, resolved.statuses, now=decoded.now
+                    resolved.accepted, resolved.dead, resolved.statuses, now=decoded.now,
+                    kit_events=resolved.events,
                 )
                 result.receipts = resolved.receipts
                 return result
@@ -412,6 +418,8 @@ class IngestService:
             merged.alert_changes += part.alert_changes
             merged.engine_failures += part.engine_failures
             merged.receipts += part.receipts
+            merged.events_offered += part.events_offered
+            merged.events_stored += part.events_stored
         return merged
 
     def _connect_database(self) -> None:

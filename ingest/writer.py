@@ -1,8 +1,10 @@
-"""One database transaction per ingest batch: observations, latest values, devices, dead letters, alerts.
+"""One database transaction per ingest batch: observations, latest values, devices, the kit's events
+(contact requests), dead letters, alerts.
 
 Observations are written with binary COPY into a temporary staging table and moved into
 `observations` with ON CONFLICT DO NOTHING on (measurement_id, vital, time), so a message
-redelivered after a crash adds nothing. Only the rows actually inserted reach the alert
+redelivered after a crash adds nothing; a kit's event is keyed by its `event_id` the same way.
+Only the rows actually inserted reach the alert
 engine, so a redelivery never raises an alert twice. Everything, alerts included, commits
 together; the caller acknowledges the MQTT messages only after `commit` returns.
 """
@@ -20,7 +22,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.store import AlertChange
-from core.contract import DecodedBatch, GatewayStatus
+from core.contract import DecodedBatch, GatewayStatus, KitEventBatch
 from core.events import Event, GatewayChanged, VitalsChanged
 from core.redact import where
 from ingest.directory import Enrolment
@@ -88,6 +90,22 @@ class AcceptedBatch:
     enrolment: Enrolment
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptedEvents:
+    """A kit's events (the box's button) for its enrolled patient."""
+
+    batch: KitEventBatch
+    enrolment: Enrolment
+
+
+# One row per press, whatever number of times the message arrives (the gateway re-sends until its
+# receipt): `event_id` is UNIQUE. requested_at is the box's clock, received_at ingest's.
+_INSERT_CONTACT_REQUEST = (
+    "INSERT INTO contact_requests (patient_id, gateway_id, event_id, source, reason, requested_at,"
+    " received_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
+)
+
+
 @dataclass
 class CommitResult:
     observations_offered: int = 0
@@ -96,6 +114,8 @@ class CommitResult:
     statuses: int = 0
     alert_changes: list[AlertChange] = field(default_factory=list)
     engine_failures: int = 0
+    events_offered: int = 0
+    events_stored: int = 0
     receipts: list[ReceiptEntry] = field(default_factory=list)  # to send once committed
 
     @property
@@ -123,11 +143,12 @@ class BatchWriter:
         statuses: list[tuple[GatewayStatus, Enrolment | None]],
         *,
         now: datetime,
+        kit_events: list[AcceptedEvents] | None = None,
     ) -> CommitResult:
         result = CommitResult()
         events: list[Event] = []
         try:
-            self._commit(accepted, dead, statuses, result, events, now=now)
+            self._commit(accepted, dead, statuses, result, events, now=now, kit_events=kit_events or [])
         except BaseException:
             self.engine.rolled_back()
             raise
@@ -153,8 +174,11 @@ class BatchWriter:
         events: list[Event],
         *,
         now: datetime,
+        kit_events: list[AcceptedEvents],
     ) -> None:
         with self.conn.transaction():
+            if kit_events:
+                events += self._store_kit_events(kit_events, result, now)
             if accepted:
                 inserted = self._store_observations(accepted, result)
                 self._touch_devices(accepted, now)
@@ -199,6 +223,30 @@ class BatchWriter:
             inserted = cur.execute(_MOVE).fetchall()
         result.observations_stored = len(inserted)
         return inserted
+
+    def _store_kit_events(
+        self, accepted: list[AcceptedEvents], result: CommitResult, now: datetime
+    ) -> list[Event]:
+        """Each press as an open contact request (a copy already stored adds nothing); the dashboards
+        re-read the cards of the patients who have a new one."""
+        new: dict[str, set[uuid.UUID]] = defaultdict(set)
+        with self.conn.cursor() as cur:
+            for item in accepted:
+                patient, ward = item.enrolment.patient_id, item.enrolment.ward_id
+                for e in item.batch.events:
+                    cur.execute(
+                        _INSERT_CONTACT_REQUEST,
+                        (patient, item.batch.gateway_id, e.event_id, e.source, e.kind, e.at, now),
+                    )
+                    result.events_offered += 1
+                    if cur.rowcount:
+                        result.events_stored += 1
+                        new[ward].add(patient)
+            cur.execute(
+                "UPDATE gateways SET last_message_at = %s WHERE id = ANY(%s)",
+                (now, sorted({item.batch.gateway_id for item in accepted})),
+            )
+        return [VitalsChanged(ward, tuple(sorted(p, key=str))) for ward, p in new.items()]
 
     def _touch_devices(self, accepted: list[AcceptedBatch], now: datetime) -> None:
         """Devices heard from, and whether each one's newest reading came with an unset clock.

@@ -105,6 +105,11 @@ def _inputs_for(request: InputRequest[Any]) -> object:
                 (A, B), ("online", "online"), version=_row(3, 3), issued_at=_row(NOW_S - H, NOW_S - H),
                 applied_version=_row(2, 3),
             )  # fmt: skip
+        case ai.ContactRequestsRequest():
+            return ai.ContactRequests(
+                (A, B), oldest_open_at=_row(NOW_S - 12 * 60, np.nan), source=("button", ""),
+                after_s=_row(5 * 60, 5 * 60),
+            )  # fmt: skip
         case ai.DeviceStatesRequest():
             return ai.DeviceStates(
                 (A, B), ("dev-a", "dev-b"), last_seen_at=_row(NOW_S - 30 * H, NOW_S),

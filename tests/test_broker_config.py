@@ -69,6 +69,10 @@ def test_production_config_passes_verify_acl() -> None:
             "PASS  selftest-gw-a may NOT publish to hemma/v1/gw/selftest-gw-b/config (PUBACK 0x87)",
             "PASS  selftest-gw-a received nothing but its own receipt and configuration",
             "PASS  selftest-gw-b received nothing but its own receipt and configuration",
+            # The events topic (issue 10, "Kontakta mig"): a kit writes its own, never another's.
+            "PASS  selftest-gw-a may publish to hemma/v1/gw/selftest-gw-a/events",
+            f"PASS  {account} may subscribe to hemma/v1/gw/selftest-gw-a/events",
+            "PASS  selftest-gw-a may NOT publish to hemma/v1/gw/selftest-gw-b/events (PUBACK 0x87)",
         ):
             assert re.search(rf"^{re.escape(line)}", output, re.MULTILINE), f"missing: {line}\n{output}"
     assert output.count("=== verify_acl.py with ") == 2, output
@@ -106,6 +110,7 @@ def test_verify_account_has_exactly_ingests_rights() -> None:
     assert verify == ingest
     assert "topic write hemma/v1/gw/+/receipts" in ingest
     assert "topic write hemma/v1/gw/+/config" in ingest
+    assert "topic read hemma/v1/gw/+/events" in ingest
     assert "topic deny hemma/v1/gw/hemma-ingest/#" in ingest
 
 

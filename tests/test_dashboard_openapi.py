@@ -132,6 +132,8 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
         "/api/patients/{patient_id}/plan/{vital}/clear",
         "/api/patients/{patient_id}/kit/devices",
         "/api/patients/{patient_id}/kit/devices/{address}/remove",
+        "/api/patients/{patient_id}/contact-requests/{request_id}/take",
+        "/api/patients/{patient_id}/contact-requests/{request_id}/close",
     }
     # FastAPI's default 422 (a list of pydantic errors) is nowhere: refusals are Swedish.
     assert "HTTPValidationError" not in components

@@ -20,6 +20,8 @@ EXPECTED = {
     Action.REVOKE_ALERT_LIMIT: {P},
     Action.ORDER_SPO2_SCALE: {P},
     Action.BE_ON_CALL: {P},
+    Action.TAKE_CONTACT_REQUEST: {N, P},
+    Action.CLOSE_CONTACT_REQUEST: {N, P},
 }
 
 

@@ -345,6 +345,33 @@
     button.disabled = false;
   }
 
+  // --- "Kontakta mig": take a contact request, close it with the answer given -----------------------
+
+  async function contactAction(box, action, body, button) {
+    const error = box.querySelector(".contact-error");
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      const response = await postJson("/api/patients/" + encodeURIComponent(box.dataset.patientId) +
+        "/contact-requests/" + encodeURIComponent(box.dataset.contactId) + "/" + action, body);
+      if (response.ok) {
+        button.textContent = button.dataset.done;
+        afterAction();
+        return;
+      }
+      error.textContent = await errorText(response, "action");
+    } catch (err) {
+      error.textContent = text("action", "offline");
+    }
+    button.disabled = false;
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button.contact-take-button") : null;
+    if (!button) return;
+    contactAction(button.closest(".contact-request"), "take", {}, button);
+  });
+
   // --- care-team orders (patient record): alert limits, SpO2 scale, monitoring plan --------------
 
   async function sendOrder(path, body, button, error) {
@@ -433,6 +460,10 @@
     } else if (form.classList.contains("ack-form")) {
       event.preventDefault();
       acknowledge(form);
+    } else if (form.classList.contains("contact-close-form")) {
+      event.preventDefault();
+      contactAction(form.closest(".contact-request"), "close", { note: form.elements.note.value },
+        form.querySelector("button"));
     } else if (form.classList.contains("resolve-form")) {
       event.preventDefault();
       resolve(form);

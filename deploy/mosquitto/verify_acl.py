@@ -25,13 +25,13 @@ measurement queued in it. The script therefore refuses `--ingest hemma-ingest` u
 What is checked:
 
 * anonymous clients and wrong passwords are refused;
-* a gateway may publish to its own measurements and status topics, and to nothing else
+* a gateway may publish to its own measurements, status and events topics, and to nothing else
   (PUBACK 0x87 for another gateway's topics, for alerts and for any receipts or config topic, its
   own included); it receives its own receipts and configuration and nothing else, whatever it
   subscribes to
   (Mosquitto's acl_file grants every SUBACK and enforces read access per message at delivery,
   so the checks are on delivery);
-* ingest (the --ingest account) receives the gateways' measurements and statuses, may publish
+* ingest (the --ingest account) receives the gateways' measurements, statuses and events, may publish
   alerts, receipts and configurations, and may not publish measurements;
 * the notifier (optional) receives alerts and nothing else, and publishes nothing;
 * the monitoring account (optional) reads the broker's $SYS statistics and no Hemma topic;
@@ -55,7 +55,8 @@ hemma-verify account, and know what a run does and leaves behind:
   (with the binding, which id the attacker names makes no difference);
 * four messages on the test kit's measurements topic (payload `{"verify_acl": "<nonce>"}`,
   not a MeasurementBatch) reach the running ingest, which dead-letters them: four
-  dead_letters rows per run with gateway_id = the test kit;
+  dead_letters rows per run with gateway_id = the test kit; likewise one message on its events
+  topic (not a KitEventBatch: no contact request is made), one more dead letter;
 * one non-contract message on hemma/v1/alerts/<--ward> (default "verify-acl") reaches any
   alert consumer, and one on each test kit's receipts and config topics (not retained), which
   nobody reads;
@@ -451,6 +452,7 @@ class Checks:
             self.topic(self.gw, "measurements"),
             self.topic(self.gw, "status"),
             self.topic(self.other, "status"),
+            self.topic(self.gw, "events"),
         ):
             code = ingest.subscribe(topic)
             self.check(_granted(code), f"{self.ingest_user} may subscribe to {topic}", _describe(code))
@@ -503,9 +505,16 @@ class Checks:
         self.check(got, f"{self.ingest_user} receives that message", _yes(got, "received", "not received"))
         code = gateway.publish(self.topic(gw, "status"), b"")  # empty and not retained: ingest ignores it
         self.check(_granted(code), f"{gw} may publish to {self.topic(gw, 'status')}", _describe(code))
+        events = self.topic(gw, "events")
+        code = gateway.publish(events, self.body("own-events"))  # not a KitEventBatch: dead-lettered
+        self.check(_granted(code), f"{gw} may publish to {events}", _describe(code))
+        got = ingest.got(events, self.body("own-events"))
+        self.check(got, f"{self.ingest_user} receives that message", _yes(got, "received", "not received"))
         for topic in (
             self.topic(other, "measurements"),
             self.topic(other, "status"),
+            # A kit must not raise a contact request in another patient's name.
+            self.topic(other, "events"),
             f"{ROOT}/alerts/{self.args.ward}",
             # A kit must not forge the receipt that tells it (or another kit) a batch is stored.
             self.topic(gw, "receipts"),
