@@ -40,8 +40,6 @@ from storage.db import migrate
 
 log = logging.getLogger(__name__)
 
-# docs/protocol.md's topic table: events are QoS 1 (core.contract names no constant for it yet).
-_EVENTS_QOS = 1
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of ingest downtime
 # Database retries: quick at first, then every 2 s, so readings flow again within about 2 s of the
 # database coming back (a back-off that grew to 30 s kept them waiting long after recovery).
@@ -208,7 +206,7 @@ class IngestService:
                 (contract.MEASUREMENTS_SUBSCRIPTION, contract.MEASUREMENTS_QOS),
                 (contract.STATUS_SUBSCRIPTION, contract.STATUS_QOS),
                 # The box's button (KitEventBatch): the same session, manual acks and receipts.
-                (contract.EVENTS_SUBSCRIPTION, _EVENTS_QOS),
+                (contract.EVENTS_SUBSCRIPTION, contract.EVENTS_QOS),
             ]
         )
         self.metrics["mqtt_connects"] += 1
