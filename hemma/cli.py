@@ -101,6 +101,10 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument(
         "--drain", type=float, default=120.0, help="with --duration: wait this long at most for receipts"
     )
+    p.add_argument(
+        "--press-button-after", type=float, metavar="SECONDS",
+        help="the first patient presses the box's button (kontakta mig) once, this many seconds in",
+    )  # fmt: skip
     p.set_defaults(func=cli_services.run_simulation)
     sub.add_parser("ingest", help="run the ingest service (MQTT -> PostgreSQL -> alerts)").set_defaults(
         func=cli_services.run_ingest

@@ -24,6 +24,7 @@ def run_simulation(args: argparse.Namespace) -> int:
     return run(
         get_settings(), patients=args.patients, speed=args.speed, interval_s=args.interval, seed=args.seed,
         record=args.record, duration_s=args.duration, drain_s=args.drain,
+        press_button_after_s=args.press_button_after,
     )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ from device_profiles.catalogue import Profile, load_profiles
 from gateway.errors import GatewayError
 from gateway.service import Gateway
 from simulator.scenarios import Scenario, make_scenario
+from simulator.virtual_box import VirtualBox
 from simulator.virtual_devices import HomeKit
 from simulator.virtual_radio import VirtualRadio
 
@@ -131,8 +132,12 @@ class SimulatedHome:
         interval_s: float,
         device_tz: tzinfo,
         profiles: tuple[Profile, ...],
+        press_button_after_s: float | None = None,
     ) -> None:
         self.patient = patient
+        # The box's button (a virtual GPIO), pressed once `press_button_after_s` in; None: no button.
+        self.box = VirtualBox() if press_button_after_s is not None else None
+        self.press_button_after_s = press_button_after_s
         self.speed = speed
         self.interval_s = interval_s
         self.radio = VirtualRadio()
@@ -153,6 +158,8 @@ class SimulatedHome:
             "weight": 10 * self.interval_s,
         }
         due = {name: started + self._rng.uniform(0.1, 1.0) * period for name, period in periods.items()}
+        if self.box is not None and self.press_button_after_s is not None:
+            due["button"] = started + self.press_button_after_s
         while not stop.is_set():
             name = min(due, key=due.__getitem__)
             delay = due[name] - time.monotonic()
@@ -162,6 +169,11 @@ class SimulatedHome:
                     return
                 except TimeoutError:
                     pass
+            if name == "button":
+                assert self.box is not None
+                self.box.press()  # "kontakta mig", once
+                del due["button"]
+                continue
             self._measure(name, self.scenario.vitals_at(self.elapsed(started)))
             due[name] = time.monotonic() + periods[name] * self._rng.uniform(0.8, 1.2)
 
@@ -221,6 +233,7 @@ async def simulate(
     record: ProductionRecord | None = None,
     duration_s: float | None = None,
     drain_s: float = 120.0,
+    press_button_after_s: float | None = None,
 ) -> list[Gateway]:
     """Run the simulated ward until `stop` is set (or `duration_s` of measuring and a drain of at most
     `drain_s` have passed); returns the (stopped) gateways for their stats."""
@@ -239,6 +252,7 @@ async def simulate(
                 interval_s=interval_s,
                 device_tz=device_tz,
                 profiles=profiles,
+                press_button_after_s=press_button_after_s if index == 1 else None,
             )
             homes.append(home)
             gateways.append(
@@ -252,6 +266,7 @@ async def simulate(
                     on_enqueued=record,
                     # Version 1 of the kit's config: its own devices, as the server will publish them.
                     config=home.kit.kit_config(patient.gateway_id),
+                    box=home.box,
                 )
             )
     except BaseException:
@@ -334,6 +349,7 @@ def run(
     record: Path | None = None,
     duration_s: float | None = None,
     drain_s: float = 120.0,
+    press_button_after_s: float | None = None,
 ) -> int:
     """`hemma simulate`: blocks until SIGINT/SIGTERM (or the end of `duration_s` and the drain);
     returns the exit status: 1 when a drain ended with readings still unconfirmed."""
@@ -357,6 +373,7 @@ def run(
         gateways = await simulate(
             settings, stop, patients=patients, speed=speed, interval_s=interval_s, seed=seed,
             record=recorder, duration_s=duration_s, drain_s=drain_s,
+            press_button_after_s=press_button_after_s,
         )  # fmt: skip
         left = sum(len(g.queue) for g in gateways)
         total = {key: sum(int(g.publisher.stats()[key]) for g in gateways) for key in _TOTALS}
