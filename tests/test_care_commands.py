@@ -10,9 +10,7 @@ the dashboard refused). The pure validators are tested without a database.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,9 +39,9 @@ from care.staff import create_staff_user
 from core.settings import Settings
 from core.vitals import VITALS, Vital
 from dashboard.refusals import HTTP
-from tests.support.dashboard_server import logged_in, running_dashboard
+from tests.support.dashboard_server import running_dashboard
+from tests.support.entry_points import hemma_cli, post_as, same_refusal
 from tests.support.ward_seed import PASSWORD, seed_two_wards
-from tests.test_dashboard_engine_api import Staff
 
 C = RefusalCode
 NOW = datetime(2025, 3, 4, 13, 0, tzinfo=UTC)
@@ -173,27 +171,18 @@ def ward(database_url: str, db: psycopg.Connection) -> Iterator[Ward]:
 
 
 def _hemma(ward: Ward, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HEMMA_DATABASE_URL=ward.database_url)
-    return subprocess.run(
-        [sys.executable, "-m", "hemma.cli", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+    return hemma_cli(ward.database_url, *args)
 
 
 def _post(ward: Ward, username: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    with logged_in(ward.base_url, username, PASSWORD) as client:
-        return Staff(client).post(path, body)
+    return post_as(ward.base_url, username, path, body)
 
 
 def _count(db: psycopg.Connection, table: str) -> int:
     return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
 
 
-def _same_refusal(cli: subprocess.CompletedProcess[str], http: httpx.Response, refusal: Refused) -> None:
-    """The CLI's line is the code's English text, the API's answer its status and Swedish text."""
-    status, field = HTTP[refusal.code]
-    assert (cli.returncode, cli.stderr.strip()) == (2, f"hemma: {refusal}"), cli.stderr
-    expected = {"detail": texts_sv.text(refusal.refusal)} | ({"field": field} if status == 422 else {})
-    assert (http.status_code, http.json()) == (status, expected), http.text
+_same_refusal = same_refusal
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,20 +24,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.contact import contact_request_open_one, contact_request_open_output
-from care import texts_sv
 from care.enrolment import enrol_patient, ensure_ward
 from care.refusals import RefusalCode as C
 from care.refusals import Refused
 from care.staff import create_staff_user
 from core import contract
 from core.settings import Settings
-from dashboard.refusals import HTTP
 from tests.support.dashboard_server import logged_in, running_dashboard
+from tests.support.entry_points import hemma_cli, post_as, same_refusal
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import drop_session, publish_all, subscriber
 from tests.support.waiting import wait_until
 from tests.support.ward_seed import PASSWORD, seed_two_wards
-from tests.test_dashboard_engine_api import Staff
 
 SECRET = "test-session-secret-contact-requests-01"
 
@@ -197,22 +193,14 @@ def ward(database_url: str, db) -> Iterator[Ward]:  # type: ignore[no-untyped-de
 
 
 def _hemma(ward: Ward, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HEMMA_DATABASE_URL=ward.database_url)
-    return subprocess.run(
-        [sys.executable, "-m", "hemma.cli", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+    return hemma_cli(ward.database_url, *args)
 
 
 def _post(ward: Ward, username: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    with logged_in(ward.base_url, username, PASSWORD) as client:
-        return Staff(client).post(path, body)
+    return post_as(ward.base_url, username, path, body)
 
 
-def _same_refusal(cli: subprocess.CompletedProcess[str], http: httpx.Response, refusal: Refused) -> None:
-    status, field = HTTP[refusal.code]
-    assert (cli.returncode, cli.stderr.strip()) == (2, f"hemma: {refusal}"), cli.stderr
-    expected = {"detail": texts_sv.text(refusal.refusal)} | ({"field": field} if status == 422 else {})
-    assert (http.status_code, http.json()) == (status, expected), http.text
+_same_refusal = same_refusal
 
 
 def _path(patient: uuid.UUID, request_id: int, action: str) -> str:
