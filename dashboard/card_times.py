@@ -30,6 +30,8 @@ def next_change(card: PatientCard, now: datetime, zone: ZoneInfo) -> datetime:
         if not reading.is_stale(now):
             moments.append(reading.time + STALE_AFTER)
     moments += [a.snoozed_until for a in card.alerts if a.snoozed(now) and a.snoozed_until is not None]
+    if card.contact is not None:  # "Kontakta mig ... · 12 min sedan" ages like a reading
+        moments.append(card.contact.received_at + _next_age_step(now - card.contact.received_at))
     soonest = min(at for at in moments if at > now)
     return _round_up(soonest)
 

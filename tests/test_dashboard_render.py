@@ -24,7 +24,7 @@ from core.settings import Settings
 from core.vitals import Vital
 from dashboard.card_times import TEXT_REFRESH_S, next_change
 from dashboard.client_texts import CLIENT_TEXTS
-from dashboard.model import AlertView, PatientCard, StaffUser, VitalReading
+from dashboard.model import AlertView, ContactRequestView, PatientCard, StaffUser, VitalReading
 from dashboard.rendering import CardViewer, Renderer
 from tests.support.dashboard_server import logged_in, running_dashboard, ward_socket
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards, set_vital
@@ -166,6 +166,10 @@ def test_a_card_is_due_when_its_text_would_change_by_time_alone() -> None:
     snoozed = AlertView(1, uuid.uuid4(), "avd-norr", "spo2_low", "spo2", "high", "acknowledged", "SpO₂ låg",
                         85, now, now, snoozed_until=now + timedelta(minutes=15))  # fmt: skip
     assert next_change(_card(alerts=(snoozed,)), now, STOCKHOLM) == now + timedelta(minutes=15, seconds=20)
+    # A contact request's "· nyss" ages like a reading: its card is re-read when that text changes.
+    asked = ContactRequestView(1, "open", "button", now, now - timedelta(seconds=20))
+    card = replace(_card(), contact=asked)
+    assert next_change(card, now, STOCKHOLM) == datetime(2026, 1, 15, 13, 1, 0, tzinfo=UTC)
 
 
 def test_one_fragment_per_role_variant_and_the_site_zone_decides_the_clock() -> None:
