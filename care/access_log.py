@@ -41,15 +41,18 @@ DISCHARGE_PATIENT = "discharge_patient"
 # Where the row came from (access_log.entry_point).
 DASHBOARD = "dashboard"
 CLI = "cli"
+PATIENT_APP = "patient_app"  # the patient realm (care.patient_access): rows name the device
 # `username` of rows with no staff account behind them. Parentheses cannot occur in a staff
 # username (staff_users CHECK), so these never pass for a person's account.
 PATIENT_REPORTED = "(patient)"  # the patient's own answer, typed in by an operator
 OPERATOR = "(operator)"  # administration without a staff account (enrol, discharge)
+PATIENT_DEVICE = "(patient app)"  # the patient's own enrolled device (patient_device_id names it)
+RELATIVE_DEVICE = "(relative app)"  # a relative's enrolled device, with the patient's consent
 
 INSERT_ACCESS_LOG = (
     "INSERT INTO access_log"
-    " (staff_user_id, username, patient_id, action, context, client_address, entry_point, os_user)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " (staff_user_id, username, patient_id, action, context, client_address, entry_point, os_user,"
+    " patient_device_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -65,6 +68,7 @@ class AccessRecord:
     entry_point: str
     client_address: str | None = None
     os_user: str | None = None
+    patient_device_id: int | None = None  # the patient realm's reader (care.patient_access)
 
     def row(self) -> tuple[object, ...]:
         """The parameters of INSERT_ACCESS_LOG."""
@@ -77,6 +81,7 @@ class AccessRecord:
             self.client_address,
             self.entry_point,
             self.os_user,
+            self.patient_device_id,
         )
 
 

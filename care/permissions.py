@@ -43,6 +43,13 @@ class Action(StrEnum):
     # closes it with the answer given.
     TAKE_CONTACT_REQUEST = "take_contact_request"
     CLOSE_CONTACT_REQUEST = "close_contact_request"
+    # The patient's way in (issue 10): enrol or revoke the patient's and relatives' app devices
+    # (care.patient_enrolment), schedule questionnaires (care.questionnaires), write the agreed
+    # self-care instruction for a rule (care.self_care), write to the patient (care.messages).
+    MANAGE_PATIENT_APP = "manage_patient_app"
+    SET_QUESTIONNAIRE_SCHEDULE = "set_questionnaire_schedule"
+    SET_SELF_CARE = "set_self_care"
+    SEND_PATIENT_MESSAGE = "send_patient_message"
 
 
 class EquipmentAction(StrEnum):
@@ -53,6 +60,27 @@ class EquipmentAction(StrEnum):
     # at enrolment and pair its devices at the patient's home; IT admins replace a faulty device (and
     # prepare kits in stock). It changes what the kit reads, never a clinical decision.
     MANAGE_KIT_DEVICES = "manage_kit_devices"
+
+
+class PatientAction(StrEnum):
+    """What a patient's enrolled device may do in the patient realm (care.patient_access). The values
+    are also the access_log actions that record them. Staff roles never hold these, and a device never
+    holds a staff `Action`: the two realms share no permission."""
+
+    VIEW_TODAY = "patient_view_today"  # Idag: what to measure, done and due, the plain words, self-care
+    VIEW_VALUES = "patient_view_values"  # Mina värden: numbers and charts of the last weeks
+    VIEW_ACCESS_LOG = "patient_view_access_log"  # Vem har läst: the patient's log extract, live
+    ANSWER_QUESTIONNAIRE = "patient_answer_questionnaire"
+    REQUEST_CONTACT = "patient_request_contact"  # Kontakta mig
+    READ_MESSAGES = "patient_read_messages"
+    SEND_MESSAGE = "patient_send_message"
+
+
+class Holder(StrEnum):
+    """Who holds an enrolled device (patient_devices.holder)."""
+
+    PATIENT = "patient"
+    RELATIVE = "relative"
 
 
 AnyAction = Action | EquipmentAction
@@ -70,6 +98,12 @@ ALLOWED_ROLES = MappingProxyType(
         Action.CLEAR_MONITORING_PLAN: _CLINICIANS,
         Action.TAKE_CONTACT_REQUEST: _CLINICIANS,
         Action.CLOSE_CONTACT_REQUEST: _CLINICIANS,
+        Action.MANAGE_PATIENT_APP: _CLINICIANS,
+        Action.SET_QUESTIONNAIRE_SCHEDULE: _CLINICIANS,
+        # The agreed self-care action is written by the nurse from the physician's order (nurse-led
+        # heart-failure care titrates diuretics under delegation), so both roles may write it.
+        Action.SET_SELF_CARE: _CLINICIANS,
+        Action.SEND_PATIENT_MESSAGE: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
         Action.SET_ALERT_LIMIT: _PHYSICIANS,
         Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
@@ -81,6 +115,36 @@ ALLOWED_ROLES = MappingProxyType(
 EQUIPMENT_ALLOWED_ROLES = MappingProxyType(
     {EquipmentAction.MANAGE_KIT_DEVICES: frozenset({Role.NURSE, Role.PHYSICIAN, Role.ADMIN})}
 )
+
+# A relative, with the patient's recorded consent, helps: sees what is due today and the agreed
+# self-care, asks for contact and writes to the team. The numbers and charts, the answers about how the
+# patient feels, and the log of who read the record stay the patient's own (Patientdatalagen 8 kap.
+# 5 §: the log extract is the patient's right); a relative's report of symptoms would also be scored as
+# the patient's.
+PATIENT_ALLOWED = MappingProxyType(
+    {
+        Holder.PATIENT: frozenset(PatientAction),
+        Holder.RELATIVE: frozenset(
+            {
+                PatientAction.VIEW_TODAY,
+                PatientAction.REQUEST_CONTACT,
+                PatientAction.READ_MESSAGES,
+                PatientAction.SEND_MESSAGE,
+            }
+        ),
+    }
+)
+
+
+def patient_may(holder: str, action: PatientAction | str) -> bool:
+    """Whether a device held by `holder` ('patient' or 'relative') may do `action`; False for any
+    other holder. An unknown action is a programming error (ValueError)."""
+    named = PatientAction(action)
+    try:
+        return named in PATIENT_ALLOWED[Holder(holder)]
+    except ValueError:
+        return False
+
 
 # What staff read when the dashboard refuses an action for their role, by the action refused.
 REFUSALS_SV = MappingProxyType(
@@ -97,6 +161,10 @@ REFUSALS_SV = MappingProxyType(
         Action.BE_ON_CALL: "Endast läkare kan ha jour",
         Action.TAKE_CONTACT_REQUEST: "Endast sjuksköterskor och läkare får ta kontaktförfrågningar",
         Action.CLOSE_CONTACT_REQUEST: "Endast sjuksköterskor och läkare får avsluta kontaktförfrågningar",
+        Action.MANAGE_PATIENT_APP: "Endast sjuksköterskor och läkare får ansluta eller spärra patientens app",
+        Action.SET_QUESTIONNAIRE_SCHEDULE: "Endast sjuksköterskor och läkare får schemalägga frågeformulär",
+        Action.SET_SELF_CARE: "Endast sjuksköterskor och läkare får skriva egenvårdsråd",
+        Action.SEND_PATIENT_MESSAGE: "Endast sjuksköterskor och läkare får skriva till patienten",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
@@ -122,6 +190,10 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.BE_ON_CALL: "go on call",
         Action.TAKE_CONTACT_REQUEST: "take contact requests",
         Action.CLOSE_CONTACT_REQUEST: "close contact requests",
+        Action.MANAGE_PATIENT_APP: "enrol or revoke a patient's app devices",
+        Action.SET_QUESTIONNAIRE_SCHEDULE: "schedule questionnaires",
+        Action.SET_SELF_CARE: "write self-care instructions",
+        Action.SEND_PATIENT_MESSAGE: "write to patients",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
     }
 )

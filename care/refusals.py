@@ -87,6 +87,35 @@ class RefusalCode(StrEnum):
     CONTACT_REQUEST_TAKEN = "contact_request_taken"
     CONTACT_NOTE_MISSING = "contact_note_missing"
     CONTACT_NOTE_TOO_LONG = "contact_note_too_long"
+    # The patient realm (care.patient_access, care.patient_enrolment): params action; label; pin.
+    PATIENT_REALM_ACTION = "patient_realm_action"
+    DEVICE_LABEL = "device_label"
+    CONSENT_MISSING = "consent_missing"
+    CONSENT_TOO_LONG = "consent_too_long"
+    PIN_FORM = "pin_form"
+    NO_PATIENT_DEVICE = "no_patient_device"
+    PATIENT_DEVICE_REVOKED = "patient_device_revoked"
+    ENROLMENT_LINK_INVALID = "enrolment_link_invalid"  # unknown, used, expired or revoked: one answer
+    ENROLMENT_PIN_WRONG = "enrolment_pin_wrong"  # params attempts_left
+    ENROLMENT_PIN_LOCKED = "enrolment_pin_locked"
+    # Questionnaires (care.questionnaires): params questionnaire; link_id; problem.
+    UNKNOWN_QUESTIONNAIRE = "unknown_questionnaire"
+    QUESTIONNAIRE_VERSION = "questionnaire_version"
+    ANSWER_INVALID = "answer_invalid"
+    SCHEDULE_TIMES = "schedule_times"
+    NO_SCHEDULE = "no_schedule"
+    # Messages, contact from the app, self-care (care.messages, care.contact, care.self_care).
+    MESSAGE_EMPTY = "message_empty"
+    MESSAGE_TOO_LONG = "message_too_long"  # params maximum
+    CONTACT_REASON = "contact_reason"
+    CONTACT_MESSAGE_TOO_LONG = "contact_message_too_long"  # params maximum
+    CALL_WITHIN_RANGE = "call_within_range"  # params minimum, maximum
+    TOO_MANY_REQUESTS = "too_many_requests"  # params what, per_minutes
+    NO_MESSAGE = "no_message"
+    SELF_CARE_RULE = "self_care_rule"  # params rule
+    SELF_CARE_TEXT_EMPTY = "self_care_text_empty"
+    SELF_CARE_TEXT_TOO_LONG = "self_care_text_too_long"  # params maximum
+    NO_SELF_CARE = "no_self_care"
     # The SpO2 scale order (care.orders).
     SCALE_CHOICE = "scale_choice"
     SCALE_REASON_MISSING = "scale_reason_missing"

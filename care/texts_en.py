@@ -122,6 +122,36 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         ),
         C.KIT_FULL: lambda p: f"kit {p['gateway_id']} has {p['maximum']} devices, the most a kit may have",
         C.NO_KIT_DEVICE: lambda p: f"kit {p['gateway_id']} has no device {p['address']}",
+        C.PATIENT_REALM_ACTION: lambda p: f"this enrolled device may not {p['action']}",
+        C.DEVICE_LABEL: lambda p: "name the device or the relative (1 to 80 characters)",
+        C.CONSENT_MISSING: lambda p: "a relative needs the patient's consent recorded (how and when given)",
+        C.CONSENT_TOO_LONG: lambda p: f"the consent note is longer than {p['maximum']} characters",
+        C.PIN_FORM: lambda p: "the PIN is 4 to 6 digits",
+        C.NO_PATIENT_DEVICE: lambda p: f"patient {p['patient_id']} has no enrolled device {p['device_id']}",
+        C.PATIENT_DEVICE_REVOKED: lambda p: f"device {p['device_id']} is already revoked",
+        C.ENROLMENT_LINK_INVALID: lambda p: "the enrolment link is unknown, used, expired or revoked",
+        C.ENROLMENT_PIN_WRONG: lambda p: f"wrong PIN; {p['attempts_left']} attempts left",
+        C.ENROLMENT_PIN_LOCKED: lambda p: "too many wrong PINs: the link is void; staff must make a new one",
+        C.UNKNOWN_QUESTIONNAIRE: lambda p: f"no questionnaire {p['questionnaire']!r}",
+        C.QUESTIONNAIRE_VERSION: lambda p: (
+            f"questionnaire {p['questionnaire']} is at version {p['current']}, the answer is for {p['given']}"
+        ),
+        C.ANSWER_INVALID: lambda p: (
+            f"answer to {p['link_id']!r} does not fit the questionnaire: {p['problem']}"
+        ),
+        C.SCHEDULE_TIMES: lambda p: "give 1 to 6 times of day as HH:MM",
+        C.NO_SCHEDULE: lambda p: f"patient {p['patient_id']} has no schedule for {p['questionnaire']}",
+        C.MESSAGE_EMPTY: lambda p: "the message is empty",
+        C.MESSAGE_TOO_LONG: lambda p: f"the message is longer than {p['maximum']} characters",
+        C.CONTACT_REASON: lambda p: "reason must be feeling_worse, treatment_question, technical or other",
+        C.CONTACT_MESSAGE_TOO_LONG: lambda p: f"the line is longer than {p['maximum']} characters",
+        C.CALL_WITHIN_RANGE: lambda p: f"call within {p['minimum']} to {p['maximum']} minutes",
+        C.TOO_MANY_REQUESTS: lambda p: f"too many {p['what']} in {p['per_minutes']} minutes; wait a while",
+        C.NO_MESSAGE: lambda p: f"patient {p['patient_id']} has no message {p['message_id']}",
+        C.SELF_CARE_RULE: lambda p: f"no alert rule {p['rule']!r} a self-care instruction can follow",
+        C.SELF_CARE_TEXT_EMPTY: lambda p: "the self-care instruction is empty",
+        C.SELF_CARE_TEXT_TOO_LONG: lambda p: f"the instruction is longer than {p['maximum']} characters",
+        C.NO_SELF_CARE: lambda p: f"patient {p['patient_id']} has no self-care instruction for {p['rule']}",
         C.SCALE_CHOICE: lambda p: (
             f"SpO2 scale must be 1 (standard) or 2 (hypercapnic, target 88–92 %), got {p['scale']}"
         ),

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Set behind TLS so cookies are never sent in clear."
     )
+    # The patient app (dashboard/patient_realm.py): how often its open screens ask for news (a nurse
+    # took the request, a message came), and how long an enrolment link may wait to be opened.
+    patient_poll_seconds: float = Field(default=10.0, ge=0.5, le=300.0)
+    patient_link_valid_days: int = Field(default=14, ge=1, le=90)
     # The login brake (dashboard/login_brake.py; the limits' reasons are in docs/operations.md):
     # failures per typed username from anywhere, and per client address on any usernames (spraying).
     login_window_s: int = Field(default=900, ge=60, le=86400)

@@ -28,15 +28,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from care import texts_patient_sv
 from core.redact import where
 from core.settings import Settings
-from dashboard import account, api, pages
+from dashboard import (
+    account,
+    api,
+    pages,
+    patient_contact,
+    patient_enrol,
+    patient_questionnaires,
+    patient_today,
+)
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
 from dashboard.inputs import RequestTooLarge, refusal_for
 from dashboard.live import LiveHub
 from dashboard.login_brake import LoginBrake
 from dashboard.metrics import DashboardMetrics
+from dashboard.patient_realm import NotEnrolled, PatientRefused, find_viewer, render_patient
 from dashboard.rendering import Renderer
 from dashboard.same_origin import SameOriginWrites
 from dashboard.stored_times import read_any_timestamp
@@ -91,6 +101,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(account.router)
     app.include_router(api.router)
+    # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
+    for patient_router in (
+        patient_today.router,
+        patient_enrol.router,
+        patient_questionnaires.router,
+        patient_contact.router,
+    ):
+        app.include_router(patient_router)
+
+    @app.exception_handler(NotEnrolled)
+    async def _not_enrolled(request: Request, exc: NotEnrolled) -> Response:
+        return render_patient(request, "patient_app/not_enrolled.html", None, 401)
 
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
@@ -113,9 +135,32 @@ def _version() -> str:
 # --- refused requests: Swedish for staff, counted by route -----------------------------------------
 
 
+def _patient_path(path: str) -> bool:
+    return path == "/p" or path.startswith("/p/")
+
+
+def _api_path(path: str) -> bool:
+    return path.startswith(("/api/", "/p/api/"))
+
+
+async def _patient_refused(request: Request, status: int, message: str, field: str | None) -> Response:
+    """A refusal in the patient realm: the patient's own calm page, or JSON under /p/api/."""
+    if _api_path(request.url.path):
+        body: dict[str, Any] = {"detail": message}
+        if field:
+            body["field"] = field
+        return JSONResponse(body, status_code=status)
+    viewer = await find_viewer(request)
+    return render_patient(request, "patient_app/error.html", viewer, status, message=message)
+
+
 async def _refused(request: Request, exc: ActionError) -> Response:
     """A refused request: `{"detail": <Swedish>, "field"?}` for the API (counted by the route's name,
     e.g. action_errors_total{action="snooze",status="422"}), the error page for a page."""
+    if _patient_path(request.url.path):
+        if not isinstance(exc, PatientRefused):  # a staff text must never reach a patient
+            exc = PatientRefused(exc.status, "refused", texts_patient_sv.GENERIC)
+        return await _patient_refused(request, exc.status, exc.message, exc.field)
     if not request.url.path.startswith("/api/"):
         return pages.render(
             request, "error.html", None, exc.status, message=exc.message, status_code=exc.status
@@ -130,6 +175,8 @@ async def _refused(request: Request, exc: ActionError) -> Response:
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
     """FastAPI's validation error (body, path, query, form) as the refusal staff see; never the input."""
+    if _patient_path(request.url.path):
+        return await _patient_refused(request, 422, _PATIENT_STATUS_TEXTS[422], None)
     return await _refused(request, refusal_for(exc.errors()))
 
 
@@ -144,10 +191,24 @@ _SWEDISH_STATUS_TEXTS = {
 }
 
 
+# What a patient reads for the framework's own refusals (an old link, a page that went away).
+_PATIENT_STATUS_TEXTS = {
+    400: texts_patient_sv.GENERIC,
+    404: "Sidan finns inte. Gå till Idag.",
+    405: "Sidan finns inte. Gå till Idag.",
+    413: "Det blev för mycket text. Skriv kortare och försök igen.",
+    415: texts_patient_sv.GENERIC,
+    422: "Något i formuläret saknas eller passar inte. Titta igenom det igen.",
+}
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code == 400 or exc.detail == HTTPStatus(exc.status_code).phrase:
         detail = _SWEDISH_STATUS_TEXTS.get(exc.status_code, "Förfrågan kunde inte utföras")
         exc = StarletteHTTPException(exc.status_code, detail, exc.headers)
+    if _patient_path(request.url.path):
+        message = _PATIENT_STATUS_TEXTS.get(exc.status_code, str(exc.detail))
+        return await _patient_refused(request, exc.status_code, message, None)
     return await http_exception_handler(request, exc)
 
 
@@ -233,6 +294,11 @@ class SecurityHeaders:
 
 
 GENERIC_ERROR = "Ett oväntat fel inträffade. Försök igen; kvarstår felet, kontakta systemförvaltningen."
+_PATIENT_ERROR_PAGE = (
+    '<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>Det gick inte – Hemma</title></head>'
+    f'<body><h1>Det gick inte</h1><p>{texts_patient_sv.GENERIC}</p><p><a href="/p/">Till Idag</a></p>'
+    "</body></html>"
+)
 _ERROR_PAGE = (
     '<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>Fel – Hemma</title></head>'
     f'<body><h1>Fel</h1><p>{GENERIC_ERROR}</p><p><a href="/">Till avdelningarna</a></p></body></html>'
@@ -279,7 +345,11 @@ class LastResort:
                     await send({"type": "websocket.close", "code": 1011})
                 return
             response: Response
-            if scope["path"].startswith("/api/"):
+            if scope["path"].startswith("/p/api/"):
+                response = JSONResponse({"detail": texts_patient_sv.GENERIC}, status_code=500)
+            elif _patient_path(scope["path"]):
+                response = HTMLResponse(_PATIENT_ERROR_PAGE, status_code=500)
+            elif scope["path"].startswith("/api/"):
                 response = JSONResponse({"detail": GENERIC_ERROR}, status_code=500)
             else:
                 response = HTMLResponse(_ERROR_PAGE, status_code=500)

@@ -46,7 +46,8 @@ CLIENT_TEXTS: dict[str, dict[str, str]] = {
         # server's refusals of those fields, from the same decision (care.observations).
         "respiratory_rate": _refusal_sv(
             RefusalCode.RESPIRATION_IMPOSSIBLE,
-            minimum=observations.RESPIRATION_MIN, maximum=observations.RESPIRATION_MAX
+            minimum=observations.RESPIRATION_MIN,
+            maximum=observations.RESPIRATION_MAX,
         ),
         "oxygen_l_min": _refusal_sv(RefusalCode.OXYGEN_FLOW_RANGE, maximum=observations.OXYGEN_MAX_L_MIN),
         "saved": "Sparad.",

@@ -267,7 +267,7 @@ CONTACT_STATE_SV = {"open": "Väntar", "taken": "Tagen", "closed": "Avslutad"}
 
 @dataclass(frozen=True, slots=True)
 class ContactRequestView:
-    """"Kontakta mig" from the box (care.contact): who took it and when, who closed it with what answer."""
+    """ "Kontakta mig" from the box (care.contact): who took it and when, who closed it with what answer."""
 
     id: int
     state: str  # 'open' | 'taken' | 'closed'

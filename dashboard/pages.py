@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care import kit, observations
 from care.permissions import Action, EquipmentAction
-from dashboard import care_orders
+from dashboard import care_orders, record_sections
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
 from dashboard.auth import (
     csrf_ok,
@@ -185,6 +185,7 @@ async def patient_page(
         if record is None:
             return error_page(request, staff, 404, "Patienten finns inte.")
         patient_kit = await run_async(conn, kit.patient_kit(patient_id))
+        sections = await record_sections.load(conn, staff, patient_id)
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn,
             entries_for(staff, [patient_id], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request)),
@@ -212,6 +213,7 @@ async def patient_page(
         may_manage_kit=in_care and staff.may(EquipmentAction.MANAGE_KIT_DEVICES),
         device_profiles=kit.profile_names(),
         pairings=kit.profile_pairings(),
+        sections=sections,
     )
 
 

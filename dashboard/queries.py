@@ -142,8 +142,9 @@ async def fetch_patient_cards(
     query = sql.SQL(
         "SELECT p.id, p.ward_id, p.display_name, p.birth_year, p.care_reason,"
         " g.id AS gateway_id, g.status, g.status_at, g.last_message_at, cr.*"
-        " FROM patients p LEFT JOIN gateways g ON g.patient_id = p.id " + _CARD_CONTACT +
-        " WHERE p.discharged_at IS NULL AND {}"
+        " FROM patients p LEFT JOIN gateways g ON g.patient_id = p.id "
+        + _CARD_CONTACT
+        + " WHERE p.discharged_at IS NULL AND {}"
     ).format(where)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, (param,))
@@ -323,7 +324,8 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
             " p.care_reason, p.enrolled_at, p.discharged_at, g.id AS gateway_id, g.status, g.status_at,"
             " g.last_message_at, now() AS now, cr.*"
             " FROM patients p JOIN wards w ON w.id = p.ward_id LEFT JOIN gateways g ON g.patient_id = p.id "
-            + _CARD_CONTACT + " WHERE p.id = %s",
+            + _CARD_CONTACT
+            + " WHERE p.id = %s",
             (patient_id,),
         )
         row = await cur.fetchone()

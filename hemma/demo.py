@@ -170,8 +170,17 @@ def _run(
             # Channels from HEMMA_NOTIFY_*; with none it still runs and records "ingen kanal".
             ["escalate", "--allow-no-channel"],
             # Oskar (the first patient) presses his box's button once, 90 s in: the ward sees the loop.
-            ["simulate", "--patients", str(patients), "--speed", str(speed), "--interval", str(interval_s),
-             "--press-button-after", "90"],
+            [
+                "simulate",
+                "--patients",
+                str(patients),
+                "--speed",
+                str(speed),
+                "--interval",
+                str(interval_s),
+                "--press-button-after",
+                "90",
+            ],
         ):
             if stop.requested:
                 return 0

@@ -375,7 +375,10 @@ class IngestService:
                 assert self._writer is not None and self._conn is not None
                 resolved = classify.resolve(decoded, self._conn, self._directory, self.metrics)
                 result = self._writer.commit(
-                    resolved.accepted, resolved.dead, resolved.statuses, now=decoded.now,
+                    resolved.accepted,
+                    resolved.dead,
+                    resolved.statuses,
+                    now=decoded.now,
                     kit_events=resolved.events,
                 )
                 result.receipts = resolved.receipts

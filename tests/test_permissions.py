@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from care import permissions
-from care.permissions import Action, Role
+from care.permissions import Action, PatientAction, Role
 
 N, P = "nurse", "physician"
 # Written out in full so that a change to the table is a change to this test too.
@@ -22,7 +22,36 @@ EXPECTED = {
     Action.BE_ON_CALL: {P},
     Action.TAKE_CONTACT_REQUEST: {N, P},
     Action.CLOSE_CONTACT_REQUEST: {N, P},
+    Action.MANAGE_PATIENT_APP: {N, P},
+    Action.SET_QUESTIONNAIRE_SCHEDULE: {N, P},
+    Action.SET_SELF_CARE: {N, P},
+    Action.SEND_PATIENT_MESSAGE: {N, P},
 }
+# The patient realm (issue 10): what a device held by the patient or by a relative may do.
+PATIENT_EXPECTED = {
+    PatientAction.VIEW_TODAY: {"patient", "relative"},
+    PatientAction.VIEW_VALUES: {"patient"},
+    PatientAction.VIEW_ACCESS_LOG: {"patient"},
+    PatientAction.ANSWER_QUESTIONNAIRE: {"patient"},
+    PatientAction.REQUEST_CONTACT: {"patient", "relative"},
+    PatientAction.READ_MESSAGES: {"patient", "relative"},
+    PatientAction.SEND_MESSAGE: {"patient", "relative"},
+}
+
+
+@pytest.mark.parametrize("action", list(PatientAction))
+@pytest.mark.parametrize("holder", ["patient", "relative", "nurse", "physician", "admin", ""])
+def test_the_patient_realm_has_its_own_table_no_staff_role_holds_it(
+    holder: str, action: PatientAction
+) -> None:
+    assert permissions.patient_may(holder, action) is (holder in PATIENT_EXPECTED[action])
+    assert permissions.patient_may(holder, action.value) is (holder in PATIENT_EXPECTED[action])
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_no_staff_action_is_a_patient_action(action: Action) -> None:
+    with pytest.raises(ValueError):
+        permissions.patient_may("patient", action.value)
 
 
 @pytest.mark.parametrize("action", list(Action))

@@ -1,0 +1,7 @@
+"""The patient app's Kontakta oss and Meddelanden screens (issue 10)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
