@@ -118,8 +118,9 @@ class Task:
     state: TaskState
     done_at: datetime | None  # the newest trustworthy reading, when measured today
     next_at: datetime
-    text: str  # "Gjort 07:42", "Dags nu", "Nästa gång omkring 18:00"
+    text: str  # the state: "Gjort 07:42", "Dags nu", "Nästa gång omkring 18:00"
     worn: bool  # a sensor worn all day ("Pulsbandet"), not a measurement taken
+    next_text: str = ""  # after a done one, when the next is due later today
 
 
 def is_due(plan: PlannedMeasurement, now: datetime) -> bool:
@@ -139,12 +140,13 @@ def task_of(plans: Sequence[PlannedMeasurement], now: datetime, zone: ZoneInfo) 
     if is_due(first, now):
         return Task(phrase, vitals, TaskState.DUE, None, first.next_at, "Dags nu", worn)
     if done_at is not None and done_at.astimezone(zone).date() == today:
-        text = f"Gjort {clock_sv(done_at, zone)}"
-        if first.next_at.astimezone(zone).date() == today and not worn:
-            text += f". Nästa gång omkring {clock_sv(around(first.next_at), zone)}"
-        return Task(phrase, vitals, TaskState.DONE, done_at, first.next_at, text, worn)
-    return Task(phrase, vitals, TaskState.LATER, None, first.next_at, next_time_sv(first.next_at, now, zone),
-                worn)  # fmt: skip
+        # A worn sensor is "done" while it sends: its newest reading, not a task ticked off.
+        text = f"{'Senast' if worn else 'Gjort'} {clock_sv(done_at, zone)}"
+        later = first.next_at.astimezone(zone).date() == today and not worn
+        next_text = next_time_sv(first.next_at, now, zone) if later else ""
+        return Task(phrase, vitals, TaskState.DONE, done_at, first.next_at, text, worn, next_text)
+    text = next_time_sv(first.next_at, now, zone)
+    return Task(phrase, vitals, TaskState.LATER, None, first.next_at, text, worn)
 
 
 def tasks_of(plans: Iterable[PlannedMeasurement], now: datetime, zone: ZoneInfo) -> list[Task]:
@@ -188,6 +190,17 @@ def next_time_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
     if day < today + timedelta(days=7):
         return f"Nästa gång på {WEEKDAYS_SV[day.weekday()]} omkring {clock}"
     return f"Nästa gång {day.day} {MONTHS_SV[day.month - 1]} omkring {clock}"
+
+
+def when_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
+    """'i dag 07:42', 'i går 07:40', '3 december 07:40'."""
+    day, today_ = at.astimezone(zone).date(), now.astimezone(zone).date()
+    clock = clock_sv(at, zone)
+    if day == today_:
+        return f"i dag {clock}"
+    if day == today_ - timedelta(days=1):
+        return f"i går {clock}"
+    return f"{day.day} {MONTHS_SV[day.month - 1]} {clock}"
 
 
 def since_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
@@ -319,6 +332,7 @@ class LatestValue:
     word: Word
     word_text: str  # "Som vanligt", "Inget nytt värde sedan i går"
     receipt: Receipt
+    when: str  # "i dag 07:42"
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +475,8 @@ def latest_values(
         text = WORD_SV[word] + (f" {since_sv(reading.at, now, zone)}" if word is Word.NOTHING_NEW else "")
         shown.append(
             LatestValue((vital,), NAME_SV[vital], VITALS[vital].format(reading.value), reading.at,
-                        reading.received_at, word, text, receipt(reading.received_at, last_review))
+                        reading.received_at, word, text, receipt(reading.received_at, last_review),
+                        when_sv(reading.at, now, zone))
         )  # fmt: skip
     return _pressure_together(shown)
 
@@ -480,7 +495,7 @@ def _pressure_together(values: list[LatestValue]) -> list[LatestValue]:
         (Vital.SYSTOLIC_BP, Vital.DIASTOLIC_BP), "Blodtryck",
         f"{sys.text.split()[0]}/{dia.text}", sys.at, max(sys.received_at, dia.received_at), word.word,
         word.word_text,
-        Receipt.REVIEWED if sys.receipt is dia.receipt is Receipt.REVIEWED else Receipt.RECEIVED,
+        Receipt.REVIEWED if sys.receipt is dia.receipt is Receipt.REVIEWED else Receipt.RECEIVED, sys.when,
     )  # fmt: skip
     return [both if v is sys else v for v in values if v is not dia]
 

@@ -17,16 +17,15 @@ from zoneinfo import ZoneInfo
 from care.patient_today import (
     DOUBTFUL,
     HISTORY_DAYS,
-    MONTHS_SV,
     NAME_SV,
     SHOWN_VITALS,
     Band,
     Reading,
     band_of,
-    clock_sv,
     date_sv,
     latest_readings,
     limits_in_force,
+    when_sv,
 )
 from core.contract import MAX_CLOCK_SKEW
 from core.vitals import VITALS, Vital
@@ -110,17 +109,6 @@ def summary_sv(vital: Vital, points: Sequence[Point], latest: Reading | None, no
             sign = "+" if change > 0.05 else ""
             text += f" Ändring på {days} dagar: {sign}{info.format(change)}."
     return text
-
-
-def when_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
-    """'i dag 07:42', 'i går 07:40', '3 december 07:40'."""
-    day, today_ = at.astimezone(zone).date(), now.astimezone(zone).date()
-    clock = clock_sv(at, zone)
-    if day == today_:
-        return f"i dag {clock}"
-    if day == today_ - timedelta(days=1):
-        return f"i går {clock}"
-    return f"{day.day} {MONTHS_SV[day.month - 1]} {clock}"
 
 
 def day_rows(vital: Vital, points: Sequence[Point], zone: ZoneInfo) -> tuple[DayRow, ...]:

@@ -22,10 +22,10 @@ from care.patient_today import MONTHS_SV
 from care.patient_values import History
 from dashboard.formatting import format_value
 
-# viewBox units: at phone width one unit is about one CSS pixel, so labels of 18 read as 18 px.
+# viewBox units: at phone width one unit is about 0.85 CSS px, so labels of 20 read as 17 px and more.
 WIDTH, HEIGHT = 360, 230
-LEFT, RIGHT, TOP, BOTTOM = 62, 14, 14, 44
-FONT = 18
+LEFT, RIGHT, TOP, BOTTOM = 60, 16, 14, 46
+FONT = 20
 DOTS_UP_TO = 60  # more points than this: a line only
 _MONTHS_SHORT = tuple(m[:3] for m in MONTHS_SV)
 
@@ -37,10 +37,17 @@ def nice_step(span: float, ticks: int = 4) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def y_range(values: Sequence[float], decimals: int) -> tuple[float, float, float]:
-    """(low, high, step): the data with some air, at least a few display steps tall."""
+def y_range(
+    values: Sequence[float], decimals: int, edges: Sequence[float] = ()
+) -> tuple[float, float, float]:
+    """(low, high, step): the data with some air, at least a few display steps tall, and a band edge
+    when it is near the data (so the patient sees the edge; a far one would squash the line flat)."""
     lo, hi = min(values), max(values)
     least = 4 * 10**-decimals if decimals else 4.0
+    reach = max(hi - lo, least)
+    for edge in edges:
+        if lo - reach <= edge <= hi + reach:
+            lo, hi = min(lo, edge), max(hi, edge)
     if hi - lo < least:
         mid = (hi + lo) / 2
         lo, hi = mid - least / 2, mid + least / 2
@@ -78,7 +85,8 @@ def chart_of(history: History, *, now: datetime, zone: ZoneInfo, days: int) -> C
     """One value's last `days` days: its band, grid, dates, line and dots."""
     points = history.points
     start, end = now - timedelta(days=days), now
-    lo, hi, step = y_range([p.value for p in points], history.decimals)
+    band_edges = [e for e in (history.band.low, history.band.high) if e is not None] if history.band else []
+    lo, hi, step = y_range([p.value for p in points], history.decimals, band_edges)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(at: datetime) -> float:

@@ -109,6 +109,10 @@ async def values_page(request: Request, viewer: Viewer) -> Response:
         histories = await run_async(conn, patient_values.value_history(viewer.patient_id, now=now, zone=zone))
     charts = [(h, chart_of(h, now=now, zone=zone, days=today_rules.HISTORY_DAYS)) for h in histories]
     return render_patient(
-        request, "patient_app/values.html", viewer, charts=charts, days=today_rules.HISTORY_DAYS,
+        request,
+        "patient_app/values.html",
+        viewer,
+        charts=charts,
+        days=today_rules.HISTORY_DAYS,
         feeling_worse=today_rules.FEELING_WORSE_SV,
     )

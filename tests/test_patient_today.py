@@ -118,13 +118,16 @@ def device_client(base_url: str, token: str) -> httpx.Client:
 
 
 def tasks_of(html: str) -> dict[str, tuple[str, str]]:
-    """Idag's task list: phrase -> (state, text)."""
+    """Idag's task list: phrase -> (state, text and the next time, if shown)."""
     found = re.findall(
         r'<li class="p-task p-task-(\w+)">\s*<span class="p-task-name">([^<]+)</span>\s*'
-        r'<span class="p-state[^"]*"><span aria-hidden="true">.</span> ([^<]+)</span>',
+        r'<span class="p-state[^"]*"><span aria-hidden="true">.</span> ([^<]+)</span>\s*'
+        r'(?:<span class="p-task-next p-muted">([^<]+)</span>)?',
         html,
     )
-    return {phrase: (state, text.strip()) for state, phrase, text in found}
+    return {
+        phrase: (state, " · ".join(filter(None, (text.strip(), then)))) for state, phrase, text, then in found
+    }
 
 
 def values_of(html: str) -> dict[str, tuple[str, str]]:
@@ -152,8 +155,9 @@ def test_idag_says_what_is_done_due_and_later_from_the_plan_and_the_readings(
 ) -> None:
     anna = app_seed.patient
     now = datetime.now(UTC)
-    for vital, every in (("body_weight", timedelta(days=1)), ("systolic_bp", timedelta(hours=4)),
-                         ("diastolic_bp", timedelta(hours=4)), ("body_temperature", timedelta(hours=4))):  # fmt: skip
+    plan = {"body_weight": timedelta(days=1), "systolic_bp": timedelta(hours=4),
+            "diastolic_bp": timedelta(hours=4), "body_temperature": timedelta(hours=4)}  # fmt: skip
+    for vital, every in plan.items():
         set_monitoring_plan(db, anna.patient_id, vital, every, "nurse.norr")
     backdate(db, anna, 2)
     reading(db, anna, "body_weight", 74.3, now - timedelta(minutes=1))  # weighed: done
@@ -201,7 +205,7 @@ def test_the_word_is_the_engines_decision_and_a_personal_limit_moves_it(
     if personal_limit:
         for priority, limit in (("high", 88.0), ("medium", 90.0)):
             set_personal_threshold(db, patient_id=anna.patient_id, rule="spo2_low", priority=priority,
-                                   limit=limit, reason="Mål 90-94 % enligt läkare", set_by_username="dr.lund")  # fmt: skip
+                                   limit=limit, reason="Mål 90-94 %", set_by_username="dr.lund")  # fmt: skip
     with device_client(base_url, app_seed.patient_token) as client:
         word = values_of(client.get("/p/").text)["Syret i blodet"]
     rule = ThresholdsRule()

@@ -49,27 +49,42 @@ def small_targets(page: Any) -> list[str]:
     found: list[str] = page.evaluate(
         """([selector, min]) => Array.from(document.querySelectorAll(selector))
             .filter(el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
-                return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && r.right > 0 && r.left < innerWidth; })
+                return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'
+                    && r.right > 0 && r.left < innerWidth; })
             .filter(el => el.getBoundingClientRect().height < min)
-            .map(el => `${el.tagName.toLowerCase()} "${(el.textContent || el.value || '').trim().slice(0, 40)}"`
+            .map(el => `${el.tagName.toLowerCase()}`
+                       + ` "${(el.textContent || el.value || '').trim().slice(0, 40)}"`
                        + ` ${Math.round(el.getBoundingClientRect().height)} px`)""",
         [INTERACTIVE, MIN_TARGET_PX],
     )
     return found
 
 
-def overflows_sideways(page: Any) -> int:
-    """How many CSS px the page is wider than its viewport (0: no sideways scrolling)."""
-    width: int = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    return width
+def overflows_sideways(page: Any) -> list[str]:
+    """The elements that run past the right edge of the viewport (none: no sideways scrolling)."""
+    found: list[str] = page.evaluate(
+        """() => { const edge = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= edge) return [];
+            return Array.from(document.querySelectorAll('body *'))
+              .filter(el => el.getBoundingClientRect().right > edge + 0.5)
+              .filter(el => !Array.from(el.children).some(c => c.getBoundingClientRect().right > edge + 0.5))
+              .map(el => `${el.tagName.toLowerCase()}.${el.className}`
+                         + ` "${(el.textContent || '').trim().slice(0, 30)}"`
+                         + ` ${Math.round(el.getBoundingClientRect().right - edge)} px`); }"""
+    )
+    return found
 
 
 def screenshot(page: Any, name: str) -> Path | None:
-    """Save a full-page screenshot into $HEMMA_SCREENSHOTS, when set (for a person to look at)."""
+    """Save a full-page screenshot (or of one element, given a locator) into $HEMMA_SCREENSHOTS, when
+    set, for a person to look at."""
     folder = os.environ.get("HEMMA_SCREENSHOTS")
     if not folder:
         return None
     path = Path(folder) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
+    if hasattr(page, "goto"):
+        page.screenshot(path=str(path), full_page=True)
+    else:  # a Locator
+        page.screenshot(path=str(path))
     return path
