@@ -310,3 +310,28 @@ def test_mina_varden_charts_two_weeks_with_the_band_a_table_and_a_neutral_senten
     assert html.count("<summary>Visa som tabell</summary>") == 2
     for clinical in ("gått upp", "för hög", "för låg", "varning"):
         assert clinical not in html.lower()
+
+
+def test_idag_in_the_browser_turns_a_due_task_done_by_itself(
+    db: psycopg.Connection, app_seed: AppSeed, database_url: str, browser: object
+) -> None:
+    """The live region (patient.js, data-live): a weight arriving while Idag is open ticks the task off
+    without a reload."""
+    anna = app_seed.patient
+    set_monitoring_plan(db, anna.patient_id, "body_weight", timedelta(days=1), "nurse.norr")
+    backdate(db, anna, 2)
+    settings = Settings(database_url=database_url, session_secret=SECRET, patient_poll_seconds=1)
+    with running_dashboard(settings) as url:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="sv-SE")  # type: ignore[attr-defined]
+        try:
+            context.add_cookies(
+                [{"name": DEVICE_COOKIE, "value": app_seed.patient_token, "url": url + "/p/"}]
+            )
+            page = context.new_page()
+            page.goto(url + "/p/")
+            assert page.locator("#idag .p-task-due .p-task-name").inner_text() == "Väg dig"
+            reading(db, anna, "body_weight", 74.3, datetime.now(UTC))
+            page.wait_for_selector("#idag .p-task-done", timeout=15_000)
+            assert page.locator("#idag .p-task-done .p-state").inner_text().startswith("✓ Gjort ")
+        finally:
+            context.close()
