@@ -37,6 +37,7 @@ from core.vitals import VITALS, Vital
 from storage.steps import Sql, Steps
 
 DOUBTFUL = sorted(DOUBTFUL_QUALITY)
+_VITAL_NAMES = frozenset(v.value for v in Vital)
 # The readings a patient sees: what they or their kit measure. Mean arterial pressure is the cuff's
 # by-product and respiratory rate is counted by staff; neither is the patient's task.
 SHOWN_VITALS: tuple[Vital, ...] = (
@@ -380,7 +381,7 @@ def limits_in_force(patient_id: uuid.UUID, now: datetime) -> Steps[Limits]:
         fetch="all",
     )
     live = {str(rule): Priority.parse(priority) for rule, priority, _ in alerts}
-    named = frozenset(Vital(v) for _, _, v in alerts if v in Vital.__members__.values())
+    named = frozenset(Vital(v) for _, _, v in alerts if v in _VITAL_NAMES)
     return Limits(personal, bool(scale[0]), live, named)
 
 
