@@ -21,9 +21,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from core.settings import Settings
 from devservices import services
@@ -156,6 +157,9 @@ def _run(
         credentials, paged = _seed(
             database_url, patients, data_dir, interval_s=interval_s, email=physician_email
         )
+        # The patient app's links for the story's heart-failure patient and his daughter (issue 10).
+        dashboard_url = env.get("HEMMA_DASHBOARD_URL", settings.dashboard_url)
+        links = _seed_patient_links(database_url, patients, dashboard_url, settings.site_zone())
         if stop.requested:
             return 0
         if settings.notify_smtp_host:
@@ -193,6 +197,9 @@ def _run(
         _say(f"Dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}")
         for username, password, role in credentials:
             _say(f"  login as {username} / {password} ({role})")
+        for title, url, explanation in links:
+            _say(f"{title}: {url}")
+            _say(f"  {explanation}")
         _say(f"Simulating {patients} patients at {speed:g}x scenario speed. Ctrl-C stops everything.")
         return _watch(children, stop) or 0
     finally:
@@ -424,6 +431,56 @@ def _seed_care(
                 conn, patient_id, at=now, respiratory_rate=16, consciousness="A", on_oxygen=False,
                 entered_by_username=DEMO_NURSE, now=now,
             )  # fmt: skip
+
+
+def _seed_patient_links(
+    database_url: str, patients: int, dashboard_url: str, zone: ZoneInfo
+) -> list[tuple[str, str, str]]:
+    """The patient app's links for the heart-failure patient of the story (issue 10): his tablet, and
+    his daughter's phone with his recorded consent. New one-time links on every run (a link is shown
+    once; the database keeps its digest only). Returns (title, link, one line of explanation)."""
+    import psycopg
+
+    from simulator.homes import demo_roster
+
+    story = next((p for p in demo_roster(patients) if p.scenario == "heart_failure"), None)
+    if story is None:
+        return []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT patient_id FROM gateways WHERE id = %s", (story.gateway_id,)).fetchone()
+        if row is None:
+            return []
+        today = datetime.now(UTC).astimezone(zone).date()
+        return _patient_links(conn, row[0], story.display_name, dashboard_url.rstrip("/"), today)
+
+
+def _patient_links(
+    conn: psycopg.Connection, patient_id: uuid.UUID, name: str, dashboard_url: str, today: date
+) -> list[tuple[str, str, str]]:
+    """Enrol the patient's tablet and a relative's phone through the staff command (care.patient_enrolment,
+    as the demo nurse), and say what each link is for."""
+    try:
+        from care.patient_enrolment import create
+    except ImportError:  # the enrolment part of issue 10 is not in this build
+        return []
+    from care.acting import execute
+    from care.patient_today import date_sv
+
+    first = name.split()[0]
+    consent = f"Muntligt samtycke från patienten {date_sv(today).split(' ', 1)[1]} {today.year}"
+    enrolled = {}
+    for holder, label, note in (("patient", f"{first}s surfplatta", None),
+                                ("relative", "Dotterns telefon", consent)):  # fmt: skip
+        enrolled[holder] = execute(conn, create(patient_id=patient_id, holder=holder, label=label,
+                                                consent_note=note, with_pin=False, by=DEMO_NURSE,
+                                                origin=None))  # fmt: skip
+    link = f"{dashboard_url}/p/anslut?kod="
+    return [
+        (f"Patient app, {name}", link + enrolled["patient"].link_code,
+         f"{first}'s own tablet: open it once on the device; it shows his Idag, values and Kontakta oss."),
+        (f"Relative, {first}'s daughter", link + enrolled["relative"].link_code,
+         "With his recorded consent: his day's tasks, messages and Kontakta oss, none of his values."),
+    ]  # fmt: skip
 
 
 def _seed_on_call(conn: psycopg.Connection, email: str | None, now: datetime) -> str:
