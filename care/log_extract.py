@@ -47,7 +47,10 @@ STAFF_DID_SV: Mapping[str, str] = MappingProxyType(
         Action.CLEAR_MONITORING_PLAN: "Tog bort en mätning ur din plan",
         Action.TAKE_CONTACT_REQUEST: "Tog emot din kontaktförfrågan",
         Action.CLOSE_CONTACT_REQUEST: "Svarade på din kontaktförfrågan",
-        Action.MANAGE_PATIENT_APP: "Anslöt eller spärrade en enhet till appen",
+        # care.patient_enrolment's rows say which in their context ("patient_device:7 create patient").
+        f"{Action.MANAGE_PATIENT_APP}:create": "Gjorde en länk för att ansluta en enhet till appen",
+        f"{Action.MANAGE_PATIENT_APP}:revoke": "Spärrade en enhet från appen",
+        Action.MANAGE_PATIENT_APP: "Ändrade vilka enheter som kan använda appen",
         Action.SET_QUESTIONNAIRE_SCHEDULE: "Ändrade när du får frågor",
         Action.SET_SELF_CARE: "Skrev ett egenvårdsråd till dig",
         Action.SEND_PATIENT_MESSAGE: "Skrev till dig",
@@ -129,7 +132,9 @@ def _what(actions: list[str], device: bool, count: int) -> str:
 # the number of runs (for the pages). The key of a run: a device, or a person (or operator) and action.
 _EXTRACT = f"""
 WITH rows AS (
-    SELECT id, at, action, staff_user_id, username, patient_device_id,
+    SELECT id, at, staff_user_id, username, patient_device_id,
+           CASE WHEN action = %(device_work)s THEN action || ':' || split_part(context, ' ', 2)
+                ELSE action END AS action,
            CASE WHEN patient_device_id IS NOT NULL THEN 'd' || patient_device_id
                 ELSE 's' || coalesce(staff_user_id::text, username) || '/' || action END AS run_key
     FROM access_log WHERE patient_id = %(patient)s AND at > now() - %(window)s
@@ -162,7 +167,13 @@ def extract(patient_id: uuid.UUID, *, page: int = 1) -> Steps[LogExtract]:
     unit = str(unit_row[0]) if unit_row else "avdelningen"
     rows = yield Sql(
         _EXTRACT,
-        {"patient": patient_id, "window": WINDOW, "gap": RUN_GAP, "offset": (page - 1) * PER_PAGE},
+        {
+            "patient": patient_id,
+            "window": WINDOW,
+            "gap": RUN_GAP,
+            "offset": (page - 1) * PER_PAGE,
+            "device_work": Action.MANAGE_PATIENT_APP.value,
+        },
         fetch="all",
     )
     entries = tuple(

@@ -33,6 +33,7 @@ from care.patient_enrolment import (
 from care.permissions import Action, PatientAction
 from care.refusals import RefusalCode as C
 from care.refusals import Refused
+from care.staff import create_staff_user
 from core.settings import Settings
 from dashboard.patient_enrol import RedactEnrolCodes, span_sv, when_sv
 from dashboard.patient_realm import DEVICE_COOKIE
@@ -47,9 +48,9 @@ SECRET = "test-session-secret-patient-enrolment-01"
 STAFF = [
     ("sara", "Sara Sjöberg", "nurse", ["avd-norr"]),
     ("lars", "Lars Läkarsson", "physician", ["avd-norr"]),
-    ("sven", "Sven Söder", "nurse", ["avd-syd"]),
-    ("ida", "Ida Itadmin", "admin", []),
 ]
+# Those who may not, for the refusals' test only (each account costs an Argon2 hash).
+OTHERS = [("sven", "Sven Söder", "nurse", ["avd-syd"]), ("ida", "Ida Itadmin", "admin", [])]
 INVALID = texts_patient_sv.text(Refused(C.ENROLMENT_LINK_INVALID).refusal)
 
 
@@ -306,6 +307,10 @@ def post_form(base_url: str, username: str, path: str, record: str, data: dict[s
 
 def test_the_cli_and_the_record_form_give_the_same_refusals(db, ward, base_url, database_url) -> None:
     anna = ward[0]
+    for username, name, role, wards in OTHERS:
+        create_staff_user(
+            db, username=username, display_name=name, role=role, password=PASSWORD, ward_ids=wards
+        )
     pid = str(anna.patient_id)
     record, path = f"/patients/{pid}", f"/patients/{pid}/app-devices"
     relative = {"holder": "relative", "label": "Lisa, dotter"}
@@ -382,7 +387,7 @@ def test_vem_har_last_lists_the_nurses_read_by_role_and_unit_never_by_name(db, w
     assert "Sara" not in after and "sara" not in after  # no staff names
     assert "Närstående: Lisa" in after  # the relative's enrolment, as the relative
     full = page_text(tablet.get("/p/vem-har-last"))
-    assert "8 kap. 5 §" in full and "namnet" in full
+    assert "8 kap. 5 §" in full and "loggutdrag" in full
     assert 'data-live="/p/fragment/vem-har-last"' in tablet.get("/p/vem-har-last").text
     # Only Anna's rows: Bertil's record read is not hers.
     assert after.count("Läste din journal i Hemma") == 1
@@ -448,3 +453,42 @@ def test_redeem_link_raises_after_counting(db, ward) -> None:
     assert device_row(db, link.device_id)["pin_failures"] == 1  # committed despite the refusal
     assert link.pin is not None
     assert redeem_link(db, link.link_code, link.pin).viewer.holder == "patient"
+
+
+# --- in a browser: the QR link on a phone, and the nurse's read appearing while the page is open ---------
+
+
+def test_on_a_phone_the_link_enrols_and_vem_har_last_shows_the_nurses_read_live(
+    db, ward, base_url, browser
+) -> None:
+    anna = ward[0]
+    link = make_link(db, anna.patient_id, pin=True, label="Annas telefon")
+    assert link.pin is not None
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="sv-SE", is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto(link.link(base_url))
+        assert page.locator("h1").inner_text() == "Anslut den här surfplattan eller telefonen till Hemma"
+        assert page.get_by_label("Kod från avdelningen").is_visible()
+        page.get_by_label("Kod från avdelningen").fill(link.pin)
+        page.get_by_role("button", name="Anslut").click()
+        page.wait_for_url("**/p/")
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{base_url}/p/vem-har-last")
+        entries = page.locator("#vem-har-last-lista li")
+        texts = entries.all_inner_texts()
+        assert "Du själv (Annas telefon)" in texts[0]
+        assert "Anslöt enheten till Hemma, tittade på Vem har läst" in texts[0]
+        assert "Sjuksköterska, Avdelning Norr" in texts[1] and "Gjorde en länk för att ansluta" in texts[1]
+        assert "Läste din journal i Hemma" not in page.inner_text("main")
+        with logged_in(base_url, "sara", PASSWORD) as nurse:
+            assert nurse.get(f"/patients/{anna.patient_id}").status_code == 200
+        # static/patient.js refreshes the list every second here (patient_poll_seconds=1).
+        nurse_read = entries.filter(has_text="Läste din journal i Hemma")
+        nurse_read.wait_for(timeout=15_000)
+        assert "Sjuksköterska, Avdelning Norr" in nurse_read.inner_text()
+        assert problems == []
+    finally:
+        context.close()
