@@ -333,6 +333,10 @@ def test_the_cli_and_the_record_form_give_the_same_refusals(db, ward, base_url, 
         cli = hemma_cli(database_url, "patient-app", *args)
         page = post_form(base_url, username, path, record, form)
         same_form_refusal(cli, page, refusal)
+    # The form is offered only to those who may use it.
+    for username, offered in (("ida", False), ("lars", True)):
+        with logged_in(base_url, username, PASSWORD) as client:
+            assert (f'action="{path}"' in client.get(record).text) is offered, username
     unknown = Refused(C.NO_PATIENT_DEVICE, patient_id=anna.patient_id, device_id=999)
     cli = hemma_cli(database_url, "patient-app", "revoke", pid, "999", "--as", "sara")
     same_form_refusal(cli, post_form(base_url, "sara", f"{path}/999/revoke", record, {}), unknown)
@@ -391,6 +395,40 @@ def test_vem_har_last_lists_the_nurses_read_by_role_and_unit_never_by_name(db, w
     assert 'data-live="/p/fragment/vem-har-last"' in tablet.get("/p/vem-har-last").text
     # Only Anna's rows: Bertil's record read is not hers.
     assert after.count("Läste din journal i Hemma") == 1
+
+
+def test_vem_har_last_collapses_runs_pages_and_keeps_to_90_days(db, ward, base_url) -> None:
+    anna = ward[0]
+    tablet = enrolled(base_url, make_link(db, anna.patient_id).link_code)
+    sara = db.execute("SELECT id FROM staff_users WHERE username = 'sara'").fetchone()[0]
+
+    def read(action: str, minutes_ago: float) -> None:
+        db.execute(
+            "INSERT INTO access_log (at, staff_user_id, username, patient_id, action, context, entry_point)"
+            " VALUES (now() - make_interval(mins => %s), %s, 'sara', %s, %s, 'test', 'dashboard')",
+            (minutes_ago, sara, anna.patient_id, action),
+        )
+
+    for minutes in (100_000, 200_000):  # more than 90 days ago: not in the extract
+        read("resolve_alert", 131_000 + minutes)
+    for i in range(3):  # three reads within minutes of each other: one entry
+        read("patient_record", 60 + i)
+    for i in range(60):  # alternating: sixty entries, over two pages
+        read("ward_overview" if i % 2 else "acknowledge_alert", 120 + 40 * i)
+    page = tablet.get("/p/vem-har-last")
+    assert page.text.count('<li class="p-log-entry') == 50
+    first = page_text(page)
+    assert "Läste din journal i Hemma (3 gånger)" in first
+    assert "Sida 1 av 2" in first and "Äldre" in first and "Nyare" not in first
+    # The tablet's own run, the link's making, the three reads, 47 of the 60.
+    assert first.count("Du själv (Surfplattan)") == 1 and first.count("Sjuksköterska, Avdelning Norr") == 49
+    second = tablet.get("/p/vem-har-last?sida=2")
+    assert second.status_code == 200 and "Nyare" in page_text(second) and "data-live" not in second.text
+    assert "Avslutade ett larm" not in page_text(second)
+    assert "Sida 2 av 2" in page_text(second) and second.text.count('<li class="p-log-entry') == 13
+    for bad in ("0", "abc", "99999999", "1e3"):
+        assert tablet.get(f"/p/vem-har-last?sida={bad}").status_code == 422, bad
+    assert "Det finns inget mer att visa" in page_text(tablet.get("/p/vem-har-last?sida=9"))
 
 
 def test_the_log_extract_words_and_times() -> None:
