@@ -28,6 +28,7 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.ENROLMENT_PIN_LOCKED: lambda p: (
             "Koden blev fel för många gånger. Ring avdelningen, så får du en ny länk."
         ),
+        C.PIN_FORM: lambda p: "Skriv koden med fyra siffror. Du fick den av avdelningen.",
         C.PATIENT_DISCHARGED: lambda p: "Din period med Hemma är avslutad.",
         C.UNKNOWN_QUESTIONNAIRE: lambda p: "Frågorna finns inte längre. Gå tillbaka till Idag.",
         C.QUESTIONNAIRE_VERSION: lambda p: "Frågorna har ändrats. Öppna dem igen och svara en gång till.",
