@@ -144,6 +144,13 @@ def discharge(*, gateway_id: str, origin: Origin | None) -> Steps[uuid.UUID]:
     patient_id, ward_id = row
     yield Sql("UPDATE patients SET discharged_at = now() WHERE id = %s", (patient_id,))
     yield Sql("UPDATE gateways SET patient_id = NULL WHERE id = %s", (gateway_id,))
+    # The patient app's devices end with the episode (care.patient_access refuses a discharged
+    # patient's token anyway; this says so on the record).
+    yield Sql(
+        "UPDATE patient_devices SET revoked_at = now(), revoked_reason = 'discharged',"
+        " link_sha256 = NULL WHERE patient_id = %s AND revoked_at IS NULL",
+        (patient_id,),
+    )
     # The patient's plan leaves the kit's schedule; its devices stay registered for the next patient.
     yield from config_changed(gateway_id=gateway_id)
     yield from audited(origin, staff=None, username=OPERATOR, patient_id=patient_id,

@@ -459,11 +459,8 @@ def _patient_links(
 ) -> list[tuple[str, str, str]]:
     """Enrol the patient's tablet and a relative's phone through the staff command (care.patient_enrolment,
     as the demo nurse), and say what each link is for."""
-    try:
-        from care.patient_enrolment import create
-    except ImportError:  # the enrolment part of issue 10 is not in this build
-        return []
     from care.acting import execute
+    from care.patient_enrolment import create
     from care.patient_today import date_sv
 
     first = name.split()[0]
@@ -472,8 +469,8 @@ def _patient_links(
     for holder, label, note in (("patient", f"{first}s surfplatta", None),
                                 ("relative", "Dotterns telefon", consent)):  # fmt: skip
         enrolled[holder] = execute(conn, create(patient_id=patient_id, holder=holder, label=label,
-                                                consent_note=note, with_pin=False, by=DEMO_NURSE,
-                                                origin=None))  # fmt: skip
+                                                consent_note=note, with_pin=False, valid_days=14,
+                                                by=DEMO_NURSE, origin=None))  # fmt: skip
     link = f"{dashboard_url}/p/anslut?kod="
     return [
         (f"Patient app, {name}", link + enrolled["patient"].link_code,

@@ -518,7 +518,9 @@ def test_on_a_phone_the_link_enrols_and_vem_har_last_shows_the_nurses_read_live(
         entries = page.locator("#vem-har-last-lista li")
         texts = entries.all_inner_texts()
         assert "Du själv (Annas telefon)" in texts[0]
-        assert "Anslöt enheten till Hemma, tittade på Vem har läst" in texts[0]
+        # The run of the device's own reads: the enrolment, then the screens it opened (Idag first).
+        assert texts[0].split("\n")[2].startswith("Anslöt enheten till Hemma, tittade på ")
+        assert texts[0].endswith("tittade på Vem har läst")
         assert "Sjuksköterska, Avdelning Norr" in texts[1] and "Gjorde en länk för att ansluta" in texts[1]
         assert "Läste din journal i Hemma" not in page.inner_text("main")
         with logged_in(base_url, "sara", PASSWORD) as nurse:
