@@ -200,9 +200,9 @@ def test_the_nurse_takes_it_and_the_patients_screen_says_who_calls_and_within_ho
     assert world.patient.contact("treatment_question", "Ska jag ta två tabletter?").status_code == 303
     assert world.relative.contact("technical").status_code == 303  # a relative may ask too
     first, second = (r[0] for r in db.execute("SELECT id FROM contact_requests ORDER BY id").fetchall())
-    assert db.execute("SELECT patient_device_id FROM contact_requests WHERE id = %s", (second,)).fetchone() == (
-        world.relative.device_id,
-    )
+    assert db.execute(
+        "SELECT patient_device_id FROM contact_requests WHERE id = %s", (second,)
+    ).fetchone() == (world.relative.device_id,)
     path = f"/api/patients/{world.anna}/contact-requests/{{}}/take"
     for within in (0, 1441, "30", True, 2.5):
         refused = world.staff_post("nurse.norr", path.format(first), {"call_within_minutes": within})
@@ -217,11 +217,17 @@ def test_the_nurse_takes_it_and_the_patients_screen_says_who_calls_and_within_ho
     assert world.staff_post("dr.lund", path.format(second), {}).status_code == 200
     state = world.relative.state()
     assert "Erik Lund, läkare, har sett ditt meddelande och ringer dig inom 5 minuter." in state
-    assert db.execute("SELECT call_within_minutes FROM contact_requests ORDER BY id").fetchall() == [(30,), (5,)]
+    assert db.execute("SELECT call_within_minutes FROM contact_requests ORDER BY id").fetchall() == [
+        (30,),
+        (5,),
+    ]
 
     # Closed: the patient reads who answered, never the team's note.
     close = f"/api/patients/{world.anna}/contact-requests/{first}/close"
-    assert world.staff_post("nurse.norr", close, {"note": "Intern: dosering oklar, ring läkare"}).status_code == 200
+    assert (
+        world.staff_post("nurse.norr", close, {"note": "Intern: dosering oklar, ring läkare"}).status_code
+        == 200
+    )
     state = world.patient.state()
     assert "Klart. Sara Sjöström, sjuksköterska, har svarat." in state
     assert "Intern" not in state and "Intern" not in world.patient.page("/p/kontakt")
@@ -297,9 +303,9 @@ def test_a_message_round_trip_with_receipts_on_both_sides(world: World, db: psyc
     assert "inte läst ännu" in world.staff_page("nurse.norr", f"/patients/{world.anna}")
     thread = world.patient.thread()
     assert "Sara Sjöström, sjuksköterska · idag" in thread and "Vi ringer dig i eftermiddag." in thread
-    assert db.execute("SELECT read_at IS NOT NULL FROM patient_messages WHERE sender = 'staff'").fetchone() == (
-        True,
-    )
+    assert db.execute(
+        "SELECT read_at IS NOT NULL FROM patient_messages WHERE sender = 'staff'"
+    ).fetchone() == (True,)
     assert "läst av patienten" in world.staff_page("nurse.norr", f"/patients/{world.anna}")
 
     # A relative writes too: named so on the record and to the patient, "Du" on their own device.
@@ -343,7 +349,9 @@ def test_messages_are_validated_kept_intact_and_shown_to_staff_as_text(
     assert stored == ["å" * 1000, unicodedata.normalize("NFC", odd), HOSTILE]
     assert "Café" in stored[1] and "👋🏽" in stored[1] and "مرحبا" in stored[1]
 
-    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co"
+    escaped = (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co"
+    )
     card = _first_card(world.staff_page("nurse.norr", "/wards/avd-norr"))
     assert "3 olästa meddelanden" in card and escaped in card and "<script>alert" not in card
     record = world.staff_page("nurse.norr", f"/patients/{world.anna}")
@@ -363,7 +371,10 @@ def test_messages_are_validated_kept_intact_and_shown_to_staff_as_text(
         assert refused.status_code == 422, body
         if detail:
             assert refused.json()["detail"] == detail
-    assert world.staff_post("it.admin", path, {"body": "Hej", "message_id": str(uuid.uuid4())}).status_code == 403
+    assert (
+        world.staff_post("it.admin", path, {"body": "Hej", "message_id": str(uuid.uuid4())}).status_code
+        == 403
+    )
 
     # Twenty from the patient's side in ten minutes; the next is refused and none before it is lost.
     for n in range(17):
@@ -380,9 +391,9 @@ def _today(database_url: str, viewer: PatientViewer) -> list[Any]:
     from dashboard.patient_contact import today_self_care
 
     async def load() -> list[Any]:
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            async with conn.transaction():
-                return await today_self_care(conn, viewer, datetime.now(UTC))
+        conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        async with conn, conn.transaction():
+            return await today_self_care(conn, viewer, datetime.now(UTC))
 
     return asyncio.run(load())
 
@@ -420,9 +431,14 @@ def test_the_agreed_self_care_is_shown_while_the_weight_alert_is_live_and_record
         assert (refused.status_code, refused.json()) == (422, {"detail": detail, "field": field}), body
     assert world.staff_post("it.admin", path, {"rule": "weight_gain_3d", "text": agreed}).status_code == 403
     assert world.staff_post("nurse.norr", path, {"rule": "weight_gain_3d", "text": agreed}).status_code == 200
-    assert world.staff_post("nurse.norr", path, {"rule": "spo2_low", "text": "Vila och mät igen"}).status_code == 200
+    assert (
+        world.staff_post("nurse.norr", path, {"rule": "spo2_low", "text": "Vila och mät igen"}).status_code
+        == 200
+    )
 
-    patient = PatientViewer(world.patient.device_id, world.anna, "avd-norr", Holder.PATIENT, "Annas surfplatta")
+    patient = PatientViewer(
+        world.patient.device_id, world.anna, "avd-norr", Holder.PATIENT, "Annas surfplatta"
+    )
     relative = PatientViewer(world.relative.device_id, world.anna, "avd-norr", Holder.RELATIVE, "Eva, dotter")
     assert _today(world.database_url, patient) == []  # no live alert: nothing to do
     alert_id = _raise_weight_alert(world.database_url, world.anna)
@@ -433,8 +449,10 @@ def test_the_agreed_self_care_is_shown_while_the_weight_alert_is_live_and_record
     assert db.execute("SELECT alert_id, text, patient_device_id FROM self_care_notices").fetchall() == [
         (alert_id, agreed, world.patient.device_id)
     ]
-    html = Renderer(Settings().site_zone()).env.get_template("patient_app/_today_self_care.html").render(
-        self_care=[shown]
+    html = (
+        Renderer(Settings().site_zone())
+        .env.get_template("patient_app/_today_self_care.html")
+        .render(self_care=[shown])
     )
     assert "Det här har du och avdelningen kommit överens om" in html and agreed in html
     assert 'href="/p/kontakt"' in html and "p-card-note" in html
@@ -445,7 +463,10 @@ def test_the_agreed_self_care_is_shown_while_the_weight_alert_is_live_and_record
     assert "Visat för patienten" in section and "Viktökning 2,1 kg på 3 dygn" in section
 
     # Rewritten while the alert is live: the patient keeps reading what was first shown for it.
-    assert world.staff_post("nurse.norr", path, {"rule": "weight_gain_3d", "text": "Ring oss."}).status_code == 200
+    assert (
+        world.staff_post("nurse.norr", path, {"rule": "weight_gain_3d", "text": "Ring oss."}).status_code
+        == 200
+    )
     assert [i.text for i in _today(world.database_url, patient)] == [agreed]
     db.execute("UPDATE alerts SET state = 'resolved', resolved_at = now() WHERE id = %s", (alert_id,))
     assert _today(world.database_url, patient) == []
