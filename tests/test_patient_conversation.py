@@ -476,3 +476,58 @@ def test_the_agreed_self_care_is_shown_while_the_weight_alert_is_live_and_record
     assert missing.status_code == 404
     assert db.execute("SELECT rule FROM self_care_instructions").fetchall() == [("spo2_low",)]
     assert db.execute("SELECT count(*) FROM self_care_notices").fetchone() == (1,)  # the trail stays
+
+
+# --- the ward overview, live ----------------------------------------------------------------------------
+
+
+def _delta_until(ws: Any, what: str, found: Any) -> dict[str, Any]:
+    """The first message of the websocket for which `found(message)` holds (heartbeats are skipped)."""
+    import json
+
+    while True:
+        message = json.loads(ws.recv(timeout=10))
+        if message["type"] != "heartbeat" and found(message):
+            return message  # type: ignore[no-any-return]
+        assert message["type"] in ("snapshot", "delta", "heartbeat"), (what, message["type"])
+
+
+def test_the_card_shows_the_patients_side_live_and_a_flagged_answer_for_a_day(
+    world: World, db: psycopg.Connection
+) -> None:
+    from care.acting import execute
+    from care.messages import unread_for_staff
+    from tests.support.dashboard_server import ward_socket
+
+    # A questionnaire answer with flags (care.questionnaires writes them; here as stored), one too old.
+    for hours, flags in ((30, ["swollen_ankles"]), (2, ["more_breathless", "new_code_x"]), (1, [])):
+        db.execute(
+            "INSERT INTO questionnaire_responses (response_id, patient_id, questionnaire,"
+            " questionnaire_version, authored_at, source, patient_device_id, response, score, flags)"
+            " VALUES (gen_random_uuid(), %s, 'hf-daily', '1', now() - make_interval(hours => %s), 'app', %s,"
+            " '{}', 1, %s)",
+            (world.anna, hours, world.patient.device_id, flags),
+        )
+    with (
+        logged_in(world.base_url, "nurse.norr", PASSWORD) as client,
+        ward_socket(client, world.base_url, "avd-norr") as ws,
+    ):
+        snapshot = _delta_until(ws, "snapshot", lambda m: m["type"] == "snapshot")
+        (anna,) = [c for c in snapshot["cards"] if str(world.anna) in c.split(">", 1)[0]]
+        assert "Rapporterar" in anna and "mer andfådd, new code x" in words(anna)
+        assert "svullna" not in anna  # older than a day
+        assert world.patient.write("Hej <b>avdelningen</b>").status_code == 303
+        delta = _delta_until(ws, "unread", lambda m: any("oläst meddelande" in c for c in m.get("cards", [])))
+        assert "1 oläst meddelande : Hej <b>avdelningen</b>" in words(delta["cards"][0])
+        assert "&lt;b&gt;avdelningen&lt;/b&gt;" in delta["cards"][0]
+        assert words(delta["parts"]["ward-summary"]).endswith("1 oläst meddelande")
+        assert world.relative.contact("other", "Ring mig, Eva").status_code == 303
+        delta = _delta_until(ws, "contact", lambda m: any("Kontakta mig" in c for c in m.get("cards", [])))
+        assert "Annat : Ring mig, Eva" in words(delta["cards"][0])
+        assert "1 kontaktförfrågan" in words(delta["parts"]["ward-summary"])
+        with psycopg.connect(world.database_url, autocommit=True) as conn:
+            assert execute(conn, unread_for_staff([world.anna])) == {world.anna: 1}
+        world.staff_page("dr.lund", f"/patients/{world.anna}")  # a clinician reads the thread
+        delta = _delta_until(ws, "read", lambda m: any("oläst" not in c for c in m.get("cards", [])))
+        assert "oläst meddelande" not in delta["cards"][0]
+        assert 'id="count-messages" hidden' in delta["parts"]["ward-summary"]
