@@ -20,11 +20,13 @@ the patient and set or clear self-care instructions; the record's section (dashb
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field
 
 from care import messages, self_care
@@ -54,8 +56,39 @@ from storage.steps import run_async
 if TYPE_CHECKING:
     import psycopg
 
+# A form of the patient's: a 1000-character message, URL-encoded, with its hidden fields, and room to
+# spare. Anything larger is refused while it is read (413, the patient's "för mycket text"), before
+# the device is even looked up: the form is parsed first.
+MAX_FORM_BYTES = 64 * 1024
+
+
+class _BoundedFormRequest(Request):
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and (len(declared) > 9 or int(declared) > MAX_FORM_BYTES):
+            raise HTTPException(status_code=413)
+        size = 0
+        async for chunk in super().stream():
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                raise HTTPException(status_code=413)
+            yield chunk
+
+
+class BoundedFormRoute(APIRoute):
+    """A route whose form is read up to MAX_FORM_BYTES."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(_BoundedFormRequest(request.scope, request.receive))
+
+        return bounded
+
+
 # The patient's pages are not in the staff API's schema; the staff routes are (BoundedJSONRoute bodies).
-router = APIRouter()
+router = APIRouter(route_class=BoundedFormRoute)
 staff_api = APIRouter(route_class=BoundedJSONRoute)
 
 Viewer = Annotated[PatientViewer, Depends(page_viewer)]

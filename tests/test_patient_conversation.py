@@ -531,3 +531,13 @@ def test_the_card_shows_the_patients_side_live_and_a_flagged_answer_for_a_day(
         delta = _delta_until(ws, "read", lambda m: any("oläst" not in c for c in m.get("cards", [])))
         assert "oläst meddelande" not in delta["cards"][0]
         assert 'id="count-messages" hidden' in delta["parts"]["ward-summary"]
+
+
+def test_an_oversized_form_is_refused_while_it_is_read(world: World, db: psycopg.Connection) -> None:
+    form = world.patient.form("/p/meddelanden")
+    for path, field in (("/p/meddelanden", "body"), ("/p/kontakt", "message")):
+        refused = world.patient.client.post(path, data=form | {field: "å" * 100_000, "reason": "other"})
+        assert refused.status_code == 413, path
+        assert "Det blev för mycket text. Skriv kortare och försök igen." in refused.text
+    assert db.execute("SELECT count(*) FROM patient_messages").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM contact_requests").fetchone() == (0,)
