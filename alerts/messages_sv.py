@@ -58,8 +58,9 @@ TREND_TEXT: dict[str, str] = {
     "trend:systolic_falling": "Systoliskt blodtryck sjunker",
     "trend:resting_pulse_rising": "Vilopulsen stiger",
 }
-# How the patient asked for contact (contract.KitEvent.source), in the alert text and on the card.
-CONTACT_SOURCE_SV = {"button": "knappen"}
+# How the patient asked for contact (contract.KitEvent.source, or the app: care.contact), in the alert
+# text and on the card.
+CONTACT_SOURCE_SV = {"button": "knappen", "app": "appen"}
 # NEWS2 clinical risk by its label (alerts.news2.RISK_LABELS): alert texts, the record, the ward's chips.
 NEWS2_RISK_SV = {"low": "låg", "low-medium": "låg–medel", "medium": "medel", "high": "hög"}
 

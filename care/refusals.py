@@ -116,6 +116,8 @@ class RefusalCode(StrEnum):
     SELF_CARE_TEXT_EMPTY = "self_care_text_empty"
     SELF_CARE_TEXT_TOO_LONG = "self_care_text_too_long"  # params maximum
     NO_SELF_CARE = "no_self_care"
+    # A patient-realm text holding control or direction-override characters (care.messages.clean_text).
+    TEXT_CHARACTERS = "text_characters"
     # The SpO2 scale order (care.orders).
     SCALE_CHOICE = "scale_choice"
     SCALE_REASON_MISSING = "scale_reason_missing"

@@ -149,6 +149,7 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.TOO_MANY_REQUESTS: lambda p: f"too many {p['what']} in {p['per_minutes']} minutes; wait a while",
         C.NO_MESSAGE: lambda p: f"patient {p['patient_id']} has no message {p['message_id']}",
         C.SELF_CARE_RULE: lambda p: f"no alert rule {p['rule']!r} a self-care instruction can follow",
+        C.TEXT_CHARACTERS: lambda p: "the text holds control or direction-override characters",
         C.SELF_CARE_TEXT_EMPTY: lambda p: "the self-care instruction is empty",
         C.SELF_CARE_TEXT_TOO_LONG: lambda p: f"the instruction is longer than {p['maximum']} characters",
         C.NO_SELF_CARE: lambda p: f"patient {p['patient_id']} has no self-care instruction for {p['rule']}",

@@ -37,6 +37,9 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.MESSAGE_TOO_LONG: lambda p: f"Meddelandet är för långt. Högst {p['maximum']} tecken.",
         C.CONTACT_REASON: lambda p: "Välj vad det gäller.",
         C.CONTACT_MESSAGE_TOO_LONG: lambda p: f"Texten är för lång. Högst {p['maximum']} tecken.",
+        C.TEXT_CHARACTERS: lambda p: (
+            "Texten har tecken som inte går att skicka. Skriv om den och försök igen."
+        ),
         C.TOO_MANY_REQUESTS: lambda p: (
             "Vi har fått ditt meddelande. Vänta en stund innan du skickar igen. Är det bråttom: ring 112."
         ),

@@ -172,6 +172,9 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.TOO_MANY_REQUESTS: lambda p: f"För många på kort tid; vänta {p['per_minutes']} minuter",
         C.NO_MESSAGE: lambda p: "Meddelandet finns inte",
         C.SELF_CARE_RULE: lambda p: "Okänd larmregel för egenvårdsråd",
+        C.TEXT_CHARACTERS: lambda p: (
+            "Texten innehåller tecken som inte är tillåtna (till exempel styrtecken)"
+        ),
         C.SELF_CARE_TEXT_EMPTY: lambda p: "Skriv egenvårdsrådet",
         C.SELF_CARE_TEXT_TOO_LONG: lambda p: f"Egenvårdsrådet får vara högst {p['maximum']} tecken",
         C.NO_SELF_CARE: lambda p: "Det finns inget egenvårdsråd för regeln",

@@ -31,6 +31,7 @@ from dashboard.auth import api_staff, api_staff_with_csrf, current_session, staf
 from dashboard.bodies import (
     AcknowledgeRequest,
     ContactCloseRequest,
+    ContactTakeRequest,
     EmptyRequest,
     KitDeviceRequest,
     LimitRequest,
@@ -284,10 +285,13 @@ async def take_contact_request(
     patient_id: PatientId,
     request_id: ContactRequestId,
     staff: Acting,
-    body: Annotated[EmptyRequest, Body()] = EmptyRequest(),  # noqa: B008 (frozen: shared safely)
+    body: Annotated[ContactTakeRequest, Body()] = ContactTakeRequest(),  # noqa: B008 (frozen: shared safely)
 ) -> JSONResponse:
-    """Take the patient's "Kontakta mig" request: the ward sees who is calling the patient."""
-    order = care_orders.take_contact_request_order(patient_id, request_id, staff, _origin(request))
+    """Take the patient's "Kontakta mig" request: the ward sees who is calling the patient, and the
+    patient's app says within how long (`call_within_minutes`, by default the ward's escalation time)."""
+    order = care_orders.take_contact_request_order(
+        patient_id, request_id, staff, _origin(request), call_within_minutes=body.call_within_minutes
+    )
     return await _order(request, order, 200)
 
 

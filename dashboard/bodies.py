@@ -153,6 +153,18 @@ class ContactCloseRequest(RequestBody):
     note: Note
 
 
+CALL_WITHIN_MESSAGE = _sv(RefusalCode.CALL_WITHIN_RANGE, minimum=1, maximum=1440)
+
+
+class ContactTakeRequest(RequestBody):
+    """Taking a contact request, optionally saying within how many minutes the patient will be called
+    (care.contact: by default the ward's escalation time). No body at all is allowed."""
+
+    call_within_minutes: Annotated[
+        Annotated[int, Strict(), Field(ge=1, le=1440)] | None, swedish(CALL_WITHIN_MESSAGE)
+    ] = None
+
+
 class EmptyRequest(RequestBody):
     """No fields: an empty object or no body at all."""
 

@@ -1,9 +1,10 @@
 """When a patient card's text changes with time alone, so that the live hub re-renders it then.
 
 The card says how old each reading is ('nyss', '12 min sedan'), greys a reading out after a day, shows
-clock times as '14:03' today but '3 jan 14:03' after midnight, and mutes a snoozed alert until its
-snooze ends. The page's script formats nothing (one renderer, issue 9), so the server re-renders a
-card when any of that would read differently. Times are rounded up to TEXT_REFRESH_S so that every
+clock times as '14:03' today but '3 jan 14:03' after midnight, mutes a snoozed alert until its
+snooze ends, and drops a questionnaire answer's flag a day after it was answered. The page's script
+formats nothing (one renderer, issue 9), so the server re-renders a card when any of that would read
+differently. Times are rounded up to TEXT_REFRESH_S so that every
 card of a ward falling due in the same half minute is re-read in one round (the page's script
 refreshed its ages every 30 s before, so staff see them no later than they used to).
 """
@@ -14,7 +15,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dashboard.model import STALE_AFTER, PatientCard
+from dashboard.model import REPORT_SHOWN_FOR, STALE_AFTER, PatientCard
 
 __all__ = ["TEXT_REFRESH_S", "next_change"]
 
@@ -32,6 +33,8 @@ def next_change(card: PatientCard, now: datetime, zone: ZoneInfo) -> datetime:
     moments += [a.snoozed_until for a in card.alerts if a.snoozed(now) and a.snoozed_until is not None]
     if card.contact is not None:  # "Kontakta mig ... · 12 min sedan" ages like a reading
         moments.append(card.contact.received_at + _next_age_step(now - card.contact.received_at))
+    if card.report is not None:  # "Rapporterar: mer andfådd" leaves the card a day after the answer
+        moments.append(card.report.at + REPORT_SHOWN_FOR)
     soonest = min(at for at in moments if at > now)
     return _round_up(soonest)
 

@@ -230,10 +230,17 @@ def remove_kit_device_order(
 
 
 def take_contact_request_order(
-    patient_id: uuid.UUID, request_id: int, staff: StaffUser, origin: Origin
+    patient_id: uuid.UUID,
+    request_id: int,
+    staff: StaffUser,
+    origin: Origin,
+    *,
+    call_within_minutes: int | None = None,
 ) -> Order[ContactRequestTaken]:
-    """Take the patient's contact request (care.contact.take): the card names who took it."""
-    steps = take(patient_id=patient_id, request_id=request_id, by=staff.username, origin=origin)
+    """Take the patient's contact request (care.contact.take): the card names who took it, the patient's
+    app when they will call."""
+    steps = take(patient_id=patient_id, request_id=request_id, by=staff.username, origin=origin,
+                 call_within_minutes=call_within_minutes)  # fmt: skip
     return Order(Action.TAKE_CONTACT_REQUEST, patient_id, staff.id, steps, lambda done: {"contact_request": {
         "id": done.id, "state": "taken", "taken_by": done.taken_by,
     }})  # fmt: skip

@@ -261,8 +261,51 @@ class AlertView:
         }
 
 
-# A contact request's state as staff and (later) the patient read it (migration 0010).
+# A contact request's state as staff read it (migration 0010); the patient's words are care.contact's.
 CONTACT_STATE_SV = {"open": "Väntar", "taken": "Tagen", "closed": "Avslutad"}
+# Why the patient asked (care.contact.APP_REASONS), as staff read it; the button gives no reason.
+CONTACT_REASON_SV = {
+    "feeling_worse": "Mår sämre",
+    "treatment_question": "Fråga om behandlingen",
+    "technical": "Tekniskt problem",
+    "other": "Annat",
+}
+# What a questionnaire answer reported (questionnaire_responses.flags, care.questionnaires), as the
+# card's "Rapporterar: mer andfådd". A code this map does not know is shown as a plain phrase of its
+# own words rather than hidden: staff must see that something was reported.
+REPORT_FLAG_SV = {
+    "more_breathless": "mer andfådd",
+    "breathless": "andfådd",
+    "breathlessness": "andfådd",
+    "swollen_ankles": "svullna fötter",
+    "ankle_swelling": "svullna fötter",
+    "sleeps_propped_up": "sover med höjd huvudända",
+    "orthopnoea": "sover med höjd huvudända",
+    "orthopnea": "sover med höjd huvudända",
+    "dizzy": "yr",
+    "dizziness": "yr",
+    "more_cough": "mer hosta",
+    "more_sputum": "mer slem",
+    "sputum_colour": "ändrad färg på slemmet",
+    "feeling_worse": "mår sämre",
+    "free_text": "har skrivit något",
+}
+# "Ringer inom" offered when taking a contact request (care.contact: 1 min to 24 h; 30 min preselected).
+CALL_WITHIN_CHOICES = (15, 30, 60, 120, 240)
+# How much of the newest unread message the card shows (the record shows it whole).
+MESSAGE_EXCERPT_LENGTH = 80
+
+
+def report_flag_sv(code: str) -> str:
+    return REPORT_FLAG_SV.get(code) or code.replace("_", " ").replace(":", " ")
+
+
+def excerpt(text: str | None, length: int = MESSAGE_EXCERPT_LENGTH) -> str | None:
+    """The first words of a patient's text on one line, cut with an ellipsis (never mid-way silently)."""
+    if text is None:
+        return None
+    line = " ".join(text.split())
+    return line if len(line) <= length else line[: length - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,16 +322,45 @@ class ContactRequestView:
     closed_by: str | None = None
     closed_at: datetime | None = None
     note: str | None = None
+    reason: str = "contact_request"  # care.contact.APP_REASONS, or the button's
+    message: str | None = None  # the patient's own line, from the app
+    call_within_minutes: int | None = None  # promised when taken
 
     @property
     def state_label(self) -> str:
         return CONTACT_STATE_SV.get(self.state, self.state)
 
     @property
+    def reason_label(self) -> str | None:
+        """Why the patient asked, or None for the button (which says nothing but "call me")."""
+        return CONTACT_REASON_SV.get(self.reason) if self.source == "app" else None
+
+    @property
+    def message_excerpt(self) -> str | None:
+        return excerpt(self.message)
+
+    @property
     def source_label(self) -> str:
         from alerts.messages_sv import CONTACT_SOURCE_SV
 
         return CONTACT_SOURCE_SV.get(self.source, self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the patient reported in a questionnaire answer: flag codes and when it was answered."""
+
+    flags: tuple[str, ...]
+    at: datetime
+
+    @property
+    def text(self) -> str:
+        words = list(dict.fromkeys(report_flag_sv(code) for code in self.flags))
+        return ", ".join(words)
+
+
+# How long a questionnaire answer's flag stays on the card.
+REPORT_SHOWN_FOR = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +378,10 @@ class PatientCard:
     news2: News2Summary | None = None
     # The request staff must see first: the oldest nobody has taken, else the oldest being handled.
     contact: ContactRequestView | None = None
+    contact_open_count: int = 0  # requests nobody has taken (the ward header's count)
+    unread_messages: int = 0  # from the patient's side, no clinician has read (care.messages)
+    unread_excerpt: str | None = None  # the newest unread one's first words
+    report: Report | None = None  # the newest questionnaire answer with a flag, in the last 24 h
 
     def age(self, now: datetime) -> int | None:
         if self.birth_year is None:
@@ -399,6 +475,14 @@ class WardOverview:
     def open_technical(self) -> int:
         """Unacknowledged technical alarms, counted apart ("2 tekniska")."""
         return sum(1 for p in self.patients for a in p.technical_alerts if a.state == "open")
+
+    def open_contact_requests(self) -> int:
+        """Contact requests nobody has taken yet."""
+        return sum(p.contact_open_count for p in self.patients)
+
+    def unread_messages(self) -> int:
+        """Messages from patients and relatives no clinician has read yet."""
+        return sum(p.unread_messages for p in self.patients)
 
     def to_json(self) -> dict[str, Any]:
         return {

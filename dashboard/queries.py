@@ -14,14 +14,17 @@ from psycopg.rows import dict_row
 
 from core.vitals import VITALS
 from dashboard.model import (
+    REPORT_SHOWN_FOR,
     AlertView,
     ContactRequestView,
     GatewayView,
     PatientCard,
+    Report,
     StaffUser,
     VitalReading,
     Ward,
     WardOverview,
+    excerpt,
     known_vital,
     threshold_label,
 )
@@ -141,7 +144,7 @@ async def fetch_patient_cards(
         where, param = sql.SQL("p.id = ANY(%s)"), list(patient_ids or ())  # type: ignore[assignment]
     query = sql.SQL(
         "SELECT p.id, p.ward_id, p.display_name, p.birth_year, p.care_reason,"
-        " g.id AS gateway_id, g.status, g.status_at, g.last_message_at, cr.*"
+        " g.id AS gateway_id, g.status, g.status_at, g.last_message_at, cr.*, co.*, um.*, qr.*"
         " FROM patients p LEFT JOIN gateways g ON g.patient_id = p.id "
         + _CARD_CONTACT
         + " WHERE p.discharged_at IS NULL AND {}"
@@ -186,13 +189,17 @@ def _card(
         alerts=tuple(alerts),
         news2=news2,
         contact=contact,
+        contact_open_count=row["contact_open_count"] or 0,
+        unread_messages=row["unread_messages"] or 0,
+        unread_excerpt=excerpt(row["unread_newest"]),
+        report=Report(tuple(row["report_flags"]), row["report_at"]) if row["report_flags"] else None,
     )
 
 
 _CONTACT_SELECT = (
     "SELECT c.patient_id, c.id, c.state, c.source, c.requested_at, c.received_at, t.display_name AS taken_by,"
-    " c.taken_at, s.display_name AS closed_by, c.closed_at, c.close_note"
-    " FROM contact_requests c LEFT JOIN staff_users t ON t.id = c.taken_by"
+    " c.taken_at, s.display_name AS closed_by, c.closed_at, c.close_note, c.reason, c.message,"
+    " c.call_within_minutes FROM contact_requests c LEFT JOIN staff_users t ON t.id = c.taken_by"
     " LEFT JOIN staff_users s ON s.id = c.closed_by"
 )
 
@@ -201,15 +208,27 @@ def _contact(r: tuple[Any, ...]) -> ContactRequestView:
     return ContactRequestView(*r[1:])
 
 
-# The request a card shows (the oldest nobody has taken, else the oldest taken), joined to the patient's
-# row so that the overview stays six queries whatever the ward's size.
+# The request a card shows (the oldest nobody has taken, else the oldest taken), how many nobody has
+# taken, the patient's side's unread messages (care.messages) and the newest questionnaire answer with a
+# flag in the last REPORT_SHOWN_FOR (questionnaire_responses, care.questionnaires), each joined to the
+# patient's row so that the overview stays six queries whatever the ward's size.
 _CARD_CONTACT = (
     "LEFT JOIN LATERAL (SELECT c.id AS contact_id, c.state AS contact_state, c.source AS contact_source,"
     " c.requested_at AS contact_requested_at, c.received_at AS contact_received_at,"
-    " t.display_name AS contact_taken_by, c.taken_at AS contact_taken_at"
+    " t.display_name AS contact_taken_by, c.taken_at AS contact_taken_at, c.reason AS contact_reason,"
+    " c.message AS contact_message, c.call_within_minutes AS contact_call_within"
     " FROM contact_requests c LEFT JOIN staff_users t ON t.id = c.taken_by"
     " WHERE c.patient_id = p.id AND c.state <> 'closed'"
     " ORDER BY c.state = 'open' DESC, c.received_at, c.id LIMIT 1) cr ON true"
+    " LEFT JOIN LATERAL (SELECT count(*) AS contact_open_count FROM contact_requests o"
+    " WHERE o.patient_id = p.id AND o.state = 'open') co ON true"
+    " LEFT JOIN LATERAL (SELECT count(*) AS unread_messages,"
+    " (array_agg(m.body ORDER BY m.sent_at DESC, m.id DESC))[1] AS unread_newest FROM patient_messages m"
+    " WHERE m.patient_id = p.id AND m.sender <> 'staff' AND m.read_at IS NULL) um ON true"
+    " LEFT JOIN LATERAL (SELECT q.flags AS report_flags, q.authored_at AS report_at"
+    " FROM questionnaire_responses q WHERE q.patient_id = p.id AND cardinality(q.flags) > 0"
+    f" AND q.authored_at > now() - interval '{int(REPORT_SHOWN_FOR.total_seconds())} seconds'"
+    " ORDER BY q.authored_at DESC, q.id DESC LIMIT 1) qr ON true"
 )
 
 
@@ -219,6 +238,8 @@ def _card_contact(row: dict[str, Any]) -> ContactRequestView | None:
     return ContactRequestView(
         row["contact_id"], row["contact_state"], row["contact_source"], row["contact_requested_at"],
         row["contact_received_at"], row["contact_taken_by"], row["contact_taken_at"],
+        reason=row["contact_reason"], message=row["contact_message"],
+        call_within_minutes=row["contact_call_within"],
     )  # fmt: skip
 
 
@@ -322,7 +343,7 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
         await cur.execute(
             "SELECT p.id, p.ward_id, w.name AS ward_name, p.display_name, p.personal_number, p.birth_year,"
             " p.care_reason, p.enrolled_at, p.discharged_at, g.id AS gateway_id, g.status, g.status_at,"
-            " g.last_message_at, now() AS now, cr.*"
+            " g.last_message_at, now() AS now, cr.*, co.*, um.*, qr.*"
             " FROM patients p JOIN wards w ON w.id = p.ward_id LEFT JOIN gateways g ON g.patient_id = p.id "
             + _CARD_CONTACT
             + " WHERE p.id = %s",

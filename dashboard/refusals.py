@@ -99,6 +99,7 @@ HTTP: Mapping[C, tuple[int, str | None]] = MappingProxyType(
         C.SELF_CARE_TEXT_EMPTY: (422, "text"),
         C.SELF_CARE_TEXT_TOO_LONG: (422, "text"),
         C.NO_SELF_CARE: (404, None),
+        C.TEXT_CHARACTERS: (422, None),
         C.SCALE_CHOICE: (422, "scale"),
         C.SCALE_REASON_MISSING: (422, "reason"),
         C.OBSERVATION_ZONE: (422, "time"),

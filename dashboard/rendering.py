@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader
 from care.permissions import Action
 from dashboard.client_texts import CLIENT_TEXTS
 from dashboard.formatting import format_age, format_clock, format_date_time, format_minutes
+from dashboard.model import CALL_WITHIN_CHOICES
 
 if TYPE_CHECKING:
     from dashboard.model import PatientCard, StaffUser, WardOverview
@@ -74,6 +75,7 @@ class Renderer:
         env.globals["date_time"] = lambda at: format_date_time(at, zone)
         env.globals["minutes_text"] = format_minutes
         env.globals["client_texts"] = CLIENT_TEXTS
+        env.globals["call_within_choices"] = CALL_WITHIN_CHOICES
         self.env = env
         self._cards: Any = env.get_template("_cards.html").module
 

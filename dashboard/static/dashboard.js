@@ -72,6 +72,9 @@
           requestAnimationFrame(() => target.focus());
         }
       });
+      const within = old.querySelector("select.contact-call-within");
+      const withinTwin = fresh.querySelector("select.contact-call-within");
+      if (within && withinTwin) withinTwin.value = within.value; // the call time a nurse has chosen
       old.querySelectorAll(".alert-actions .action-error").forEach((error) => {
         const id = error.closest(".alert-actions").dataset.alertId;
         const twin = fresh.querySelector('.alert-actions[data-alert-id="' + id + '"] .action-error');
@@ -369,7 +372,9 @@
   document.addEventListener("click", (event) => {
     const button = event.target instanceof Element ? event.target.closest("button.contact-take-button") : null;
     if (!button) return;
-    contactAction(button.closest(".contact-request"), "take", {}, button);
+    const box = button.closest(".contact-request");
+    const within = box.querySelector("select.contact-call-within");
+    contactAction(box, "take", within ? { call_within_minutes: Number(within.value) } : {}, button);
   });
 
   // --- care-team orders (patient record): alert limits, SpO2 scale, monitoring plan --------------
