@@ -45,13 +45,16 @@ def assert_no_serious(page: Any, name: str) -> list[dict[str, Any]]:
 
 
 def small_targets(page: Any) -> list[str]:
-    """Visible interactive elements less than MIN_TARGET_PX tall (the skip link counts when shown)."""
+    """Visible interactive elements less than MIN_TARGET_PX tall (the skip link counts when shown). A
+    radio or checkbox inside its <label> is measured by the label: tapping the label is tapping it."""
     found: list[str] = page.evaluate(
         """([selector, min]) => Array.from(document.querySelectorAll(selector))
             .filter(el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
                 return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'
                     && r.right > 0 && r.left < innerWidth; })
-            .filter(el => el.getBoundingClientRect().height < min)
+            .filter(el => { const target = (el.matches('input[type=radio], input[type=checkbox]')
+                                            && el.closest('label')) || el;
+                return target.getBoundingClientRect().height < min; })
             .map(el => `${el.tagName.toLowerCase()}`
                        + ` "${(el.textContent || el.value || '').trim().slice(0, 40)}"`
                        + ` ${Math.round(el.getBoundingClientRect().height)} px`)""",
