@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import cli_care, cli_services
+from hemma import cli_care, cli_questionnaires, cli_services
 
 if TYPE_CHECKING:
     import uuid
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_service_commands(sub)
     _add_patient_commands(sub)
+    cli_questionnaires.add_commands(sub, _patient_id)
     _add_staff_commands(sub)
     _add_escalate_and_bench_commands(sub)
     return parser
