@@ -96,8 +96,10 @@ class WeightGainInputs:
     """The 3-day weight window and what the patient reported with it (the combined rule)."""
 
     weights: Series  # as RecentWeightsRequest reads it
-    # Per patient: epoch s of the newest answer to `questionnaire` if it reports `flag`, else NaN.
+    # Per patient: epoch s of the newest answer to `questionnaire` if it reports `flag`, else NaN; and
+    # then every flag of that answer, in the questionnaire's order (else empty).
     reported_at: np.ndarray
+    reported: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)

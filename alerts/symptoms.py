@@ -13,8 +13,9 @@ Through the same lifecycle and store as every device alert (alerts.store): a hig
 until acknowledged and escalates like any high alert; a low one waits its hold.
 
 The combined rule (alerts.weight.weight_gain_with_breathlessness, the one decision): while the weight
-rule is met and the heart-failure check reported more breathlessness, that flag is the high
-`weight_gain_3d` alert's fact, and this rule does not raise it again. Its other flags still count.
+rule is met and the heart-failure check reported more breathlessness, that answer (with its other
+flags: swollen ankles, sleeping propped up, the same story of fluid) is the high `weight_gain_3d`
+alert's fact, and this rule raises nothing for it. Other questionnaires' flags still count.
 
 Two registry entries share this kernel: `SymptomsRule` with each batch (new answers, claimed by the
 engine's timer like manual observations, and new weights, which can make a flag part of the weight
@@ -76,7 +77,7 @@ def judge_symptoms(reports: SymptomReports, *, now: datetime) -> Judged:
         wg.newest_at[reports.weight_row],
         np.where(reports_breathless, reports.authored_at, np.nan),
     )
-    counted = present & ~(both[:, None] & (reports.flag == breathless_code))
+    counted = present & ~both[:, None]  # the answer is the weight alert's fact: all of it
     priority = np.where(counted, reports.priority, 0).max(axis=1, initial=0)
     return Judged(priority.astype(np.int64), counted)
 
@@ -163,7 +164,7 @@ def symptoms_one(
     both = weight_gain_with_breathlessness_one(
         weight_gain_kg, weighed_at, authored_at if breathless else None
     )
-    counted = [(code, p) for code, p in flags if not (both and code == BREATHLESS_FLAG)]
+    counted = [] if both else list(flags)
     if not counted:
         return "clear", ()
     return max(p for _, p in counted), tuple(code for code, _ in counted)

@@ -90,9 +90,9 @@ def weight_gain_with_breathlessness(
     answer to the heart-failure check reported more breathlessness within `REPORT_WITHIN` of the newest
     weight (`breathless_at`: that answer's epoch s, NaN when the newest answer does not report it).
 
-    Then "weight_gain_3d" is high and carries both facts, and alerts.symptoms raises nothing of its own
-    for that flag: one alert, not two. Decided against the weight's time, not the clock's, so both
-    rules reach the same answer whenever either runs. NaN anywhere is False.
+    Then "weight_gain_3d" is high and carries both facts (the check's every flag), and alerts.symptoms
+    raises nothing of its own for that answer: one alert, not two. Decided against the weight's time,
+    not the clock's, so both rules reach the same answer whenever either runs. NaN anywhere is False.
     """
     with np.errstate(invalid="ignore"):
         close: np.ndarray = np.abs(breathless_at - weighed_at) <= REPORT_WITHIN.total_seconds()
@@ -106,6 +106,7 @@ def weight_gain_output(
     *,
     now: datetime,
     breathless_at: np.ndarray | None = None,
+    reported: Sequence[tuple[str, ...]] = (),
 ) -> RuleOutput:
     """Rule "weight_gain_3d" (medium: the HF team should act the same day; high with more breathlessness
     reported, `weight_gain_with_breathlessness`).
@@ -117,12 +118,14 @@ def weight_gain_output(
     measured = ~np.isnan(wg.gain)
     fire = measured & (wg.gain > WEIGHT_GAIN_KG + _FLOAT_GUARD)
     known = fire | (measured & (wg.gain <= WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN + _FLOAT_GUARD))
-    reported = np.full(fire.shape, np.nan) if breathless_at is None else breathless_at
-    both = weight_gain_with_breathlessness(wg.gain, wg.newest_at, reported)
+    reported_at = np.full(fire.shape, np.nan) if breathless_at is None else breathless_at
+    both = weight_gain_with_breathlessness(wg.gain, wg.newest_at, reported_at)
     priority = np.where(both, int(Priority.HIGH), int(Priority.MEDIUM))
 
     def facts(i: int) -> WeightGain3d:
-        flags = (BREATHLESS_FLAG,) if both[i] else ()
+        # The heart-failure check's whole answer: its other flags (swollen ankles, sleeping propped up)
+        # are the same story of fluid retention, told in this one alert.
+        flags = (reported[i] if reported else (BREATHLESS_FLAG,)) if both[i] else ()
         return WeightGain3d(gain_kg=float(wg.gain[i]), limit_kg=WEIGHT_GAIN_KG, reported=flags)
 
     return output_from_masks(
@@ -275,7 +278,9 @@ class WeightGainRule(WithEachBatch):
         # Readings may be up to MAX_CLOCK_SKEW ahead of the server clock and still be accepted.
         weights = inputs.weights
         gain = weight_gain(weights.values, weights.times, now=now + MAX_CLOCK_SKEW)
-        return weight_gain_output(gain, weights.patients, now=now, breathless_at=inputs.reported_at)
+        return weight_gain_output(
+            gain, weights.patients, now=now, breathless_at=inputs.reported_at, reported=inputs.reported
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,18 +238,19 @@ class RuleInputs:
         weights = self.load(ai.RecentWeightsRequest(request.patients, request.window))
         rows = self.conn.execute(
             "SELECT DISTINCT ON (patient_id) patient_id, extract(epoch FROM authored_at)::float8,"
-            " %(flag)s = ANY(flags) FROM questionnaire_responses WHERE patient_id = ANY(%(patients)s)"
+            " flags FROM questionnaire_responses WHERE patient_id = ANY(%(patients)s)"
             " AND questionnaire = %(q)s AND authored_at <= %(until)s"
             " ORDER BY patient_id, authored_at DESC, id DESC",
-            {"flag": request.flag, "patients": list(request.patients), "q": request.questionnaire,
-             "until": self.now},
-        ).fetchall()  # fmt: skip
+            {"patients": list(request.patients), "q": request.questionnaire, "until": self.now},
+        ).fetchall()
         order = {p: i for i, p in enumerate(request.patients)}
         reported_at = np.full(len(request.patients), np.nan)
-        for patient_id, at, flagged in rows:
-            if flagged:
+        reported: list[tuple[str, ...]] = [()] * len(request.patients)
+        for patient_id, at, flags in rows:
+            if request.flag in flags:
                 reported_at[order[patient_id]] = at
-        return ai.WeightGainInputs(weights, reported_at)
+                reported[order[patient_id]] = tuple(flags)
+        return ai.WeightGainInputs(weights, reported_at, tuple(reported))
 
     def _symptom_reports(self, request: ai.SymptomReportsRequest) -> ai.SymptomReports:
         """The newest response per patient and questionnaire within the window, with a row also for each

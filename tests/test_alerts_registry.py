@@ -34,7 +34,9 @@ NOW_S = NOW.timestamp()
 H = 3600.0
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
 SCOPE = Scope(
-    touched={v: frozenset({A, B}) for v in Vital}, entered=frozenset({A}), in_care=(A, B),
+    touched={v: frozenset({A, B}) for v in Vital},
+    entered=frozenset({A}),
+    in_care=(A, B),
     answered={"hemma-hf-daily": frozenset({A})},
 )  # every rule has something to do
 
@@ -79,7 +81,9 @@ def _inputs_for(request: InputRequest[Any]) -> object:
         case ai.RecentWeightsRequest(patients=patients) | ai.WeightHistoryRequest(patients=patients):
             return _weights(patients)
         case ai.WeightGainRequest(patients=patients):
-            return ai.WeightGainInputs(_weights(patients), reported_at=_row(NOW_S - H, np.nan))
+            return ai.WeightGainInputs(
+                _weights(patients), reported_at=_row(NOW_S - H, np.nan), reported=(("breathless-worse",), ())
+            )
         case ai.SymptomReportsRequest():
             return ai.SymptomReports(
                 (A, B), ("hemma-hf-daily", "hemma-wellbeing"), authored_at=_row(NOW_S - H, NOW_S - 40 * H),

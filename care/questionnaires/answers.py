@@ -51,7 +51,7 @@ ENTER_FOR_PATIENT = Action.RECORD_OBSERVATION
 # C0 and C1 controls but tab, line feed and carriage return; bidi embeddings, overrides and isolates;
 # lone surrogates (the same characters dashboard.inputs refuses in staff text).
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_PLAIN = re.compile(r"^[a-z0-9_-]{1,40}$")
+_PLAIN = re.compile(r"^[a-z0-9._-]{1,40}$")
 _TRUE, _FALSE = ("true", "ja", "yes"), ("false", "nej", "no")
 
 
