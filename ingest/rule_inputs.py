@@ -260,6 +260,8 @@ class RuleInputs:
         if request.patients is None:
             live = {(p, rule.removeprefix(prefix)) for p, rule in self.live_keys(RuleFamily.SYMPTOMS)}
             patients = sorted({p for p, _ in live})
+            if not patients:  # the usual tick: no symptoms alert is live, nothing to read
+                return _no_reports()
         else:
             patients = list(request.patients)
             rows = self.conn.execute(
@@ -292,6 +294,8 @@ class RuleInputs:
                     codes.append(code)
                 flag[row, col] = codes.index(code)
                 priority[row, col] = int(Priority.parse(label))
+        if not keys:
+            return _no_reports()
         who = tuple(sorted({p for p, _ in keys}))
         weights = self.load(ai.RecentWeightsRequest(who, request.weight_window))
         order = {p: i for i, p in enumerate(who)}
@@ -411,6 +415,14 @@ _READERS: dict[type, Callable[[RuleInputs, Any], object]] = {
     ai.DeviceStatesRequest: RuleInputs._devices,
     ai.ContactRequestsRequest: RuleInputs._contact_requests,
 }
+
+
+def _no_reports() -> ai.SymptomReports:
+    empty = np.full((0, 1), np.nan)
+    return ai.SymptomReports(
+        (), (), np.zeros(0), (), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.int64),
+        ai.Series((), empty, empty), np.zeros(0, np.int64),
+    )  # fmt: skip
 
 
 def _floats(rows: Sequence[Sequence[Any]], column: int) -> np.ndarray:

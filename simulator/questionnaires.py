@@ -15,6 +15,7 @@ morning stores one response.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -97,3 +98,18 @@ def answer_morning(
         patient_id=patient_id, questionnaire=q.id, version=q.version, answers=chosen.answers,
         response_id=response_key(patient_id, q.id, elapsed), source=BySimulator(), origin=None, now=now,
     ))  # fmt: skip
+
+
+def answer_all_mornings(
+    conn: psycopg.Connection[Any],
+    patients: Iterable[tuple[uuid.UUID, Scenario]],
+    *,
+    elapsed: timedelta,
+    now: datetime | None = None,
+) -> list[Answered]:
+    """Every simulated patient's answers for the morning `elapsed` into the scenario (`hemma demo`
+    calls this once per simulated day; a repeat the same day stores nothing new)."""
+    return [
+        answer_morning(conn, patient_id=patient_id, scenario=scenario, elapsed=elapsed, now=now)
+        for patient_id, scenario in patients
+    ]

@@ -634,3 +634,22 @@ def test_the_cli_schedules_and_enters_a_telephone_answer(
     assert db.execute(
         "SELECT entry_point FROM access_log WHERE action = 'record_observation'"
     ).fetchall() == [("cli",)]
+
+
+def test_the_simulator_answers_each_patients_questionnaire_once_a_morning(
+    db: psycopg.Connection, ward: Any
+) -> None:
+    from simulator.questionnaires import answer_all_mornings
+    from simulator.scenarios import make_scenario
+
+    anna, bertil, _ = ward
+    patients = [(anna.patient_id, make_scenario("heart_failure")), (bertil.patient_id, make_scenario("copd"))]
+    first = answer_all_mornings(db, patients, elapsed=timedelta(days=4, minutes=20))
+    assert [(a.questionnaire, a.flags, a.stored) for a in first] == [
+        (HF, ("breathless-worse", "swollen-legs", "orthopnoea"), True),  # 3.2 kg in 3 days by now
+        ("hemma-copd-daily", (), True),
+    ]
+    again = answer_all_mornings(db, patients, elapsed=timedelta(days=4, hours=2))  # the same morning
+    assert [a.stored for a in again] == [False, False]
+    day_one = answer_all_mornings(db, patients[:1], elapsed=timedelta(days=1, minutes=20))
+    assert day_one[0].flags == () and day_one[0].score == 1  # 0.8 kg up: ankles a little, breathing as usual

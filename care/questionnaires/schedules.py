@@ -32,7 +32,7 @@ from storage.steps import Notify, Sql, Steps
 
 GRACE = timedelta(hours=2)
 MAX_TIMES = 6  # questionnaire_schedules' CHECK
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
 class SlotState(StrEnum):
