@@ -45,6 +45,7 @@ from alerts.weight import (
     WEIGHT_WINDOW_SLACK,
     weight_gain,
     weight_gain_with_breathlessness,
+    weight_gain_with_breathlessness_one,
 )
 from core.contract import MAX_CLOCK_SKEW
 from core.vitals import Vital
@@ -156,8 +157,6 @@ def symptoms_one(
     now_s: float,
 ) -> tuple[Priority | str, tuple[str, ...]]:
     """One row: ("clear", ()) or (the priority, the flags that count)."""
-    from alerts.weight import weight_gain_with_breathlessness_one
-
     if authored_at is None or math.isnan(authored_at) or authored_at < now_s - SYMPTOM_WINDOW.total_seconds():
         return "clear", ()
     breathless = questionnaire == HF_CHECK and any(code == BREATHLESS_FLAG for code, _ in flags)

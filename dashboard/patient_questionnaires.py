@@ -8,8 +8,8 @@
   the patient's answers kept and the question at fault marked; success goes (303) to
 * `GET /p/fragor/{questionnaire}/tack/{response_id}`: a calm thank-you, what happens next, and, when
   an answer raised a flag, that the ward sees the answers. Never a score: scores are for staff.
-* `today_questionnaires(conn, viewer, now)`: the Idag screen's list (`_today_questionnaires.html`),
-  also served as the live fragment `GET /p/fragment/dagens-fragor`.
+* `today_questionnaires(conn, viewer, now)`: the Idag screen's list (`_today_questionnaires.html`,
+  which reads it as `questionnaires`), also served alone as `GET /p/fragment/dagens-fragor`.
 
 The record's staff routes (`/patients/{id}/questionnaires/...`) are dashboard.record_questionnaires',
 included here.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -35,6 +35,7 @@ from care.questionnaires import AnswerProblem, ByPatient, Questionnaire, SlotSta
 from care.questionnaires import questionnaire as find_questionnaire
 from care.questionnaires.definitions import MAX_FREE_TEXT
 from care.refusals import RefusalCode, Refused
+from core.settings import get_settings
 from dashboard import record_questionnaires
 from dashboard.patient_realm import (
     client_address,
@@ -234,10 +235,11 @@ class TodayQuestionnaires:
 async def today_questionnaires(
     conn: psycopg.AsyncConnection[Any], viewer: PatientViewer, now: datetime, *, zone: tzinfo | None = None
 ) -> TodayQuestionnaires:
-    """Today's scheduled questionnaires of the viewer's patient, for the Idag screen. Runs in the
-    caller's logged read (`patient_read(..., PatientAction.VIEW_TODAY, ...)`); `zone` is the site's
-    (default: `now`'s own zone, so pass `now` in the site's zone, e.g. `datetime.now(renderer.zone)`)."""
-    local = zone or now.tzinfo or UTC
+    """Today's scheduled questionnaires of the viewer's patient, for the Idag screen (its `TodayPart`
+    "questionnaires": the partial reads the result as `questionnaires`). Runs in the caller's logged
+    read (`patient_read(..., PatientAction.VIEW_TODAY, ...)`). "Today" is the site's day
+    (HEMMA_SITE_TIMEZONE) unless `zone` says otherwise, whatever zone `now` is given in."""
+    local = zone or get_settings().site_zone()
     slots = await run_async(conn, due_today(viewer.patient_id, now, local))
     return TodayQuestionnaires(
         tuple(
@@ -262,6 +264,4 @@ async def today_fragment(
     zone = request.app.state.renderer.zone
     async with patient_read(request, viewer, PatientAction.VIEW_TODAY, "today:questionnaires") as conn:
         today = await today_questionnaires(conn, viewer, datetime.now(zone), zone=zone)
-    return render_patient(
-        request, "patient_app/_today_questionnaires.html", viewer, today_questionnaires=today
-    )
+    return render_patient(request, "patient_app/_today_questionnaires.html", viewer, questionnaires=today)

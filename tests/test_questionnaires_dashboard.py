@@ -198,7 +198,7 @@ def test_a_relative_sees_todays_list_but_does_not_answer(
         assert 'href="/p/fragor/' not in today.text
     with device(base_url, ward.token) as client:
         today = client.get("/p/fragment/dagens-fragor").text
-        assert '<h2 id="dagens-fragor">Dagens frågor</h2>' in today
+        assert '<h3 id="dagens-fragor">Dagens frågor</h3>' in today
         assert f'href="/p/fragor/{HF}"' in today and "Dags att svara" in today
         post_answers(client, client.get(FORM).text, HF_USUAL)
         today = client.get("/p/fragment/dagens-fragor").text
