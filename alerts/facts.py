@@ -45,6 +45,9 @@ class News2Risk:
 class WeightGain3d:
     gain_kg: float
     limit_kg: float
+    # Symptom flags the patient reported with the gain (alerts.weight.weight_gain_with_breathlessness:
+    # the combined rule, one high alert carrying both facts); empty for the weight alone.
+    reported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +123,14 @@ class ContactRequestOpen:
     source: str  # "button"
 
 
+@dataclass(frozen=True, slots=True)
+class SymptomsReported:
+    questionnaire: str  # its id, e.g. "hemma-hf-daily"
+    symptoms: tuple[str, ...]  # the flag codes of the newest answer, in the questionnaire's order
+
+
 Facts = (
     ThresholdBreach | News2Risk | WeightGain3d | WeightAboveBaseline | TrendSlope | TrendRise | MissingVital
     | DeviceSilent | GatewayOffline | ReceiptsOverdue | BatteryLow | ClockNotSet | ConfigNotApplied
-    | ContactRequestOpen
+    | ContactRequestOpen | SymptomsReported
 )  # fmt: skip

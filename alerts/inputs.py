@@ -91,11 +91,60 @@ class RecentWeightsRequest(InputRequest[Series]):
     window: timedelta
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class WeightGainInputs:
+    """The 3-day weight window and what the patient reported with it (the combined rule)."""
+
+    weights: Series  # as RecentWeightsRequest reads it
+    # Per patient: epoch s of the newest answer to `questionnaire` if it reports `flag`, else NaN; and
+    # then every flag of that answer, in the questionnaire's order (else empty).
+    reported_at: np.ndarray
+    reported: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WeightGainRequest(InputRequest[WeightGainInputs]):
+    """Recent weights, and whether the newest answer to a questionnaire carries a flag."""
+
+    patients: Patients
+    window: timedelta
+    questionnaire: str
+    flag: str
+
+
 @dataclass(frozen=True, slots=True)
 class WeightHistoryRequest(InputRequest[Series]):
     """Every trustworthy weight since enrolment (the EWMA chart is replayed, so a restart changes nothing)."""
 
     patients: Patients
+
+
+# --- what the patient reported (alerts.symptoms) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SymptomReports:
+    """One row per (patient, questionnaire): the newest response within the window and its flags,
+    and the patients' recent weights (the combined rule decides with them)."""
+
+    patients: Patients  # of each row; a patient has one row per questionnaire
+    questionnaires: tuple[str, ...]
+    authored_at: np.ndarray  # epoch s; NaN: none within the window (a live alert to judge)
+    codes: tuple[str, ...]  # the flag codes the rows use
+    flag: np.ndarray  # [rows, flags] int: index into `codes` in the answer's order, -1 = none
+    priority: np.ndarray  # [rows, flags] int: each flag's Priority value, 0 = none
+    weights: Series  # one row per patient of `weights.patients`
+    weight_row: np.ndarray  # int per row: its patient's row in `weights`
+
+
+@dataclass(frozen=True, slots=True)
+class SymptomReportsRequest(InputRequest[SymptomReports]):
+    """`patients`' newest response of each questionnaire answered within `window`, and each live
+    symptoms alert of theirs; None: every patient in care with a live symptoms alert (the timer)."""
+
+    patients: Patients | None
+    window: timedelta
+    weight_window: timedelta
 
 
 # --- trends (alerts.trends) -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from alerts.facts import (
     MissingVital,
     News2Risk,
     ReceiptsOverdue,
+    SymptomsReported,
     ThresholdBreach,
     TrendRise,
     TrendSlope,
@@ -61,6 +62,22 @@ TREND_TEXT: dict[str, str] = {
 # How the patient asked for contact (contract.KitEvent.source, or the app: care.contact), in the alert
 # text and on the card.
 CONTACT_SOURCE_SV = {"button": "knappen", "app": "appen"}
+# What the patient reported, by the flag code an answer option carries (care/questionnaires/data:
+# the Hemma extension `alert-flag`), as staff read it after "Patienten rapporterar:". The one list of
+# known flags: a questionnaire whose option names another code fails to load (care.questionnaires).
+SYMPTOM_SV: dict[str, str] = {
+    "breathless-worse": "mycket mer andfådd",
+    "swollen-legs": "mer svullna anklar eller ben",
+    "orthopnoea": "behövt fler kuddar eller sovit sittande",
+    "dizzy": "yrsel",
+    "fainted": "har svimmat",
+    "cough-worse": "mycket mer hosta",
+    "sputum-more": "mer slem",
+    "sputum-colour": "slemmet har ändrat färg",
+    "reliever-more": "tagit snabbverkande inhalator oftare",
+    "activities-limited": "orkar inte sina vanliga sysslor",
+    "feeling-worse": "mår sämre",
+}
 # NEWS2 clinical risk by its label (alerts.news2.RISK_LABELS): alert texts, the record, the ward's chips.
 NEWS2_RISK_SV = {"low": "låg", "low-medium": "låg–medel", "medium": "medel", "high": "hög"}
 
@@ -73,8 +90,9 @@ def render(facts: Facts) -> str:
         case News2Risk(total=total, incomplete=incomplete, risk=risk):
             shown = f"≥ {total} (ofullständig)" if incomplete else str(total)
             return f"NEWS2 {shown}: {NEWS2_RISK_SV[risk]} risk"
-        case WeightGain3d(gain_kg=gain, limit_kg=limit):
-            return f"Viktökning {gain:.1f} kg på 3 dygn (gräns {limit:g} kg)".replace(".", ",")
+        case WeightGain3d(gain_kg=gain, limit_kg=limit, reported=reported):
+            text = f"Viktökning {gain:.1f} kg på 3 dygn (gräns {limit:g} kg)".replace(".", ",")
+            return f"{text}; {_reported(reported)}" if reported else text
         case WeightAboveBaseline(excess_kg=excess, limit_kg=limit):
             return f"Vikten {excess:.1f} kg över patientens baslinje (gräns {limit:.1f} kg)".replace(".", ",")
         case TrendSlope():
@@ -111,6 +129,9 @@ def render(facts: Facts) -> str:
         case ContactRequestOpen(waited_s=waited, source=source):
             how = CONTACT_SOURCE_SV.get(source, source)
             return f"Patienten har bett om kontakt för {_duration(waited)} sedan ({how})"
+        case SymptomsReported(symptoms=symptoms):
+            text = _reported(symptoms)
+            return text[:1].upper() + text[1:]
     raise TypeError(f"no Swedish text for {type(facts).__name__}")  # pragma: no cover - mypy sees all
 
 
@@ -127,6 +148,11 @@ def _threshold(facts: ThresholdBreach) -> str:
         text = WARD_THRESHOLD_TEXT[(facts.rule, facts.priority)]
     value = info.format(facts.value)
     return f"{text}: {value}" if facts.beyond else f"{text}; senast {value}"
+
+
+def _reported(symptoms: tuple[str, ...]) -> str:
+    """ "patienten rapporterar: mycket mer andfådd, yrsel" (a code without words is shown as it is)."""
+    return "patienten rapporterar: " + ", ".join(SYMPTOM_SV.get(code, code) for code in symptoms)
 
 
 def _duration(seconds: float) -> str:

@@ -16,6 +16,7 @@ from alerts.kit_config import ConfigNotAppliedRule
 from alerts.missing import DeviceRule, GatewayOfflineRule, MissingVitalRule, ReceiptsOverdueRule
 from alerts.news2 import News2Rule
 from alerts.rule import Rule, RuleFamily
+from alerts.symptoms import SymptomsExpiryRule, SymptomsRule
 from alerts.trends import RESTING_PULSE_RISING, SPO2_FALLING, SYSTOLIC_FALLING, RiseTrendRule, SlopeTrendRule
 from alerts.weight import WeightBaselineRule, WeightGainRule
 
@@ -25,6 +26,7 @@ RULES: tuple[Rule[Any], ...] = (
     News2Rule(),
     WeightGainRule(),
     WeightBaselineRule(),
+    SymptomsRule(),
     # On the timer, for every patient in care.
     SlopeTrendRule(SPO2_FALLING),
     SlopeTrendRule(SYSTOLIC_FALLING),
@@ -37,4 +39,5 @@ RULES: tuple[Rule[Any], ...] = (
     DeviceRule(RuleFamily.CLOCK_NOT_SET),
     ConfigNotAppliedRule(),
     ContactRequestOpenRule(),
+    SymptomsExpiryRule(),
 )

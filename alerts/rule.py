@@ -51,6 +51,7 @@ class RuleFamily(StrEnum):
     CLOCK_NOT_SET = "clock_not_set"  # clock_not_set:<device>
     CONFIG_NOT_APPLIED = "config_not_applied"  # alerts.kit_config
     CONTACT_REQUEST_OPEN = "contact_request_open"  # alerts.contact: the box's button, nobody took it
+    SYMPTOMS = "symptoms"  # symptoms:<questionnaire>, alerts.symptoms: what the patient reported
     NOTIFICATION_FAILING = "notification_failing"  # notification_failing:<channel>, paging.alarms
 
     @property
@@ -79,6 +80,7 @@ _KEYED = frozenset(
         RuleFamily.BATTERY_LOW,
         RuleFamily.CLOCK_NOT_SET,
         RuleFamily.NOTIFICATION_FAILING,
+        RuleFamily.SYMPTOMS,
     }
 )
 
@@ -99,7 +101,8 @@ def family_of(rule_key: str) -> RuleFamily:
 
 class Trigger(Enum):
     # With each committed batch, for the patients and vitals it touched (and, on the timer, for the
-    # manual observations entered since: they are a batch too, one a nurse typed).
+    # manual observations entered and the questionnaires answered since: they are a batch too, one a
+    # nurse typed or the patient answered).
     BATCH = "batch"
     # On the engine's timer (HEMMA_ENGINE_TICK_SECONDS), for every patient in care.
     TICK = "tick"
@@ -107,14 +110,22 @@ class Trigger(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Who a run of the rules is about. A batch fills `touched` (and `entered`), the timer `in_care`."""
+    """Who a run of the rules is about. A batch fills `touched` (and `entered`, `answered`), the timer
+    `in_care`."""
 
     touched: Mapping[Vital, frozenset[uuid.UUID]] = field(default_factory=dict)
     entered: frozenset[uuid.UUID] = frozenset()  # patients with a new manual observation
+    # Patients with a new questionnaire response, by questionnaire id (care.questionnaires).
+    answered: Mapping[str, frozenset[uuid.UUID]] = field(default_factory=dict)
     in_care: tuple[uuid.UUID, ...] = ()
 
     def patients_of(self, vitals: tuple[Vital, ...]) -> set[uuid.UUID]:
         return {p for v in vitals for p in self.touched.get(v, ())}
+
+    def answering(self, questionnaires: tuple[str, ...] | None = None) -> set[uuid.UUID]:
+        """Patients who answered any of `questionnaires` (None: any questionnaire)."""
+        chosen = tuple(self.answered) if questionnaires is None else questionnaires
+        return {p for q in chosen for p in self.answered.get(q, ())}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,10 @@
   by L·sd·sqrt(λ/(2-λ)). In control, the baseline follows slow drift of dry weight (EWMA with weight
   `adapt`); out of control it freezes, so a decompensation is never learnt as the new normal. A
   clinician's new dry weight means `BaselineChart.restart` for that patient.
+* Combined with what the patient reports (issue 10): a gain of more than 2 kg in 3 days *and* more
+  breathlessness in the daily heart-failure check is one high "weight_gain_3d" alert carrying both
+  facts, never a medium weight alert and a separate symptoms alert. `weight_gain_with_breathlessness`
+  is that decision, the one function both this rule and alerts.symptoms call.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from alerts.facts import WeightAboveBaseline, WeightGain3d
-from alerts.inputs import RecentWeightsRequest, Series, WeightHistoryRequest
+from alerts.inputs import Series, WeightGainInputs, WeightGainRequest, WeightHistoryRequest
 from alerts.model import Priority, RuleOutput
 from alerts.requests import output_from_masks
 from alerts.rule import RuleFamily, Scope, WithEachBatch
@@ -42,6 +46,12 @@ WEIGHT_WINDOW_SLACK = timedelta(hours=6)
 WEIGHT_CLEAR_MARGIN = 0.5  # kg: hysteresis of the 3-day rule, about one day's weighing noise
 BASELINE_RULE = RuleFamily.WEIGHT_BASELINE.key()
 _FLOAT_GUARD = 1e-6  # 72.3 - 70.3 is 2.0000000000000284 in binary: not "more than 2 kg"
+# The combined rule: the daily heart-failure check (care/questionnaires/data/hemma-hf-daily.json) and
+# its flag for "Mycket mer andfådd", reported within a day of the newest weight (before or after it:
+# a patient weighs and answers in the same morning routine, in either order).
+HF_CHECK = "hemma-hf-daily"
+BREATHLESS_FLAG = "breathless-worse"
+REPORT_WITHIN = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +83,33 @@ def weight_gain(
     return WeightGain(gain, newest, np.where(has, newest_at, np.nan))
 
 
-def weight_gain_output(wg: WeightGain, patient_ids: Sequence[uuid.UUID], *, now: datetime) -> RuleOutput:
-    """Rule "weight_gain_3d" (medium: the HF team should act the same day).
+def weight_gain_with_breathlessness(
+    gain: np.ndarray, weighed_at: np.ndarray, breathless_at: np.ndarray
+) -> np.ndarray:
+    """The combined rule, per row: the 3-day weight rule is met (more than 2 kg) and the patient's newest
+    answer to the heart-failure check reported more breathlessness within `REPORT_WITHIN` of the newest
+    weight (`breathless_at`: that answer's epoch s, NaN when the newest answer does not report it).
+
+    Then "weight_gain_3d" is high and carries both facts (the check's every flag), and alerts.symptoms
+    raises nothing of its own for that answer: one alert, not two. Decided against the weight's time,
+    not the clock's, so both rules reach the same answer whenever either runs. NaN anywhere is False.
+    """
+    with np.errstate(invalid="ignore"):
+        close: np.ndarray = np.abs(breathless_at - weighed_at) <= REPORT_WITHIN.total_seconds()
+        both: np.ndarray = (gain > WEIGHT_GAIN_KG + _FLOAT_GUARD) & close
+    return both
+
+
+def weight_gain_output(
+    wg: WeightGain,
+    patient_ids: Sequence[uuid.UUID],
+    *,
+    now: datetime,
+    breathless_at: np.ndarray | None = None,
+    reported: Sequence[tuple[str, ...]] = (),
+) -> RuleOutput:
+    """Rule "weight_gain_3d" (medium: the HF team should act the same day; high with more breathlessness
+    reported, `weight_gain_with_breathlessness`).
 
     It clears only when the gain is back to `WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN` or less: between the
     two it says nothing, so a gain hovering around 2 kg (day-to-day noise is ~0.5 kg) keeps one alert
@@ -83,13 +118,19 @@ def weight_gain_output(wg: WeightGain, patient_ids: Sequence[uuid.UUID], *, now:
     measured = ~np.isnan(wg.gain)
     fire = measured & (wg.gain > WEIGHT_GAIN_KG + _FLOAT_GUARD)
     known = fire | (measured & (wg.gain <= WEIGHT_GAIN_KG - WEIGHT_CLEAR_MARGIN + _FLOAT_GUARD))
+    reported_at = np.full(fire.shape, np.nan) if breathless_at is None else breathless_at
+    both = weight_gain_with_breathlessness(wg.gain, wg.newest_at, reported_at)
+    priority = np.where(both, int(Priority.HIGH), int(Priority.MEDIUM))
 
     def facts(i: int) -> WeightGain3d:
-        return WeightGain3d(gain_kg=float(wg.gain[i]), limit_kg=WEIGHT_GAIN_KG)
+        # The heart-failure check's whole answer: its other flags (swollen ankles, sleeping propped up)
+        # are the same story of fluid retention, told in this one alert.
+        flags = (reported[i] if reported else (BREATHLESS_FLAG,)) if both[i] else ()
+        return WeightGain3d(gain_kg=float(wg.gain[i]), limit_kg=WEIGHT_GAIN_KG, reported=flags)
 
     return output_from_masks(
         patient_ids=patient_ids, rule=WEIGHT_GAIN_RULE, vital=Vital.BODY_WEIGHT.value,
-        priority=Priority.MEDIUM, fire=fire, known=known, value=wg.gain, threshold=WEIGHT_GAIN_KG,
+        priority=priority, fire=fire, known=known, value=wg.gain, threshold=WEIGHT_GAIN_KG,
         observed_at=wg.newest_at, facts=facts, now=now,
     )  # fmt: skip
 
@@ -222,18 +263,24 @@ def _weighed(scope: Scope) -> tuple[uuid.UUID, ...]:
 
 @dataclass(frozen=True, slots=True)
 class WeightGainRule(WithEachBatch):
-    """ESC/HFA "more than 2 kg within 3 days" for the patients who just sent a weight."""
+    """ESC/HFA "more than 2 kg within 3 days" for the patients who just sent a weight, and for those who
+    just answered the heart-failure check (an answer after the weight can make the alert high)."""
 
     family: RuleFamily = RuleFamily.WEIGHT_GAIN
 
-    def request(self, scope: Scope) -> RecentWeightsRequest | None:
-        patients = _weighed(scope)
-        return RecentWeightsRequest(patients, WEIGHT_WINDOW + WEIGHT_WINDOW_SLACK) if patients else None
+    def request(self, scope: Scope) -> WeightGainRequest | None:
+        patients = tuple(sorted(set(_weighed(scope)) | scope.answering((HF_CHECK,))))
+        if not patients:
+            return None
+        return WeightGainRequest(patients, WEIGHT_WINDOW + WEIGHT_WINDOW_SLACK, HF_CHECK, BREATHLESS_FLAG)
 
-    def evaluate(self, inputs: Series, now: datetime) -> RuleOutput:
+    def evaluate(self, inputs: WeightGainInputs, now: datetime) -> RuleOutput:
         # Readings may be up to MAX_CLOCK_SKEW ahead of the server clock and still be accepted.
-        gain = weight_gain(inputs.values, inputs.times, now=now + MAX_CLOCK_SKEW)
-        return weight_gain_output(gain, inputs.patients, now=now)
+        weights = inputs.weights
+        gain = weight_gain(weights.values, weights.times, now=now + MAX_CLOCK_SKEW)
+        return weight_gain_output(
+            gain, weights.patients, now=now, breathless_at=inputs.reported_at, reported=inputs.reported
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +309,17 @@ class WeightBaselineRule(WithEachBatch):
 
 
 # --- scalar twins, used only in tests ---------------------------------------------------------
+
+
+def weight_gain_with_breathlessness_one(
+    gain: float | None, weighed_at: float, breathless_at: float | None
+) -> bool:
+    if gain is None or breathless_at is None or math.isnan(gain) or math.isnan(breathless_at):
+        return False
+    return (
+        gain > WEIGHT_GAIN_KG + _FLOAT_GUARD
+        and abs(breathless_at - weighed_at) <= REPORT_WITHIN.total_seconds()
+    )
 
 
 def weight_gain_one(

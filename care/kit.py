@@ -27,7 +27,14 @@ from care.access_log import OPERATOR
 from care.acting import ActingStaff, Origin, acting_staff, audited, check_ward_access, staff_for_patient
 from care.permissions import EquipmentAction
 from care.refusals import RefusalCode, Refused
-from core.contract import MAX_KIT_DEVICES, KitConfig, KitDevice, PlannedMeasurement, UnknownDevice
+from core.contract import (
+    MAX_KIT_DEVICES,
+    MAX_REMINDER_TIMES,
+    KitConfig,
+    KitDevice,
+    PlannedMeasurement,
+    UnknownDevice,
+)
 from core.events import VitalsChanged
 from storage.steps import Notify, Sql, Steps
 
@@ -287,7 +294,8 @@ def config_changed(
 def kit_config(gateway_id: str) -> Steps[KitConfig | None]:
     """The kit's current configuration as the wire carries it, or None when it has none: its active
     devices (in the order added), and the monitoring plan of the patient in care holding it as the
-    schedule (a kit in stock has none). The one builder of a KitConfig."""
+    schedule and the times of their questionnaire schedules as the box's reminder times (a kit in
+    stock has neither). The one builder of a KitConfig."""
     row = yield Sql(
         "SELECT k.version, k.issued_at, p.id FROM kit_configs k JOIN gateways g ON g.id = k.gateway_id"
         " LEFT JOIN patients p ON p.id = g.patient_id AND p.discharged_at IS NULL WHERE k.gateway_id = %s",
@@ -304,10 +312,19 @@ def kit_config(gateway_id: str) -> Steps[KitConfig | None]:
         fetch="all",
     )
     plans: list[Any] = []
+    reminders: list[Any] = []
     if patient_id is not None:
         plans = yield Sql(
             "SELECT vital, every_minutes FROM monitoring_plans WHERE patient_id = %s ORDER BY vital",
             (patient_id,),
+            fetch="all",
+        )
+        # The daily check-ins are the patient's routine (weigh, measure, answer): the box reminds at
+        # their times (care.questionnaires.schedules). The first MAX_REMINDER_TIMES of the day.
+        reminders = yield Sql(
+            "SELECT DISTINCT to_char(t, 'HH24:MI') FROM questionnaire_schedules, unnest(times) AS t"
+            " WHERE patient_id = %s ORDER BY 1 LIMIT %s",
+            (patient_id, MAX_REMINDER_TIMES),
             fetch="all",
         )
     return KitConfig(
@@ -317,6 +334,7 @@ def kit_config(gateway_id: str) -> Steps[KitConfig | None]:
         issued_at=issued_at,
         devices=tuple(KitDevice(address=a, profile=p, passkey=k) for a, p, k in devices),
         schedule=tuple(PlannedMeasurement(vital=v, every_minutes=int(m)) for v, m in plans),
+        reminder_times=tuple(str(r[0]) for r in reminders),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import cli_care, cli_patient_app, cli_services
+from hemma import cli_care, cli_patient_app, cli_questionnaires, cli_services
 
 if TYPE_CHECKING:
     import uuid
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(sub)
     _add_patient_commands(sub)
     cli_patient_app.register(sub, _patient_id)
+    cli_questionnaires.add_commands(sub, _patient_id)
     _add_staff_commands(sub)
     _add_escalate_and_bench_commands(sub)
     return parser

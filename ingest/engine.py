@@ -9,8 +9,9 @@ Two entry points, both inside a database transaction the caller owns:
   transaction has committed (`committed`).
 * `tick`, every `tick_every` (15 s by default), for everything that happens without a reading: pending
   alerts whose hold time has passed and snoozes that ran out (`alerts.store`), manual observations
-  entered on the dashboard (the batch rules again, for what a nurse typed), and every rule triggered
-  by the timer (trends, the technical alarms), each at its own cadence.
+  entered on the dashboard and questionnaires the patient answered (the batch rules again, for what
+  a nurse typed or the patient reported), and every rule triggered by the timer (trends, the technical
+  alarms), each at its own cadence.
 
 This module only orchestrates: for each rule it asks for the rule's inputs (`ingest.rule_inputs`, the
 one module that reads the database for rules), calls the rule's pure `evaluate`, and hands the requests
@@ -69,6 +70,7 @@ class EngineStats:
 
     trend_rebuilds: int = 0
     manual_evaluated: int = 0
+    answers_evaluated: int = 0  # questionnaire responses judged (care.questionnaires stores them)
     late_trend_samples: int = 0  # older than their trend window on arrival (they are in the database)
 
 
@@ -159,7 +161,7 @@ class AlertEngine:
         changes = store.promote_due(conn, now=now) + store.expire_snoozes(conn, now=now)
         reads = RuleInputs(conn, now=now)
         ward_of = reads.wards_in_care()
-        requests, clears = self._manual_observations(reads, now=now)
+        requests, clears = self._entered_since(reads, now=now)
         if self._trends is None:
             self._rebuild_trends(reads, now=now, patients=list(ward_of))
         more = self._run(reads, Trigger.TICK, Scope(in_care=tuple(ward_of)), now=now)
@@ -201,17 +203,24 @@ class AlertEngine:
         self._last_run[index] = now
         return True
 
-    def _manual_observations(self, reads: RuleInputs, *, now: datetime) -> RuleOutput:
-        """Observations entered since the last tick, through the batch rules: NEWS2 for every patient
-        with an entry, respiration-rate thresholds for those with a respiration rate."""
+    def _entered_since(self, reads: RuleInputs, *, now: datetime) -> RuleOutput:
+        """Observations entered and questionnaires answered since the last tick, through the batch
+        rules: NEWS2 for every patient with an entry, respiration-rate thresholds for those with a
+        respiration rate, the symptoms and weight rules for those who answered."""
         rows = reads.claim_manual_observations()
-        if not rows:
+        answers = reads.claim_questionnaire_responses()
+        if not rows and not answers:
             return [], []
         self.stats.manual_evaluated += len(rows)
+        self.stats.answers_evaluated += len(answers)
         counted = frozenset(p for p, has_rate in rows if has_rate)
+        answered: dict[str, set[uuid.UUID]] = {}
+        for patient_id, questionnaire in answers:
+            answered.setdefault(questionnaire, set()).add(patient_id)
         scope = Scope(
             touched={Vital.RESPIRATORY_RATE: counted} if counted else {},
             entered=frozenset(p for p, _ in rows),
+            answered={q: frozenset(who) for q, who in answered.items()},
         )
         return self._run(reads, Trigger.BATCH, scope, now=now)
 

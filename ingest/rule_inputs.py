@@ -67,6 +67,18 @@ class RuleInputs:
             (self.now,),
         ).fetchall()
 
+    def claim_questionnaire_responses(self) -> list[tuple[uuid.UUID, str]]:
+        """(patient, questionnaire) of the responses stored since the last tick, marked as evaluated in
+        this transaction, as manual observations are (care.questionnaires stores them; the engine judges
+        them here, never in the patient's request)."""
+        return self.conn.execute(
+            "UPDATE questionnaire_responses SET evaluated_at = %s"
+            " WHERE id IN (SELECT id FROM questionnaire_responses WHERE evaluated_at IS NULL"
+            " ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED)"
+            " RETURNING patient_id, questionnaire",
+            (self.now,),
+        ).fetchall()
+
     def live_keys(self, family: RuleFamily) -> set[tuple[uuid.UUID, str]]:
         """(patient, key) of every live alert of `family`: rules that judge everyone on the timer send
         clears only for these, not one per patient per tick. One read per run for every family (a
@@ -220,6 +232,78 @@ class RuleInputs:
         ).fetchall()  # fmt: skip
         return ai.Series(request.patients, *padded_rows(rows, request.patients))
 
+    def _weight_gain(self, request: ai.WeightGainRequest) -> ai.WeightGainInputs:
+        """Recent weights, and the time of each patient's newest answer to the questionnaire when it
+        carries the flag (the combined rule: the newest answer decides, "Som vanligt" ends it)."""
+        weights = self.load(ai.RecentWeightsRequest(request.patients, request.window))
+        rows = self.conn.execute(
+            "SELECT DISTINCT ON (patient_id) patient_id, extract(epoch FROM authored_at)::float8,"
+            " flags FROM questionnaire_responses WHERE patient_id = ANY(%(patients)s)"
+            " AND questionnaire = %(q)s AND authored_at <= %(until)s"
+            " ORDER BY patient_id, authored_at DESC, id DESC",
+            {"patients": list(request.patients), "q": request.questionnaire, "until": self.now},
+        ).fetchall()
+        order = {p: i for i, p in enumerate(request.patients)}
+        reported_at = np.full(len(request.patients), np.nan)
+        reported: list[tuple[str, ...]] = [()] * len(request.patients)
+        for patient_id, at, flags in rows:
+            if request.flag in flags:
+                reported_at[order[patient_id]] = at
+                reported[order[patient_id]] = tuple(flags)
+        return ai.WeightGainInputs(weights, reported_at, tuple(reported))
+
+    def _symptom_reports(self, request: ai.SymptomReportsRequest) -> ai.SymptomReports:
+        """The newest response per patient and questionnaire within the window, with a row also for each
+        live symptoms alert (its response may have aged out). For the timer (`patients` None): the rows
+        of the live alerts only."""
+        prefix = RuleFamily.SYMPTOMS.prefix
+        if request.patients is None:
+            live = {(p, rule.removeprefix(prefix)) for p, rule in self.live_keys(RuleFamily.SYMPTOMS)}
+            patients = sorted({p for p, _ in live})
+            if not patients:  # the usual tick: no symptoms alert is live, nothing to read
+                return _no_reports()
+        else:
+            patients = list(request.patients)
+            rows = self.conn.execute(
+                "SELECT patient_id, rule FROM alerts WHERE state <> 'resolved' AND patient_id = ANY(%s)"
+                " AND starts_with(rule, %s)",
+                (patients, prefix),
+            ).fetchall()
+            live = {(p, rule.removeprefix(prefix)) for p, rule in rows}
+        answers = self.conn.execute(
+            "SELECT DISTINCT ON (patient_id, questionnaire) patient_id, questionnaire,"
+            " extract(epoch FROM authored_at)::float8, flags, flag_priorities FROM questionnaire_responses"
+            " WHERE patient_id = ANY(%s) AND authored_at > %s AND authored_at <= %s"
+            " ORDER BY patient_id, questionnaire, authored_at DESC, id DESC",
+            (patients, self.now - request.window, self.now),
+        ).fetchall()
+        newest = {(p, q): (at, flags, priorities) for p, q, at, flags, priorities in answers}
+        keys = sorted(live if request.patients is None else live | set(newest))
+        codes: list[str] = []
+        width = max((len(newest[k][1]) for k in keys if k in newest), default=0)
+        flag = np.full((len(keys), width), -1, np.int64)
+        priority = np.zeros((len(keys), width), np.int64)
+        authored_at = np.full(len(keys), np.nan)
+        for row, key in enumerate(keys):
+            if key not in newest:
+                continue
+            at, flags, priorities = newest[key]
+            authored_at[row] = at
+            for col, (code, label) in enumerate(zip(flags, priorities, strict=True)):
+                if code not in codes:
+                    codes.append(code)
+                flag[row, col] = codes.index(code)
+                priority[row, col] = int(Priority.parse(label))
+        if not keys:
+            return _no_reports()
+        who = tuple(sorted({p for p, _ in keys}))
+        weights = self.load(ai.RecentWeightsRequest(who, request.weight_window))
+        order = {p: i for i, p in enumerate(who)}
+        return ai.SymptomReports(
+            tuple(p for p, _ in keys), tuple(q for _, q in keys), authored_at, tuple(codes), flag, priority,
+            weights, np.array([order[p] for p, _ in keys], np.int64),
+        )  # fmt: skip
+
     def _weight_history(self, request: ai.WeightHistoryRequest) -> ai.Series:
         rows = self.conn.execute(
             _WEIGHT_HISTORY_SQL,
@@ -321,6 +405,8 @@ _READERS: dict[type, Callable[[RuleInputs, Any], object]] = {
     ai.ThresholdRequest: RuleInputs._thresholds,
     ai.News2Request: RuleInputs._news2,
     ai.RecentWeightsRequest: RuleInputs._recent_weights,
+    ai.WeightGainRequest: RuleInputs._weight_gain,
+    ai.SymptomReportsRequest: RuleInputs._symptom_reports,
     ai.WeightHistoryRequest: RuleInputs._weight_history,
     ai.HourlyMeansRequest: RuleInputs._hourly_means,
     ai.PlannedVitalsRequest: RuleInputs._plans,
@@ -329,6 +415,14 @@ _READERS: dict[type, Callable[[RuleInputs, Any], object]] = {
     ai.DeviceStatesRequest: RuleInputs._devices,
     ai.ContactRequestsRequest: RuleInputs._contact_requests,
 }
+
+
+def _no_reports() -> ai.SymptomReports:
+    empty = np.full((0, 1), np.nan)
+    return ai.SymptomReports(
+        (), (), np.zeros(0), (), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.int64),
+        ai.Series((), empty, empty), np.zeros(0, np.int64),
+    )  # fmt: skip
 
 
 def _floats(rows: Sequence[Sequence[Any]], column: int) -> np.ndarray:
