@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from alerts.messages_sv import SYMPTOM_SV
 from alerts.texts_sv import PRIORITY_SV
 from care import permissions
 from core.vitals import DISPLAY_UNITS, VITALS, Vital
@@ -270,26 +271,6 @@ CONTACT_REASON_SV = {
     "technical": "Tekniskt problem",
     "other": "Annat",
 }
-# What a questionnaire answer reported (questionnaire_responses.flags, care.questionnaires), as the
-# card's "Rapporterar: mer andfådd". A code this map does not know is shown as a plain phrase of its
-# own words rather than hidden: staff must see that something was reported.
-REPORT_FLAG_SV = {
-    "more_breathless": "mer andfådd",
-    "breathless": "andfådd",
-    "breathlessness": "andfådd",
-    "swollen_ankles": "svullna fötter",
-    "ankle_swelling": "svullna fötter",
-    "sleeps_propped_up": "sover med höjd huvudända",
-    "orthopnoea": "sover med höjd huvudända",
-    "orthopnea": "sover med höjd huvudända",
-    "dizzy": "yr",
-    "dizziness": "yr",
-    "more_cough": "mer hosta",
-    "more_sputum": "mer slem",
-    "sputum_colour": "ändrad färg på slemmet",
-    "feeling_worse": "mår sämre",
-    "free_text": "har skrivit något",
-}
 # "Ringer inom" offered when taking a contact request (care.contact: 1 min to 24 h; 30 min preselected).
 CALL_WITHIN_CHOICES = (15, 30, 60, 120, 240)
 # How much of the newest unread message the card shows (the record shows it whole).
@@ -297,7 +278,10 @@ MESSAGE_EXCERPT_LENGTH = 80
 
 
 def report_flag_sv(code: str) -> str:
-    return REPORT_FLAG_SV.get(code) or code.replace("_", " ").replace(":", " ")
+    """What a questionnaire answer reported (questionnaire_responses.flags), as the card's "Rapporterar:
+    mycket mer andfådd", in the alert texts' words (alerts.messages_sv.SYMPTOM_SV, the one list of flags).
+    A code it does not know is shown as a phrase of its own words rather than hidden."""
+    return SYMPTOM_SV.get(code) or code.replace("_", " ").replace("-", " ").replace(":", " ")
 
 
 def excerpt(text: str | None, length: int = MESSAGE_EXCERPT_LENGTH) -> str | None:

@@ -500,7 +500,7 @@ def test_the_card_shows_the_patients_side_live_and_a_flagged_answer_for_a_day(
     from tests.support.dashboard_server import ward_socket
 
     # A questionnaire answer with flags (care.questionnaires writes them; here as stored), one too old.
-    for hours, flags in ((30, ["swollen_ankles"]), (2, ["more_breathless", "new_code_x"]), (1, [])):
+    for hours, flags in ((30, ["swollen-legs"]), (2, ["breathless-worse", "new_code_x"]), (1, [])):
         db.execute(
             "INSERT INTO questionnaire_responses (response_id, patient_id, questionnaire,"
             " questionnaire_version, authored_at, source, patient_device_id, response, score, flags)"
@@ -514,7 +514,7 @@ def test_the_card_shows_the_patients_side_live_and_a_flagged_answer_for_a_day(
     ):
         snapshot = _delta_until(ws, "snapshot", lambda m: m["type"] == "snapshot")
         (anna,) = [c for c in snapshot["cards"] if str(world.anna) in c.split(">", 1)[0]]
-        assert "Rapporterar" in anna and "mer andfådd, new code x" in words(anna)
+        assert "Rapporterar" in anna and "mycket mer andfådd, new code x" in words(anna)
         assert "svullna" not in anna  # older than a day
         assert world.patient.write("Hej <b>avdelningen</b>").status_code == 303
         delta = _delta_until(ws, "unread", lambda m: any("oläst meddelande" in c for c in m.get("cards", [])))
