@@ -18,6 +18,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -189,6 +190,13 @@ def _run(
             if stop.requested:
                 return 0
             children.append(_start_part(args, env))
+        # The simulated patients answer their questionnaires each simulated morning (issue 10).
+        threading.Thread(
+            target=_answer_mornings,
+            args=(database_url, patients, speed, stop),
+            name="demo-answers",
+            daemon=True,
+        ).start()
         dashboard = (settings.dashboard_host, settings.dashboard_port)
         code = _watch(children, stop, until=lambda: services.port_open(*dashboard, 0.2), timeout=60)
         if code is not None:
@@ -395,6 +403,46 @@ def _whole_minutes(span: timedelta) -> timedelta:
     return timedelta(minutes=-(-span // timedelta(minutes=1)))
 
 
+# The demo's self-care instruction for its heart-failure patient (issue 10): what he and the team agreed
+# for the ESC/HFA weight rule. His app shows it when his weight alert opens.
+HF_SELF_CARE = (
+    "Om vikten ökat mer än 2 kg på 3 dagar: ta en extra vätskedrivande tablett (Furosemid 40 mg)"
+    " på morgonen och ring oss på 040-33 10 00, eller tryck på Kontakta oss."
+)
+
+
+def _answer_mornings(database_url: str, patients: int, speed: float, stop: StopRequest) -> None:
+    """Each simulated morning (every 24 h of scenario time: 24 min at 60x), every simulated patient
+    answers their questionnaire through the one command (simulator.questionnaires, source
+    'simulator'). Oskar reports more breathlessness once his weight has climbed. A failure is said in
+    one line (its type only: no patient data) and the next morning tries again."""
+    import psycopg
+
+    from simulator.homes import demo_roster
+    from simulator.questionnaires import answer_all_mornings
+    from simulator.scenarios import make_scenario
+
+    started = time.monotonic()
+    day = timedelta(days=1)
+    next_morning = timedelta(0)
+    while not stop.requested:
+        elapsed = timedelta(seconds=(time.monotonic() - started) * speed)
+        if elapsed >= next_morning:
+            try:
+                with psycopg.connect(database_url, autocommit=True) as conn:
+                    roster = conn.execute(
+                        "SELECT g.patient_id, g.id FROM gateways g WHERE g.patient_id IS NOT NULL"
+                    ).fetchall()
+                    by_kit = {kit: patient_id for patient_id, kit in roster}
+                    homes = [(by_kit[p.gateway_id], make_scenario(p.scenario)) for p in demo_roster(patients)
+                             if p.gateway_id in by_kit]  # fmt: skip
+                    answer_all_mornings(conn, homes, elapsed=elapsed)
+            except Exception as exc:  # the demo goes on; the next morning tries again
+                _say(f"Questionnaire answers: {type(exc).__name__}; trying again next simulated morning")
+            next_morning = (elapsed // day + 1) * day
+        time.sleep(0.5)
+
+
 def _seed_care(
     conn: psycopg.Connection,
     roster: list[tuple[uuid.UUID, SimPatient]],
@@ -408,13 +456,25 @@ def _seed_care(
     not open with a missing-data alarm for every patient); an order or observation is added only
     when none is there yet.
     """
+    from care.acting import execute
     from care.observations import record_manual_observation
     from care.orders import order_spo2_scale
     from care.plans import set_monitoring_plan
+    from care.questionnaires import set_schedule
+    from care.self_care import set_instruction
+    from simulator.questionnaires import questionnaire_for
+    from simulator.scenarios import make_scenario
 
     for patient_id, p in roster:
         for vital, every in demo_plan(p.scenario, interval_s).items():
             set_monitoring_plan(conn, patient_id, vital, every, DEMO_NURSE)
+        # The daily check-in the simulator answers (and the box's reminder at that time).
+        checkin = questionnaire_for(make_scenario(p.scenario))
+        execute(conn, set_schedule(patient_id=patient_id, questionnaire=checkin, times=["09:00"],
+                                   by=DEMO_NURSE, origin=None))  # fmt: skip
+        if p.scenario == "heart_failure":
+            execute(conn, set_instruction(patient_id=patient_id, rule="weight_gain_3d", text=HF_SELF_CARE,
+                                          by=DEMO_NURSE, origin=None))  # fmt: skip
         if p.scenario == "copd":
             in_force = conn.execute(
                 "SELECT scale FROM spo2_scale_orders WHERE patient_id = %s AND revoked_at IS NULL",
