@@ -194,23 +194,25 @@ def next_time_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
 
 
 def when_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
-    """'i dag 07:42', 'i går 07:40', '3 december 07:40'."""
+    """When something happened, as every patient screen says it (readings, answers, requests, messages,
+    the log extract): 'idag 07:42', 'igår 07:40', '3 december 07:40', '3 december 2025 07:40'."""
     day, today_ = at.astimezone(zone).date(), now.astimezone(zone).date()
     clock = clock_sv(at, zone)
     if day == today_:
-        return f"i dag {clock}"
+        return f"idag {clock}"
     if day == today_ - timedelta(days=1):
-        return f"i går {clock}"
-    return f"{day.day} {MONTHS_SV[day.month - 1]} {clock}"
+        return f"igår {clock}"
+    year = f" {day.year}" if day.year != today_.year else ""
+    return f"{day.day} {MONTHS_SV[day.month - 1]}{year} {clock}"
 
 
 def since_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
-    """'klockan 07:00' today, 'i går', 'i måndags' this week, else '26 november'."""
+    """'klockan 07:00' today, 'igår', 'i måndags' this week, else '26 november'."""
     day, today = at.astimezone(zone).date(), now.astimezone(zone).date()
     if day == today:
         return f"klockan {clock_sv(at, zone)}"
     if day == today - timedelta(days=1):
-        return "i går"
+        return "igår"
     if day > today - timedelta(days=7):
         return f"i {WEEKDAYS_SV[day.weekday()]}s"
     return f"{day.day} {MONTHS_SV[day.month - 1]}"
@@ -331,9 +333,9 @@ class LatestValue:
     at: datetime
     received_at: datetime
     word: Word
-    word_text: str  # "Som vanligt", "Inget nytt värde sedan i går"
+    word_text: str  # "Som vanligt", "Inget nytt värde sedan igår"
     receipt: Receipt
-    when: str  # "i dag 07:42"
+    when: str  # "idag 07:42"
 
 
 @dataclass(frozen=True, slots=True)

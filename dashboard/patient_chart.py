@@ -124,6 +124,6 @@ def _day_labels(
     labels = []
     for i, at in enumerate((start, start + (end - start) / 2, end)):
         local = at.astimezone(zone)
-        text = "i dag" if i == 2 else f"{local.day} {_MONTHS_SHORT[local.month - 1]}"
+        text = "idag" if i == 2 else f"{local.day} {_MONTHS_SHORT[local.month - 1]}"
         labels.append(Label(place(at), HEIGHT - 12, text, ("start", "middle", "end")[i]))
     return tuple(labels)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -34,6 +34,7 @@ from care.access_log import DASHBOARD
 from care.acting import Origin
 from care.contact import REASONS_SV, contact_state_sv, request_from_app, requests_for_patient
 from care.patient_access import PatientViewer
+from care.patient_today import when_sv
 from care.permissions import Action, PatientAction
 from dashboard.answers import refusals
 from dashboard.auth import api_staff_with_csrf
@@ -102,21 +103,8 @@ STALE_FORM = "Sidan är för gammal. Ladda om den och försök igen."
 
 
 def patient_time(at: datetime | None, now: datetime) -> str:
-    """ "idag 14:05", "igår 09:10", "3 mars 14:05": plain words in the site's time."""
-    if at is None:
-        return ""
-    zone = display_zone()
-    local, today = at.astimezone(zone), now.astimezone(zone).date()
-    clock = f"{local.hour:02d}:{local.minute:02d}"
-    if local.date() == today:
-        return f"idag {clock}"
-    if local.date() == today - timedelta(days=1):
-        return f"igår {clock}"
-    return f"{local.day} {_MONTHS[local.month - 1]} {clock}"
-
-
-_MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
-           "oktober", "november", "december")  # fmt: skip
+    """ "idag 14:05", "igår 09:10", "3 mars 14:05" in the site's time (care.patient_today.when_sv)."""
+    return "" if at is None else when_sv(at, now, display_zone())
 
 
 # --- Kontakta mig ------------------------------------------------------------------------------------

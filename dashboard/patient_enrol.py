@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,7 @@ from care import log_extract, patient_enrolment, texts_patient_sv
 from care.access_log import DASHBOARD
 from care.acting import Origin, execute_async
 from care.patient_access import PatientViewer
+from care.patient_today import when_sv
 from care.permissions import Holder, PatientAction
 from care.refusals import RefusalCode, Refused
 from dashboard.auth import csrf_ok, page_staff
@@ -162,23 +163,9 @@ async def enrol(
 
 # --- Vem har läst: the patient's log extract --------------------------------------------------------------
 
-_MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
-
-
-def when_sv(at: datetime, now: datetime, zone: ZoneInfo) -> str:
-    """'idag 14:02', 'igår 09:15', '3 dec 09:15', '3 dec 2024 09:15' in the site's time."""
-    local, today = at.astimezone(zone), now.astimezone(zone).date()
-    clock = f"{local.hour:02d}:{local.minute:02d}"
-    if local.date() == today:
-        return f"idag {clock}"
-    if local.date() == today - timedelta(days=1):
-        return f"igår {clock}"
-    year = f" {local.year}" if local.year != today.year else ""
-    return f"{local.day} {_MONTHS[local.month - 1]}{year} {clock}"
-
 
 def span_sv(first: datetime, last: datetime, now: datetime, zone: ZoneInfo) -> str:
-    """One time, or 'idag 13:40-14:02' (an en dash) for a run of reads."""
+    """One time (care.patient_today.when_sv), or 'idag 13:40-14:02' (with an en dash) for a run of reads."""
     start, end = when_sv(first, now, zone), when_sv(last, now, zone)
     if start == end:
         return end

@@ -133,7 +133,7 @@ def seed_story(db: psycopg.Connection, seed: AppSeed) -> Story:
         request_from_app(
             viewer,
             reason="feeling_worse",
-            message="Svullna fötter sedan i går",
+            message="Svullna fötter sedan igår",
             event_id=uuid.uuid4(),
             client_address=None,
         ),

@@ -503,10 +503,10 @@ def test_the_card_shows_the_patients_side_live_and_a_flagged_answer_for_a_day(
     for hours, flags in ((30, ["swollen-legs"]), (2, ["breathless-worse", "new_code_x"]), (1, [])):
         db.execute(
             "INSERT INTO questionnaire_responses (response_id, patient_id, questionnaire,"
-            " questionnaire_version, authored_at, source, patient_device_id, response, score, flags)"
-            " VALUES (gen_random_uuid(), %s, 'hf-daily', '1', now() - make_interval(hours => %s), 'app', %s,"
-            " '{}', 1, %s)",
-            (world.anna, hours, world.patient.device_id, flags),
+            " questionnaire_version, authored_at, source, patient_device_id, response, score, flags,"
+            " flag_priorities) VALUES (gen_random_uuid(), %s, 'hf-daily', '1',"
+            " now() - make_interval(hours => %s), 'app', %s, '{}', 1, %s, %s)",
+            (world.anna, hours, world.patient.device_id, flags, ["medium"] * len(flags)),
         )
     with (
         logged_in(world.base_url, "nurse.norr", PASSWORD) as client,

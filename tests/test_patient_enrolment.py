@@ -439,8 +439,8 @@ def test_the_log_extract_words_and_times() -> None:
     now = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
     assert when_sv(datetime(2026, 12, 3, 13, 2, tzinfo=UTC), now, zone) == "idag 14:02"
     assert when_sv(datetime(2026, 12, 2, 8, 15, tzinfo=UTC), now, zone) == "igår 09:15"
-    assert when_sv(datetime(2026, 11, 3, 8, 15, tzinfo=UTC), now, zone) == "3 nov 09:15"
-    assert when_sv(datetime(2025, 12, 3, 8, 15, tzinfo=UTC), now, zone) == "3 dec 2025 09:15"
+    assert when_sv(datetime(2026, 11, 3, 8, 15, tzinfo=UTC), now, zone) == "3 november 09:15"
+    assert when_sv(datetime(2025, 12, 3, 8, 15, tzinfo=UTC), now, zone) == "3 december 2025 09:15"
     first, last = datetime(2026, 12, 3, 12, 40, tzinfo=UTC), datetime(2026, 12, 3, 13, 2, tzinfo=UTC)
     assert span_sv(first, last, now, zone) == "idag 13:40–14:02"
     assert span_sv(last, last, now, zone) == "idag 14:02"

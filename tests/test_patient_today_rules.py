@@ -131,7 +131,7 @@ def test_the_words_of_time_are_swedish_and_gentle() -> None:
     assert next_time_sv(NOW + timedelta(days=3), NOW, ZONE) == "Nästa gång på onsdag omkring 12:00"
     assert next_time_sv(NOW + timedelta(days=9), NOW, ZONE) == "Nästa gång 15 december omkring 12:00"
     assert since_sv(at(7, 0), NOW, ZONE) == "klockan 07:00"
-    assert since_sv(at(7, 0, days_ago=1), NOW, ZONE) == "i går"
+    assert since_sv(at(7, 0, days_ago=1), NOW, ZONE) == "igår"
     assert since_sv(at(7, 0, days_ago=6), NOW, ZONE) == "i måndags"
     assert since_sv(at(7, 0, days_ago=10), NOW, ZONE) == "26 november"
 
@@ -180,8 +180,8 @@ def test_latest_values_read_blood_pressure_together_and_say_nothing_new_after_th
         {Vital.SYSTOLIC_BP: window([128])}, limits, last_review=at(7, 0), now=NOW, zone=ZONE,
     )  # fmt: skip
     assert [(v.name, v.text, v.word_text, v.receipt, v.when) for v in values] == [
-        ("Vikt", "74,2 kg", "Som vanligt", Receipt.RECEIVED, "i dag 07:42"),
-        ("Blodtryck", "128/82 mmHg", "Inget nytt värde sedan klockan 06:00", Receipt.REVIEWED, "i dag 06:00"),
+        ("Vikt", "74,2 kg", "Som vanligt", Receipt.RECEIVED, "idag 07:42"),
+        ("Blodtryck", "128/82 mmHg", "Inget nytt värde sedan klockan 06:00", Receipt.REVIEWED, "idag 06:00"),
     ]
 
 
@@ -217,6 +217,6 @@ def test_the_chart_shows_a_near_band_edge_labels_with_a_comma_and_dots_only_when
     assert chart.label.startswith("Temperatur de senaste 14 dagarna.")
     assert [g.text for g in chart.grid] == ["36,6", "36,8", "37,0", "37,2"]
     assert len(chart.dots) == 3 and len(chart.line.split()) == 3
-    assert chart.band == (14, 170) and [d.text for d in chart.days] == ["22 nov", "29 nov", "i dag"]
+    assert chart.band == (14, 170) and [d.text for d in chart.days] == ["22 nov", "29 nov", "idag"]
     stream = History(Vital.SPO2, "Syret i blodet", "%", 0, points([95, 96] * 100, H), Band(94, None), (), "")
     assert chart_of(stream, now=NOW, zone=ZONE, days=14).dots == ()
