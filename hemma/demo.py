@@ -520,11 +520,18 @@ def _patient_links(
     """Enrol the patient's tablet and a relative's phone through the staff command (care.patient_enrolment,
     as the demo nurse), and say what each link is for."""
     from care.acting import execute
-    from care.patient_enrolment import create
+    from care.patient_enrolment import create, revoke
     from care.patient_today import date_sv
 
     first = name.split()[0]
     consent = f"Muntligt samtycke från patienten {date_sv(today).split(' ', 1)[1]} {today.year}"
+    # The links an earlier run printed and nobody opened end now: only this run's work.
+    waiting = conn.execute(
+        "SELECT id FROM patient_devices WHERE patient_id = %s AND enrolled_at IS NULL AND revoked_at IS NULL",
+        (patient_id,),
+    ).fetchall()
+    for (device_id,) in waiting:
+        execute(conn, revoke(patient_id=patient_id, device_id=device_id, by=DEMO_NURSE, origin=None))
     enrolled = {}
     for holder, label, note in (("patient", f"{first}s surfplatta", None),
                                 ("relative", "Dotterns telefon", consent)):  # fmt: skip
