@@ -39,6 +39,11 @@ def serious(found: list[dict[str, Any]]) -> list[str]:
 def assert_no_serious(page: Any, name: str) -> list[dict[str, Any]]:
     """Fail listing every serious/critical violation on `name`; returns all violations (for figures)."""
     found = violations(page)
+    report = os.environ.get("HEMMA_AXE_REPORT")  # a file to append every screen's findings to
+    if report:
+        with Path(report).open("a", encoding="utf-8") as out:
+            kinds = ", ".join(f"{v['id']} ({v.get('impact')})" for v in found) or "none"
+            out.write(f"{name}: {len(found)} violation(s): {kinds}\n")
     bad = serious(found)
     assert not bad, f"axe-core on {name}:\n  " + "\n  ".join(bad)
     return found
