@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import psycopg
@@ -35,7 +35,7 @@ from care.refusals import Refused
 from core.settings import Settings
 from dashboard.app import create_app
 from dashboard.live import CLOSE_UNAUTHENTICATED
-from dashboard.patient_realm import DEVICE_COOKIE, NAVIGATION
+from dashboard.patient_realm import CSRF_HEADER, DEVICE_COOKIE, NAVIGATION
 from tests.support.dashboard_server import logged_in, running_dashboard
 from tests.support.ward_seed import PASSWORD, add_alert, seed_two_wards
 
@@ -292,3 +292,55 @@ def test_a_device_sees_its_own_patient_only_whatever_the_request_names(realm: Re
             assert text.count("Läste din journal i Hemma") == 1 and "gånger" not in text, query
             assert "Bertils telefon" not in text and other not in page.text, query
             assert "Du själv (Annas surfplatta)" in text, query
+
+
+# Hostile values for every path parameter and form field of the patient realm: empty, huge, a NUL,
+# right-to-left override, a path escape, numbers no column holds, markup.
+HOSTILE = ("", "x" * 5000, "\x00", "\u202eevil", "../../etc/passwd", "1e309", "-1", "9" * 40,
+           "<script>alert(1)</script>", "NaN", "😀" * 300)  # fmt: skip
+
+
+def test_hostile_input_on_every_patient_route_is_a_clear_refusal_never_a_500(
+    realm: Realm, settings: Settings, base_url: str
+) -> None:
+    """With a live device and its real CSRF token, every /p/ route and method, fed hostile path values
+    and form fields: a 2xx/3xx/4xx answer, never a 500, never the input echoed back as markup, and
+    nothing of another patient."""
+    patient_routes = [r for r in routes(settings) if isinstance(r, APIRoute) and patient_path(r.path)]
+    others = ("Bertil Berg", str(realm.bertil.patient_id), "Bertils telefon")  # Anna's own data is hers
+    checked = 0
+    with realm.device(base_url, realm.anna_token) as device:
+        token = re.search(r'name="csrf-token" content="([^"]*)"', device.get("/p/").text)
+        assert token is not None and token.group(1)
+        for route in patient_routes:
+            names = re.findall(r"\{([a-z_]+)", route.path)
+            for method in sorted(route.methods - {"HEAD"}):
+                for value in HOSTILE:
+                    filled = quote(value, safe="") or "x"
+                    path = re.sub(r"\{[a-z_]+(?::[a-z]+)?\}", filled.replace("\\", "\\\\"), route.path)
+                    form = {
+                        field: value for field in ("body", "message", "reason", "kod", "pin", "sida", "text")
+                    }
+                    form |= {
+                        "csrf": token.group(1),
+                        "event_id": value,
+                        "message_id": value,
+                        "response_id": value,
+                    }
+                    headers = {CSRF_HEADER: token.group(1)}
+                    answer = (
+                        device.get(path, params={"sida": value, "kod": value})
+                        if method == "GET"
+                        else device.request(method, path, data=form, headers=headers)
+                    )
+                    assert answer.status_code < 500, (
+                        method,
+                        route.path,
+                        names,
+                        value[:20],
+                        answer.status_code,
+                    )
+                    assert "<script>alert(1)</script>" not in answer.text, (method, route.path)
+                    assert [s for s in others if s in answer.text] == [], (method, route.path)
+                    checked += 1
+    assert checked >= 100
