@@ -36,6 +36,13 @@ from storage.steps import Notify, Sql, Steps
 # ("tills vidare") is how to say it has none.
 LIMIT_MAX_VALIDITY = timedelta(days=366)
 MIN_REASON_LENGTH = 3  # the tables' CHECK (length(btrim(reason)) >= 3)
+# The personal limits in force for a list of patients at a time: not revoked, not run out. The one
+# read of "which limits apply now", for the engine (ingest.rule_inputs) and the patient app's word
+# beside a value (care.patient_today). Parameters: patient ids, the time.
+LIMITS_IN_FORCE = (
+    "SELECT patient_id, rule, priority, limit_value FROM personal_thresholds"
+    " WHERE patient_id = ANY(%s) AND revoked_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
+)
 
 
 @dataclass(frozen=True, slots=True)

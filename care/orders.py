@@ -21,6 +21,11 @@ from core.events import VitalsChanged
 from storage.steps import Notify, Sql, Steps
 
 SCALES = (1, 2)
+# Of a list of patient ids, those ordered on NEWS2 SpO2 scale 2 now: the engine's read
+# (ingest.rule_inputs) and the patient app's (care.patient_today).
+ON_SCALE_2 = (
+    "SELECT patient_id FROM spo2_scale_orders WHERE patient_id = ANY(%s) AND revoked_at IS NULL AND scale = 2"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from alerts.judge import WINDOW_READINGS, KeyLimits, judge
 from alerts.model import Priority
 from alerts.persistence import sign_of
 from alerts.thresholds import DOUBTFUL_QUALITY, WARD_DEFAULT_RULES, PersonalLimits, ThresholdRule
+from care.limits import LIMITS_IN_FORCE
+from care.orders import ON_SCALE_2
 from care.patient_receipts import Receipt, last_staff_review, receipt
 from core.contract import MAX_CLOCK_SKEW
 from core.vitals import VITALS, Vital
@@ -363,19 +365,9 @@ class Today:
 
 def limits_in_force(patient_id: uuid.UUID, now: datetime) -> Steps[Limits]:
     """The personal limits and scale order as ingest.rule_inputs reads them for the engine."""
-    rows = yield Sql(
-        "SELECT rule, priority, limit_value FROM personal_thresholds WHERE patient_id = %s"
-        " AND revoked_at IS NULL AND (valid_until IS NULL OR valid_until > %s)",
-        (patient_id, now),
-        fetch="all",
-    )
-    personal = {(patient_id, rule, Priority.parse(priority)): float(v) for rule, priority, v in rows}
-    scale = yield Sql(
-        "SELECT EXISTS (SELECT 1 FROM spo2_scale_orders WHERE patient_id = %s AND revoked_at IS NULL"
-        " AND scale = 2)",
-        (patient_id,),
-        fetch="one",
-    )
+    rows = yield Sql(LIMITS_IN_FORCE, ([patient_id], now), fetch="all")
+    personal = {(patient_id, rule, Priority.parse(priority)): float(v) for _, rule, priority, v in rows}
+    on_scale_2 = yield Sql(ON_SCALE_2, ([patient_id],), fetch="all")
     alerts = yield Sql(
         "SELECT rule, priority, vital FROM alerts WHERE patient_id = %s AND state <> 'resolved'"
         " AND condition = 'physiological'",
@@ -384,7 +376,7 @@ def limits_in_force(patient_id: uuid.UUID, now: datetime) -> Steps[Limits]:
     )
     live = {str(rule): Priority.parse(priority) for rule, priority, _ in alerts}
     named = frozenset(Vital(v) for _, _, v in alerts if v in _VITAL_NAMES)
-    return Limits(personal, bool(scale[0]), live, named)
+    return Limits(personal, bool(on_scale_2), live, named)
 
 
 def planned_measurements(patient_id: uuid.UUID, now: datetime) -> Steps[list[PlannedMeasurement]]:

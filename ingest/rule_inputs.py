@@ -25,7 +25,9 @@ from alerts import judge, news2
 from alerts.model import Priority
 from alerts.rule import InputRequest, RuleFamily, family_of
 from alerts.thresholds import DOUBTFUL_QUALITY, PersonalLimits
+from care.limits import LIMITS_IN_FORCE
 from care.observations import NEWS2_LATEST_TRUSTED
+from care.orders import ON_SCALE_2
 from core.contract import MAX_CLOCK_SKEW
 from core.vitals import Vital
 
@@ -161,23 +163,14 @@ class RuleInputs:
 
     def _personal_limits(self, patients: list[uuid.UUID]) -> PersonalLimits:
         """Physicians' limits in force for these patients (expired ones no longer count)."""
-        rows = self.conn.execute(
-            "SELECT patient_id, rule, priority, limit_value FROM personal_thresholds"
-            " WHERE patient_id = ANY(%s) AND revoked_at IS NULL"
-            " AND (valid_until IS NULL OR valid_until > %s)",
-            (patients, self.now),
-        ).fetchall()
+        rows = self.conn.execute(LIMITS_IN_FORCE, (patients, self.now)).fetchall()
         return {(pid, rule, Priority.parse(priority)): value for pid, rule, priority, value in rows}
 
     def scale_2(self, patients: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Patients ordered on NEWS2 SpO2 scale 2; each patient is read once per run."""
         unknown = [p for p in patients if p not in self._scale_2]
         if unknown:
-            rows = self.conn.execute(
-                "SELECT patient_id FROM spo2_scale_orders"
-                " WHERE patient_id = ANY(%s) AND revoked_at IS NULL AND scale = 2",
-                (unknown,),
-            ).fetchall()
+            rows = self.conn.execute(ON_SCALE_2, (unknown,)).fetchall()
             ordered = {r[0] for r in rows}
             self._scale_2.update((p, p in ordered) for p in unknown)
         return {p for p in patients if self._scale_2[p]}
