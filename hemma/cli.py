@@ -232,6 +232,10 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     ct.add_argument("patient", type=_patient_id, help="patient id (uuid)")
     ct.add_argument("request_id", type=int, help="the request's id (the patient record lists it)")
     ct.add_argument("--by", required=True, help="username of the nurse or physician")
+    ct.add_argument(
+        "--call-within", type=int, metavar="MINUTES", dest="call_within",
+        help="when you will call, told to the patient in the app (default: the ward's escalation time)",
+    )  # fmt: skip
     ct.set_defaults(func=cli_care.contact_take)
     cc = csub.add_parser("close", help="close a request with the answer given")
     cc.add_argument("patient", type=_patient_id, help="patient id (uuid)")

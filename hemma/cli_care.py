@@ -209,7 +209,7 @@ def contact_take(args: argparse.Namespace) -> int:
 
     with _connect() as conn:
         done = execute(conn, take(patient_id=args.patient, request_id=args.request_id, by=args.by,
-                                  origin=_cli_origin()))  # fmt: skip
+                                  origin=_cli_origin(), call_within_minutes=args.call_within))  # fmt: skip
     print(f"contact request {done.id} taken by {done.taken_by} at {done.taken_at.isoformat()}")
     return 0
 

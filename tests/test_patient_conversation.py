@@ -541,3 +541,28 @@ def test_an_oversized_form_is_refused_while_it_is_read(world: World, db: psycopg
         assert "Det blev för mycket text. Skriv kortare och försök igen." in refused.text
     assert db.execute("SELECT count(*) FROM patient_messages").fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM contact_requests").fetchone() == (0,)
+
+
+def test_the_cli_takes_a_request_with_the_same_promise_and_the_same_refusal(
+    world: World, db: psycopg.Connection
+) -> None:
+    """`hemma contact take --call-within` is the same command as the card's "Ringer inom": the same
+    range refused with the same code, the same words on the patient's screen."""
+    from care.refusals import RefusalCode, Refused
+    from tests.support.entry_points import hemma_cli, same_refusal
+
+    assert world.patient.contact("feeling_worse", "Tung andning").status_code == 303
+    (request_id,) = db.execute("SELECT id FROM contact_requests").fetchone()
+    args = ("contact", "take", str(world.anna), str(request_id), "--by", "nurse.norr")
+    refusal = Refused(RefusalCode.CALL_WITHIN_RANGE, minimum=1, maximum=1440)
+    http = world.staff_post(
+        "nurse.norr",
+        f"/api/patients/{world.anna}/contact-requests/{request_id}/take",
+        {"call_within_minutes": 0},
+    )
+    same_refusal(hemma_cli(world.database_url, *args, "--call-within", "0"), http, refusal)
+    taken = hemma_cli(world.database_url, *args, "--call-within", "45")
+    assert taken.returncode == 0, taken.stderr
+    assert "Sara Sjöström, sjuksköterska, har sett ditt meddelande och ringer dig inom 45 minuter." in (
+        world.patient.state()
+    )
