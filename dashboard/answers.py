@@ -75,6 +75,20 @@ class AlertAnswer(BaseModel):
     snooze_minutes: list[int]
 
 
+class ContactAnswer(BaseModel):
+    """The patient's newest contact request not yet closed ("Kontakta mig": the box's button or the app)."""
+
+    id: int
+    state: Literal["open", "taken", "closed"]
+    source: Literal["button", "app"]
+    reason: Literal["contact_request", "feeling_worse", "treatment_question", "technical", "other"]
+    message: str | None
+    received_at: str | None
+    taken_by: str | None
+    taken_at: str | None
+    call_within_minutes: int | None
+
+
 class PatientAnswer(BaseModel):
     id: str
     ward_id: str
@@ -88,6 +102,8 @@ class PatientAnswer(BaseModel):
     news2: News2Answer | None
     vitals: list[VitalAnswer]
     alerts: list[AlertAnswer]
+    contact: ContactAnswer | None
+    unread_messages: int  # from the patient or a relative, no clinician has read yet
 
 
 class WardAnswer(BaseModel):

@@ -323,6 +323,20 @@ class ContactRequestView:
     def message_excerpt(self) -> str | None:
         return excerpt(self.message)
 
+    def to_json(self) -> dict[str, Any]:
+        """The request as the overview's JSON gives it (dashboard.answers.ContactAnswer)."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "source": self.source,
+            "reason": self.reason,
+            "message": self.message,
+            "received_at": iso_or_none(self.received_at),
+            "taken_by": self.taken_by,
+            "taken_at": iso_or_none(self.taken_at),
+            "call_within_minutes": self.call_within_minutes,
+        }
+
     @property
     def source_label(self) -> str:
         from alerts.messages_sv import CONTACT_SOURCE_SV
@@ -438,6 +452,8 @@ class PatientCard:
             "news2": self.news2.to_json() if self.news2 else None,
             "vitals": [v.to_json() for v in self.vitals],
             "alerts": [a.to_json() for a in self.alerts],
+            "contact": self.contact.to_json() if self.contact else None,
+            "unread_messages": self.unread_messages,
         }
 
 

@@ -566,3 +566,20 @@ def test_the_cli_takes_a_request_with_the_same_promise_and_the_same_refusal(
     assert "Sara Sjöström, sjuksköterska, har sett ditt meddelande och ringer dig inom 45 minuter." in (
         world.patient.state()
     )
+
+
+def test_the_overview_json_carries_the_request_and_the_unread_count(world: World) -> None:
+    """Integrators read what the card shows: the waiting request with its reason and line, the unread
+    count (dashboard.answers.PatientAnswer, in the OpenAPI schema)."""
+    assert world.patient.contact("feeling_worse", "Tung andning <b>sedan natten</b>").status_code == 303
+    assert world.relative.write("Pappa är trött").status_code == 303
+    with logged_in(world.base_url, "nurse.norr", PASSWORD) as client:
+        overview = client.get(f"/api/wards/{world.ward_id}/overview").json()
+    (anna,) = [p for p in overview["patients"] if p["id"] == str(world.anna)]
+    assert anna["unread_messages"] == 1
+    contact = anna["contact"]
+    assert (contact["state"], contact["source"], contact["reason"]) == ("open", "app", "feeling_worse")
+    assert contact["message"] == "Tung andning <b>sedan natten</b>"  # JSON: the text as written
+    assert contact["taken_by"] is None and contact["call_within_minutes"] is None
+    others = [p for p in overview["patients"] if p["id"] != str(world.anna)]
+    assert all(p["contact"] is None and p["unread_messages"] == 0 for p in others)
