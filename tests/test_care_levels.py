@@ -198,11 +198,14 @@ def site(ward: Ward) -> Iterator[str]:
         yield url
 
 
-def _form(client: httpx.Client, patient: uuid.UUID, path: str, **fields: str) -> httpx.Response:
+def _form(
+    client: httpx.Client, patient: uuid.UUID, path: str, *, at: uuid.UUID | None = None, **fields: str
+) -> httpx.Response:
+    """Post the record's form as a browser does, with the token of `patient`'s page (to `at`'s path)."""
     page = client.get(f"/patients/{patient}").text
     token = re.search(r'name="csrf" value="([^"]+)"', page)
     assert token is not None
-    return client.post(f"/patients/{patient}/{path}", data={"csrf": token.group(1), **fields})
+    return client.post(f"/patients/{at or patient}/{path}", data={"csrf": token.group(1), **fields})
 
 
 def test_a_nurse_is_refused_alike_from_the_cli_and_the_form(ward: Ward, site: str) -> None:
@@ -270,3 +273,34 @@ def _message_until(ws: Any, found: Any) -> dict[str, Any]:
         message = json.loads(ws.recv(timeout=10))
         if message["type"] != "heartbeat" and found(message):
             return message  # type: ignore[no-any-return]
+
+
+def test_odd_input_to_the_forms_is_a_clear_refusal(ward: Ward, site: str, db: psycopg.Connection) -> None:
+    cecilia = db.execute("SELECT id FROM patients WHERE ward_id = 'avd-syd'").fetchone()
+    assert cecilia is not None
+    with logged_in(site, "dr.lund", PASSWORD) as physician:
+        stale = physician.post(f"/patients/{ward.anna}/review", data={"csrf": "x", "note": "ok"})
+        answers = {
+            "stale csrf": stale.status_code,
+            "unknown level": _form(
+                physician, ward.anna, "care-level", level="lila", reason="stabil"
+            ).status_code,
+            "control characters": _form(
+                physician, ward.anna, "care-level", level="red", reason="a\x00b"
+            ).status_code,
+            "huge reason": _form(
+                physician, ward.anna, "care-level", level="red", reason="x" * 5000
+            ).status_code,
+            "huge note": _form(physician, ward.anna, "review", note="ö" * 501).status_code,
+            "odd unicode note": _form(physician, ward.anna, "review", note="\u202eevil").status_code,
+            "another ward": _form(physician, ward.anna, "review", at=cecilia[0]).status_code,
+            "empty note": _form(physician, ward.anna, "review", note="  ").status_code,
+        }
+        missing = physician.post("/patients/not-a-uuid/review", data={"csrf": "x"}).status_code
+    assert answers == {
+        "stale csrf": 403, "unknown level": 422, "control characters": 422, "huge reason": 422,
+        "huge note": 422, "odd unicode note": 422, "another ward": 403, "empty note": 303,
+    }  # fmt: skip
+    assert missing == 404
+    assert db.execute("SELECT count(*) FROM care_levels").fetchone() == (0,)
+    assert db.execute("SELECT count(*), count(note) FROM patient_reviews").fetchone() == (1, 0)
