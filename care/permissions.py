@@ -50,6 +50,10 @@ class Action(StrEnum):
     SET_QUESTIONNAIRE_SCHEDULE = "set_questionnaire_schedule"
     SET_SELF_CARE = "set_self_care"
     SEND_PATIENT_MESSAGE = "send_patient_message"
+    # Plan by level of need (issue 11, care.care_levels): a physician sets the patient's care level
+    # (röd/gul/grön) with a reason; a nurse or physician marks the patient reviewed ("granskad").
+    SET_CARE_LEVEL = "set_care_level"
+    REVIEW_PATIENT = "review_patient"
 
 
 class EquipmentAction(StrEnum):
@@ -104,10 +108,13 @@ ALLOWED_ROLES = MappingProxyType(
         # heart-failure care titrates diuretics under delegation), so both roles may write it.
         Action.SET_SELF_CARE: _CLINICIANS,
         Action.SEND_PATIENT_MESSAGE: _CLINICIANS,
+        Action.REVIEW_PATIENT: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
         Action.SET_ALERT_LIMIT: _PHYSICIANS,
         Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
         Action.ORDER_SPO2_SCALE: _PHYSICIANS,
+        # The care level sets how often the patient must be reviewed: a medical decision.
+        Action.SET_CARE_LEVEL: _PHYSICIANS,
         # Escalation goes to the physician on call (levels: jourläkare, bakjour, medical lead).
         Action.BE_ON_CALL: _PHYSICIANS,
     }
@@ -165,6 +172,8 @@ REFUSALS_SV = MappingProxyType(
         Action.SET_QUESTIONNAIRE_SCHEDULE: "Endast sjuksköterskor och läkare får schemalägga frågeformulär",
         Action.SET_SELF_CARE: "Endast sjuksköterskor och läkare får skriva egenvårdsråd",
         Action.SEND_PATIENT_MESSAGE: "Endast sjuksköterskor och läkare får skriva till patienten",
+        Action.SET_CARE_LEVEL: "Endast läkare får ändra vårdnivån",
+        Action.REVIEW_PATIENT: "Endast sjuksköterskor och läkare får markera patienten som granskad",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
@@ -194,6 +203,8 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.SET_QUESTIONNAIRE_SCHEDULE: "schedule questionnaires",
         Action.SET_SELF_CARE: "write self-care instructions",
         Action.SEND_PATIENT_MESSAGE: "write to patients",
+        Action.SET_CARE_LEVEL: "set care levels",
+        Action.REVIEW_PATIENT: "mark patients reviewed",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
     }
 )

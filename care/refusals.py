@@ -121,6 +121,9 @@ class RefusalCode(StrEnum):
     # The SpO2 scale order (care.orders).
     SCALE_CHOICE = "scale_choice"
     SCALE_REASON_MISSING = "scale_reason_missing"
+    # Care levels (care.care_levels): params level, known; minimum, maximum.
+    CARE_LEVEL_CHOICE = "care_level_choice"
+    CARE_LEVEL_REASON = "care_level_reason"
     # Manual observations (care.observations).
     OBSERVATION_ZONE = "observation_zone"
     OBSERVATION_IN_FUTURE = "observation_in_future"

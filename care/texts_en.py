@@ -159,6 +159,10 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.SCALE_REASON_MISSING: lambda p: (
             "a reason is required (the clinical indication, e.g. verified hypercapnia)"
         ),
+        C.CARE_LEVEL_CHOICE: lambda p: f"care level must be red, yellow or green, got {p['level']!r}",
+        C.CARE_LEVEL_REASON: lambda p: (
+            f"a reason for the care level is required ({p['minimum']} to {p['maximum']} characters)"
+        ),
         C.OBSERVATION_ZONE: lambda p: "observation time must carry a time zone",
         C.OBSERVATION_IN_FUTURE: lambda p: f"observation time {_at(p['at'])} is in the future",
         C.OBSERVATION_TOO_OLD: lambda p: (

@@ -180,6 +180,10 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.NO_SELF_CARE: lambda p: "Det finns inget egenvårdsråd för regeln",
         C.SCALE_CHOICE: lambda p: "SpO₂-skalan är 1 (standard) eller 2 (hyperkapni, mål 88–92 %)",
         C.SCALE_REASON_MISSING: lambda p: "Skriv en motivering, t.ex. verifierad hyperkapni (minst 3 tecken)",
+        C.CARE_LEVEL_CHOICE: lambda p: "Vårdnivån är röd, gul eller grön",
+        C.CARE_LEVEL_REASON: lambda p: (
+            f"Skriv varför patienten får vårdnivån ({p['minimum']}–{p['maximum']} tecken)"
+        ),
         C.OBSERVATION_ZONE: lambda p: "Ogiltig tidpunkt",
         C.OBSERVATION_IN_FUTURE: lambda p: "Tidpunkten kan inte ligga i framtiden",
         C.OBSERVATION_TOO_OLD: lambda p: f"Tidpunkten får ligga högst {p['days']} dagar bakåt",

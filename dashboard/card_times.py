@@ -2,7 +2,8 @@
 
 The card says how old each reading is ('nyss', '12 min sedan'), greys a reading out after a day, shows
 clock times as '14:03' today but '3 jan 14:03' after midnight, mutes a snoozed alert until its
-snooze ends, and drops a questionnaire answer's flag a day after it was answered. The page's script
+snooze ends, drops a questionnaire answer's flag a day after it was answered, and counts down to the
+next review ("Granskning: om 3 h", then "Granska nu"). The page's script
 formats nothing (one renderer, issue 9), so the server re-renders a card when any of that would read
 differently. Times are rounded up to TEXT_REFRESH_S so that every
 card of a ward falling due in the same half minute is re-read in one round (the page's script
@@ -35,6 +36,9 @@ def next_change(card: PatientCard, now: datetime, zone: ZoneInfo) -> datetime:
         moments.append(card.contact.received_at + _next_age_step(now - card.contact.received_at))
     if card.report is not None:  # "Rapporterar: mer andfådd" leaves the card a day after the answer
         moments.append(card.report.at + REPORT_SHOWN_FOR)
+    review_text_changes = card.review(now).text_changes_at(now)  # "Granskning: om 3 h" → "Granska nu"
+    if review_text_changes is not None:
+        moments.append(review_text_changes)
     soonest = min(at for at in moments if at > now)
     return _round_up(soonest)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from alerts.messages_sv import SYMPTOM_SV
 from alerts.texts_sv import PRIORITY_SV
 from care import permissions
+from care.care_levels import ReviewState, review_state
 from core.vitals import DISPLAY_UNITS, VITALS, Vital
 from dashboard.formatting import display_zone, format_value, swedish_sort_key
 
@@ -380,6 +381,14 @@ class PatientCard:
     unread_messages: int = 0  # from the patient's side, no clinician has read (care.messages)
     unread_excerpt: str | None = None  # the newest unread one's first words
     report: Report | None = None  # the newest questionnaire answer with a flag, in the last 24 h
+    # The care level in force (care.care_levels; None: none set) and the review clock's inputs.
+    care_level: str | None = None
+    last_reviewed_at: datetime | None = None
+    enrolled_at: datetime | None = None
+
+    def review(self, now: datetime) -> ReviewState:
+        """The level's meaning and when the patient is next due for review (care.care_levels)."""
+        return review_state(self.care_level, self.last_reviewed_at, self.enrolled_at or now, now)
 
     def age(self, now: datetime) -> int | None:
         if self.birth_year is None:

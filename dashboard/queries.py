@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from care.care_levels import LEVEL_AND_REVIEW_LATERAL
 from core.vitals import VITALS
 from dashboard.model import (
     REPORT_SHOWN_FOR,
@@ -143,8 +144,8 @@ async def fetch_patient_cards(
     else:
         where, param = sql.SQL("p.id = ANY(%s)"), list(patient_ids or ())  # type: ignore[assignment]
     query = sql.SQL(
-        "SELECT p.id, p.ward_id, p.display_name, p.birth_year, p.care_reason,"
-        " g.id AS gateway_id, g.status, g.status_at, g.last_message_at, cr.*, co.*, um.*, qr.*"
+        "SELECT p.id, p.ward_id, p.display_name, p.birth_year, p.care_reason, p.enrolled_at,"
+        " g.id AS gateway_id, g.status, g.status_at, g.last_message_at, cr.*, co.*, um.*, qr.*, clv.*, crv.*"
         " FROM patients p LEFT JOIN gateways g ON g.patient_id = p.id "
         + _CARD_CONTACT
         + " WHERE p.discharged_at IS NULL AND {}"
@@ -193,6 +194,9 @@ def _card(
         unread_messages=row["unread_messages"] or 0,
         unread_excerpt=excerpt(row["unread_newest"]),
         report=Report(tuple(row["report_flags"]), row["report_at"]) if row["report_flags"] else None,
+        care_level=row["care_level"],
+        last_reviewed_at=row["last_reviewed_at"],
+        enrolled_at=row["enrolled_at"],
     )
 
 
@@ -228,7 +232,8 @@ _CARD_CONTACT = (
     " LEFT JOIN LATERAL (SELECT q.flags AS report_flags, q.authored_at AS report_at"
     " FROM questionnaire_responses q WHERE q.patient_id = p.id AND cardinality(q.flags) > 0"
     f" AND q.authored_at > now() - interval '{int(REPORT_SHOWN_FOR.total_seconds())} seconds'"
-    " ORDER BY q.authored_at DESC, q.id DESC LIMIT 1) qr ON true"
+    " ORDER BY q.authored_at DESC, q.id DESC LIMIT 1) qr ON true " + LEVEL_AND_REVIEW_LATERAL
+    # The care level in force and the newest review (care.care_levels): the card's chip and due text.
 )
 
 
@@ -343,7 +348,7 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
         await cur.execute(
             "SELECT p.id, p.ward_id, w.name AS ward_name, p.display_name, p.personal_number, p.birth_year,"
             " p.care_reason, p.enrolled_at, p.discharged_at, g.id AS gateway_id, g.status, g.status_at,"
-            " g.last_message_at, now() AS now, cr.*, co.*, um.*, qr.*"
+            " g.last_message_at, now() AS now, cr.*, co.*, um.*, qr.*, clv.*, crv.*"
             " FROM patients p JOIN wards w ON w.id = p.ward_id LEFT JOIN gateways g ON g.patient_id = p.id "
             + _CARD_CONTACT
             + " WHERE p.id = %s",

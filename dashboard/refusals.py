@@ -102,6 +102,8 @@ HTTP: Mapping[C, tuple[int, str | None]] = MappingProxyType(
         C.TEXT_CHARACTERS: (422, None),
         C.SCALE_CHOICE: (422, "scale"),
         C.SCALE_REASON_MISSING: (422, "reason"),
+        C.CARE_LEVEL_CHOICE: (422, "level"),
+        C.CARE_LEVEL_REASON: (422, "reason"),
         C.OBSERVATION_ZONE: (422, "time"),
         C.OBSERVATION_IN_FUTURE: (422, "time"),
         C.OBSERVATION_TOO_OLD: (422, "time"),

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import cli_care, cli_patient_app, cli_questionnaires, cli_services
+from hemma import cli_care, cli_care_levels, cli_patient_app, cli_questionnaires, cli_services
 
 if TYPE_CHECKING:
     import uuid
@@ -158,6 +158,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     d = psub.add_parser("discharge", help="end a home care episode and free its kit")
     d.add_argument("--gateway", required=True)
     d.set_defaults(func=cli_care.patient_discharge)
+    cli_care_levels.add_commands(psub, _patient_id)
 
     p = sub.add_parser("kit", help="a kit's devices (what its gateway connects to) and configuration")
     ksub = p.add_subparsers(dest="action", required=True)

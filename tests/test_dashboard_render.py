@@ -161,14 +161,20 @@ def test_a_card_is_due_when_its_text_would_change_by_time_alone() -> None:
     assert now + timedelta(seconds=55) <= due < now + timedelta(seconds=55 + TEXT_REFRESH_S)
     day_old = VitalReading(Vital.SPO2, 95, "%", now - timedelta(hours=23, minutes=59, seconds=50))
     assert next_change(_card((day_old,)), now, STOCKHOLM) <= now + timedelta(seconds=TEXT_REFRESH_S)  # stale
-    # Nothing else: the clocks' "today" ends at local midnight (23:00 UTC in January).
-    assert next_change(_card(), now, STOCKHOLM) == datetime(2026, 1, 15, 23, 0, tzinfo=UTC)
+    # Nothing else: the clocks' "today" ends at local midnight (23:00 UTC in January); a green patient
+    # reviewed now reads "Granskning: om 3 dygn" until two days before the review is due.
+    calm = replace(_card(), care_level="green", last_reviewed_at=now)
+    assert next_change(calm, now, STOCKHOLM) == datetime(2026, 1, 15, 23, 0, tzinfo=UTC)
+    # The review's countdown (care.care_levels): red, reviewed 5 h 10 s ago, reads "om 3 h" until 2 h
+    # are left, at 13:00:00 UTC + 1 h; and "Granska nu" when due.
+    red = replace(_card(), care_level="red", last_reviewed_at=now - timedelta(hours=5, seconds=10))
+    assert next_change(red, now, STOCKHOLM) == datetime(2026, 1, 15, 14, 0, 0, tzinfo=UTC)
     snoozed = AlertView(1, uuid.uuid4(), "avd-norr", "spo2_low", "spo2", "high", "acknowledged", "SpO₂ låg",
                         85, now, now, snoozed_until=now + timedelta(minutes=15))  # fmt: skip
     assert next_change(_card(alerts=(snoozed,)), now, STOCKHOLM) == now + timedelta(minutes=15, seconds=20)
     # A contact request's "· nyss" ages like a reading: its card is re-read when that text changes.
     asked = ContactRequestView(1, "open", "button", now, now - timedelta(seconds=20))
-    card = replace(_card(), contact=asked)
+    card = replace(calm, contact=asked)
     assert next_change(card, now, STOCKHOLM) == datetime(2026, 1, 15, 13, 1, 0, tzinfo=UTC)
 
 
