@@ -50,6 +50,9 @@ class Action(StrEnum):
     SET_QUESTIONNAIRE_SCHEDULE = "set_questionnaire_schedule"
     SET_SELF_CARE = "set_self_care"
     SEND_PATIENT_MESSAGE = "send_patient_message"
+    # End the home care episode with its outcome (care.enrolment.discharge, issue 11): alerts, plans
+    # and reminders stop, open requests close, the kit is freed. A clinical decision, so not an admin's.
+    DISCHARGE_PATIENT = "discharge_patient"
 
 
 class EquipmentAction(StrEnum):
@@ -104,6 +107,7 @@ ALLOWED_ROLES = MappingProxyType(
         # heart-failure care titrates diuretics under delegation), so both roles may write it.
         Action.SET_SELF_CARE: _CLINICIANS,
         Action.SEND_PATIENT_MESSAGE: _CLINICIANS,
+        Action.DISCHARGE_PATIENT: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
         Action.SET_ALERT_LIMIT: _PHYSICIANS,
         Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
@@ -165,6 +169,7 @@ REFUSALS_SV = MappingProxyType(
         Action.SET_QUESTIONNAIRE_SCHEDULE: "Endast sjuksköterskor och läkare får schemalägga frågeformulär",
         Action.SET_SELF_CARE: "Endast sjuksköterskor och läkare får skriva egenvårdsråd",
         Action.SEND_PATIENT_MESSAGE: "Endast sjuksköterskor och läkare får skriva till patienten",
+        Action.DISCHARGE_PATIENT: "Endast sjuksköterskor och läkare får skriva ut patienter",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
@@ -194,6 +199,7 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.SET_QUESTIONNAIRE_SCHEDULE: "schedule questionnaires",
         Action.SET_SELF_CARE: "write self-care instructions",
         Action.SEND_PATIENT_MESSAGE: "write to patients",
+        Action.DISCHARGE_PATIENT: "discharge patients",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
     }
 )

@@ -26,6 +26,7 @@ EXPECTED = {
     Action.SET_QUESTIONNAIRE_SCHEDULE: {N, P},
     Action.SET_SELF_CARE: {N, P},
     Action.SEND_PATIENT_MESSAGE: {N, P},
+    Action.DISCHARGE_PATIENT: {N, P},
 }
 # The patient realm (issue 10): what a device held by the patient or by a relative may do.
 PATIENT_EXPECTED = {
