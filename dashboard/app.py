@@ -39,6 +39,7 @@ from dashboard import (
     patient_enrol,
     patient_questionnaires,
     patient_today,
+    record_discharge,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(account.router)
     app.include_router(api.router)
+    app.include_router(record_discharge.router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,
