@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 
 from alerts import store
+from alerts.lifecycle import Staff as AlertStaff
+from alerts.lifecycle import StaffResolved
 from alerts.model import AlertClear
 from care.access_log import ENROL_PATIENT, OPERATOR
 from care.acting import (
@@ -231,7 +233,7 @@ def discharge(
     )
     if row is None:
         raise Refused(RefusalCode.PATIENT_DISCHARGED, patient_id=patient_id, discharged_on=f"{now:%Y-%m-%d}")
-    alert_ids = yield from _end_alerts(patient_id, ward_id, now)
+    alert_ids = yield from _end_alerts(patient_id, ward_id, staff, now)
     yield Sql("DELETE FROM monitoring_plans WHERE patient_id = %s", (patient_id,))
     yield Sql("DELETE FROM questionnaire_schedules WHERE patient_id = %s", (patient_id,))
     closed: list[Any] = []
@@ -266,21 +268,33 @@ def discharge(
     )
 
 
-def _end_alerts(patient_id: uuid.UUID, ward_id: str, now: datetime) -> Steps[tuple[int, ...]]:
-    """Every live alert of the patient ends (pending ones withdrawn, open, acknowledged and snoozed ones
-    resolved) through alerts.store, the one writer of the alerts tables: the escalator pages only live
-    alerts, so nobody is paged for a patient who has left the ward."""
+def _end_alerts(
+    patient_id: uuid.UUID, ward_id: str, staff: ActingStaff | None, now: datetime
+) -> Steps[tuple[int, ...]]:
+    """Every live alert of the patient ends, through alerts.store (the one writer of the alerts
+    tables): open and acknowledged ones are resolved by the discharging clinician with the note
+    "Utskriven" (a high alert is latched until a person acts, alerts.lifecycle, and this is that act);
+    pending ones are withdrawn. The escalator pages open high alerts only, so nobody is paged for a
+    patient who has left the ward."""
     live = yield Sql(
-        "SELECT rule, observed_at FROM alerts WHERE patient_id = %s AND state <> 'resolved' FOR UPDATE",
+        "SELECT id, rule, observed_at, state FROM alerts WHERE patient_id = %s AND state <> 'resolved'"
+        " ORDER BY id FOR UPDATE",
         (patient_id,),
         fetch="all",
     )
-    if not live:
-        return ()
-    # Each clear is newer than anything the engine saw for its alert, whatever its clock said.
-    clears = [AlertClear(patient_id, r[0], max(now, r[1] + timedelta(microseconds=1))) for r in live]
+    ended: list[int] = []
+    clears = []
+    for alert_id, rule, observed_at, state in live:
+        if staff is not None and state in ("open", "acknowledged"):
+            event = StaffResolved(AlertStaff(staff.id, staff.username), CLOSED_AT_DISCHARGE)
+            change = yield from store.act(int(alert_id), event, now=now)
+            if isinstance(change, store.AlertChange):
+                ended.append(change.alert_id)
+        else:
+            # Newer than anything the engine saw for the alert, whatever its clock said.
+            clears.append(AlertClear(patient_id, rule, max(now, observed_at + timedelta(microseconds=1))))
     changes = yield from store.apply_steps([], clears, {patient_id: ward_id}, now=now)
-    return tuple(c.alert_id for c in changes)
+    return tuple(ended) + tuple(c.alert_id for c in changes if c.state.value == "resolved")
 
 
 # --- on a synchronous connection (CLI, `hemma demo`, benchmarks, tests) ---------------------------------
