@@ -1,7 +1,9 @@
 """Wards, and a patient's care episode: enrolment with a kit (gateway) and discharge.
 
-Administration, not care: run by an operator (`hemma ward add`, `hemma patient enrol|discharge`) and
-by `hemma demo`. Refusals name the field, never its value: a name, personal number or birth year is
+Wards and enrolment are administration, run by an operator (`hemma ward add`, `hemma patient enrol`)
+and by `hemma demo`. A discharge is a clinical decision with an outcome (issue 11), taken by a nurse or
+physician from the CLI (`hemma patient discharge`) or the record.
+Refusals name the field, never its value: a name, personal number or birth year is
 patient data and must not reach a terminal, a log or a CI transcript.
 """
 
@@ -31,6 +33,7 @@ from care.acting import (
     staff_for_patient,
 )
 from care.kit import config_changed
+from care.messages import clean_text
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
 from core.events import VitalsChanged
@@ -168,10 +171,13 @@ def check_discharge(outcome: object, note: object) -> tuple[str, str | None]:
     """(outcome, note stripped or None): the outcome one of OUTCOMES_SV, the note ≤ MAX_DISCHARGE_NOTE."""
     if not isinstance(outcome, str) or outcome not in OUTCOMES_SV:
         raise Refused(RefusalCode.DISCHARGE_OUTCOME, outcome=str(outcome)[:40], known=tuple(OUTCOMES_SV))
-    text = note.strip() if isinstance(note, str) else None
-    if text and len(text) > MAX_DISCHARGE_NOTE:
-        raise Refused(RefusalCode.DISCHARGE_NOTE_TOO_LONG, maximum=MAX_DISCHARGE_NOTE)
-    return outcome, text or None
+    if not isinstance(note, str):
+        return outcome, None
+    # Stripped, NFC, no control or direction-override characters (the one check of staff free text).
+    text = clean_text(
+        note, maximum=MAX_DISCHARGE_NOTE, empty=None, too_long=RefusalCode.DISCHARGE_NOTE_TOO_LONG
+    )
+    return outcome, text
 
 
 def _patient_of_kit(gateway_id: str) -> Steps[uuid.UUID]:

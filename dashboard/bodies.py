@@ -157,12 +157,8 @@ class DischargeRequest(RequestBody):
     """How the home care episode ended (care.enrolment.OUTCOMES_SV: care refuses any other) and an
     optional note."""
 
-    outcome: Annotated[str, StringConstraints(max_length=64), swedish("Välj hur vårdtillfället slutade")]
-    note: Annotated[
-        str | None,
-        *_text(MAX_NOTE_LENGTH),
-        swedish("Anteckningen måste vara text", string_too_long=NOTE_TOO_LONG),
-    ] = None
+    outcome: Annotated[str, *_text(64), swedish("Välj hur vårdtillfället slutade")]
+    note: Note | None = None
 
 
 CALL_WITHIN_MESSAGE = _sv(RefusalCode.CALL_WITHIN_RANGE, minimum=1, maximum=1440)

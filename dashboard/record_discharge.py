@@ -43,8 +43,8 @@ async def discharge_form(
         request.app.state.metrics.csrf_rejections += 1
         raise _CsrfRefused()
     origin = Origin(DASHBOARD, client_address=request.client.host if request.client else None)
-    # The note's length is care's to refuse (the same words as the API's and the CLI's).
-    entered = DischargeRequest.model_construct(outcome=outcome, note=note.strip() or None)
+    # The outcome and the note are care's to refuse (the same words as the API's and the CLI's).
+    entered = DischargeRequest.model_construct(outcome=outcome, note=note or None)
     order = care_orders.discharge_order(patient_id, staff, entered, origin)
     async with request.app.state.pool.connection() as conn:
         await care_orders.carry_out(conn, order)
