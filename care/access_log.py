@@ -36,7 +36,7 @@ TAKE_CONTACT_REQUEST = Action.TAKE_CONTACT_REQUEST.value
 CLOSE_CONTACT_REQUEST = Action.CLOSE_CONTACT_REQUEST.value
 # A care episode begins and ends (`hemma patient enrol` / `discharge`).
 ENROL_PATIENT = "enrol_patient"
-DISCHARGE_PATIENT = "discharge_patient"
+DISCHARGE_PATIENT = Action.DISCHARGE_PATIENT.value
 
 # Where the row came from (access_log.entry_point).
 DASHBOARD = "dashboard"

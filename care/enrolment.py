@@ -1,7 +1,9 @@
 """Wards, and a patient's care episode: enrolment with a kit (gateway) and discharge.
 
-Administration, not care: run by an operator (`hemma ward add`, `hemma patient enrol|discharge`) and
-by `hemma demo`. Refusals name the field, never its value: a name, personal number or birth year is
+Wards and enrolment are administration, run by an operator (`hemma ward add`, `hemma patient enrol`)
+and by `hemma demo`. A discharge is a clinical decision with an outcome (issue 11), taken by a nurse or
+physician from the CLI (`hemma patient discharge`) or the record.
+Refusals name the field, never its value: a name, personal number or birth year is
 patient data and must not reach a terminal, a log or a CI transcript.
 """
 
@@ -10,14 +12,29 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
-from care.access_log import DISCHARGE_PATIENT, ENROL_PATIENT, OPERATOR
-from care.acting import Origin, audited, execute
+from alerts import store
+from alerts.lifecycle import Staff as AlertStaff
+from alerts.lifecycle import StaffResolved
+from alerts.model import AlertClear
+from care.access_log import ENROL_PATIENT, OPERATOR
+from care.acting import (
+    ActingStaff,
+    CareSteps,
+    Origin,
+    audited,
+    execute,
+    in_care,
+    patient_ward,
+    staff_for_patient,
+)
 from care.kit import config_changed
+from care.messages import clean_text
+from care.permissions import Action
 from care.refusals import RefusalCode, Refused
 from core.events import VitalsChanged
 from storage.steps import Notify, Sql, Steps
@@ -127,23 +144,113 @@ def enrol(
     return EnrolledPatient(patient_id, ward_id, gateway_id)
 
 
-def discharge(*, gateway_id: str, origin: Origin | None) -> Steps[uuid.UUID]:
-    """End the home care episode of the patient holding this kit and free the kit for the next one.
+# How a home care episode ended (patients.discharge_outcome's CHECK, migration 0014), in the ward's words.
+OUTCOMES_SV = {
+    "stayed_home": "Stannar hemma, vården avslutad",
+    "transferred_to_hospital": "Överflyttad till sjukhus",
+    "died": "Avliden",
+    "other": "Annat",
+}
+MAX_DISCHARGE_NOTE = 500
+# What an open contact request is closed with when its patient is discharged.
+CLOSED_AT_DISCHARGE = "Utskriven"
 
-    The patient's record (observations, alerts, access log) stays; readings from the kit after this
-    are dead-lettered as coming from a kit with no enrolled patient.
-    """
+
+@dataclass(frozen=True, slots=True)
+class Discharged:
+    patient_id: uuid.UUID
+    ward_id: str
+    gateway_id: str | None  # the kit freed (None: the patient had none)
+    outcome: str
+    discharged_at: datetime
+    alert_ids: tuple[int, ...]  # the live alerts that ended with the episode
+    contact_request_ids: tuple[int, ...]  # the requests closed "Utskriven"
+
+
+def check_discharge(outcome: object, note: object) -> tuple[str, str | None]:
+    """(outcome, note stripped or None): the outcome one of OUTCOMES_SV, the note ≤ MAX_DISCHARGE_NOTE."""
+    if not isinstance(outcome, str) or outcome not in OUTCOMES_SV:
+        raise Refused(RefusalCode.DISCHARGE_OUTCOME, outcome=str(outcome)[:40], known=tuple(OUTCOMES_SV))
+    if not isinstance(note, str):
+        return outcome, None
+    # Stripped, NFC, no control or direction-override characters (the one check of staff free text).
+    text = clean_text(
+        note, maximum=MAX_DISCHARGE_NOTE, empty=None, too_long=RefusalCode.DISCHARGE_NOTE_TOO_LONG
+    )
+    return outcome, text
+
+
+def _patient_of_kit(gateway_id: str) -> Steps[uuid.UUID]:
     row = yield Sql(
-        "SELECT p.id, p.ward_id FROM gateways g JOIN patients p ON p.id = g.patient_id"
-        " WHERE g.id = %s AND p.discharged_at IS NULL FOR UPDATE",
+        "SELECT p.id FROM gateways g JOIN patients p ON p.id = g.patient_id"
+        " WHERE g.id = %s AND p.discharged_at IS NULL",
         (gateway_id,),
         fetch="one",
     )
     if row is None:
         raise Refused(RefusalCode.NO_PATIENT_WITH_KIT, gateway_id=gateway_id)
-    patient_id, ward_id = row
-    yield Sql("UPDATE patients SET discharged_at = now() WHERE id = %s", (patient_id,))
-    yield Sql("UPDATE gateways SET patient_id = NULL WHERE id = %s", (gateway_id,))
+    return uuid.UUID(str(row[0]))
+
+
+def discharge(
+    *,
+    patient_id: uuid.UUID | None = None,
+    gateway_id: str | None = None,
+    outcome: str | None,
+    note: str | None = None,
+    by: str | None,
+    origin: Origin | None,
+    now: datetime | None = None,
+) -> CareSteps[Discharged]:
+    """End the patient's home care episode with its outcome (the patient named by id, or as the holder
+    of kit `gateway_id`), `by` a nurse or physician (care.permissions.Action.DISCHARGE_PATIENT).
+
+    In the one transaction: every live alert of the patient ends through the alert store (so the ward's
+    alarm and the escalation stop at once), the monitoring plan and the questionnaire schedules are
+    cleared (no missing-data alarms, no reminders), open contact requests are closed "Utskriven" by
+    `by`, the patient app's devices are revoked, the kit is freed for the next patient, the access log
+    records it, and the ward's overview drops the patient. The record (readings, alerts and their
+    history, answers, messages, the closed requests, the access log) stays. Readings from the kit after
+    this are dead-lettered as coming from a kit with no enrolled patient.
+
+    `by` None is only for a program seeding a database (`origin` None: tests, `hemma demo`): nobody is
+    named, and open contact requests stay as they were (their CHECK wants who closed them).
+    """
+    if by is None and origin is not None:
+        raise ValueError("a discharge from an entry point names the staff member who discharges")
+    chosen, text = check_discharge(outcome, note)
+    now = now or datetime.now(UTC)
+    if patient_id is None:
+        if gateway_id is None:
+            raise ValueError("discharge needs the patient or the kit")
+        patient_id = yield from _patient_of_kit(gateway_id)
+    staff: ActingStaff | None = None
+    if by is not None:
+        staff, ward_id = yield from staff_for_patient(by, Action.DISCHARGE_PATIENT, patient_id)
+    else:
+        ward_id, discharged_at = yield from patient_ward(patient_id)
+        in_care(patient_id, discharged_at)
+    # Locked for the episode's end: a concurrent discharge waits here and is then refused as discharged.
+    row = yield Sql(
+        "UPDATE patients SET discharged_at = now(), discharge_outcome = %s, discharge_note = %s,"
+        " discharged_by = %s WHERE id = %s AND discharged_at IS NULL RETURNING discharged_at",
+        (chosen, text, staff.id if staff else None, patient_id),
+        fetch="one",
+    )
+    if row is None:
+        raise Refused(RefusalCode.PATIENT_DISCHARGED, patient_id=patient_id, discharged_on=f"{now:%Y-%m-%d}")
+    alert_ids = yield from _end_alerts(patient_id, ward_id, staff, now)
+    yield Sql("DELETE FROM monitoring_plans WHERE patient_id = %s", (patient_id,))
+    yield Sql("DELETE FROM questionnaire_schedules WHERE patient_id = %s", (patient_id,))
+    closed: list[Any] = []
+    if staff is not None:
+        closed = yield Sql(
+            "UPDATE contact_requests SET state = 'closed', taken_by = COALESCE(taken_by, %(by)s),"
+            " taken_at = COALESCE(taken_at, now()), closed_by = %(by)s, closed_at = now(),"
+            " close_note = %(note)s WHERE patient_id = %(patient)s AND state <> 'closed' RETURNING id",
+            {"by": staff.id, "note": CLOSED_AT_DISCHARGE, "patient": patient_id},
+            fetch="all",
+        )
     # The patient app's devices end with the episode (care.patient_access refuses a discharged
     # patient's token anyway; this says so on the record).
     yield Sql(
@@ -151,12 +258,49 @@ def discharge(*, gateway_id: str, origin: Origin | None) -> Steps[uuid.UUID]:
         " link_sha256 = NULL WHERE patient_id = %s AND revoked_at IS NULL",
         (patient_id,),
     )
-    # The patient's plan leaves the kit's schedule; its devices stay registered for the next patient.
-    yield from config_changed(gateway_id=gateway_id)
-    yield from audited(origin, staff=None, username=OPERATOR, patient_id=patient_id,
-                       action=DISCHARGE_PATIENT, context=f"gateway:{gateway_id}")  # fmt: skip
+    kit = yield Sql(
+        "UPDATE gateways SET patient_id = NULL WHERE patient_id = %s RETURNING id", (patient_id,), fetch="one"
+    )
+    kit_id = str(kit[0]) if kit else None
+    if kit_id is not None:
+        # The patient's plan leaves the kit's schedule; its devices stay registered for the next patient.
+        yield from config_changed(gateway_id=kit_id)
+    yield from audited(origin, staff=staff, username=by or OPERATOR, patient_id=patient_id,
+                       action=Action.DISCHARGE_PATIENT,
+                       context=f"outcome:{chosen}" + (f" gateway:{kit_id}" if kit_id else ""))  # fmt: skip
     yield Notify(VitalsChanged(ward_id, (patient_id,)))
-    return uuid.UUID(str(patient_id))
+    return Discharged(
+        patient_id, ward_id, kit_id, chosen, row[0], alert_ids, tuple(int(r[0]) for r in closed)
+    )
+
+
+def _end_alerts(
+    patient_id: uuid.UUID, ward_id: str, staff: ActingStaff | None, now: datetime
+) -> Steps[tuple[int, ...]]:
+    """Every live alert of the patient ends, through alerts.store (the one writer of the alerts
+    tables): open and acknowledged ones are resolved by the discharging clinician with the note
+    "Utskriven" (a high alert is latched until a person acts, alerts.lifecycle, and this is that act);
+    pending ones are withdrawn. The escalator pages open high alerts only, so nobody is paged for a
+    patient who has left the ward."""
+    live = yield Sql(
+        "SELECT id, rule, observed_at, state FROM alerts WHERE patient_id = %s AND state <> 'resolved'"
+        " ORDER BY id FOR UPDATE",
+        (patient_id,),
+        fetch="all",
+    )
+    ended: list[int] = []
+    clears = []
+    for alert_id, rule, observed_at, state in live:
+        if staff is not None and state in ("open", "acknowledged"):
+            event = StaffResolved(AlertStaff(staff.id, staff.username), CLOSED_AT_DISCHARGE)
+            change = yield from store.act(int(alert_id), event, now=now)
+            if isinstance(change, store.AlertChange):
+                ended.append(change.alert_id)
+        else:
+            # Newer than anything the engine saw for the alert, whatever its clock said.
+            clears.append(AlertClear(patient_id, rule, max(now, observed_at + timedelta(microseconds=1))))
+    changes = yield from store.apply_steps([], clears, {patient_id: ward_id}, now=now)
+    return tuple(ended) + tuple(c.alert_id for c in changes if c.state.value == "resolved")
 
 
 # --- on a synchronous connection (CLI, `hemma demo`, benchmarks, tests) ---------------------------------
@@ -185,6 +329,17 @@ def enrol_patient(
 
 
 def discharge_patient(
-    conn: psycopg.Connection[Any], *, gateway_id: str, origin: Origin | None = None
+    conn: psycopg.Connection[Any],
+    *,
+    gateway_id: str | None = None,
+    patient_id: uuid.UUID | None = None,
+    outcome: str = "stayed_home",
+    note: str | None = None,
+    by: str | None = None,
+    origin: Origin | None = None,
 ) -> uuid.UUID:
-    return execute(conn, discharge(gateway_id=gateway_id, origin=origin))
+    """Discharge on a synchronous connection. The outcome's default is for tests and `hemma demo`
+    seeding a database (`by` and `origin` None); the CLI and the dashboard always pass the chosen one."""
+    done = execute(conn, discharge(patient_id=patient_id, gateway_id=gateway_id, outcome=outcome,
+                                   note=note, by=by, origin=origin))  # fmt: skip
+    return done.patient_id

@@ -54,6 +54,9 @@ class Action(StrEnum):
     # (röd/gul/grön) with a reason; a nurse or physician marks the patient reviewed ("granskad").
     SET_CARE_LEVEL = "set_care_level"
     REVIEW_PATIENT = "review_patient"
+    # End the home care episode with its outcome (care.enrolment.discharge, issue 11): alerts, plans
+    # and reminders stop, open requests close, the kit is freed. A clinical decision, so not an admin's.
+    DISCHARGE_PATIENT = "discharge_patient"
 
 
 class EquipmentAction(StrEnum):
@@ -109,6 +112,7 @@ ALLOWED_ROLES = MappingProxyType(
         Action.SET_SELF_CARE: _CLINICIANS,
         Action.SEND_PATIENT_MESSAGE: _CLINICIANS,
         Action.REVIEW_PATIENT: _CLINICIANS,
+        Action.DISCHARGE_PATIENT: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
         Action.SET_ALERT_LIMIT: _PHYSICIANS,
         Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
@@ -174,6 +178,7 @@ REFUSALS_SV = MappingProxyType(
         Action.SEND_PATIENT_MESSAGE: "Endast sjuksköterskor och läkare får skriva till patienten",
         Action.SET_CARE_LEVEL: "Endast läkare får ändra vårdnivån",
         Action.REVIEW_PATIENT: "Endast sjuksköterskor och läkare får markera patienten som granskad",
+        Action.DISCHARGE_PATIENT: "Endast sjuksköterskor och läkare får skriva ut patienter",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
@@ -205,6 +210,7 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.SEND_PATIENT_MESSAGE: "write to patients",
         Action.SET_CARE_LEVEL: "set care levels",
         Action.REVIEW_PATIENT: "mark patients reviewed",
+        Action.DISCHARGE_PATIENT: "discharge patients",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
     }
 )

@@ -41,6 +41,9 @@ class RefusalCode(StrEnum):
     PERSONAL_NUMBER_ENROLLED = "personal_number_enrolled"
     PERSONAL_NUMBER_DISCHARGED = "personal_number_discharged"
     NO_PATIENT_WITH_KIT = "no_patient_with_kit"
+    # Discharge (care.enrolment.discharge): params outcome, known; maximum.
+    DISCHARGE_OUTCOME = "discharge_outcome"
+    DISCHARGE_NOTE_TOO_LONG = "discharge_note_too_long"
     # Staff accounts and paging addresses (care.staff).
     NO_STAFF_ACCOUNT = "no_staff_account"
     USERNAME_FORM = "username_form"

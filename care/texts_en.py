@@ -53,6 +53,8 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f" {p['discharged_on']}; enrolling a discharged patient again is not supported yet"
         ),
         C.NO_PATIENT_WITH_KIT: lambda p: f"no enrolled patient holds kit {p['gateway_id']}",
+        C.DISCHARGE_OUTCOME: lambda p: f"the outcome of a discharge is one of: {', '.join(p['known'])}",
+        C.DISCHARGE_NOTE_TOO_LONG: lambda p: f"the discharge note is longer than {p['maximum']} characters",
         C.NO_STAFF_ACCOUNT: lambda p: f"no staff account {p['username']}",
         C.USERNAME_FORM: lambda p: "username must be 2-64 characters: lowercase a-z, digits, '.', '_' or '-'",
         C.CONTACT_EMPTY: lambda p: "give at least one of e-mail, ntfy topic or webhook URL",

@@ -93,6 +93,8 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             "Personnumret tillhör en utskriven patient; att skriva in igen stöds inte än"
         ),
         C.NO_PATIENT_WITH_KIT: lambda p: "Ingen inskriven patient har utrustningen",
+        C.DISCHARGE_OUTCOME: lambda p: "Välj hur vårdtillfället slutade",
+        C.DISCHARGE_NOTE_TOO_LONG: lambda p: f"Anteckningen får vara högst {p['maximum']} tecken",
         C.NO_STAFF_ACCOUNT: lambda p: "Kontot finns inte",
         C.USERNAME_FORM: lambda p: "Användarnamnet är 2–64 tecken: a–z, siffror, '.', '_' eller '-'",
         C.CONTACT_EMPTY: lambda p: "Ange e-post, ntfy-ämne eller webhook-adress",

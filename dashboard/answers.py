@@ -8,6 +8,8 @@ for a refused field its name.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -211,6 +213,19 @@ class VitalCleared(BaseModel):
 
 class PlanCleared(BaseModel):
     cleared: VitalCleared
+
+
+class DischargeAnswer(BaseModel):
+    patient_id: uuid.UUID
+    outcome: Literal["stayed_home", "transferred_to_hospital", "died", "other"]
+    discharged_at: datetime
+    gateway_id: str | None
+    alert_ids: list[int]
+    contact_request_ids: list[int]
+
+
+class Discharged(BaseModel):
+    discharged: DischargeAnswer
 
 
 class Health(BaseModel):

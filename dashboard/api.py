@@ -32,6 +32,7 @@ from dashboard.bodies import (
     AcknowledgeRequest,
     ContactCloseRequest,
     ContactTakeRequest,
+    DischargeRequest,
     EmptyRequest,
     KitDeviceRequest,
     LimitRequest,
@@ -308,6 +309,20 @@ async def close_contact_request(
     """Close the patient's request with the answer given (a short note)."""
     order = care_orders.close_contact_request_order(patient_id, request_id, staff, body, _origin(request))
     return await _order(request, order, 200)
+
+
+@router.post(
+    "/api/patients/{patient_id}/discharge",
+    name="discharge_patient",
+    response_model=answers.Discharged,
+    responses=_ACTION_REFUSALS,
+)
+async def discharge(
+    request: Request, patient_id: PatientId, staff: Acting, body: DischargeRequest
+) -> JSONResponse:
+    """End the home care episode with its outcome: alerts, plans and reminders stop, open contact
+    requests close, the patient app's devices are revoked and the kit is freed; the record stays."""
+    return await _order(request, care_orders.discharge_order(patient_id, staff, body, _origin(request)), 200)
 
 
 async def _order(request: Request, order: care_orders.Order[Any], status: int) -> JSONResponse:

@@ -40,6 +40,7 @@ from dashboard import (
     patient_questionnaires,
     patient_today,
     record_care_level,
+    record_discharge,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)
+    app.include_router(record_discharge.router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

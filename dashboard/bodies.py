@@ -153,6 +153,14 @@ class ContactCloseRequest(RequestBody):
     note: Note
 
 
+class DischargeRequest(RequestBody):
+    """How the home care episode ended (care.enrolment.OUTCOMES_SV: care refuses any other) and an
+    optional note."""
+
+    outcome: Annotated[str, *_text(64), swedish("Välj hur vårdtillfället slutade")]
+    note: Note | None = None
+
+
 CALL_WITHIN_MESSAGE = _sv(RefusalCode.CALL_WITHIN_RANGE, minimum=1, maximum=1440)
 
 

@@ -20,6 +20,7 @@ import psycopg
 
 from care.acting import CareSteps, Origin, execute_async
 from care.contact import ContactRequestClosed, ContactRequestTaken, close, take
+from care.enrolment import Discharged, discharge
 from care.kit import KitChanged, add_device, remove_device
 from care.limits import LimitRevoked, LimitSet, revoke_alert_limit, set_alert_limit
 from care.orders import ScaleOrdered, order_spo2_scale_steps
@@ -27,7 +28,14 @@ from care.permissions import Action, AnyAction, EquipmentAction
 from care.plans import PlanCleared, PlanSet, clear_plan, plan_every, set_plan
 from care.refusals import Refused
 from core.vitals import VITALS, Vital
-from dashboard.bodies import ContactCloseRequest, KitDeviceRequest, LimitRequest, PlanRequest, ScaleRequest
+from dashboard.bodies import (
+    ContactCloseRequest,
+    DischargeRequest,
+    KitDeviceRequest,
+    LimitRequest,
+    PlanRequest,
+    ScaleRequest,
+)
 from dashboard.formatting import format_value
 from dashboard.model import PRIORITY_LABELS, StaffUser, threshold_label
 from dashboard.refusals import action_error
@@ -254,4 +262,17 @@ def close_contact_request_order(
                   origin=origin)  # fmt: skip
     return Order(Action.CLOSE_CONTACT_REQUEST, patient_id, staff.id, steps, lambda done: {"contact_request": {
         "id": done.id, "state": "closed", "taken_by": done.taken_by, "closed_by": done.closed_by,
+    }})  # fmt: skip
+
+
+def discharge_order(
+    patient_id: uuid.UUID, staff: StaffUser, entered: DischargeRequest, origin: Origin
+) -> Order[Discharged]:
+    """End the patient's home care episode with its outcome (care.enrolment.discharge)."""
+    steps = discharge(patient_id=patient_id, outcome=entered.outcome, note=entered.note, by=staff.username,
+                      origin=origin)  # fmt: skip
+    return Order(Action.DISCHARGE_PATIENT, patient_id, staff.id, steps, lambda done: {"discharged": {
+        "patient_id": str(done.patient_id), "outcome": done.outcome,
+        "discharged_at": done.discharged_at.isoformat(), "gateway_id": done.gateway_id,
+        "alert_ids": list(done.alert_ids), "contact_request_ids": list(done.contact_request_ids),
     }})  # fmt: skip

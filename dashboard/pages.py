@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care import kit, observations
+from care.enrolment import OUTCOMES_SV
 from care.permissions import Action, EquipmentAction
 from dashboard import care_orders, record_sections
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
@@ -207,6 +208,7 @@ async def patient_page(
         may_plan=in_care and staff.may(Action.SET_MONITORING_PLAN),
         limit_choices=care_orders.limit_choices(scale) if may_limit else (),
         plan_choices=care_orders.plan_choices(),
+        discharge_outcomes=tuple(OUTCOMES_SV.items()),
         observation_window=_OBSERVATION_WINDOW,
         spo2_scale=scale,
         kit=patient_kit,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from care.enrolment import OUTCOMES_SV
 from core.vitals import VITALS
 from dashboard.formatting import format_minutes, format_value
 from dashboard.model import (
@@ -107,6 +108,19 @@ class PersonalLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class DischargeView:
+    """How the episode ended. All None for a discharge from before migration 0014 (no outcome asked)."""
+
+    outcome: str | None
+    note: str | None
+    by: str | None  # display name
+
+    @property
+    def outcome_sv(self) -> str | None:
+        return OUTCOMES_SV.get(self.outcome, self.outcome) if self.outcome else None
+
+
+@dataclass(frozen=True, slots=True)
 class PatientRecord:
     card: PatientCard
     personal_number: str | None
@@ -123,6 +137,7 @@ class PatientRecord:
     devices: tuple[DeviceView, ...] = ()
     contact_requests: tuple[ContactRequestView, ...] = ()  # newest first
     news2: News2Summary | None = None
+    discharge: DischargeView | None = None
     now: datetime | None = None  # the database's clock when the record was read
 
 

@@ -33,6 +33,7 @@ from dashboard.patient_record import (
     AlertEventView,
     AlertHistoryEntry,
     DeviceView,
+    DischargeView,
     ManualObservationView,
     MonitoringPlanItem,
     Observation,
@@ -347,11 +348,11 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT p.id, p.ward_id, w.name AS ward_name, p.display_name, p.personal_number, p.birth_year,"
-            " p.care_reason, p.enrolled_at, p.discharged_at, g.id AS gateway_id, g.status, g.status_at,"
+            " p.care_reason, p.enrolled_at, p.discharged_at, p.discharge_outcome, p.discharge_note,"
+            " ds.display_name AS discharged_by, g.id AS gateway_id, g.status, g.status_at,"
             " g.last_message_at, now() AS now, cr.*, co.*, um.*, qr.*, clv.*, crv.*"
-            " FROM patients p JOIN wards w ON w.id = p.ward_id LEFT JOIN gateways g ON g.patient_id = p.id "
-            + _CARD_CONTACT
-            + " WHERE p.id = %s",
+            " FROM patients p JOIN wards w ON w.id = p.ward_id LEFT JOIN gateways g ON g.patient_id = p.id"
+            " LEFT JOIN staff_users ds ON ds.id = p.discharged_by " + _CARD_CONTACT + " WHERE p.id = %s",
             (patient_id,),
         )
         row = await cur.fetchone()
@@ -392,6 +393,9 @@ async def fetch_patient_record(conn: psycopg.AsyncConnection, patient_id: uuid.U
         personal_number=row["personal_number"],
         enrolled_at=row["enrolled_at"],
         discharged_at=row["discharged_at"],
+        discharge=DischargeView(row["discharge_outcome"], row["discharge_note"], row["discharged_by"])
+        if row["discharged_at"]
+        else None,
         observations=tuple(observations[:RECORD_MAX_OBSERVATIONS]),
         observations_truncated=len(observations) > RECORD_MAX_OBSERVATIONS,
         alert_history=tuple(

@@ -33,6 +33,8 @@ HTTP: Mapping[C, tuple[int, str | None]] = MappingProxyType(
         C.PERSONAL_NUMBER_ENROLLED: (409, None),
         C.PERSONAL_NUMBER_DISCHARGED: (409, None),
         C.NO_PATIENT_WITH_KIT: (404, None),
+        C.DISCHARGE_OUTCOME: (422, "outcome"),
+        C.DISCHARGE_NOTE_TOO_LONG: (422, "note"),
         C.NO_STAFF_ACCOUNT: (404, None),
         C.USERNAME_FORM: (422, "username"),
         C.CONTACT_EMPTY: (422, None),

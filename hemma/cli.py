@@ -155,8 +155,15 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     e.add_argument("--birth-year", type=int)
     e.add_argument("--reason")
     e.set_defaults(func=cli_care.patient_enrol)
-    d = psub.add_parser("discharge", help="end a home care episode and free its kit")
-    d.add_argument("--gateway", required=True)
+    d = psub.add_parser(
+        "discharge",
+        help="end a home care episode with its outcome: alerts and reminders stop, the kit is free",
+    )
+    d.add_argument("patient", nargs="?", type=_patient_id, help="patient id (uuid), or give --gateway")
+    d.add_argument("--gateway", help="the kit the patient holds, instead of the patient id")
+    d.add_argument("--outcome", required=True, help="stayed_home, transferred_to_hospital, died or other")
+    d.add_argument("--note", help="optional, at most 500 characters")
+    d.add_argument("--by", required=True, help="the nurse or physician who discharges (username)")
     d.set_defaults(func=cli_care.patient_discharge)
     cli_care_levels.add_commands(psub, _patient_id)
 

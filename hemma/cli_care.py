@@ -89,9 +89,13 @@ def patient_discharge(args: argparse.Namespace) -> int:
     from care.acting import execute
     from care.enrolment import discharge
 
+    if (args.patient is None) == (args.gateway is None):
+        raise SystemExit("hemma patient discharge: give the patient id or --gateway, not both")
     with _connect() as conn:
-        patient_id = execute(conn, discharge(gateway_id=args.gateway, origin=_cli_origin()))
-    print(f"patient {patient_id} discharged; kit {args.gateway} is free")
+        done = execute(conn, discharge(patient_id=args.patient, gateway_id=args.gateway, outcome=args.outcome,
+                                       note=args.note, by=args.by, origin=_cli_origin()))  # fmt: skip
+    kit = f"; kit {done.gateway_id} is free" if done.gateway_id else ""
+    print(f"patient {done.patient_id} discharged ({done.outcome}){kit}")
     return 0
 
 

@@ -64,7 +64,17 @@ def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
     hashed = db.execute("SELECT password_hash FROM staff_users WHERE username = 'sara'").fetchone()[0]
     assert hashed.startswith("$argon2") and "långt" not in hashed
 
-    discharged = _hemma(database_url, "patient", "discharge", "--gateway", "kit-0042")
+    discharged = _hemma(
+        database_url,
+        "patient",
+        "discharge",
+        "--gateway",
+        "kit-0042",
+        "--outcome",
+        "stayed_home",
+        "--by",
+        "sara",
+    )
     assert discharged.returncode == 0, discharged.stderr
     assert db.execute("SELECT patient_id FROM gateways WHERE id = 'kit-0042'").fetchone()[0] is None
     assert db.execute("SELECT discharged_at IS NOT NULL FROM patients").fetchone()[0] is True
@@ -86,7 +96,10 @@ def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("patient", "discharge", "--gateway", "kit-none"), "no enrolled patient holds kit kit-none"),
+        (
+            ("patient", "discharge", "--gateway", "kit-none", "--outcome", "other", "--by", "sara"),
+            "no enrolled patient holds kit kit-none",
+        ),
         (
             ("staff", "add", "--username", "kort", "--name", "K", "--role", "nurse"),
             "password must be at least 12 characters",

@@ -91,7 +91,7 @@ def test_every_clinical_command_is_in_the_access_log_with_the_cli_and_the_os_use
         ("observe", p, "--rr", "18", "--acvpu", "A", "--air", "--by", "sara"),
         ("observe", p, "--acvpu", "A", "--patient"),
         ("patient", "enrol", "--ward", "asih-nord", "--name", "Astrid Berglund", "--gateway", "kit-0008"),
-        ("patient", "discharge", "--gateway", "kit-0008"),
+        ("patient", "discharge", "--gateway", "kit-0008", "--outcome", "stayed_home", "--by", "sara"),
     ]  # fmt: skip
     for args in commands:
         result = _hemma(database_url, *args)
@@ -110,7 +110,7 @@ def test_every_clinical_command_is_in_the_access_log_with_the_cli_and_the_os_use
         # The patient's own answer: no staff account; the operator who typed it is the OS user.
         (None, "(patient)", p, "record_observation", f"observation:{observations[1]} patient-reported", *cli),
         (None, "(operator)", astrid, "enrol_patient", "gateway:kit-0008", *cli),
-        (None, "(operator)", astrid, "discharge_patient", "gateway:kit-0008", *cli),
+        (sara, "sara", astrid, "discharge_patient", "outcome:stayed_home gateway:kit-0008", *cli),
     ]
 
 
@@ -131,7 +131,7 @@ def test_the_access_log_row_and_the_action_commit_together(
         ("plan", "set", p, "spo2", "--every", "4h", "--by", "sara"),
         ("order", "spo2-scale", p, "2", "--reason", "Verifierad hyperkapni", "--by", "dr.lund"),
         ("observe", p, "--rr", "18", "--by", "sara"),
-        ("patient", "discharge", "--gateway", "kit-0007"),
+        ("patient", "discharge", "--gateway", "kit-0007", "--outcome", "stayed_home", "--by", "sara"),
     ):  # fmt: skip
         result = _hemma(database_url, *args)
         assert result.returncode == 2, args

@@ -134,6 +134,7 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
         "/api/patients/{patient_id}/kit/devices/{address}/remove",
         "/api/patients/{patient_id}/contact-requests/{request_id}/take",
         "/api/patients/{patient_id}/contact-requests/{request_id}/close",
+        "/api/patients/{patient_id}/discharge",
         "/api/patients/{patient_id}/messages",
         "/api/patients/{patient_id}/self-care",
         "/api/patients/{patient_id}/self-care/clear",

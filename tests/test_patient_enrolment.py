@@ -184,7 +184,7 @@ def test_a_discharged_patients_link_and_device_stop_working(db, ward, base_url) 
     anna = ward[0]
     device = enrolled(base_url, make_link(db, anna.patient_id).link_code)
     waiting = make_link(db, anna.patient_id, label="Telefonen")
-    execute(db, discharge(gateway_id=anna.gateway_id, origin=None))
+    execute(db, discharge(gateway_id=anna.gateway_id, outcome="stayed_home", by=None, origin=None))
     assert device.get("/p/vem-har-last").status_code == 401
     _, answer = open_link(base_url, waiting.link_code)
     assert answer.status_code == 404 and INVALID in page_text(answer)

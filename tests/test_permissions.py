@@ -28,6 +28,7 @@ EXPECTED = {
     Action.SEND_PATIENT_MESSAGE: {N, P},
     Action.SET_CARE_LEVEL: {P},
     Action.REVIEW_PATIENT: {N, P},
+    Action.DISCHARGE_PATIENT: {N, P},
 }
 # The patient realm (issue 10): what a device held by the patient or by a relative may do.
 PATIENT_EXPECTED = {
