@@ -411,6 +411,15 @@ HF_SELF_CARE = (
 )
 
 
+# The care level a physician gives each kind of demo patient on admission, and why.
+DEMO_LEVELS = {
+    "infection": ("red", "Pyelonefrit med iv-antibiotika första dygnen: risk för sepsis"),
+    "heart_failure": ("yellow", "Hjärtsvikt under diuretikajustering, daglig vikt"),
+    "copd": ("yellow", "KOL-exacerbation, mål-SpO₂ 88–92 %"),
+    "stable": ("green", "Stabil, i förbättring"),
+}
+
+
 def _answer_mornings(database_url: str, patients: int, speed: float, stop: StopRequest) -> None:
     """Each simulated morning (every 24 h of scenario time: 24 min at 60x), every simulated patient
     answers their questionnaire through the one command (simulator.questionnaires, source
@@ -457,6 +466,7 @@ def _seed_care(
     when none is there yet.
     """
     from care.acting import execute
+    from care.care_levels import set_level
     from care.observations import record_manual_observation
     from care.orders import order_spo2_scale
     from care.plans import set_monitoring_plan
@@ -472,6 +482,12 @@ def _seed_care(
         checkin = questionnaire_for(make_scenario(p.scenario))
         execute(conn, set_schedule(patient_id=patient_id, questionnaire=checkin, times=["09:00"],
                                    by=DEMO_NURSE, origin=None))  # fmt: skip
+        # The physician's care level on admission (issue 11), set once: a later run keeps the ward's own.
+        levelled = conn.execute("SELECT 1 FROM care_levels WHERE patient_id = %s", (patient_id,)).fetchone()
+        if levelled is None:
+            level, why = DEMO_LEVELS.get(p.scenario, DEMO_LEVELS["stable"])
+            execute(conn, set_level(patient_id=patient_id, level=level, reason=why, by=DEMO_PHYSICIAN,
+                                    origin=None))  # fmt: skip
         if p.scenario == "heart_failure":
             execute(conn, set_instruction(patient_id=patient_id, rule="weight_gain_3d", text=HF_SELF_CARE,
                                           by=DEMO_NURSE, origin=None))  # fmt: skip
