@@ -532,3 +532,13 @@ def test_on_a_phone_the_link_enrols_and_vem_har_last_shows_the_nurses_read_live(
         assert problems == []
     finally:
         context.close()
+
+
+def test_every_staff_action_on_a_patient_has_the_patients_words_in_the_log_extract() -> None:
+    """A new Action must say in plain Swedish what it did to the patient (Vem har läst), not fall back
+    on the generic words. Being on call is no action on a patient's record."""
+    from care.log_extract import STAFF_DID_SV
+    from care.permissions import Action
+
+    missing = [a.value for a in Action if a is not Action.BE_ON_CALL and a not in STAFF_DID_SV]
+    assert missing == []
