@@ -69,8 +69,9 @@ def ward(database_url: str, db: psycopg.Connection) -> Iterator[Ward]:
     # contact request from Bertil.
     for patient, flags in ((anna.patient_id, ["breathless-worse", "dizzy"]), (bertil.patient_id, [])):
         db.execute(
-            "INSERT INTO questionnaire_responses (response_id, patient_id, questionnaire, questionnaire_version,"
-            " authored_at, source, staff_user_id, response, score, flags, flag_priorities)"
+            "INSERT INTO questionnaire_responses (response_id, patient_id, questionnaire,"
+            " questionnaire_version, authored_at, source, staff_user_id, response, score, flags,"
+            " flag_priorities)"
             " VALUES (gen_random_uuid(), %s, 'hemma-hf-daily', '1', now() - interval '1 hour', 'staff', %s,"
             " '{}', 2, %s, %s)",
             (patient, ids[0], flags, ["medium"] * len(flags)),
