@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Reads (dashboard).
 WARD_OVERVIEW = "ward_overview"
 PATIENT_RECORD = "patient_record"
+WARD_ROUND = "ward_round"  # "Dagens rond": one row per patient the list shows
 # Clinical actions: the access-log action is the permissions.Action's value.
 ACKNOWLEDGE_ALERT = Action.ACKNOWLEDGE_ALERT.value
 SNOOZE_ALERT = Action.SNOOZE_ALERT.value

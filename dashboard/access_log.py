@@ -27,6 +27,7 @@ from care.access_log import (
     SET_MONITORING_PLAN,
     SNOOZE_ALERT,
     WARD_OVERVIEW,
+    WARD_ROUND,
     AccessRecord,
     write_async,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "SET_MONITORING_PLAN",
     "SNOOZE_ALERT",
     "WARD_OVERVIEW",
+    "WARD_ROUND",
     "AccessEntry",
     "entries_for",
     "write_access_log",

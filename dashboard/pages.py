@@ -14,7 +14,7 @@ from care import kit, observations
 from care.enrolment import OUTCOMES_SV
 from care.permissions import Action, EquipmentAction
 from dashboard import care_orders, record_sections
-from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, entries_for, write_access_log
+from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, WARD_ROUND, entries_for, write_access_log
 from dashboard.auth import (
     csrf_ok,
     csrf_token,
@@ -37,6 +37,7 @@ from dashboard.queries import (
     fetch_ward_overview,
     fetch_wards,
 )
+from dashboard.ward_round import fetch_ward_round
 from storage.steps import run_async
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,27 @@ async def ward_page(
             ),
         )
     return render(request, "ward.html", staff, ward=ward, overview=overview)
+
+
+@router.get("/wards/{ward_id}/rond", response_class=HTMLResponse)
+async def ward_round_page(
+    request: Request, ward_id: WardId, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    """ "Dagens rond": who to review, new levels, flagged answers, contacts (dashboard.ward_round)."""
+    if not staff.can_see(ward_id):
+        return error_page(request, staff, 403, "Du har inte behörighet till den här avdelningen.")
+    async with request.app.state.pool.connection() as conn:
+        ward = await fetch_ward(conn, ward_id)
+        if ward is None:
+            return error_page(request, staff, 404, "Avdelningen finns inte.")
+        round_ = await fetch_ward_round(conn, ward)
+        request.app.state.metrics.access_log_rows += await write_access_log(
+            conn,
+            entries_for(
+                staff, round_.patient_ids, WARD_ROUND, f"ward:{ward_id} html", client_address(request)
+            ),
+        )
+    return render(request, "ward_round.html", staff, ward=ward, round=round_)
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
