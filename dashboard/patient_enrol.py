@@ -30,16 +30,15 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care import log_extract, patient_enrolment, texts_patient_sv
-from care.access_log import DASHBOARD
-from care.acting import Origin, execute_async
+from care.acting import execute_async
 from care.patient_access import PatientViewer
 from care.patient_today import when_sv
 from care.permissions import Holder, PatientAction
 from care.refusals import RefusalCode, Refused
-from dashboard.auth import csrf_ok, page_staff
+from dashboard.auth import page_staff
 from dashboard.inputs import BIGINT_MAX, PatientId, Text, swedish
 from dashboard.model import StaffUser
-from dashboard.pages import client_address, error_page, render
+from dashboard.pages import client_address, render
 from dashboard.patient_realm import (
     PatientRefused,
     page_viewer,
@@ -48,7 +47,7 @@ from dashboard.patient_realm import (
     render_patient,
     set_device_cookie,
 )
-from dashboard.refusals import action_error
+from dashboard.staff_forms import form_origin, run_form_command
 from storage.steps import run_async
 
 log = logging.getLogger(__name__)
@@ -216,15 +215,6 @@ async def access_log_fragment(
 DeviceId = Annotated[int, Path(ge=1, le=BIGINT_MAX), swedish("Enheten finns inte för patienten", status=404)]
 
 
-def _origin(request: Request) -> Origin:
-    return Origin(DASHBOARD, client_address=client_address(request))
-
-
-def _csrf_refused(request: Request, staff: StaffUser) -> Response:
-    request.app.state.metrics.csrf_rejections += 1
-    return error_page(request, staff, 403, "Formuläret är för gammalt. Ladda om journalen och försök igen.")
-
-
 def qr_svg(link: str) -> str:
     """The link as a QR code, an SVG data URI for an <img> (the page's CSP allows data: images)."""
     return str(segno.make(link, error="m", micro=False).svg_data_uri(scale=10, border=4))
@@ -242,18 +232,13 @@ async def create_device(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """A new device link for the patient or a relative: the printable page with its QR code and PIN."""
-    if not csrf_ok(request, csrf):
-        return _csrf_refused(request, staff)
+    origin = form_origin(request, csrf)
     settings = request.app.state.settings
     command = patient_enrolment.create(
         patient_id=patient_id, holder=holder, label=label, consent_note=consent or None, with_pin=bool(pin),
-        valid_days=settings.patient_link_valid_days, by=staff.username, origin=_origin(request),
+        valid_days=settings.patient_link_valid_days, by=staff.username, origin=origin,
     )  # fmt: skip
-    try:
-        async with request.app.state.pool.connection() as conn:
-            created = await execute_async(conn, command)
-    except Refused as exc:
-        raise action_error(exc) from None
+    created = await run_form_command(request, command)
     request.app.state.metrics.access_log_rows += 1
     log.info("staff %s made patient device %s", staff.id, created.device_id)
     link = created.link(settings.dashboard_url)
@@ -270,16 +255,11 @@ async def revoke_device(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """End a device of the patient (or its unused link) at once; back to the record."""
-    if not csrf_ok(request, csrf):
-        return _csrf_refused(request, staff)
+    origin = form_origin(request, csrf)
     command = patient_enrolment.revoke(
-        patient_id=patient_id, device_id=device_id, by=staff.username, origin=_origin(request)
+        patient_id=patient_id, device_id=device_id, by=staff.username, origin=origin
     )
-    try:
-        async with request.app.state.pool.connection() as conn:
-            await execute_async(conn, command)
-    except Refused as exc:
-        raise action_error(exc) from None
+    await run_form_command(request, command)
     request.app.state.metrics.access_log_rows += 1
     log.info("staff %s revoked patient device %s", staff.id, device_id)
     return RedirectResponse(f"/patients/{patient_id}#patient-app", status_code=303)

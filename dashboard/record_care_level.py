@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care.access_log import DASHBOARD
-from care.acting import Origin, execute_async
 from care.care_levels import (
     LEVELS,
     MAX_NOTE_LENGTH,
@@ -33,12 +31,10 @@ from care.care_levels import (
     timeline,
 )
 from care.permissions import Action
-from care.refusals import Refused
-from dashboard.auth import csrf_ok, page_staff
-from dashboard.errors import ActionError
+from dashboard.auth import page_staff
 from dashboard.inputs import PatientId
 from dashboard.model import StaffUser
-from dashboard.refusals import action_error
+from dashboard.staff_forms import form_origin, run_form_command
 from storage.steps import run_async
 
 if TYPE_CHECKING:
@@ -72,28 +68,6 @@ async def load(conn: psycopg.AsyncConnection[Any], staff: StaffUser, patient_id:
     )  # fmt: skip
 
 
-class _CsrfRefused(ActionError):
-    status = 403
-
-    def __init__(self) -> None:
-        super().__init__("csrf", "Sidan är för gammal. Ladda om den och försök igen.")
-
-
-async def _run(request: Request, steps: Any) -> None:
-    async with request.app.state.pool.connection() as conn:
-        try:
-            await execute_async(conn, steps)
-        except Refused as exc:
-            raise action_error(exc) from None
-
-
-def _checked(request: Request, csrf: str) -> Origin:
-    if not csrf_ok(request, csrf):
-        request.app.state.metrics.csrf_rejections += 1
-        raise _CsrfRefused()
-    return Origin(DASHBOARD, client_address=request.client.host if request.client else None)
-
-
 def _back(patient_id: uuid.UUID) -> Response:
     return RedirectResponse(f"/patients/{patient_id}#vardniva", status_code=303)
 
@@ -107,9 +81,9 @@ async def set_level_form(
     level: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    origin = _checked(request, csrf)
-    await _run(request, set_level(patient_id=patient_id, level=level, reason=reason, by=staff.username,
-                                  origin=origin))  # fmt: skip
+    origin = form_origin(request, csrf)
+    steps = set_level(patient_id=patient_id, level=level, reason=reason, by=staff.username, origin=origin)
+    await run_form_command(request, steps)
     return _back(patient_id)
 
 
@@ -121,6 +95,8 @@ async def review_form(
     csrf: Annotated[str, Form(max_length=200)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    origin = _checked(request, csrf)
-    await _run(request, review(patient_id=patient_id, note=note, by=staff.username, origin=origin))
+    origin = form_origin(request, csrf)
+    await run_form_command(
+        request, review(patient_id=patient_id, note=note, by=staff.username, origin=origin)
+    )
     return _back(patient_id)

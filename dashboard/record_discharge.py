@@ -11,23 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care.access_log import DASHBOARD
-from care.acting import Origin
 from dashboard import care_orders
-from dashboard.auth import csrf_ok, page_staff
+from dashboard.auth import page_staff
 from dashboard.bodies import DischargeRequest
-from dashboard.errors import ActionError
 from dashboard.inputs import PatientId
 from dashboard.model import StaffUser
+from dashboard.staff_forms import form_origin
 
 router = APIRouter(include_in_schema=False)
-
-
-class _CsrfRefused(ActionError):
-    status = 403
-
-    def __init__(self) -> None:
-        super().__init__("csrf", "Sidan är för gammal. Ladda om den och försök igen.")
 
 
 @router.post("/patients/{patient_id}/discharge")
@@ -39,10 +30,7 @@ async def discharge_form(
     outcome: Annotated[str, Form(max_length=64)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        request.app.state.metrics.csrf_rejections += 1
-        raise _CsrfRefused()
-    origin = Origin(DASHBOARD, client_address=request.client.host if request.client else None)
+    origin = form_origin(request, csrf)
     # The outcome and the note are care's to refuse (the same words as the API's and the CLI's).
     entered = DischargeRequest.model_construct(outcome=outcome, note=note or None)
     order = care_orders.discharge_order(patient_id, staff, entered, origin)

@@ -20,8 +20,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from alerts.messages_sv import SYMPTOM_SV
-from care.access_log import DASHBOARD
-from care.acting import Origin, execute_async
 from care.permissions import Action
 from care.questionnaires import (
     StoredResponse,
@@ -31,12 +29,10 @@ from care.questionnaires import (
     schedules,
     set_schedule,
 )
-from care.refusals import Refused
-from dashboard.auth import csrf_ok, page_staff
-from dashboard.errors import ActionError
+from dashboard.auth import page_staff
 from dashboard.inputs import PatientId
 from dashboard.model import PRIORITY_LABELS, StaffUser
-from dashboard.refusals import action_error
+from dashboard.staff_forms import form_origin, run_form_command
 from storage.steps import run_async
 
 if TYPE_CHECKING:
@@ -116,27 +112,8 @@ def _times(text: str) -> list[str]:
     return [part for part in re.split(r"[,;\s]+", text.strip()) if part]
 
 
-class _CsrfRefused(ActionError):
-    status = 403
-
-    def __init__(self) -> None:
-        super().__init__("csrf", "Sidan är för gammal. Ladda om den och försök igen.")
-
-
-async def _run(request: Request, steps: Any) -> None:
-    async with request.app.state.pool.connection() as conn:
-        try:
-            await execute_async(conn, steps)
-        except Refused as exc:
-            raise action_error(exc) from None
-
-
 def _back(patient_id: uuid.UUID) -> Response:
     return RedirectResponse(f"/patients/{patient_id}#fragor", status_code=303)
-
-
-def _origin(request: Request) -> Origin:
-    return Origin(DASHBOARD, client_address=request.client.host if request.client else None)
 
 
 @router.post("/patients/{patient_id}/questionnaires/{questionnaire}/schedule")
@@ -148,12 +125,10 @@ async def schedule_form(
     csrf: Annotated[str, Form(max_length=200)] = "",
     times: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        request.app.state.metrics.csrf_rejections += 1
-        raise _CsrfRefused()
+    origin = form_origin(request, csrf)
     steps = set_schedule(patient_id=patient_id, questionnaire=questionnaire[:64], times=_times(times),
-                         by=staff.username, origin=_origin(request))  # fmt: skip
-    await _run(request, steps)
+                         by=staff.username, origin=origin)  # fmt: skip
+    await run_form_command(request, steps)
     return _back(patient_id)
 
 
@@ -165,10 +140,8 @@ async def clear_form(
     staff: Annotated[StaffUser, Depends(page_staff)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        request.app.state.metrics.csrf_rejections += 1
-        raise _CsrfRefused()
+    origin = form_origin(request, csrf)
     steps = clear_schedule(patient_id=patient_id, questionnaire=questionnaire[:64], by=staff.username,
-                           origin=_origin(request))  # fmt: skip
-    await _run(request, steps)
+                           origin=origin)  # fmt: skip
+    await run_form_command(request, steps)
     return _back(patient_id)
