@@ -400,7 +400,9 @@ def channels_from_settings(
     if settings.notify_webhook_secret:
         channels.append(WebhookChannel(settings.notify_webhook_secret, clock=clock))
     if not channels and allow_none:
-        log.warning(
+        # Said once at INFO: whoever passed --allow-no-channel chose this (the demo says so on its own
+        # console), and every page that cannot go raises the ward's technical alarm anyway.
+        log.info(
             "no notification channel configured (HEMMA_NOTIFY_*): escalations are recorded as '%s'"
             " and the ward gets a technical alarm instead of the physician a page",
             NO_CHANNEL,

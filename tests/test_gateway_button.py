@@ -106,8 +106,11 @@ def test_a_press_arrives_as_one_contact_request_and_its_receipt_ends_the_slow_bl
         EventsIngest(mqtt_url, gateway_id, client_id=f"ev-{unique_id}") as ingest,
         _box_gateway(settings, gateway_id, box) as gw,
     ):
+        # The box's first tick sets the light (off: no plan); the press comes after it, so what the
+        # light shows from here on is the press's doing.
+        wait_until(lambda: box.lights, what="the box's first light")
         before = datetime.now(UTC)
-        shown = len(box.lights)  # the light may already have been set (off) before the press
+        shown = len(box.lights)
         assert box.press()
         wait_until(lambda: ingest.received(), what="the events message at the subscriber")
         assert gw.publisher.flush(15), "the contact request was not confirmed"
