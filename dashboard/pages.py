@@ -159,16 +159,7 @@ async def ward_page(
         if ward is None:
             return error_page(request, staff, 404, "Avdelningen finns inte.")
         overview = await fetch_ward_overview(conn, ward)
-        request.app.state.metrics.access_log_rows += await write_access_log(
-            conn,
-            entries_for(
-                staff,
-                [p.id for p in overview.patients],
-                WARD_OVERVIEW,
-                f"ward:{ward_id} html",
-                client_address(request),
-            ),
-        )
+        await _log_ward_read(request, conn, staff, ward_id, [p.id for p in overview.patients], WARD_OVERVIEW)
     return render(request, "ward.html", staff, ward=ward, overview=overview)
 
 
@@ -184,13 +175,17 @@ async def ward_round_page(
         if ward is None:
             return error_page(request, staff, 404, "Avdelningen finns inte.")
         round_ = await fetch_ward_round(conn, ward)
-        request.app.state.metrics.access_log_rows += await write_access_log(
-            conn,
-            entries_for(
-                staff, round_.patient_ids, WARD_ROUND, f"ward:{ward_id} html", client_address(request)
-            ),
-        )
+        await _log_ward_read(request, conn, staff, ward_id, round_.patient_ids, WARD_ROUND)
     return render(request, "ward_round.html", staff, ward=ward, round=round_)
+
+
+async def _log_ward_read(
+    request: Request, conn: Any, staff: StaffUser, ward_id: str, patient_ids: Any, action: str
+) -> None:
+    """A ward page's access-log rows: one per patient it shows (the overview's and the round's rule)."""
+    request.app.state.metrics.access_log_rows += await write_access_log(
+        conn, entries_for(staff, list(patient_ids), action, f"ward:{ward_id} html", client_address(request))
+    )
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
