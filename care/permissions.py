@@ -57,6 +57,12 @@ class Action(StrEnum):
     # End the home care episode with its outcome (care.enrolment.discharge, issue 11): alerts, plans
     # and reminders stop, open requests close, the kit is freed. A clinical decision, so not an admin's.
     DISCHARGE_PATIENT = "discharge_patient"
+    # Admit a patient from the dashboard (issue 11): identity, diagnosis, pathway with its plan
+    # template, care level, the ward's inclusion checklist. A clinical decision, so not an admin's.
+    ADMIT_PATIENT = "admit_patient"
+    # The ward's inclusion criteria for hospital-at-home (the checklist of an admission): a medical
+    # decision of the ward's physicians.
+    SET_INCLUSION_CRITERIA = "set_inclusion_criteria"
 
 
 class EquipmentAction(StrEnum):
@@ -67,6 +73,20 @@ class EquipmentAction(StrEnum):
     # at enrolment and pair its devices at the patient's home; IT admins replace a faulty device (and
     # prepare kits in stock). It changes what the kit reads, never a clinical decision.
     MANAGE_KIT_DEVICES = "manage_kit_devices"
+    # Lend a kit to a patient, or take it back (issue 11: an assignment bounded in time). Done by the
+    # clinicians who admit and visit the patient.
+    ASSIGN_KIT = "assign_kit"
+    # A kit's stock state between patients: returned, cleaned, back in stock (issue 11). Clinicians and
+    # IT admins both handle kits coming back.
+    MANAGE_KIT_STOCK = "manage_kit_stock"
+
+
+class AdminAction(StrEnum):
+    """Running the system on the dashboard (issue 11): staff accounts and the on-call rota. An admin's
+    work, never a clinical action. The values are also the access_log actions that record them."""
+
+    MANAGE_STAFF = "manage_staff"  # create accounts, change role and wards, disable, reset a password
+    MANAGE_ROTA = "manage_rota"  # add and remove on-call shifts
 
 
 class PatientAction(StrEnum):
@@ -90,7 +110,7 @@ class Holder(StrEnum):
     RELATIVE = "relative"
 
 
-AnyAction = Action | EquipmentAction
+AnyAction = Action | EquipmentAction | AdminAction
 
 _CLINICIANS = frozenset({Role.NURSE, Role.PHYSICIAN})
 _PHYSICIANS = frozenset({Role.PHYSICIAN})
@@ -113,18 +133,30 @@ ALLOWED_ROLES = MappingProxyType(
         Action.SEND_PATIENT_MESSAGE: _CLINICIANS,
         Action.REVIEW_PATIENT: _CLINICIANS,
         Action.DISCHARGE_PATIENT: _CLINICIANS,
+        Action.ADMIT_PATIENT: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
         Action.SET_ALERT_LIMIT: _PHYSICIANS,
         Action.REVOKE_ALERT_LIMIT: _PHYSICIANS,
         Action.ORDER_SPO2_SCALE: _PHYSICIANS,
         # The care level sets how often the patient must be reviewed: a medical decision.
         Action.SET_CARE_LEVEL: _PHYSICIANS,
+        Action.SET_INCLUSION_CRITERIA: _PHYSICIANS,
         # Escalation goes to the physician on call (levels: jourläkare, bakjour, medical lead).
         Action.BE_ON_CALL: _PHYSICIANS,
     }
 )
 EQUIPMENT_ALLOWED_ROLES = MappingProxyType(
-    {EquipmentAction.MANAGE_KIT_DEVICES: frozenset({Role.NURSE, Role.PHYSICIAN, Role.ADMIN})}
+    {
+        EquipmentAction.MANAGE_KIT_DEVICES: frozenset({Role.NURSE, Role.PHYSICIAN, Role.ADMIN}),
+        EquipmentAction.ASSIGN_KIT: _CLINICIANS,
+        EquipmentAction.MANAGE_KIT_STOCK: frozenset({Role.NURSE, Role.PHYSICIAN, Role.ADMIN}),
+    }
+)
+ADMIN_ALLOWED_ROLES = MappingProxyType(
+    {
+        AdminAction.MANAGE_STAFF: frozenset({Role.ADMIN}),
+        AdminAction.MANAGE_ROTA: frozenset({Role.ADMIN}),
+    }
 )
 
 # A relative, with the patient's recorded consent, helps: sees what is due today and the agreed
@@ -179,13 +211,27 @@ REFUSALS_SV = MappingProxyType(
         Action.SET_CARE_LEVEL: "Endast läkare får ändra vårdnivån",
         Action.REVIEW_PATIENT: "Endast sjuksköterskor och läkare får markera patienten som granskad",
         Action.DISCHARGE_PATIENT: "Endast sjuksköterskor och läkare får skriva ut patienter",
+        Action.ADMIT_PATIENT: "Endast sjuksköterskor och läkare får skriva in patienter",
+        Action.SET_INCLUSION_CRITERIA: "Endast läkare får ändra avdelningens inklusionskriterier",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
     {
         EquipmentAction.MANAGE_KIT_DEVICES: (
             "Endast sjuksköterskor, läkare och IT-administratörer får ändra utrustningen"
-        )
+        ),
+        EquipmentAction.ASSIGN_KIT: (
+            "Endast sjuksköterskor och läkare får låna ut eller ta tillbaka en hemlåda"
+        ),
+        EquipmentAction.MANAGE_KIT_STOCK: (
+            "Endast sjuksköterskor, läkare och IT-administratörer får ändra hemlådornas lagerstatus"
+        ),
+    }
+)
+ADMIN_REFUSALS_SV = MappingProxyType(
+    {
+        AdminAction.MANAGE_STAFF: "Endast IT-administratörer får ändra personalkonton",
+        AdminAction.MANAGE_ROTA: "Endast IT-administratörer får ändra jourschemat",
     }
 )
 
@@ -211,22 +257,35 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.SET_CARE_LEVEL: "set care levels",
         Action.REVIEW_PATIENT: "mark patients reviewed",
         Action.DISCHARGE_PATIENT: "discharge patients",
+        Action.ADMIT_PATIENT: "admit patients",
+        Action.SET_INCLUSION_CRITERIA: "set inclusion criteria",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
+        EquipmentAction.ASSIGN_KIT: "lend or take back kits",
+        EquipmentAction.MANAGE_KIT_STOCK: "change a kit's stock state",
+        AdminAction.MANAGE_STAFF: "change staff accounts",
+        AdminAction.MANAGE_ROTA: "change the on-call rota",
     }
 )
 
 
 def _action(action: AnyAction | str) -> AnyAction:
-    """The Action or EquipmentAction named; ValueError for an unknown one (a programming error)."""
-    try:
-        return Action(action)
-    except ValueError:
-        return EquipmentAction(action)
+    """The Action, EquipmentAction or AdminAction named; ValueError for an unknown one (a programming
+    error)."""
+    for kind in (Action, EquipmentAction):
+        try:
+            return kind(action)
+        except ValueError:
+            pass
+    return AdminAction(action)
 
 
 def _allowed(action: AnyAction | str) -> frozenset[Role]:
     named = _action(action)
-    return ALLOWED_ROLES[named] if isinstance(named, Action) else EQUIPMENT_ALLOWED_ROLES[named]
+    if isinstance(named, Action):
+        return ALLOWED_ROLES[named]
+    if isinstance(named, EquipmentAction):
+        return EQUIPMENT_ALLOWED_ROLES[named]
+    return ADMIN_ALLOWED_ROLES[named]
 
 
 def may(role: str, action: AnyAction | str) -> bool:
@@ -249,6 +308,11 @@ def permitted_equipment(role: str) -> tuple[str, ...]:
     return tuple(a.value for a in EquipmentAction if may(role, a))
 
 
+def permitted_admin(role: str) -> tuple[str, ...]:
+    """Every administrative action `role` may do (the dashboard's staff and rota pages)."""
+    return tuple(a.value for a in AdminAction if may(role, a))
+
+
 def may_see_ward(role: str, ward_ids: Iterable[str], ward_id: str) -> bool:
     """Ward access: staff see the wards they are given (staff_ward_access); an admin sees every ward."""
     return role == Role.ADMIN or ward_id in set(ward_ids)
@@ -257,7 +321,11 @@ def may_see_ward(role: str, ward_ids: Iterable[str], ward_id: str) -> bool:
 def refusal_sv(action: AnyAction | str) -> str:
     """The Swedish text staff read when their role may not do `action`."""
     named = _action(action)
-    return REFUSALS_SV[named] if isinstance(named, Action) else EQUIPMENT_REFUSALS_SV[named]
+    if isinstance(named, Action):
+        return REFUSALS_SV[named]
+    if isinstance(named, EquipmentAction):
+        return EQUIPMENT_REFUSALS_SV[named]
+    return ADMIN_REFUSALS_SV[named]
 
 
 def refusal_en(username: str, role: str, action: AnyAction | str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from care import permissions
-from care.permissions import Action, PatientAction, Role
+from care.permissions import Action, AdminAction, EquipmentAction, PatientAction, Role
 
-N, P = "nurse", "physician"
+N, P, A = "nurse", "physician", "admin"
 # Written out in full so that a change to the table is a change to this test too.
 EXPECTED = {
     Action.ACKNOWLEDGE_ALERT: {N, P},
@@ -29,6 +29,8 @@ EXPECTED = {
     Action.SET_CARE_LEVEL: {P},
     Action.REVIEW_PATIENT: {N, P},
     Action.DISCHARGE_PATIENT: {N, P},
+    Action.ADMIT_PATIENT: {N, P},
+    Action.SET_INCLUSION_CRITERIA: {P},
 }
 # The patient realm (issue 10): what a device held by the patient or by a relative may do.
 PATIENT_EXPECTED = {
@@ -111,3 +113,27 @@ def test_the_operators_refusal_names_who_their_role_and_who_may() -> None:
     assert permissions.refusal_en("it.admin", "admin", Action.RESOLVE_ALERT) == (
         "it.admin is an admin; only nurses and physicians end alerts"
     )
+
+
+EQUIPMENT_EXPECTED = {
+    EquipmentAction.MANAGE_KIT_DEVICES: {N, P, A},
+    EquipmentAction.ASSIGN_KIT: {N, P},
+    EquipmentAction.MANAGE_KIT_STOCK: {N, P, A},
+}
+ADMIN_EXPECTED = {AdminAction.MANAGE_STAFF: {A}, AdminAction.MANAGE_ROTA: {A}}
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_equipment_and_admin_actions_follow_their_tables(role: Role) -> None:
+    assert set(EQUIPMENT_EXPECTED) == set(EquipmentAction)
+    assert set(ADMIN_EXPECTED) == set(AdminAction)
+    for action, roles in {**EQUIPMENT_EXPECTED, **ADMIN_EXPECTED}.items():
+        assert permissions.may(role, action) is (role in roles)
+        assert permissions.may(role.value, action.value) is (role in roles)
+        assert permissions.refusal_sv(action).startswith("Endast ")
+    assert set(permissions.permitted_admin(role)) == {a.value for a, r in ADMIN_EXPECTED.items() if role in r}
+
+
+def test_no_two_kinds_of_action_share_a_value() -> None:
+    values = [a.value for kind in (Action, EquipmentAction, AdminAction, PatientAction) for a in kind]
+    assert len(values) == len(set(values))
