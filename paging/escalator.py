@@ -231,7 +231,8 @@ class Escalator:
         row = conn.execute(_ALERT, (alert_id, *_OPEN_HIGH)).fetchone()
         if row is None:
             return None  # acknowledged or resolved meanwhile, or another escalator holds it
-        (alert_id, ward_id, patient_id, rule, priority, state, message, opened_at, ward_minutes, care_level) = row
+        (alert_id, ward_id, patient_id, rule, priority, state, message, opened_at, ward_minutes,
+         care_level) = row  # fmt: skip
         became_high = (alert_id, EventKind.REPRIORITISED.value, Priority.HIGH.label)
         reprioritised = conn.execute(_SINCE, became_high).fetchone()
         since = max(opened_at, reprioritised[0]) if reprioritised and reprioritised[0] else opened_at

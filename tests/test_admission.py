@@ -335,3 +335,28 @@ def test_template_plan_is_what_admit_lays_down(ward: psycopg.Connection) -> None
     done = _admit(ward)
     assert done.plan == preview
     assert {v.value: (m, "level") for v, m in preview} == _plan(ward, done.patient_id)
+
+
+def test_the_cli_admits_with_the_same_command(ward: psycopg.Connection, database_url: str) -> None:
+    from tests.support.entry_points import hemma_cli
+
+    shown = hemma_cli(database_url, "ward", "criteria", "avd-norr")
+    assert shown.returncode == 0 and shown.stdout.splitlines()[0] == f"1. {DEFAULT_CRITERIA[0]}"
+    common = ["patient", "admit", "--ward", "avd-norr", "--name", "Astrid Lindqvist", "--reason",
+              "Infektion, iv antibiotika", "--pathway", "infektion-iv-antibiotika",
+              "--kit", "kit-0102"]  # fmt: skip
+    bad = hemma_cli(database_url, *common, "--personal-number", "19480101-9871", "--confirmed", "all",
+                    "--by", "nurse.norr")  # fmt: skip
+    assert (
+        bad.returncode == 2 and "19480101" not in bad.stderr and "personal number is not valid" in bad.stderr
+    )
+    partial = hemma_cli(database_url, *common, "--personal-number", ASTRID, "--confirmed", "1,2,3",
+                        "--by", "nurse.norr")  # fmt: skip
+    assert partial.returncode == 2 and "2 inclusion criteria not confirmed" in partial.stderr
+    done = hemma_cli(database_url, *common, "--personal-number", ASTRID, "--confirmed", "all", "--level",
+                     "green", "--by", "dr.lund")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "care level: green; plan: body_temperature every 720 min" in done.stdout
+    assert ASTRID not in done.stdout
+    log = ward.execute("SELECT username, entry_point FROM access_log WHERE action = 'admit_patient'")
+    assert log.fetchall() == [("dr.lund", "cli")]
