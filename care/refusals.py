@@ -41,6 +41,17 @@ class RefusalCode(StrEnum):
     PERSONAL_NUMBER_ENROLLED = "personal_number_enrolled"
     PERSONAL_NUMBER_DISCHARGED = "personal_number_discharged"
     NO_PATIENT_WITH_KIT = "no_patient_with_kit"
+    # Admission (care.admission, care.inclusion, care.pathways, care.personal_numbers): params maximum;
+    # missing (how many items are not confirmed); minimum. Never the personal number or the name.
+    PERSONAL_NUMBER_FORM = "personal_number_form"
+    PATIENT_NAME_TOO_LONG = "patient_name_too_long"
+    ADMISSION_CARE_REASON = "admission_care_reason"
+    UNKNOWN_PATHWAY = "unknown_pathway"
+    KIT_NOT_OFFERED = "kit_not_offered"
+    INCLUSION_ITEMS = "inclusion_items"
+    INCLUSION_CHANGED = "inclusion_changed"
+    INCLUSION_NOT_CONFIRMED = "inclusion_not_confirmed"
+    INCLUSION_OVERRIDE_REASON = "inclusion_override_reason"
     # Discharge (care.enrolment.discharge): params outcome, known; maximum.
     DISCHARGE_OUTCOME = "discharge_outcome"
     DISCHARGE_NOTE_TOO_LONG = "discharge_note_too_long"

@@ -45,6 +45,30 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.KIT_ID_FORM: lambda p: f"kit id {p['gateway_id']!r}: use 3 to 63 {_FORM}",
         C.BIRTH_YEAR: lambda p: f"the birth year must be between {p['minimum']} and {p['maximum']}",
         C.KIT_LENT: lambda p: f"gateway {p['gateway_id']} is already lent to another patient",
+        C.PERSONAL_NUMBER_FORM: lambda p: (
+            "the personal number is not valid: 12 digits, YYYYMMDD-NNNN, a real date and a correct"
+            " check digit (a coordination number is fine)"
+        ),
+        C.PATIENT_NAME_TOO_LONG: lambda p: f"the name is at most {p['maximum']} characters",
+        C.ADMISSION_CARE_REASON: lambda p: (
+            f"give the diagnosis or care reason ({p['minimum']} to {p['maximum']} characters)"
+        ),
+        C.UNKNOWN_PATHWAY: lambda p: f"no pathway {p['pathway']!r}; known: {', '.join(p['known'])}",
+        C.KIT_NOT_OFFERED: lambda p: f"kit {p['gateway_id']} is not in stock (unknown, or not free)",
+        C.INCLUSION_ITEMS: lambda p: (
+            f"inclusion criteria: 1 to 20 distinct items, one per line, each 3 to {p['maximum']} characters"
+        ),
+        C.INCLUSION_CHANGED: lambda p: (
+            "the ward's inclusion criteria changed since they were read; read them again"
+        ),
+        C.INCLUSION_NOT_CONFIRMED: lambda p: (
+            f"{p['missing']} inclusion criteria not confirmed: all are required, or a physician's"
+            " override with a reason"
+        ),
+        C.INCLUSION_OVERRIDE_REASON: lambda p: (
+            "admitting over unconfirmed criteria needs a reason"
+            f" ({p['minimum']} to {p['maximum']} characters)"
+        ),
         C.PERSONAL_NUMBER_ENROLLED: lambda p: (
             f"the personal number is already that of patient {p['patient_id']}, who is enrolled"
         ),

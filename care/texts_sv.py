@@ -88,6 +88,30 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.KIT_ID_FORM: lambda p: "Utrustningens id är 3–63 tecken: a–z, 0–9 och -",
         C.BIRTH_YEAR: lambda p: f"Födelseåret måste vara mellan {p['minimum']} och {p['maximum']}",
         C.KIT_LENT: lambda p: "Utrustningen är redan utlånad till en annan patient",
+        C.PERSONAL_NUMBER_FORM: lambda p: (
+            "Personnumret är inte giltigt: skriv det med 12 siffror, ÅÅÅÅMMDD-NNNN (kontrollsiffran"
+            " och datumet prövas; samordningsnummer går bra)"
+        ),
+        C.PATIENT_NAME_TOO_LONG: lambda p: f"Namnet får vara högst {p['maximum']} tecken",
+        C.ADMISSION_CARE_REASON: lambda p: (
+            f"Skriv diagnos eller vårdorsak ({p['minimum']}–{p['maximum']} tecken)"
+        ),
+        C.UNKNOWN_PATHWAY: lambda p: "Välj ett vårdförlopp i listan",
+        C.KIT_NOT_OFFERED: lambda p: "Välj en utrustning i listan över lediga",
+        C.INCLUSION_ITEMS: lambda p: (
+            f"Inklusionskriterierna: 1–20 olika punkter, en per rad, vardera 3–{p['maximum']} tecken"
+        ),
+        C.INCLUSION_CHANGED: lambda p: (
+            "Avdelningens inklusionskriterier har ändrats sedan sidan visades. Ladda om sidan."
+        ),
+        C.INCLUSION_NOT_CONFIRMED: lambda p: (
+            f"{p['missing']} av inklusionskriterierna är inte bekräftade. Alla krävs; en läkare kan"
+            " skriva in ändå med en motivering."
+        ),
+        C.INCLUSION_OVERRIDE_REASON: lambda p: (
+            f"Skriv varför patienten skrivs in fast alla kriterier inte är bekräftade"
+            f" ({p['minimum']}–{p['maximum']} tecken)"
+        ),
         C.PERSONAL_NUMBER_ENROLLED: lambda p: "Personnumret tillhör redan en inskriven patient",
         C.PERSONAL_NUMBER_DISCHARGED: lambda p: (
             "Personnumret tillhör en utskriven patient; att skriva in igen stöds inte än"

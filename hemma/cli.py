@@ -15,7 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import cli_care, cli_care_levels, cli_handover, cli_patient_app, cli_questionnaires, cli_services
+from hemma import (
+    cli_admission,
+    cli_care,
+    cli_care_levels,
+    cli_handover,
+    cli_patient_app,
+    cli_questionnaires,
+    cli_services,
+)
 
 if TYPE_CHECKING:
     import uuid
@@ -144,6 +152,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="page the on-call physician when a high alert is unacknowledged this long (default 5)",
     )
     w.set_defaults(func=cli_care.ward_add)
+    cli_admission.add_ward_commands(wsub)
     cli_handover.add_commands(wsub)
 
     p = sub.add_parser("patient", help="manage patients")
@@ -167,6 +176,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     d.add_argument("--by", required=True, help="the nurse or physician who discharges (username)")
     d.set_defaults(func=cli_care.patient_discharge)
     cli_care_levels.add_commands(psub, _patient_id)
+    cli_admission.add_patient_commands(psub)
 
     p = sub.add_parser("kit", help="a kit's devices (what its gateway connects to) and configuration")
     ksub = p.add_subparsers(dest="action", required=True)
