@@ -68,6 +68,14 @@ class RefusalCode(StrEnum):
     SHIFT_ENDS_FIRST = "shift_ends_first"
     SHIFT_TOO_LONG = "shift_too_long"
     SHIFT_TOO_FAR_AHEAD = "shift_too_far_ahead"
+    NO_ONCALL_SHIFT = "no_oncall_shift"  # params shift_id
+    # The admin's staff page (care.staff): params role, known.
+    STAFF_ROLE_CHOICE = "staff_role_choice"
+    STAFF_NAME_EMPTY = "staff_name_empty"  # params maximum
+    STAFF_EXISTS = "staff_exists"  # params username
+    STAFF_OWN_ACCOUNT = "staff_own_account"  # an admin may not disable or demote their own account
+    # The handover summary (care.shifts): a shift named like 2026-12-06-natt that has begun.
+    HANDOVER_SHIFT = "handover_shift"
     # Personal alert limits (care.limits).
     UNKNOWN_RULE = "unknown_rule"
     NO_SUCH_PRIORITY = "no_such_priority"

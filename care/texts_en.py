@@ -93,6 +93,16 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.SHIFT_ENDS_FIRST: lambda p: "a shift must end after it starts",
         C.SHIFT_TOO_LONG: lambda p: f"a shift may last at most {p['days']} days",
         C.SHIFT_TOO_FAR_AHEAD: lambda p: "a shift must end within a year from now",
+        C.NO_ONCALL_SHIFT: lambda p: f"no on-call shift {p['shift_id']}",
+        C.STAFF_ROLE_CHOICE: lambda p: f"role must be one of {', '.join(p['known'])}",
+        C.STAFF_NAME_EMPTY: lambda p: (
+            f"a staff account needs a display name (at most {p.get('maximum', 100)} characters)"
+        ),
+        C.STAFF_EXISTS: lambda p: f"staff account {p['username']} exists already",
+        C.STAFF_OWN_ACCOUNT: lambda p: f"{p['username']} may not disable or demote their own account",
+        C.HANDOVER_SHIFT: lambda p: (
+            "not a shift that has begun: write e.g. 2026-12-06-natt (dag, kvall or natt)"
+        ),
         C.UNKNOWN_RULE: lambda p: f"unknown threshold rule {p['rule']!r}; known: {', '.join(p['known'])}",
         C.NO_SUCH_PRIORITY: lambda p: (
             f"rule {p['rule']} has no {p['priority']} limit to replace (it has: {', '.join(p['has'])})"

@@ -42,7 +42,7 @@ def _vital_name(name: str) -> str:
         return name
 
 
-def _rule_label(rule: str) -> str:
+def rule_label(rule: str) -> str:
     """A threshold rule key as staff name it: 'Syremättnad, låg'."""
     from alerts.thresholds import threshold_keys
 
@@ -133,9 +133,17 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.SHIFT_ENDS_FIRST: lambda p: "Passet måste sluta efter att det börjar",
         C.SHIFT_TOO_LONG: lambda p: f"Ett pass får vara högst {p['days']} dagar",
         C.SHIFT_TOO_FAR_AHEAD: lambda p: "Passet måste sluta inom ett år",
+        C.NO_ONCALL_SHIFT: lambda p: "Jourpasset finns inte",
+        C.STAFF_ROLE_CHOICE: lambda p: "Rollen är sjuksköterska, läkare eller IT-administratör",
+        C.STAFF_NAME_EMPTY: lambda p: f"Skriv personens namn (högst {p.get('maximum', 100)} tecken)",
+        C.STAFF_EXISTS: lambda p: "Användarnamnet är upptaget. Välj ett annat.",
+        C.STAFF_OWN_ACCOUNT: lambda p: (
+            "Du kan inte inaktivera ditt eget konto eller ta bort din egen administratörsroll"
+        ),
+        C.HANDOVER_SHIFT: lambda p: "Okänt skift. Välj ett skift i listan.",
         C.UNKNOWN_RULE: lambda p: "Okänd larmgräns",
         C.NO_SUCH_PRIORITY: lambda p: (
-            f"{_rule_label(p['rule'])} har gräns bara för prioritet {_priorities(p['has'])}"
+            f"{rule_label(p['rule'])} har gräns bara för prioritet {_priorities(p['has'])}"
         ),
         C.IMPOSSIBLE_LIMIT: _impossible_limit,
         C.LIMIT_REASON_MISSING: lambda p: (

@@ -33,8 +33,11 @@ from core.redact import where
 from core.settings import Settings
 from dashboard import (
     account,
+    admin_rota,
+    admin_staff,
     admission,
     api,
+    handover,
     pages,
     patient_contact,
     patient_enrol,
@@ -106,6 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)
     app.include_router(record_discharge.router)
+    app.include_router(handover.router)  # the shift's handover summary (issue 11)
+    app.include_router(admin_staff.router)  # the admin's staff accounts and on-call rota (issue 11)
+    app.include_router(admin_rota.router)
     app.include_router(admission.router)  # admission and the ward's inclusion checklist (issue 11)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (

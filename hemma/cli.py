@@ -15,7 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import cli_admission, cli_care, cli_care_levels, cli_patient_app, cli_questionnaires, cli_services
+from hemma import (
+    cli_admission,
+    cli_care,
+    cli_care_levels,
+    cli_handover,
+    cli_patient_app,
+    cli_questionnaires,
+    cli_services,
+)
 
 if TYPE_CHECKING:
     import uuid
@@ -145,6 +153,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     w.set_defaults(func=cli_care.ward_add)
     cli_admission.add_ward_commands(wsub)
+    cli_handover.add_commands(wsub)
 
     p = sub.add_parser("patient", help="manage patients")
     psub = p.add_subparsers(dest="action", required=True)
