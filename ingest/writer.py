@@ -77,7 +77,9 @@ SELECT time, patient_id, vital, value, quality FROM ins
 """
 # The chart rollups (storage.rollups) fed from what `ins` returns, in the same statement: a redelivered
 # reading inserts nothing and so adds nothing to them. With TimescaleDB its continuous aggregates do this.
-_MOVE_WITH_ROLLUPS = _MOVE.format(columns=_COLUMNS, rollups=", rollups AS (" + rollups.upsert_from("ins") + ")")
+_MOVE_WITH_ROLLUPS = _MOVE.format(
+    columns=_COLUMNS, rollups=", rollups AS (" + rollups.upsert_from("ins") + ")"
+)
 _MOVE_WITHOUT_ROLLUPS = _MOVE.format(columns=_COLUMNS, rollups="")
 
 

@@ -33,11 +33,17 @@ class BucketWidth:
 
 
 # 5 minutes for a day (288 points), an hour for a week or a month (168, 720), a day for a long stay.
-WIDTHS: tuple[BucketWidth, ...] = (BucketWidth(300, "5min"), BucketWidth(3600, "1h"), BucketWidth(86400, "1d"))
+WIDTHS: tuple[BucketWidth, ...] = (
+    BucketWidth(300, "5min"),
+    BucketWidth(3600, "1h"),
+    BucketWidth(86400, "1d"),
+)
 WIDTH_SECONDS: tuple[int, ...] = tuple(w.seconds for w in WIDTHS)
 _WIDTH_ARRAY = "ARRAY[" + ",".join(str(s) for s in WIDTH_SECONDS) + "]"
 
-_ROLLUP_COLUMNS = "patient_id, vital, width_s, bucket, n, min_value, max_value, sum_value, last_time, last_value, flagged"
+_ROLLUP_COLUMNS = (
+    "patient_id, vital, width_s, bucket, n, min_value, max_value, sum_value, last_time, last_value, flagged"
+)
 
 
 def _aggregate(source: str) -> str:
@@ -62,7 +68,8 @@ def upsert_from(source: str) -> str:
         min_value = LEAST(r.min_value, EXCLUDED.min_value),
         max_value = GREATEST(r.max_value, EXCLUDED.max_value),
         sum_value = r.sum_value + EXCLUDED.sum_value,
-        last_value = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last_value ELSE r.last_value END,
+        last_value = CASE WHEN EXCLUDED.last_time >= r.last_time
+                          THEN EXCLUDED.last_value ELSE r.last_value END,
         last_time = GREATEST(r.last_time, EXCLUDED.last_time),
         flagged = r.flagged OR EXCLUDED.flagged"""
 
@@ -75,7 +82,11 @@ def rebuild(conn: psycopg.Connection[Any], patient_id: Any = None) -> int:
     were committed before (and are recomputed here) or its upsert runs after.
     """
     where = "" if patient_id is None else " WHERE patient_id = %(patient)s"
-    source = "observations" if patient_id is None else "(SELECT * FROM observations WHERE patient_id = %(patient)s)"
+    source = (
+        "observations"
+        if patient_id is None
+        else "(SELECT * FROM observations WHERE patient_id = %(patient)s)"
+    )
     params = None if patient_id is None else {"patient": patient_id}
     with conn.transaction():
         conn.execute("LOCK TABLE observation_rollups IN SHARE ROW EXCLUSIVE MODE")
@@ -110,7 +121,8 @@ def create_continuous_aggregates(conn: psycopg.Connection[Any]) -> None:
         )
         conn.execute(
             "SELECT add_continuous_aggregate_policy(%s, start_offset => NULL,"
-            " end_offset => interval '1 minute', schedule_interval => interval '1 minute', if_not_exists => true)",
+            " end_offset => interval '1 minute', schedule_interval => interval '1 minute',"
+            " if_not_exists => true)",
             (name,),
         )
         conn.execute("SELECT hemma_grant_to_services(ARRAY[%s])", (name,))

@@ -28,7 +28,9 @@ class Ward:
     def __init__(self, conn: psycopg.Connection, unique_id: str) -> None:
         self.conn = conn
         ensure_ward(conn, f"ward-{unique_id}", "Hemsjukvård")
-        enrolled = enrol_patient(conn, ward_id=f"ward-{unique_id}", display_name="Oskar", gateway_id=f"gw-{unique_id}")
+        enrolled = enrol_patient(
+            conn, ward_id=f"ward-{unique_id}", display_name="Oskar", gateway_id=f"gw-{unique_id}"
+        )
         self.enrolment = Enrolment(enrolled.gateway_id, enrolled.patient_id, enrolled.ward_id)
         self.writer = BatchWriter(conn)
 
@@ -126,7 +128,9 @@ def test_rollups_equal_numpy_over_the_raw_readings(database_url: str, readings: 
     holds what numpy computes over the distinct readings that fall in it."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         ward = Ward(conn, uuid.uuid4().hex[:8])
-        timed = [(T0 + timedelta(seconds=s), v, x, ("body_movement",) if q else ()) for s, v, x, q in readings]
+        timed = [
+            (T0 + timedelta(seconds=s), v, x, ("body_movement",) if q else ()) for s, v, x, q in readings
+        ]
         accepted = [ward.batch(timed[i::batches]) for i in range(batches)]
         for a in accepted + accepted[:1]:  # the first one twice
             ward.store(a)
@@ -160,9 +164,9 @@ def test_rebuild_recomputes_history_stored_around_ingest(db: psycopg.Connection,
     stored = _rollups(db, pid)
     # History loaded without ingest (an import, a restore): the rollups do not know it yet.
     db.execute(
-        "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id, device_id,"
-        " characteristic, received_at) SELECT %s - make_interval(mins => g), %s, 'pulse_rate', 60, '/min',"
-        " gen_random_uuid(), 'gw', 'dev', '2A37', now() FROM generate_series(1, 120) g",
+        "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id,"
+        " device_id, characteristic, received_at) SELECT %s - make_interval(mins => g), %s, 'pulse_rate',"
+        " 60, '/min', gen_random_uuid(), 'gw', 'dev', '2A37', now() FROM generate_series(1, 120) g",
         (T0, pid),
     )
     assert _rollups(db, pid) == stored
