@@ -41,7 +41,7 @@ from dashboard.chart_answers import ChartAnswer
 from dashboard.chart_model import NEWS2, Newest, Window
 from dashboard.inputs import PatientId, swedish
 from dashboard.model import StaffUser
-from dashboard.vendor_assets import plotly_js_url
+from dashboard.vendor_assets import plotly_js_url, plotly_style_guards
 from storage import rollups
 
 router = APIRouter()
@@ -325,9 +325,11 @@ class ChartsSection:
     names: tuple[tuple[str, str], ...]
     zone: str
     library_url: str
+    style_guards: tuple[str, ...]
     range: str = "7d"
     ranges: tuple[tuple[str, str], ...] = tuple(chart_model.RANGE_LABELS_SV.items())
 
 
 async def section(conn: Any, patient_id: uuid.UUID, zone: str) -> ChartsSection:
-    return ChartsSection(patient_id, tuple(await chart_names(conn, patient_id)), zone, plotly_js_url())
+    names = tuple(await chart_names(conn, patient_id))
+    return ChartsSection(patient_id, names, zone, plotly_js_url(), plotly_style_guards())

@@ -5,13 +5,17 @@ plotly.js (the record's charts, dashboard/static/record_charts.js) ships in the 
 plotly/package_data/plotly.min.js. Its URL carries the package's version, so browsers may keep it for a
 year (`immutable`, set in dashboard.app.SecurityHeaders for VENDOR_PREFIX); an upgrade is a new URL.
 
-Under the strict CSP (`style-src 'self'`) plotly.js must not inject its <style> element: the page
-carries `<link id="plotly.js-style-global" class="no-inline-styles">` (plotly.js skips its own rules
-when that element has that class) and dashboard/static/record_charts.css styles the charts instead.
+Under the strict CSP (`style-src 'self'`) plotly.js must not inject its <style> elements (the browser
+blocks them and reports a violation): the page carries `<link id="plotly.js-style-global"
+class="no-inline-styles">` (plotly.js skips its own rules when that element has that class), and an
+empty element with the id of each bundled stylesheet plotly.js adds once per page (its map library's,
+guarded by `document.getElementById(<id>)`; `plotly_style_guards` finds them in the installed file, so
+an upgrade brings its own). dashboard/static/record_charts.css styles the charts instead.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
@@ -35,6 +39,19 @@ def plotly_js_url() -> str:
 @cache
 def _plotly_js_path() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+# plotly.js's bundled stylesheets:
+# `if(!document.getElementById("<id>")){var e=document.createElement("style")`.
+_STYLE_GUARD = re.compile(
+    rb'getElementById\("([0-9a-f]{16,128})"\)\)\{var [A-Za-z_$]+=document\.createElement\("style"\)'
+)
+
+
+@cache
+def plotly_style_guards() -> tuple[str, ...]:
+    """The ids whose presence keeps plotly.js from injecting a bundled <style> (see the module's doc)."""
+    return tuple(m.decode() for m in _STYLE_GUARD.findall(_plotly_js_path().read_bytes()))
 
 
 @router.get(VENDOR_PREFIX + "plotly-{version}.min.js")

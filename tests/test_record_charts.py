@@ -28,9 +28,11 @@ def ward(db: psycopg.Connection) -> ChartWard:
 
 @pytest.fixture
 def nurse(database_url: str, ward: ChartWard) -> typing.Iterator[httpx.Client]:
-    with running_dashboard(Settings(database_url=database_url)) as base_url:
-        with logged_in(base_url, "nurse.hjarta", PASSWORD) as client:
-            yield client
+    with (
+        running_dashboard(Settings(database_url=database_url)) as base_url,
+        logged_in(base_url, "nurse.hjarta", PASSWORD) as client,
+    ):
+        yield client
 
 
 def test_the_chart_names_are_every_vital_and_news2() -> None:
@@ -81,7 +83,7 @@ def test_the_weight_chart_shows_the_three_day_rule(nurse: httpx.Client, ward: Ch
     chart = nurse.get(f"/api/patients/{ward.oskar}/charts/body_weight", params={"range": "30d"}).json()
     rule = chart["weight_rule"]
     assert rule["limit_kg"] == weight.WEIGHT_GAIN_KG == 2.0
-    # Each weighing against the lowest of the 3 days before it: the last is 81,2 − 78,4 = 2,8 kg.
+    # Each weighing against the lowest of the 3 days before it: the last is 81.2 - 78.4 = 2.8 kg.
     assert rule["gain_kg"][-4:] == [0.4, 1.3, 2.1, 2.8]  # over 2 kg since yesterday
     assert chart["series"]["bucket_s"] == 3600 and chart["series"]["last"][-1] == WEIGHTS[0]
     assert chart["limits"] == []  # no threshold rule on weight

@@ -111,8 +111,13 @@
     });
     const layout = {
       margin: { l: 48, r: data.weight_rule ? 56 : 16, t: 8, b: 36 }, showlegend: true,
-      legend: { orientation: "h", y: -0.25, font: { size: 11 } }, hovermode: "closest", dragmode: "zoom",
-      xaxis: { type: "date", range: [clock.wall(data.start), clock.wall(data.end)], fixedrange: false },
+      legend: { orientation: "h", y: -0.25, font: { size: 11 } }, hovermode: "x", dragmode: "zoom",
+      xaxis: { type: "date", range: [clock.wall(data.start), clock.wall(data.end)], fixedrange: false,
+        hoverformat: "%-d %b %H:%M",
+        tickformatstops: [
+          { dtickrange: [null, 86400000], value: "%H:%M\n%-d %b" },
+          { dtickrange: [86400000, null], value: "%-d %b" },
+        ] },
       yaxis: { range: [ylo, yhi], fixedrange: true, title: { text: data.unit, font: { size: 11 } } },
       shapes, separators: ", ", font: { family: "system-ui, sans-serif", size: 12, color: "#17212b" },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#ffffff",
@@ -122,7 +127,7 @@
       traces.push({ x: x(w.t), y: w.gain_kg, type: "bar", yaxis: "y2", name: "Ökning på 3 dygn",
         marker: { color: w.gain_kg.map((g) => (g > w.limit_kg ? COLOURS.high : "rgba(138, 58, 0, 0.35)")) },
         hovertemplate: "%{x}<br>+%{y:.1f} kg på 3 dygn<extra></extra>" });
-      layout.yaxis2 = { overlaying: "y", side: "right", fixedrange: true, title: { text: "kg på 3 dygn", font: { size: 11 } },
+      layout.yaxis2 = { overlaying: "y", side: "right", fixedrange: true, dtick: 1, showgrid: false, title: { text: "kg på 3 dygn", font: { size: 11 } },
         range: [Math.min(0, ...w.gain_kg) - 0.5, Math.max(w.limit_kg, ...w.gain_kg) + 1] };
       shapes.push({ type: "line", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: w.limit_kg, y1: w.limit_kg,
         line: { color: COLOURS.high, width: 1, dash: "dash" } });

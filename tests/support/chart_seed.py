@@ -34,14 +34,16 @@ class ChartWard:
 def _obs(db: psycopg.Connection, patient: uuid.UUID, vital: str, unit: str, series: str, value: str) -> None:
     """Observations at the times of `series` (a generate_series over g) with the value expression."""
     db.execute(
-        "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id, device_id,"
-        f" characteristic, received_at) SELECT t, %s, %s, {value}, %s, gen_random_uuid(), 'gw-oskar',"
-        f" 'AA:BB:CC:DD:EE:01', '2A5F', t FROM (SELECT *, date_trunc('minute', now()) - g AS t FROM {series}) s",
+        "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id,"
+        f" device_id, characteristic, received_at) SELECT t, %s, %s, {value}, %s, gen_random_uuid(),"
+        " 'gw-oskar', 'AA:BB:CC:DD:EE:01', '2A5F', t"
+        f" FROM (SELECT *, date_trunc('minute', now()) - g AS t FROM {series}) s",
         (patient, vital, unit),
     )
     db.execute(
-        "INSERT INTO latest_vitals (patient_id, vital, time, value, unit) SELECT patient_id, vital, time, value,"
-        " unit FROM observations WHERE patient_id = %s AND vital = %s ORDER BY time DESC LIMIT 1"
+        "INSERT INTO latest_vitals (patient_id, vital, time, value, unit)"
+        " SELECT patient_id, vital, time, value, unit FROM observations"
+        " WHERE patient_id = %s AND vital = %s ORDER BY time DESC LIMIT 1"
         " ON CONFLICT (patient_id, vital) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value",
         (patient, vital),
     )
@@ -91,8 +93,9 @@ def seed_chart_ward(db: psycopg.Connection) -> ChartWard:
     for hours in (2, 8, 14, 20):
         db.execute(
             "WITH m AS (INSERT INTO manual_observations (patient_id, time, respiratory_rate, consciousness,"
-            " on_oxygen, source, entered_by) VALUES (%s, date_trunc('minute', now()) - make_interval(hours => %s),"
-            " 18, 'A', false, 'nurse', %s) RETURNING time)"
+            " on_oxygen, source, entered_by)"
+            " VALUES (%s, date_trunc('minute', now()) - make_interval(hours => %s), 18, 'A', false, 'nurse',"
+            " %s) RETURNING time)"
             " INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id,"
             " device_id, characteristic, received_at) SELECT time, %s, 'respiratory_rate', 18, '/min',"
             " gen_random_uuid(), 'manual', 'staff:nurse.hjarta', 'manual', time FROM m",
@@ -114,7 +117,8 @@ def seed_chart_ward(db: psycopg.Connection) -> ChartWard:
     ).fetchone()[0]
     db.execute(
         "INSERT INTO alert_events (alert_id, at, kind, actor, priority, note) VALUES"
-        " (%s, date_trunc('minute', now()) - interval '4 hours 58 minutes', 'opened', 'engine', 'high', NULL),"
+        " (%s, date_trunc('minute', now()) - interval '4 hours 58 minutes', 'opened', 'engine', 'high',"
+        " NULL),"
         " (%s, date_trunc('minute', now()) - interval '4 hours 50 minutes', 'acknowledged',"
         " 'staff:nurse.hjarta', NULL, 'Ringt patienten, mår bra')",
         (alert_id, alert_id),
@@ -123,7 +127,8 @@ def seed_chart_ward(db: psycopg.Connection) -> ChartWard:
         "INSERT INTO questionnaire_responses (response_id, patient_id, questionnaire, questionnaire_version,"
         " authored_at, source, response, score, flags, flag_priorities) VALUES (gen_random_uuid(), %s,"
         " 'hemma-hf-daily', '1',"
-        " date_trunc('minute', now()) - interval '3 hours', 'simulator', '{}', 3, ARRAY['breathless-worse'], ARRAY['high'])",
+        " date_trunc('minute', now()) - interval '3 hours', 'simulator', '{}', 3,"
+        " ARRAY['breathless-worse'], ARRAY['high'])",
         (oskar,),
     )
     set_personal_threshold(
