@@ -24,6 +24,7 @@ WARD_OVERVIEW = "ward_overview"
 PATIENT_RECORD = "patient_record"
 WARD_ROUND = "ward_round"  # "Dagens rond": one row per patient the list shows
 HANDOVER = "handover"  # the shift's handover summary (care.handover): one row per patient shown
+VIEW_CHART = "view_chart"  # the record's charts (dashboard.record_charts): one row per chart read
 # Clinical actions: the access-log action is the permissions.Action's value.
 ACKNOWLEDGE_ALERT = Action.ACKNOWLEDGE_ALERT.value
 SNOOZE_ALERT = Action.SNOOZE_ALERT.value

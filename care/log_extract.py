@@ -37,6 +37,7 @@ STAFF_DID_SV: Mapping[str, str] = MappingProxyType(
         access_log.PATIENT_RECORD: "Läste din journal i Hemma",
         access_log.WARD_OVERVIEW: "Såg dig i avdelningens översikt",
         access_log.HANDOVER: "Såg dig i överlämningen mellan arbetspassen",
+        access_log.VIEW_CHART: "Tittade på dina mätvärden i diagram",
         Action.ACKNOWLEDGE_ALERT: "Kvitterade ett larm",
         Action.SNOOZE_ALERT: "Pausade ett larm en stund",
         Action.RESOLVE_ALERT: "Avslutade ett larm",

@@ -44,7 +44,9 @@ from dashboard import (
     patient_questionnaires,
     patient_today,
     record_care_level,
+    record_charts,
     record_discharge,
+    vendor_assets,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -113,6 +115,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_staff.router)  # the admin's staff accounts and on-call rota (issue 11)
     app.include_router(admin_rota.router)
     app.include_router(admission.router)  # admission and the ward's inclusion checklist (issue 11)
+    app.include_router(record_charts.router)  # the record's charts (issue 11)
+    app.include_router(vendor_assets.router)  # charting library from its installed package
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,
@@ -283,6 +287,9 @@ class SecurityHeaders:
             f"connect-src 'self'{sockets}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         )
         static = scope["path"].startswith("/static/")
+        # Versioned library URLs (dashboard.vendor_assets): never patient data, the same bytes forever.
+        vendor = scope["path"].startswith(vendor_assets.VENDOR_PREFIX)
+        cache = b"public, max-age=31536000, immutable" if vendor else b"no-cache" if static else b"no-store"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -298,7 +305,7 @@ class SecurityHeaders:
                     (b"cross-origin-opener-policy", b"same-origin"),
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
                     # Patient data must not linger in browser or proxy caches.
-                    (b"cache-control", b"no-cache" if static else b"no-store"),
+                    (b"cache-control", cache),
                 ]
             await send(message)
 

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from care import kit, observations
 from care.enrolment import OUTCOMES_SV
 from care.permissions import Action, EquipmentAction
-from dashboard import care_orders, record_sections
+from dashboard import care_orders, record_charts, record_sections
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, WARD_ROUND, entries_for, write_access_log
 from dashboard.auth import (
     csrf_ok,
@@ -204,6 +204,8 @@ async def patient_page(
             return error_page(request, staff, 404, "Patienten finns inte.")
         patient_kit = await run_async(conn, kit.patient_kit(patient_id))
         sections = await record_sections.load(conn, staff, patient_id)
+        zone = request.app.state.settings.site_timezone
+        charts = await record_charts.section(conn, patient_id, zone)  # issue 11: the record's charts
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn,
             entries_for(staff, [patient_id], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request)),
@@ -233,6 +235,7 @@ async def patient_page(
         device_profiles=kit.profile_names(),
         pairings=kit.profile_pairings(),
         sections=sections,
+        charts=charts,
     )
 
 

@@ -370,6 +370,20 @@ def _add_escalate_and_bench_commands(sub: argparse._SubParsersAction[argparse.Ar
         add_help=False,
     )
     e.set_defaults(func=cli_services.bench_engine, passes_options=True)
+    c = bsub.add_parser("charts", help="the record's 30-day chart from rollups vs raw rows, 1,000 patients")
+    c.add_argument("--patients", type=int, default=1000)
+    c.add_argument("--streaming", type=int, default=20, help="patients streaming SpO2 and pulse each minute")
+    c.add_argument("--days", type=int, default=30)
+    c.add_argument("--repeats", type=int, default=50)
+    c.set_defaults(func=cli_services.bench_charts)
+
+    p = sub.add_parser("rollups", help="the charts' rollups (storage.rollups)")
+    rsub = p.add_subparsers(dest="action", required=True)
+    r = rsub.add_parser(
+        "rebuild", help="recompute them from stored observations (history loaded around ingest)"
+    )
+    r.add_argument("--patient", type=_patient_id, help="only this patient")
+    r.set_defaults(func=cli_services.rebuild_rollups)
 
 
 def main(argv: list[str] | None = None) -> int:
