@@ -33,6 +33,7 @@ from core.redact import where
 from core.settings import Settings
 from dashboard import (
     account,
+    alert_phone,
     api,
     pages,
     patient_contact,
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(alert_phone.router)  # /alerts/{id}: the on-call physician's phone (issue 11)
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)
