@@ -24,7 +24,7 @@ WARD_OVERVIEW = "ward_overview"
 PATIENT_RECORD = "patient_record"
 WARD_ROUND = "ward_round"  # "Dagens rond": one row per patient the list shows
 ALERT_VIEW = "alert_view"  # the on-call phone view of one alert and its patient (dashboard.alert_phone)
-REPLAY_LIMIT = "replay_limit"  # a proposed limit tried on the stored readings (care.limit_replay)
+REPLAY_LIMIT = Action.REPLAY_LIMIT.value  # a proposed limit tried on the stored readings (care.limit_replay)
 # Clinical actions: the access-log action is the permissions.Action's value.
 ACKNOWLEDGE_ALERT = Action.ACKNOWLEDGE_ALERT.value
 SNOOZE_ALERT = Action.SNOOZE_ALERT.value

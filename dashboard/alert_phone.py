@@ -176,6 +176,7 @@ async def alert_page(
         if record is None:
             return error_page(request, staff, 404, NOT_FOUND_SV)
         now = record.now
+        assert now is not None  # fetch_patient_record reads the database's clock with the record
         trends = await fetch_trends(conn, alert.patient_id, now)
         escalation, level = await _escalation(conn, alert.id)
         request.app.state.metrics.access_log_rows += await write_access_log(
