@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from alerts import replay
-from alerts.judge import CONTINUOUS_CHARACTERISTICS, WINDOW_READINGS
+from alerts.judge import CONTINUOUS_CHARACTERISTICS, SCALE_2_SPO2_LIMITS, WINDOW_READINGS
 from alerts.model import Priority
 from alerts.news2 import NEWS2_RULE, NEWS2_VITALS
 from alerts.thresholds import DOUBTFUL_QUALITY, threshold_keys
@@ -81,8 +81,12 @@ class ReplayOutcome:
     readings: int  # how many stored readings were replayed
 
 
-def check_proposal(proposal: Proposal, period: str, current: Mapping[tuple[str, Priority], float]) -> None:
-    """A proposal's rule, priorities, values, order of severities and period; no database."""
+def check_proposal(
+    proposal: Proposal, period: str, current: Mapping[tuple[str, Priority], float], *, scale_2: bool = False
+) -> None:
+    """A proposal's rule, priorities, values, order of severities and period; no database. The order is
+    judged on the limits that would be in force: the ward's (scale 2's for SpO2), the patient's own,
+    the proposed."""
     if period not in PERIODS:
         raise Refused(RefusalCode.REPLAY_PERIOD, period=period, known=tuple(PERIODS))
     if proposal.spo2_scale is not None and proposal.spo2_scale not in (1, 2):
@@ -93,8 +97,11 @@ def check_proposal(proposal: Proposal, period: str, current: Mapping[tuple[str, 
         return
     for priority, value in proposal.limits.items():
         check_limit(proposal.rule, priority, value, reason="prövas")  # rule, priority, plausible value
-    _vital, direction, _ = threshold_keys()[proposal.rule]
-    merged = {p: v for (rule, p), v in current.items() if rule == proposal.rule}
+    vital, direction, _ = threshold_keys()[proposal.rule]
+    merged = {r.priority: r.limit for r in replay.threshold_rules(proposal.rule)}
+    if scale_2 and vital is Vital.SPO2:
+        merged |= SCALE_2_SPO2_LIMITS
+    merged |= {p: v for (rule, p), v in current.items() if rule == proposal.rule}
     merged |= {Priority.parse(p): v for p, v in proposal.limits.items()}
     if Priority.HIGH in merged and Priority.MEDIUM in merged:
         high, medium = merged[Priority.HIGH], merged[Priority.MEDIUM]
@@ -113,7 +120,12 @@ def replay_limit(
     rows = yield Sql(LIMITS_IN_FORCE, ([patient_id], until), fetch="all")
     personal = {(r[1], Priority.parse(r[2])): float(r[3]) for r in rows}
     scale_2 = bool((yield Sql(ON_SCALE_2, ([patient_id],), fetch="all")))
-    check_proposal(proposal, period, personal)
+    check_proposal(
+        proposal,
+        period,
+        personal,
+        scale_2=scale_2 if proposal.spo2_scale is None else proposal.spo2_scale == 2,
+    )
     since = until - PERIODS[period]
     in_force = replay.Limits(personal, scale_2)
     tried = replay.Limits(

@@ -42,6 +42,7 @@ from dashboard import (
     patient_today,
     record_care_level,
     record_discharge,
+    record_limit_replay,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(alert_phone.router)  # /alerts/{id}: the on-call physician's phone (issue 11)
+    app.include_router(record_limit_replay.router)  # "Pröva gränsen" on the record (issue 11)
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)

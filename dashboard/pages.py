@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care import kit, observations
 from care.enrolment import OUTCOMES_SV
+from care.limit_replay import PERIOD_SV
 from care.permissions import Action, EquipmentAction
 from dashboard import care_orders, record_sections
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, WARD_ROUND, entries_for, write_access_log
@@ -223,6 +224,7 @@ async def patient_page(
         may_order_scale=in_care and staff.may(Action.ORDER_SPO2_SCALE),
         may_plan=in_care and staff.may(Action.SET_MONITORING_PLAN),
         limit_choices=care_orders.limit_choices(scale) if may_limit else (),
+        replay_periods=tuple(PERIOD_SV.items()),
         plan_choices=care_orders.plan_choices(),
         discharge_outcomes=tuple(OUTCOMES_SV.items()),
         observation_window=_OBSERVATION_WINDOW,
