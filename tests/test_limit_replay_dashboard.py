@@ -148,3 +148,26 @@ def test_a_physician_tries_a_limit_and_scale_2_on_the_record(
     assert problems == [
         "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
     ]
+
+
+def test_the_cli_replays_the_same_proposal_with_the_same_words(
+    database_url: str, ward: EnrolledPatient
+) -> None:
+    from tests.support.entry_points import hemma_cli
+
+    done = hemma_cli(database_url, "limits", "replay", str(ward.patient_id), "--rule", "spo2_low",
+                     "--priority", "medium", "--limit", "87", "--by", "sara")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary, footer = done.stdout.strip().splitlines()
+    assert summary.startswith("Syremättnad, låg: 2 larm senaste 7 dygnen i stället för 4; ")
+    assert summary.endswith("2 av dem hade inte larmat.")
+    assert footer == "(864 stored readings replayed with the engine's rules; nothing was saved)"
+    as_json = hemma_cli(database_url, "limits", "replay", str(ward.patient_id), "--spo2-scale", "2",
+                        "--period", "24h", "--by", "dr.lund", "--json")  # fmt: skip
+    assert [k["rule"] for k in json.loads(as_json.stdout)["keys"]] == ["spo2_low", "news2"]
+    refused = hemma_cli(database_url, "limits", "replay", str(ward.patient_id), "--rule", "spo2_low",
+                        "--priority", "high", "--limit", "nan", "--by", "sara")  # fmt: skip
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2,
+        "hemma: limit nan % is not a possible spo2 value",
+    )
