@@ -17,12 +17,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, Strict
+from pydantic import BaseModel, Field, Strict
 
 from care.access_log import DASHBOARD
 from care.acting import Origin, execute_async
 from care.limit_replay import Proposal, outcome_json, replay_limit
 from care.refusals import Refused
+from dashboard.answers import refusals
 from dashboard.auth import api_staff_with_csrf
 from dashboard.bodies import RequestBody
 from dashboard.inputs import MAX_ID_LENGTH, PatientId, swedish
@@ -57,7 +58,37 @@ class ReplayRequest(RequestBody):
         return Proposal(self.rule, limits, self.spo2_scale)
 
 
-@router.post("/api/patients/{patient_id}/limit-replay", name="limit_replay")
+class ReplayedAlertAnswer(BaseModel):
+    opened_at: str
+    priority: Literal["high", "medium", "low"]
+    value: float | None
+    message: str
+    resolved_at: str | None = Field(description="null: still live when the period ended")
+
+
+class ReplayedKeyAnswer(BaseModel):
+    rule: str = Field(description="a threshold rule key, or news2")
+    label: str
+    current: list[ReplayedAlertAnswer] = Field(description="the alerts the limits in force gave")
+    proposed: list[ReplayedAlertAnswer] = Field(description="the alerts the proposal would have given")
+    still_fires: list[ReplayedAlertAnswer] = Field(description="alerts in force the proposal also raises")
+    summary: str = Field(description="the comparison in Swedish, as the record shows it")
+
+
+class ReplayAnswer(BaseModel):
+    period: Literal["24h", "7d", "14d"]
+    since: str
+    until: str
+    readings: int
+    keys: list[ReplayedKeyAnswer]
+
+
+@router.post(
+    "/api/patients/{patient_id}/limit-replay",
+    name="limit_replay",
+    response_model=ReplayAnswer,
+    responses=refusals(401, 403, 404, 409, 413, 422),
+)
 async def limit_replay(
     request: Request, patient_id: PatientId, staff: Acting, body: ReplayRequest
 ) -> JSONResponse:
