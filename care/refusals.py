@@ -86,6 +86,10 @@ class RefusalCode(StrEnum):
     LIMIT_END_TOO_FAR = "limit_end_too_far"
     NO_LIMIT = "no_limit"
     LIMIT_ALREADY_REVOKED = "limit_already_revoked"
+    # Trying a limit on the stored readings (care.limit_replay): params rule; period, known.
+    LIMIT_ORDER = "limit_order"  # a high-priority limit nearer normal than the medium one
+    REPLAY_PERIOD = "replay_period"
+    REPLAY_NOTHING = "replay_nothing"  # neither a limit nor a scale to try
     # Monitoring plans (care.plans).
     UNKNOWN_VITAL = "unknown_vital"
     PLAN_WHOLE_MINUTES = "plan_whole_minutes"

@@ -111,6 +111,11 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"limit {p['limit']:g} {p['unit']} is not a possible {p['vital']} value"
         ),
         C.LIMIT_REASON_MISSING: lambda p: "a reason is required (who asked for it and why)",
+        C.LIMIT_ORDER: lambda p: (
+            f"rule {p['rule']}: the high-priority limit must lie further from normal than the medium one"
+        ),
+        C.REPLAY_PERIOD: lambda p: f"period must be one of {', '.join(p['known'])}",
+        C.REPLAY_NOTHING: lambda p: "give a limit or an SpO2 scale to try",
         C.LIMIT_END_ZONE: lambda p: "the limit's end time must carry a time zone",
         C.LIMIT_END_PAST: lambda p: f"the limit's end time {_at(p['valid_until'])} is not in the future",
         C.LIMIT_END_TOO_FAR: lambda p: (

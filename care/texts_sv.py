@@ -155,6 +155,12 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"Gäller till får ligga högst {p['days']} dagar fram (lämna fältet tomt för tills vidare)"
         ),
         C.NO_LIMIT: lambda p: "Larmgränsen finns inte",
+        C.LIMIT_ORDER: lambda p: (
+            f"{rule_label(p['rule'])}: gränsen för hög prioritet måste ligga längre från det normala än"
+            " gränsen för medel"
+        ),
+        C.REPLAY_PERIOD: lambda p: "Välj period: senaste dygnet, 7 dygn eller 14 dygn",
+        C.REPLAY_NOTHING: lambda p: "Ange en larmgräns eller en SpO₂-skala att pröva",
         C.LIMIT_ALREADY_REVOKED: lambda p: "Larmgränsen är redan återkallad",
         C.UNKNOWN_VITAL: lambda p: "Okänd mätparameter",
         C.PLAN_WHOLE_MINUTES: lambda p: "Ange intervallet i hela minuter",

@@ -36,6 +36,7 @@ from dashboard import (
     admin_rota,
     admin_staff,
     admission,
+    alert_phone,
     api,
     handover,
     pages,
@@ -46,6 +47,7 @@ from dashboard import (
     record_care_level,
     record_charts,
     record_discharge,
+    record_limit_replay,
     vendor_assets,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
@@ -107,6 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(alert_phone.router)  # /alerts/{id}: the on-call physician's phone (issue 11)
+    app.include_router(record_limit_replay.router)  # "Pröva gränsen" on the record (issue 11)
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)

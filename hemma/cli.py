@@ -20,6 +20,7 @@ from hemma import (
     cli_care,
     cli_care_levels,
     cli_handover,
+    cli_limits,
     cli_patient_app,
     cli_questionnaires,
     cli_services,
@@ -216,6 +217,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     r.add_argument("limit_id", type=int, help="the limit's id, printed by `threshold set`")
     r.add_argument("--by", required=True, help="username of the physician")
     r.set_defaults(func=cli_care.threshold_revoke)
+    cli_limits.add_commands(sub, _patient_id)  # `hemma limits replay`: try before `threshold set`
 
     p = sub.add_parser("plan", help="monitoring plans: which vitals a patient measures, how often")
     plsub = p.add_subparsers(dest="action", required=True)

@@ -127,6 +127,7 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
         "/api/patients/{patient_id}/observations",
         "/api/patients/{patient_id}/limits",
         "/api/patients/{patient_id}/limits/{limit_id}/revoke",
+        "/api/patients/{patient_id}/limit-replay",
         "/api/patients/{patient_id}/spo2-scale",
         "/api/patients/{patient_id}/plan",
         "/api/patients/{patient_id}/plan/{vital}/clear",
