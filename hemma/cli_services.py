@@ -90,6 +90,15 @@ def bench_ingest(args: argparse.Namespace) -> int:
     )
 
 
+def bench_dashboard(args: argparse.Namespace) -> int:
+    from benchmarks.dashboard import run
+    from core.settings import get_settings
+
+    return run(
+        get_settings(), patients=args.patients, alerts=args.alerts, clients=args.clients, changes=args.changes
+    )
+
+
 def bench_engine(args: argparse.Namespace) -> int:
     from benchmarks.alerts import main
 
