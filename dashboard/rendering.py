@@ -25,7 +25,7 @@ from care.permissions import Action
 from dashboard.client_texts import CLIENT_TEXTS
 from dashboard.formatting import format_age, format_clock, format_date_time, format_minutes
 from dashboard.model import CALL_WITHIN_CHOICES
-from dashboard.ward_list import KIT_WORDS, compact_values, kit_state
+from dashboard.ward_list import KIT_WORDS, compact_time, compact_values, kit_state
 
 if TYPE_CHECKING:
     from dashboard.model import PatientCard, StaffUser, WardOverview
@@ -84,6 +84,7 @@ class Renderer:
         env.globals["call_within_choices"] = CALL_WITHIN_CHOICES
         env.globals["compact_values"] = compact_values
         env.globals["kit_state"] = kit_state
+        env.globals["iso"] = compact_time
         env.globals["kit_words"] = KIT_WORDS
         self.env = env
         self._cards: Any = env.get_template("_cards.html").module
