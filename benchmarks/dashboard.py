@@ -44,12 +44,42 @@ WARD = "bench"
 PASSWORD = "rätt häst batteri häftklammer"  # noqa: S105 (a scratch database's account)
 NURSE, PHYSICIAN = "bench.nurse", "bench.physician"
 _FIRST = tuple(
-    "Anna Bertil Cecilia David Elsa Fredrik Greta Hugo Ingrid Johan Karin Lars Maja Nils Olga Rut Åsa".split(
-        " "
-    )
+    [
+        "Anna",
+        "Bertil",
+        "Cecilia",
+        "David",
+        "Elsa",
+        "Fredrik",
+        "Greta",
+        "Hugo",
+        "Ingrid",
+        "Johan",
+        "Karin",
+        "Lars",
+        "Maja",
+        "Nils",
+        "Olga",
+        "Rut",
+        "Åsa",
+    ]
 )
 _LAST = tuple(
-    "Andersson Berg Ceder Dahl Ek Forsberg Holm Isaksson Jansson Lind Månsson Nyström Öberg".split(" ")
+    [
+        "Andersson",
+        "Berg",
+        "Ceder",
+        "Dahl",
+        "Ek",
+        "Forsberg",
+        "Holm",
+        "Isaksson",
+        "Jansson",
+        "Lind",
+        "Månsson",
+        "Nyström",
+        "Öberg",
+    ]
 )
 
 
