@@ -43,44 +43,10 @@ from storage.steps import run as run_steps
 WARD = "bench"
 PASSWORD = "rätt häst batteri häftklammer"  # noqa: S105 (a scratch database's account)
 NURSE, PHYSICIAN = "bench.nurse", "bench.physician"
-_FIRST = tuple(
-    [
-        "Anna",
-        "Bertil",
-        "Cecilia",
-        "David",
-        "Elsa",
-        "Fredrik",
-        "Greta",
-        "Hugo",
-        "Ingrid",
-        "Johan",
-        "Karin",
-        "Lars",
-        "Maja",
-        "Nils",
-        "Olga",
-        "Rut",
-        "Åsa",
-    ]
-)
-_LAST = tuple(
-    [
-        "Andersson",
-        "Berg",
-        "Ceder",
-        "Dahl",
-        "Ek",
-        "Forsberg",
-        "Holm",
-        "Isaksson",
-        "Jansson",
-        "Lind",
-        "Månsson",
-        "Nyström",
-        "Öberg",
-    ]
-)
+_FIRST = ("Anna", "Bertil", "Cecilia", "David", "Elsa", "Fredrik", "Greta", "Hugo", "Ingrid", "Johan",
+          "Karin", "Lars", "Maja", "Nils", "Olga", "Rut", "Åsa")  # fmt: skip
+_LAST = ("Andersson", "Berg", "Ceder", "Dahl", "Ek", "Forsberg", "Holm", "Isaksson", "Jansson", "Lind",
+         "Månsson", "Nyström", "Öberg")  # fmt: skip
 
 
 def seed_ward(

@@ -89,8 +89,8 @@ def shown(client: httpx.Client, query: str) -> list[str]:
 
 
 def overview_rows(db: psycopg.Connection) -> list[uuid.UUID]:
-    return [r[0] for r in db.execute(
-        "SELECT patient_id FROM access_log WHERE action = 'ward_overview' ORDER BY id").fetchall()]  # fmt: skip
+    query = "SELECT patient_id FROM access_log WHERE action = 'ward_overview' ORDER BY id"
+    return [r[0] for r in db.execute(query).fetchall()]
 
 
 @pytest.mark.parametrize(
@@ -118,8 +118,11 @@ def test_filters_show_the_matching_patients_and_log_only_those(
 
 def test_mine_is_each_nurses_own(base_url: str, db: psycopg.Connection, ward: Ward) -> None:
     alert_id = add_alert(db, ward.bertil, priority="medium", rule="pulse_high", message="Puls 135")
-    db.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by ="
-               " (SELECT id FROM staff_users WHERE username = 'nurse.two') WHERE id = %s", (alert_id,))  # fmt: skip
+    db.execute(
+        "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by ="
+        " (SELECT id FROM staff_users WHERE username = 'nurse.two') WHERE id = %s",
+        (alert_id,),
+    )
     with logged_in(base_url, "nurse.norr", PASSWORD) as client:
         assert shown(client, "visa=mina") == ["Elsa Ek"]
     with logged_in(base_url, "nurse.two", PASSWORD) as client:
@@ -246,8 +249,8 @@ def test_live_list_with_a_filter_lets_patients_enter_and_leave(
         # Anna's alert ends: she stops matching and leaves.
         db.execute("UPDATE alerts SET state = 'resolved', resolved_at = now() WHERE patient_id = %s",
                    (ward.anna.patient_id,))  # fmt: skip
-        db.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(
-            {"kind": "vitals", "ward_id": "avd-norr", "patient_ids": [str(ward.anna.patient_id)]}),))  # fmt: skip
+        event = {"kind": "vitals", "ward_id": "avd-norr", "patient_ids": [str(ward.anna.patient_id)]}
+        db.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(event),))
         delta = recv(ws, "delta")
         assert delta["removed"] == [str(ward.anna.patient_id)] and delta["cards"] == []
         # The page changes its filter: a fresh snapshot of what it now shows, logged once each.
@@ -261,8 +264,8 @@ def test_live_list_with_a_filter_lets_patients_enter_and_leave(
         assert row_names(recv(ws, "snapshot")["cards"]) == ["Bertil Berg", "Åsa Öberg"]
     logged = overview_rows(db)[before:]
     # One row per patient per websocket, for exactly the patients it was shown.
-    assert sorted(map(str, logged)) == sorted(map(str, [ward.anna.patient_id, ward.bertil.patient_id,
-                                                         ward.asa.patient_id, ward.david.patient_id]))  # fmt: skip
+    expected = [ward.anna.patient_id, ward.bertil.patient_id, ward.asa.patient_id, ward.david.patient_id]
+    assert sorted(map(str, logged)) == sorted(map(str, expected))
 
 
 def test_cards_mode_websocket_filters_too(base_url: str, ward: Ward) -> None:
