@@ -132,8 +132,17 @@ def seed_ward(
 # --- the run ------------------------------------------------------------------------------------------
 
 
+PARTS = ("pages", "browser", "fan-out")
+
+
 def run(
-    settings: Settings, *, patients: int = 500, alerts: int = 50, clients: int = 200, changes: int = 10
+    settings: Settings,
+    *,
+    patients: int = 500,
+    alerts: int = 50,
+    clients: int = 200,
+    changes: int = 10,
+    parts: tuple[str, ...] = PARTS,
 ) -> int:
     from benchmarks.ingest import _scratch_database
 
@@ -151,10 +160,13 @@ def run(
         del nurse
         base = _start_dashboard(db_url, stack)
         print(f"Hemma dashboard benchmark: {patients} patients, {alerts} open alerts, database {db_label}")
-        _pages(base)
-        _browser(base)
-        latencies = asyncio.run(_fan_out(base, db_url, ids, clients, changes))
-        _print_fan_out(latencies, clients, changes)
+        if "pages" in parts:
+            _pages(base)
+        if "browser" in parts:
+            _browser(base)
+        if "fan-out" in parts:
+            latencies = asyncio.run(_fan_out(base, db_url, ids, clients, changes))
+            _print_fan_out(latencies, clients, changes)
     return 0
 
 

@@ -367,6 +367,12 @@ def _add_escalate_and_bench_commands(sub: argparse._SubParsersAction[argparse.Ar
     d.add_argument("--alerts", type=int, default=50, help="open alerts on the ward")
     d.add_argument("--clients", type=int, default=200, help="websockets watching the ward")
     d.add_argument("--changes", type=int, default=10, help="changes whose fan-out is timed")
+    d.add_argument(
+        "--part",
+        action="append",
+        choices=("pages", "browser", "fan-out"),
+        help="only these parts (repeatable)",
+    )
     d.set_defaults(func=cli_services.bench_dashboard)
 
 

@@ -94,9 +94,9 @@ def bench_dashboard(args: argparse.Namespace) -> int:
     from benchmarks.dashboard import run
     from core.settings import get_settings
 
-    return run(
-        get_settings(), patients=args.patients, alerts=args.alerts, clients=args.clients, changes=args.changes
-    )
+    parts = tuple(args.part) if args.part else ("pages", "browser", "fan-out")
+    return run(get_settings(), patients=args.patients, alerts=args.alerts, clients=args.clients,
+               changes=args.changes, parts=parts)  # fmt: skip
 
 
 def bench_engine(args: argparse.Namespace) -> int:
