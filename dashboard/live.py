@@ -2,13 +2,18 @@
 
 Flow: ingest commits and calls pg_notify('hemma_events', core.events.encode(event)). The listener
 task only parses (core.events.parse: typed events) and records what changed (never queries), so it
-keeps up with any burst. The flush task wakes, waits `coalesce_s` to gather the burst, re-reads the
-touched patients once, and offers each websocket of the ward a delta. Snapshots for newly connected
+keeps up with any burst. The flush task wakes (at once after a quiet spell, else no sooner than
+`coalesce_s` after its last round, gathering the burst), re-reads the touched patients once, and
+offers each websocket of the ward a delta. Snapshots for newly connected
 websockets are made by the same task, so every client sees snapshot then deltas in the order the
 database state was read.
 
-What is pushed is HTML: each changed card rendered once per viewer variant (dashboard.rendering,
-the page's own macros) and shared by every websocket of that variant (dashboard.live_wards).
+What is pushed is HTML: each changed card rendered once per variant (dashboard.rendering, the page's
+own macros: a card per viewer's actions, or the compact list's row) and shared by every websocket of
+that variant. Each websocket has its page's view (dashboard.ward_view: cards or list, filters, search,
+from its URL and from the page's "view" messages): it is sent the patients its view shows, a patient
+who stops matching is removed, one who starts matching enters; a changed view gets a fresh snapshot
+from the ward as the hub keeps it.
 
 A client whose queue is full is closed (1013), never sent a thinned-out stream: it
 reconnects and gets a complete snapshot. Patient data is never lost, only re-read.
@@ -30,12 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -48,7 +51,16 @@ from core.redact import summary
 from core.settings import get_settings
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
 from dashboard.card_times import next_change
-from dashboard.live_state import Changes, DeltaRound, Subscriber, WardState, dumps, snapshot_message
+from dashboard.live_state import (
+    Changes,
+    DeltaRound,
+    Outgoing,
+    Subscriber,
+    WardState,
+    dumps,
+    snapshot_message,
+    view_message,
+)
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import PatientCard, StaffUser
 from dashboard.queries import (
@@ -59,7 +71,7 @@ from dashboard.queries import (
 )
 from dashboard.rendering import CardViewer, Renderer
 from dashboard.sessions import ActiveSession, live_sessions
-from dashboard.ward_view import ViewRefused, WardView
+from dashboard.ward_view import WardView
 from storage.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
@@ -82,8 +94,6 @@ CLOSE_BAD_VIEW = 4400  # the websocket's URL names a filter or view that does no
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect for a fresh snapshot
 CLOSE_SERVER_ERROR = 1011
 CLOSE_GOING_AWAY = 1001
-# A page's "view" message is a few filter words and a search of at most MAX_SEARCH_LENGTH characters.
-MAX_VIEW_MESSAGE = 2000
 
 
 class LiveHub:
@@ -344,7 +354,7 @@ class LiveHub:
             state.update(touched, fetched)
         now = datetime.now(UTC)
         entries: list[AccessEntry] = []
-        outgoing: list[_Outgoing] = []
+        outgoing: list[Outgoing] = []
         for sub, staff in watchers.items():
             here = cards.get(sub.ward_id, [])
             matching = [card for card in here if sub.view.shows(card, staff.id, now)]
@@ -356,14 +366,14 @@ class LiveHub:
             entries += entries_for(
                 staff, sorted(new), WARD_OVERVIEW, f"ward:{sub.ward_id} websocket", sub.client_address
             )
-            outgoing.append(_Outgoing(sub, matching, matching_ids - sub.shown, removed, new))
+            outgoing.append(Outgoing(sub, matching, matching_ids - sub.shown, removed, new))
         # Logged before anything is shown.
         self.metrics.access_log_rows += await write_access_log(conn, entries)
         self._offer_deltas(outgoing, cards, now)
         self._schedule_due(fetched, now)
 
     def _offer_deltas(
-        self, outgoing: list[_Outgoing], here: dict[str, list[PatientCard]], now: datetime
+        self, outgoing: list[Outgoing], here: dict[str, list[PatientCard]], now: datetime
     ) -> None:
         deltas = DeltaRound(self.renderer, self._wards, here, now)
         for out in outgoing:
@@ -459,7 +469,7 @@ class LiveHub:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                view = _view_message(message.get("text"), sub.view)
+                view = view_message(message.get("text"), sub.view)
                 if view is not None:
                     self.change_view(sub, view)
 
@@ -478,29 +488,6 @@ class LiveHub:
                 self.metrics.pushes += 1
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 await websocket.send_text(message)
-
-
-@dataclass(frozen=True, slots=True)
-class _Outgoing:
-    """One websocket's part of a delta round."""
-
-    sub: Subscriber
-    shown: list[PatientCard]  # the changed patients its view shows, in the ward's order
-    entering: set[uuid.UUID]  # of those, the ones its page does not show yet
-    removed: set[uuid.UUID]  # shown until now, no longer (discharged, or stopped matching)
-    new: set[uuid.UUID]  # not yet in the access log for this websocket
-
-
-def _view_message(text: str | None, current: WardView) -> WardView | None:
-    if text is None or len(text) > MAX_VIEW_MESSAGE:
-        return None
-    try:
-        message = json.loads(text)
-        if not isinstance(message, dict) or message.get("type") != "view":
-            return None
-        return WardView.from_message(message, current.mode)
-    except (ValueError, ViewRefused):
-        return None
 
 
 async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:

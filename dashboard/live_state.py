@@ -6,11 +6,13 @@ the ward's order and header counts although it re-read only the touched patients
 every ready websocket of a viewer has been sent, so that a card whose HTML did not change (a kit's
 repeated "online" status, a re-read that finds nothing new) is not pushed again.
 
-Messages (JSON text frames; `dashboard.js` swaps the HTML in and formats nothing):
+Messages (JSON text frames; `dashboard.js` swaps the HTML in and formats nothing); "cards" are
+`<article>` cards or, for a page in list mode, `<tr>` rows, of the patients the page's view shows:
 - `{"type": "snapshot", "at", "cards": [html, ...in ward order], "parts": {element id: html}}`
 - `{"type": "delta", "at", "cards": [html of changed cards], "removed": [patient id],
   "order"?: [patient id, ...the whole ward, when it changed], "parts": {...}}`
 - `{"type": "heartbeat", "at"}` when the ward is quiet.
+From the page: `{"type": "view", "filters": [...], "search": "..."}` when staff change the view.
 """
 
 from __future__ import annotations
@@ -26,9 +28,18 @@ from typing import Any
 from core.events import AlertsChanged, Event, GatewayChanged, SessionsChanged, VitalsChanged
 from dashboard.model import PatientCard, StaffUser, Ward, WardOverview
 from dashboard.rendering import CardViewer, Renderer, Variant
-from dashboard.ward_view import WardView
+from dashboard.ward_view import ViewRefused, WardView
 
-__all__ = ["Changes", "DeltaRound", "Subscriber", "WardState", "dumps", "snapshot_message"]
+__all__ = [
+    "Changes",
+    "DeltaRound",
+    "Outgoing",
+    "Subscriber",
+    "WardState",
+    "dumps",
+    "snapshot_message",
+    "view_message",
+]
 
 
 @dataclass
@@ -238,3 +249,31 @@ class DeltaRound:
             state.parts = parts
             self._heads[ward_id] = (ids if moved else None, parts, parts_changed)
         return self._heads[ward_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One websocket's part of a delta round."""
+
+    sub: Subscriber
+    shown: list[PatientCard]  # the changed patients its view shows, in the ward's order
+    entering: set[uuid.UUID]  # of those, the ones its page does not show yet
+    removed: set[uuid.UUID]  # shown until now, no longer (discharged, or stopped matching)
+    new: set[uuid.UUID]  # not yet in the access log for this websocket
+
+
+# A page's "view" message is a few filter words and a search of at most MAX_SEARCH_LENGTH characters.
+MAX_VIEW_MESSAGE = 2000
+
+
+def view_message(text: str | None, current: WardView) -> WardView | None:
+    """The view a page's `{"type": "view", "filters", "search"}` asks for; None for anything else."""
+    if text is None or len(text) > MAX_VIEW_MESSAGE:
+        return None
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict) or message.get("type") != "view":
+            return None
+        return WardView.from_message(message, current.mode)
+    except (ValueError, ViewRefused):
+        return None

@@ -112,6 +112,7 @@ class Renderer:
         return {
             "ward-summary": str(self._cards.ward_summary(overview)).strip(),
             "updated-at": format_clock(overview.at, now, self.zone),
+            "total-n": str(len(overview.patients)),  # "Visar 12 av 500": the ward's whole count
         }
 
 
