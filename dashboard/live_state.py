@@ -197,7 +197,7 @@ class DeltaRound:
         self.renderer, self.wards, self.here, self.now = renderer, wards, here, now
         self._changed: dict[tuple[str, Variant], dict[uuid.UUID, str]] = {}
         self._rendered: dict[tuple[Variant, uuid.UUID], str] = {}
-        self._heads: dict[str, tuple[list[str] | None, dict[str, str], bool]] = {}
+        self._heads: dict[str, tuple[list[str], bool, dict[str, str], bool]] = {}
         self._encoded: dict[tuple[str, Variant, tuple[str, ...], tuple[str, ...]], str | None] = {}
 
     def message(
@@ -221,7 +221,9 @@ class DeltaRound:
         key = (ward_id, variant, tuple(str(card.id) for card in sent), gone)
         if key in self._encoded:
             return self._encoded[key]
-        order, parts, parts_changed = self._head(ward_id)
+        ids, moved, parts, parts_changed = self._head(ward_id)
+        # The ward's order when it moved, and to a page a patient enters: it places the newcomer.
+        order = ids if moved or any(card.id in entering for card in sent) else None
         message = None
         if sent or gone or order is not None or parts_changed:
             fragments = [changed.get(card.id) or self._fragment(card, variant) for card in sent]
@@ -235,9 +237,9 @@ class DeltaRound:
             self._rendered[variant, card.id] = self.renderer.fragment(card, self.now, variant)
         return self._rendered[variant, card.id]
 
-    def _head(self, ward_id: str) -> tuple[list[str] | None, dict[str, str], bool]:
-        """The ward's order (only when it moved: 50 ids are most of a one-card delta; then every
-        websocket of the ward gets it) and header parts, and whether those changed."""
+    def _head(self, ward_id: str) -> tuple[list[str], bool, dict[str, str], bool]:
+        """The ward's order and whether it moved (50 ids are most of a one-card delta, so it is sent
+        only then, to every websocket of the ward), its header parts and whether those changed."""
         if ward_id not in self._heads:
             state = self.wards[ward_id]
             overview = state.overview(self.now)
@@ -247,7 +249,7 @@ class DeltaRound:
             parts = self.renderer.ward_parts(overview, self.now)
             parts_changed = parts != state.parts
             state.parts = parts
-            self._heads[ward_id] = (ids if moved else None, parts, parts_changed)
+            self._heads[ward_id] = (ids, moved, parts, parts_changed)
         return self._heads[ward_id]
 
 

@@ -299,3 +299,25 @@ def test_views_parse_or_refuse() -> None:
     assert view.query() == "vy=lista&visa=larm&visa=news2&sok=Anna"
     assert view.query("cards").startswith("vy=kort")
     assert PatientCard.sort_key.__doc__ is not None and "care level" in PatientCard.sort_key.__doc__
+
+
+def test_a_patient_i_take_on_enters_mine_in_place(base_url: str, db: psycopg.Connection, ward: Ward) -> None:
+    from tests.support.dashboard_server import csrf_token
+
+    alert_id = db.execute("SELECT id FROM alerts WHERE patient_id = %s", (ward.anna.patient_id,)).fetchone()
+    assert alert_id is not None
+    with (
+        logged_in(base_url, "nurse.norr", PASSWORD) as client,
+        ward_socket(client, base_url, "avd-norr?vy=lista&visa=mina") as ws,
+    ):
+        assert row_names(recv(ws, "snapshot")["cards"]) == ["Elsa Ek"]
+        token = csrf_token(client, "/wards/avd-norr")
+        answer = client.post(
+            f"/api/alerts/{alert_id[0]}/acknowledge", json={}, headers={"X-CSRF-Token": token}
+        )
+        assert answer.status_code == 200
+        delta = recv(ws, "delta")
+        assert row_names(delta["cards"]) == ["Anna Andersson"] and "kvitterat" in delta["cards"][0]  # type: ignore[index]
+        # Her place in the ward did not move, but this page has never had her: the order comes along.
+        order = delta["order"]
+        assert order.index(str(ward.anna.patient_id)) < order.index(str(ward.elsa.patient_id))  # type: ignore[attr-defined]
