@@ -212,13 +212,10 @@
       applyOrder(rows.map((row) => row.dataset.patientId));
     }
 
-    // Headers become buttons only here: without this script the list keeps the server's order.
+    // The headers' buttons (rendered disabled: without this script the list keeps the server's order).
     document.querySelectorAll(".ward-table th[data-sort]").forEach((th) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "sort-button";
-      button.append(...th.childNodes);
-      th.append(button);
+      const button = th.querySelector("button.sort-button");
+      button.disabled = false;
       button.addEventListener("click", () => {
         const key = th.dataset.sort;
         // NEWS2 highest first; the rest ascending; a second click reverses.
