@@ -13,6 +13,7 @@ from benchmarks.dashboard import seed_ward
 from care.enrolment import ensure_ward
 from care.staff import create_staff_user
 from core.settings import Settings
+from tests.support.axe import assert_no_serious
 from tests.support.dashboard_server import running_dashboard, watched_page
 
 PASSWORD = "rätt häst batteri häftklammer"
@@ -47,6 +48,7 @@ def test_list_of_500_with_filter_search_and_live_update(  # type: ignore[no-unty
         assert "row-high" in (rows.first.get_attribute("class") or "")
         assert page.locator("th[data-sort] button.sort-button").count() == 5
         page.screenshot(path=str(SHOTS / "list-desktop.png"))
+        assert_no_serious(page, "ward list of 500")  # axe-core: labels, headers, contrast
 
         # A filter: applied over the websocket, no reload, the URL says so.
         page.check("input[name=visa][value=larm]")
