@@ -106,6 +106,11 @@ class PatientAnswer(BaseModel):
     alerts: list[AlertAnswer]
     contact: ContactAnswer | None
     unread_messages: int  # from the patient or a relative, no clinician has read yet
+    care_level: Literal["red", "yellow", "green"] | None = Field(
+        description="the care level in force (care.care_levels): röd, gul, grön; null: none set yet"
+    )
+    review_due_at: str = Field(description="when the patient is next due for review (ISO 8601)")
+    review_overdue: bool = Field(description="due for review now")
 
 
 class WardAnswer(BaseModel):

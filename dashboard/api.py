@@ -54,11 +54,19 @@ from dashboard.inputs import (
     WardId,
     is_clean_text,
 )
-from dashboard.live import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_WARD, LiveHub
+from dashboard.live import (
+    CLOSE_BAD_VIEW,
+    CLOSE_FORBIDDEN,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNKNOWN_WARD,
+    LiveHub,
+)
 from dashboard.model import StaffUser
 from dashboard.observations import record_observation
 from dashboard.queries import fetch_alert, fetch_ward, fetch_ward_overview
 from dashboard.same_origin import from_this_site
+from dashboard.ward_view import ViewRefused, WardView
 from storage.steps import Steps, run_async
 
 if TYPE_CHECKING:
@@ -393,7 +401,13 @@ async def ward_socket(websocket: WebSocket, ward_id: str) -> None:
     if not hub.listening.is_set():
         await websocket.close(code=CLOSE_TOO_SLOW, reason="Ingen kontakt med databasen")
         return
-    await hub.serve(websocket, current_session(websocket), ward_id)
+    query = websocket.query_params
+    try:  # the page's view (dashboard.ward_view): cards or list, filters, search, as in its own URL
+        view = WardView.parse(query.get("vy"), query.getlist("visa"), query.get("sok"))
+    except ViewRefused:
+        await websocket.close(code=CLOSE_BAD_VIEW, reason="Okänd vy")
+        return
+    await hub.serve(websocket, current_session(websocket), ward_id, view)
 
 
 def _same_origin(websocket: WebSocket) -> bool:

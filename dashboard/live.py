@@ -2,13 +2,18 @@
 
 Flow: ingest commits and calls pg_notify('hemma_events', core.events.encode(event)). The listener
 task only parses (core.events.parse: typed events) and records what changed (never queries), so it
-keeps up with any burst. The flush task wakes, waits `coalesce_s` to gather the burst, re-reads the
-touched patients once, and offers each websocket of the ward a delta. Snapshots for newly connected
+keeps up with any burst. The flush task wakes (at once after a quiet spell, else no sooner than
+`coalesce_s` after its last round, gathering the burst), re-reads the touched patients once, and
+offers each websocket of the ward a delta. Snapshots for newly connected
 websockets are made by the same task, so every client sees snapshot then deltas in the order the
 database state was read.
 
-What is pushed is HTML: each changed card rendered once per viewer variant (dashboard.rendering,
-the page's own macros) and shared by every websocket of that variant (dashboard.live_wards).
+What is pushed is HTML: each changed card rendered once per variant (dashboard.rendering, the page's
+own macros: a card per viewer's actions, or the compact list's row) and shared by every websocket of
+that variant. Each websocket has its page's view (dashboard.ward_view: cards or list, filters, search,
+from its URL and from the page's "view" messages): it is sent the patients its view shows, a patient
+who stops matching is removed, one who starts matching enters; a changed view gets a fresh snapshot
+from the ward as the hub keeps it.
 
 A client whose queue is full is closed (1013), never sent a thinned-out stream: it
 reconnects and gets a complete snapshot. Patient data is never lost, only re-read.
@@ -46,7 +51,16 @@ from core.redact import summary
 from core.settings import get_settings
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
 from dashboard.card_times import next_change
-from dashboard.live_state import Changes, DeltaRound, Subscriber, WardState, dumps, snapshot_message
+from dashboard.live_state import (
+    Changes,
+    DeltaRound,
+    Outgoing,
+    Subscriber,
+    WardState,
+    dumps,
+    snapshot_message,
+    view_message,
+)
 from dashboard.metrics import DashboardMetrics
 from dashboard.model import PatientCard, StaffUser
 from dashboard.queries import (
@@ -57,6 +71,7 @@ from dashboard.queries import (
 )
 from dashboard.rendering import CardViewer, Renderer
 from dashboard.sessions import ActiveSession, live_sessions
+from dashboard.ward_view import WardView
 from storage.db import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
@@ -75,6 +90,7 @@ SESSION_RECHECK_S = 30.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNKNOWN_WARD = 4404
+CLOSE_BAD_VIEW = 4400  # the websocket's URL names a filter or view that does not exist
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect for a fresh snapshot
 CLOSE_SERVER_ERROR = 1011
 CLOSE_GOING_AWAY = 1001
@@ -185,10 +201,15 @@ class LiveHub:
     # --- updates out -------------------------------------------------------------------------
 
     async def _flush_forever(self) -> None:
+        last_flush = 0.0
         while True:
             await self._wait_for_work()
-            if not self._awaiting_snapshot:
-                await asyncio.sleep(self.coalesce_s)  # gather the rest of the burst
+            # At most one round per `coalesce_s`: the first change after a quiet spell goes out at once
+            # (one change reaches the pages in milliseconds), the rest of a burst waits for the window.
+            wait = last_flush + self.coalesce_s - time.monotonic()
+            if wait > 0 and not self._awaiting_snapshot:
+                await asyncio.sleep(wait)
+            last_flush = time.monotonic()
             self._wake.clear()
             self._collect_due()
             self._collect_recheck_due()
@@ -271,30 +292,42 @@ class LiveHub:
         for sub in waiting:
             by_ward[sub.ward_id].append(sub)
         for ward_id, subs in by_ward.items():
-            ward = await fetch_ward(conn, ward_id)
-            if ward is None:
-                for sub in subs:
-                    self._remove(sub)
-                    sub.close(CLOSE_UNKNOWN_WARD, "Okänd avdelning")
-                continue
-            overview = await fetch_ward_overview(conn, ward)
-            if ward_id not in self._by_ward:
-                continue  # every websocket of the ward went away meanwhile
-            ids = [card.id for card in overview.patients]
+            now = datetime.now(UTC)
+            state = self._wards.get(ward_id)
+            if state is not None and all(sub.ready for sub in subs):
+                # Only pages that changed their filter: the ward as the hub keeps it is current (every
+                # change since it was read has been applied), so no re-read is needed.
+                overview = state.overview(now)
+            else:
+                ward = await fetch_ward(conn, ward_id)
+                if ward is None:
+                    for sub in subs:
+                        self._remove(sub)
+                        sub.close(CLOSE_UNKNOWN_WARD, "Okänd avdelning")
+                    continue
+                overview = await fetch_ward_overview(conn, ward)
+                if ward_id not in self._by_ward:
+                    continue  # every websocket of the ward went away meanwhile
+                self._wards[ward_id] = WardState.from_overview(overview)
+            shown = {
+                sub: [c for c in overview.patients if sub.view.shows(c, sub.staff.id, now)] for sub in subs
+            }
             entries: list[AccessEntry] = []
             for sub in subs:
+                unlogged = [card.id for card in shown[sub] if card.id not in sub.logged]
                 entries += entries_for(
-                    sub.staff, ids, WARD_OVERVIEW, f"ward:{ward_id} websocket", sub.client_address
+                    sub.staff, unlogged, WARD_OVERVIEW, f"ward:{ward_id} websocket", sub.client_address
                 )
             self.metrics.access_log_rows += await write_access_log(conn, entries)
-            self._wards[ward_id] = WardState.from_overview(overview)
-            now = datetime.now(UTC)
-            messages: dict[CardViewer, str] = {}  # rendered once per viewer, not per websocket
+            # Rendered once per (variant, view), not per websocket ("Mina" is each member of staff's own).
+            messages: dict[tuple[object, ...], str] = {}
             for sub in subs:
-                if sub.viewer not in messages:
-                    messages[sub.viewer] = snapshot_message(self.renderer, overview, sub.viewer, now)
-                sub.shown, sub.logged, sub.ready = set(ids), sub.logged | set(ids), True
-                self._offer(sub, messages[sub.viewer])
+                key = (sub.variant, sub.view, sub.staff.id if "mina" in sub.view.filters else None)
+                if key not in messages:
+                    messages[key] = snapshot_message(self.renderer, overview, sub.variant, now, shown[sub])
+                ids = {card.id for card in shown[sub]}
+                sub.shown, sub.logged, sub.ready = ids, sub.logged | ids, True
+                self._offer(sub, messages[key])
             self._schedule_due(overview.patients, now)
 
     async def _send_deltas(self, conn: psycopg.AsyncConnection, changes: Changes) -> None:
@@ -321,33 +354,33 @@ class LiveHub:
             state.update(touched, fetched)
         now = datetime.now(UTC)
         entries: list[AccessEntry] = []
-        outgoing: list[tuple[Subscriber, list[PatientCard], set[uuid.UUID], set[uuid.UUID]]] = []
+        outgoing: list[Outgoing] = []
         for sub, staff in watchers.items():
             here = cards.get(sub.ward_id, [])
-            here_ids = {card.id for card in here}
-            removed = (touched & sub.shown) - here_ids
+            matching = [card for card in here if sub.view.shows(card, staff.id, now)]
+            matching_ids = {card.id for card in matching}
+            removed = (touched & sub.shown) - matching_ids
             if not here and not removed:
                 continue
-            new = here_ids - sub.logged
+            new = matching_ids - sub.logged
             entries += entries_for(
                 staff, sorted(new), WARD_OVERVIEW, f"ward:{sub.ward_id} websocket", sub.client_address
             )
-            outgoing.append((sub, here, removed, new))
+            outgoing.append(Outgoing(sub, matching, matching_ids - sub.shown, removed, new))
         # Logged before anything is shown.
         self.metrics.access_log_rows += await write_access_log(conn, entries)
-        self._offer_deltas(outgoing, now)
+        self._offer_deltas(outgoing, cards, now)
         self._schedule_due(fetched, now)
 
     def _offer_deltas(
-        self,
-        outgoing: list[tuple[Subscriber, list[PatientCard], set[uuid.UUID], set[uuid.UUID]]],
-        now: datetime,
+        self, outgoing: list[Outgoing], here: dict[str, list[PatientCard]], now: datetime
     ) -> None:
-        deltas = DeltaRound(self.renderer, self._wards, now)
-        for sub, here, removed, new in outgoing:
-            sub.shown = (sub.shown | {card.id for card in here}) - removed
-            sub.logged |= new
-            message = deltas.message(sub.ward_id, sub.viewer, here, removed)
+        deltas = DeltaRound(self.renderer, self._wards, here, now)
+        for out in outgoing:
+            sub = out.sub
+            sub.shown = (sub.shown | {card.id for card in out.shown}) - out.removed
+            sub.logged |= out.new
+            message = deltas.message(sub.ward_id, sub.variant, out.shown, out.entering, out.removed)
             if message is not None:  # None: nothing this page shows has changed
                 self._offer(sub, message)
 
@@ -377,11 +410,13 @@ class LiveHub:
 
     # --- one websocket -----------------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, session: ActiveSession, ward_id: str) -> None:
+    async def serve(
+        self, websocket: WebSocket, session: ActiveSession, ward_id: str, view: WardView | None = None
+    ) -> None:
         """Stream snapshot and deltas to an accepted websocket until it closes or the session ends."""
-        sub = self.subscribe(ward_id, session, websocket.client.host if websocket.client else None)
+        sub = self.subscribe(ward_id, session, websocket.client.host if websocket.client else None, view)
         sender = asyncio.create_task(self._send_loop(websocket, sub))
-        receiver = asyncio.create_task(_until_disconnected(websocket))
+        receiver = asyncio.create_task(self._receive_loop(websocket, sub))
         try:
             done, pending = await asyncio.wait(
                 {sender, receiver},
@@ -399,9 +434,14 @@ class LiveHub:
         finally:
             self.unsubscribe(sub)
 
-    def subscribe(self, ward_id: str, session: ActiveSession, client_address: str | None) -> Subscriber:
+    def subscribe(
+        self, ward_id: str, session: ActiveSession, client_address: str | None, view: WardView | None = None
+    ) -> Subscriber:
         """Register a subscriber; its queue gets a snapshot first, then deltas (or None when closed)."""
-        sub = Subscriber(ward_id, session.staff, session.id, client_address, asyncio.Queue(self.queue_size))
+        sub = Subscriber(
+            ward_id, session.staff, session.id, client_address, asyncio.Queue(self.queue_size),
+            view=view or WardView(),
+        )  # fmt: skip
         self._by_ward[ward_id].add(sub)
         self.metrics.websocket_clients += 1
         self._awaiting_snapshot.append(sub)
@@ -410,6 +450,28 @@ class LiveHub:
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._remove(sub)
+
+    def change_view(self, sub: Subscriber, view: WardView) -> None:
+        """Staff changed a filter or the search: the page gets a fresh snapshot of what it now shows,
+        from the ward as the hub keeps it (no re-read)."""
+        if sub.closed or view == sub.view:
+            return
+        sub.view = view
+        if sub not in self._awaiting_snapshot:
+            self._awaiting_snapshot.append(sub)
+        self._wake.set()
+
+    async def _receive_loop(self, websocket: WebSocket, sub: Subscriber) -> None:
+        """Read what the page sends until it goes away: a changed view ({"type": "view", "filters",
+        "search"}); anything else, or a view that cannot be read, is ignored."""
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                view = view_message(message.get("text"), sub.view)
+                if view is not None:
+                    self.change_view(sub, view)
 
     async def _send_loop(self, websocket: WebSocket, sub: Subscriber) -> None:
         while True:
@@ -426,15 +488,6 @@ class LiveHub:
                 self.metrics.pushes += 1
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 await websocket.send_text(message)
-
-
-async def _until_disconnected(websocket: WebSocket) -> None:
-    """Read and ignore what the client sends until it goes away."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
 
 
 async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:

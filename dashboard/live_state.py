@@ -6,11 +6,13 @@ the ward's order and header counts although it re-read only the touched patients
 every ready websocket of a viewer has been sent, so that a card whose HTML did not change (a kit's
 repeated "online" status, a re-read that finds nothing new) is not pushed again.
 
-Messages (JSON text frames; `dashboard.js` swaps the HTML in and formats nothing):
+Messages (JSON text frames; `dashboard.js` swaps the HTML in and formats nothing); "cards" are
+`<article>` cards or, for a page in list mode, `<tr>` rows, of the patients the page's view shows:
 - `{"type": "snapshot", "at", "cards": [html, ...in ward order], "parts": {element id: html}}`
 - `{"type": "delta", "at", "cards": [html of changed cards], "removed": [patient id],
   "order"?: [patient id, ...the whole ward, when it changed], "parts": {...}}`
 - `{"type": "heartbeat", "at"}` when the ward is quiet.
+From the page: `{"type": "view", "filters": [...], "search": "..."}` when staff change the view.
 """
 
 from __future__ import annotations
@@ -25,9 +27,19 @@ from typing import Any
 
 from core.events import AlertsChanged, Event, GatewayChanged, SessionsChanged, VitalsChanged
 from dashboard.model import PatientCard, StaffUser, Ward, WardOverview
-from dashboard.rendering import CardViewer, Renderer
+from dashboard.rendering import CardViewer, Renderer, Variant
+from dashboard.ward_view import ViewRefused, WardView
 
-__all__ = ["Changes", "DeltaRound", "Subscriber", "WardState", "dumps", "snapshot_message"]
+__all__ = [
+    "Changes",
+    "DeltaRound",
+    "Outgoing",
+    "Subscriber",
+    "WardState",
+    "dumps",
+    "snapshot_message",
+    "view_message",
+]
 
 
 @dataclass
@@ -64,12 +76,20 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def snapshot_message(renderer: Renderer, overview: WardOverview, viewer: CardViewer, now: datetime) -> str:
+def snapshot_message(
+    renderer: Renderer,
+    overview: WardOverview,
+    variant: Variant,
+    now: datetime,
+    shown: Iterable[PatientCard] | None = None,
+) -> str:
+    """The page's whole list: the `shown` cards (by default every patient) as cards or list rows."""
+    cards = overview.patients if shown is None else shown
     return dumps(
         {
             "type": "snapshot",
             "at": now.isoformat(),
-            "cards": [renderer.card(card, now, viewer) for card in overview.patients],
+            "cards": [renderer.fragment(card, now, variant) for card in cards],
             "parts": renderer.ward_parts(overview, now),
         }
     )
@@ -90,11 +110,18 @@ class Subscriber:
     close_code: int = 1000
     close_reason: str = ""
     closed: bool = False
+    # Cards or the compact list, its filters and search (dashboard.ward_view): which patients it shows.
+    view: WardView = field(default_factory=WardView)
     # Which fragments it is sent: the card actions its staff's role may take.
     viewer: CardViewer = field(init=False)
 
     def __post_init__(self) -> None:
         self.viewer = CardViewer.of(self.staff)
+
+    @property
+    def variant(self) -> Variant:
+        """The fragments this page shows: cards for its viewer, or list rows (None, the same for all)."""
+        return None if self.view.mode == "list" else self.viewer
 
     def close(self, code: int, reason: str) -> None:
         """Ask the sender to close; anything still queued is dropped (the client will resnapshot)."""
@@ -115,10 +142,13 @@ class WardState:
     # Per viewer: the fragment of each card that every ready websocket of that viewer was sent in a
     # delta. A snapshot starts a new state (its websockets saw other fragments), so nothing is skipped
     # that some page of the ward does not show.
-    sent: dict[CardViewer, dict[uuid.UUID, str]] = field(default_factory=dict)
+    sent: dict[Variant, dict[uuid.UUID, str]] = field(default_factory=dict)
     # The order the ward's pages show, as last sent in a delta; None after a snapshot, whose websockets
     # and the older ones may differ, so that the next delta sends it to all of them.
     order: list[str] | None = None
+    # The header's parts as last sent in a delta (None after a snapshot): a page whose filter shows none
+    # of the changed patients still gets the ward's new counts.
+    parts: dict[str, str] | None = None
 
     @classmethod
     def from_overview(cls, overview: WardOverview) -> WardState:
@@ -138,54 +168,114 @@ class WardState:
                     fragments.pop(pid, None)
 
     def changed_fragments(
-        self, renderer: Renderer, viewer: CardViewer, cards: Iterable[PatientCard], now: datetime
-    ) -> list[str]:
-        """The cards' fragments for `viewer` that differ from what was last sent; remembered as sent."""
-        sent = self.sent.setdefault(viewer, {})
-        changed = []
+        self, renderer: Renderer, variant: Variant, cards: Iterable[PatientCard], now: datetime
+    ) -> dict[uuid.UUID, str]:
+        """The cards' fragments for `variant` that differ from what was last sent; remembered as sent."""
+        sent = self.sent.setdefault(variant, {})
+        changed = {}
         for card in cards:
-            html = renderer.card(card, now, viewer)
+            html = renderer.fragment(card, now, variant)
             if sent.get(card.id) != html:
                 sent[card.id] = html
-                changed.append(html)
+                changed[card.id] = html
         return changed
 
 
 class DeltaRound:
-    """One flush's deltas: each changed card rendered once per (ward, viewer) and each distinct message
-    encoded once, however many websockets receive it."""
+    """One flush's deltas: each changed patient rendered once per (ward, variant) and each distinct
+    message encoded once, however many websockets receive it. Filters (dashboard.ward_view) choose
+    which of the ward's changed patients a page is sent: one that starts matching enters (its fragment
+    is sent even if unchanged), one that stops matching is removed."""
 
-    def __init__(self, renderer: Renderer, wards: dict[str, WardState], now: datetime) -> None:
-        self.renderer, self.wards, self.now = renderer, wards, now
-        self._fragments: dict[tuple[str, CardViewer], list[str]] = {}
-        self._heads: dict[str, tuple[list[str] | None, dict[str, str]]] = {}
-        self._encoded: dict[tuple[str, CardViewer, tuple[str, ...]], str | None] = {}
+    def __init__(
+        self,
+        renderer: Renderer,
+        wards: dict[str, WardState],
+        here: dict[str, list[PatientCard]],
+        now: datetime,
+    ) -> None:
+        self.renderer, self.wards, self.here, self.now = renderer, wards, here, now
+        self._changed: dict[tuple[str, Variant], dict[uuid.UUID, str]] = {}
+        self._rendered: dict[tuple[Variant, uuid.UUID], str] = {}
+        self._heads: dict[str, tuple[list[str], bool, dict[str, str], bool]] = {}
+        self._encoded: dict[tuple[str, Variant, tuple[str, ...], tuple[str, ...]], str | None] = {}
 
     def message(
-        self, ward_id: str, viewer: CardViewer, here: list[PatientCard], removed: set[uuid.UUID]
+        self,
+        ward_id: str,
+        variant: Variant,
+        shown: list[PatientCard],
+        entering: set[uuid.UUID],
+        removed: set[uuid.UUID],
     ) -> str | None:
-        """The delta for a websocket of `ward_id` and `viewer` whose page shows `removed` patients
-        that left; None when nothing it shows has changed. `here` is the same for the whole ward."""
+        """The delta for a websocket of `ward_id` whose page shows the changed patients `shown` (in ward
+        order; `entering` of them new to it) and must drop `removed`; None when nothing it shows changed."""
+        if (ward_id, variant) not in self._changed:
+            changed = self.wards[ward_id].changed_fragments(
+                self.renderer, variant, self.here.get(ward_id, ()), self.now
+            )
+            self._changed[ward_id, variant] = changed
+        changed = self._changed[ward_id, variant]
+        sent = [card for card in shown if card.id in changed or card.id in entering]
         gone = tuple(sorted(str(pid) for pid in removed))
-        key = (ward_id, viewer, gone)
+        key = (ward_id, variant, tuple(str(card.id) for card in sent), gone)
         if key in self._encoded:
             return self._encoded[key]
-        state = self.wards[ward_id]
-        if (ward_id, viewer) not in self._fragments:
-            self._fragments[ward_id, viewer] = state.changed_fragments(self.renderer, viewer, here, self.now)
-        changed = self._fragments[ward_id, viewer]
-        if ward_id not in self._heads:
-            overview = state.overview(self.now)
-            ids = [str(card.id) for card in overview.patients]
-            # The whole ward's order only when it moved (50 ids are most of a one-card delta); then
-            # every websocket of the ward gets it, whether or not a card of its variant changed.
-            moved = ids != state.order
-            state.order = ids
-            self._heads[ward_id] = (ids if moved else None, self.renderer.ward_parts(overview, self.now))
-        order, parts = self._heads[ward_id]
+        ids, moved, parts, parts_changed = self._head(ward_id)
+        # The ward's order when it moved, and to a page a patient enters: it places the newcomer.
+        order = ids if moved or any(card.id in entering for card in sent) else None
         message = None
-        if changed or gone or order is not None:
-            body = {"type": "delta", "at": self.now.isoformat(), "cards": changed, "removed": list(gone)}
+        if sent or gone or order is not None or parts_changed:
+            fragments = [changed.get(card.id) or self._fragment(card, variant) for card in sent]
+            body = {"type": "delta", "at": self.now.isoformat(), "cards": fragments, "removed": list(gone)}
             message = dumps(body | ({"order": order} if order is not None else {}) | {"parts": parts})
         self._encoded[key] = message
         return message
+
+    def _fragment(self, card: PatientCard, variant: Variant) -> str:
+        if (variant, card.id) not in self._rendered:
+            self._rendered[variant, card.id] = self.renderer.fragment(card, self.now, variant)
+        return self._rendered[variant, card.id]
+
+    def _head(self, ward_id: str) -> tuple[list[str], bool, dict[str, str], bool]:
+        """The ward's order and whether it moved (50 ids are most of a one-card delta, so it is sent
+        only then, to every websocket of the ward), its header parts and whether those changed."""
+        if ward_id not in self._heads:
+            state = self.wards[ward_id]
+            overview = state.overview(self.now)
+            ids = [str(card.id) for card in overview.patients]
+            moved = ids != state.order
+            state.order = ids
+            parts = self.renderer.ward_parts(overview, self.now)
+            parts_changed = parts != state.parts
+            state.parts = parts
+            self._heads[ward_id] = (ids, moved, parts, parts_changed)
+        return self._heads[ward_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One websocket's part of a delta round."""
+
+    sub: Subscriber
+    shown: list[PatientCard]  # the changed patients its view shows, in the ward's order
+    entering: set[uuid.UUID]  # of those, the ones its page does not show yet
+    removed: set[uuid.UUID]  # shown until now, no longer (discharged, or stopped matching)
+    new: set[uuid.UUID]  # not yet in the access log for this websocket
+
+
+# A page's "view" message is a few filter words and a search of at most MAX_SEARCH_LENGTH characters.
+MAX_VIEW_MESSAGE = 2000
+
+
+def view_message(text: str | None, current: WardView) -> WardView | None:
+    """The view a page's `{"type": "view", "filters", "search"}` asks for; None for anything else."""
+    if text is None or len(text) > MAX_VIEW_MESSAGE:
+        return None
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict) or message.get("type") != "view":
+            return None
+        return WardView.from_message(message, current.mode)
+    except (ValueError, ViewRefused):
+        return None

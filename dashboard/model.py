@@ -358,6 +358,8 @@ class Report:
         return ", ".join(words)
 
 
+# The care level's place in the ward's order (PatientCard.care_level_rank).
+_LEVEL_RANK = {"red": 0, "yellow": 1, "green": 2}
 # How long a questionnaire answer's flag stays on the card.
 REPORT_SHOWN_FOR = timedelta(hours=24)
 
@@ -385,6 +387,10 @@ class PatientCard:
     care_level: str | None = None
     last_reviewed_at: datetime | None = None
     enrolled_at: datetime | None = None
+    # Searched by (dashboard.ward_view), never rendered on the overview nor in its JSON.
+    personal_number: str | None = None
+    # Staff ids who have taken this patient on (dashboard.ward_view's "Mina"; queries' attending_staff).
+    attending_staff: frozenset[int] = frozenset()
 
     def review(self, now: datetime) -> ReviewState:
         """The level's meaning and when the patient is next due for review (care.care_levels)."""
@@ -431,23 +437,40 @@ class PatientCard:
         return self.news2.urgency if self.news2 is not None else 0
 
     @property
+    def care_level_rank(self) -> int:
+        """Röd 0, gul 1, grön 2. A patient without a level ranks with gul: care.care_levels reviews it
+        as often, until a physician decides."""
+        return _LEVEL_RANK.get(self.care_level or "yellow", 1)
+
+    @property
+    def worst_alert(self) -> AlertView | None:
+        """The alert the compact list names: the worst physiological one, else the worst technical."""
+        return (self.physiological_alerts or self.technical_alerts or (None,))[0]
+
+    @property
+    def last_reading_at(self) -> datetime | None:
+        return max((r.time for r in self.vitals), default=None)
+
+    @property
     def contact_waiting(self) -> bool:
         """A contact request nobody has taken yet."""
         return self.contact is not None and self.contact.state == "open"
 
-    def sort_key(self) -> tuple[int, int, int, int, str, str]:
-        """Physiological alerts, then a contact request nobody has taken, then an open technical alarm,
-        then NEWS2 (higher first), then the name.
+    def sort_key(self) -> tuple[int, int, int, int, int, str, str]:
+        """The ward's one order, acuity then risk (cards, list and JSON alike): physiological alerts,
+        then a contact request nobody has taken, then the care level (röd first), then an open
+        technical alarm, then NEWS2 (higher first), then the name in Swedish order.
 
         A waiting request ranks with medium alerts (its alarm, `contact_request_open`, is medium) and
         first among them: the patient is waiting for a person now, which a medium reading does not
         say. Below a high alert: a patient in danger by the readings comes before one who asked. Once
         taken, the card goes back to its place: someone is on it."""
         rank = min(self.rank, 1) if self.contact_waiting else self.rank
-        return (rank, 0 if self.contact_waiting else 1, self.tech_rank, -self.news2_urgency,
-                swedish_sort_key(self.name), str(self.id))  # fmt: skip
+        return (rank, 0 if self.contact_waiting else 1, self.care_level_rank, self.tech_rank,
+                -self.news2_urgency, swedish_sort_key(self.name), str(self.id))  # fmt: skip
 
     def to_json(self, now: datetime) -> dict[str, Any]:
+        review = self.review(now)
         return {
             "id": str(self.id),
             "ward_id": self.ward_id,
@@ -463,6 +486,9 @@ class PatientCard:
             "alerts": [a.to_json() for a in self.alerts],
             "contact": self.contact.to_json() if self.contact else None,
             "unread_messages": self.unread_messages,
+            "care_level": self.care_level,
+            "review_due_at": review.due_at.isoformat(),
+            "review_overdue": review.overdue,
         }
 
 

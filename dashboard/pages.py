@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care import kit, observations
@@ -39,6 +39,7 @@ from dashboard.queries import (
     fetch_wards,
 )
 from dashboard.ward_round import fetch_ward_round
+from dashboard.ward_view import FILTERS, MAX_SEARCH_LENGTH, ViewRefused, WardView
 from storage.steps import run_async
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(
     responses={422: {"description": "Refused parameter (error page)", "content": {"text/html": {}}}}
 )
+_BIGINT_MAX = 2**63 - 1
+# The browser's choice of Kort or Lista (no patient data: "kort" or "lista").
+VIEW_COOKIE = "hemma_ward_view"
+VIEW_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 # What a manual observation may be: care.observations' window and respiration range (the decision
 # `hemma observe` and the API apply), for the form's bounds and hints.
@@ -150,17 +155,38 @@ async def ward_list(request: Request, staff: Annotated[StaffUser, Depends(page_s
 
 @router.get("/wards/{ward_id}", response_class=HTMLResponse)
 async def ward_page(
-    request: Request, ward_id: WardId, staff: Annotated[StaffUser, Depends(page_staff)]
+    request: Request,
+    ward_id: WardId,
+    staff: Annotated[StaffUser, Depends(page_staff)],
+    vy: Annotated[Text | None, Query(max_length=10)] = None,
+    visa: Annotated[list[Text] | None, Query(max_length=len(FILTERS))] = None,
+    sok: Annotated[Text, Query(max_length=MAX_SEARCH_LENGTH)] = "",
 ) -> Response:
+    """The ward overview as cards or the compact list, filtered and searched (dashboard.ward_view);
+    the access log has one row per patient shown, not per patient of the ward."""
     if not staff.can_see(ward_id):
         return error_page(request, staff, 403, "Du har inte behörighet till den här avdelningen.")
+    try:
+        view = WardView.parse(vy, visa or (), sok, request.cookies.get(VIEW_COOKIE, ""))
+    except ViewRefused as refused:
+        return error_page(request, staff, 422, str(refused))
     async with request.app.state.pool.connection() as conn:
         ward = await fetch_ward(conn, ward_id)
         if ward is None:
             return error_page(request, staff, 404, "Avdelningen finns inte.")
         overview = await fetch_ward_overview(conn, ward)
-        await _log_ward_read(request, conn, staff, ward_id, [p.id for p in overview.patients], WARD_OVERVIEW)
-    return render(request, "ward.html", staff, ward=ward, overview=overview)
+        shown = [card for card in overview.patients if view.shows(card, staff.id, overview.at)]
+        await _log_ward_read(request, conn, staff, ward_id, [p.id for p in shown], WARD_OVERVIEW)
+    response = render(
+        request, "ward.html", staff, ward=ward, overview=overview, shown=shown, view=view,
+        filters=FILTERS, max_search=MAX_SEARCH_LENGTH,
+    )  # fmt: skip
+    if vy is not None:  # remembered by this browser: the next visit opens as cards or as the list
+        response.set_cookie(
+            VIEW_COOKIE, view.mode_word, max_age=VIEW_COOKIE_MAX_AGE_S, path="/wards", httponly=True,
+            samesite="lax",
+        )  # fmt: skip
+    return response
 
 
 @router.get("/wards/{ward_id}/rond", response_class=HTMLResponse)

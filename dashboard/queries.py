@@ -41,6 +41,7 @@ from dashboard.patient_record import (
     PersonalLimit,
     Spo2ScaleView,
 )
+from dashboard.ward_view import SHIFT
 
 if TYPE_CHECKING:
     import psycopg
@@ -146,9 +147,11 @@ async def fetch_patient_cards(
         where, param = sql.SQL("p.id = ANY(%s)"), list(patient_ids or ())  # type: ignore[assignment]
     query = sql.SQL(
         "SELECT p.id, p.ward_id, p.display_name, p.birth_year, p.care_reason, p.enrolled_at,"
-        " g.id AS gateway_id, g.status, g.status_at, g.last_message_at, cr.*, co.*, um.*, qr.*, clv.*, crv.*"
+        " p.personal_number, g.id AS gateway_id, g.status, g.status_at, g.last_message_at,"
+        " cr.*, co.*, um.*, qr.*, clv.*, crv.*, att.*"
         " FROM patients p LEFT JOIN gateways g ON g.patient_id = p.id "
         + _CARD_CONTACT
+        + _ATTENDING
         + " WHERE p.discharged_at IS NULL AND {}"
     ).format(where)
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -198,7 +201,23 @@ def _card(
         care_level=row["care_level"],
         last_reviewed_at=row["last_reviewed_at"],
         enrolled_at=row["enrolled_at"],
+        personal_number=row["personal_number"],
+        attending_staff=frozenset(row.get("attending_staff") or ()),
     )
+
+
+# Who has taken patient `p` on (dashboard.ward_view's "Mina"): the staff who acknowledged or snoozed a
+# live alert, took a contact request still open, or reviewed the patient within the last shift.
+_ATTENDING = (
+    " LEFT JOIN LATERAL (SELECT array(SELECT a.acknowledged_by FROM alerts a WHERE a.patient_id = p.id"
+    "  AND a.state = 'acknowledged' AND a.acknowledged_by IS NOT NULL"
+    " UNION SELECT a.snoozed_by FROM alerts a WHERE a.patient_id = p.id AND a.state = 'acknowledged'"
+    "  AND a.snoozed_by IS NOT NULL"
+    " UNION SELECT c.taken_by FROM contact_requests c WHERE c.patient_id = p.id AND c.state = 'taken'"
+    " UNION SELECT r.reviewed_by FROM patient_reviews r WHERE r.patient_id = p.id"
+    f"  AND r.reviewed_at > now() - interval '{int(SHIFT.total_seconds())} seconds') AS attending_staff) att"
+    " ON true"
+)
 
 
 _CONTACT_SELECT = (

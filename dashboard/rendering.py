@@ -25,11 +25,12 @@ from care.permissions import Action
 from dashboard.client_texts import CLIENT_TEXTS
 from dashboard.formatting import format_age, format_clock, format_date_time, format_minutes
 from dashboard.model import CALL_WITHIN_CHOICES
+from dashboard.ward_list import KIT_WORDS, compact_time, compact_values, kit_state
 
 if TYPE_CHECKING:
     from dashboard.model import PatientCard, StaffUser, WardOverview
 
-__all__ = ["CARD_ACTIONS", "CardViewer", "Renderer"]
+__all__ = ["CARD_ACTIONS", "CardViewer", "Renderer", "Variant"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The only questions `_cards.html` may ask its viewer (`staff.may(...)`).
@@ -62,6 +63,11 @@ class CardViewer:
         return action in self.actions
 
 
+# What one patient's fragment depends on: a card, on the viewer's actions; a row of the compact list
+# (None), on nobody's (it carries no actions), so every list-mode websocket shares one rendering.
+Variant = CardViewer | None
+
+
 class Renderer:
     """Templates bound to the site's time zone (HEMMA_SITE_TIMEZONE)."""
 
@@ -76,8 +82,13 @@ class Renderer:
         env.globals["minutes_text"] = format_minutes
         env.globals["client_texts"] = CLIENT_TEXTS
         env.globals["call_within_choices"] = CALL_WITHIN_CHOICES
+        env.globals["compact_values"] = compact_values
+        env.globals["kit_state"] = kit_state
+        env.globals["iso"] = compact_time
+        env.globals["kit_words"] = KIT_WORDS
         self.env = env
         self._cards: Any = env.get_template("_cards.html").module
+        self._list: Any = env.get_template("_list.html").module
 
     def templates(self) -> Jinja2Templates:
         """The same environment for the HTML pages (FastAPI's TemplateResponse)."""
@@ -87,12 +98,21 @@ class Renderer:
         """One patient's `<article class="patient">`, exactly as the ward page renders it."""
         return str(self._cards.patient_card(card, now, viewer)).strip()
 
+    def row(self, card: PatientCard, now: datetime) -> str:
+        """One patient's `<tr>` of the compact list, exactly as the ward page renders it."""
+        return str(self._list.patient_row(card, now)).strip()
+
+    def fragment(self, card: PatientCard, now: datetime, variant: Variant) -> str:
+        """A card for a viewer's variant, or the list's row (variant None)."""
+        return self.row(card, now) if variant is None else self.card(card, now, variant)
+
     def ward_parts(self, overview: WardOverview, now: datetime) -> dict[str, str]:
         """The ward page's other live parts, by element id: the counts in the header and the time of
         the newest update (the contents that replace those elements' children)."""
         return {
             "ward-summary": str(self._cards.ward_summary(overview)).strip(),
             "updated-at": format_clock(overview.at, now, self.zone),
+            "total-n": str(len(overview.patients)),  # "Visar 12 av 500": the ward's whole count
         }
 
 

@@ -372,6 +372,22 @@ def _add_escalate_and_bench_commands(sub: argparse._SubParsersAction[argparse.Ar
         add_help=False,
     )
     e.set_defaults(func=cli_services.bench_engine, passes_options=True)
+    d = bsub.add_parser(
+        "dashboard",
+        help="a 500-patient ward as cards vs the compact list, Chromium load, live fan-out to 200 websockets",
+    )
+    d.add_argument("--patients", type=int, default=500)
+    d.add_argument("--alerts", type=int, default=50, help="open alerts on the ward")
+    d.add_argument("--clients", type=int, default=200, help="websockets watching the ward")
+    d.add_argument("--changes", type=int, default=10, help="changes whose fan-out is timed")
+    d.add_argument(
+        "--part",
+        action="append",
+        choices=("pages", "browser", "fan-out"),
+        help="only these parts (repeatable)",
+    )
+    d.set_defaults(func=cli_services.bench_dashboard)
+
     c = bsub.add_parser("charts", help="the record's 30-day chart from rollups vs raw rows, 1,000 patients")
     c.add_argument("--patients", type=int, default=1000)
     c.add_argument("--streaming", type=int, default=20, help="patients streaming SpO2 and pulse each minute")

@@ -111,6 +111,15 @@ def rebuild_rollups(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_dashboard(args: argparse.Namespace) -> int:
+    from benchmarks.dashboard import run
+    from core.settings import get_settings
+
+    parts = tuple(args.part) if args.part else ("pages", "browser", "fan-out")
+    return run(get_settings(), patients=args.patients, alerts=args.alerts, clients=args.clients,
+               changes=args.changes, parts=parts)  # fmt: skip
+
+
 def bench_engine(args: argparse.Namespace) -> int:
     from benchmarks.alerts import main
 

@@ -33,6 +33,11 @@
     return parser.parseFromString(html, "text/html").body.firstElementChild;
   }
 
+  // A row of the compact list: a <tr> parsed on its own would be dropped by the HTML parser.
+  function rowOf(html) {
+    return parser.parseFromString("<table><tbody>" + html + "</tbody></table>", "text/html").querySelector("tr");
+  }
+
   // A text of the server's for this situation: "ack.409", or the group's "failed" text with the status.
   function text(group, key, status) {
     const texts = TEXTS[group] || {};
@@ -46,10 +51,51 @@
     const banner = document.getElementById("connection-banner");
     const live = document.getElementById("live-status");
     const liveText = document.getElementById("live-text");
+    const tools = document.getElementById("ward-tools");
+    const empty = document.getElementById("no-patients");
+    const isList = document.body.dataset.view === "lista";
+    const fragmentOf = isList ? rowOf : elementOf;
     let socket = null;
     let attempt = 0;
     let lastMessageAt = 0;
     let gaveUp = false;
+    let serverOrder = [];
+    let columnSort = null; // {key, descending} once staff sort the list by a column
+
+    // The view as the form says: vy, visa (filters), sok (search); the page's URL and the websocket's.
+    function viewQuery() {
+      const query = new URLSearchParams();
+      for (const [name, value] of new FormData(tools)) {
+        if (name !== "sok" || value.trim()) query.append(name, name === "sok" ? value.trim() : value);
+      }
+      return query.toString();
+    }
+
+    function viewMessage() {
+      const form = new FormData(tools);
+      return { type: "view", filters: form.getAll("visa"), search: String(form.get("sok") || "").trim() };
+    }
+
+    // A filter or the search changed: the URL says so (a link can be shared), and the websocket asks
+    // the server for the patients the new view shows (dashboard/ward_view.py decides, not this script).
+    let viewTimer = null;
+    function viewChanged() {
+      clearTimeout(viewTimer);
+      viewTimer = setTimeout(() => {
+        history.replaceState(null, "", location.pathname + "?" + viewQuery());
+        const narrowed = viewMessage();
+        empty.textContent = narrowed.filters.length || narrowed.search ? empty.dataset.textNarrowed : empty.dataset.textAll;
+        document.querySelectorAll(".view-toggle a").forEach((link) => {
+          const query = new URLSearchParams(viewQuery());
+          query.set("vy", link.dataset.vy);
+          link.href = "?" + query.toString();
+        });
+        if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(narrowed));
+      }, 120);
+    }
+    tools.addEventListener("input", viewChanged);
+    tools.addEventListener("change", viewChanged);
+    tools.addEventListener("submit", (event) => { event.preventDefault(); viewChanged(); });
 
     function cardById(id) {
       return list.querySelector('[data-patient-id="' + CSS.escape(id) + '"]');
@@ -85,7 +131,7 @@
 
     function upsert(fragments) {
       for (const html of fragments) {
-        const fresh = elementOf(html);
+        const fresh = fragmentOf(html);
         const old = cardById(fresh.dataset.patientId);
         if (old) replaceCard(old, fresh);
         else list.append(fresh);
@@ -108,16 +154,19 @@
         const node = document.getElementById(id);
         if (node) node.replaceChildren(...nodesOf(html));
       }
-      document.getElementById("no-patients").hidden = list.children.length > 0;
+      empty.hidden = list.children.length > 0;
+      document.getElementById("shown-n").textContent = String(list.children.length);
     }
 
-    // Also after a reconnect: cards are replaced in place (a half-typed note survives), others go.
+    // Also after a reconnect or a changed filter: cards are replaced in place (a half-typed note
+    // survives), others go.
     function applySnapshot(message) {
-      const fresh = message.cards.map(elementOf);
+      const fresh = message.cards.map(fragmentOf);
       const ids = new Set(fresh.map((card) => card.dataset.patientId));
       Array.from(list.children).forEach((card) => { if (!ids.has(card.dataset.patientId)) card.remove(); });
       upsert(message.cards);
-      applyOrder(fresh.map((card) => card.dataset.patientId));
+      serverOrder = fresh.map((card) => card.dataset.patientId);
+      sortList();
       state.snapshots += 1;
     }
 
@@ -127,9 +176,58 @@
         const old = cardById(id);
         if (old) old.remove();
       }
-      if (message.order) applyOrder(message.order); // sent when the ward's order changed
+      if (message.order) serverOrder = message.order; // sent when the ward's order changed
+      if (message.order || message.cards.length) sortList();
       state.deltas += 1;
     }
+
+    // --- the list's columns: the server's order (acuity then risk), or one staff chose ----------
+
+    function cellTime(row, column) {
+      const time = row.cells[column].querySelector("time");
+      return time ? Date.parse(time.dateTime) : Number.NEGATIVE_INFINITY;
+    }
+
+    const SORT_VALUES = {
+      name: (row) => row.cells[0].textContent.trim(),
+      news2: (row) => { const m = /\d+/.exec(row.cells[2].textContent); return m ? Number(m[0]) : -1; },
+      age: (row) => cellTime(row, 5),
+      review: (row) => cellTime(row, 8),
+    };
+
+    function sortList() {
+      if (!columnSort || !SORT_VALUES[columnSort.key]) {
+        applyOrder(serverOrder);
+        return;
+      }
+      const value = SORT_VALUES[columnSort.key];
+      const rank = new Map(serverOrder.map((id, i) => [id, i]));
+      const rows = Array.from(list.children);
+      rows.sort((a, b) => {
+        const x = value(a);
+        const y = value(b);
+        const c = typeof x === "string" ? x.localeCompare(y, "sv") : x - y;
+        return (columnSort.descending ? -c : c) || rank.get(a.dataset.patientId) - rank.get(b.dataset.patientId);
+      });
+      applyOrder(rows.map((row) => row.dataset.patientId));
+    }
+
+    // The headers' buttons (rendered disabled: without this script the list keeps the server's order).
+    document.querySelectorAll(".ward-table th[data-sort]").forEach((th) => {
+      const button = th.querySelector("button.sort-button");
+      button.disabled = false;
+      button.addEventListener("click", () => {
+        const key = th.dataset.sort;
+        // NEWS2 highest first; the rest ascending; a second click reverses.
+        const first = key === "news2";
+        columnSort = key === "acuity" ? null
+          : columnSort && columnSort.key === key ? { key: key, descending: !columnSort.descending }
+            : { key: key, descending: first };
+        document.querySelectorAll(".ward-table th[data-sort]").forEach((other) => other.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", columnSort && columnSort.descending ? "descending" : "ascending");
+        sortList();
+      });
+    });
 
     function setConnected(connected) {
       state.connected = connected;
@@ -173,7 +271,7 @@
     function connect() {
       if (gaveUp) return;
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + location.host + "/ws/wards/" + encodeURIComponent(wardId));
+      socket = new WebSocket(scheme + location.host + "/ws/wards/" + encodeURIComponent(wardId) + "?" + viewQuery());
       lastMessageAt = Date.now();
       socket.addEventListener("message", onMessage);
       socket.addEventListener("close", onClose);
