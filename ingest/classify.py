@@ -200,7 +200,11 @@ def resolve(
                 refused.append((index, DISCHARGED_BEFORE_ARRIVAL))
             else:
                 kept.setdefault(holder, []).append(e)
-        for index, reason in refused:
+        if refused and not kept:
+            dead.append(
+                (position, DeadLetter(item.topic, kit_events.gateway_id, refused[0][1], item.payload))
+            )
+        for index, reason in refused if kept else []:
             payload = kit_events.events[index].model_dump_json().encode()
             letter = DeadLetter(item.topic, kit_events.gateway_id, f"event {index}: {reason}", payload)
             dead.append((position, letter))
