@@ -60,7 +60,7 @@ def test_every_transition_is_allowed_or_refused_with_the_state(state: KitState, 
 
 def test_the_machine_is_the_table_and_a_returned_kit_is_never_lent_uncleaned() -> None:
     assert TRANSITIONS == EXPECTED
-    assert LENDABLE == {KitState.IN_STOCK, KitState.CLEANED}
+    assert {KitState.IN_STOCK, KitState.CLEANED} == LENDABLE
     assert events_allowed(KitState.RETURNED) == (KitEvent.CLEANED,)
     assert events_allowed(KitState.CLEANED) == (KitEvent.LEND, KitEvent.TO_STOCK)
 
@@ -128,7 +128,8 @@ def test_a_kit_goes_round_lent_taken_back_cleaned_stocked_and_lent_again(ward: W
     assert ward.state(ward.kit) == ("assigned", ward.anna)
     assert lent.starts_at == back.ends_at  # the clock leeway stops at the previous end
     rows = ward.db.execute(
-        "SELECT patient_id, end_reason, ends_at IS NULL FROM kit_assignments WHERE gateway_id = %s ORDER BY starts_at",
+        "SELECT patient_id, end_reason, ends_at IS NULL FROM kit_assignments WHERE gateway_id = %s"
+        " ORDER BY starts_at",
         (ward.kit,),
     ).fetchall()
     assert rows == [(ward.anna, "taken_back", False), (ward.anna, None, True)]
@@ -216,8 +217,8 @@ def test_discharge_ends_the_assignment_and_returns_the_kit(ward: Ward) -> None:
     discharge_patient(ward.db, patient_id=ward.anna, by=ward.nurse, origin=ORIGIN)
     assert ward.state(ward.kit) == ("returned", None)
     row = ward.db.execute(
-        "SELECT a.end_reason, a.ends_at = p.discharged_at FROM kit_assignments a JOIN patients p ON p.id = a.patient_id"
-        " WHERE a.patient_id = %s",
+        "SELECT a.end_reason, a.ends_at = p.discharged_at FROM kit_assignments a"
+        " JOIN patients p ON p.id = a.patient_id WHERE a.patient_id = %s",
         (ward.anna,),
     ).fetchone()
     assert row == ("discharged", True)
@@ -238,3 +239,33 @@ def test_the_kit_list_names_patients_only_for_the_readers_wards_and_logs_each(wa
         ward.db.execute("SELECT count(*) FROM access_log WHERE username = %s", (ward.stranger,)).fetchone()[0]
         == 0
     )
+
+
+def test_the_command_line_lends_takes_back_and_refuses_by_code(ward: Ward, database_url: str) -> None:
+    from tests.support.entry_points import hemma_cli
+
+    back = hemma_cli(database_url, "kit", "take-back", ward.kit, "--by", ward.nurse)
+    assert back.returncode == 0 and back.stdout.startswith(
+        f"kit {ward.kit} taken back from patient {ward.anna}"
+    )
+    lend_early = hemma_cli(
+        database_url, "kit", "lend", ward.kit, "--patient", str(ward.anna), "--by", ward.nurse
+    )
+    assert (lend_early.returncode, lend_early.stderr.strip()) == (
+        2, "hemma: a kit that is returned cannot be changed by 'lend'"
+    )  # fmt: skip
+    admin = hemma_cli(database_url, "kit", "cleaned", ward.kit, "--by", ward.admin)
+    assert (admin.returncode, admin.stdout.strip()) == (0, f"kit {ward.kit}: cleaned")
+    refused = hemma_cli(
+        database_url, "kit", "lend", ward.kit, "--patient", str(ward.anna), "--by", ward.admin
+    )
+    assert refused.returncode == 2 and "admin" in refused.stderr
+    naive = hemma_cli(database_url, "kit", "lend", ward.kit, "--patient", str(ward.anna), "--by", ward.nurse,
+                      "--since", "2026-03-02T08:00")  # fmt: skip
+    assert naive.returncode == 2 and "offset" in naive.stderr
+    lent = hemma_cli(database_url, "kit", "lend", ward.kit, "--patient", str(ward.anna), "--by", ward.nurse)
+    assert lent.returncode == 0, lent.stderr
+    listed = hemma_cli(database_url, "kit", "list", "--by", ward.nurse)
+    assert f"{ward.kit}\tassigned\t" in listed.stdout and str(ward.anna) in listed.stdout
+    assert "Anna" not in listed.stdout  # ids only on a terminal
+    assert ward.state(ward.kit) == ("assigned", ward.anna)
