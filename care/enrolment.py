@@ -207,10 +207,11 @@ def discharge(
     In the one transaction: every live alert of the patient ends through the alert store (so the ward's
     alarm and the escalation stop at once), the monitoring plan and the questionnaire schedules are
     cleared (no missing-data alarms, no reminders), open contact requests are closed "Utskriven" by
-    `by`, the patient app's devices are revoked, the kit is freed for the next patient, the access log
-    records it, and the ward's overview drops the patient. The record (readings, alerts and their
-    history, answers, messages, the closed requests, the access log) stays. Readings from the kit after
-    this are dead-lettered as coming from a kit with no enrolled patient.
+    `by`, the patient app's devices are revoked, the kit's assignment ends now and the kit is returned
+    (care.kit_assignments: cleaned before the next patient), the access log records it, and the ward's
+    overview drops the patient. The record (readings, alerts and their history, answers, messages, the
+    closed requests, the access log) stays. Readings the kit took before now still arrive onto this
+    patient (without alerts); later ones are dead-lettered as lent to nobody at their time.
 
     `by` None is only for a program seeding a database (`origin` None: tests, `hemma demo`): nobody is
     named, and open contact requests stay as they were (their CHECK wants who closed them).
