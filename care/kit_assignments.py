@@ -21,6 +21,7 @@ When an assignment starts and ends:
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ STOCK = EquipmentAction.MANAGE_KIT_STOCK
 LEND_CLOCK_LEEWAY = MAX_CLOCK_SKEW
 # How far back staff may date a lend they record late.
 LEND_BACKDATE_MAX = timedelta(days=7)
+_KIT_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")  # care.enrolment.GATEWAY_ID, migration 0001's CHECK
 END_TAKEN_BACK = "taken_back"
 END_DISCHARGED = "discharged"
 
@@ -72,7 +74,10 @@ class KitStateChanged:
 
 
 def _locked_kit(gateway_id: str) -> Steps[tuple[KitState, uuid.UUID | None]]:
-    """The kit's state and holder, its row locked for the change (changes of one kit are serial)."""
+    """The kit's state and holder, its row locked for the change (changes of one kit are serial). An id
+    that cannot be a kit's (gateways' CHECK) names no kit: refused before it reaches the database."""
+    if not _KIT_ID.fullmatch(gateway_id):
+        raise Refused(RefusalCode.NO_KIT, gateway_id=gateway_id[:64])
     row = yield Sql(
         "SELECT kit_state, patient_id FROM gateways WHERE id = %s FOR UPDATE", (gateway_id,), fetch="one"
     )
@@ -234,9 +239,7 @@ def back_in_stock(*, gateway_id: str, by: str) -> Steps[KitStateChanged]:
 
 def register_kit(*, gateway_id: str, by: str | None) -> Steps[KitStateChanged]:
     """A new kit joins the stock (MANAGE_KIT_STOCK; `by` None: an operator's enrolment or seeding)."""
-    from care.enrolment import GATEWAY_ID
-
-    if not GATEWAY_ID.fullmatch(gateway_id):
+    if not _KIT_ID.fullmatch(gateway_id):
         raise Refused(RefusalCode.KIT_ID_FORM, gateway_id=gateway_id[:64])
     if by is not None:
         yield from acting_staff(by, STOCK)

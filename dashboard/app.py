@@ -34,6 +34,7 @@ from core.settings import Settings
 from dashboard import (
     account,
     api,
+    kits,
     pages,
     patient_contact,
     patient_enrol,
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)
     app.include_router(record_discharge.router)
+    app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,
