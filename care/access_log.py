@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 WARD_OVERVIEW = "ward_overview"
 PATIENT_RECORD = "patient_record"
 WARD_ROUND = "ward_round"  # "Dagens rond": one row per patient the list shows
+HANDOVER = "handover"  # the shift's handover summary (care.handover): one row per patient shown
+VIEW_CHART = "view_chart"  # the record's charts (dashboard.record_charts): one row per chart read
+ALERT_VIEW = "alert_view"  # the on-call phone view of one alert and its patient (dashboard.alert_phone)
+REPLAY_LIMIT = Action.REPLAY_LIMIT.value  # a proposed limit tried on the stored readings (care.limit_replay)
 # Clinical actions: the access-log action is the permissions.Action's value.
 ACKNOWLEDGE_ALERT = Action.ACKNOWLEDGE_ALERT.value
 SNOOZE_ALERT = Action.SNOOZE_ALERT.value
@@ -63,7 +67,7 @@ class AccessRecord:
 
     staff_user_id: int | None
     username: str
-    patient_id: uuid.UUID
+    patient_id: uuid.UUID | None  # None: an admin's work on accounts or the rota (care.acting.admin_audited)
     action: str
     context: str
     entry_point: str

@@ -126,6 +126,36 @@ def audited(
     yield Sql(access_log.INSERT_ACCESS_LOG, record.row())
 
 
+def admin_audited(
+    origin: Origin | None, *, staff: ActingStaff | None, action: AnyAction, context: str
+) -> Steps[None]:
+    """The log row of an admin's work on staff accounts or the on-call rota (AdminAction): the
+    access_log with no patient, so one append-only table answers "who changed what" for staff and
+    patient data alike, and no patient's log extract ever lists it. `staff` None is the CLI's
+    operator (care.access_log.OPERATOR, with the OS user); `origin` None a program seeding a database."""
+    if origin is None:
+        return
+    record = access_log.AccessRecord(
+        staff_user_id=staff.id if staff else None,
+        username=staff.username if staff else access_log.OPERATOR,
+        patient_id=None,
+        action=action,
+        context=context,
+        entry_point=origin.entry_point,
+        client_address=origin.client_address,
+        os_user=origin.os_user,
+    )
+    yield Sql(access_log.INSERT_ACCESS_LOG, record.row())
+
+
+def acting_admin(by: str | None, action: AnyAction) -> Steps[ActingStaff | None]:
+    """Who does an admin's work: `by`, an enabled account whose role may (care.permissions), or None
+    for the CLI's operator, who holds the database itself and is named in the log by the OS user."""
+    if by is None:
+        return None
+    return (yield from acting_staff(by, action))
+
+
 # --- the drivers -------------------------------------------------------------------------------------
 
 # A care command: storage.steps' steps (the alert store's own steps are yielded from it, so ending an

@@ -1,9 +1,14 @@
-"""A patient's care level and reviews (issue 11, "Plan by level of need"; migration 0013).
+"""A patient's care level and reviews (issue 11, "Plan by level of need"; migrations 0013, 0017).
 
 A physician sets the level (röd/gul/grön) with a reason; a nurse or physician marks the patient
-"granskad", with an optional note. The level decides how often the patient must be reviewed:
-`LEVELS` is the one table of what a level means, and `review_state` the one decision of when the
-next review is due, read by the record, the ward card, the CLI and (as `review_due_at_sql`) by SQL.
+"granskad", with an optional note. `LEVELS` is the one table of what a level sets:
+* how often the patient must be reviewed (`review_state`, the one decision of when the next review is
+  due, read by the record, the ward card, the CLI and, as `review_due_at_sql`, by SQL);
+* how often the patient measures by default (`level_plan_minutes`): the plan rows an admission's pathway
+  laid down (monitoring_plans.source 'level') follow the level when it changes; rows a clinician set by
+  hand keep their interval;
+* how soon an unacknowledged high alert goes to the on-call physician (`escalate_after`, read by
+  paging.escalator).
 `hemma patient level|review` and the record's forms run the commands below.
 """
 
@@ -17,10 +22,12 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from care.acting import Origin, audited, staff_for_patient
+from care.kit import config_changed
 from care.messages import clean_text
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
 from core.events import VitalsChanged
+from core.vitals import Vital
 from storage.steps import Notify, Sql, Steps
 
 # The reason a physician gives for a level (migration 0013's CHECK), and a review's optional note.
@@ -36,25 +43,47 @@ class CareLevel(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LevelMeaning:
-    """What a care level means on the ward: its Swedish word, and how long a patient on it may go
-    without being reviewed. `level` None is a patient no physician has given a level yet."""
+    """What a care level sets on the ward: its Swedish word, how long a patient on it may go without
+    being reviewed, how often its vitals are measured by default, and within how many minutes an
+    unacknowledged high alert goes to the on-call physician (None: the ward's time alone). `level`
+    None is a patient no physician has given a level yet."""
 
     level: CareLevel | None
     word_sv: str
     review_every: timedelta
+    measure_every: timedelta
+    escalate_after_minutes: int | None
 
 
 # Review intervals, after the virtual wards' red/amber/green rounds: red once per shift (three shifts a
-# day), yellow once a day (the daily ward round), green every third day (stable, near discharge). A
-# patient without a level is reviewed daily until a physician decides, as if yellow.
+# day), yellow once a day (the daily ward round), green every third day (stable, near discharge).
+#
+# Measuring: at least the minimum frequencies of the RCP NEWS2 chart (2017, chart 3) for a patient at
+# home: red every 4 h (NEWS2 1-4's "4-6 hourly", the sickest patients a home ward keeps), yellow every
+# 8 h (three times a day: morning, afternoon, evening), green every 12 h (NEWS2 0's "12 hourly": morning
+# and evening). Weight is daily at every level (`DAILY_VITALS`).
+#
+# Escalation: red 5 min, yellow 10, green 15, but never later than the ward's own time
+# (wards.escalate_after_minutes): the level may only make the page come sooner. A level is a plan for
+# how closely to follow the patient; it must not delay the physician for a high alert below what the
+# ward decided. A patient without a level escalates on the ward's time.
+#
+# A patient without a level is reviewed daily until a physician decides, as if yellow, and measures as
+# yellow (a nurse's admission measures as its pathway suggests, care.admission).
 LEVELS: MappingProxyType[CareLevel, LevelMeaning] = MappingProxyType(
     {
-        CareLevel.RED: LevelMeaning(CareLevel.RED, "Röd", timedelta(hours=8)),
-        CareLevel.YELLOW: LevelMeaning(CareLevel.YELLOW, "Gul", timedelta(hours=24)),
-        CareLevel.GREEN: LevelMeaning(CareLevel.GREEN, "Grön", timedelta(hours=72)),
+        CareLevel.RED: LevelMeaning(CareLevel.RED, "Röd", timedelta(hours=8), timedelta(hours=4), 5),
+        CareLevel.YELLOW: LevelMeaning(CareLevel.YELLOW, "Gul", timedelta(hours=24), timedelta(hours=8), 10),
+        CareLevel.GREEN: LevelMeaning(CareLevel.GREEN, "Grön", timedelta(hours=72), timedelta(hours=12), 15),
     }
 )
-NO_LEVEL = LevelMeaning(None, "Ingen vårdnivå", timedelta(hours=24))
+NO_LEVEL = LevelMeaning(None, "Ingen vårdnivå", timedelta(hours=24), timedelta(hours=8), None)
+
+# Vitals measured once a day whatever the level: weight is compared day to day (the 3-day weight rule,
+# alerts.weight) and varies through the day, so weighing more often adds noise, not safety (ESC heart
+# failure guideline 2021: daily weight, mornings).
+DAILY_VITALS = frozenset({Vital.BODY_WEIGHT})
+DAILY = timedelta(hours=24)
 
 
 def meaning(level: str | None) -> LevelMeaning:
@@ -63,6 +92,19 @@ def meaning(level: str | None) -> LevelMeaning:
         return LEVELS[CareLevel(level)] if level is not None else NO_LEVEL
     except ValueError:
         return NO_LEVEL
+
+
+def level_plan_minutes(meant: LevelMeaning, vital: Vital) -> int:
+    """The interval in minutes a plan row that follows the level gets for `vital`."""
+    every = DAILY if vital in DAILY_VITALS else meant.measure_every
+    return every // timedelta(minutes=1)
+
+
+def escalate_after(level: str | None, ward_minutes: int) -> int:
+    """The one decision of how many minutes an unacknowledged high alert of a patient on `level` waits
+    before the on-call physician is paged: the shorter of the level's and the ward's."""
+    own = meaning(level).escalate_after_minutes
+    return ward_minutes if own is None else min(own, ward_minutes)
 
 
 # --- when the next review is due -------------------------------------------------------------------------
@@ -194,10 +236,38 @@ def set_level(
         (patient_id, chosen.value, why, staff.id),
         fetch="one",
     )
+    yield from follow_level(patient_id, LEVELS[chosen], staff.id)
     yield from audited(origin, staff=staff, username=by, patient_id=patient_id,
                        action=Action.SET_CARE_LEVEL, context=f"care_level:{row[0]}")  # fmt: skip
     yield Notify(VitalsChanged(ward_id, (patient_id,)))
     return LevelSet(int(row[0]), patient_id, ward_id, chosen, why, row[1])
+
+
+def follow_level(patient_id: uuid.UUID, meant: LevelMeaning, staff_id: int) -> Steps[dict[Vital, int]]:
+    """The patient's plan rows that follow the level (source 'level') get the level's interval; rows a
+    clinician set by hand stay. A row whose interval changes restarts its missing-data clock, as a plan
+    set again does (care.plans). Returns {vital: minutes} of the rows changed."""
+    rows = yield Sql(
+        "SELECT vital, every_minutes FROM monitoring_plans WHERE patient_id = %s AND source = 'level'"
+        " ORDER BY vital FOR UPDATE",
+        (patient_id,),
+        fetch="all",
+    )
+    changed: dict[Vital, int] = {}
+    for name, minutes in rows:
+        vital = Vital(name)
+        wanted = level_plan_minutes(meant, vital)
+        if wanted != minutes:
+            changed[vital] = wanted
+    for vital, minutes in changed.items():
+        yield Sql(
+            "UPDATE monitoring_plans SET every_minutes = %s, set_by = %s, set_at = now()"
+            " WHERE patient_id = %s AND vital = %s",
+            (minutes, staff_id, patient_id, vital.value),
+        )
+    if changed:
+        yield from config_changed(patient_id=patient_id)  # the plan is the kit's schedule
+    return changed
 
 
 def review(*, patient_id: uuid.UUID, note: str | None, by: str, origin: Origin | None) -> Steps[Reviewed]:

@@ -36,6 +36,10 @@ STAFF_DID_SV: Mapping[str, str] = MappingProxyType(
     {
         access_log.PATIENT_RECORD: "Läste din journal i Hemma",
         access_log.WARD_OVERVIEW: "Såg dig i avdelningens översikt",
+        access_log.HANDOVER: "Såg dig i överlämningen mellan arbetspassen",
+        access_log.VIEW_CHART: "Tittade på dina mätvärden i diagram",
+        access_log.ALERT_VIEW: "Läste ett larm om dig och dina senaste värden",
+        access_log.REPLAY_LIMIT: "Prövade en larmgräns mot dina sparade mätvärden",
         Action.ACKNOWLEDGE_ALERT: "Kvitterade ett larm",
         Action.SNOOZE_ALERT: "Pausade ett larm en stund",
         Action.RESOLVE_ALERT: "Avslutade ett larm",

@@ -25,6 +25,7 @@ from care.permissions import Action
 from care.refusals import RefusalCode, Refused
 from core.events import VitalsChanged
 from core.vitals import VITALS, Vital
+from storage import rollups
 from storage.steps import Notify, Sql, Steps
 
 # When an observation may have been made. One window for every entry point (the CLI allowed 7 days,
@@ -52,10 +53,12 @@ MANUAL_GATEWAY_ID = "manual"
 MANUAL_CHARACTERISTIC = "manual"
 # The observations row of a respiration rate counted by a person (no kit, no device). Parameters:
 # time, patient_id, value, measurement_id, device_id ("staff:<username>" or "patient"), received_at.
+# The chart rollups (storage.rollups) take the row in the same statement, as ingest's batches do.
 INSERT_RR_OBSERVATION = (
-    "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
-    f" device_id, characteristic, received_at) VALUES (%s, %s, 'respiratory_rate', %s, '/min', '{{}}', %s,"
-    f" '{MANUAL_GATEWAY_ID}', %s, '{MANUAL_CHARACTERISTIC}', %s)"
+    "WITH ins AS (INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id,"
+    f" gateway_id, device_id, characteristic, received_at) VALUES (%s, %s, 'respiratory_rate', %s, '/min',"
+    f" '{{}}', %s, '{MANUAL_GATEWAY_ID}', %s, '{MANUAL_CHARACTERISTIC}', %s)"
+    " RETURNING time, patient_id, vital, value, quality) " + rollups.upsert_from("ins")
 )
 # Parameters: patient_id, time, value. latest_vitals moves only forward, as in ingest
 # (ingest/writer.py): a note about this morning never hides a reading from this afternoon.

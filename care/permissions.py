@@ -63,6 +63,9 @@ class Action(StrEnum):
     # The ward's inclusion criteria for hospital-at-home (the checklist of an admission): a medical
     # decision of the ward's physicians.
     SET_INCLUSION_CRITERIA = "set_inclusion_criteria"
+    # Try a proposed personal limit or SpO2 scale on the patient's stored readings (care.limit_replay):
+    # a read, so whoever looks after the patient may; saving it stays SET_ALERT_LIMIT / ORDER_SPO2_SCALE.
+    REPLAY_LIMIT = "replay_limit"
 
 
 class EquipmentAction(StrEnum):
@@ -132,6 +135,7 @@ ALLOWED_ROLES = MappingProxyType(
         Action.SET_SELF_CARE: _CLINICIANS,
         Action.SEND_PATIENT_MESSAGE: _CLINICIANS,
         Action.REVIEW_PATIENT: _CLINICIANS,
+        Action.REPLAY_LIMIT: _CLINICIANS,
         Action.DISCHARGE_PATIENT: _CLINICIANS,
         Action.ADMIT_PATIENT: _CLINICIANS,
         # A personal limit or a scale order changes when the engine raises an alarm: a medical order.
@@ -210,6 +214,7 @@ REFUSALS_SV = MappingProxyType(
         Action.SEND_PATIENT_MESSAGE: "Endast sjuksköterskor och läkare får skriva till patienten",
         Action.SET_CARE_LEVEL: "Endast läkare får ändra vårdnivån",
         Action.REVIEW_PATIENT: "Endast sjuksköterskor och läkare får markera patienten som granskad",
+        Action.REPLAY_LIMIT: "Endast sjuksköterskor och läkare kan pröva en larmgräns",
         Action.DISCHARGE_PATIENT: "Endast sjuksköterskor och läkare får skriva ut patienter",
         Action.ADMIT_PATIENT: "Endast sjuksköterskor och läkare får skriva in patienter",
         Action.SET_INCLUSION_CRITERIA: "Endast läkare får ändra avdelningens inklusionskriterier",
@@ -256,6 +261,7 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.SEND_PATIENT_MESSAGE: "write to patients",
         Action.SET_CARE_LEVEL: "set care levels",
         Action.REVIEW_PATIENT: "mark patients reviewed",
+        Action.REPLAY_LIMIT: "try alert limits on stored readings",
         Action.DISCHARGE_PATIENT: "discharge patients",
         Action.ADMIT_PATIENT: "admit patients",
         Action.SET_INCLUSION_CRITERIA: "set inclusion criteria",

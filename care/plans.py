@@ -90,6 +90,8 @@ def set_plan(
 
     The missing-data clock counts from the newest reading or from when the plan was (re)set,
     whichever is later: setting a plan again restarts it, and `set_by`/`set_at` name who did it last.
+    A row set by hand is the clinician's from then on (source 'clinician', migration 0017): a change
+    of care level no longer moves its interval (care.care_levels.follow_level).
     """
     planned = known_vital(vital)
     minutes = plan_minutes(every)
@@ -97,7 +99,8 @@ def set_plan(
     yield Sql(
         "INSERT INTO monitoring_plans (patient_id, vital, every_minutes, set_by, set_at)"
         " VALUES (%s, %s, %s, %s, now()) ON CONFLICT (patient_id, vital) DO UPDATE SET"
-        " every_minutes = EXCLUDED.every_minutes, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at",
+        " every_minutes = EXCLUDED.every_minutes, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at,"
+        " source = 'clinician'",
         (patient_id, planned.value, minutes, staff.id),
     )
     yield from audited(origin, staff=staff, username=by, patient_id=patient_id,

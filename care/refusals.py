@@ -41,6 +41,17 @@ class RefusalCode(StrEnum):
     PERSONAL_NUMBER_ENROLLED = "personal_number_enrolled"
     PERSONAL_NUMBER_DISCHARGED = "personal_number_discharged"
     NO_PATIENT_WITH_KIT = "no_patient_with_kit"
+    # Admission (care.admission, care.inclusion, care.pathways, care.personal_numbers): params maximum;
+    # missing (how many items are not confirmed); minimum. Never the personal number or the name.
+    PERSONAL_NUMBER_FORM = "personal_number_form"
+    PATIENT_NAME_TOO_LONG = "patient_name_too_long"
+    ADMISSION_CARE_REASON = "admission_care_reason"
+    UNKNOWN_PATHWAY = "unknown_pathway"
+    KIT_NOT_OFFERED = "kit_not_offered"
+    INCLUSION_ITEMS = "inclusion_items"
+    INCLUSION_CHANGED = "inclusion_changed"
+    INCLUSION_NOT_CONFIRMED = "inclusion_not_confirmed"
+    INCLUSION_OVERRIDE_REASON = "inclusion_override_reason"
     # Discharge (care.enrolment.discharge): params outcome, known; maximum.
     DISCHARGE_OUTCOME = "discharge_outcome"
     DISCHARGE_NOTE_TOO_LONG = "discharge_note_too_long"
@@ -57,6 +68,14 @@ class RefusalCode(StrEnum):
     SHIFT_ENDS_FIRST = "shift_ends_first"
     SHIFT_TOO_LONG = "shift_too_long"
     SHIFT_TOO_FAR_AHEAD = "shift_too_far_ahead"
+    NO_ONCALL_SHIFT = "no_oncall_shift"  # params shift_id
+    # The admin's staff page (care.staff): params role, known.
+    STAFF_ROLE_CHOICE = "staff_role_choice"
+    STAFF_NAME_EMPTY = "staff_name_empty"  # params maximum
+    STAFF_EXISTS = "staff_exists"  # params username
+    STAFF_OWN_ACCOUNT = "staff_own_account"  # an admin may not disable or demote their own account
+    # The handover summary (care.shifts): a shift named like 2026-12-06-natt that has begun.
+    HANDOVER_SHIFT = "handover_shift"
     # Personal alert limits (care.limits).
     UNKNOWN_RULE = "unknown_rule"
     NO_SUCH_PRIORITY = "no_such_priority"
@@ -67,6 +86,10 @@ class RefusalCode(StrEnum):
     LIMIT_END_TOO_FAR = "limit_end_too_far"
     NO_LIMIT = "no_limit"
     LIMIT_ALREADY_REVOKED = "limit_already_revoked"
+    # Trying a limit on the stored readings (care.limit_replay): params rule; period, known.
+    LIMIT_ORDER = "limit_order"  # a high-priority limit nearer normal than the medium one
+    REPLAY_PERIOD = "replay_period"
+    REPLAY_NOTHING = "replay_nothing"  # neither a limit nor a scale to try
     # Monitoring plans (care.plans).
     UNKNOWN_VITAL = "unknown_vital"
     PLAN_WHOLE_MINUTES = "plan_whole_minutes"

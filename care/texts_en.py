@@ -45,6 +45,30 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.KIT_ID_FORM: lambda p: f"kit id {p['gateway_id']!r}: use 3 to 63 {_FORM}",
         C.BIRTH_YEAR: lambda p: f"the birth year must be between {p['minimum']} and {p['maximum']}",
         C.KIT_LENT: lambda p: f"gateway {p['gateway_id']} is already lent to another patient",
+        C.PERSONAL_NUMBER_FORM: lambda p: (
+            "the personal number is not valid: 12 digits, YYYYMMDD-NNNN, a real date and a correct"
+            " check digit (a coordination number is fine)"
+        ),
+        C.PATIENT_NAME_TOO_LONG: lambda p: f"the name is at most {p['maximum']} characters",
+        C.ADMISSION_CARE_REASON: lambda p: (
+            f"give the diagnosis or care reason ({p['minimum']} to {p['maximum']} characters)"
+        ),
+        C.UNKNOWN_PATHWAY: lambda p: f"no pathway {p['pathway']!r}; known: {', '.join(p['known'])}",
+        C.KIT_NOT_OFFERED: lambda p: f"kit {p['gateway_id']} is not in stock (unknown, or not free)",
+        C.INCLUSION_ITEMS: lambda p: (
+            f"inclusion criteria: 1 to 20 distinct items, one per line, each 3 to {p['maximum']} characters"
+        ),
+        C.INCLUSION_CHANGED: lambda p: (
+            "the ward's inclusion criteria changed since they were read; read them again"
+        ),
+        C.INCLUSION_NOT_CONFIRMED: lambda p: (
+            f"{p['missing']} inclusion criteria not confirmed: all are required, or a physician's"
+            " override with a reason"
+        ),
+        C.INCLUSION_OVERRIDE_REASON: lambda p: (
+            "admitting over unconfirmed criteria needs a reason"
+            f" ({p['minimum']} to {p['maximum']} characters)"
+        ),
         C.PERSONAL_NUMBER_ENROLLED: lambda p: (
             f"the personal number is already that of patient {p['patient_id']}, who is enrolled"
         ),
@@ -69,6 +93,16 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.SHIFT_ENDS_FIRST: lambda p: "a shift must end after it starts",
         C.SHIFT_TOO_LONG: lambda p: f"a shift may last at most {p['days']} days",
         C.SHIFT_TOO_FAR_AHEAD: lambda p: "a shift must end within a year from now",
+        C.NO_ONCALL_SHIFT: lambda p: f"no on-call shift {p['shift_id']}",
+        C.STAFF_ROLE_CHOICE: lambda p: f"role must be one of {', '.join(p['known'])}",
+        C.STAFF_NAME_EMPTY: lambda p: (
+            f"a staff account needs a display name (at most {p.get('maximum', 100)} characters)"
+        ),
+        C.STAFF_EXISTS: lambda p: f"staff account {p['username']} exists already",
+        C.STAFF_OWN_ACCOUNT: lambda p: f"{p['username']} may not disable or demote their own account",
+        C.HANDOVER_SHIFT: lambda p: (
+            "not a shift that has begun: write e.g. 2026-12-06-natt (dag, kvall or natt)"
+        ),
         C.UNKNOWN_RULE: lambda p: f"unknown threshold rule {p['rule']!r}; known: {', '.join(p['known'])}",
         C.NO_SUCH_PRIORITY: lambda p: (
             f"rule {p['rule']} has no {p['priority']} limit to replace (it has: {', '.join(p['has'])})"
@@ -77,6 +111,11 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"limit {p['limit']:g} {p['unit']} is not a possible {p['vital']} value"
         ),
         C.LIMIT_REASON_MISSING: lambda p: "a reason is required (who asked for it and why)",
+        C.LIMIT_ORDER: lambda p: (
+            f"rule {p['rule']}: the high-priority limit must lie further from normal than the medium one"
+        ),
+        C.REPLAY_PERIOD: lambda p: f"period must be one of {', '.join(p['known'])}",
+        C.REPLAY_NOTHING: lambda p: "give a limit or an SpO2 scale to try",
         C.LIMIT_END_ZONE: lambda p: "the limit's end time must carry a time zone",
         C.LIMIT_END_PAST: lambda p: f"the limit's end time {_at(p['valid_until'])} is not in the future",
         C.LIMIT_END_TOO_FAR: lambda p: (

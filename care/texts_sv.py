@@ -56,7 +56,7 @@ def _vital_name(name: str) -> str:
         return name
 
 
-def _rule_label(rule: str) -> str:
+def rule_label(rule: str) -> str:
     """A threshold rule key as staff name it: 'Syremättnad, låg'."""
     from alerts.thresholds import threshold_keys
 
@@ -102,6 +102,30 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.KIT_ID_FORM: lambda p: "Utrustningens id är 3–63 tecken: a–z, 0–9 och -",
         C.BIRTH_YEAR: lambda p: f"Födelseåret måste vara mellan {p['minimum']} och {p['maximum']}",
         C.KIT_LENT: lambda p: "Utrustningen är redan utlånad till en annan patient",
+        C.PERSONAL_NUMBER_FORM: lambda p: (
+            "Personnumret är inte giltigt: skriv det med 12 siffror, ÅÅÅÅMMDD-NNNN (kontrollsiffran"
+            " och datumet prövas; samordningsnummer går bra)"
+        ),
+        C.PATIENT_NAME_TOO_LONG: lambda p: f"Namnet får vara högst {p['maximum']} tecken",
+        C.ADMISSION_CARE_REASON: lambda p: (
+            f"Skriv diagnos eller vårdorsak ({p['minimum']}–{p['maximum']} tecken)"
+        ),
+        C.UNKNOWN_PATHWAY: lambda p: "Välj ett vårdförlopp i listan",
+        C.KIT_NOT_OFFERED: lambda p: "Välj en utrustning i listan över lediga",
+        C.INCLUSION_ITEMS: lambda p: (
+            f"Inklusionskriterierna: 1–20 olika punkter, en per rad, vardera 3–{p['maximum']} tecken"
+        ),
+        C.INCLUSION_CHANGED: lambda p: (
+            "Avdelningens inklusionskriterier har ändrats sedan sidan visades. Ladda om sidan."
+        ),
+        C.INCLUSION_NOT_CONFIRMED: lambda p: (
+            f"{p['missing']} av inklusionskriterierna är inte bekräftade. Alla krävs; en läkare kan"
+            " skriva in ändå med en motivering."
+        ),
+        C.INCLUSION_OVERRIDE_REASON: lambda p: (
+            f"Skriv varför patienten skrivs in fast alla kriterier inte är bekräftade"
+            f" ({p['minimum']}–{p['maximum']} tecken)"
+        ),
         C.PERSONAL_NUMBER_ENROLLED: lambda p: "Personnumret tillhör redan en inskriven patient",
         C.PERSONAL_NUMBER_DISCHARGED: lambda p: (
             "Personnumret tillhör en utskriven patient; att skriva in igen stöds inte än"
@@ -123,9 +147,17 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.SHIFT_ENDS_FIRST: lambda p: "Passet måste sluta efter att det börjar",
         C.SHIFT_TOO_LONG: lambda p: f"Ett pass får vara högst {p['days']} dagar",
         C.SHIFT_TOO_FAR_AHEAD: lambda p: "Passet måste sluta inom ett år",
+        C.NO_ONCALL_SHIFT: lambda p: "Jourpasset finns inte",
+        C.STAFF_ROLE_CHOICE: lambda p: "Rollen är sjuksköterska, läkare eller IT-administratör",
+        C.STAFF_NAME_EMPTY: lambda p: f"Skriv personens namn (högst {p.get('maximum', 100)} tecken)",
+        C.STAFF_EXISTS: lambda p: "Användarnamnet är upptaget. Välj ett annat.",
+        C.STAFF_OWN_ACCOUNT: lambda p: (
+            "Du kan inte inaktivera ditt eget konto eller ta bort din egen administratörsroll"
+        ),
+        C.HANDOVER_SHIFT: lambda p: "Okänt skift. Välj ett skift i listan.",
         C.UNKNOWN_RULE: lambda p: "Okänd larmgräns",
         C.NO_SUCH_PRIORITY: lambda p: (
-            f"{_rule_label(p['rule'])} har gräns bara för prioritet {_priorities(p['has'])}"
+            f"{rule_label(p['rule'])} har gräns bara för prioritet {_priorities(p['has'])}"
         ),
         C.IMPOSSIBLE_LIMIT: _impossible_limit,
         C.LIMIT_REASON_MISSING: lambda p: (
@@ -137,6 +169,12 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"Gäller till får ligga högst {p['days']} dagar fram (lämna fältet tomt för tills vidare)"
         ),
         C.NO_LIMIT: lambda p: "Larmgränsen finns inte",
+        C.LIMIT_ORDER: lambda p: (
+            f"{rule_label(p['rule'])}: gränsen för hög prioritet måste ligga längre från det normala än"
+            " gränsen för medel"
+        ),
+        C.REPLAY_PERIOD: lambda p: "Välj period: senaste dygnet, 7 dygn eller 14 dygn",
+        C.REPLAY_NOTHING: lambda p: "Ange en larmgräns eller en SpO₂-skala att pröva",
         C.LIMIT_ALREADY_REVOKED: lambda p: "Larmgränsen är redan återkallad",
         C.UNKNOWN_VITAL: lambda p: "Okänd mätparameter",
         C.PLAN_WHOLE_MINUTES: lambda p: "Ange intervallet i hela minuter",

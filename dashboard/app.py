@@ -33,7 +33,12 @@ from core.redact import where
 from core.settings import Settings
 from dashboard import (
     account,
+    admin_rota,
+    admin_staff,
+    admission,
+    alert_phone,
     api,
+    handover,
     kits,
     pages,
     patient_contact,
@@ -41,7 +46,10 @@ from dashboard import (
     patient_questionnaires,
     patient_today,
     record_care_level,
+    record_charts,
     record_discharge,
+    record_limit_replay,
+    vendor_assets,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -102,10 +110,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(alert_phone.router)  # /alerts/{id}: the on-call physician's phone (issue 11)
+    app.include_router(record_limit_replay.router)  # "Pröva gränsen" on the record (issue 11)
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(record_care_level.router)  # the record's care level and review forms (issue 11)
     app.include_router(record_discharge.router)
+    app.include_router(handover.router)  # the shift's handover summary (issue 11)
+    app.include_router(admin_staff.router)  # the admin's staff accounts and on-call rota (issue 11)
+    app.include_router(admin_rota.router)
+    app.include_router(admission.router)  # admission and the ward's inclusion checklist (issue 11)
+    app.include_router(record_charts.router)  # the record's charts (issue 11)
+    app.include_router(vendor_assets.router)  # charting library from its installed package
     app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
@@ -277,6 +293,9 @@ class SecurityHeaders:
             f"connect-src 'self'{sockets}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         )
         static = scope["path"].startswith("/static/")
+        # Versioned library URLs (dashboard.vendor_assets): never patient data, the same bytes forever.
+        vendor = scope["path"].startswith(vendor_assets.VENDOR_PREFIX)
+        cache = b"public, max-age=31536000, immutable" if vendor else b"no-cache" if static else b"no-store"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -292,7 +311,7 @@ class SecurityHeaders:
                     (b"cross-origin-opener-policy", b"same-origin"),
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
                     # Patient data must not linger in browser or proxy caches.
-                    (b"cache-control", b"no-cache" if static else b"no-store"),
+                    (b"cache-control", cache),
                 ]
             await send(message)
 

@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care import kit, observations
 from care.enrolment import OUTCOMES_SV
+from care.limit_replay import PERIOD_SV
 from care.permissions import Action, EquipmentAction
-from dashboard import care_orders, record_sections
+from dashboard import care_orders, record_charts, record_sections
 from dashboard.access_log import PATIENT_RECORD, WARD_OVERVIEW, WARD_ROUND, entries_for, write_access_log
 from dashboard.auth import (
     csrf_ok,
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(
     responses={422: {"description": "Refused parameter (error page)", "content": {"text/html": {}}}}
 )
-_BIGINT_MAX = 2**63 - 1
 
 # What a manual observation may be: care.observations' window and respiration range (the decision
 # `hemma observe` and the API apply), for the form's bounds and hints.
@@ -204,6 +204,8 @@ async def patient_page(
             return error_page(request, staff, 404, "Patienten finns inte.")
         patient_kit = await run_async(conn, kit.patient_kit(patient_id))
         sections = await record_sections.load(conn, staff, patient_id)
+        zone = request.app.state.settings.site_timezone
+        charts = await record_charts.section(conn, patient_id, zone)  # issue 11: the record's charts
         request.app.state.metrics.access_log_rows += await write_access_log(
             conn,
             entries_for(staff, [patient_id], PATIENT_RECORD, f"ward:{ward_id} html", client_address(request)),
@@ -224,6 +226,7 @@ async def patient_page(
         may_order_scale=in_care and staff.may(Action.ORDER_SPO2_SCALE),
         may_plan=in_care and staff.may(Action.SET_MONITORING_PLAN),
         limit_choices=care_orders.limit_choices(scale) if may_limit else (),
+        replay_periods=tuple(PERIOD_SV.items()),
         plan_choices=care_orders.plan_choices(),
         discharge_outcomes=tuple(OUTCOMES_SV.items()),
         observation_window=_OBSERVATION_WINDOW,
@@ -233,31 +236,5 @@ async def patient_page(
         device_profiles=kit.profile_names(),
         pairings=kit.profile_pairings(),
         sections=sections,
+        charts=charts,
     )
-
-
-@router.get("/alerts/{alert_id}")
-async def alert_link(
-    request: Request, alert_id: str, staff: Annotated[StaffUser, Depends(page_staff)]
-) -> Response:
-    """Where the links in escalation messages lead: the patient's record (which checks access and logs it).
-
-    The link itself carries only the alert number, never patient identity. Alert numbers count up,
-    so an alert of a ward this member of staff may not see answers exactly as a number that was
-    never used (issue 8, finding 11): the same status, the same page, nothing of the patient.
-    """
-    row, number = None, _alert_number(alert_id)
-    if number is not None:
-        async with request.app.state.pool.connection() as conn:
-            cur = await conn.execute("SELECT patient_id, ward_id FROM alerts WHERE id = %s", (number,))
-            row = await cur.fetchone()
-    if row is None or not staff.can_see(row[1]):
-        return error_page(request, staff, 404, "Larmet finns inte.")
-    return RedirectResponse(f"/patients/{row[0]}", status_code=303)
-
-
-def _alert_number(text: str) -> int | None:
-    """An alert id as typed into a URL, or None: no 422 list, no 500 for what no bigint can hold."""
-    if len(text) > 19 or not (text.isascii() and text.isdigit()):
-        return None
-    return int(text) if 0 < int(text) <= _BIGINT_MAX else None

@@ -15,7 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hemma import cli_care, cli_care_levels, cli_kits, cli_patient_app, cli_questionnaires, cli_services
+from hemma import (
+    cli_admission,
+    cli_care,
+    cli_care_levels,
+    cli_handover,
+    cli_kits,
+    cli_limits,
+    cli_patient_app,
+    cli_questionnaires,
+    cli_services,
+)
 
 if TYPE_CHECKING:
     import uuid
@@ -144,6 +154,8 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="page the on-call physician when a high alert is unacknowledged this long (default 5)",
     )
     w.set_defaults(func=cli_care.ward_add)
+    cli_admission.add_ward_commands(wsub)
+    cli_handover.add_commands(wsub)
 
     p = sub.add_parser("patient", help="manage patients")
     psub = p.add_subparsers(dest="action", required=True)
@@ -166,6 +178,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     d.add_argument("--by", required=True, help="the nurse or physician who discharges (username)")
     d.set_defaults(func=cli_care.patient_discharge)
     cli_care_levels.add_commands(psub, _patient_id)
+    cli_admission.add_patient_commands(psub)
 
     p = sub.add_parser("kit", help="a kit's devices and configuration; lending it and its stock state")
     ksub = p.add_subparsers(dest="action", required=True)
@@ -206,6 +219,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     r.add_argument("limit_id", type=int, help="the limit's id, printed by `threshold set`")
     r.add_argument("--by", required=True, help="username of the physician")
     r.set_defaults(func=cli_care.threshold_revoke)
+    cli_limits.add_commands(sub, _patient_id)  # `hemma limits replay`: try before `threshold set`
 
     p = sub.add_parser("plan", help="monitoring plans: which vitals a patient measures, how often")
     plsub = p.add_subparsers(dest="action", required=True)
@@ -360,6 +374,20 @@ def _add_escalate_and_bench_commands(sub: argparse._SubParsersAction[argparse.Ar
         add_help=False,
     )
     e.set_defaults(func=cli_services.bench_engine, passes_options=True)
+    c = bsub.add_parser("charts", help="the record's 30-day chart from rollups vs raw rows, 1,000 patients")
+    c.add_argument("--patients", type=int, default=1000)
+    c.add_argument("--streaming", type=int, default=20, help="patients streaming SpO2 and pulse each minute")
+    c.add_argument("--days", type=int, default=30)
+    c.add_argument("--repeats", type=int, default=50)
+    c.set_defaults(func=cli_services.bench_charts)
+
+    p = sub.add_parser("rollups", help="the charts' rollups (storage.rollups)")
+    rsub = p.add_subparsers(dest="action", required=True)
+    r = rsub.add_parser(
+        "rebuild", help="recompute them from stored observations (history loaded around ingest)"
+    )
+    r.add_argument("--patient", type=_patient_id, help="only this patient")
+    r.set_defaults(func=cli_services.rebuild_rollups)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,6 +257,7 @@ def staff_add(args: argparse.Namespace) -> int:
             role=args.role,
             password=password,
             ward_ids=args.ward,
+            origin=_cli_origin(),
         )
     print(f"staff account {args.username} saved")
     return 0
@@ -267,7 +268,7 @@ def staff_passwd(args: argparse.Namespace) -> int:
 
     password = _new_password(args.username)
     with _connect() as conn:
-        set_staff_password(conn, username=args.username, password=password)
+        set_staff_password(conn, username=args.username, password=password, origin=_cli_origin())
     print(f"password of {args.username} changed; their dashboard sessions have ended")
     return 0
 
@@ -276,7 +277,7 @@ def staff_disable(args: argparse.Namespace) -> int:
     from care.staff import set_staff_disabled
 
     with _connect() as conn:
-        set_staff_disabled(conn, username=args.username, disabled=args.disable)
+        set_staff_disabled(conn, username=args.username, disabled=args.disable, origin=_cli_origin())
     done = "disabled; their dashboard sessions have ended" if args.disable else "enabled (log in again)"
     print(f"staff account {args.username} {done}")
     return 0
@@ -292,6 +293,7 @@ def staff_contact(args: argparse.Namespace) -> int:
             email=args.email,
             ntfy_topic=args.ntfy_topic,
             webhook_url=args.webhook_url,
+            origin=_cli_origin(),
         )
     print(f"contact details of {args.username} saved")
     return 0
@@ -308,6 +310,7 @@ def oncall_add(args: argparse.Namespace) -> int:
             level=args.level,
             starts_at=args.starts_at,
             ends_at=args.ends_at,
+            origin=_cli_origin(),
         )
     print(f"on-call shift {shift_id} saved: {args.username} level {args.level} on {args.ward}")
     return 0

@@ -90,6 +90,27 @@ def bench_ingest(args: argparse.Namespace) -> int:
     )
 
 
+def bench_charts(args: argparse.Namespace) -> int:
+    from benchmarks.charts import run
+    from core.settings import get_settings
+
+    return run(get_settings(), patients=args.patients, streaming=args.streaming, days=args.days,
+               repeats=args.repeats)  # fmt: skip
+
+
+def rebuild_rollups(args: argparse.Namespace) -> int:
+    """`hemma rollups rebuild [--patient ID]`, as the database owner (it locks and rewrites the table)."""
+    import psycopg
+
+    from core.settings import get_settings
+    from storage import rollups
+
+    with psycopg.connect(get_settings().require_database_url(), autocommit=True) as conn:
+        written = rollups.rebuild(conn, patient_id=args.patient)
+    print(f"rollups rebuilt: {written} buckets")
+    return 0
+
+
 def bench_engine(args: argparse.Namespace) -> int:
     from benchmarks.alerts import main
 

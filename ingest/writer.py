@@ -27,6 +27,7 @@ from core.events import Event, GatewayChanged, VitalsChanged
 from core.redact import where
 from ingest.directory import Enrolment
 from ingest.engine import AlertEngine
+from storage import rollups
 from storage.steps import Notify, Steps, run
 
 if TYPE_CHECKING:
@@ -58,13 +59,13 @@ _TYPES = [
     "text",
     "timestamptz",
 ]
-_MOVE = f"""
+_MOVE = """
 WITH ins AS (
-    INSERT INTO observations ({_COLUMNS})
-    SELECT {_COLUMNS} FROM incoming_observations
+    INSERT INTO observations ({columns})
+    SELECT {columns} FROM incoming_observations
     ON CONFLICT (measurement_id, vital, time) DO NOTHING
     RETURNING time, patient_id, vital, value, unit, quality
-), latest AS (
+){rollups}, latest AS (
     INSERT INTO latest_vitals AS l (patient_id, vital, time, value, unit, quality)
     SELECT DISTINCT ON (patient_id, vital) patient_id, vital, time, value, unit, quality
     FROM ins ORDER BY patient_id, vital, time DESC
@@ -74,6 +75,12 @@ WITH ins AS (
 )
 SELECT time, patient_id, vital, value, quality FROM ins
 """
+# The chart rollups (storage.rollups) fed from what `ins` returns, in the same statement: a redelivered
+# reading inserts nothing and so adds nothing to them. With TimescaleDB its continuous aggregates do this.
+_MOVE_WITH_ROLLUPS = _MOVE.format(
+    columns=_COLUMNS, rollups=", rollups AS (" + rollups.upsert_from("ins") + ")"
+)
+_MOVE_WITHOUT_ROLLUPS = _MOVE.format(columns=_COLUMNS, rollups="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,8 @@ class BatchWriter:
         self.engine = engine or AlertEngine()
         with conn.transaction():
             conn.execute(_STAGE)
+            timescale = conn.execute(rollups.ROLLUP_SOURCE_QUERY, (rollups.TIMESCALE_MARKER,)).fetchone()
+        self._move = _MOVE_WITHOUT_ROLLUPS if timescale and timescale[0] else _MOVE_WITH_ROLLUPS
 
     def commit(
         self,
@@ -231,7 +240,7 @@ class BatchWriter:
                                 )
                             )
                             result.observations_offered += 1
-            inserted = cur.execute(_MOVE).fetchall()
+            inserted = cur.execute(self._move).fetchall()
         result.observations_stored = len(inserted)
         return inserted
 

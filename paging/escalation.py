@@ -1,6 +1,8 @@
 """When an unacknowledged high alert is due to go one step up the on-call chain. Pure: no I/O, no clock.
 
-The ward's policy (wards.escalate_after_minutes, N): an open high alert that nobody has
+The alert's escalation time N: the ward's policy (wards.escalate_after_minutes), shortened by the
+patient's care level (care.care_levels.escalate_after: red 5, yellow 10, green 15 min, never later than
+the ward's), decided by the shell and handed in. An open high alert that nobody has
 acknowledged N minutes after it was raised goes to level 1 of the on-call rota (jourläkare);
 if it is still open N minutes after that escalation it goes to level 2 (bakjour), and N
 minutes later to level 3 (verksamhetschef). There is no step above 3. The shell

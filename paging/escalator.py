@@ -48,6 +48,7 @@ from alerts.lifecycle import (
 )
 from alerts.model import Priority
 from care import permissions
+from care.care_levels import escalate_after
 from care.permissions import Action
 from core.contract import AlertMessage
 from core.redact import summary
@@ -104,9 +105,12 @@ class _Claim:
     on_call: OnCall | None
 
 
+# With the ward's escalation time, the patient's care level in force (the newest care_levels row): the
+# two make the alert's own time (care.care_levels.escalate_after).
 _ALERT = (
     "SELECT a.id, a.ward_id, a.patient_id, a.rule, a.priority, a.state, a.message, a.opened_at,"
-    " w.escalate_after_minutes FROM alerts a JOIN wards w ON w.id = a.ward_id"
+    " w.escalate_after_minutes, (SELECT l.level FROM care_levels l WHERE l.patient_id = a.patient_id"
+    " ORDER BY l.set_at DESC, l.id DESC LIMIT 1) FROM alerts a JOIN wards w ON w.id = a.ward_id"
     " WHERE a.id = %s AND a.state = %s AND a.priority = %s FOR UPDATE OF a SKIP LOCKED"
 )
 _OPEN_HIGH = (AlertState.OPEN.value, Priority.HIGH.label)
@@ -227,7 +231,8 @@ class Escalator:
         row = conn.execute(_ALERT, (alert_id, *_OPEN_HIGH)).fetchone()
         if row is None:
             return None  # acknowledged or resolved meanwhile, or another escalator holds it
-        (alert_id, ward_id, patient_id, rule, priority, state, message, opened_at, after_minutes) = row
+        (alert_id, ward_id, patient_id, rule, priority, state, message, opened_at, ward_minutes,
+         care_level) = row  # fmt: skip
         became_high = (alert_id, EventKind.REPRIORITISED.value, Priority.HIGH.label)
         reprioritised = conn.execute(_SINCE, became_high).fetchone()
         since = max(opened_at, reprioritised[0]) if reprioritised and reprioritised[0] else opened_at
@@ -236,7 +241,7 @@ class Escalator:
             opened_at=since,
             level=level,
             last_escalated_at=last_at,
-            escalate_after_minutes=after_minutes,
+            escalate_after_minutes=escalate_after(care_level, ward_minutes),
             now=now,
         )
         if due is None:

@@ -96,7 +96,9 @@ def enable_timescaledb(conn: psycopg.Connection) -> bool:
     available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     if not available:
         return False
-    if _is_hypertable(conn):
+    from storage import rollups
+
+    if _is_hypertable(conn) and _has_continuous_aggregates(conn):
         return True  # done before: no DDL, which a services' role may not run
     try:
         with conn.transaction():
@@ -105,10 +107,19 @@ def enable_timescaledb(conn: psycopg.Connection) -> bool:
                 "SELECT create_hypertable('observations', 'time', chunk_time_interval => interval '1 day',"
                 " if_not_exists => true, migrate_data => true)"
             )
+            # The charts' rollups as continuous aggregates; ingest stops maintaining the table.
+            rollups.create_continuous_aggregates(conn)
     except psycopg.Error as exc:
         log.warning("timescaledb is available but could not be enabled (%s); using plain tables", exc)
         return False
     return True
+
+
+def _has_continuous_aggregates(conn: psycopg.Connection) -> bool:
+    from storage import rollups
+
+    row = conn.execute(rollups.ROLLUP_SOURCE_QUERY, (rollups.TIMESCALE_MARKER,)).fetchone()
+    return bool(row and row[0])
 
 
 def _is_hypertable(conn: psycopg.Connection) -> bool:

@@ -437,7 +437,7 @@ def test_patient_record_shows_the_personal_limits_in_force(
     assert "Avdelningens standardgränser gäller." in without
 
 
-def test_alert_link_from_a_notification_leads_to_the_record_after_login(
+def test_alert_link_from_a_notification_opens_the_phone_view_after_login(
     base_url: str, db: psycopg.Connection, seed: Seed
 ) -> None:
     alert_id = add_alert(db, seed.anna, message="SpO₂ låg")
@@ -447,7 +447,11 @@ def test_alert_link_from_a_notification_leads_to_the_record_after_login(
     with logged_in(base_url, "nurse.norr", PASSWORD) as client:
         hop = client.get(f"/alerts/{alert_id}")
         missing = client.get("/alerts/999999")
-    assert hop.status_code == 303 and hop.headers["location"] == f"/patients/{seed.anna.patient_id}"
+    # The phone view of that alert and that patient (dashboard.alert_phone), with the way to the record.
+    assert hop.status_code == 200
+    assert "SpO₂ låg" in hop.text and "Anna Andersson" in hop.text
+    assert f'href="/patients/{seed.anna.patient_id}"' in hop.text
+    assert f'action="/alerts/{alert_id}/kvittera"' in hop.text
     assert missing.status_code == 404
 
 

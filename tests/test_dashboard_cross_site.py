@@ -137,8 +137,13 @@ def test_an_alert_of_another_ward_answers_exactly_like_a_missing_one(
         # Odd numbers are the same "no such alert", never a 500 or a validation list.
         for odd in ("abc", "0", "-1", "99999999999999999999", "9" * 5000):
             assert client.get(f"/alerts/{odd}").text == missing.text
+        # The phone view's Kvittera form: another ward's alert is as missing as a number never used.
+        tried = client.post(f"/alerts/{foreign}/kvittera", data={"csrf": token, "note": "x"})
+        never = client.post("/alerts/999999/kvittera", data={"csrf": token, "note": "x"})
+        assert (tried.status_code, tried.text) == (never.status_code, never.text)
+        assert tried.status_code == 404 and "Larmet finns inte." in tried.text
         hop = client.get(f"/alerts/{own}")
-        assert hop.status_code == 303 and hop.headers["location"] == f"/patients/{seed.anna.patient_id}"
+        assert hop.status_code == 200 and f'href="/patients/{seed.anna.patient_id}"' in hop.text
     assert state(db, foreign) == "open"
     assert db.execute(
         "SELECT count(*) FROM access_log WHERE patient_id = %s", (seed.cecilia.patient_id,)

@@ -127,6 +127,7 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
         "/api/patients/{patient_id}/observations",
         "/api/patients/{patient_id}/limits",
         "/api/patients/{patient_id}/limits/{limit_id}/revoke",
+        "/api/patients/{patient_id}/limit-replay",
         "/api/patients/{patient_id}/spo2-scale",
         "/api/patients/{patient_id}/plan",
         "/api/patients/{patient_id}/plan/{vital}/clear",
@@ -138,6 +139,7 @@ def test_the_schema_is_served_to_staff_only_and_describes_the_api(base_url: str)
         "/api/patients/{patient_id}/messages",
         "/api/patients/{patient_id}/self-care",
         "/api/patients/{patient_id}/self-care/clear",
+        "/api/patients/{patient_id}/charts/{vital}",  # the record's charts (dashboard.record_charts)
     }
     # FastAPI's default 422 (a list of pydantic errors) is nowhere: refusals are Swedish.
     assert "HTTPValidationError" not in components

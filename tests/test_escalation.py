@@ -249,6 +249,40 @@ def test_acknowledged_and_resolved_alerts_are_never_escalated(
     assert len(mailbox.envelopes) == 1
 
 
+def test_a_red_patients_alert_escalates_sooner_than_a_green_ones(
+    db: psycopg.Connection, ward: dict[str, Any], escalator: Escalator, clock: FakeClock, mailbox: Mailbox
+) -> None:
+    """The care level's time, never later than the ward's (care.care_levels.escalate_after): on a ward
+    whose policy is 15 min, red pages after 5, yellow after 10, green (and no level) after 15."""
+    ensure_ward(db, WARD, "ASIH Nord", escalate_after_minutes=15)
+    patients = {"red": ward["patient_id"]}
+    for level, kit, number in (("yellow", "kit-0043", "19500505-2229"), ("green", "kit-0044", None)):
+        patients[level] = enrol_patient(
+            db, ward_id=WARD, display_name=f"Patient {level}", gateway_id=kit, personal_number=number
+        ).patient_id
+    for level, patient in patients.items():
+        db.execute(
+            "INSERT INTO care_levels (patient_id, level, reason, set_by) VALUES (%s, %s, 'prov', %s)",
+            (patient, level, ward["berg"]),
+        )
+    alerts = {level: _alert(db, patient) for level, patient in patients.items()}
+    paged_at = {}
+    for minutes in range(1, 17):
+        for done in tick_at(escalator, clock, T0 + minutes * MIN):
+            level = next(lv for lv, a in alerts.items() if a == done.alert_id)
+            paged_at.setdefault(level, minutes)
+    assert escalator.metrics["alert_errors"] == 0
+    assert paged_at == {"red": 5, "yellow": 10, "green": 15}
+    assert len(mailbox.envelopes) == 3  # one page per alert: only the jourläkare is on call
+    # The red alert went on up the chain every 5 minutes (to nobody: no bakjour on call).
+    steps = db.execute(
+        "SELECT (detail->>'level')::int, at FROM alert_events WHERE alert_id = %s AND kind = 'escalated'"
+        " ORDER BY id",
+        (alerts["red"],),
+    ).fetchall()
+    assert steps == [(1, T0 + 5 * MIN), (2, T0 + 10 * MIN), (3, T0 + 15 * MIN)]
+
+
 def test_nobody_on_call_is_recorded_as_an_escalation_to_nobody(
     db: psycopg.Connection, ward: dict[str, Any], escalator: Escalator, clock: FakeClock, mailbox: Mailbox
 ) -> None:

@@ -31,6 +31,7 @@ EXPECTED = {
     Action.DISCHARGE_PATIENT: {N, P},
     Action.ADMIT_PATIENT: {N, P},
     Action.SET_INCLUSION_CRITERIA: {P},
+    Action.REPLAY_LIMIT: {N, P},  # a read: trying a limit; saving it is SET_ALERT_LIMIT's
 }
 # The patient realm (issue 10): what a device held by the patient or by a relative may do.
 PATIENT_EXPECTED = {
