@@ -32,6 +32,7 @@ from care.care_levels import LEVELS, CareLevel, LevelMeaning, check_level, level
 from care.enrolment import GATEWAY_ID, enrol
 from care.inclusion import criteria, decide_checklist
 from care.kit import config_changed
+from care.kit_assignments import available_kits
 from care.messages import clean_text
 from care.pathways import Pathway, pathway, pathways
 from care.permissions import Action, may
@@ -88,10 +89,9 @@ def check_care_reason(care_reason: str) -> str:
 
 
 def _kits_to_offer(ward_id: str) -> Steps[list[str]]:
-    """The kits a ward may lend: gateways no patient holds. (Kits have no ward yet; the kit assignments
-    of issue 11, care.kit_assignments.available_kits, replace this.)"""
-    rows = yield Sql("SELECT id FROM gateways WHERE patient_id IS NULL ORDER BY id", (), fetch="all")
-    return [str(r[0]) for r in rows]
+    """The kits a ward may lend: in stock or cleaned (care.kit_assignments.available_kits; a returned
+    kit is cleaned first). Kits have no ward of their own: the stock is shared."""
+    return list((yield from available_kits()))
 
 
 def _kit_is_free(gateway_id: str, ward_id: str) -> Steps[None]:

@@ -32,7 +32,7 @@ from care.acting import (
     patient_ward,
     staff_for_patient,
 )
-from care.kit import config_changed
+from care.kit_assignments import end_at_discharge, lend, register_kit
 from care.messages import clean_text
 from care.permissions import Action
 from care.refusals import RefusalCode, Refused
@@ -133,11 +133,10 @@ def enrol(
         fetch="one",
     )
     patient_id = created[0]
-    yield Sql(
-        "INSERT INTO gateways (id, patient_id) VALUES (%s, %s)"
-        " ON CONFLICT (id) DO UPDATE SET patient_id = EXCLUDED.patient_id",
-        (gateway_id, patient_id),
-    )
+    # --- the kit (issue 11, care.kit_assignments): registered if new, then lent from now on ---
+    yield from register_kit(gateway_id=gateway_id, by=None)
+    yield from lend(gateway_id=gateway_id, patient_id=patient_id, by=None, origin=None)
+    # --- end of the kit's part ---
     yield from audited(origin, staff=None, username=OPERATOR, patient_id=patient_id, action=ENROL_PATIENT,
                        context=f"gateway:{gateway_id}")  # fmt: skip
     yield Notify(VitalsChanged(ward_id, (patient_id,)))
@@ -208,10 +207,11 @@ def discharge(
     In the one transaction: every live alert of the patient ends through the alert store (so the ward's
     alarm and the escalation stop at once), the monitoring plan and the questionnaire schedules are
     cleared (no missing-data alarms, no reminders), open contact requests are closed "Utskriven" by
-    `by`, the patient app's devices are revoked, the kit is freed for the next patient, the access log
-    records it, and the ward's overview drops the patient. The record (readings, alerts and their
-    history, answers, messages, the closed requests, the access log) stays. Readings from the kit after
-    this are dead-lettered as coming from a kit with no enrolled patient.
+    `by`, the patient app's devices are revoked, the kit's assignment ends now and the kit is returned
+    (care.kit_assignments: cleaned before the next patient), the access log records it, and the ward's
+    overview drops the patient. The record (readings, alerts and their history, answers, messages, the
+    closed requests, the access log) stays. Readings the kit took before now still arrive onto this
+    patient (without alerts); later ones are dead-lettered as lent to nobody at their time.
 
     `by` None is only for a program seeding a database (`origin` None: tests, `hemma demo`): nobody is
     named, and open contact requests stay as they were (their CHECK wants who closed them).
@@ -258,13 +258,10 @@ def discharge(
         " link_sha256 = NULL WHERE patient_id = %s AND revoked_at IS NULL",
         (patient_id,),
     )
-    kit = yield Sql(
-        "UPDATE gateways SET patient_id = NULL WHERE patient_id = %s RETURNING id", (patient_id,), fetch="one"
-    )
-    kit_id = str(kit[0]) if kit else None
-    if kit_id is not None:
-        # The patient's plan leaves the kit's schedule; its devices stay registered for the next patient.
-        yield from config_changed(gateway_id=kit_id)
+    # --- the kit (issue 11, care.kit_assignments): its assignment ends now, the kit is returned ---
+    ended = yield from end_at_discharge(patient_id, staff)
+    kit_id = ended.gateway_id if ended else None
+    # --- end of the kit's part ---
     yield from audited(origin, staff=staff, username=by or OPERATOR, patient_id=patient_id,
                        action=Action.DISCHARGE_PATIENT,
                        context=f"outcome:{chosen}" + (f" gateway:{kit_id}" if kit_id else ""))  # fmt: skip

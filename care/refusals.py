@@ -107,6 +107,14 @@ class RefusalCode(StrEnum):
     DEVICE_IN_KIT = "device_in_kit"
     KIT_FULL = "kit_full"
     NO_KIT_DEVICE = "no_kit_device"
+    # Kit assignment bounded in time and the kit's stock state (care.kit_assignments, care.kit_states):
+    # params state, event; gateway_id; patient_id.
+    KIT_STATE = "kit_state"
+    KIT_ASSIGNMENT_OVERLAP = "kit_assignment_overlap"
+    PATIENT_HAS_KIT = "patient_has_kit"
+    KIT_NOT_LENT = "kit_not_lent"
+    KIT_EXISTS = "kit_exists"
+    KIT_LEND_START = "kit_lend_start"
     # Contact requests from the box's button (care.contact).
     NO_CONTACT_REQUEST = "no_contact_request"
     CONTACT_REQUEST_CLOSED = "contact_request_closed"

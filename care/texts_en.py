@@ -145,6 +145,12 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.NO_PLAN: lambda p: f"patient {p['patient_id']} has no monitoring plan for {p['vital']}",
         C.NO_KIT: lambda p: f"no kit {p['gateway_id']}",
         C.PATIENT_WITHOUT_KIT: lambda p: f"patient {p['patient_id']} has no kit",
+        C.KIT_STATE: lambda p: f"a kit that is {p['state']} cannot be changed by '{p['event']}'",
+        C.KIT_ASSIGNMENT_OVERLAP: lambda p: f"kit {p['gateway_id']} is lent to a patient over that time",
+        C.PATIENT_HAS_KIT: lambda p: f"patient {p['patient_id']} already has kit {p['gateway_id']}",
+        C.KIT_NOT_LENT: lambda p: f"kit {p['gateway_id']} is not lent to anyone",
+        C.KIT_EXISTS: lambda p: f"kit {p['gateway_id']} is registered already",
+        C.KIT_LEND_START: lambda p: f"a lend starts within the last {p['days']} days and not in the future",
         C.DEVICE_ADDRESS_FORM: lambda p: (
             f"device address {p['address']!r}: use six hex pairs separated by ':', e.g. A4:C1:38:00:00:01"
         ),

@@ -12,6 +12,7 @@ from typing import Any
 
 from alerts.model import Priority
 from alerts.texts_sv import priority_sv
+from care.kit_states import STATES_SV, KitEvent, KitState
 from care.permissions import refusal_sv
 from care.refusals import Refusal
 from care.refusals import RefusalCode as C
@@ -33,6 +34,19 @@ def minutes_sv(minutes: int) -> str:
     if not hours:
         return f"{rest} min"
     return f"{hours} h" if not rest else f"{hours} h {rest} min"
+
+
+_KIT_EVENTS_SV = {
+    KitEvent.LEND: "lånas ut",
+    KitEvent.TAKE_BACK: "tas tillbaka",
+    KitEvent.CLEANED: "markeras rengjord",
+    KitEvent.TO_STOCK: "läggas i lager",
+}
+
+
+def _kit_state_sv(p: Mapping[str, Any]) -> str:
+    state = STATES_SV[KitState(p["state"])].lower()
+    return f"Hemlådan kan inte {_KIT_EVENTS_SV[KitEvent(p['event'])]}: den är {state}"
 
 
 def _vital_name(name: str) -> str:
@@ -176,6 +190,14 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.NO_PLAN: lambda p: f"Det finns ingen mätplan för {_vital_name(p['vital'])}",
         C.NO_KIT: lambda p: "Utrustningen finns inte",
         C.PATIENT_WITHOUT_KIT: lambda p: "Patienten har ingen utrustning",
+        C.KIT_STATE: lambda p: _kit_state_sv(p),
+        C.KIT_ASSIGNMENT_OVERLAP: lambda p: "Hemlådan är utlånad under den tiden; ta tillbaka den först",
+        C.PATIENT_HAS_KIT: lambda p: "Patienten har redan en hemlåda",
+        C.KIT_NOT_LENT: lambda p: "Hemlådan är inte utlånad",
+        C.KIT_EXISTS: lambda p: "Det finns redan en hemlåda med det id:t",
+        C.KIT_LEND_START: lambda p: (
+            f"Utlåningen kan börja tidigast för {p['days']} dygn sedan och inte senare än nu"
+        ),
         C.DEVICE_ADDRESS_FORM: lambda p: (
             "Enhetens adress är sex hexadecimala par med kolon, t.ex. A4:C1:38:00:00:01"
         ),

@@ -39,6 +39,7 @@ from dashboard import (
     alert_phone,
     api,
     handover,
+    kits,
     pages,
     patient_contact,
     patient_enrol,
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admission.router)  # admission and the ward's inclusion checklist (issue 11)
     app.include_router(record_charts.router)  # the record's charts (issue 11)
     app.include_router(vendor_assets.router)  # charting library from its installed package
+    app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

@@ -20,6 +20,7 @@ from hemma import (
     cli_care,
     cli_care_levels,
     cli_handover,
+    cli_kits,
     cli_limits,
     cli_patient_app,
     cli_questionnaires,
@@ -179,7 +180,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     cli_care_levels.add_commands(psub, _patient_id)
     cli_admission.add_patient_commands(psub)
 
-    p = sub.add_parser("kit", help="a kit's devices (what its gateway connects to) and configuration")
+    p = sub.add_parser("kit", help="a kit's devices and configuration; lending it and its stock state")
     ksub = p.add_subparsers(dest="action", required=True)
     k = ksub.add_parser("add-device", help="register a device of the kit (or put it in place of another)")
     k.add_argument("gateway_id")
@@ -197,6 +198,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     k = ksub.add_parser("show", help="the kit's devices, configuration and devices seen nearby")
     k.add_argument("gateway_id")
     k.set_defaults(func=cli_care.kit_show)
+    cli_kits.add_commands(ksub, _patient_id)
 
     p = sub.add_parser("threshold", help="personal alert limits (set by a physician)")
     tsub = p.add_subparsers(dest="action", required=True)

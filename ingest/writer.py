@@ -193,8 +193,13 @@ class BatchWriter:
                 self._touch_devices(accepted, now)
                 ward_of = {item.enrolment.patient_id: item.enrolment.ward_id for item in accepted}
                 events += _vitals_events(inserted, ward_of)
+                # A discharged patient's readings from while they held the kit are their record, but
+                # raise nothing (issue 11): only patients in care, as this transaction sees them, reach
+                # the engine (a discharge that commits later ends their alerts itself).
+                in_care = self._in_care(ward_of)
+                judged = [row for row in inserted if row[1] in in_care]
                 # alerts.store announces the alerts it changes, in the engine's savepoint.
-                result.alert_changes = self._run_alert_engine(inserted, ward_of, now, result)
+                result.alert_changes = self._run_alert_engine(judged, in_care, now, result)
             if dead:
                 self._store_dead_letters(dead)
                 result.dead_letters = len(dead)
@@ -204,6 +209,12 @@ class BatchWriter:
                 events.append(GatewayChanged(ward_id, status.gateway_id, status.state))
             result.statuses = len(statuses)
             run(self.conn, _announce(events))
+
+    def _in_care(self, ward_of: dict[uuid.UUID, str]) -> dict[uuid.UUID, str]:
+        rows = self.conn.execute(
+            "SELECT id FROM patients WHERE id = ANY(%s) AND discharged_at IS NULL", (list(ward_of),)
+        ).fetchall()
+        return {r[0]: ward_of[r[0]] for r in rows}
 
     def _store_observations(self, accepted: list[AcceptedBatch], result: CommitResult) -> list[tuple]:
         with self.conn.cursor() as cur:

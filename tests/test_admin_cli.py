@@ -78,9 +78,8 @@ def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
     assert discharged.returncode == 0, discharged.stderr
     assert db.execute("SELECT patient_id FROM gateways WHERE id = 'kit-0042'").fetchone()[0] is None
     assert db.execute("SELECT discharged_at IS NOT NULL FROM patients").fetchone()[0] is True
-    # The kit can now be lent to the next patient.
-    again = _hemma(
-        database_url,
+    # The kit came back (issue 11: returned): it is lent to the next patient once cleaned.
+    next_patient = (
         "patient",
         "enrol",
         "--ward",
@@ -90,6 +89,12 @@ def test_ward_enrol_staff_discharge_round_trip(database_url: str, db) -> None:
         "--gateway",
         "kit-0042",
     )
+    uncleaned = _hemma(database_url, *next_patient)
+    assert (uncleaned.returncode, uncleaned.stderr.strip()) == (
+        2, "hemma: a kit that is returned cannot be changed by 'lend'"
+    )  # fmt: skip
+    assert _hemma(database_url, "kit", "cleaned", "kit-0042", "--by", "sara").returncode == 0
+    again = _hemma(database_url, *next_patient)
     assert again.returncode == 0, again.stderr
 
 

@@ -369,7 +369,13 @@ def enrolled(db, database_url, unique_id) -> Iterator[str]:  # type: ignore[no-u
     """A gateway id enrolled to a patient, so ingest stores (and confirms) what it sends."""
     ensure_ward(db, f"ward-{unique_id}", "Testavdelning")
     kit = f"gw-test-{unique_id}"
-    enrol_patient(db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=kit)
+    enrolled = enrol_patient(db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=kit)
+    # A reading is the patient's when their kit assignment covers its time (issue 11); the virtual
+    # devices keep UTC while the gateway reads their clocks as the site's time, up to two hours back.
+    db.execute(
+        "UPDATE kit_assignments SET starts_at = now() - interval '3 hours' WHERE patient_id = %s",
+        (enrolled.patient_id,),
+    )
     return kit
 
 

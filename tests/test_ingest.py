@@ -259,6 +259,12 @@ def test_heart_failure_weight_gain_alerts_on_the_morning_the_rule_is_met(setting
     """ESC/HFA: more than 2 kg within 3 days. Oskar weighs every morning; his gain crosses 2 kg on day 3."""
     day0 = datetime.now(UTC).replace(hour=7, minute=30, second=0, microsecond=0) - timedelta(days=4)
     mornings = [80.0, 80.6, 81.3, 82.1]  # +2.1 kg over 3 days on the last morning
+    # Oskar has had his kit since before the first morning (a reading belongs to the patient whose
+    # kit assignment covers its time, issue 11).
+    db.execute(
+        "UPDATE kit_assignments SET starts_at = %s WHERE patient_id = %s",
+        (day0 - timedelta(hours=1), patient.patient_id),
+    )
     with running_ingest(settings) as service:
         for day, kg in enumerate(mornings[:3]):
             weighing = measurement(

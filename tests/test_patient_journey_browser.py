@@ -56,6 +56,9 @@ def world(
                           birth_year=1943)  # fmt: skip
     create_staff_user(db, username="sara", display_name="Sara Sjöström", role="nurse", password=PASSWORD,
                       ward_ids=[ward])  # fmt: skip
+    # Oskar has had his kit all week: a reading is his when his kit assignment covers its time (issue 11).
+    db.execute("UPDATE kit_assignments SET starts_at = now() - interval '7 days' WHERE patient_id = %s",
+               (oskar.patient_id,))  # fmt: skip
     set_monitoring_plan(db, oskar.patient_id, "body_weight", timedelta(days=1), "sara")
     execute(db, set_schedule(patient_id=oskar.patient_id, questionnaire="hemma-hf-daily", times=["08:00"],
                              by="sara", origin=None))  # fmt: skip

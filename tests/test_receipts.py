@@ -43,7 +43,16 @@ def own_broker(broker_dir: Path) -> Iterator[services.Broker]:
 def kit(db, unique_id: str) -> str:  # type: ignore[no-untyped-def]
     ensure_ward(db, f"ward-{unique_id}", "Testavdelning")
     gateway_id = f"gw-rc-{unique_id}"
-    enrol_patient(db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=gateway_id)
+    enrolled = enrol_patient(
+        db, ward_id=f"ward-{unique_id}", display_name="Oskar Test", gateway_id=gateway_id
+    )
+    # The kit has been Oskar's since this morning: a reading is his only if his kit assignment covers
+    # its time (issue 11), and the virtual devices here keep UTC while the gateway reads their clocks
+    # as the site's time, so their readings carry times up to two hours back.
+    db.execute(
+        "UPDATE kit_assignments SET starts_at = now() - interval '3 hours' WHERE patient_id = %s",
+        (enrolled.patient_id,),
+    )
     return gateway_id
 
 
