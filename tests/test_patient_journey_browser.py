@@ -151,11 +151,18 @@ def test_oskars_week_enrol_answer_weight_alert_and_self_care_at_the_same_moment(
     # The nurse reads his record; his "Vem har läst" shows it, as role and unit.
     nurse.goto(f"{base_url}/patients/{oskar.patient_id}")
     nurse.locator("#patient-app").wait_for()
+    nurse.wait_for_function(  # every chart fetched (and so logged) before he looks
+        "() => [...document.querySelectorAll('[data-chart]')].every(f => f.dataset.points !== undefined)"
+    )
     tablet.goto(base_url + "/p/vem-har-last")
     entries = tablet.locator("#vem-har-last-lista li").all_inner_texts()
     assert "Du själv (Oskars surfplatta)" in entries[0]  # his own look at this page, newest first
-    nurse_read = entries[1]
-    assert "Sjuksköterska, Mobila närsjukvården" in nurse_read and "Läste din journal i Hemma" in nurse_read
+    # The record's read, then its charts' reads (dashboard.record_charts logs each chart it serves),
+    # newest first: both as the nurse's role and unit.
+    nurse_reads = entries[1:3]
+    assert "Tittade på dina mätvärden i diagram" in nurse_reads[0]
+    assert "Läste din journal i Hemma" in nurse_reads[1]
+    assert all("Sjuksköterska, Mobila närsjukvården" in read for read in nurse_reads)
     assert "Sara" not in tablet.inner_text("main")  # names on request from the region, not here
     tablet.screenshot(path=str(shots / "journey-vem-har-last-tablet.png"), full_page=True)
 
