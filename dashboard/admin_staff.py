@@ -29,7 +29,7 @@ from dashboard.inputs import check_text, swedish
 from dashboard.model import ROLE_LABELS, StaffUser
 from dashboard.pages import render
 from dashboard.refusals import action_error
-from dashboard.staff_forms import form_origin, run_form_command
+from dashboard.staff_forms import form_origin, run_form_command, run_form_command_in_thread
 from storage.steps import run_async
 
 router = APIRouter(include_in_schema=False)
@@ -87,9 +87,12 @@ _POLICY_TEXTS = {**POLICY_TEXTS, PasswordProblem.CONTAINS_NAME: (
 )}  # fmt: skip
 
 
-async def _run(request: Request, steps: Any) -> None:
+async def _run(request: Request, steps: Any, *, hashes_password: bool = False) -> None:
     try:
-        await run_form_command(request, steps)
+        if hashes_password:
+            await run_form_command_in_thread(request, steps)
+        else:
+            await run_form_command(request, steps)
     except PasswordRejected as exc:
         raise InvalidInput(_POLICY_TEXTS[exc.problem].replace("Det nya lösenordet", "Lösenordet"),
                            "password") from None  # fmt: skip
@@ -104,7 +107,7 @@ async def create_account(
     await _run(request, staff_commands.save_staff_user(
         username=username.strip().lower(), display_name=display_name, role=role, password=password,
         ward_ids=wards, by=admin.username, origin=origin, replace=False,
-    ))  # fmt: skip
+    ), hashes_password=True)  # fmt: skip
     return _back(username.strip().lower())
 
 
@@ -142,7 +145,8 @@ async def temporary_password(
 ) -> Response:
     origin = form_origin(request, csrf)
     await _run(request, staff_commands.change_password(username=username, password=password,
-                                                       by=admin.username, origin=origin))  # fmt: skip
+                                                       by=admin.username, origin=origin),
+               hashes_password=True)  # fmt: skip
     return _back(username)
 
 

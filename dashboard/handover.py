@@ -21,7 +21,7 @@ from dashboard.access_log import HANDOVER
 from dashboard.auth import page_staff
 from dashboard.inputs import Text, WardId, swedish
 from dashboard.model import StaffUser
-from dashboard.pages import _log_ward_read, error_page, render
+from dashboard.pages import error_page, log_ward_read, render
 from dashboard.queries import fetch_ward
 from dashboard.refusals import action_error
 from storage.steps import run_async
@@ -52,7 +52,7 @@ async def handover_page(
         except Refused as exc:
             raise action_error(exc) from None
         summary = await run_async(conn, handover(ward_id, shift, now))
-        await _log_ward_read(request, conn, staff, ward_id, summary.patient_ids, HANDOVER)
+        await log_ward_read(request, conn, staff, ward_id, summary.patient_ids, HANDOVER)
     return render(
         request, "handover.html", staff, ward=ward, summary=summary, zone=zone,
         shifts=recent_shifts(now, zone, SHIFTS_OFFERED), current=current_shift(now, zone),

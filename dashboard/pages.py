@@ -176,7 +176,7 @@ async def ward_page(
             return error_page(request, staff, 404, "Avdelningen finns inte.")
         overview = await fetch_ward_overview(conn, ward)
         shown = [card for card in overview.patients if view.shows(card, staff.id, overview.at)]
-        await _log_ward_read(request, conn, staff, ward_id, [p.id for p in shown], WARD_OVERVIEW)
+        await log_ward_read(request, conn, staff, ward_id, [p.id for p in shown], WARD_OVERVIEW)
     response = render(
         request, "ward.html", staff, ward=ward, overview=overview, shown=shown, view=view,
         filters=FILTERS, max_search=MAX_SEARCH_LENGTH,
@@ -201,11 +201,11 @@ async def ward_round_page(
         if ward is None:
             return error_page(request, staff, 404, "Avdelningen finns inte.")
         round_ = await fetch_ward_round(conn, ward)
-        await _log_ward_read(request, conn, staff, ward_id, round_.patient_ids, WARD_ROUND)
+        await log_ward_read(request, conn, staff, ward_id, round_.patient_ids, WARD_ROUND)
     return render(request, "ward_round.html", staff, ward=ward, round=round_)
 
 
-async def _log_ward_read(
+async def log_ward_read(
     request: Request, conn: Any, staff: StaffUser, ward_id: str, patient_ids: Any, action: str
 ) -> None:
     """A ward page's access-log rows: one per patient it shows (the overview's and the round's rule)."""

@@ -7,12 +7,14 @@ text and status as the API's (dashboard.refusals).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeVar
 
+import psycopg
 from fastapi import Request
 
 from care.access_log import DASHBOARD
-from care.acting import Origin, execute_async
+from care.acting import Origin, execute, execute_async
 from care.refusals import Refused
 from dashboard.auth import csrf_ok
 from dashboard.errors import ActionError
@@ -47,3 +49,19 @@ async def run_form_command(request: Request, steps: Steps[T]) -> T:
         except Refused as exc:
             raise action_error(exc) from None
     return result
+
+
+async def run_form_command_in_thread(request: Request, steps: Steps[T]) -> T:
+    """`run_form_command` for a command that hashes a password (Argon2, tens of milliseconds of CPU):
+    run on a connection of its own in a worker thread, so the event loop (every ward's live updates)
+    never waits for the hash, as the login and /password do (dashboard.auth, dashboard.account)."""
+    database_url = request.app.state.settings.require_database_url()
+
+    def work() -> T:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            return execute(conn, steps)
+
+    try:
+        return await asyncio.to_thread(work)
+    except Refused as exc:
+        raise action_error(exc) from None

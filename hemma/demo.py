@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from core.settings import Settings
@@ -41,6 +41,10 @@ DEMO_WARD = "hemma-demo"
 DEMO_WARD_NAME = "Virtuell vårdavdelning – sjukhusvård i hemmet"
 DEMO_NURSE = "sjukskoterska"
 DEMO_PHYSICIAN = "jourlakare"
+DEMO_ADMIN = "it-admin"
+# Kits in stock, so that "Skriv in patient" has one to lend (issue 11).
+DEMO_SPARE_KITS = ("kit-lager-1", "kit-lager-2", "kit-lager-3")
+_ROLE_SV = {"nurse": "sjuksköterska", "physician": "jourläkare", "admin": "IT-administratör"}
 # Where the demo physician is paged when HEMMA_NOTIFY_SMTP_* is set (`hemma demo --physician-email`).
 # .invalid never resolves, so a real relay refuses it rather than mailing a stranger.
 DEMO_PHYSICIAN_EMAIL = "jourlakare@hemma-demo.invalid"
@@ -205,6 +209,9 @@ def _run(
         _say(f"Dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}")
         for username, password, role in credentials:
             _say(f"  login as {username} / {password} ({role})")
+        base = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+        for title, path in _WARD_TOOLS:
+            _say(f"  {title}: {base}{path.format(ward=DEMO_WARD)}")
         for title, url, explanation in links:
             _say(f"{title}: {url}")
             _say(f"  {explanation}")
@@ -214,6 +221,29 @@ def _run(
         _stop_parts(children)
         if broker is not None:
             broker.stop()
+
+
+def _stock_spare_kits(conn: psycopg.Connection[Any]) -> None:
+    """Kits in stock for the admission page; a second demo finds them (or lent) and leaves them."""
+    from care.acting import execute
+    from care.kit_assignments import register_kit
+
+    rows = conn.execute("SELECT id FROM gateways WHERE id = ANY(%s)", (list(DEMO_SPARE_KITS),)).fetchall()
+    known = {r[0] for r in rows}
+    for kit in DEMO_SPARE_KITS:
+        if kit not in known:
+            execute(conn, register_kit(gateway_id=kit, by=None))
+
+
+# The ward's tools a newcomer should find (issue 11), printed under the logins.
+_WARD_TOOLS = (
+    ("The ward as a list (filters, search)", "/wards/{ward}?vy=lista"),
+    ("Dagens rond", "/wards/{ward}/rond"),
+    ("Handover of the shift (Överlämning)", "/wards/{ward}/overlamning"),
+    ("Admit a patient (Skriv in patient)", "/wards/{ward}/admit"),
+    ("Home kits (Hemlådor)", "/kits"),
+    ("Staff accounts and on-call rota (as an admin)", "/admin/staff"),
+)
 
 
 def _say(text: str = "") -> None:
@@ -331,13 +361,15 @@ def _seed(
         for username, name, role in (
             (DEMO_NURSE, "Sara Sjöström", "nurse"),
             (DEMO_PHYSICIAN, "Dr. Erik Lund", "physician"),
+            (DEMO_ADMIN, "Ida Ek", "admin"),
         ):
             password = _demo_password(data_dir, username)
             create_staff_user(
                 conn, username=username, display_name=name, role=role, password=password, ward_ids=[DEMO_WARD]
             )
-            credentials.append((username, password, "sjuksköterska" if role == "nurse" else "jourläkare"))
+            credentials.append((username, password, _ROLE_SV[role]))
         _register_kits(conn, roster)
+        _stock_spare_kits(conn)
         # As a physician would for hypercapnic COPD patients (target SpO2 88-92 %), so the ward
         # defaults do not alarm on their usual saturation. Set once: a second demo keeps them.
         for patient_id in copd_patients:
