@@ -72,9 +72,16 @@ def seed_ward(
         kits = [(f"{ward_id}-{i:04d}", pid, "offline" if i % 20 == 7 else "online")
                 for i, pid in enumerate(ids) if i % 25 != 3]  # fmt: skip
         cur.executemany(
-            "INSERT INTO gateways (id, patient_id, status, status_at, last_message_at)"
-            " VALUES (%s, %s, %s, now() - interval '20 minutes', now() - interval '1 minute')",
+            "INSERT INTO gateways (id, patient_id, status, status_at, last_message_at, kit_state)"
+            " VALUES (%s, %s, %s, now() - interval '20 minutes', now() - interval '1 minute', 'assigned')",
             kits,
+        )
+        # Each kit lent since the patient's admission (issue 11: a reading is the patient's whose lend
+        # covers its time).
+        cur.executemany(
+            "INSERT INTO kit_assignments (gateway_id, patient_id, ward_id, starts_at)"
+            " VALUES (%s, %s, %s, now() - interval '2 days')",
+            [(kit, pid, ward_id) for kit, pid, _ in kits],
         )
         readings = []
         for pid in ids:

@@ -29,6 +29,11 @@ def _spo2(m: contract.Measurement) -> float:
     return next(o.value for o in m.observations if o.vital == Vital.SPO2)
 
 
+# The home's devices keep the site's local time, as the gateway sets and reads their clocks; a reading is
+# the patient's only if the kit's lend covers its time (issue 11).
+DEVICE_ZONE = Settings().site_zone()
+
+
 @pytest.fixture
 def kit(db, database_url, unique_id) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A gateway id enrolled to a patient, so ingest stores (and confirms) what it sends."""
@@ -59,7 +64,7 @@ def test_broker_outage_messages_wait_in_queue_and_arrive_after_restart(
         mqtt_url=broker.url, data_dir=tmp_path, gateway_batch_max_measurements=2, gateway_batch_linger_s=0.02
     )
     radio = VirtualRadio()
-    home = HomeKit.install(radio)
+    home = HomeKit.install(radio, device_tz=DEVICE_ZONE)
     try:
         # A persistent session: what the gateway publishes while this subscriber reconnects is kept for it.
         with (
@@ -109,7 +114,7 @@ def test_queue_left_by_a_stopped_gateway_is_sent_by_the_next_run(
     gateway_id = kit
     queue_path = tmp_path / "queue.sqlite"
     radio = VirtualRadio()
-    home = HomeKit.install(radio)
+    home = HomeKit.install(radio, device_tz=DEVICE_ZONE)
     unreachable = Settings(mqtt_url=f"mqtt://127.0.0.1:{services.free_port()}", data_dir=tmp_path)
     with Gateway(
         unreachable,
@@ -170,7 +175,7 @@ def test_message_stays_queued_until_its_receipt_and_is_resent_with_the_same_id(
     settings = Settings(mqtt_url=proxy.url, data_dir=tmp_path, gateway_batch_linger_s=0.02)
     ingest = _ingest_settings(mqtt_url, database_url, unique_id)
     radio = VirtualRadio()
-    home = HomeKit.install(radio)
+    home = HomeKit.install(radio, device_tz=DEVICE_ZONE)
     try:
         with (
             running_ingest(ingest),
@@ -211,7 +216,7 @@ def test_full_queue_holds_readings_in_memory_until_the_broker_drains_it(
         mqtt_url=proxy.url, data_dir=tmp_path, gateway_batch_max_measurements=1, gateway_batch_linger_s=0
     )
     radio = VirtualRadio()
-    home = HomeKit.install(radio)
+    home = HomeKit.install(radio, device_tz=DEVICE_ZONE)
     tiny = StoreAndForwardQueue(tmp_path / "tiny.sqlite", max_bytes=48 * 1024)
     expected = [(float(80 + i % 20), float(60 + i % 40)) for i in range(120)]
     ingest = _ingest_settings(mqtt_url, database_url, unique_id)

@@ -49,6 +49,8 @@ PUBLIC = {
     ("POST", "/logout"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    # The charting library's file, served like /static (dashboard.vendor_assets): no patient data.
+    ("GET", "/vendor/plotly-{version}.min.js"),
 }
 # The patient realm's own way in: needs a link code, not a device.
 ENROLMENT = {("GET", "/p/anslut"), ("POST", "/p/anslut")}

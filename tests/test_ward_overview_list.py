@@ -17,6 +17,7 @@ import pytest
 from care import care_levels
 from care.acting import Origin
 from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
+from care.kit_assignments import take_back
 from care.staff import create_staff_user
 from core.settings import Settings
 from dashboard.model import PatientCard
@@ -68,7 +69,7 @@ def ward(db: psycopg.Connection) -> Ward:
     set_vital(db, bertil, "pulse_rate", 135, "/min")  # 3 points
     db.execute("UPDATE gateways SET status = 'offline', status_at = now() WHERE id = 'gw-asa'")
     db.execute("UPDATE patients SET enrolled_at = now() - interval '2 days' WHERE id = %s", (asa.patient_id,))
-    db.execute("UPDATE gateways SET patient_id = NULL WHERE id = 'gw-david'")
+    run_steps(db, take_back(by="nurse.norr", origin=None, gateway_id="gw-david"))  # David has no kit now
     origin = Origin("cli")
     run_steps(db, care_levels.set_level(patient_id=elsa.patient_id, level="red", reason="Sviktar",
                                         by="doc.norr", origin=origin))  # fmt: skip
