@@ -18,9 +18,11 @@ import pytest
 from devservices import services
 from hemma.demo import (
     COPD_SCALE_REASON,
+    DEMO_ADMIN,
     DEMO_NURSE,
     DEMO_PHYSICIAN,
     DEMO_PHYSICIAN_EMAIL,
+    DEMO_SPARE_KITS,
     DEMO_WARD,
     _seed,
     demo_plan,
@@ -52,8 +54,13 @@ def test_seed_gives_every_patient_a_plan_an_observation_and_copd_scale_2(
     assert [(user, role) for user, _, role in credentials] == [
         (DEMO_NURSE, "sjuksköterska"),
         (DEMO_PHYSICIAN, "jourläkare"),
+        (DEMO_ADMIN, "IT-administratör"),
     ]
     assert paged == DEMO_PHYSICIAN_EMAIL
+    spare = db.execute(
+        "SELECT id, kit_state FROM gateways WHERE id = ANY(%s) ORDER BY id", (list(DEMO_SPARE_KITS),)
+    )
+    assert spare.fetchall() == [(kit, "in_stock") for kit in DEMO_SPARE_KITS]  # for "Skriv in patient"
     roster = {p.display_name: p.scenario for p in demo_roster(8)}
     nurse, physician = (
         db.execute("SELECT id FROM staff_users WHERE username = %s", (u,)).fetchone()[0]  # type: ignore[index]
