@@ -133,18 +133,31 @@ def _broker(settings: Settings, stack: ExitStack) -> tuple[str, str]:
 def _seed(db_url: str, patients: int) -> list[tuple[str, uuid.UUID]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         ensure_ward(conn, WARD, "Benchmark")
-        return [
+        enrolled = [
             (e.gateway_id, e.patient_id)
             for e in (
                 enrol_patient(conn, ward_id=WARD, display_name=f"Bench {i}", gateway_id=f"bench-{i:05d}")
                 for i in range(patients)
             )
         ]
+        # The planned readings are the last hour's (`_plan`): each kit has been lent since yesterday, or
+        # ingest would dead-letter them as taken before the lend (issue 11).
+        conn.execute(
+            "UPDATE kit_assignments SET starts_at = now() - interval '1 day'"
+            " WHERE ward_id = %s AND ends_at IS NULL",
+            (WARD,),
+        )
+        return enrolled
 
 
 def _clear(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE observations, latest_vitals, alert_events, alerts, dead_letters")
+        # CASCADE: later tables point at alerts (self_care_notices, issue 10); the scratch database's
+        # rollups go too, so both paths start from the same empty tables.
+        conn.execute(
+            "TRUNCATE observations, latest_vitals, alert_events, alerts, dead_letters, observation_rollups"
+            " CASCADE"
+        )
 
 
 def _client(url: str, client_id: str) -> mqtt.Client:
