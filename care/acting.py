@@ -104,7 +104,7 @@ def audited(
     *,
     staff: ActingStaff | None,
     username: str,
-    patient_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
     action: str,
     context: str,
 ) -> Steps[None]:
@@ -133,19 +133,8 @@ def admin_audited(
     access_log with no patient, so one append-only table answers "who changed what" for staff and
     patient data alike, and no patient's log extract ever lists it. `staff` None is the CLI's
     operator (care.access_log.OPERATOR, with the OS user); `origin` None a program seeding a database."""
-    if origin is None:
-        return
-    record = access_log.AccessRecord(
-        staff_user_id=staff.id if staff else None,
-        username=staff.username if staff else access_log.OPERATOR,
-        patient_id=None,
-        action=action,
-        context=context,
-        entry_point=origin.entry_point,
-        client_address=origin.client_address,
-        os_user=origin.os_user,
-    )
-    yield Sql(access_log.INSERT_ACCESS_LOG, record.row())
+    yield from audited(origin, staff=staff, username=access_log.OPERATOR, patient_id=None, action=action,
+                       context=context)  # fmt: skip
 
 
 def acting_admin(by: str | None, action: AnyAction) -> Steps[ActingStaff | None]:
