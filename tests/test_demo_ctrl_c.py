@@ -85,6 +85,22 @@ def _text(output: Path) -> str:
     return output.read_text(encoding="utf-8", errors="replace")
 
 
+def _wait_for_line(demo: subprocess.Popen[bytes], output: Path, line: str) -> None:
+    """Wait until the demo prints `line`; fail at once, with what it printed, if it ends first or takes too long."""
+
+    def printed_or_ended() -> bool:
+        if demo.poll() is not None:
+            raise AssertionError(f"the demo ended ({demo.returncode}) before {line!r}:\n{_text(output)[-3000:]}")
+        return line in _text(output)
+
+    try:
+        wait_until(printed_or_ended, timeout=90, what=repr(line))
+    except AssertionError as failed:
+        if "the demo ended" in str(failed):
+            raise
+        raise AssertionError(f"{failed}; the demo printed:\n{_text(output)[-3000:]}") from None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["running", "starting"])
 def test_ctrl_c_stops_the_demo_quietly(tmp_path: Path, database_url: str, moment: str) -> None:
@@ -93,7 +109,7 @@ def test_ctrl_c_stops_the_demo_quietly(tmp_path: Path, database_url: str, moment
     try:
         if moment == "running":
             # A nurse has the ward open: the dashboard's live workers and a websocket are busy.
-            wait_until(lambda: "Ctrl-C stops everything" in _text(output), timeout=90, what="the demo")
+            _wait_for_line(demo, output, "Ctrl-C stops everything")
             base_url = re.search(r"^Dashboard: (\S+)", _text(output), re.MULTILINE).group(1)  # type: ignore[union-attr]
             username, password = re.search(r"login as (\S+) / (\S+) ", _text(output)).groups()  # type: ignore[union-attr]
             with logged_in(base_url, username, password) as client:
@@ -105,7 +121,7 @@ def test_ctrl_c_stops_the_demo_quietly(tmp_path: Path, database_url: str, moment
             assert len(parts) == 6, _describe(parts)
         else:
             # Right when the parts are being started (that line is printed just before).
-            wait_until(lambda: "Escalation:" in _text(output), timeout=90, what="the demo's start")
+            _wait_for_line(demo, output, "Escalation:")
             time.sleep(0.3)
         interrupted_at = len(_text(output))
         os.killpg(demo.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
