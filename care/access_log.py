@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from care.permissions import Action
+from care.permissions import Action, AdminAction, PartnerAction
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,6 +39,18 @@ SET_MONITORING_PLAN = Action.SET_MONITORING_PLAN.value
 CLEAR_MONITORING_PLAN = Action.CLEAR_MONITORING_PLAN.value
 TAKE_CONTACT_REQUEST = Action.TAKE_CONTACT_REQUEST.value
 CLOSE_CONTACT_REQUEST = Action.CLOSE_CONTACT_REQUEST.value
+# Shared care and the region's network (issue 12). Every read of a patient by a partner, a system
+# client or a reviewer is one row per patient per request, like the dashboard's reads.
+PARTNER_VIEW = PartnerAction.VIEW_PATIENT.value  # the partner's focused view (care.sharing)
+PARTNER_STAY_SUMMARY = PartnerAction.VIEW_STAY_SUMMARY.value
+FHIR_READ = "fhir_read"  # a system client read or searched FHIR resources of the patient (fhir/)
+FHIR_NOTIFY = "fhir_notify"  # a resource of the patient was pushed to a subscribing system (fhir/)
+STAY_SUMMARY = "stay_summary"  # staff read or printed the end-of-stay summary
+LOG_EXTRACT_DOCUMENT = "log_extract_document"  # staff printed the patient's log extract to hand out
+REVIEW_ACCESS_LOG = AdminAction.REVIEW_ACCESS_LOG.value  # the log reviewer read rows about the patient
+ESCALATION_HANDOFF = "escalation_handoff"  # the escalation ladder handed an alert to a care provider
+SHARE_WITH_PARTNER = Action.SHARE_WITH_PARTNER.value
+RECORD_PATIENT_BLOCK = Action.RECORD_PATIENT_BLOCK.value
 # A care episode begins and ends (`hemma patient enrol` / `discharge`).
 ENROL_PATIENT = "enrol_patient"
 DISCHARGE_PATIENT = Action.DISCHARGE_PATIENT.value
@@ -47,23 +59,38 @@ DISCHARGE_PATIENT = Action.DISCHARGE_PATIENT.value
 DASHBOARD = "dashboard"
 CLI = "cli"
 PATIENT_APP = "patient_app"  # the patient realm (care.patient_access): rows name the device
+PARTNER = "partner"  # the partner realm (care.sharing): rows name the partner's account and grant
+FHIR = "fhir"  # the system realm (fhir/): rows name the system client
+ESCALATOR = "escalator"  # the escalation service acting on its own (paging/), no person behind it
 # `username` of rows with no staff account behind them. Parentheses cannot occur in a staff
 # username (staff_users CHECK), so these never pass for a person's account.
 PATIENT_REPORTED = "(patient)"  # the patient's own answer, typed in by an operator
 OPERATOR = "(operator)"  # administration without a staff account (enrol, discharge)
 PATIENT_DEVICE = "(patient app)"  # the patient's own enrolled device (patient_device_id names it)
 RELATIVE_DEVICE = "(relative app)"  # a relative's enrolled device, with the patient's consent
+ESCALATION_SERVICE = "(escalation)"  # the escalator handing an alert on (ESCALATOR rows)
+
+
+def system_username(client_id: str) -> str:
+    """The `username` of a system client's rows: never a staff username (parentheses)."""
+    return f"(system {client_id})"
+
 
 INSERT_ACCESS_LOG = (
     "INSERT INTO access_log"
     " (staff_user_id, username, patient_id, action, context, client_address, entry_point, os_user,"
-    " patient_device_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " patient_device_id, system_client_id, partner_grant_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class AccessRecord:
-    """One access_log row. `os_user` ("user@host") names who ran a command-line entry point."""
+    """One access_log row. `os_user` ("user@host") names who ran a command-line entry point.
+
+    The reader's care unit, care provider and HSA-id are filled in by the database from the staff
+    account or system client the row names (migration 0018), so no writer can leave them out.
+    """
 
     staff_user_id: int | None
     username: str
@@ -74,6 +101,8 @@ class AccessRecord:
     client_address: str | None = None
     os_user: str | None = None
     patient_device_id: int | None = None  # the patient realm's reader (care.patient_access)
+    system_client_id: str | None = None  # the system realm's reader (fhir/)
+    partner_grant_id: int | None = None  # the grant that allowed a partner's read (care.sharing)
 
     def row(self) -> tuple[object, ...]:
         """The parameters of INSERT_ACCESS_LOG."""
@@ -87,6 +116,8 @@ class AccessRecord:
             self.entry_point,
             self.os_user,
             self.patient_device_id,
+            self.system_client_id,
+            self.partner_grant_id,
         )
 
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from care import access_log
-from care.permissions import Action, EquipmentAction, Holder, PatientAction
+from care.permissions import Action, EquipmentAction, Holder, PartnerAction, PatientAction
 from storage.steps import Sql, Steps
 
 WINDOW = timedelta(days=90)
@@ -63,6 +63,19 @@ STAFF_DID_SV: Mapping[str, str] = MappingProxyType(
         Action.DISCHARGE_PATIENT: "Avslutade din vård med Hemma",
         Action.ADMIT_PATIENT: "Skrev in dig i Hemma",
         Action.SET_INCLUSION_CRITERIA: "Ändrade avdelningens inklusionskriterier",
+        Action.SHARE_WITH_PARTNER: "Gav eller tog bort åtkomst för kommunen eller vårdcentralen",
+        Action.RECORD_PATIENT_BLOCK: "Registrerade eller hävde din spärr",
+        Action.SET_ESCALATION_LADDER: "Ändrade avdelningens eskaleringstrappa",
+        access_log.PARTNER_VIEW: "Läste dina aktuella värden och din plan (delad vård)",
+        access_log.PARTNER_STAY_SUMMARY: "Läste sammanfattningen av din vårdtid (delad vård)",
+        PartnerAction.CONTACT_WARD: "Skrev till avdelningen om dig (delad vård)",
+        PartnerAction.ACKNOWLEDGE_VISIT: "Tog emot ett uppdrag om hembesök hos dig",
+        access_log.FHIR_READ: "Ett journalsystem hämtade dina uppgifter",
+        access_log.FHIR_NOTIFY: "Dina uppgifter skickades till ett journalsystem",
+        access_log.STAY_SUMMARY: "Läste sammanfattningen av din vårdtid",
+        access_log.LOG_EXTRACT_DOCUMENT: "Skrev ut ditt loggutdrag",
+        access_log.REVIEW_ACCESS_LOG: "Granskade loggen över vem som läst dina uppgifter",
+        access_log.ESCALATION_HANDOFF: "Ett larm om dig skickades vidare till nästa vårdgivare",
         EquipmentAction.MANAGE_KIT_DEVICES: "Ändrade din utrustning",
         EquipmentAction.ASSIGN_KIT: "Lånade ut eller tog tillbaka din hemlåda",
         "show_kit": "Tittade på din utrustning",
@@ -89,7 +102,13 @@ DEVICE_DID_SV: Mapping[str, str] = MappingProxyType(
 DEVICE_DID_OTHER_SV = "använde appen"
 
 ROLE_SV: Mapping[str, str] = MappingProxyType(
-    {"nurse": "Sjuksköterska", "physician": "Läkare", "admin": "IT-administratör"}
+    {
+        "nurse": "Sjuksköterska",
+        "physician": "Läkare",
+        "admin": "IT-administratör",
+        "partner": "Personal från kommunen eller vårdcentralen",
+        "log_reviewer": "Loggranskare",
+    }
 )
 # Rows without a staff account behind them (care.access_log), by username.
 NO_ACCOUNT_SV: Mapping[str, str] = MappingProxyType(

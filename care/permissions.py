@@ -23,6 +23,11 @@ class Role(StrEnum):
     NURSE = "nurse"
     PHYSICIAN = "physician"
     ADMIN = "admin"
+    # Issue 12: roles that see no ward. A partner (a municipal home-care nurse, a GP) reads only the
+    # patients granted to them (care.sharing, PartnerAction); the log reviewer reads the access log
+    # (AdminAction.REVIEW_ACCESS_LOG) and no record.
+    PARTNER = "partner"
+    LOG_REVIEWER = "log_reviewer"
 
 
 class Action(StrEnum):
@@ -66,6 +71,13 @@ class Action(StrEnum):
     # Try a proposed personal limit or SpO2 scale on the patient's stored readings (care.limit_replay):
     # a read, so whoever looks after the patient may; saving it stays SET_ALERT_LIMIT / ORDER_SPO2_SCALE.
     REPLAY_LIMIT = "replay_limit"
+    # Shared care (issue 12, care.sharing): give a partner (municipal nurse, GP) time-boxed access to
+    # this patient with the patient's consent, or end it; record or lift the patient's block (spärr).
+    SHARE_WITH_PARTNER = "share_with_partner"
+    RECORD_PATIENT_BLOCK = "record_patient_block"
+    # The ward's escalation ladder across care providers (issue 12): a medical decision, like the
+    # ward's inclusion criteria.
+    SET_ESCALATION_LADDER = "set_escalation_ladder"
 
 
 class EquipmentAction(StrEnum):
@@ -90,6 +102,12 @@ class AdminAction(StrEnum):
 
     MANAGE_STAFF = "manage_staff"  # create accounts, change role and wards, disable, reset a password
     MANAGE_ROTA = "manage_rota"  # add and remove on-call shifts
+    # Issue 12: care providers and units, and FHIR system clients (SMART Backend Services).
+    MANAGE_ORGANISATIONS = "manage_organisations"
+    MANAGE_SYSTEM_CLIENTS = "manage_system_clients"
+    # The region's log reviewer reads and exports the access log (Patientdatalagen 4 kap. 3 §,
+    # HSLF-FS 2016:40 4 kap. 9 §). Not the admin's: who runs the system does not audit its use.
+    REVIEW_ACCESS_LOG = "review_access_log"
 
 
 class PatientAction(StrEnum):
@@ -104,6 +122,17 @@ class PatientAction(StrEnum):
     REQUEST_CONTACT = "patient_request_contact"  # Kontakta mig
     READ_MESSAGES = "patient_read_messages"
     SEND_MESSAGE = "patient_send_message"
+
+
+class PartnerAction(StrEnum):
+    """What a partner (Role.PARTNER) may do for one patient under a grant in force (care.sharing), by
+    the grant's purpose (PARTNER_ALLOWED). The values are also the access_log actions that record
+    them. A partner holds no staff `Action` and sees no ward."""
+
+    VIEW_PATIENT = "partner_view_patient"  # the focused view: values, alerts for them, plan, self-care
+    VIEW_STAY_SUMMARY = "partner_view_stay_summary"  # the end-of-stay summary (document and Bundle)
+    CONTACT_WARD = "partner_contact_ward"  # write to the ward about the patient
+    ACKNOWLEDGE_VISIT = "partner_acknowledge_visit"  # take a home visit the escalation ladder asked for
 
 
 class Holder(StrEnum):
@@ -145,6 +174,9 @@ ALLOWED_ROLES = MappingProxyType(
         # The care level sets how often the patient must be reviewed: a medical decision.
         Action.SET_CARE_LEVEL: _PHYSICIANS,
         Action.SET_INCLUSION_CRITERIA: _PHYSICIANS,
+        Action.SHARE_WITH_PARTNER: _CLINICIANS,
+        Action.RECORD_PATIENT_BLOCK: _CLINICIANS,
+        Action.SET_ESCALATION_LADDER: _PHYSICIANS,
         # Escalation goes to the physician on call (levels: jourläkare, bakjour, medical lead).
         Action.BE_ON_CALL: _PHYSICIANS,
     }
@@ -160,8 +192,28 @@ ADMIN_ALLOWED_ROLES = MappingProxyType(
     {
         AdminAction.MANAGE_STAFF: frozenset({Role.ADMIN}),
         AdminAction.MANAGE_ROTA: frozenset({Role.ADMIN}),
+        AdminAction.MANAGE_ORGANISATIONS: frozenset({Role.ADMIN}),
+        AdminAction.MANAGE_SYSTEM_CLIENTS: frozenset({Role.ADMIN}),
+        AdminAction.REVIEW_ACCESS_LOG: frozenset({Role.LOG_REVIEWER}),
     }
 )
+
+# A partner's grant purpose (partner_grants.purpose) decides what the partner may do for the patient.
+_PARTNER_READ = frozenset({PartnerAction.VIEW_PATIENT, PartnerAction.VIEW_STAY_SUMMARY})
+PARTNER_ALLOWED = MappingProxyType(
+    {
+        "read": _PARTNER_READ,
+        "read_contact": _PARTNER_READ | {PartnerAction.CONTACT_WARD},
+        "home_visit": _PARTNER_READ | {PartnerAction.CONTACT_WARD, PartnerAction.ACKNOWLEDGE_VISIT},
+    }
+)
+
+
+def partner_may(purpose: str, action: PartnerAction | str) -> bool:
+    """Whether a grant for `purpose` lets its partner do `action`; False for an unknown purpose. An
+    unknown action is a programming error (ValueError)."""
+    return PartnerAction(action) in PARTNER_ALLOWED.get(purpose, frozenset())
+
 
 # A relative, with the patient's recorded consent, helps: sees what is due today and the agreed
 # self-care, asks for contact and writes to the team. The numbers and charts, the answers about how the
@@ -218,6 +270,11 @@ REFUSALS_SV = MappingProxyType(
         Action.DISCHARGE_PATIENT: "Endast sjuksköterskor och läkare får skriva ut patienter",
         Action.ADMIT_PATIENT: "Endast sjuksköterskor och läkare får skriva in patienter",
         Action.SET_INCLUSION_CRITERIA: "Endast läkare får ändra avdelningens inklusionskriterier",
+        Action.SHARE_WITH_PARTNER: (
+            "Endast sjuksköterskor och läkare får dela patienten med kommun eller vårdcentral"
+        ),
+        Action.RECORD_PATIENT_BLOCK: "Endast sjuksköterskor och läkare får registrera eller häva en spärr",
+        Action.SET_ESCALATION_LADDER: "Endast läkare får ändra avdelningens eskaleringstrappa",
     }
 )
 EQUIPMENT_REFUSALS_SV = MappingProxyType(
@@ -237,6 +294,9 @@ ADMIN_REFUSALS_SV = MappingProxyType(
     {
         AdminAction.MANAGE_STAFF: "Endast IT-administratörer får ändra personalkonton",
         AdminAction.MANAGE_ROTA: "Endast IT-administratörer får ändra jourschemat",
+        AdminAction.MANAGE_ORGANISATIONS: "Endast IT-administratörer får ändra vårdgivare och vårdenheter",
+        AdminAction.MANAGE_SYSTEM_CLIENTS: "Endast IT-administratörer får ändra systemklienter",
+        AdminAction.REVIEW_ACCESS_LOG: "Endast loggranskare får läsa åtkomstloggen",
     }
 )
 
@@ -265,11 +325,17 @@ _DOING_EN: MappingProxyType[AnyAction, str] = MappingProxyType(
         Action.DISCHARGE_PATIENT: "discharge patients",
         Action.ADMIT_PATIENT: "admit patients",
         Action.SET_INCLUSION_CRITERIA: "set inclusion criteria",
+        Action.SHARE_WITH_PARTNER: "share a patient with a partner",
+        Action.RECORD_PATIENT_BLOCK: "record or lift a patient's block",
+        Action.SET_ESCALATION_LADDER: "set the escalation ladder",
         EquipmentAction.MANAGE_KIT_DEVICES: "change a kit's devices",
         EquipmentAction.ASSIGN_KIT: "lend or take back kits",
         EquipmentAction.MANAGE_KIT_STOCK: "change a kit's stock state",
         AdminAction.MANAGE_STAFF: "change staff accounts",
         AdminAction.MANAGE_ROTA: "change the on-call rota",
+        AdminAction.MANAGE_ORGANISATIONS: "change care providers and units",
+        AdminAction.MANAGE_SYSTEM_CLIENTS: "change system clients",
+        AdminAction.REVIEW_ACCESS_LOG: "review the access log",
     }
 )
 
@@ -320,8 +386,9 @@ def permitted_admin(role: str) -> tuple[str, ...]:
 
 
 def may_see_ward(role: str, ward_ids: Iterable[str], ward_id: str) -> bool:
-    """Ward access: staff see the wards they are given (staff_ward_access); an admin sees every ward."""
-    return role == Role.ADMIN or ward_id in set(ward_ids)
+    """Ward access: nurses and physicians see the wards they are given (staff_ward_access); an admin
+    sees every ward; a partner or log reviewer sees none, whatever rows an operator gave them."""
+    return role == Role.ADMIN or (role in _CLINICIANS and ward_id in set(ward_ids))
 
 
 def refusal_sv(action: AnyAction | str) -> str:

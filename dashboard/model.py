@@ -56,7 +56,13 @@ GATEWAY_LABELS = {
     "offline": "Hemenhet frånkopplad",
     "unknown": "Hemenhet okänd",
 }
-ROLE_LABELS = {"nurse": "Sjuksköterska", "physician": "Läkare", "admin": "Administratör"}
+ROLE_LABELS = {
+    "nurse": "Sjuksköterska",
+    "physician": "Läkare",
+    "admin": "Administratör",
+    "partner": "Samverkanspartner",
+    "log_reviewer": "Loggranskare",
+}
 # UCUM codes are for machines; staff read the usual symbols.
 UNIT_DISPLAY = DISPLAY_UNITS
 
@@ -97,6 +103,10 @@ class StaffUser:
     display_name: str
     role: str
     ward_ids: frozenset[str]
+    # Issue 12: the account's care unit and provider (care_units), and its HSA-id when it has one.
+    care_unit_id: str = "region-hemma"
+    care_provider_id: str = "region"
+    hsa_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -58,6 +58,8 @@ _VITAL_ORDER = {vital.value: index for index, vital in enumerate(VITALS)}
 
 _STAFF_SELECT = (
     "SELECT s.id, s.username, s.display_name, s.role, s.disabled, s.password_hash,"
+    " s.care_unit_id, s.hsa_id, (SELECT u.provider_id FROM care_units u WHERE u.id = s.care_unit_id)"
+    " AS care_provider_id,"
     " coalesce(array_agg(a.ward_id) FILTER (WHERE a.ward_id IS NOT NULL), '{}') AS ward_ids"
     " FROM staff_users s LEFT JOIN staff_ward_access a ON a.staff_user_id = s.id"
 )
@@ -84,8 +86,19 @@ MANUAL_OBSERVATIONS_SHOWN = 20
 
 
 def staff_from_row(row: dict[str, Any]) -> StaffUser:
-    """A StaffUser from a row with id, username, display_name, role and ward_ids (dashboard.sessions too)."""
-    return StaffUser(row["id"], row["username"], row["display_name"], row["role"], frozenset(row["ward_ids"]))
+    """A StaffUser from a row with id, username, display_name, role, ward_ids, care_unit_id,
+    care_provider_id and hsa_id (dashboard.sessions too)."""
+    return StaffUser(
+        row["id"],
+        row["username"],
+        row["display_name"],
+        row["role"],
+        # A partner or log reviewer has no ward, whatever rows an operator gave them (may_see_ward).
+        frozenset(row["ward_ids"]) if row["role"] in ("nurse", "physician", "admin") else frozenset(),
+        care_unit_id=row["care_unit_id"],
+        care_provider_id=row["care_provider_id"],
+        hsa_id=row["hsa_id"],
+    )
 
 
 async def fetch_login(conn: psycopg.AsyncConnection, username: str) -> tuple[StaffUser, str, bool] | None:

@@ -36,7 +36,8 @@ _LAST_SEEN_STEP = "1 minute"
 
 _SESSION_STAFF = (
     "SELECT ss.id AS session_id, extract(epoch FROM ss.expires_at)::float8 AS expires_at,"
-    " s.id, s.username, s.display_name, s.role,"
+    " s.id, s.username, s.display_name, s.role, s.care_unit_id, s.hsa_id,"
+    " (SELECT u.provider_id FROM care_units u WHERE u.id = s.care_unit_id) AS care_provider_id,"
     " coalesce(array_agg(a.ward_id) FILTER (WHERE a.ward_id IS NOT NULL), '{{}}') AS ward_ids"
     " FROM {sessions} ss JOIN staff_users s ON s.id = ss.staff_user_id"
     " LEFT JOIN staff_ward_access a ON a.staff_user_id = s.id"

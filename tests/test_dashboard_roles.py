@@ -121,7 +121,7 @@ def test_the_pages_offer_an_admin_no_alert_actions_and_no_orders(
         "acknowledge_alert", "snooze_alert", "resolve_alert", "record_observation", "set_monitoring_plan",
         "clear_monitoring_plan", "take_contact_request", "close_contact_request", "manage_patient_app",
         "set_questionnaire_schedule", "set_self_care", "send_patient_message", "review_patient",
-        "discharge_patient", "admit_patient", "replay_limit",
+        "discharge_patient", "admit_patient", "replay_limit", "share_with_partner", "record_patient_block",
     }  # fmt: skip
     # The record's orders: none for an admin, with the reason said once per panel.
     for form in ("observation-form", "plan-form", "scale-form", "limit-form"):

@@ -86,11 +86,12 @@ def _text(output: Path) -> str:
 
 
 def _wait_for_line(demo: subprocess.Popen[bytes], output: Path, line: str) -> None:
-    """Wait until the demo prints `line`; fail at once, with what it printed, if it ends first or takes too long."""
+    """Wait until the demo prints `line`; fail with what it printed if it ends first or takes too long."""
 
     def printed_or_ended() -> bool:
         if demo.poll() is not None:
-            raise AssertionError(f"the demo ended ({demo.returncode}) before {line!r}:\n{_text(output)[-3000:]}")
+            printed = _text(output)[-3000:]
+            raise AssertionError(f"the demo ended ({demo.returncode}) before {line!r}:\n{printed}")
         return line in _text(output)
 
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from care import permissions
-from care.permissions import Action, AdminAction, EquipmentAction, PatientAction, Role
+from care.permissions import Action, AdminAction, EquipmentAction, PartnerAction, PatientAction, Role
 
-N, P, A = "nurse", "physician", "admin"
+N, P, A, LR = "nurse", "physician", "admin", "log_reviewer"
 # Written out in full so that a change to the table is a change to this test too.
 EXPECTED = {
     Action.ACKNOWLEDGE_ALERT: {N, P},
@@ -32,6 +32,16 @@ EXPECTED = {
     Action.ADMIT_PATIENT: {N, P},
     Action.SET_INCLUSION_CRITERIA: {P},
     Action.REPLAY_LIMIT: {N, P},  # a read: trying a limit; saving it is SET_ALERT_LIMIT's
+    Action.SHARE_WITH_PARTNER: {N, P},
+    Action.RECORD_PATIENT_BLOCK: {N, P},
+    Action.SET_ESCALATION_LADDER: {P},
+}
+# The partner realm (issue 12): what a grant's purpose lets its partner do.
+PARTNER_EXPECTED = {
+    PartnerAction.VIEW_PATIENT: {"read", "read_contact", "home_visit"},
+    PartnerAction.VIEW_STAY_SUMMARY: {"read", "read_contact", "home_visit"},
+    PartnerAction.CONTACT_WARD: {"read_contact", "home_visit"},
+    PartnerAction.ACKNOWLEDGE_VISIT: {"home_visit"},
 }
 # The patient realm (issue 10): what a device held by the patient or by a relative may do.
 PATIENT_EXPECTED = {
@@ -121,7 +131,13 @@ EQUIPMENT_EXPECTED = {
     EquipmentAction.ASSIGN_KIT: {N, P},
     EquipmentAction.MANAGE_KIT_STOCK: {N, P, A},
 }
-ADMIN_EXPECTED = {AdminAction.MANAGE_STAFF: {A}, AdminAction.MANAGE_ROTA: {A}}
+ADMIN_EXPECTED = {
+    AdminAction.MANAGE_STAFF: {A},
+    AdminAction.MANAGE_ROTA: {A},
+    AdminAction.MANAGE_ORGANISATIONS: {A},
+    AdminAction.MANAGE_SYSTEM_CLIENTS: {A},
+    AdminAction.REVIEW_ACCESS_LOG: {LR},  # who runs the system does not audit its use
+}
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -135,6 +151,22 @@ def test_equipment_and_admin_actions_follow_their_tables(role: Role) -> None:
     assert set(permissions.permitted_admin(role)) == {a.value for a, r in ADMIN_EXPECTED.items() if role in r}
 
 
+@pytest.mark.parametrize("action", list(PartnerAction))
+@pytest.mark.parametrize("purpose", ["read", "read_contact", "home_visit", "", "admin"])
+def test_a_partner_may_what_the_grants_purpose_allows(purpose: str, action: PartnerAction) -> None:
+    assert permissions.partner_may(purpose, action) is (purpose in PARTNER_EXPECTED[action])
+    assert set(PARTNER_EXPECTED) == set(PartnerAction)
+
+
+@pytest.mark.parametrize("role", ["partner", "log_reviewer"])
+def test_partners_and_log_reviewers_see_no_ward_and_do_no_clinical_action(role: str) -> None:
+    assert permissions.permitted(role) == ()
+    assert permissions.permitted_equipment(role) == ()
+    assert not permissions.may_see_ward(role, ["avd-norr"], "avd-norr")
+    assert not permissions.may_see_ward(role, [], "avd-norr")
+
+
 def test_no_two_kinds_of_action_share_a_value() -> None:
-    values = [a.value for kind in (Action, EquipmentAction, AdminAction, PatientAction) for a in kind]
+    kinds = (Action, EquipmentAction, AdminAction, PatientAction, PartnerAction)
+    values = [a.value for kind in kinds for a in kind]
     assert len(values) == len(set(values))
