@@ -304,10 +304,17 @@ def stay_summary(patient_id: uuid.UUID, *, now: datetime | None = None) -> Steps
         name=name,
         personal_number=personal_number,
         birth_year=birth_year,
-        setting=CareSetting(ward_id, ward_name, unit_id, unit_name, unit_hsa, provider_id, provider_name,
-                            provider_hsa),  # fmt: skip
-        admission=Admission(care_reason, pathway_id, found.title if found else None, admitted_at or enrolled_at,
-                            admitted_by, CareLevel(provisional) if provisional else None),  # fmt: skip
+        setting=CareSetting(
+            ward_id, ward_name, unit_id, unit_name, unit_hsa, provider_id, provider_name, provider_hsa
+        ),
+        admission=Admission(
+            care_reason,
+            pathway_id,
+            found.title if found else None,
+            admitted_at or enrolled_at,
+            admitted_by,
+            CareLevel(provisional) if provisional else None,
+        ),
         discharge=Discharge(discharged_at, outcome, note, discharged_by) if discharged_at else None,
         until=until,
         levels=levels,
@@ -398,7 +405,8 @@ def _limits(patient_id: uuid.UUID, at: datetime) -> Steps[list[PersonalLimit]]:
     rows = yield Sql(
         "SELECT t.id, t.rule, t.priority, t.limit_value, t.reason, s.display_name, t.set_at, t.valid_until"
         " FROM personal_thresholds t JOIN staff_users s ON s.id = t.set_by"
-        " WHERE t.patient_id = %(p)s AND t.set_at <= %(at)s AND (t.revoked_at IS NULL OR t.revoked_at > %(at)s)"
+        " WHERE t.patient_id = %(p)s AND t.set_at <= %(at)s"
+        " AND (t.revoked_at IS NULL OR t.revoked_at > %(at)s)"
         " AND (t.valid_until IS NULL OR t.valid_until > %(at)s) ORDER BY t.rule, t.priority",
         {"p": patient_id, "at": at},
         fetch="all",
@@ -467,7 +475,9 @@ def _questionnaires(patient_id: uuid.UUID) -> Steps[tuple[QuestionnaireResult, .
         fetch="all",
     )
     return tuple(
-        QuestionnaireResult(rid, q, at, source, int(score), tuple(flags), tuple(Priority.parse(p) for p in prios))
+        QuestionnaireResult(
+            rid, q, at, source, int(score), tuple(flags), tuple(Priority.parse(p) for p in prios)
+        )
         for rid, q, at, source, score, flags, prios in rows
     )
 
@@ -484,18 +494,22 @@ def _contacts(patient_id: uuid.UUID) -> Steps[tuple[ContactRequest, ...]]:
     return tuple(ContactRequest(int(r[0]), *r[1:]) for r in rows)
 
 
-def _plan(patient_id: uuid.UUID, at: datetime) -> Steps[tuple[tuple[PlanItem, ...], tuple[ScheduleItem, ...]]]:
+def _plan(
+    patient_id: uuid.UUID, at: datetime
+) -> Steps[tuple[tuple[PlanItem, ...], tuple[ScheduleItem, ...]]]:
     """The plan in force at `at`, from its history (migration 0024): a discharge deletes the plan itself."""
     in_force = "patient_id = %(p)s AND valid_from <= %(at)s AND (valid_to IS NULL OR valid_to >= %(at)s)"
     plan = yield Sql(
         "SELECT DISTINCT ON (vital) vital, every_minutes, source FROM monitoring_plan_history WHERE "
-        + in_force + " ORDER BY vital, valid_from DESC, id DESC",
+        + in_force
+        + " ORDER BY vital, valid_from DESC, id DESC",
         {"p": patient_id, "at": at},
         fetch="all",
     )
     schedules = yield Sql(
         "SELECT DISTINCT ON (questionnaire) questionnaire, times FROM questionnaire_schedule_history WHERE "
-        + in_force + " ORDER BY questionnaire, valid_from DESC, id DESC",
+        + in_force
+        + " ORDER BY questionnaire, valid_from DESC, id DESC",
         {"p": patient_id, "at": at},
         fetch="all",
     )

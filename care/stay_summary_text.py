@@ -108,7 +108,8 @@ def every_text(minutes: int) -> str:
 
 
 def plan_text(item: PlanItem) -> str:
-    return f"{vital_name(item.vital)}: {every_text(item.every_minutes)} ({SOURCE_SV.get(item.source, item.source)})"
+    source = SOURCE_SV.get(item.source, item.source)
+    return f"{vital_name(item.vital)}: {every_text(item.every_minutes)} ({source})"
 
 
 def questionnaire_title(questionnaire: str) -> str:
@@ -134,7 +135,8 @@ def contact_answer(c: ContactRequest, zone: ZoneInfo) -> str:
         parts.append(f"avslutad av {c.closed_by} {date_time(c.closed_at, zone)}")
     if not parts:
         return "Ingen tog förfrågan"
-    return "; ".join(parts).capitalize()
+    line = "; ".join(parts)
+    return line[:1].upper() + line[1:]
 
 
 def alert_outcome(alert: HighAlert, zone: ZoneInfo) -> str:
@@ -164,7 +166,9 @@ class Sparkline:
     high: float
 
 
-def sparkline(values: Sequence[float], *, width: int = 160, height: int = 36, pad: int = 4) -> Sparkline | None:
+def sparkline(
+    values: Sequence[float], *, width: int = 160, height: int = 36, pad: int = 4
+) -> Sparkline | None:
     """The line through `values` (oldest first), scaled to the box; None for no values. A flat series
     is drawn through the middle; a single value is a dot."""
     if not values:
@@ -199,9 +203,10 @@ def plain_text(summary: StaySummary, zone: ZoneInfo) -> str:
              f"Vårdtid: {day_text(s.started, zone)} – {'pågår' if s.preliminary else day_text(s.until, zone)}"
              f" ({stay_days(s)} dygn)", ""]  # fmt: skip
     a = s.admission
+    by = f" av {a.admitted_by}" if a.admitted_by else ""
     lines += ["Inskrivning", f"  Vårdorsak: {a.care_reason or '–'}",
               f"  Vårdförlopp: {a.pathway_title or a.pathway_id or '–'}",
-              f"  Inskriven {date_time(a.admitted_at, zone)}{f' av {a.admitted_by}' if a.admitted_by else ''}", ""]  # fmt: skip
+              f"  Inskriven {date_time(a.admitted_at, zone)}{by}", ""]  # fmt: skip
     lines.append("Vårdnivå")
     if not s.levels:
         lines.append("  Ingen vårdnivå satt")
@@ -213,7 +218,8 @@ def plain_text(summary: StaySummary, zone: ZoneInfo) -> str:
     for t in s.vitals:
         lines.append(
             f"  {vital_name(t.vital)} [LOINC {t.loinc}]: {value_text(t.vital, t.first_value)} →"
-            f" {value_text(t.vital, t.last_value)}; {value_text(t.vital, t.minimum)}–{value_text(t.vital, t.maximum)};"
+            f" {value_text(t.vital, t.last_value)};"
+            f" {value_text(t.vital, t.minimum)}–{value_text(t.vital, t.maximum)};"
             f" medel {value_text(t.vital, t.mean)}; n={t.n}"
         )
         for lim in t.limits:
@@ -230,12 +236,14 @@ def plain_text(summary: StaySummary, zone: ZoneInfo) -> str:
     lines += ["", "Frågeformulär"]
     for q in s.questionnaires:
         flagged = f" – {flags_text(q.flags)}" if q.flags else ""
-        lines.append(f"  {date_time(q.authored_at, zone)} {questionnaire_title(q.questionnaire)}: poäng {q.score}{flagged}")
+        title = questionnaire_title(q.questionnaire)
+        lines.append(f"  {date_time(q.authored_at, zone)} {title}: poäng {q.score}{flagged}")
     lines += ["", "Kontaktförfrågningar"]
-    for c in s.contacts:
-        lines.append(f"  {date_time(c.received_at, zone)} {contact_reason(c)} – {contact_answer(c, zone)}")
-        if c.close_note:
-            lines.append(f"      »{c.close_note}«")
+    for request in s.contacts:
+        answer = contact_answer(request, zone)
+        lines.append(f"  {date_time(request.received_at, zone)} {contact_reason(request)} – {answer}")
+        if request.close_note:
+            lines.append(f"      »{request.close_note}«")
     lines += ["", "Plan vid utskrivning" if not s.preliminary else "Plan i dag"]
     if not s.plan_known:
         lines.append("  Inte känd (utskriven innan planens historik sparades)")

@@ -42,7 +42,7 @@ async def partner_stay_summary(
         return error_page(request, staff, 404, NOT_FOUND)
     async with request.app.state.pool.connection() as conn, conn.transaction():
         cur = await conn.execute("SELECT now()")
-        at = (await cur.fetchone())[0]  # type: ignore[index]
+        at = (await cur.fetchone())[0]
         grant = await run_async(conn, grant_in_force(staff_user_id=staff.id, patient_id=patient_id, at=at))
         if grant is None or not partner_may(grant.purpose, PartnerAction.VIEW_STAY_SUMMARY):
             return error_page(request, staff, 404, NOT_FOUND)
@@ -65,4 +65,4 @@ async def partner_stay_summary(
         reader=f"{staff.display_name} ({staff.role_label})",
         back_link=f"/partner/patients/{patient_id}",
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)

@@ -1,7 +1,8 @@
 """The patient record's "Skriv ut patienten" form (issue 11): a plain HTML post with the session's
 `csrf` field to `/patients/{id}/discharge`, which runs the same command as `hemma patient discharge`
 and `POST /api/patients/{id}/discharge` (care.enrolment.discharge) and goes back to the record, where
-the outcome is shown beside the link to the end-of-stay summary ("Sammanfattning av vårdtiden"). The confirmation is the form's own second step (a <details>), no script.
+the outcome is shown beside the link to the end-of-stay summary ("Sammanfattning av vårdtiden").
+The confirmation is the form's own second step (a <details>), no script.
 """
 
 from __future__ import annotations

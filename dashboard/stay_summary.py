@@ -39,12 +39,16 @@ async def stay_summary_page(
         if ward_id is None:
             return error_page(request, staff, 404, "Patienten finns inte.")
         if not staff.can_see(ward_id):
-            return error_page(request, staff, 403, "Patienten tillhör en avdelning du saknar behörighet till.")
+            return error_page(
+                request, staff, 403, "Patienten tillhör en avdelning du saknar behörighet till."
+            )
         async with conn.transaction():
             summary = await run_async(conn, stay_summary(patient_id))
             request.app.state.metrics.access_log_rows += await write_access_log(
                 conn,
-                entries_for(staff, [patient_id], STAY_SUMMARY, f"ward:{ward_id} html", client_address(request)),
+                entries_for(
+                    staff, [patient_id], STAY_SUMMARY, f"ward:{ward_id} html", client_address(request)
+                ),
             )
     html = render_document(
         summary,
@@ -53,5 +57,4 @@ async def stay_summary_page(
         reader=f"{staff.display_name} ({staff.role_label})",
         back_link=f"/patients/{patient_id}",
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
-
+    return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)

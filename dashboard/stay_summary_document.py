@@ -53,11 +53,15 @@ def render_document(
 ) -> str:
     """The document's HTML. `reader` is who printed it (shown in the footer, as a printed record says
     who took it out); `back_link` the page to return to (not printed)."""
-    return _environment().get_template(TEMPLATE).render(
-        s=summary,
-        zone=zone,
-        printed_at=printed_at,
-        reader=reader,
-        back_link=back_link,
-        stylesheet=STYLESHEET.read_text(encoding="utf-8") if embed_stylesheet else None,
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            s=summary,
+            zone=zone,
+            printed_at=printed_at,
+            reader=reader,
+            back_link=back_link,
+            stylesheet=STYLESHEET.read_text(encoding="utf-8") if embed_stylesheet else None,
+        )
     )
