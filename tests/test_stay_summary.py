@@ -535,7 +535,7 @@ def test_the_ward_reads_the_printable_document_and_each_read_is_logged_once(stay
         "Personlig gräns: Syremättnad, låg, hög 88 %",
         "Syremättnad, låg 1 1 0",
         "Viktökning på 3 dygn 1 0 0",
-        "Dessutom 1 tekniska larm",
+        "Dessutom 1 tekniskt larm",
         "Kvitterat av Sara Sjöström",
         ACK_NOTE,
         "Eskalerat",
