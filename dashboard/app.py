@@ -123,6 +123,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(record_charts.router)  # the record's charts (issue 11)
     app.include_router(vendor_assets.router)  # charting library from its installed package
     app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
+    # Issue 12: the end-of-stay summary, for the ward's staff and for a partner with a grant in force.
+    from dashboard import partner_summary, stay_summary
+
+    app.include_router(stay_summary.router)
+    app.include_router(partner_summary.router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

@@ -1,7 +1,8 @@
 """The patient record's "Skriv ut patienten" form (issue 11): a plain HTML post with the session's
 `csrf` field to `/patients/{id}/discharge`, which runs the same command as `hemma patient discharge`
 and `POST /api/patients/{id}/discharge` (care.enrolment.discharge) and goes back to the record, where
-the outcome is shown. The confirmation is the form's own second step (a <details>), no script.
+the outcome is shown beside the link to the end-of-stay summary ("Sammanfattning av vårdtiden").
+The confirmation is the form's own second step (a <details>), no script.
 """
 
 from __future__ import annotations
@@ -38,4 +39,5 @@ async def discharge_form(
         await care_orders.carry_out(conn, order)
     request.app.state.metrics.care_orders[order.action.value] += 1
     request.app.state.metrics.access_log_rows += 1
-    return RedirectResponse(f"/patients/{patient_id}#utskrivning", status_code=303)
+    # Back to the record, at its offer of the end-of-stay summary (dashboard.stay_summary).
+    return RedirectResponse(f"/patients/{patient_id}#vardtid", status_code=303)

@@ -25,6 +25,7 @@ from hemma import (
     cli_patient_app,
     cli_questionnaires,
     cli_services,
+    cli_stay_summary,
 )
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     d.set_defaults(func=cli_care.patient_discharge)
     cli_care_levels.add_commands(psub, _patient_id)
     cli_admission.add_patient_commands(psub)
+    cli_stay_summary.add_commands(psub, _patient_id)  # issue 12: the end-of-stay summary
 
     p = sub.add_parser("kit", help="a kit's devices and configuration; lending it and its stock state")
     ksub = p.add_subparsers(dest="action", required=True)

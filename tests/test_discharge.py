@@ -169,9 +169,11 @@ def test_a_discharge_from_the_record_ends_the_episode_and_keeps_the_record(
             data={"csrf": csrf_token(nurse, record), "outcome": "transferred_to_hospital",
                   "note": "Ambulans till <SÖS>"},
         )  # fmt: skip
-        assert posted.status_code == 303 and posted.headers["location"] == f"{record}#utskrivning"
+        # Back to the record, at its offer of the end-of-stay summary (issue 12).
+        assert posted.status_code == 303 and posted.headers["location"] == f"{record}#vardtid"
         after = nurse.get(record)
     assert after.status_code == 200
+    assert f'id="vardtid"><a class="button-primary stay-summary-link" href="{record}/vardtid">' in after.text
     shown = re.search(r'<div class="discharge-summary">(.*?)</div>', after.text, re.S)
     assert shown is not None
     text = re.sub(r"<[^>]+>", "", shown.group(1))

@@ -1,0 +1,60 @@
+"""`/patients/{id}/vardtid`: the end-of-stay summary for the ward's staff (issue 12), the printable
+document of dashboard.stay_summary_document over care.stay_summary.
+
+Who may read it is who may read the record (`StaffUser.can_see`: the ward's nurses and physicians, an
+admin): the same 404 for an unknown patient and 403 for another ward's. One access-log row
+(`stay_summary`, context `ward:<id> html`), written in the transaction that reads the summary, before
+the page is sent. Linked from the record (prominently once the patient is discharged) and offered after
+a discharge (dashboard.record_discharge returns to the record's `#vardtid`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from care.access_log import STAY_SUMMARY
+from care.stay_summary import stay_summary
+from dashboard.access_log import entries_for, write_access_log
+from dashboard.auth import page_staff
+from dashboard.inputs import PatientId
+from dashboard.model import StaffUser
+from dashboard.pages import client_address, error_page
+from dashboard.queries import fetch_patient_ward
+from dashboard.stay_summary_document import render_document
+from storage.steps import run_async
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/patients/{patient_id}/vardtid", response_class=HTMLResponse)
+async def stay_summary_page(
+    request: Request, patient_id: PatientId, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    async with request.app.state.pool.connection() as conn:
+        ward_id = await fetch_patient_ward(conn, patient_id)
+        if ward_id is None:
+            return error_page(request, staff, 404, "Patienten finns inte.")
+        if not staff.can_see(ward_id):
+            return error_page(
+                request, staff, 403, "Patienten tillhör en avdelning du saknar behörighet till."
+            )
+        async with conn.transaction():
+            summary = await run_async(conn, stay_summary(patient_id))
+            request.app.state.metrics.access_log_rows += await write_access_log(
+                conn,
+                entries_for(
+                    staff, [patient_id], STAY_SUMMARY, f"ward:{ward_id} html", client_address(request)
+                ),
+            )
+    html = render_document(
+        summary,
+        zone=request.app.state.settings.site_zone(),
+        printed_at=datetime.now(UTC),
+        reader=f"{staff.display_name} ({staff.role_label})",
+        back_link=f"/patients/{patient_id}",
+    )
+    return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)
