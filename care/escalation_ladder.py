@@ -48,9 +48,9 @@ class Target(StrEnum):
 
 
 TARGETS_SV = {
-    Target.HOME_VISIT_PARTNER: "Hembesök (kommunens sjuksköterska)",
+    Target.HOME_VISIT_PARTNER: "Hembesök av kommunens sjuksköterska",
     Target.WARD_PHYSICIAN: "Avdelningens läkare",
-    Target.ON_CALL: "Jouren",
+    Target.ON_CALL: "Jourläkaren",
 }
 
 
