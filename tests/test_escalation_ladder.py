@@ -340,3 +340,28 @@ def test_with_no_ladder_the_ward_escalates_to_the_on_call_rota_as_before(
     # A ladder set and cleared again (no steps) is no ladder either.
     execute(db, set_ladder(ward_id=WARD, steps=[], phone=None, by=PHYSICIAN, origin=None))
     assert [e.level for e in tick_at(escalator, clock, T0 + 10 * MIN)] == [2]
+
+
+def test_hemma_ward_ladder_show_and_set(db: psycopg.Connection, database_url: str) -> None:
+    from tests.support.entry_points import hemma_cli
+
+    seed_ladder_ward(db, T0, ladder=False)
+    shown = hemma_cli(database_url, "ward", "ladder", "show", WARD)
+    assert shown.returncode == 0 and shown.stdout.startswith("no ladder: high alerts escalate to the on-call")
+    done = hemma_cli(database_url, "ward", "ladder", "set", WARD, "--step", "home_visit_partner:10",
+                     "--step", f"ward_physician={PHYSICIAN}:10", "--step", "on_call:10", "--phone",
+                     "040-33 10 00", "--by", PHYSICIAN)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == [
+        "1. home_visit_partner: 10 min", "2. ward_physician=Dr. Karin Ek: 10 min", "3. on_call: 10 min",
+    ]  # fmt: skip
+    refused = hemma_cli(
+        database_url, "ward", "ladder", "set", WARD, "--step", "dentist:10", "--by", PHYSICIAN
+    )
+    assert refused.returncode != 0 and "unknown ladder step 'dentist'" in refused.stderr
+    by_nurse = hemma_cli(database_url, "ward", "ladder", "set", WARD, "--by", NURSE)
+    assert by_nurse.returncode != 0 and "only physicians set the escalation ladder" in by_nurse.stderr
+    row = db.execute(
+        "SELECT entry_point, os_user IS NOT NULL FROM access_log WHERE action = 'set_escalation_ladder'"
+    ).fetchall()
+    assert row == [("cli", True)]

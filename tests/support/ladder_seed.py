@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from care.acting import execute
-from care.enrolment import enrol_patient, ensure_ward
+from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
 from care.escalation_ladder import StepInput, set_ladder
 from care.oncall import add_oncall_shift
 from care.staff import create_staff_user, set_staff_contact
@@ -43,6 +43,7 @@ class LadderWard:
     physician: int
     on_call: int
     grant: int
+    enrolled: EnrolledPatient
 
 
 def seed_ladder_ward(
@@ -76,7 +77,7 @@ def seed_ladder_ward(
     grant_id = add_grant(db, patient.patient_id, nurse, physician, now) if grant else 0
     if ladder:
         execute(db, set_ladder(ward_id=WARD, steps=LADDER, phone=WARD_PHONE, by=PHYSICIAN, origin=None))
-    return LadderWard(patient.patient_id, nurse, physician, on_call, grant_id)
+    return LadderWard(patient.patient_id, nurse, physician, on_call, grant_id, patient)
 
 
 def add_grant(
