@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -20,6 +21,8 @@ from alerts import store
 from alerts.lifecycle import Acknowledged, Staff
 from care.acting import execute
 from care.escalation_handoffs import take_visit
+from care.handover import handover
+from care.shifts import shift_of
 from care.escalation_ladder import (
     Due,
     Ended,
@@ -257,6 +260,15 @@ def test_unacknowledged_it_walks_nurse_physician_on_call_each_under_the_receiver
     assert _events(db, alert_id, "escalated") == []
     assert escalator.metrics["handed_off"] == 3
 
+    # The handover of the day shift says it in words, under each receiver's care provider.
+    summary = run(db, handover(WARD, shift_of(T0.date(), "dag", ZoneInfo("Europe/Stockholm")), T0 + 60 * MIN))
+    [patient] = summary.patients
+    assert [(e.at, e.text, e.by) for e in patient.events if "överlämnat" in e.text] == [
+        (T0 + 5 * MIN, "Larm överlämnat till Hemsjukvården Malmö (kommun)", "Sara Lind"),
+        (T0 + 15 * MIN, "Larm överlämnat till Sjukhusvård i hemmet (region)", "Dr. Karin Ek"),
+        (T0 + 25 * MIN, "Larm överlämnat till Sjukhusvård i hemmet (region)", "Dr. Åsa Berg"),
+    ]
+
 
 def test_the_nurse_taking_the_visit_stops_the_ladder(
     db: psycopg.Connection, escalator: Escalator, clock: FakeClock, mailbox: tuple[Mailbox, int]
@@ -280,6 +292,11 @@ def test_the_nurse_taking_the_visit_stops_the_ladder(
         " WHERE action = 'partner_acknowledge_visit'"
     ).fetchall()
     assert taken_log == [("partner", MUNICIPALITY, ward.grant)]
+    summary = run(db, handover(WARD, shift_of(T0.date(), "dag", ZoneInfo("Europe/Stockholm")), T0 + 60 * MIN))
+    assert [(e.at, e.text, e.by) for e in summary.patients[0].events][-2:] == [
+        (T0 + 5 * MIN, "Larm överlämnat till Hemsjukvården Malmö (kommun)", "Sara Lind"),
+        (T0 + 9 * MIN, "Hembesök taget", "Sara Lind"),
+    ]
 
 
 def test_without_a_home_visit_grant_the_step_is_skipped_with_its_reason(

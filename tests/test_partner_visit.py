@@ -32,7 +32,12 @@ from tests.support.smtp import Mailbox
 from tests.support.ward_seed import PASSWORD, set_vital
 
 SHOTS = Path("/tmp/shots-ladder")
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
 
 
 @pytest.fixture
@@ -45,7 +50,9 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def handed(db: psycopg.Connection, database_url: str, mailbox: tuple[Mailbox, int]) -> Iterator[dict[str, Any]]:
+def handed(
+    db: psycopg.Connection, database_url: str, mailbox: tuple[Mailbox, int]
+) -> Iterator[dict[str, Any]]:
     """A dashboard, and an alert the real escalator handed to the municipal nurse; her mail's link."""
     now = datetime.now(UTC)
     ward = seed_ladder_ward(db, now)
@@ -115,7 +122,9 @@ def test_the_nurse_sees_the_alert_takes_the_visit_and_the_ladder_stops(
     assert {r[0] for r in rows} == {"partner_view_patient", "partner_acknowledge_visit"}
     assert [r[0] for r in rows].count("partner_acknowledge_visit") == 1
     assert {r[1:] for r in rows} == {("partner", ward.nurse, "malmo-stad", ward.grant)}
-    kinds = [r[0] for r in db.execute("SELECT kind FROM alert_events WHERE alert_id = %s ORDER BY id", (alert_id,))]
+    kinds = [
+        r[0] for r in db.execute("SELECT kind FROM alert_events WHERE alert_id = %s ORDER BY id", (alert_id,))
+    ]
     assert kinds == ["handed_off", "notified", "handoff_taken"]
     # The ladder stops: at the physician's and the on-call's times nothing more is sent.
     escalator, now = handed["escalator"], handed["now"]
@@ -124,7 +133,9 @@ def test_the_nurse_sees_the_alert_takes_the_visit_and_the_ladder_stops(
     assert len(mailbox[0].envelopes) == 1
 
 
-def test_the_ladder_settings_are_the_physicians_to_change(db: psycopg.Connection, handed: dict[str, Any]) -> None:
+def test_the_ladder_settings_are_the_physicians_to_change(
+    db: psycopg.Connection, handed: dict[str, Any]
+) -> None:
     base_url, page = handed["base_url"], f"/wards/{WARD}/eskalering"
     with logged_in(base_url, "nina.sjuk", PASSWORD) as nurse:
         html = nurse.get(page).text
@@ -151,6 +162,10 @@ def test_the_ladder_settings_are_the_physicians_to_change(db: psycopg.Connection
         cleared = physician.post(page, data={"csrf": token})
         assert cleared.status_code == 303
         assert "Ingen trappa. Larmen eskaleras till jouren" in physician.get(page).text
+        # The record's alert history says who the alert was handed to.
+        record = physician.get(f"/patients/{handed['ward'].patient_id}").text
+        assert "Eskaleringstrappa" in record
+        assert "Överlämnat till Hemsjukvården Malmö (kommun): Sara Lind (hembesök, steg 1)" in record
     log = db.execute("SELECT count(*) FROM access_log WHERE action = 'set_escalation_ladder'").fetchone()
     assert log == (2,)
 
