@@ -21,8 +21,6 @@ from alerts import store
 from alerts.lifecycle import Acknowledged, Staff
 from care.acting import execute
 from care.escalation_handoffs import take_visit
-from care.handover import handover
-from care.shifts import shift_of
 from care.escalation_ladder import (
     Due,
     Ended,
@@ -37,7 +35,9 @@ from care.escalation_ladder import (
     parse_step,
     set_ladder,
 )
+from care.handover import handover
 from care.refusals import RefusalCode, Refused
+from care.shifts import shift_of
 from devservices.services import free_port
 from paging.escalator import Escalation, Escalator
 from paging.notify import Dispatcher, EmailChannel, RetryPolicy
@@ -49,7 +49,6 @@ from tests.support.ladder_seed import (
     NURSE,
     PHYSICIAN,
     WARD,
-    LadderWard,
     seed_ladder_ward,
 )
 from tests.support.smtp import Mailbox

@@ -1,4 +1,4 @@
-"""The escalation ladder's screens (issue 12): the municipal nurse's visit page and the ward's ladder settings.
+"""The escalation ladder's screens (issue 12): the municipal nurse's visit page, the ward's ladder settings.
 
 A real dashboard, a real escalator tick and a real SMTP server: the nurse follows the link in her mail,
 sees the alert and the values, and taps "Jag åker på hembesök"; the ladder stops. Who may not see the
@@ -9,6 +9,7 @@ phone) with an axe audit of each.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,10 @@ import httpx
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from psycopg.conninfo import make_conninfo
 
+from care.acting import execute
+from care.escalation_ladder import set_ladder
 from care.staff import create_staff_user
 from core.settings import Settings
 from devservices.services import free_port
@@ -27,7 +31,7 @@ from paging.notify import Dispatcher, EmailChannel, RetryPolicy, SystemClock
 from tests.support.axe import assert_no_serious, overflows_sideways
 from tests.support.dashboard_server import csrf_token, logged_in, running_dashboard
 from tests.support.escalation import high_alert
-from tests.support.ladder_seed import NURSE, PHYSICIAN, WARD, WARD_PHONE, add_grant, seed_ladder_ward
+from tests.support.ladder_seed import LADDER, NURSE, PHYSICIAN, WARD, WARD_PHONE, add_grant, seed_ladder_ward
 from tests.support.smtp import Mailbox
 from tests.support.ward_seed import PASSWORD, set_vital
 
@@ -40,48 +44,64 @@ PHONE = {
 }
 
 
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
+@pytest.fixture(scope="module")
+def shared(postgres_admin_url: str, template_database: str) -> Iterator[dict[str, Any]]:
+    """One database, seeded once, one dashboard, one SMTP server and one escalator for the module."""
+    name = f"hemma_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    database_url = make_conninfo(postgres_admin_url, dbname=name)
     box, port = Mailbox(), free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
-    yield box, port
-    controller.stop()
+    try:
+        with psycopg.connect(database_url, autocommit=True) as db:
+            now = datetime.now(UTC)
+            ward = seed_ladder_ward(db, now)
+            set_vital(db, ward.enrolled, "spo2", 88, "%", 3)
+            set_vital(db, ward.enrolled, "pulse_rate", 112, "/min", 3)
+            # A second partner of the municipality, with a grant to read only; and a ward nurse.
+            reader = create_staff_user(db, username="per.kommun", display_name="Per Holm", role="partner",
+                                       password=PASSWORD, ward_ids=[])  # fmt: skip
+            add_grant(db, ward.patient_id, reader, ward.physician, now, purpose="read")
+            create_staff_user(db, username="nina.sjuk", display_name="Nina Sjö", role="nurse",
+                              password=PASSWORD, ward_ids=[WARD])  # fmt: skip
+            with running_dashboard(Settings(database_url=database_url)) as base_url:
+                channel = EmailChannel("127.0.0.1", port, sender="hemma@region.example", security="none")
+                dispatcher = Dispatcher([channel], clock=SystemClock(), policy=RetryPolicy(max_attempts=1))
+                with Escalator(lambda: psycopg.connect(database_url, autocommit=True), dispatcher,
+                               dashboard_url=base_url) as escalator:  # fmt: skip
+                    yield {
+                        "db": db,
+                        "base_url": base_url,
+                        "ward": ward,
+                        "escalator": escalator,
+                        "mailbox": box,
+                    }
+    finally:
+        controller.stop()
+        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def handed(
-    db: psycopg.Connection, database_url: str, mailbox: tuple[Mailbox, int]
-) -> Iterator[dict[str, Any]]:
-    """A dashboard, and an alert the real escalator handed to the municipal nurse; her mail's link."""
+def handed(shared: dict[str, Any]) -> dict[str, Any]:
+    """A new alert the real escalator handed to the municipal nurse (the module's others resolved); her
+    mail's link."""
+    db, ward, box = shared["db"], shared["ward"], shared["mailbox"]
     now = datetime.now(UTC)
-    ward = seed_ladder_ward(db, now)
-    set_vital(db, ward.enrolled, "spo2", 88, "%", 3)
-    set_vital(db, ward.enrolled, "pulse_rate", 112, "/min", 3)
-    # A second partner of the municipality, with a grant to read only; and a ward nurse.
-    reader = create_staff_user(db, username="per.kommun", display_name="Per Holm", role="partner",
-                               password=PASSWORD, ward_ids=[])  # fmt: skip
-    add_grant(db, ward.patient_id, reader, ward.physician, now, purpose="read")
-    create_staff_user(db, username="nina.sjuk", display_name="Nina Sjö", role="nurse", password=PASSWORD,
-                      ward_ids=[WARD])  # fmt: skip
+    db.execute("UPDATE alerts SET state = 'resolved', resolved_at = now() WHERE state <> 'resolved'")
+    box.envelopes.clear()
     alert_id = high_alert(db, ward.patient_id, WARD, opened_at=now - timedelta(minutes=6))
-    with running_dashboard(Settings(database_url=database_url)) as base_url:
-        channel = EmailChannel("127.0.0.1", mailbox[1], sender="hemma@region.example", security="none")
-        dispatcher = Dispatcher([channel], clock=SystemClock(), policy=RetryPolicy(max_attempts=1))
-        with Escalator(lambda: psycopg.connect(database_url, autocommit=True), dispatcher,
-                       dashboard_url=base_url) as escalator:  # fmt: skip
-            assert [(e.level, e.staff_user_id) for e in escalator.tick(now)] == [(1, ward.nurse)]
-            [mail] = mailbox[0].messages()
-            link = re.search(r"https?://\S+/partner/besok/\d+", mail.get_content())
-            assert link is not None
-            yield {"base_url": base_url, "link": link.group(0), "alert_id": alert_id, "ward": ward,
-                   "escalator": escalator, "now": now}  # fmt: skip
+    assert [(e.level, e.staff_user_id) for e in shared["escalator"].tick(now)] == [(1, ward.nurse)]
+    [mail] = box.messages()
+    link = re.search(r"https?://\S+/partner/besok/\d+", mail.get_content())
+    assert link is not None
+    return {**shared, "link": link.group(0), "alert_id": alert_id, "now": now}
 
 
-def test_the_nurse_sees_the_alert_takes_the_visit_and_the_ladder_stops(
-    db: psycopg.Connection, handed: dict[str, Any], mailbox: tuple[Mailbox, int]
-) -> None:
-    alert_id, ward, base_url = handed["alert_id"], handed["ward"], handed["base_url"]
+def test_the_nurse_sees_the_alert_takes_the_visit_and_the_ladder_stops(handed: dict[str, Any]) -> None:
+    alert_id, ward, base_url, db = handed["alert_id"], handed["ward"], handed["base_url"], handed["db"]
     path = f"/partner/besok/{alert_id}"
     assert handed["link"] == base_url + path
     with httpx.Client(base_url=base_url) as stranger:
@@ -130,13 +150,11 @@ def test_the_nurse_sees_the_alert_takes_the_visit_and_the_ladder_stops(
     escalator, now = handed["escalator"], handed["now"]
     assert escalator.tick(now + timedelta(minutes=11)) == []
     assert escalator.tick(now + timedelta(minutes=30)) == []
-    assert len(mailbox[0].envelopes) == 1
+    assert len(handed["mailbox"].envelopes) == 1
 
 
-def test_the_ladder_settings_are_the_physicians_to_change(
-    db: psycopg.Connection, handed: dict[str, Any]
-) -> None:
-    base_url, page = handed["base_url"], f"/wards/{WARD}/eskalering"
+def test_the_ladder_settings_are_the_physicians_to_change(handed: dict[str, Any]) -> None:
+    base_url, page, db = handed["base_url"], f"/wards/{WARD}/eskalering", handed["db"]
     with logged_in(base_url, "nina.sjuk", PASSWORD) as nurse:
         html = nurse.get(page).text
         assert "Hembesök av kommunens sjuksköterska" in html and "Läkare: Dr. Karin Ek" in html
@@ -168,6 +186,8 @@ def test_the_ladder_settings_are_the_physicians_to_change(
         assert "Överlämnat till Hemsjukvården Malmö (kommun): Sara Lind (hembesök, steg 1)" in record
     log = db.execute("SELECT count(*) FROM access_log WHERE action = 'set_escalation_ladder'").fetchone()
     assert log == (2,)
+    # The module's ladder again, for the tests after this one.
+    execute(db, set_ladder(ward_id=WARD, steps=LADDER, phone=WARD_PHONE, by=PHYSICIAN, origin=None))
 
 
 def test_screens_at_phone_size_and_on_the_settings_page(  # type: ignore[no-untyped-def]

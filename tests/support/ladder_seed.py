@@ -54,7 +54,8 @@ def seed_ladder_ward(
     patient = enrol_patient(db, ward_id=WARD, display_name="Oskar Nilsson", gateway_id="gw-oskar",
                             birth_year=1944, care_reason="Hjärtsvikt")  # fmt: skip
     # In care since the day before `now` (a test's explicit clock may lie in the past).
-    db.execute("UPDATE patients SET enrolled_at = %s WHERE id = %s", (now - timedelta(days=1), patient.patient_id))
+    since = now - timedelta(days=1)
+    db.execute("UPDATE patients SET enrolled_at = %s WHERE id = %s", (since, patient.patient_id))
     db.execute(
         "INSERT INTO care_providers (id, name, kind) VALUES (%s, 'Malmö stad', 'municipality')"
         " ON CONFLICT DO NOTHING",
