@@ -20,6 +20,12 @@ no channel could carry at all (`notification_failing:not_sent`), into a technica
 for the patient whose alert was not passed on, through alerts.store like any rule's request; the
 next delivery on that channel clears them.
 
+A ward with an escalation ladder (issue 12, care.escalation_ladder) walks it instead of the on-call
+chain: paging.ladder claims the due step in the same locked transaction (hand-off rows, 'handed_off'
+or 'handoff_skipped' events, access-log rows under each receiver's care provider), and every receiver
+is notified and recorded here as the on-call physician is. Each tick first settles the hand-offs of
+alerts the ward has acknowledged or resolved since.
+
 Time comes in as `tick(now)`; only `run` reads the wall clock.
 """
 

@@ -180,6 +180,9 @@ def test_the_ladder_settings_are_the_physicians_to_change(handed: dict[str, Any]
         cleared = physician.post(page, data={"csrf": token})
         assert cleared.status_code == 303
         assert "Ingen trappa. Larmen eskaleras till jouren" in physician.get(page).text
+        # The physician's phone view of the alert says how far along the ladder it is.
+        phone = physician.get(f"/alerts/{handed['alert_id']}").text
+        assert "Överlämnat till Hemsjukvården Malmö (kommun): Sara Lind (hembesök, steg 1)</dd>" in phone
         # The record's alert history says who the alert was handed to.
         record = physician.get(f"/patients/{handed['ward'].patient_id}").text
         assert "Eskaleringstrappa" in record
