@@ -60,6 +60,11 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     NOTIFIED = "notified"
     NOTIFICATION_FAILED = "notification_failed"
+    # The ward's escalation ladder (issue 12, migration 0021): handed to a receiver of another care
+    # provider or the ward's physicians, a step with nobody to receive it, the receiver taking it.
+    HANDED_OFF = "handed_off"
+    HANDOFF_SKIPPED = "handoff_skipped"
+    HANDOFF_TAKEN = "handoff_taken"
 
 
 class RefusalCode(StrEnum):
@@ -224,9 +229,35 @@ class NotificationFailed:
     detail: Mapping[str, object]
 
 
+@dataclass(frozen=True, slots=True)
+class HandedOff:
+    """The escalation ladder handed the alert to one receiver (care.escalation_ladder decides when)."""
+
+    note: str
+    detail: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffSkipped:
+    """A step of the ladder had nobody to receive the alert; `note` says why."""
+
+    note: str
+    detail: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffTaken:
+    """The receiver of a hand-off took it ("Jag åker på hembesök"): the ladder stops. The alert's state
+    does not change: the ward still sees it open until someone there acknowledges it."""
+
+    by: Staff
+    note: str
+    detail: Mapping[str, object]
+
+
 LifecycleEvent = (
     Requested | Cleared | HoldElapsed | SnoozeExpired | Acknowledged | Snoozed | StaffResolved | Escalated
-    | Notified | NotificationFailed
+    | Notified | NotificationFailed | HandedOff | HandoffSkipped | HandoffTaken
 )  # fmt: skip
 
 
@@ -307,6 +338,17 @@ def transition(alert: Alert | None, event: LifecycleEvent, now: datetime) -> Tra
                                                      detail),))  # fmt: skip
         case NotificationFailed(at, note, detail):
             record = Record(EventKind.NOTIFICATION_FAILED, ENGINE, alert.priority, note, at, detail)
+            return Transition(alert, records=(record,))
+        case HandedOff(note, detail) | HandoffSkipped(note, detail):
+            # Like an escalation: only an open high alert goes along the ladder.
+            if alert.state is not AlertState.OPEN or alert.priority is not Priority.HIGH:
+                return _refuse(alert, RefusalCode.NOT_ESCALATABLE)
+            kind = EventKind.HANDED_OFF if isinstance(event, HandedOff) else EventKind.HANDOFF_SKIPPED
+            return Transition(alert, records=(Record(kind, ENGINE, alert.priority, note, now, detail),))
+        case HandoffTaken(by, note, detail):
+            if alert.state not in _STAFF_ACTIONABLE:
+                return _refuse(alert, RefusalCode.NOT_ACTIONABLE)
+            record = Record(EventKind.HANDOFF_TAKEN, by.actor, alert.priority, note, now, detail)
             return Transition(alert, records=(record,))
     raise TypeError(f"not a lifecycle event: {type(event).__name__}")
 

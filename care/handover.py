@@ -27,6 +27,7 @@ from alerts.model import Priority
 from alerts.texts_sv import PRIORITY_SV
 from care.care_levels import CareLevel, LevelMeaning, meaning
 from care.enrolment import OUTCOMES_SV
+from care.escalation_handoffs import PROVIDER_KINDS_SV, SKIP_REASONS_SV
 from care.questionnaires import catalogue
 from care.refusals import RefusalCode, Refused
 from care.shifts import Shift
@@ -132,6 +133,20 @@ def _answer(r: Any, titles: dict[str, str]) -> HandoverEvent:
     return HandoverEvent(at, f"Svar på {title}: inga avvikelser")
 
 
+def _handoff(kind: str, r: Any) -> HandoverEvent:
+    """A step of the escalation ladder in words: handed to whom under which care provider, or skipped."""
+    if kind == "handoffs_taken":
+        what = "Hembesök taget" if r[2] == "home_visit_partner" else "Överlämnat larm taget"
+        return HandoverEvent(r[1], what, r[3])
+    _pid, at, position, skipped, name, unit, provider_kind = r
+    if skipped:
+        return HandoverEvent(
+            at, f"Eskaleringstrappans steg {position} hoppades över: {SKIP_REASONS_SV[skipped]}"
+        )
+    where = f"{unit} ({PROVIDER_KINDS_SV.get(provider_kind, provider_kind)})"
+    return HandoverEvent(at, f"Larm överlämnat till {where}", name)
+
+
 _PATIENTS = (
     "SELECT p.id, p.display_name, p.discharged_at IS NOT NULL, clv.level,"
     " (SELECT count(*) FROM alerts a WHERE a.patient_id = p.id AND a.state = 'open' AND a.priority = 'high'),"
@@ -175,6 +190,15 @@ _EVENTS = {
     " FROM contact_requests c JOIN patients p ON p.id = c.patient_id"
     " LEFT JOIN staff_users t ON t.id = c.taken_by LEFT JOIN staff_users x ON x.id = c.closed_by"
     " WHERE p.ward_id = %(w)s AND c.received_at >= %(since)s AND c.received_at < %(until)s",
+    # The escalation ladder (issue 12): each hand-off or skipped step, and each hand-off taken.
+    "handoffs": "SELECT a.patient_id, h.handed_at, h.position, h.skipped_reason, s.display_name, u.name,"
+    " c.kind FROM escalation_handoffs h JOIN alerts a ON a.id = h.alert_id"
+    " LEFT JOIN staff_users s ON s.id = h.staff_user_id"
+    " LEFT JOIN care_units u ON u.id = s.care_unit_id LEFT JOIN care_providers c ON c.id = h.care_provider_id"
+    " WHERE a.ward_id = %(w)s AND h.handed_at >= %(since)s AND h.handed_at < %(until)s",
+    "handoffs_taken": "SELECT a.patient_id, h.taken_at, h.target, t.display_name FROM escalation_handoffs h"
+    " JOIN alerts a ON a.id = h.alert_id JOIN staff_users t ON t.id = h.taken_by"
+    " WHERE a.ward_id = %(w)s AND h.taken_at >= %(since)s AND h.taken_at < %(until)s",
     "episodes": "SELECT p.id, p.enrolled_at, 'in', NULL FROM patients p WHERE p.ward_id = %(w)s"
     "  AND p.enrolled_at >= %(since)s AND p.enrolled_at < %(until)s"
     " UNION ALL SELECT p.id, p.discharged_at, 'out', p.discharge_outcome FROM patients p"
@@ -200,6 +224,8 @@ def _event(kind: str, r: Any, titles: dict[str, str]) -> HandoverEvent:
         return _answer(r, titles)
     if kind == "contacts":
         return _contact(r)
+    if kind in ("handoffs", "handoffs_taken"):
+        return _handoff(kind, r)
     if r[2] == "in":
         return HandoverEvent(r[1], "Inskriven")
     return HandoverEvent(r[1], f"Utskriven: {OUTCOMES_SV.get(r[3], '–') if r[3] else '–'}")

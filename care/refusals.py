@@ -52,6 +52,13 @@ class RefusalCode(StrEnum):
     INCLUSION_CHANGED = "inclusion_changed"
     INCLUSION_NOT_CONFIRMED = "inclusion_not_confirmed"
     INCLUSION_OVERRIDE_REASON = "inclusion_override_reason"
+    # The ward's escalation ladder (care.escalation_ladder): params maximum, max_minutes; target;
+    # physician; and the hand-off a receiver takes (one answer for "none to you" and "no grant").
+    LADDER_STEPS = "ladder_steps"
+    LADDER_TARGET = "ladder_target"
+    LADDER_PHYSICIAN = "ladder_physician"
+    LADDER_PHONE = "ladder_phone"
+    NO_HANDOFF = "no_handoff"
     # Discharge (care.enrolment.discharge): params outcome, known; maximum.
     DISCHARGE_OUTCOME = "discharge_outcome"
     DISCHARGE_NOTE_TOO_LONG = "discharge_note_too_long"

@@ -69,6 +69,18 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             "admitting over unconfirmed criteria needs a reason"
             f" ({p['minimum']} to {p['maximum']} characters)"
         ),
+        C.LADDER_STEPS: lambda p: (
+            f"an escalation ladder has 1 to {p['maximum']} steps, each of 1 to {p['max_minutes']} minutes"
+        ),
+        C.LADDER_TARGET: lambda p: (
+            f"unknown ladder step {p['target']!r}: home_visit_partner, ward_physician[=USERNAME] or on_call"
+        ),
+        C.LADDER_PHYSICIAN: lambda p: f"{p['physician']} is not an enabled physician of ward {p['ward_id']}",
+        C.LADDER_PHONE: lambda p: "the ward's phone: digits, spaces and dashes, e.g. 040-33 10 00",
+        C.NO_HANDOFF: lambda p: (
+            f"alert {p['alert_id']} was not handed to staff {p['staff_user_id']},"
+            " or no grant in force allows it"
+        ),
         C.PERSONAL_NUMBER_ENROLLED: lambda p: (
             f"the personal number is already that of patient {p['patient_id']}, who is enrolled"
         ),

@@ -126,6 +126,13 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
             f"Skriv varför patienten skrivs in fast alla kriterier inte är bekräftade"
             f" ({p['minimum']}–{p['maximum']} tecken)"
         ),
+        C.LADDER_STEPS: lambda p: (
+            f"Eskaleringstrappan har 1–{p['maximum']} steg, vart och ett 1–{p['max_minutes']} minuter"
+        ),
+        C.LADDER_TARGET: lambda p: "Välj vem steget går till: hembesök, avdelningens läkare eller jouren",
+        C.LADDER_PHYSICIAN: lambda p: "Välj en läkare på avdelningen, eller avdelningens alla läkare",
+        C.LADDER_PHONE: lambda p: "Telefonnumret skrivs med siffror, t.ex. 040-33 10 00",
+        C.NO_HANDOFF: lambda p: "Larmet finns inte",
         C.PERSONAL_NUMBER_ENROLLED: lambda p: "Personnumret tillhör redan en inskriven patient",
         C.PERSONAL_NUMBER_DISCHARGED: lambda p: (
             "Personnumret tillhör en utskriven patient; att skriva in igen stöds inte än"

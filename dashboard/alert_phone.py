@@ -144,7 +144,9 @@ async def fetch_trends(
 
 async def _escalation(conn: psycopg.AsyncConnection[Any], alert_id: int) -> tuple[str | None, int | None]:
     cur = await conn.execute(
-        "SELECT note, (detail->>'level')::int FROM alert_events WHERE alert_id = %s AND kind = 'escalated'"
+        # The on-call chain's steps, or the ward's escalation ladder's hand-offs (issue 12).
+        "SELECT note, (detail->>'level')::int FROM alert_events WHERE alert_id = %s"
+        " AND kind IN ('escalated', 'handed_off')"
         " ORDER BY at DESC, id DESC LIMIT 1",
         (alert_id,),
     )

@@ -41,6 +41,7 @@ from dashboard import (
     handover,
     kits,
     pages,
+    partner_visit,
     patient_contact,
     patient_enrol,
     patient_questionnaires,
@@ -50,6 +51,7 @@ from dashboard import (
     record_discharge,
     record_limit_replay,
     vendor_assets,
+    ward_ladder,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
 from dashboard.errors import ActionError, BodyTooLarge, InvalidInput
@@ -128,6 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(stay_summary.router)
     app.include_router(partner_summary.router)
+    app.include_router(ward_ladder.router)  # /wards/{id}/eskalering: the escalation ladder (issue 12)
+    app.include_router(partner_visit.router)  # /partner/besok/{id}: the ladder's home visit (issue 12)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

@@ -41,6 +41,10 @@ ALERT_EVENT_LABELS = {
     "withdrawn": "Återkallat",
     "notified": "Aviserat",
     "notification_failed": "Avisering misslyckades",
+    # The ward's escalation ladder (issue 12); the note names the receiver and their care provider.
+    "handed_off": "Eskaleringstrappa",
+    "handoff_skipped": "Eskaleringstrappa",
+    "handoff_taken": "Eskaleringstrappa",
 }
 
 

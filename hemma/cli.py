@@ -21,6 +21,7 @@ from hemma import (
     cli_care_levels,
     cli_handover,
     cli_kits,
+    cli_ladder,
     cli_limits,
     cli_patient_app,
     cli_questionnaires,
@@ -157,6 +158,7 @@ def _add_patient_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     w.set_defaults(func=cli_care.ward_add)
     cli_admission.add_ward_commands(wsub)
     cli_handover.add_commands(wsub)
+    cli_ladder.add_ward_commands(wsub)  # the escalation ladder (issue 12)
 
     p = sub.add_parser("patient", help="manage patients")
     psub = p.add_subparsers(dest="action", required=True)

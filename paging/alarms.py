@@ -41,6 +41,7 @@ class _Unpaged:
     ward_id: str
     level: int
     at: datetime
+    whom: str  # who was not paged, in the ward's words ("jourläkaren")
 
 
 class PagingAlarms:
@@ -74,13 +75,16 @@ class PagingAlarms:
         outcome: DispatchOutcome | None,
         failure: str | None,
         now: datetime,
+        *,
+        whom: str | None = None,
     ) -> list[store.AlertChange]:
         """Requests and clears for one dispatch, applied in the caller's transaction, which announces
-        them (with the delivery they are about)."""
+        them (with the delivery they are about). `whom`: who was to be paged, when not the on-call
+        level's physician (the escalation ladder's receivers: "kommunens sjuksköterska")."""
         requests: list[AlertRequest] = []
         clears: list[AlertClear] = []
         ward_of = {alert.patient_id: alert.ward_id}
-        whom = _LEVEL_DEFINITE_SV.get(level, "jourläkaren")
+        whom = whom or _LEVEL_DEFINITE_SV.get(level, "jourläkaren")
         if outcome is None:
             why = NO_CHANNEL if failure and failure.startswith(NoRoute.__name__) else "avvisades"
             message = f"Larm kunde inte skickas till {whom}: {why}"
@@ -92,14 +96,14 @@ class PagingAlarms:
         alarmed = {a.channel for a in outcome.alarms}
         for channel in outcome.failed:
             at = max(a.finished_at for a in outcome.attempts if a.channel == channel)
-            waiting.setdefault(channel, {})[alert.patient_id] = _Unpaged(alert.ward_id, level, at)
+            waiting.setdefault(channel, {})[alert.patient_id] = _Unpaged(alert.ward_id, level, at, whom)
             if channel in alarmed or channel in failing or _alarm_live(conn, _rule(channel)):
                 failing.add(channel)
                 failures = float(self._dispatcher.consecutive_failures(channel))
                 label = CHANNEL_LABELS_SV.get(channel, channel)
                 for patient_id, u in waiting.pop(channel).items():
                     ward_of[patient_id] = u.ward_id
-                    whom_then = _LEVEL_DEFINITE_SV.get(u.level, "jourläkaren")
+                    whom_then = u.whom
                     message = f"Larm kunde inte skickas via {label} till {whom_then}"
                     requests.append(_paging_request(patient_id, _rule(channel), message, failures, u.at))
         for channel in outcome.delivered:

@@ -20,11 +20,19 @@ no channel could carry at all (`notification_failing:not_sent`), into a technica
 for the patient whose alert was not passed on, through alerts.store like any rule's request; the
 next delivery on that channel clears them.
 
+A ward with an escalation ladder (issue 12, care.escalation_ladder) walks it instead of the on-call
+chain: paging.ladder claims the due step in the same locked transaction (hand-off rows, 'handed_off'
+or 'handoff_skipped' events, access-log rows under each receiver's care provider), and every receiver
+is notified and recorded here as the on-call physician is. Each tick first settles the hand-offs of
+alerts the ward has acknowledged or resolved since.
+
 Time comes in as `tick(now)`; only `run` reads the wall clock.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import signal
 import threading
@@ -49,11 +57,14 @@ from alerts.lifecycle import (
 from alerts.model import Priority
 from care import permissions
 from care.care_levels import escalate_after
+from care.escalation_handoffs import close_settled
+from care.escalation_ladder import ladder as ward_ladder
 from care.permissions import Action
 from core.contract import AlertMessage
 from core.redact import summary
 from paging.alarms import NO_CHANNEL, PagingAlarms
 from paging.escalation import LEVEL_NAMES_SV, EscalationDue, due_escalation, levels_to_try
+from paging.ladder import LadderWalk, Page
 from paging.notify import (
     Channel,
     Dispatcher,
@@ -101,8 +112,9 @@ class Escalation:
 @dataclass(frozen=True, slots=True)
 class _Claim:
     alert: AlertMessage
-    due: EscalationDue
-    on_call: OnCall | None
+    level: int  # the level (or ladder step) claimed
+    pages: tuple[Page, ...]  # empty: nobody to page (recorded and announced in the claim)
+    changes: tuple[store.AlertChange, ...] = ()  # claim events still to announce with the delivery
 
 
 # With the ward's escalation time, the patient's care level in force (the newest care_levels row): the
@@ -154,6 +166,7 @@ class Escalator:
         self._conn: psycopg.Connection | None = None
         self.metrics: Counter[str] = Counter()
         self._paging_alarms = PagingAlarms(dispatcher)
+        self._ladder = LadderWalk(dashboard_url, self.metrics)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -180,9 +193,12 @@ class Escalator:
                 )
             ]
             done: list[Escalation] = []
+            with conn.transaction():
+                # Hand-offs of alerts acknowledged or resolved since the last tick are settled.
+                steps.run(conn, close_settled(now))
             for alert_id in ids:
                 try:
-                    escalation = self._escalate(conn, alert_id, now)
+                    escalations = self._escalate(conn, alert_id, now)
                 except psycopg.OperationalError:
                     raise
                 except Exception as exc:
@@ -191,8 +207,7 @@ class Escalator:
                     log.error("alert %s: escalation failed: %s", alert_id, summary(exc))
                     self.metrics["alert_errors"] += 1
                     continue
-                if escalation is not None:
-                    done.append(escalation)
+                done.extend(escalations)
             return done
         except psycopg.OperationalError:
             self.close()  # reconnect on the next tick
@@ -203,28 +218,28 @@ class Escalator:
             self._conn = self._connect()
         return self._conn
 
-    def _escalate(self, conn: psycopg.Connection, alert_id: int, now: datetime) -> Escalation | None:
+    def _escalate(self, conn: psycopg.Connection, alert_id: int, now: datetime) -> list[Escalation]:
         with conn.transaction():
             claim = self._claim(conn, alert_id, now)
             if claim is None:
-                return None
-            if claim.on_call is None:
-                return Escalation(alert_id, claim.alert.ward_id, claim.due.level, None, False, 0)
-        outcome, failure = self._dispatch(claim, now)
-        assert claim.on_call is not None
-        with conn.transaction():
-            changes = self._record_delivery(conn, claim, outcome, failure, now)
-            changes += self._raise_paging_alarms(conn, claim, outcome, failure, now)
-            # One announcement for the delivery and the alarms it raised: the dashboards re-read once.
-            steps.run(conn, store.announce_changes(changes))
-        return Escalation(
-            alert_id,
-            claim.alert.ward_id,
-            claim.on_call.level,
-            claim.on_call.staff_user_id,
-            bool(outcome and outcome.ok),
-            len(outcome.attempts) if outcome else 0,
-        )
+                return []
+            if not claim.pages:
+                return [Escalation(alert_id, claim.alert.ward_id, claim.level, None, False, 0)]
+        done = []
+        claimed = list(claim.changes)
+        for page in claim.pages:
+            outcome, failure = self._dispatch(claim.alert, page, now)
+            with conn.transaction():
+                changes = claimed + self._record_delivery(conn, claim.alert, page, outcome, failure, now)
+                changes += self._raise_paging_alarms(conn, claim.alert, page, outcome, failure, now)
+                # One announcement for the delivery and the alarms it raised: the dashboards re-read once.
+                steps.run(conn, store.announce_changes(changes))
+            claimed = []
+            done.append(Escalation(
+                alert_id, claim.alert.ward_id, page.level, page.staff_user_id, bool(outcome and outcome.ok),
+                len(outcome.attempts) if outcome else 0,
+            ))  # fmt: skip
+        return done
 
     def _claim(self, conn: psycopg.Connection, alert_id: int, now: datetime) -> _Claim | None:
         """Lock the alert, decide, and write the 'escalated' event. None: not due, or not ours to take."""
@@ -236,6 +251,17 @@ class Escalator:
         became_high = (alert_id, EventKind.REPRIORITISED.value, Priority.HIGH.label)
         reprioritised = conn.execute(_SINCE, became_high).fetchone()
         since = max(opened_at, reprioritised[0]) if reprioritised and reprioritised[0] else opened_at
+        alert = AlertMessage(
+            v=1, alert_id=alert_id, ward_id=ward_id, patient_id=patient_id, rule=rule,
+            priority=priority, state=state, message=message, at=opened_at,
+        )  # fmt: skip
+        ladder = steps.run(conn, ward_ladder(ward_id))
+        if ladder is not None and ladder.steps:
+            # The ward's ladder takes the place of the on-call chain (paging.ladder).
+            first_after = escalate_after(care_level, ward_minutes)
+            rota = functools.partial(self._on_call, conn, ward_id)
+            walked = self._ladder.claim(conn, alert, ladder, since, first_after, rota, now)
+            return None if walked is None else _Claim(alert, *walked)
         level, last_at = conn.execute(_LEVEL, (alert_id, EventKind.ESCALATED.value, since)).fetchone()  # type: ignore[misc]
         due = due_escalation(
             opened_at=since,
@@ -246,10 +272,6 @@ class Escalator:
         )
         if due is None:
             return None
-        alert = AlertMessage(
-            v=1, alert_id=alert_id, ward_id=ward_id, patient_id=patient_id, rule=rule,
-            priority=priority, state=state, message=message, at=opened_at,
-        )  # fmt: skip
         on_call = self._on_call(conn, ward_id, due, now)
         if on_call is None:
             log.warning(
@@ -260,7 +282,7 @@ class Escalator:
             nobody = Escalated(NOBODY_ON_CALL, {"level": due.level, "staff_user_id": None})
             if _recorded(conn, alert_id, nobody, now, announce=True) is None:
                 return None
-            return _Claim(alert, due, None)
+            return _Claim(alert, due.level, ())
         note = f"Eskalerat till {LEVEL_NAMES_SV[on_call.level]} {on_call.recipient.name}"
         detail: dict[str, Any] = {"level": on_call.level, "staff_user_id": on_call.staff_user_id}
         if on_call.level != due.level:
@@ -269,7 +291,7 @@ class Escalator:
             return None
         self.metrics["escalated"] += 1
         log.info("alert %s escalated to level %d (staff %s)", alert_id, on_call.level, on_call.staff_user_id)
-        return _Claim(alert, due, on_call)
+        return _Claim(alert, due.level, (Page(on_call.staff_user_id, on_call.level, on_call.recipient),))
 
     def _on_call(
         self, conn: psycopg.Connection, ward_id: str, due: EscalationDue, now: datetime
@@ -289,23 +311,26 @@ class Escalator:
             return None
         return OnCall(staff_user_id, level, recipient)
 
-    def _dispatch(self, claim: _Claim, now: datetime) -> tuple[DispatchOutcome | None, str | None]:
-        assert claim.on_call is not None
+    def _dispatch(
+        self, alert: AlertMessage, page: Page, now: datetime
+    ) -> tuple[DispatchOutcome | None, str | None]:
         try:
             notification = notification_for_alert(
-                claim.alert,
-                claim.on_call.recipient,
+                alert,
+                page.recipient,
                 dashboard_url=self._dashboard_url,
                 escalated_at=now,
-                escalation_level=claim.on_call.level,
+                escalation_level=page.level,
             )
+            if page.link is not None:
+                notification = dataclasses.replace(notification, link=page.link)
             outcome = self._dispatcher.dispatch(notification)
         except (NotifyError, ValueError) as exc:
             # NoRoute (no configured channel reaches this person) or content we may not send. With no
             # channel at all (the demo) that was said once at start; the ward's technical alarm says
             # it for each alert, so this is not an error of its own then.
             level = logging.ERROR if self._dispatcher.has_channels else logging.INFO
-            log.log(level, "alert %s: not dispatched: %s", claim.alert.alert_id, exc)
+            log.log(level, "alert %s: not dispatched: %s", alert.alert_id, exc)
             return None, f"{type(exc).__name__}: {exc}"
         for alarm in outcome.alarms:
             self.metrics[f"channel_failing:{alarm.channel}"] += 1
@@ -314,22 +339,22 @@ class Escalator:
     def _raise_paging_alarms(
         self,
         conn: psycopg.Connection,
-        claim: _Claim,
+        alert: AlertMessage,
+        page: Page,
         outcome: DispatchOutcome | None,
         failure: str | None,
         now: datetime,
     ) -> list[store.AlertChange]:
         """The ward's technical alarms about this dispatch; a bug here never loses the delivery record."""
-        assert claim.on_call is not None
         try:
             with conn.transaction():  # a savepoint inside the delivery transaction
                 changes = self._paging_alarms.after_dispatch(
-                    conn, claim.alert, claim.on_call.level, outcome, failure, now
+                    conn, alert, page.level, outcome, failure, now, whom=page.whom
                 )
         except psycopg.OperationalError:
             raise
         except Exception as exc:
-            log.error("alert %s: paging alarm not raised: %s", claim.alert.alert_id, summary(exc))
+            log.error("alert %s: paging alarm not raised: %s", alert.alert_id, summary(exc))
             self.metrics["paging_alarm_errors"] += 1
             return []
         for change in changes:
@@ -339,21 +364,20 @@ class Escalator:
     def _record_delivery(
         self,
         conn: psycopg.Connection,
-        claim: _Claim,
+        alert: AlertMessage,
+        page: Page,
         outcome: DispatchOutcome | None,
         failure: str | None,
         now: datetime,
     ) -> list[store.AlertChange]:
         """The alert_events rows of one dispatch (not yet announced: the caller does that)."""
-        alert_id = claim.alert.alert_id
+        alert_id = alert.alert_id
         if outcome is None:
-            assert claim.on_call is not None
             self.metrics["notification_failed"] += 1
-            detail = {"escalation_level": claim.on_call.level, "recipient": claim.on_call.recipient.name,
-                      "detail": failure}  # fmt: skip
+            detail = {"escalation_level": page.level, "recipient": page.recipient.name, "detail": failure}
             note = "Avisering kunde inte skickas"
             if failure and failure.startswith(NoRoute.__name__):
-                note = f"Avisering till {claim.on_call.recipient.name} kunde inte skickas: {NO_CHANNEL}"
+                note = f"Avisering till {page.recipient.name} kunde inte skickas: {NO_CHANNEL}"
             failed = _recorded(conn, alert_id, NotificationFailed(now, note, detail), now, announce=False)
             return [failed] if failed else []
         changes = []
