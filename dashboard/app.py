@@ -33,13 +33,16 @@ from core.redact import where
 from core.settings import Settings
 from dashboard import (
     account,
+    account_security,
     admin_rota,
+    admin_sessions,
     admin_staff,
     admission,
     alert_phone,
     api,
     handover,
     kits,
+    oidc_login,
     pages,
     patient_contact,
     patient_enrol,
@@ -49,6 +52,7 @@ from dashboard import (
     record_charts,
     record_discharge,
     record_limit_replay,
+    two_factor_login,
     vendor_assets,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
@@ -123,6 +127,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(record_charts.router)  # the record's charts (issue 11)
     app.include_router(vendor_assets.router)  # charting library from its installed package
     app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
+    # Issue 12, staff login: OIDC (SITHS), the TOTP step, /account, the admin's sessions and resets.
+    for login_router in (oidc_login.router, two_factor_login.router, account_security.router,
+                         admin_sessions.router):  # fmt: skip
+        app.include_router(login_router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

@@ -22,6 +22,7 @@ from hemma import (
     cli_handover,
     cli_kits,
     cli_limits,
+    cli_login,
     cli_patient_app,
     cli_questionnaires,
     cli_services,
@@ -321,6 +322,7 @@ def _add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     c.add_argument("--ntfy-topic")
     c.add_argument("--webhook-url")
     c.set_defaults(func=cli_care.staff_contact)
+    cli_login.add_commands(ssub)  # sessions, logout, totp-reset (issue 12)
 
     p = sub.add_parser("oncall", help="manage the on-call rota that alerts escalate to")
     osub = p.add_subparsers(dest="action", required=True)
