@@ -27,7 +27,7 @@ LoginMethod = Literal["password", "password_totp", "oidc"]
 METHOD_LABELS_SV: dict[str, str] = {
     "password": "Lösenord",
     "password_totp": "Lösenord och engångskod",
-    "oidc": "SITHS (e-legitimation)",
+    "oidc": "SITHS-kort (OIDC)",
 }
 
 
