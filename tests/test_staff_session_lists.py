@@ -101,7 +101,7 @@ def test_the_admin_sees_each_session_and_ends_one_at_once_websocket_included(
         assert {phone_id, pc_id} <= set(session_ids(page))
         row = page[page.index(f'data-session-id="{phone_id}"') :].split("</tr>")[0]
         assert "127.0.0.1" in row and "Lösenord" in row and "Logga ut" in row
-        assert "2 inloggade" in page
+        assert "(2 aktiva)" in page
         token = csrf_token(admin, "/admin/staff")
         ended = admin.post(f"/admin/staff/nurse.norr/sessioner/{phone_id}/logga-ut", data={"csrf": token})
         assert ended.status_code == 303

@@ -215,7 +215,7 @@ def test_an_admin_resets_two_factor_and_the_account_logs_out(site: Site, db: psy
         assert send_code(nurse, code_at(secret, 1)).status_code == 303
         with logged_in(site.url, "admin", PASSWORD) as admin:
             page = admin.get("/admin/staff").text
-            assert "Återställ tvåstegsverifiering" in page and "tvåsteg" in page
+            assert "Återställ tvåstegsverifiering" in page and "tvåstegsverifiering påslagen" in page
             token = csrf_token(admin, "/admin/staff")
             reset = admin.post("/admin/staff/nurse.norr/tvasteg/aterstall", data={"csrf": token})
             assert reset.status_code == 303
