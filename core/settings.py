@@ -171,6 +171,36 @@ class Settings(BaseSettings):
         default=None, description="HMAC secret signing webhook calls. Unset: no webhook channel."
     )
 
+    # --- staff login (issue 12; dashboard/oidc_login.py, care/two_factor.py) -------------
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer (discovery at <issuer>/.well-known/openid-configuration), e.g."
+        " Inera's IdP. Unset: no SITHS button, /login/oidc answers 404.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The client id Inera registered for Hemma.")
+    oidc_client_secret: str | None = Field(default=None, description="Its client secret.")
+    oidc_hsa_claim: str = Field(
+        default="employeeHsaId",
+        description="The ID token's claim with the staff member's HSA-id (Inera IdP: employeeHsaId, the"
+        " SAML attribute http://sambi.se/attributes/1/employeeHsaId), matched to staff_users.hsa_id.",
+    )
+    oidc_scopes: str = Field(
+        default="openid",
+        description="Scopes asked for; the HSA claim is also asked for in the claims parameter.",
+    )
+    oidc_button_label: str = Field(default="Logga in med SITHS-kort", max_length=60)
+    oidc_redirect_uri: str | None = Field(
+        default=None,
+        description="Redirect URI registered at the IdP (…/login/oidc/callback). Unset: from the request.",
+    )
+    totp_required: bool = Field(
+        default=False,
+        description="Every local (password) login needs a TOTP code; accounts without one enrol at login.",
+    )
+
+    def oidc_configured(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, value: str | None) -> str | None:

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from care.passwords import EXAMPLE_PHRASE, MAX_LENGTH, MIN_LENGTH, PasswordProblem, PasswordRejected
 from care.staff import set_staff_password
-from dashboard.auth import csrf_ok, page_staff, start_session, verify_credentials
+from dashboard.auth import csrf_ok, current_session, page_staff, start_session, verify_credentials
 from dashboard.model import StaffUser
 from dashboard.pages import locked_message, render
 
@@ -82,7 +82,7 @@ async def change_password(
         await asyncio.to_thread(_store, state.settings.require_database_url(), staff.username, new, current)
     except PasswordRejected as exc:
         return _page(request, staff, 422, error=POLICY_TEXTS[exc.problem], field="new")
-    await start_session(request, staff)
+    await start_session(request, staff, current_session(request).method)  # logged in as before
     state.metrics.password_changes += 1
     log.info("staff %s changed their password; their other sessions ended", staff.id)
     return RedirectResponse("/password?bytt=1", status_code=303)

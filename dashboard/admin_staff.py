@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import AfterValidator
 
 from care import staff as staff_commands
+from care import staff_sessions, two_factor
 from care.passwords import PasswordProblem, PasswordRejected
 from care.permissions import AdminAction, Role
 from care.refusals import RefusalCode, Refused
@@ -70,10 +71,14 @@ async def all_wards(request: Request) -> list[tuple[str, str]]:
 async def staff_page(request: Request, admin: Admin) -> Response:
     async with request.app.state.pool.connection() as conn:
         accounts = await run_async(conn, staff_commands.staff_accounts(admin.username))
+        # Issue 12: live sessions and two-factor per account (forms in dashboard.admin_sessions).
+        sessions = await run_async(conn, staff_sessions.live_sessions_by_account(by=admin.username))
+        two_factor_on = await run_async(conn, two_factor.enrolled_usernames(by=admin.username))
     wards = await all_wards(request)
     return render(
         request, "admin_staff.html", admin, accounts=accounts, wards=wards, ward_names=dict(wards),
-        roles=[(r.value, ROLE_LABELS.get(r.value, r.value)) for r in Role],
+        roles=[(r.value, ROLE_LABELS.get(r.value, r.value)) for r in Role], sessions=sessions,
+        two_factor_on=two_factor_on,
     )  # fmt: skip
 
 

@@ -33,13 +33,16 @@ from core.redact import where
 from core.settings import Settings
 from dashboard import (
     account,
+    account_security,
     admin_rota,
+    admin_sessions,
     admin_staff,
     admission,
     alert_phone,
     api,
     handover,
     kits,
+    oidc_login,
     pages,
     partner_visit,
     patient_contact,
@@ -50,6 +53,7 @@ from dashboard import (
     record_charts,
     record_discharge,
     record_limit_replay,
+    two_factor_login,
     vendor_assets,
     ward_ladder,
 )
@@ -132,6 +136,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(partner_summary.router)
     app.include_router(ward_ladder.router)  # /wards/{id}/eskalering: the escalation ladder (issue 12)
     app.include_router(partner_visit.router)  # /partner/besok/{id}: the ladder's home visit (issue 12)
+    # Issue 12, staff login: OIDC (SITHS), the TOTP step, /account, the admin's sessions and resets.
+    for login_router in (oidc_login.router, two_factor_login.router, account_security.router,
+                         admin_sessions.router):  # fmt: skip
+        app.include_router(login_router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

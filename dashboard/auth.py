@@ -21,6 +21,7 @@ from pwdlib.exceptions import PwdlibError
 from starlette.requests import HTTPConnection
 
 from care.passwords import password_hasher
+from care.staff_sessions import LoginMethod
 from dashboard.model import StaffUser
 from dashboard.queries import fetch_login
 from dashboard.sessions import ActiveSession, create_session, csrf_for, find_session, revoke_session
@@ -104,12 +105,13 @@ async def verify_credentials(request: Request, username: str, password: str) -> 
 # --- sessions ---------------------------------------------------------------------------------
 
 
-async def start_session(request: Request, staff: StaffUser) -> None:
-    """A new server-side session for this browser: a fresh id, never one it held before (fixation)."""
+async def start_session(request: Request, staff: StaffUser, method: LoginMethod = "password") -> None:
+    """A new server-side session for this browser: a fresh id, never one it held before (fixation);
+    `method` is how the person logged in (a password, a password and a TOTP code, OIDC)."""
     state = request.app.state
     client = request.client.host if request.client else None
     async with state.pool.connection() as conn:
-        secret = await create_session(conn, staff.id, state.settings.session_max_age_s, client)
+        secret = await create_session(conn, staff.id, state.settings.session_max_age_s, client, method)
     request.session.clear()
     request.session[_SID] = secret
 

@@ -30,6 +30,7 @@ from dashboard.auth import (
     verify_credentials,
 )
 from dashboard.inputs import PatientId, Text, WardId
+from dashboard.login_steps import begin_second_step, needs_second_step
 from dashboard.model import ACVPU_LABELS, StaffUser
 from dashboard.queries import (
     fetch_patient_record,
@@ -108,6 +109,8 @@ async def login(
         state.metrics.csrf_rejections += 1
         return _login_page(request, 403, next, error=_LOGIN_FORM_STALE, username=typed)
     outcome = await verify_credentials(request, username, password)
+    if outcome.staff is not None and await needs_second_step(request, outcome.staff):
+        return begin_second_step(request, outcome.staff, next)  # a TOTP code before any session
     if outcome.staff is not None:
         await start_session(request, outcome.staff)
         state.metrics.logins += 1
@@ -131,7 +134,14 @@ def locked_message(retry_after_s: float) -> str:
 
 
 def _login_page(request: Request, status: int, next: str, **context: Any) -> Response:
+    return login_page(request, status, next, **context)
+
+
+def login_page(request: Request, status: int, next: str, **context: Any) -> Response:
+    """The login form; with the OIDC button (dashboard.oidc_login) when an issuer is configured."""
     token = login_csrf_token(request)
+    settings = request.app.state.settings
+    context.setdefault("oidc_label", settings.oidc_button_label if settings.oidc_configured() else None)
     return render(request, "login.html", None, status, next=safe_next(next), login_csrf=token, **context)
 
 

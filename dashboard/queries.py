@@ -109,6 +109,14 @@ async def fetch_login(conn: psycopg.AsyncConnection, username: str) -> tuple[Sta
     return None if row is None else (staff_from_row(row), row["password_hash"], row["disabled"])
 
 
+async def fetch_login_by_hsa(conn: psycopg.AsyncConnection, hsa_id: str) -> tuple[StaffUser, bool] | None:
+    """(staff, disabled) for the account with this HSA-id (an OIDC login, dashboard.oidc_login), or None."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_STAFF_SELECT + " WHERE s.hsa_id = %s GROUP BY s.id", (hsa_id,))
+        row = await cur.fetchone()
+    return None if row is None else (staff_from_row(row), row["disabled"])
+
+
 async def fetch_wards(conn: psycopg.AsyncConnection, staff: StaffUser) -> list[Ward]:
     """The wards `staff` may see, with patient and open-alert counts (no patient data)."""
     async with conn.cursor(row_factory=dict_row) as cur:

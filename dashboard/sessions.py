@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg.rows import dict_row
 
+from care.staff_sessions import LoginMethod
 from dashboard.model import StaffUser
 from dashboard.queries import staff_from_row
 
@@ -35,14 +36,14 @@ KEEP_ENDED_DAYS = 30
 _LAST_SEEN_STEP = "1 minute"
 
 _SESSION_STAFF = (
-    "SELECT ss.id AS session_id, extract(epoch FROM ss.expires_at)::float8 AS expires_at,"
+    "SELECT ss.id AS session_id, extract(epoch FROM ss.expires_at)::float8 AS expires_at, ss.method,"
     " s.id, s.username, s.display_name, s.role, s.care_unit_id, s.hsa_id,"
     " (SELECT u.provider_id FROM care_units u WHERE u.id = s.care_unit_id) AS care_provider_id,"
     " coalesce(array_agg(a.ward_id) FILTER (WHERE a.ward_id IS NOT NULL), '{{}}') AS ward_ids"
     " FROM {sessions} ss JOIN staff_users s ON s.id = ss.staff_user_id"
     " LEFT JOIN staff_ward_access a ON a.staff_user_id = s.id"
     " WHERE {where} AND ss.revoked_at IS NULL AND ss.expires_at > now() AND NOT s.disabled"
-    " GROUP BY ss.id, ss.expires_at, s.id"
+    " GROUP BY ss.id, ss.expires_at, ss.method, s.id"
 )
 
 
@@ -53,6 +54,7 @@ class ActiveSession:
     id: int
     staff: StaffUser
     expires_at: float  # epoch seconds
+    method: LoginMethod = "password"  # how it was started (migration 0023)
 
 
 def new_session_secret() -> str:
@@ -70,9 +72,11 @@ def csrf_for(secret: str) -> str:
 
 
 async def create_session(
-    conn: psycopg.AsyncConnection, staff_id: int, max_age_s: int, client_address: str | None
-) -> str:
-    """Store a new session for `staff_id`; returns the secret id for the cookie."""
+    conn: psycopg.AsyncConnection, staff_id: int, max_age_s: int, client_address: str | None,
+    method: LoginMethod = "password",
+) -> str:  # fmt: skip
+    """Store a new session for `staff_id`, started by `method` (migration 0023); returns the secret id
+    for the cookie."""
     secret = new_session_secret()
     async with conn.transaction():
         await conn.execute(
@@ -80,9 +84,9 @@ async def create_session(
             (KEEP_ENDED_DAYS,),
         )
         await conn.execute(
-            "INSERT INTO staff_sessions (token_sha256, staff_user_id, expires_at, client_address)"
-            " VALUES (%s, %s, now() + make_interval(secs => %s), %s)",
-            (_digest(secret), staff_id, max_age_s, client_address),
+            "INSERT INTO staff_sessions (token_sha256, staff_user_id, expires_at, client_address, method)"
+            " VALUES (%s, %s, now() + make_interval(secs => %s), %s, %s)",
+            (_digest(secret), staff_id, max_age_s, client_address, method),
         )
     return secret
 
@@ -90,8 +94,8 @@ async def create_session(
 async def find_session(conn: psycopg.AsyncConnection, secret: str) -> ActiveSession | None:
     """The live session with this secret and its enabled account, or None; one statement."""
     query = (
-        "WITH live AS (SELECT id, staff_user_id, expires_at, revoked_at, last_seen_at FROM staff_sessions"
-        " WHERE token_sha256 = %s),"
+        "WITH live AS (SELECT id, staff_user_id, expires_at, revoked_at, last_seen_at, method"
+        " FROM staff_sessions WHERE token_sha256 = %s),"
         " seen AS (UPDATE staff_sessions t SET last_seen_at = now() FROM live WHERE t.id = live.id"
         f" AND live.revoked_at IS NULL AND live.last_seen_at < now() - interval '{_LAST_SEEN_STEP}') "
         + _SESSION_STAFF.format(sessions="live", where="true")
@@ -119,4 +123,4 @@ async def revoke_session(conn: psycopg.AsyncConnection, secret: str, reason: Rev
 
 
 def _active(row: dict[str, Any]) -> ActiveSession:
-    return ActiveSession(row["session_id"], staff_from_row(row), float(row["expires_at"]))
+    return ActiveSession(row["session_id"], staff_from_row(row), float(row["expires_at"]), row["method"])

@@ -23,6 +23,7 @@ from hemma import (
     cli_kits,
     cli_ladder,
     cli_limits,
+    cli_login,
     cli_patient_app,
     cli_questionnaires,
     cli_services,
@@ -325,6 +326,7 @@ def _add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     c.add_argument("--ntfy-topic")
     c.add_argument("--webhook-url")
     c.set_defaults(func=cli_care.staff_contact)
+    cli_login.add_commands(ssub)  # sessions, logout, totp-reset (issue 12)
 
     p = sub.add_parser("oncall", help="manage the on-call rota that alerts escalate to")
     osub = p.add_subparsers(dest="action", required=True)

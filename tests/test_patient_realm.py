@@ -51,6 +51,11 @@ PUBLIC = {
     ("GET", "/metrics"),
     # The charting library's file, served like /static (dashboard.vendor_assets): no patient data.
     ("GET", "/vendor/plotly-{version}.min.js"),
+    # Issue 12's ways in: OIDC (404 without an issuer configured) and the TOTP step (no session yet).
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
+    ("GET", "/login/kod"),
+    ("POST", "/login/kod"),
 }
 # The patient realm's own way in: needs a link code, not a device.
 ENROLMENT = {("GET", "/p/anslut"), ("POST", "/p/anslut")}
