@@ -26,8 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from care import access_log
-from care.permissions import Action, EquipmentAction, Holder, PartnerAction, PatientAction
+from care import access_log, permissions
+from care.permissions import (
+    Action,
+    AdminAction,
+    EquipmentAction,
+    Holder,
+    PartnerAction,
+    PatientAction,
+    Role,
+)
 from storage.steps import Sql, Steps
 
 WINDOW = timedelta(days=90)
@@ -270,3 +278,11 @@ def _entries(
     )
     runs = int(rows[0][13]) if rows else 0
     return LogExtract(entries, page, max(1, -(-runs // limit)), ward)
+
+
+def may_print(role: str, ward_ids: frozenset[str] | set[str], ward_id: str) -> bool:
+    """Who may print a patient's extract to hand out: the clinicians of the patient's ward, and the
+    region's log reviewer (AdminAction.REVIEW_ACCESS_LOG), who answers the patient's request."""
+    if permissions.may(role, AdminAction.REVIEW_ACCESS_LOG):
+        return True
+    return role in (Role.NURSE, Role.PHYSICIAN) and permissions.may_see_ward(role, ward_ids, ward_id)

@@ -40,6 +40,8 @@ from dashboard import (
     api,
     handover,
     kits,
+    log_extract_document,
+    log_review,
     pages,
     patient_contact,
     patient_enrol,
@@ -123,6 +125,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(record_charts.router)  # the record's charts (issue 11)
     app.include_router(vendor_assets.router)  # charting library from its installed package
     app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
+    app.include_router(log_review.router)  # /logg, the log reviewer's screen (issue 12)
+    app.include_router(log_extract_document.router)  # the printed log extract (issue 12)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

@@ -140,7 +140,8 @@ def test_a_superusers_change_to_a_sealed_day_is_caught(
     assert f"{DAYS[1].isoformat()}: row {target} was {tamper}" in checked.stderr, checked.stderr
     # The days before it still verify; a check from the day after it passes.
     assert db.execute(
-        "SELECT intact_through, problem_day, problem_row, problem FROM access_log_checks ORDER BY id DESC LIMIT 1"
+        "SELECT intact_through, problem_day, problem_row, problem FROM access_log_checks"
+        " ORDER BY id DESC LIMIT 1"
     ).fetchone() == (DAYS[0], DAYS[1], target, tamper)
     assert _hemma(database_url, "check", "--from", DAYS[2].isoformat()).returncode == 0
     assert _hemma(database_url, "check", "--to", DAYS[0].isoformat()).returncode == 0
