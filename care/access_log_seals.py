@@ -165,14 +165,17 @@ def _seals(conn: psycopg.Connection[Any], from_day: date | None, to_day: date | 
 def check(
     conn: psycopg.Connection[Any], *, from_day: date | None = None, to_day: date | None = None
 ) -> CheckReport:
-    """Recompute the sealed days from `from_day` (default: the first seal) to `to_day` (default: the
-    last) and compare them with their seals; the first difference stops the check. Records the
-    outcome in access_log_checks. The day before `from_day` is trusted as sealed (its hash starts the
-    chain); without `from_day` the chain starts at its genesis, and rows dated before it count too.
+    """Recompute the sealed days from `from_day` (default: the first seal, or after a purge the first
+    sealed day with rows left) to `to_day` (default: the last) and compare them with their seals; the
+    first difference stops the check. Records the outcome in access_log_checks. The day before
+    `from_day` is trusted as sealed (its hash starts the chain); from the genesis, rows dated before
+    it count too.
     """
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         _canonical_session(conn)
+        if from_day is None:
+            from_day = _after_purge(conn)
         report = _check(conn, from_day, to_day)
     row = conn.execute(
         "INSERT INTO access_log_checks (from_day, to_day, intact_through, problem_day, problem_row, problem)"
@@ -184,6 +187,19 @@ def check(
     ).fetchone()  # fmt: skip
     return CheckReport(report.from_day, report.to_day, report.days, report.intact_through, report.difference,
                        row[0] if row else None)  # fmt: skip
+
+
+def _after_purge(conn: psycopg.Connection[Any]) -> date | None:
+    """The first sealed day that still has rows, when the days sealed before it have none left: a
+    lawful purge after the retention period (deploy/postgres/purge-access-log.sql, at a UTC midnight)
+    removes whole days, and their seals stay. None when nothing was purged (check from the genesis)."""
+    row = conn.execute(
+        "SELECT (SELECT min(day) FROM access_log_seals),"
+        " (SELECT (min(at) AT TIME ZONE 'UTC')::date FROM access_log)"
+    ).fetchone()
+    if row is None or row[0] is None or row[1] is None or row[1] <= row[0]:
+        return None
+    return min(row[1], conn.execute("SELECT max(day) FROM access_log_seals").fetchone()[0])  # type: ignore[index]
 
 
 def _check(conn: psycopg.Connection[Any], from_day: date | None, to_day: date | None) -> CheckReport:
@@ -221,9 +237,9 @@ def _check(conn: psycopg.Connection[Any], from_day: date | None, to_day: date | 
             return _broken(from_day, to_day, count, intact, Difference(seal_.day, Problem.SEAL, None, detail))
         rows = _day_rows(conn, seal_.day, seal_.columns)
         now = chain_day(seal_.day, previous.chain.day_hash if previous else None, rows)
-        difference = compare(seal_.chain, now, seal_.id_horizon)
-        if difference is not None:
-            return _broken(from_day, to_day, count + 1, intact, difference)
+        differs = compare(seal_.chain, now, seal_.id_horizon)
+        if differs is not None:
+            return _broken(from_day, to_day, count + 1, intact, differs)
         intact, previous = seal_.day, seal_
     return CheckReport(from_day, to_day, len(seals), intact)
 

@@ -73,5 +73,6 @@ def _report_check(report: object) -> int:
         print(f"hemma: access log check failed: {report.difference.describe()}", file=sys.stderr)
         return 1
     through = report.intact_through.isoformat() if report.intact_through else "-"
-    print(f"access log intact: {report.days} sealed days checked, through {through}")
+    start = f" from {report.from_day.isoformat()}" if report.from_day else ""
+    print(f"access log intact: {report.days} sealed days checked{start}, through {through}")
     return 0

@@ -18,7 +18,7 @@ import pytest
 
 from care import access_log_seals
 from care.access_log_chain import Problem
-from tests.test_access_log_append_only import _as, app_role  # noqa: F401 (the services' role fixture)
+from tests.test_access_log_append_only import _as, _psql, app_role  # noqa: F401 (the services' role fixture)
 
 TODAY = datetime.now(UTC).date()
 DAYS = [TODAY - timedelta(days=3), TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
@@ -235,3 +235,19 @@ def test_check_reports_problems_as_data() -> None:
         chain_day(DAYS[0], None, [(1, ["ab", ""])]).day_hash
         != chain_day(DAYS[0], None, [(1, ["a", "b"])]).day_hash
     )
+
+
+def test_after_a_lawful_purge_the_check_starts_at_the_first_day_with_rows(
+    database_url: str, db: psycopg.Connection, log_rows: list[int]
+) -> None:
+    assert _hemma(database_url, "seal").returncode == 0
+    purged = _psql(database_url, "purge-access-log.sql", before=f"{DAYS[1].isoformat()} 00:00+00")
+    assert purged.returncode == 0 and "DELETE 3" in purged.stdout, purged.stderr
+    checked = _hemma(database_url, "check")
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        checked.stdout.strip()
+        == f"access log intact: 2 sealed days checked from {DAYS[1]}, through {DAYS[2]}"
+    )
+    # The purged day's seal stays, and a check that asks for it says its rows are gone.
+    assert _hemma(database_url, "check", "--from", DAYS[0].isoformat()).returncode == 1

@@ -97,13 +97,14 @@ def _seeded(db: psycopg.Connection, database_url: str) -> Iterator[Site]:
     nurse_norr, nurse_syd, dr_lund, _, _, partner = ids
     db.execute("UPDATE patients SET personal_number = %s WHERE id = %s", (ANNA_PNR, anna.patient_id))
     db.execute(
-        "UPDATE staff_users SET care_unit_id = 'hemsjukvarden-malmo', hsa_id = %s, title = 'Distriktssköterska'"
-        " WHERE id = %s",
+        "UPDATE staff_users SET care_unit_id = 'hemsjukvarden-malmo', hsa_id = %s,"
+        " title = 'Distriktssköterska' WHERE id = %s",
         (PARTNER_HSA, partner),
     )
     for client, provider in (("journal-x", "malmo-stad"), ("journal-y", "region")):
         db.execute(
-            "INSERT INTO system_clients (id, name, provider_id, jwks, scopes) VALUES (%s, %s, %s, '{}', '{}')",
+            "INSERT INTO system_clients (id, name, provider_id, jwks, scopes)"
+            " VALUES (%s, %s, %s, '{}', '{}')",
             (client, f"Journal {client[-1].upper()}", provider),
         )
     db.execute("INSERT INTO system_client_wards VALUES ('journal-x', 'avd-norr')")
@@ -111,8 +112,8 @@ def _seeded(db: psycopg.Connection, database_url: str) -> Iterator[Site]:
     db.execute(
         "INSERT INTO partner_grants (patient_id, staff_user_id, purpose, valid_from, valid_until, consent_by,"
         " consent_at, granted_by) VALUES (%s, %s, 'read', %s, %s, 'patient', %s, %s)",
-        (anna.patient_id, partner, now - timedelta(days=10), now - timedelta(days=5), now - timedelta(days=10),
-         dr_lund),
+        (anna.patient_id, partner, now - timedelta(days=10), now - timedelta(days=5),
+         now - timedelta(days=10), dr_lund),
     )  # fmt: skip
     pid = anna.patient_id
     _row(db, None, staff=nurse_norr, username="nurse.norr", patient=pid)  # of the ward: fine
