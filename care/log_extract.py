@@ -162,7 +162,7 @@ class _Reader:
     username: str
     holder: str | None
     label: str | None
-    unit_id: str | None  # the reader's care unit at the read (NULL before migration 0018)
+    unit_id: str | None  # the reader's care unit at the read, when the reader works on the patient's ward
     unit_name: str | None
     provider_name: str | None
     client_name: str | None  # a system client's name (fhir_api)
@@ -176,8 +176,10 @@ def _who(reader: _Reader, ward: str, ward_unit: str | None) -> str:
     if reader.client_name is not None:
         provider = f" ({reader.provider_name})" if reader.provider_name else ""
         return f"{reader.client_name}{provider}"
-    # The ward's own staff are of the ward's unit: the patient knows the ward by its name.
-    unit = ward if reader.unit_id is None or reader.unit_id == ward_unit else (reader.unit_name or ward)
+    # The ward's own staff (of its unit, with access to it today) are named by the ward, which the
+    # patient knows; anyone else by their care unit. Rows before migration 0018 have no unit: the ward.
+    own = reader.unit_id is not None and reader.unit_id == ward_unit
+    unit = ward if own or reader.unit_name is None else reader.unit_name
     where = f"{unit} ({reader.provider_name})" if reader.provider_name else unit
     if reader.role is not None:
         return f"{reader.title or ROLE_SV.get(reader.role, 'Personal')}, {where}"
@@ -221,8 +223,10 @@ WITH rows AS (
            min(system_client_id) AS client_id
     FROM numbered GROUP BY run
 )
-SELECT r.first_at, r.last_at, r.n, s.role, s.title, r.username, d.holder, d.label, r.unit_id, cu.name,
-       cp.name, sc.name, r.actions, count(*) OVER ()
+SELECT r.first_at, r.last_at, r.n, s.role, s.title, r.username, d.holder, d.label,
+       CASE WHEN EXISTS (SELECT 1 FROM staff_ward_access a JOIN patients p ON p.ward_id = a.ward_id
+                         WHERE a.staff_user_id = r.staff_id AND p.id = %(patient)s) THEN r.unit_id END,
+       cu.name, cp.name, sc.name, r.actions, count(*) OVER ()
 FROM runs r LEFT JOIN staff_users s ON s.id = r.staff_id LEFT JOIN patient_devices d ON d.id = r.device_id
 LEFT JOIN care_units cu ON cu.id = r.unit_id LEFT JOIN care_providers cp ON cp.id = r.provider_id
 LEFT JOIN system_clients sc ON sc.id = r.client_id

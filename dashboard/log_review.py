@@ -60,10 +60,20 @@ def _what(row: ReviewRow) -> str:
     return ACTIONS_SV.get(row.action, row.action)
 
 
+# Rows without a staff account or system client behind them (care.access_log), by username.
+NO_ACCOUNT_SV = {
+    access_log.PATIENT_DEVICE: "Patientens egen enhet",
+    access_log.RELATIVE_DEVICE: "Närståendes enhet",
+    access_log.OPERATOR: "Kommandoraden (drift)",
+    access_log.PATIENT_REPORTED: "Patientens egna uppgifter (inskrivna)",
+    access_log.ESCALATION_SERVICE: "Larmtjänsten",
+}
+
+
 def _who(row: ReviewRow) -> str:
     if row.client:
         return f"Systemklient: {row.client}"
-    return row.display_name or row.username
+    return row.display_name or NO_ACCOUNT_SV.get(row.username, row.username)
 
 
 def _clean(value: str, limit: int = 200) -> str | None:

@@ -271,6 +271,9 @@ def test_the_printed_extract_is_for_the_wards_clinicians_and_the_reviewer(site: 
             assert f"Anna Andersson, {ANNA_PNR}" in text and "Regionen Sjukhusvård i hemmet" in text
             assert "Distriktssköterska, Hemsjukvården Malmö (Malmö stad) Läste dina aktuella värden" in text
             assert "Journal X (Malmö stad) Ett journalsystem hämtade dina uppgifter" in text
+            # A nurse of another ward is named by her care unit, the ward's own nurse by the ward.
+            assert "Sjuksköterska, Sjukhusvård i hemmet (Regionen) Läste din journal" in text
+            assert "Sjuksköterska, Avdelning Norr (Regionen) Läste din journal" in text
             assert "<script" not in printed.text
     with logged_in(site.url, "nurse.norr", PASSWORD) as nurse:
         assert nurse.get(path, params={"fran": "igår"}).status_code == 422
