@@ -199,7 +199,9 @@ def _after_purge(conn: psycopg.Connection[Any]) -> date | None:
     ).fetchone()
     if row is None or row[0] is None or row[1] is None or row[1] <= row[0]:
         return None
-    return min(row[1], conn.execute("SELECT max(day) FROM access_log_seals").fetchone()[0])  # type: ignore[index]
+    last = conn.execute("SELECT max(day) FROM access_log_seals").fetchone()
+    first_with_rows: date = row[1]
+    return min(first_with_rows, last[0]) if last and last[0] else first_with_rows
 
 
 def _check(conn: psycopg.Connection[Any], from_day: date | None, to_day: date | None) -> CheckReport:
