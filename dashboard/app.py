@@ -43,6 +43,8 @@ from dashboard import (
     handover,
     kits,
     oidc_login,
+    log_extract_document,
+    log_review,
     pages,
     partner_visit,
     patient_contact,
@@ -140,6 +142,8 @@ def create_app(settings: Settings) -> FastAPI:
     for login_router in (oidc_login.router, two_factor_login.router, account_security.router,
                          admin_sessions.router):  # fmt: skip
         app.include_router(login_router)
+    app.include_router(log_review.router)  # /logg, the log reviewer's screen (issue 12)
+    app.include_router(log_extract_document.router)  # the printed log extract (issue 12)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hemma import (
+    cli_accesslog,
     cli_admission,
     cli_care,
     cli_care_levels,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_questionnaires.add_commands(sub, _patient_id)
     _add_staff_commands(sub)
     _add_escalate_and_bench_commands(sub)
+    cli_accesslog.register(sub)  # the access log's daily seals (issue 12)
     return parser
 
 

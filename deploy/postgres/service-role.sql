@@ -34,3 +34,6 @@ SELECT format('REVOKE UPDATE, DELETE, TRUNCATE ON access_log FROM %I', :'app_rol
 WHERE to_regclass('access_log') IS NOT NULL \gexec
 SELECT format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM %I', :'app_role')
 WHERE to_regclass('schema_migrations') IS NOT NULL \gexec
+-- The access log's seals and the record of its checks (migration 0022): read and append only, the same.
+SELECT format('REVOKE UPDATE, DELETE, TRUNCATE ON %I FROM %I', t, :'app_role')
+FROM unnest(ARRAY['access_log_seals', 'access_log_checks']) t WHERE to_regclass(t) IS NOT NULL \gexec
