@@ -33,6 +33,7 @@ from core.redact import where
 from core.settings import Settings
 from dashboard import (
     account,
+    admin_organisations,
     admin_rota,
     admin_staff,
     admission,
@@ -41,6 +42,7 @@ from dashboard import (
     handover,
     kits,
     pages,
+    partner_realm,
     patient_contact,
     patient_enrol,
     patient_questionnaires,
@@ -49,6 +51,7 @@ from dashboard import (
     record_charts,
     record_discharge,
     record_limit_replay,
+    record_sharing,
     vendor_assets,
 )
 from dashboard.auth import LoginRequired, PasswordChecker
@@ -123,6 +126,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(record_charts.router)  # the record's charts (issue 11)
     app.include_router(vendor_assets.router)  # charting library from its installed package
     app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
+    # Issue 12, shared care: organisations, the record's "Delad vård", the partner realm (/partner).
+    app.include_router(admin_organisations.router)
+    app.include_router(record_sharing.router)
+    app.include_router(partner_realm.router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,
