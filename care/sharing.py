@@ -334,3 +334,51 @@ def write_to_ward(
     yield from _audit(origin, staff_user_id, str(row[1]), patient_id, PartnerAction.CONTACT_WARD,
                       f"grant:{grant.id} note:{row[0]}", grant.id)  # fmt: skip
     return NoteWritten(int(row[0]), patient_id, grant.id)
+
+
+# --- the operator's list (`hemma share list`) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GrantListed:
+    id: int
+    partner: str  # username
+    provider_id: str
+    purpose: str
+    valid_from: datetime
+    valid_until: datetime
+    revoked_at: datetime | None
+    in_force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BlockListed:
+    id: int
+    provider_id: str | None
+    recorded_at: datetime
+    lifted_at: datetime | None
+
+
+def sharing_of(
+    *, patient_id: uuid.UUID, by: str, origin: Origin | None, now: datetime | None = None
+) -> Steps[tuple[list[GrantListed], list[BlockListed]]]:
+    """A patient's grants and blocks for a clinician of the ward, logged as a read of the record."""
+    now = now or datetime.now(UTC)
+    staff, ward_id = yield from staff_for_patient(by, Action.SHARE_WITH_PARTNER, patient_id,
+                                                  must_be_in_care=False)  # fmt: skip
+    grants = yield Sql(
+        "SELECT g.id, s.username, u.provider_id, g.purpose, g.valid_from, g.valid_until, g.revoked_at,"
+        " (" + GRANT_IN_FORCE_SQL + ") FROM partner_grants g JOIN staff_users s ON s.id = g.staff_user_id"
+        " JOIN care_units u ON u.id = s.care_unit_id WHERE g.patient_id = %(patient)s ORDER BY g.id",
+        {"patient": patient_id, "at": now},
+        fetch="all",
+    )
+    blocks = yield Sql(
+        "SELECT id, provider_id, recorded_at, lifted_at FROM patient_blocks WHERE patient_id = %s"
+        " ORDER BY id",
+        (patient_id,),
+        fetch="all",
+    )
+    yield from _audit(origin, staff.id, staff.username, patient_id, access_log.PATIENT_RECORD,
+                      f"ward:{ward_id} sharing list", None)  # fmt: skip
+    return [GrantListed(*g) for g in grants], [BlockListed(*b) for b in blocks]

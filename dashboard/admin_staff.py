@@ -76,7 +76,8 @@ async def staff_page(request: Request, admin: Admin) -> Response:
     return render(
         request, "admin_staff.html", admin, accounts=accounts, wards=wards, ward_names=dict(wards),
         roles=[(r.value, ROLE_LABELS.get(r.value, r.value)) for r in Role],
-        units=[(u.id, u.name if u.name == u.provider_name else f"{u.name} ({u.provider_name})") for u in units],
+        units=[(u.id, u.name if u.name == u.provider_name else f"{u.name} ({u.provider_name})")
+               for u in units],
     )  # fmt: skip
 
 
@@ -136,8 +137,8 @@ async def change_organisation(
     """The account's care unit, HSA-id and title (issue 12)."""
     origin = form_origin(request, csrf)
     await _run(request, staff_commands.change_organisation(
-        username=username, care_unit_id=care_unit or "region-hemma", hsa_id=hsa_id or None, title=title or None,
-        by=admin.username, origin=origin,
+        username=username, care_unit_id=care_unit or "region-hemma", hsa_id=hsa_id or None,
+        title=title or None, by=admin.username, origin=origin,
     ))  # fmt: skip
     return _back(username)
 
