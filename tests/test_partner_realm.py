@@ -64,9 +64,16 @@ def site(postgres_admin_url: str, template_database: str) -> Iterator[Site]:
             s.db = db
             execute(db, add_provider(provider_id="malmo-stad", name="Malmö stad", kind="municipality",
                                      hsa_id="SE2120001124-0001"))  # fmt: skip
-            execute(db, add_unit(unit_id="malmo-hemsjukvard", provider_id="malmo-stad", name="Hemsjukvården Malmö"))
-            execute(db, add_provider(provider_id="vc-limhamn", name="Vårdcentralen Limhamn", kind="primary_care"))
-            execute(db, add_unit(unit_id="vc-limhamn-1", provider_id="vc-limhamn", name="Vårdcentralen Limhamn"))
+            execute(
+                db,
+                add_unit(unit_id="malmo-hemsjukvard", provider_id="malmo-stad", name="Hemsjukvården Malmö"),
+            )
+            execute(
+                db, add_provider(provider_id="vc-limhamn", name="Vårdcentralen Limhamn", kind="primary_care")
+            )
+            execute(
+                db, add_unit(unit_id="vc-limhamn-1", provider_id="vc-limhamn", name="Vårdcentralen Limhamn")
+            )
             s.anna, s.bertil, s.cecilia, staff_ids = seed_two_wards(db, [
                 ("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
                 ("nurse.syd", "Siv Syd", "nurse", ["avd-syd"]),
@@ -244,7 +251,9 @@ def test_before_and_after_the_period_and_revoked_the_partner_gets_the_same_404(s
         site.db.execute("UPDATE partner_grants SET valid_from = now() - interval '3 days',"
                         " valid_until = now() - interval '1 minute' WHERE id = %s", (grant_id,))  # fmt: skip
         assert _reads(client, site.bertil) == 404
-        site.db.execute("UPDATE partner_grants SET valid_until = now() + interval '1 day' WHERE id = %s", (grant_id,))
+        site.db.execute(
+            "UPDATE partner_grants SET valid_until = now() + interval '1 day' WHERE id = %s", (grant_id,)
+        )
         assert _reads(client, site.bertil) == 200
         execute(site.db, revoke_partner_access(grant_id=grant_id, by="nurse.norr", origin=OPERATOR))
         page = client.get(f"/partner/patients/{site.bertil.patient_id}")
@@ -255,7 +264,10 @@ def test_before_and_after_the_period_and_revoked_the_partner_gets_the_same_404(s
 
 
 def test_a_block_voids_grants_per_provider_and_for_all(site: Site) -> None:
-    with logged_in(site.url, "kommun.ssk", PASSWORD) as kommun, logged_in(site.url, "gp.limhamn", PASSWORD) as gp:
+    with (
+        logged_in(site.url, "kommun.ssk", PASSWORD) as kommun,
+        logged_in(site.url, "gp.limhamn", PASSWORD) as gp,
+    ):
         assert _reads(kommun, site.anna) == 200 and _reads(gp, site.anna) == 200
         municipal = execute(site.db, record_block(patient_id=site.anna.patient_id, provider_id="malmo-stad",
                                                   by="nurse.norr", origin=OPERATOR))  # fmt: skip
@@ -322,7 +334,9 @@ def test_the_contact_form_needs_csrf_and_a_contact_purpose_and_reaches_the_recor
         refused = reader.post(f"/partner/patients/{patient}/kontakt",
                               data={"csrf": csrf_token(reader, "/partner"), "body": "Hej"})  # fmt: skip
         assert refused.status_code == 403 and "Din åtkomst gäller bara läsning" in words(refused.text)
-    notes = site.db.execute("SELECT body, partner_grant_id FROM partner_notes WHERE patient_id = %s", (patient,))
+    notes = site.db.execute(
+        "SELECT body, partner_grant_id FROM partner_notes WHERE patient_id = %s", (patient,)
+    )
     assert [n[0] for n in notes.fetchall()] == ["Hembesök gjort, benen svullna. Ring 040-123 45."]
     logged = site.db.execute(
         "SELECT entry_point, care_provider_id FROM access_log WHERE action = 'partner_contact_ward'"
@@ -330,7 +344,7 @@ def test_the_contact_form_needs_csrf_and_a_contact_purpose_and_reaches_the_recor
     assert logged == [(PARTNER, "malmo-stad")]
     with logged_in(site.url, "nurse.norr", PASSWORD) as nurse:
         record = words(nurse.get(f"/patients/{patient}").text)
-        assert "Delad vård" in record and "Maria Lindqvist (Malmö stad)" in record
+        assert "Delad vård" in record and "Maria Lindqvist (Malmö stad)" in record  # the message
         assert "Hembesök gjort, benen svullna." in record
 
 
@@ -353,7 +367,10 @@ def test_a_nurse_grants_revokes_blocks_and_lifts_through_the_record(site: Site) 
             ({"csrf": ""}, 403, "Sidan är för gammal"),
         ):
             refused = nurse.post(f"/patients/{patient}/delning", data=form | change)
-            assert refused.status_code == status and text in words(refused.text), (change, refused.status_code)
+            assert refused.status_code == status and text in words(refused.text), (
+                change,
+                refused.status_code,
+            )
         made = nurse.post(f"/patients/{patient}/delning", data=form)
         assert made.status_code == 303 and made.headers["location"].endswith("#delad-vard")
         section = words(nurse.get(f"/patients/{patient}").text)
@@ -384,7 +401,9 @@ def test_a_nurse_grants_revokes_blocks_and_lifts_through_the_record(site: Site) 
         refused = stranger.post(f"/patients/{patient}/delning", data=form | {"csrf": token})
         assert refused.status_code == 403  # not her ward
     with logged_in(site.url, "admin", PASSWORD) as admin:
-        refused = admin.post(f"/patients/{patient}/delning", data=form | {"csrf": csrf_token(admin, "/admin/staff")})
+        refused = admin.post(
+            f"/patients/{patient}/delning", data=form | {"csrf": csrf_token(admin, "/admin/staff")}
+        )
         assert refused.status_code == 403
     rows = site.db.execute(
         "SELECT action, context FROM access_log WHERE username = 'nurse.norr' AND patient_id = %s"
@@ -423,12 +442,16 @@ def test_the_admin_adds_organisations_and_partner_accounts_with_unit_title_and_h
                    "password": "blå cykel under gamla bron", "care_unit": "lund-hsv",
                    "title": "Sjuksköterska, hemsjukvården", "hsa_id": "SE2120001124-L1"}  # fmt: skip
         with_wards = admin.post("/admin/staff", data=account | {"wards": ["avd-norr"]})
-        assert with_wards.status_code == 422 and "Samverkanspartner och loggranskare har inga avdelningar" in words(
-            with_wards.text
+        assert (
+            with_wards.status_code == 422
+            and "Samverkanspartner och loggranskare har inga avdelningar" in words(with_wards.text)
         )
         assert admin.post("/admin/staff", data=account).status_code == 303
         listed = words(admin.get("/admin/staff").text)
-        assert "Lena Lund Sjuksköterska, hemsjukvården Hemsjukvården Lund (Lunds kommun) HSA-id SE2120001124-L1" in listed
+        assert (
+            "Lena Lund Sjuksköterska, hemsjukvården Hemsjukvården Lund (Lunds kommun) HSA-id SE2120001124-L1"
+            in listed
+        )
         assert "Samverkanspartner" in listed
         moved = admin.post("/admin/staff/lund.ssk/organisation", data={"csrf": token, "care_unit": "malmo-hemsjukvard",
                            "title": "", "hsa_id": "inte-ett-hsa-id"})  # fmt: skip
@@ -441,4 +464,7 @@ def test_the_admin_adds_organisations_and_partner_accounts_with_unit_title_and_h
     assert row == ("lund", "Sjuksköterska, hemsjukvården", "SE2120001124-L1")
     logged = site.db.execute("SELECT context FROM access_log WHERE action = 'manage_organisations' AND"
                              " username = 'admin' ORDER BY id").fetchall()  # fmt: skip
-    assert [r[0] for r in logged] == ["provider:lund add kind:municipality", "unit:lund-hsv add provider:lund"]
+    assert [r[0] for r in logged] == [
+        "provider:lund add kind:municipality",
+        "unit:lund-hsv add provider:lund",
+    ]
