@@ -170,13 +170,11 @@ async def _partner_choices(conn: psycopg.AsyncConnection[Any]) -> tuple[tuple[st
         " JOIN care_units u ON u.id = s.care_unit_id JOIN care_providers p ON p.id = u.provider_id"
         " WHERE s.role = 'partner' AND NOT s.disabled ORDER BY lower(p.name), lower(s.display_name)"
     )
-    return tuple(
-        (
-            r[0],
-            f"{r[1]}{', ' + r[2] if r[2] else ''} ({r[3]}, {r[4]})" if r[3] != r[4] else f"{r[1]} ({r[4]})",
-        )
-        for r in await cur.fetchall()
-    )
+    choices = []
+    for username, name, title, unit, provider in await cur.fetchall():
+        where = provider if unit == provider else f"{unit}, {provider}"
+        choices.append((username, f"{name}{', ' + title if title else ''} ({where})"))
+    return tuple(choices)
 
 
 async def _other_providers(conn: psycopg.AsyncConnection[Any], own: str) -> tuple[tuple[str, str], ...]:

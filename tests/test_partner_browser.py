@@ -34,34 +34,90 @@ PHONE = {
 
 def _seed(db: psycopg.Connection) -> str:
     ensure_ward(db, "asih-nord", "ASIH Nord")
-    oskar = enrol_patient(db, ward_id="asih-nord", display_name="Oskar Nilsson", gateway_id="gw-oskar",
-                          birth_year=1944, care_reason="Hjärtsvikt, diuretikajustering")  # fmt: skip
-    create_staff_user(db, username="sara", display_name="Sara Sjöström", role="nurse", password=PASSWORD,
-                      ward_ids=["asih-nord"])  # fmt: skip
+    oskar = enrol_patient(
+        db,
+        ward_id="asih-nord",
+        display_name="Oskar Nilsson",
+        gateway_id="gw-oskar",
+        birth_year=1944,
+        care_reason="Hjärtsvikt, diuretikajustering",
+    )
+    create_staff_user(
+        db,
+        username="sara",
+        display_name="Sara Sjöström",
+        role="nurse",
+        password=PASSWORD,
+        ward_ids=["asih-nord"],
+    )
     for provider, kind, unit, unit_name in (
         ("malmo-stad", "municipality", "malmo-hemsjukvard", "Hemsjukvården Malmö"),
         ("vc-limhamn", "primary_care", "vc-limhamn", "Vårdcentralen Limhamn"),
     ):
-        execute(db, add_provider(provider_id=provider, name=unit_name if kind != "municipality" else "Malmö stad",
-                                 kind=kind))  # fmt: skip
+        execute(
+            db,
+            add_provider(
+                provider_id=provider, name=unit_name if kind != "municipality" else "Malmö stad", kind=kind
+            ),
+        )
         execute(db, add_unit(unit_id=unit, provider_id=provider, name=unit_name))
-    create_staff_user(db, username="kommunsjukskoterska", display_name="Maria Lindqvist", role="partner",
-                      password=PASSWORD, ward_ids=[], care_unit_id="malmo-hemsjukvard",
-                      title="Distriktssköterska, kommunen")  # fmt: skip
+    create_staff_user(
+        db,
+        username="kommunsjukskoterska",
+        display_name="Maria Lindqvist",
+        role="partner",
+        password=PASSWORD,
+        ward_ids=[],
+        care_unit_id="malmo-hemsjukvard",
+        title="Distriktssköterska, kommunen",
+    )
     create_staff_user(db, username="ida", display_name="Ida Ek", role="admin", password=PASSWORD, ward_ids=[])
-    create_staff_user(db, username="dr.palm", display_name="Gustav Palm", role="partner", password=PASSWORD,
-                      ward_ids=[], care_unit_id="vc-limhamn", title="Distriktsläkare")  # fmt: skip
+    create_staff_user(
+        db,
+        username="dr.palm",
+        display_name="Gustav Palm",
+        role="partner",
+        password=PASSWORD,
+        ward_ids=[],
+        care_unit_id="vc-limhamn",
+        title="Distriktsläkare",
+    )
     for vital, value, unit in (("body_weight", 82.4, "kg"), ("spo2", 95, "%"), ("heart_rate", 88, "/min")):
         set_vital(db, oskar, vital, value, unit, minutes_ago=20)
-    add_alert(db, oskar, priority="medium", rule="weight_gain_3d", vital="body_weight", value=82.4,
-              message="Vikt +2,1 kg på 3 dygn")  # fmt: skip
+    add_alert(
+        db,
+        oskar,
+        priority="medium",
+        rule="weight_gain_3d",
+        vital="body_weight",
+        value=82.4,
+        message="Vikt +2,1 kg på 3 dygn",
+    )
     set_monitoring_plan(db, oskar.patient_id, "body_weight", timedelta(days=1), "sara")
     set_monitoring_plan(db, oskar.patient_id, "spo2", timedelta(hours=8), "sara")
-    execute(db, set_instruction(patient_id=oskar.patient_id, rule="weight_gain_3d", by="sara", origin=None,
-                                text="Ta en extra furosemid 40 mg på morgonen och ring avdelningen."))  # fmt: skip
-    execute(db, grant_partner_access(patient_id=oskar.patient_id, partner="kommunsjukskoterska",
-                                     purpose="read_contact", days=14, consent_by="patient",
-                                     consent_note="Muntligt vid inskrivningen", by="sara", origin=None))  # fmt: skip
+    execute(
+        db,
+        set_instruction(
+            patient_id=oskar.patient_id,
+            rule="weight_gain_3d",
+            by="sara",
+            origin=None,
+            text="Ta en extra furosemid 40 mg på morgonen och ring avdelningen.",
+        ),
+    )
+    execute(
+        db,
+        grant_partner_access(
+            patient_id=oskar.patient_id,
+            partner="kommunsjukskoterska",
+            purpose="read_contact",
+            days=14,
+            consent_by="patient",
+            consent_note="Muntligt vid inskrivningen",
+            by="sara",
+            origin=None,
+        ),
+    )
     return str(oskar.patient_id)
 
 
@@ -140,7 +196,11 @@ def test_partner_screens_on_a_phone_and_the_records_delad_vard(
         page.screenshot(path=str(SHOTS / "admin-staff-partner.png"), full_page=True)
         desk.close()
         assert problems == []
-    grants = db.execute("SELECT s.username, g.purpose, g.valid_until - g.valid_from FROM partner_grants g"
-                        " JOIN staff_users s ON s.id = g.staff_user_id ORDER BY g.id").fetchall()  # fmt: skip
-    assert grants == [("kommunsjukskoterska", "read_contact", timedelta(days=14)),
-                      ("dr.palm", "read", timedelta(days=30))]  # fmt: skip
+    grants = db.execute(
+        "SELECT s.username, g.purpose, g.valid_until - g.valid_from FROM partner_grants g"
+        " JOIN staff_users s ON s.id = g.staff_user_id ORDER BY g.id"
+    ).fetchall()
+    assert grants == [
+        ("kommunsjukskoterska", "read_contact", timedelta(days=14)),
+        ("dr.palm", "read", timedelta(days=30)),
+    ]

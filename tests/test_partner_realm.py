@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
@@ -62,8 +61,15 @@ def site(postgres_admin_url: str, template_database: str) -> Iterator[Site]:
         with psycopg.connect(url, autocommit=True) as db:
             s = Site()
             s.db = db
-            execute(db, add_provider(provider_id="malmo-stad", name="Malmö stad", kind="municipality",
-                                     hsa_id="SE2120001124-0001"))  # fmt: skip
+            execute(
+                db,
+                add_provider(
+                    provider_id="malmo-stad",
+                    name="Malmö stad",
+                    kind="municipality",
+                    hsa_id="SE2120001124-0001",
+                ),
+            )
             execute(
                 db,
                 add_unit(unit_id="malmo-hemsjukvard", provider_id="malmo-stad", name="Hemsjukvården Malmö"),
@@ -74,12 +80,15 @@ def site(postgres_admin_url: str, template_database: str) -> Iterator[Site]:
             execute(
                 db, add_unit(unit_id="vc-limhamn-1", provider_id="vc-limhamn", name="Vårdcentralen Limhamn")
             )
-            s.anna, s.bertil, s.cecilia, staff_ids = seed_two_wards(db, [
-                ("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
-                ("nurse.syd", "Siv Syd", "nurse", ["avd-syd"]),
-                ("dr.lund", "Erik Lund", "physician", ["avd-norr"]),
-                ("admin", "Ada Admin", "admin", []),
-            ])  # fmt: skip
+            s.anna, s.bertil, s.cecilia, staff_ids = seed_two_wards(
+                db,
+                [
+                    ("nurse.norr", "Sara Sjöström", "nurse", ["avd-norr"]),
+                    ("nurse.syd", "Siv Syd", "nurse", ["avd-syd"]),
+                    ("dr.lund", "Erik Lund", "physician", ["avd-norr"]),
+                    ("admin", "Ada Admin", "admin", []),
+                ],
+            )
             s.ids = dict(zip(("nurse.norr", "nurse.syd", "dr.lund", "admin"), staff_ids, strict=True))
             for username, display, unit in (
                 ("kommun.ssk", "Maria Lindqvist", "malmo-hemsjukvard"),
@@ -87,12 +96,22 @@ def site(postgres_admin_url: str, template_database: str) -> Iterator[Site]:
                 ("partner.wards", "Petra Avdelning", "malmo-hemsjukvard"),
                 ("kommun.read", "Rut Läs", "malmo-hemsjukvard"),
             ):
-                s.ids[username] = create_staff_user(db, username=username, display_name=display, role="partner",
-                                                    password=PASSWORD, ward_ids=[], care_unit_id=unit,
-                                                    title="Distriktssköterska, kommunen")  # fmt: skip
+                s.ids[username] = create_staff_user(
+                    db,
+                    username=username,
+                    display_name=display,
+                    role="partner",
+                    password=PASSWORD,
+                    ward_ids=[],
+                    care_unit_id=unit,
+                    title="Distriktssköterska, kommunen",
+                )
             # An operator gave this partner ward rows by hand: they must count for nothing.
-            db.execute("INSERT INTO staff_ward_access (staff_user_id, ward_id) VALUES (%s, 'avd-norr'),"
-                       " (%s, 'avd-syd')", (s.ids["partner.wards"], s.ids["partner.wards"]))  # fmt: skip
+            db.execute(
+                "INSERT INTO staff_ward_access (staff_user_id, ward_id) VALUES (%s, 'avd-norr'),"
+                " (%s, 'avd-syd')",
+                (s.ids["partner.wards"], s.ids["partner.wards"]),
+            )
             set_vital(db, s.anna, "spo2", 94, "%", minutes_ago=5)
             set_vital(db, s.anna, "heart_rate", 78, "/min", minutes_ago=5)
             s.alert_id = add_alert(db, s.anna, message="SpO₂ 85 % under gränsen 88 %")
@@ -109,14 +128,21 @@ def site(postgres_admin_url: str, template_database: str) -> Iterator[Site]:
 
 
 def _grant(patient: EnrolledPatient, partner: str, *, purpose: str = "read_contact", days: int = 14) -> Any:
-    return grant_partner_access(patient_id=patient.patient_id, partner=partner, purpose=purpose, days=days,
-                                consent_by="patient", by="nurse.norr", origin=OPERATOR)  # fmt: skip
+    return grant_partner_access(
+        patient_id=patient.patient_id,
+        partner=partner,
+        purpose=purpose,
+        days=days,
+        consent_by="patient",
+        by="nurse.norr",
+        origin=OPERATOR,
+    )
 
 
 def _partner_rows(db: psycopg.Connection, username: str) -> list[tuple[Any, ...]]:
     return db.execute(
-        "SELECT a.patient_id, a.action, a.entry_point, a.partner_grant_id, a.care_provider_id, a.staff_user_id"
-        " FROM access_log a WHERE a.username = %s ORDER BY a.id",
+        "SELECT a.patient_id, a.action, a.entry_point, a.partner_grant_id, a.care_provider_id,"
+        " a.staff_user_id FROM access_log a WHERE a.username = %s ORDER BY a.id",
         (username,),
     ).fetchall()
 
@@ -176,11 +202,21 @@ def test_the_ward_pages_record_api_and_websocket_refuse_a_partner(site: Site) ->
         with logged_in(site.url, username, PASSWORD) as client:
             token = csrf_token(client, "/password")  # not /partner: that reads the granted patient
             for path in (
-                "/wards/avd-norr", "/wards/avd-syd", "/wards/avd-norr?vy=lista", "/wards/avd-norr/rond",
-                "/wards/avd-norr/overlamning", "/wards/avd-norr/admit", "/wards/avd-norr/settings",
-                f"/patients/{patient}", f"/patients/{patient}/charts/spo2", f"/alerts/{site.alert_id}",
-                "/api/wards/avd-norr/overview", "/admin/staff", "/admin/organisations", "/admin/rota",
-            ):  # fmt: skip
+                "/wards/avd-norr",
+                "/wards/avd-syd",
+                "/wards/avd-norr?vy=lista",
+                "/wards/avd-norr/rond",
+                "/wards/avd-norr/overlamning",
+                "/wards/avd-norr/admit",
+                "/wards/avd-norr/settings",
+                f"/patients/{patient}",
+                f"/patients/{patient}/charts/spo2",
+                f"/alerts/{site.alert_id}",
+                "/api/wards/avd-norr/overview",
+                "/admin/staff",
+                "/admin/organisations",
+                "/admin/rota",
+            ):
                 response = client.get(path)
                 assert response.status_code in (403, 404), (username, path, response.status_code)
                 assert _names_absent(response.text), (username, path)
@@ -192,10 +228,17 @@ def test_the_ward_pages_record_api_and_websocket_refuse_a_partner(site: Site) ->
             ):
                 posted = client.post(path, json=body, headers={"X-CSRF-Token": token})
                 assert posted.status_code in (403, 404), (path, posted.status_code)
-            granted = client.post(f"/patients/{patient}/delning", data={
-                "csrf": token, "partner": username, "purpose": "read", "days": "90", "consent": "ja",
-                "consent_by": "patient",
-            })  # fmt: skip
+            granted = client.post(
+                f"/patients/{patient}/delning",
+                data={
+                    "csrf": token,
+                    "partner": username,
+                    "purpose": "read",
+                    "days": "90",
+                    "consent": "ja",
+                    "consent_by": "patient",
+                },
+            )
             assert granted.status_code == 403 and "Endast sjuksköterskor och läkare" in words(granted.text)
             for ward in ("avd-norr", "avd-syd"):
                 with ward_socket(client, site.url, ward, origin=site.url) as ws:
@@ -213,9 +256,19 @@ def test_every_page_route_refuses_a_partner_except_their_own(site: Site) -> None
     from dashboard.app import create_app
 
     app = create_app(Settings(database_url="postgresql://unused", session_secret=SECRET))
-    values = {"ward_id": "avd-norr", "patient_id": str(site.bertil.patient_id), "alert_id": str(site.alert_id),
-              "username": "nurse.norr", "gateway_id": site.bertil.gateway_id, "vital": "spo2",
-              "questionnaire": "kccq", "device_id": "1", "shift_id": "1", "grant_id": "1", "block_id": "1"}  # fmt: skip
+    values = {
+        "ward_id": "avd-norr",
+        "patient_id": str(site.bertil.patient_id),
+        "alert_id": str(site.alert_id),
+        "username": "nurse.norr",
+        "gateway_id": site.bertil.gateway_id,
+        "vital": "spo2",
+        "questionnaire": "kccq",
+        "device_id": "1",
+        "shift_id": "1",
+        "grant_id": "1",
+        "block_id": "1",
+    }
     allowed = {"/partner", "/password", "/login", "/healthz", "/metrics", "/openapi.json", "/p/anslut"}
     with logged_in(site.url, "kommun.ssk", PASSWORD) as client:
         for route in app.routes:
@@ -243,13 +296,19 @@ def test_before_and_after_the_period_and_revoked_the_partner_gets_the_same_404(s
     with logged_in(site.url, "gp.limhamn", PASSWORD) as client:
         assert _reads(client, site.bertil) == 200
         # Not yet begun (moved by a superuser, as a grant made for later would be).
-        site.db.execute("UPDATE partner_grants SET valid_from = now() + interval '1 hour',"
-                        " valid_until = now() + interval '2 days' WHERE id = %s", (grant_id,))  # fmt: skip
+        site.db.execute(
+            "UPDATE partner_grants SET valid_from = now() + interval '1 hour',"
+            " valid_until = now() + interval '2 days' WHERE id = %s",
+            (grant_id,),
+        )
         assert _reads(client, site.bertil) == 404
         assert "Bertil" not in client.get("/partner").text
         # Ended a minute ago.
-        site.db.execute("UPDATE partner_grants SET valid_from = now() - interval '3 days',"
-                        " valid_until = now() - interval '1 minute' WHERE id = %s", (grant_id,))  # fmt: skip
+        site.db.execute(
+            "UPDATE partner_grants SET valid_from = now() - interval '3 days',"
+            " valid_until = now() - interval '1 minute' WHERE id = %s",
+            (grant_id,),
+        )
         assert _reads(client, site.bertil) == 404
         site.db.execute(
             "UPDATE partner_grants SET valid_until = now() + interval '1 day' WHERE id = %s", (grant_id,)
@@ -269,15 +328,21 @@ def test_a_block_voids_grants_per_provider_and_for_all(site: Site) -> None:
         logged_in(site.url, "gp.limhamn", PASSWORD) as gp,
     ):
         assert _reads(kommun, site.anna) == 200 and _reads(gp, site.anna) == 200
-        municipal = execute(site.db, record_block(patient_id=site.anna.patient_id, provider_id="malmo-stad",
-                                                  by="nurse.norr", origin=OPERATOR))  # fmt: skip
+        municipal = execute(
+            site.db,
+            record_block(
+                patient_id=site.anna.patient_id, provider_id="malmo-stad", by="nurse.norr", origin=OPERATOR
+            ),
+        )
         assert municipal.grants_voided == 3  # kommun.ssk, partner.wards, kommun.read; not the GP
         assert _reads(kommun, site.anna) == 404 and _reads(gp, site.anna) == 200
         with pytest.raises(Refused) as blocked:
             execute(site.db, _grant(site.anna, "kommun.ssk"))
         assert blocked.value.code is RefusalCode.PATIENT_BLOCKED
-        everyone = execute(site.db, record_block(patient_id=site.anna.patient_id, provider_id=None,
-                                                 by="dr.lund", origin=OPERATOR))  # fmt: skip
+        everyone = execute(
+            site.db,
+            record_block(patient_id=site.anna.patient_id, provider_id=None, by="dr.lund", origin=OPERATOR),
+        )
         assert _reads(kommun, site.anna) == 404 and _reads(gp, site.anna) == 404
         assert "Anna" not in kommun.get("/partner").text and "Anna" not in gp.get("/partner").text
         execute(site.db, lift_block(block_id=everyone.id, by="nurse.norr", origin=OPERATOR))
@@ -290,20 +355,44 @@ def test_after_discharge_the_grant_runs_out_and_then_the_same_404(site: Site) ->
     from care.enrolment import discharge
 
     cecilia = site.cecilia
-    execute(site.db, grant_partner_access(patient_id=cecilia.patient_id, partner="gp.limhamn", purpose="read",
-                                          days=5, consent_by="representative", by="nurse.syd",
-                                          origin=OPERATOR))  # fmt: skip
-    execute(site.db, discharge(patient_id=cecilia.patient_id, outcome="stayed_home", by="nurse.syd",
-                               origin=OPERATOR))  # fmt: skip
+    execute(
+        site.db,
+        grant_partner_access(
+            patient_id=cecilia.patient_id,
+            partner="gp.limhamn",
+            purpose="read",
+            days=5,
+            consent_by="representative",
+            by="nurse.syd",
+            origin=OPERATOR,
+        ),
+    )
+    execute(
+        site.db,
+        discharge(patient_id=cecilia.patient_id, outcome="stayed_home", by="nurse.syd", origin=OPERATOR),
+    )
     with logged_in(site.url, "gp.limhamn", PASSWORD) as gp:
         shown = gp.get(f"/partner/patients/{cecilia.patient_id}")
         assert shown.status_code == 200 and "Utskriven" in words(shown.text)  # the stay's follow-up
-        site.db.execute("UPDATE partner_grants SET valid_from = valid_from - interval '6 days',"
-                        " valid_until = now() - interval '1 second' WHERE patient_id = %s", (cecilia.patient_id,))  # fmt: skip
+        site.db.execute(
+            "UPDATE partner_grants SET valid_from = valid_from - interval '6 days',"
+            " valid_until = now() - interval '1 second' WHERE patient_id = %s",
+            (cecilia.patient_id,),
+        )
         assert _reads(gp, cecilia) == 404
     with pytest.raises(Refused) as discharged:
-        execute(site.db, grant_partner_access(patient_id=cecilia.patient_id, partner="gp.limhamn", purpose="read",
-                                              days=5, consent_by="patient", by="nurse.syd", origin=OPERATOR))  # fmt: skip
+        execute(
+            site.db,
+            grant_partner_access(
+                patient_id=cecilia.patient_id,
+                partner="gp.limhamn",
+                purpose="read",
+                days=5,
+                consent_by="patient",
+                by="nurse.syd",
+                origin=OPERATOR,
+            ),
+        )
     assert discharged.value.code is RefusalCode.PATIENT_DISCHARGED
 
 
@@ -318,21 +407,27 @@ def test_the_contact_form_needs_csrf_and_a_contact_purpose_and_reaches_the_recor
         assert forged.status_code == 403
         wrong = client.post(f"/partner/patients/{patient}/kontakt", data={"body": "Fel", "csrf": "x" * 40})
         assert wrong.status_code == 403
-        other = client.post(f"/partner/patients/{site.bertil.patient_id}/kontakt",
-                            data={"csrf": token, "body": "Till fel patient"})  # fmt: skip
+        other = client.post(
+            f"/partner/patients/{site.bertil.patient_id}/kontakt",
+            data={"csrf": token, "body": "Till fel patient"},
+        )
         assert other.status_code == 404 and NOT_FOUND in words(other.text)
         empty = client.post(f"/partner/patients/{patient}/kontakt", data={"csrf": token, "body": "  "})
         assert empty.status_code == 422
-        sent = client.post(f"/partner/patients/{patient}/kontakt",
-                           data={"csrf": token, "body": "Hembesök gjort, benen svullna. Ring 040-123 45."})  # fmt: skip
+        sent = client.post(
+            f"/partner/patients/{patient}/kontakt",
+            data={"csrf": token, "body": "Hembesök gjort, benen svullna. Ring 040-123 45."},
+        )
         assert sent.status_code == 303 and sent.headers["location"].endswith("?skickat=1#kontakt")
         after = words(client.get(sent.headers["location"]).text)
         assert "Skickat." in after and "Hembesök gjort, benen svullna." in after
     with logged_in(site.url, "kommun.read", PASSWORD) as reader:
         page = reader.get(f"/partner/patients/{patient}")
         assert page.status_code == 200 and "Skriv till avdelningen" not in page.text
-        refused = reader.post(f"/partner/patients/{patient}/kontakt",
-                              data={"csrf": csrf_token(reader, "/partner"), "body": "Hej"})  # fmt: skip
+        refused = reader.post(
+            f"/partner/patients/{patient}/kontakt",
+            data={"csrf": csrf_token(reader, "/partner"), "body": "Hej"},
+        )
         assert refused.status_code == 403 and "Din åtkomst gäller bara läsning" in words(refused.text)
     notes = site.db.execute(
         "SELECT body, partner_grant_id FROM partner_notes WHERE patient_id = %s", (patient,)
@@ -356,8 +451,15 @@ def test_a_nurse_grants_revokes_blocks_and_lifts_through_the_record(site: Site) 
     first_row = site.db.execute("SELECT coalesce(max(id), 0) FROM access_log").fetchone()[0]  # type: ignore[index]
     with logged_in(site.url, "nurse.norr", PASSWORD) as nurse:
         token = csrf_token(nurse, f"/patients/{patient}")
-        form = {"csrf": token, "partner": "kommun.ssk", "purpose": "home_visit", "days": "14",
-                "consent": "ja", "consent_by": "representative", "consent_note": "Dottern, god man"}  # fmt: skip
+        form = {
+            "csrf": token,
+            "partner": "kommun.ssk",
+            "purpose": "home_visit",
+            "days": "14",
+            "consent": "ja",
+            "consent_by": "representative",
+            "consent_note": "Dottern, god man",
+        }
         for change, status, text in (
             ({"consent": ""}, 422, "Kryssa i att patienten eller en företrädare har samtyckt"),
             ({"partner": "dr.lund"}, 422, "Kontot är inte en aktiv samverkanspartner"),
@@ -379,8 +481,10 @@ def test_a_nurse_grants_revokes_blocks_and_lifts_through_the_record(site: Site) 
         grant_id = _grant_id(site.db, site.bertil, "kommun.ssk")
         with logged_in(site.url, "kommun.ssk", PASSWORD) as partner:
             assert _reads(partner, site.bertil) == 200
-            blocked = nurse.post(f"/patients/{patient}/sparr", data={"csrf": token, "provider": "malmo-stad",
-                                                                     "note": "Patienten vill inte"})  # fmt: skip
+            blocked = nurse.post(
+                f"/patients/{patient}/sparr",
+                data={"csrf": token, "provider": "malmo-stad", "note": "Patienten vill inte"},
+            )
             assert blocked.status_code == 303
             assert _reads(partner, site.bertil) == 404
             assert "Vilande: spärr" in words(nurse.get(f"/patients/{patient}").text)
@@ -388,8 +492,9 @@ def test_a_nurse_grants_revokes_blocks_and_lifts_through_the_record(site: Site) 
             assert twice.status_code == 409 and "En sådan spärr gäller redan" in words(twice.text)
             own = nurse.post(f"/patients/{patient}/sparr", data={"csrf": token, "provider": "region"})
             assert own.status_code == 422
-            block_id = site.db.execute("SELECT max(id) FROM patient_blocks WHERE patient_id = %s AND"
-                                       " lifted_at IS NULL", (patient,)).fetchone()[0]  # type: ignore[index]  # fmt: skip
+            block_id = site.db.execute(
+                "SELECT max(id) FROM patient_blocks WHERE patient_id = %s AND lifted_at IS NULL", (patient,)
+            ).fetchone()[0]  # type: ignore[index]
             other = nurse.post(f"/patients/{site.anna.patient_id}/sparr/{block_id}/hav", data={"csrf": token})
             assert other.status_code == 404  # the block is another patient's
             lifted = nurse.post(f"/patients/{patient}/sparr/{block_id}/hav", data={"csrf": token})
@@ -410,8 +515,12 @@ def test_a_nurse_grants_revokes_blocks_and_lifts_through_the_record(site: Site) 
         " AND action IN ('share_with_partner', 'record_patient_block') AND id > %s ORDER BY id",
         (patient, first_row),
     ).fetchall()
-    assert [r[0] for r in rows] == ["share_with_partner", "record_patient_block", "record_patient_block",
-                                    "share_with_partner"]  # fmt: skip
+    assert [r[0] for r in rows] == [
+        "share_with_partner",
+        "record_patient_block",
+        "record_patient_block",
+        "share_with_partner",
+    ]
     assert rows[0][1].startswith(f"grant:{grant_id} partner:kommun.ssk purpose:home_visit until:")
 
 
@@ -426,21 +535,54 @@ def test_the_admin_adds_organisations_and_partner_accounts_with_unit_title_and_h
         page = words(admin.get("/admin/organisations").text)
         assert "Malmö stad malmo-stad Kommun SE2120001124-0001" in page
         token = csrf_token(admin, "/admin/organisations")
-        bad = admin.post("/admin/organisations/providers", data={"csrf": token, "provider_id": "lund",
-                         "name": "Lunds kommun", "kind": "municipality", "hsa_id": "SE123-x"})  # fmt: skip
+        bad = admin.post(
+            "/admin/organisations/providers",
+            data={
+                "csrf": token,
+                "provider_id": "lund",
+                "name": "Lunds kommun",
+                "kind": "municipality",
+                "hsa_id": "SE123-x",
+            },
+        )
         assert bad.status_code == 422 and "HSA-id skrivs SE, tio siffror" in words(bad.text)
-        taken = admin.post("/admin/organisations/providers", data={"csrf": token, "provider_id": "lund",
-                           "name": "Lunds kommun", "kind": "municipality", "hsa_id": "SE2120001124-0001"})  # fmt: skip
+        taken = admin.post(
+            "/admin/organisations/providers",
+            data={
+                "csrf": token,
+                "provider_id": "lund",
+                "name": "Lunds kommun",
+                "kind": "municipality",
+                "hsa_id": "SE2120001124-0001",
+            },
+        )
         assert taken.status_code == 409
-        made = admin.post("/admin/organisations/providers", data={"csrf": token, "provider_id": "lund",
-                          "name": "Lunds kommun", "kind": "municipality", "hsa_id": "SE2120001124-0002"})  # fmt: skip
+        made = admin.post(
+            "/admin/organisations/providers",
+            data={
+                "csrf": token,
+                "provider_id": "lund",
+                "name": "Lunds kommun",
+                "kind": "municipality",
+                "hsa_id": "SE2120001124-0002",
+            },
+        )
         assert made.status_code == 303
-        unit = admin.post("/admin/organisations/units", data={"csrf": token, "unit_id": "lund-hsv",
-                          "provider_id": "lund", "name": "Hemsjukvården Lund"})  # fmt: skip
+        unit = admin.post(
+            "/admin/organisations/units",
+            data={"csrf": token, "unit_id": "lund-hsv", "provider_id": "lund", "name": "Hemsjukvården Lund"},
+        )
         assert unit.status_code == 303
-        account = {"csrf": token, "username": "lund.ssk", "display_name": "Lena Lund", "role": "partner",
-                   "password": "blå cykel under gamla bron", "care_unit": "lund-hsv",
-                   "title": "Sjuksköterska, hemsjukvården", "hsa_id": "SE2120001124-L1"}  # fmt: skip
+        account = {
+            "csrf": token,
+            "username": "lund.ssk",
+            "display_name": "Lena Lund",
+            "role": "partner",
+            "password": "blå cykel under gamla bron",
+            "care_unit": "lund-hsv",
+            "title": "Sjuksköterska, hemsjukvården",
+            "hsa_id": "SE2120001124-L1",
+        }
         with_wards = admin.post("/admin/staff", data=account | {"wards": ["avd-norr"]})
         assert (
             with_wards.status_code == 422
@@ -453,17 +595,25 @@ def test_the_admin_adds_organisations_and_partner_accounts_with_unit_title_and_h
             in listed
         )
         assert "Samverkanspartner" in listed
-        moved = admin.post("/admin/staff/lund.ssk/organisation", data={"csrf": token, "care_unit": "malmo-hemsjukvard",
-                           "title": "", "hsa_id": "inte-ett-hsa-id"})  # fmt: skip
+        moved = admin.post(
+            "/admin/staff/lund.ssk/organisation",
+            data={"csrf": token, "care_unit": "malmo-hemsjukvard", "title": "", "hsa_id": "inte-ett-hsa-id"},
+        )
         assert moved.status_code == 422
-        to_nurse = admin.post("/admin/staff/lund.ssk/access", data={"csrf": token, "role": "log_reviewer",
-                              "wards": ["avd-norr"]})  # fmt: skip
+        to_nurse = admin.post(
+            "/admin/staff/lund.ssk/access",
+            data={"csrf": token, "role": "log_reviewer", "wards": ["avd-norr"]},
+        )
         assert to_nurse.status_code == 422
-    row = site.db.execute("SELECT u.provider_id, s.title, s.hsa_id FROM staff_users s JOIN care_units u"
-                          " ON u.id = s.care_unit_id WHERE s.username = 'lund.ssk'").fetchone()  # fmt: skip
+    row = site.db.execute(
+        "SELECT u.provider_id, s.title, s.hsa_id FROM staff_users s JOIN care_units u"
+        " ON u.id = s.care_unit_id WHERE s.username = 'lund.ssk'"
+    ).fetchone()
     assert row == ("lund", "Sjuksköterska, hemsjukvården", "SE2120001124-L1")
-    logged = site.db.execute("SELECT context FROM access_log WHERE action = 'manage_organisations' AND"
-                             " username = 'admin' ORDER BY id").fetchall()  # fmt: skip
+    logged = site.db.execute(
+        "SELECT context FROM access_log WHERE action = 'manage_organisations' AND"
+        " username = 'admin' ORDER BY id"
+    ).fetchall()
     assert [r[0] for r in logged] == [
         "provider:lund add kind:municipality",
         "unit:lund-hsv add provider:lund",
