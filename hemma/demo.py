@@ -428,7 +428,7 @@ def _seed_partner(
             consent_note="Muntligt vid inskrivningen", purpose_note="Hembesök och läkemedelsgenomgång",
             by=DEMO_NURSE, origin=None, now=now,
         ))  # fmt: skip
-    return DEMO_PARTNER, password, "kommunens sjuksköterska, ser bara delade patienter: /partner"
+    return DEMO_PARTNER, password, "kommunens sjuksköterska, Malmö stad: /partner"
 
 
 def _register_kits(conn: psycopg.Connection, roster: list[tuple[uuid.UUID, SimPatient]]) -> None:
