@@ -11,6 +11,11 @@ the block's own time counts.
 `GRANT_IN_FORCE_SQL` is the decision as an SQL predicate over `partner_grants g` joined to the
 partner's `staff_users s` and `care_units u`, with the moment as the named parameter `%(at)s`, so a
 query over many rows (the log review) and the single check here are the same words.
+
+The ward's commands live here too: `grant_partner_access` and `revoke_partner_access`
+(Action.SHARE_WITH_PARTNER), `record_block` and `lift_block` (Action.RECORD_PATIENT_BLOCK), and the
+partner's one write, `write_to_ward` (PartnerAction.CONTACT_WARD). Each checks who acts and writes its
+access-log row in its own transaction (care.acting).
 """
 
 from __future__ import annotations
