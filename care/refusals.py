@@ -139,6 +139,32 @@ class RefusalCode(StrEnum):
     ENROLMENT_LINK_INVALID = "enrolment_link_invalid"  # unknown, used, expired or revoked: one answer
     ENROLMENT_PIN_WRONG = "enrolment_pin_wrong"  # params attempts_left
     ENROLMENT_PIN_LOCKED = "enrolment_pin_locked"
+    # Organisations and shared care (care.organisations, care.sharing; issue 12): params org_id; hsa_id;
+    # provider_id, unit_id; role; username; purpose; maximum; grant_id; block_id. Never a patient's data.
+    ORG_ID_FORM = "org_id_form"
+    ORG_NAME = "org_name"
+    ORG_KIND = "org_kind"
+    ORG_EXISTS = "org_exists"
+    HSA_ID_FORM = "hsa_id_form"
+    HSA_ID_TAKEN = "hsa_id_taken"
+    NO_CARE_PROVIDER = "no_care_provider"
+    NO_CARE_UNIT = "no_care_unit"
+    STAFF_TITLE = "staff_title"
+    ROLE_WITHOUT_WARDS = "role_without_wards"  # a partner or log reviewer is given wards
+    NOT_A_PARTNER = "not_a_partner"
+    GRANT_PURPOSE = "grant_purpose"
+    GRANT_PERIOD = "grant_period"
+    GRANT_CONSENT = "grant_consent"
+    SHARING_NOTE_TOO_LONG = "sharing_note_too_long"
+    PATIENT_BLOCKED = "patient_blocked"  # a block (spärr) in force against the partner's care provider
+    NO_GRANT = "no_grant"
+    GRANT_ENDED = "grant_ended"
+    NO_BLOCK = "no_block"
+    BLOCK_LIFTED = "block_lifted"
+    BLOCK_EXISTS = "block_exists"
+    BLOCK_OWN_PROVIDER = "block_own_provider"
+    PARTNER_NO_ACCESS = "partner_no_access"  # no grant in force: the partner learns nothing more
+    PARTNER_PURPOSE = "partner_purpose"  # the grant's purpose does not allow this (params action)
     # Questionnaires (care.questionnaires): params questionnaire; link_id; problem.
     UNKNOWN_QUESTIONNAIRE = "unknown_questionnaire"
     QUESTIONNAIRE_VERSION = "questionnaire_version"

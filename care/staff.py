@@ -56,6 +56,47 @@ def check_wards(ward_ids: Sequence[str]) -> Steps[None]:
         raise Refused(RefusalCode.NO_WARD, ward_id=missing[0][:64])
 
 
+# Roles that see no ward (care.permissions.may_see_ward): giving them one would only mislead the admin.
+WARDLESS_ROLES = frozenset({Role.PARTNER, Role.LOG_REVIEWER})
+TITLE_LENGTH = (2, 100)
+
+
+def check_no_wards(role: Role, ward_ids: Sequence[str]) -> None:
+    if role in WARDLESS_ROLES and ward_ids:
+        raise Refused(RefusalCode.ROLE_WITHOUT_WARDS, role=role.value)
+
+
+def check_title(title: str | None) -> str | None:
+    """The title partners and patients read ("Distriktssköterska, kommunen"); None for none."""
+    if title is None or not title.strip():
+        return None
+    text = " ".join(title.split())
+    low, high = TITLE_LENGTH
+    if not low <= len(text) <= high or not text.isprintable():
+        raise Refused(RefusalCode.STAFF_TITLE, minimum=low, maximum=high)
+    return text
+
+
+def check_organisation(care_unit_id: str | None, hsa_id: str | None, username: str) -> Steps[str | None]:
+    """The unit exists and the HSA-id has its form and is no one else's; returns the HSA-id as stored."""
+    from care.organisations import check_hsa_id, unit_exists
+
+    hsa = check_hsa_id(hsa_id)
+    if care_unit_id is not None:
+        yield from unit_exists(care_unit_id)
+    if hsa is not None:
+        taken = yield Sql(
+            "SELECT 1 FROM staff_users WHERE hsa_id = %(h)s AND username <> %(u)s UNION ALL"
+            " SELECT 1 FROM care_providers WHERE hsa_id = %(h)s UNION ALL SELECT 1 FROM care_units"
+            " WHERE hsa_id = %(h)s LIMIT 1",
+            {"h": hsa, "u": username},
+            fetch="one",
+        )
+        if taken is not None:
+            raise Refused(RefusalCode.HSA_ID_TAKEN, hsa_id=hsa)
+    return hsa
+
+
 def _not_own(staff: ActingStaff | None, username: str) -> None:
     """An admin does not shut themself out: the last admin disabling or demoting their own account
     would leave nobody to undo it on the dashboard."""
@@ -66,8 +107,12 @@ def _not_own(staff: ActingStaff | None, username: str) -> None:
 def save_staff_user(
     *, username: str, display_name: str, role: str, password: str, ward_ids: Sequence[str],
     by: str | None = None, origin: Origin | None = None, replace: bool = True,
+    care_unit_id: str | None = None, hsa_id: str | None = None, title: str | None = None,
 ) -> Steps[int]:  # fmt: skip
     """Create or update a staff account (re-enabled, with this password and these wards added).
+
+    `care_unit_id`, `hsa_id` and `title` None keep what an updated account has (a new one belongs to
+    the region's own unit, migration 0018). Partners and log reviewers are given no wards.
 
     `by` an admin (AdminAction.MANAGE_STAFF) or None, the CLI's operator. `replace` False refuses a
     username that exists (the dashboard's "Nytt konto" never overwrites a colleague's account).
@@ -78,17 +123,32 @@ def save_staff_user(
     chosen = check_role(role)
     name = check_display_name(display_name)
     check_password(password, username=username, display_name=name)
+    check_no_wards(chosen, ward_ids)
+    titled = check_title(title)
     yield from check_wards(ward_ids)
+    hsa = yield from check_organisation(care_unit_id, hsa_id, username)
     if not replace:
         found = yield Sql("SELECT 1 FROM staff_users WHERE username = %s", (username,), fetch="one")
         if found is not None:
             raise Refused(RefusalCode.STAFF_EXISTS, username=username)
     hashed = hash_password(password)
     row = yield Sql(
-        "INSERT INTO staff_users (username, display_name, role, password_hash) VALUES (%s, %s, %s, %s)"
+        "INSERT INTO staff_users (username, display_name, role, password_hash, care_unit_id, hsa_id, title)"
+        " VALUES (%(u)s, %(n)s, %(r)s, %(h)s, coalesce(%(unit)s, 'region-hemma'), %(hsa)s, %(t)s)"
         " ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name,"
-        " role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, disabled = false RETURNING id",
-        (username, name, chosen.value, hashed),
+        " role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, disabled = false,"
+        " care_unit_id = coalesce(%(unit)s, staff_users.care_unit_id),"
+        " hsa_id = coalesce(%(hsa)s, staff_users.hsa_id), title = coalesce(%(t)s, staff_users.title)"
+        " RETURNING id",
+        {
+            "u": username,
+            "n": name,
+            "r": chosen.value,
+            "h": hashed,
+            "unit": care_unit_id,
+            "hsa": hsa,
+            "t": titled,
+        },
         fetch="one",
     )
     staff_id = int(row[0])
@@ -110,6 +170,7 @@ def change_access(
     chosen = check_role(role)
     if chosen is not Role.ADMIN:
         _not_own(staff, username)
+    check_no_wards(chosen, ward_ids)
     yield from check_wards(ward_ids)
     row = yield Sql("SELECT id FROM staff_users WHERE username = %s FOR UPDATE", (username,), fetch="one")
     if row is None:
@@ -125,6 +186,26 @@ def change_access(
     )
     wards = ",".join(sorted(ward_ids)) or "-"
     context = f"staff:{username} access role:{chosen.value} wards:{wards}"
+    yield from admin_audited(origin, staff=staff, action=MANAGE, context=context)
+
+
+def change_organisation(
+    *, username: str, care_unit_id: str, hsa_id: str | None, title: str | None, by: str | None,
+    origin: Origin | None,
+) -> Steps[None]:  # fmt: skip
+    """Set an account's care unit, HSA-id and title (None or blank: none). The access log names the
+    unit and provider an account has at the moment of each read (migration 0018's trigger)."""
+    staff = yield from acting_admin(by, MANAGE)
+    titled = check_title(title)
+    hsa = yield from check_organisation(care_unit_id, hsa_id, username)
+    row = yield Sql(
+        "UPDATE staff_users SET care_unit_id = %s, hsa_id = %s, title = %s WHERE username = %s RETURNING id",
+        (care_unit_id, hsa, titled, username),
+        fetch="one",
+    )
+    if row is None:
+        raise Refused(RefusalCode.NO_STAFF_ACCOUNT, username=username)
+    context = f"staff:{username} organisation unit:{care_unit_id} hsa:{'set' if hsa else '-'}"
     yield from admin_audited(origin, staff=staff, action=MANAGE, context=context)
 
 
@@ -202,6 +283,9 @@ class StaffAccount:
     email: str | None
     ntfy_topic: str | None
     webhook_url: str | None
+    care_unit_id: str = "region-hemma"
+    hsa_id: str | None = None
+    title: str | None = None
 
 
 def staff_accounts(by: str) -> Steps[list[StaffAccount]]:
@@ -210,14 +294,18 @@ def staff_accounts(by: str) -> Steps[list[StaffAccount]]:
     rows = yield Sql(
         "SELECT u.username, u.display_name, u.role,"
         " coalesce(array_agg(a.ward_id ORDER BY a.ward_id) FILTER (WHERE a.ward_id IS NOT NULL), '{}'),"
-        " u.disabled, c.email, c.ntfy_topic, c.webhook_url FROM staff_users u"
+        " u.disabled, c.email, c.ntfy_topic, c.webhook_url, u.care_unit_id, u.hsa_id, u.title"
+        " FROM staff_users u"
         " LEFT JOIN staff_ward_access a ON a.staff_user_id = u.id"
         " LEFT JOIN staff_contacts c ON c.staff_user_id = u.id"
         " GROUP BY u.id, c.staff_user_id ORDER BY u.disabled, lower(u.display_name), u.username",
         (),
         fetch="all",
     )
-    return [StaffAccount(r[0], r[1], Role(r[2]), tuple(r[3]), bool(r[4]), r[5], r[6], r[7]) for r in rows]
+    return [
+        StaffAccount(r[0], r[1], Role(r[2]), tuple(r[3]), bool(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
+        for r in rows
+    ]
 
 
 # --- on a synchronous connection (CLI, `hemma demo`, the dashboard's password page, tests) ---------------
@@ -226,10 +314,12 @@ def staff_accounts(by: str) -> Steps[list[StaffAccount]]:
 
 def create_staff_user(
     conn: psycopg.Connection[Any], *, username: str, display_name: str, role: str, password: str,
-    ward_ids: Sequence[str], origin: Origin | None = None,
+    ward_ids: Sequence[str], origin: Origin | None = None, care_unit_id: str | None = None,
+    hsa_id: str | None = None, title: str | None = None,
 ) -> int:  # fmt: skip
     return execute(conn, save_staff_user(username=username, display_name=display_name, role=role,
-                                         password=password, ward_ids=ward_ids, origin=origin))  # fmt: skip
+                                         password=password, ward_ids=ward_ids, origin=origin,
+                                         care_unit_id=care_unit_id, hsa_id=hsa_id, title=title))  # fmt: skip
 
 
 def set_staff_password(

@@ -91,6 +91,37 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.NO_PATIENT_WITH_KIT: lambda p: f"no enrolled patient holds kit {p['gateway_id']}",
         C.DISCHARGE_OUTCOME: lambda p: f"the outcome of a discharge is one of: {', '.join(p['known'])}",
         C.DISCHARGE_NOTE_TOO_LONG: lambda p: f"the discharge note is longer than {p['maximum']} characters",
+        C.ORG_ID_FORM: lambda p: f"id {p['org_id']!r}: use 2 to 63 {_FORM}",
+        C.ORG_NAME: lambda p: f"a name has {p['minimum']} to {p['maximum']} characters",
+        C.ORG_KIND: lambda p: f"kind must be one of {', '.join(p['known'])}",
+        C.ORG_EXISTS: lambda p: f"{p['org_id']} exists already",
+        C.HSA_ID_FORM: lambda p: (
+            f"HSA-id {p['hsa_id']!r} is not of the form SE, ten digits, '-' and 1-31 letters or digits"
+            " (e.g. SE2321000016-1234)"
+        ),
+        C.HSA_ID_TAKEN: lambda p: f"HSA-id {p['hsa_id']} belongs to another account, provider or unit",
+        C.NO_CARE_PROVIDER: lambda p: f"no care provider {p['provider_id']}",
+        C.NO_CARE_UNIT: lambda p: f"no care unit {p['unit_id']}",
+        C.STAFF_TITLE: lambda p: f"a title has {p['minimum']} to {p['maximum']} characters",
+        C.ROLE_WITHOUT_WARDS: lambda p: f"a {p['role']} sees no ward: give no --ward",
+        C.NOT_A_PARTNER: lambda p: f"{p['username']} is not an enabled partner account",
+        C.GRANT_PURPOSE: lambda p: f"purpose must be one of {', '.join(p['known'])}",
+        C.GRANT_PERIOD: lambda p: f"a grant lasts from 1 to {p['maximum']} days and ends in the future",
+        C.GRANT_CONSENT: lambda p: "a grant needs the consent of the patient or their representative",
+        C.SHARING_NOTE_TOO_LONG: lambda p: f"the note is longer than {p['maximum']} characters",
+        C.PATIENT_BLOCKED: lambda p: (
+            f"the patient has blocked sharing with {p['provider_id']}: no grant to its staff"
+        ),
+        C.NO_GRANT: lambda p: f"no partner grant {p['grant_id']}",
+        C.GRANT_ENDED: lambda p: f"partner grant {p['grant_id']} has ended or was revoked already",
+        C.NO_BLOCK: lambda p: f"no block {p['block_id']}",
+        C.BLOCK_LIFTED: lambda p: f"block {p['block_id']} was lifted already",
+        C.BLOCK_EXISTS: lambda p: f"a block against {p['provider_id']} is in force already",
+        C.BLOCK_OWN_PROVIDER: lambda p: (
+            f"{p['provider_id']} is the ward's own care provider; a block is against another one"
+        ),
+        C.PARTNER_NO_ACCESS: lambda p: f"no patient {p['patient_id']}",
+        C.PARTNER_PURPOSE: lambda p: "the grant's purpose does not allow this",
         C.NO_STAFF_ACCOUNT: lambda p: f"no staff account {p['username']}",
         C.USERNAME_FORM: lambda p: "username must be 2-64 characters: lowercase a-z, digits, '.', '_' or '-'",
         C.CONTACT_EMPTY: lambda p: "give at least one of e-mail, ntfy topic or webhook URL",

@@ -140,6 +140,37 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.NO_PATIENT_WITH_KIT: lambda p: "Ingen inskriven patient har utrustningen",
         C.DISCHARGE_OUTCOME: lambda p: "Välj hur vårdtillfället slutade",
         C.DISCHARGE_NOTE_TOO_LONG: lambda p: f"Anteckningen får vara högst {p['maximum']} tecken",
+        C.ORG_ID_FORM: lambda p: "Id:t är 2–63 tecken: a–z, siffror och bindestreck",
+        C.ORG_NAME: lambda p: f"Namnet är {p['minimum']}–{p['maximum']} tecken",
+        C.ORG_KIND: lambda p: "Välj slag av vårdgivare: region, primärvård, kommun eller privat",
+        C.ORG_EXISTS: lambda p: "Id:t är upptaget. Välj ett annat.",
+        C.HSA_ID_FORM: lambda p: (
+            "HSA-id skrivs SE, tio siffror, bindestreck och 1–31 bokstäver eller siffror,"
+            " till exempel SE2321000016-1234"
+        ),
+        C.HSA_ID_TAKEN: lambda p: "HSA-id:t används redan av ett annat konto, en vårdgivare eller vårdenhet",
+        C.NO_CARE_PROVIDER: lambda p: "Vårdgivaren finns inte",
+        C.NO_CARE_UNIT: lambda p: "Vårdenheten finns inte",
+        C.STAFF_TITLE: lambda p: f"Titeln är {p['minimum']}–{p['maximum']} tecken",
+        C.ROLE_WITHOUT_WARDS: lambda p: (
+            "Samverkanspartner och loggranskare har inga avdelningar. Avmarkera avdelningarna."
+        ),
+        C.NOT_A_PARTNER: lambda p: "Kontot är inte en aktiv samverkanspartner",
+        C.GRANT_PURPOSE: lambda p: "Välj syfte: läsrätt, läsrätt och kontakt eller hembesök vid larm",
+        C.GRANT_PERIOD: lambda p: f"Åtkomsten gäller 1–{p['maximum']} dagar och måste sluta i framtiden",
+        C.GRANT_CONSENT: lambda p: "Kryssa i att patienten eller en företrädare har samtyckt",
+        C.SHARING_NOTE_TOO_LONG: lambda p: f"Anteckningen får vara högst {p['maximum']} tecken",
+        C.PATIENT_BLOCKED: lambda p: (
+            "Patienten har spärrat sina uppgifter för den vårdgivaren. Åtkomst kan inte ges."
+        ),
+        C.NO_GRANT: lambda p: "Åtkomsten finns inte",
+        C.GRANT_ENDED: lambda p: "Åtkomsten har redan upphört eller återkallats",
+        C.NO_BLOCK: lambda p: "Spärren finns inte",
+        C.BLOCK_LIFTED: lambda p: "Spärren är redan hävd",
+        C.BLOCK_EXISTS: lambda p: "En sådan spärr gäller redan",
+        C.BLOCK_OWN_PROVIDER: lambda p: "En spärr gäller andra vårdgivare än avdelningens egen",
+        C.PARTNER_NO_ACCESS: lambda p: "Patienten finns inte",
+        C.PARTNER_PURPOSE: lambda p: "Din åtkomst gäller bara läsning. Ring avdelningen.",
         C.NO_STAFF_ACCOUNT: lambda p: "Kontot finns inte",
         C.USERNAME_FORM: lambda p: "Användarnamnet är 2–64 tecken: a–z, siffror, '.', '_' eller '-'",
         C.CONTACT_EMPTY: lambda p: "Ange e-post, ntfy-ämne eller webhook-adress",
@@ -155,7 +186,9 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
         C.SHIFT_TOO_LONG: lambda p: f"Ett pass får vara högst {p['days']} dagar",
         C.SHIFT_TOO_FAR_AHEAD: lambda p: "Passet måste sluta inom ett år",
         C.NO_ONCALL_SHIFT: lambda p: "Jourpasset finns inte",
-        C.STAFF_ROLE_CHOICE: lambda p: "Rollen är sjuksköterska, läkare eller IT-administratör",
+        C.STAFF_ROLE_CHOICE: lambda p: (
+            "Rollen är sjuksköterska, läkare, IT-administratör, samverkanspartner eller loggranskare"
+        ),
         C.STAFF_NAME_EMPTY: lambda p: f"Skriv personens namn (högst {p.get('maximum', 100)} tecken)",
         C.STAFF_EXISTS: lambda p: "Användarnamnet är upptaget. Välj ett annat.",
         C.STAFF_OWN_ACCOUNT: lambda p: (

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import AfterValidator
 
+from care import organisations, staff_sessions, two_factor
 from care import staff as staff_commands
-from care import staff_sessions, two_factor
 from care.passwords import PasswordProblem, PasswordRejected
 from care.permissions import AdminAction, Role
 from care.refusals import RefusalCode, Refused
@@ -74,11 +74,14 @@ async def staff_page(request: Request, admin: Admin) -> Response:
         # Issue 12: live sessions and two-factor per account (forms in dashboard.admin_sessions).
         sessions = await run_async(conn, staff_sessions.live_sessions_by_account(by=admin.username))
         two_factor_on = await run_async(conn, two_factor.enrolled_usernames(by=admin.username))
+        units = await run_async(conn, organisations.units())  # issue 12: the account's care unit
     wards = await all_wards(request)
     return render(
         request, "admin_staff.html", admin, accounts=accounts, wards=wards, ward_names=dict(wards),
         roles=[(r.value, ROLE_LABELS.get(r.value, r.value)) for r in Role], sessions=sessions,
         two_factor_on=two_factor_on,
+        units=[(u.id, u.name if u.name == u.provider_name else f"{u.name} ({u.provider_name})")
+               for u in units],
     )  # fmt: skip
 
 
@@ -107,11 +110,13 @@ async def _run(request: Request, steps: Any, *, hashes_password: bool = False) -
 async def create_account(
     request: Request, admin: Admin, csrf: Field = "", username: Field = "", display_name: Field = "",
     role: Field = "", password: Password = "", wards: Wards = [],  # noqa: B006 (FastAPI copies it)
+    care_unit: Field = "", hsa_id: Field = "", title: Field = "",
 ) -> Response:  # fmt: skip
     origin = form_origin(request, csrf)
     await _run(request, staff_commands.save_staff_user(
         username=username.strip().lower(), display_name=display_name, role=role, password=password,
-        ward_ids=wards, by=admin.username, origin=origin, replace=False,
+        ward_ids=wards, by=admin.username, origin=origin, replace=False, care_unit_id=care_unit or None,
+        hsa_id=hsa_id or None, title=title or None,
     ), hashes_password=True)  # fmt: skip
     return _back(username.strip().lower())
 
@@ -124,6 +129,20 @@ async def change_access(
     origin = form_origin(request, csrf)
     await _run(request, staff_commands.change_access(
         username=username, role=role, ward_ids=wards, by=admin.username, origin=origin
+    ))  # fmt: skip
+    return _back(username)
+
+
+@router.post("/admin/staff/{username}/organisation")
+async def change_organisation(
+    request: Request, username: Username, admin: Admin, csrf: Field = "", care_unit: Field = "",
+    hsa_id: Field = "", title: Field = "",
+) -> Response:  # fmt: skip
+    """The account's care unit, HSA-id and title (issue 12)."""
+    origin = form_origin(request, csrf)
+    await _run(request, staff_commands.change_organisation(
+        username=username, care_unit_id=care_unit or "region-hemma", hsa_id=hsa_id or None,
+        title=title or None, by=admin.username, origin=origin,
     ))  # fmt: skip
     return _back(username)
 

@@ -34,6 +34,7 @@ from core.settings import Settings
 from dashboard import (
     account,
     account_security,
+    admin_organisations,
     admin_rota,
     admin_sessions,
     admin_staff,
@@ -46,6 +47,7 @@ from dashboard import (
     log_review,
     oidc_login,
     pages,
+    partner_realm,
     partner_visit,
     patient_contact,
     patient_enrol,
@@ -55,6 +57,7 @@ from dashboard import (
     record_charts,
     record_discharge,
     record_limit_replay,
+    record_sharing,
     two_factor_login,
     vendor_assets,
     ward_ladder,
@@ -144,6 +147,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(login_router)
     app.include_router(log_review.router)  # /logg, the log reviewer's screen (issue 12)
     app.include_router(log_extract_document.router)  # the printed log extract (issue 12)
+    # Issue 12, shared care: organisations, the record's "Delad vård", the partner realm (/partner).
+    app.include_router(admin_organisations.router)
+    app.include_router(record_sharing.router)
+    app.include_router(partner_realm.router)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,

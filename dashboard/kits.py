@@ -34,10 +34,12 @@ from care.kit_assignments import (
 )
 from care.kit_states import STATES_SV, KitEvent, events_allowed
 from care.permissions import EquipmentAction
+from care.refusals import Refused
 from dashboard.auth import page_staff
 from dashboard.errors import InvalidInput
 from dashboard.inputs import MAX_ID_LENGTH, PatientId, check_text, swedish
 from dashboard.model import StaffUser
+from dashboard.refusals import action_error
 from dashboard.staff_forms import form_origin, run_form_command
 from storage.steps import run_async
 
@@ -84,7 +86,10 @@ async def kits_page(request: Request, staff: Annotated[StaffUser, Depends(page_s
 
     origin = Origin(DASHBOARD, client_address=request.client.host if request.client else None)
     async with request.app.state.pool.connection() as conn:
-        kits = await execute_async(conn, list_kits(by=staff.username, origin=origin))
+        try:
+            kits = await execute_async(conn, list_kits(by=staff.username, origin=origin))
+        except Refused as exc:  # a partner or log reviewer (issue 12): a 403 page, never a 500
+            raise action_error(exc) from None
     named = {a.patient_id for k in kits for a in k.history if a.patient_id is not None}
     request.app.state.metrics.access_log_rows += len(named)
     rows = [KitRow(k, STATES_SV[k.state], _actions(staff, k)) for k in kits]

@@ -156,6 +156,10 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = 
 
 @router.get("/", response_class=HTMLResponse)
 async def ward_list(request: Request, staff: Annotated[StaffUser, Depends(page_staff)]) -> Response:
+    if staff.role == "partner":  # a partner sees no ward, only their granted patients (issue 12)
+        return RedirectResponse("/partner", status_code=303)
+    if staff.role == "log_reviewer":  # nor does the log reviewer, whose work is the access log
+        return RedirectResponse("/logg", status_code=303)
     async with request.app.state.pool.connection() as conn:
         wards = await fetch_wards(conn, staff)
     if len(wards) == 1:

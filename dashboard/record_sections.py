@@ -11,7 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from dashboard import kits, record_care_level, record_conversation, record_patient_app, record_questionnaires
+from dashboard import (
+    kits,
+    record_care_level,
+    record_conversation,
+    record_patient_app,
+    record_questionnaires,
+    record_sharing,
+)
 from dashboard.model import StaffUser
 
 if TYPE_CHECKING:
@@ -25,4 +32,5 @@ async def load(conn: psycopg.AsyncConnection[Any], staff: StaffUser, patient_id:
         "questionnaires": await record_questionnaires.load(conn, staff, patient_id),
         "patient_app": await record_patient_app.load(conn, staff, patient_id),
         "kit_lending": await kits.load(conn, staff, patient_id),  # lend / take back (issue 11)
+        "sharing": await record_sharing.load(conn, staff, patient_id),  # Delad vård (issue 12)
     }

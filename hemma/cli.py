@@ -25,6 +25,7 @@ from hemma import (
     cli_ladder,
     cli_limits,
     cli_login,
+    cli_org,
     cli_patient_app,
     cli_questionnaires,
     cli_services,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_patient_app.register(sub, _patient_id)
     cli_questionnaires.add_commands(sub, _patient_id)
     _add_staff_commands(sub)
+    cli_org.add_commands(sub, _patient_id)  # organisations and shared care (issue 12)
     _add_escalate_and_bench_commands(sub)
     cli_accesslog.register(sub)  # the access log's daily seals (issue 12)
     return parser
@@ -307,8 +309,17 @@ def _add_staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     a.add_argument("--username", required=True)
     a.add_argument("--name", required=True)
-    a.add_argument("--role", choices=["nurse", "physician", "admin"], required=True)
+    a.add_argument(
+        "--role",
+        choices=["nurse", "physician", "admin", "partner", "log_reviewer"],
+        required=True,
+        help="partner: a municipal nurse or GP reading granted patients only; both partner and"
+        " log_reviewer get no --ward",
+    )
     a.add_argument("--ward", action="append", default=[], help="ward id (repeat)")
+    a.add_argument("--unit", help="care unit id (default: the region's own, region-hemma)")
+    a.add_argument("--hsa-id", help="the person's HSA-id, e.g. SE2321000016-1234")
+    a.add_argument("--title", help='the title partners and patients read, e.g. "Distriktssköterska"')
     a.set_defaults(func=cli_care.staff_add)
     pw = ssub.add_parser(
         "passwd", help="set a new password (prompt or HEMMA_NEW_STAFF_PASSWORD); ends the account's sessions"

@@ -258,6 +258,9 @@ def staff_add(args: argparse.Namespace) -> int:
             password=password,
             ward_ids=args.ward,
             origin=_cli_origin(),
+            care_unit_id=args.unit,
+            hsa_id=args.hsa_id,
+            title=args.title,
         )
     print(f"staff account {args.username} saved")
     return 0

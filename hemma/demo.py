@@ -390,8 +390,45 @@ def _seed(
                     set_by_username=DEMO_PHYSICIAN,
                 )
         _seed_care(conn, roster, interval_s=interval_s, now=now)
+        credentials.append(_seed_partner(conn, roster, data_dir, now))  # the municipality (issue 12)
         paged = _seed_on_call(conn, email, now)
     return credentials, paged
+
+
+# Issue 12: the municipality's home-care nurse, with a 14-day "läsrätt och kontakt" to the story's
+# heart-failure patient (his consent), so the partner realm (/partner) has someone to show.
+DEMO_PARTNER = "kommunsjukskoterska"
+
+
+def _seed_partner(
+    conn: psycopg.Connection, roster: list[tuple[uuid.UUID, SimPatient]], data_dir: Path, now: datetime
+) -> tuple[str, str, str]:
+    from care.acting import execute
+    from care.organisations import add_provider, add_unit
+    from care.sharing import grant_in_force, grant_partner_access
+    from care.staff import create_staff_user
+
+    if conn.execute("SELECT 1 FROM care_providers WHERE id = 'malmo-stad'").fetchone() is None:
+        execute(conn, add_provider(provider_id="malmo-stad", name="Malmö stad", kind="municipality"))
+        execute(
+            conn, add_unit(unit_id="malmo-hemsjukvard", provider_id="malmo-stad", name="Hemsjukvården Malmö")
+        )
+    password = _demo_password(data_dir, DEMO_PARTNER)
+    partner_id = create_staff_user(
+        conn, username=DEMO_PARTNER, display_name="Maria Lindqvist", role="partner", password=password,
+        ward_ids=[], care_unit_id="malmo-hemsjukvard", title="Distriktssköterska, kommunen",
+    )  # fmt: skip
+    story = next((pid for pid, p in roster if p.scenario == "heart_failure"), None)
+    if (
+        story is not None
+        and execute(conn, grant_in_force(staff_user_id=partner_id, patient_id=story, at=now)) is None
+    ):
+        execute(conn, grant_partner_access(
+            patient_id=story, partner=DEMO_PARTNER, purpose="read_contact", days=14, consent_by="patient",
+            consent_note="Muntligt vid inskrivningen", purpose_note="Hembesök och läkemedelsgenomgång",
+            by=DEMO_NURSE, origin=None, now=now,
+        ))  # fmt: skip
+    return DEMO_PARTNER, password, "kommunens sjuksköterska, Malmö stad: /partner"
 
 
 def _register_kits(conn: psycopg.Connection, roster: list[tuple[uuid.UUID, SimPatient]]) -> None:

@@ -55,8 +55,23 @@ def test_seed_gives_every_patient_a_plan_an_observation_and_copd_scale_2(
         (DEMO_NURSE, "sjuksköterska"),
         (DEMO_PHYSICIAN, "jourläkare"),
         (DEMO_ADMIN, "IT-administratör"),
+        ("kommunsjukskoterska", "kommunens sjuksköterska, Malmö stad: /partner"),  # issue 12
     ]
     assert paged == DEMO_PHYSICIAN_EMAIL
+    # The municipality's nurse holds a 14-day "läsrätt och kontakt" to the heart-failure patient.
+    shared = db.execute(
+        "SELECT p.display_name, g.purpose, g.valid_until - g.valid_from, g.consent_by, u.provider_id, s.title"
+        " FROM partner_grants g JOIN patients p ON p.id = g.patient_id"
+        " JOIN staff_users s ON s.id = g.staff_user_id JOIN care_units u ON u.id = s.care_unit_id"
+    ).fetchall()
+    hf = next(
+        name
+        for name, scenario in ((p.display_name, p.scenario) for p in demo_roster(8))
+        if scenario == "heart_failure"
+    )
+    assert shared == [
+        (hf, "read_contact", timedelta(days=14), "patient", "malmo-stad", "Distriktssköterska, kommunen")
+    ]
     spare = db.execute(
         "SELECT id, kit_state FROM gateways WHERE id = ANY(%s) ORDER BY id", (list(DEMO_SPARE_KITS),)
     )
@@ -113,6 +128,7 @@ def test_seed_gives_every_patient_a_plan_an_observation_and_copd_scale_2(
     assert db.execute("SELECT count(*) FROM manual_observations").fetchone() == (8,)
     assert db.execute("SELECT count(*) FROM oncall_shifts").fetchone() == (1,)
     assert db.execute("SELECT count(*) FROM monitoring_plans").fetchone() == (32,)
+    assert db.execute("SELECT count(*) FROM partner_grants").fetchone() == (1,)  # still in force: no new one
     _, paged = _seed(database_url, 8, tmp_path, now=later)
     assert paged == "erik.lund@region.example"
 
