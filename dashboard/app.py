@@ -61,6 +61,7 @@ from dashboard.patient_realm import NotEnrolled, PatientRefused, find_viewer, re
 from dashboard.rendering import Renderer
 from dashboard.same_origin import SameOriginWrites
 from dashboard.stored_times import read_any_timestamp
+from fhir_api.api import router as fhir_router
 from storage.db import migrate
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(record_charts.router)  # the record's charts (issue 11)
     app.include_router(vendor_assets.router)  # charting library from its installed package
     app.include_router(kits.router)  # /kits and the record's lend / take-back forms (issue 11)
+    app.include_router(fhir_router)  # /fhir: FHIR R4 read/search, SMART Backend Services (issue 12)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (
         patient_today.router,
