@@ -9,6 +9,7 @@ Device IG, the discharge dispositions and the flag priorities.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -150,3 +151,22 @@ DEVICE_TYPES: Final[dict[str, tuple[str, str]]] = {
     "glucose": ("528401", "Glukosmätare"),
     "heart_rate": ("528425", "Pulsmätare"),
 }
+
+
+def vital_for_codings(codings: Sequence[tuple[str | None, str | None]]) -> Vital | None:
+    """Hemma's vital for an Observation's codings from elsewhere (a partner's reading, the FHIR
+    specification's examples): an MDC code first (one per vital), then LOINC, where 8867-4 is the
+    heart rate unless an MDC code says pulse oximetry."""
+    by_mdc = {code: vital for vital, info in VITALS.items() if (code := MDC_CODES.get(info.mdc or ""))}
+    for system, code in codings:
+        if system == MDC and code in by_mdc:
+            return by_mdc[code]
+    by_loinc: dict[str, Vital] = {}
+    for vital, info in VITALS.items():
+        for loinc in (info.loinc, *info.loinc_also):
+            by_loinc.setdefault(loinc, vital)
+    by_loinc["8867-4"] = Vital.HEART_RATE
+    for system, code in codings:
+        if system == LOINC and code in by_loinc:
+            return by_loinc[code]
+    return None

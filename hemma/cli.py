@@ -19,6 +19,7 @@ from hemma import (
     cli_admission,
     cli_care,
     cli_care_levels,
+    cli_fhir,
     cli_handover,
     cli_kits,
     cli_limits,
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_questionnaires.add_commands(sub, _patient_id)
     _add_staff_commands(sub)
     _add_escalate_and_bench_commands(sub)
+    cli_fhir.add_commands(sub)  # `hemma fhir client ...`, `hemma fhir token` (issue 12)
     return parser
 
 
