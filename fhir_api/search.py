@@ -60,14 +60,14 @@ _DATE: Final = re.compile(
 _PERSONAL: Final = re.compile(r"(\d{8})-?(\d{4})", re.ASCII)
 
 
-@dataclass(frozen=True, slots=True)
 class Refusal(Exception):
     """A request FHIR cannot answer: HTTP status, OperationOutcome issue code, Swedish diagnostics
-    that never repeat the input."""
+    that never repeat the input. (A plain class: contextlib sets __traceback__ on exceptions passing
+    through `async with`, which a frozen dataclass refuses.)"""
 
-    status: int
-    code: str
-    text: str
+    def __init__(self, status: int, code: str, text: str) -> None:
+        super().__init__(status, code, text)
+        self.status, self.code, self.text = status, code, text
 
 
 def invalid(text: str) -> Refusal:

@@ -40,14 +40,13 @@ READ: Final = "r"
 SEARCH: Final = "s"
 
 
-@dataclass(frozen=True, slots=True)
 class OAuthError(Exception):
     """RFC 6749 5.2: `error` (invalid_request, invalid_client, invalid_grant, unauthorized_client,
     unsupported_grant_type, invalid_scope) and a description that never repeats the input."""
 
-    status: int
-    error: str
-    description: str
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(status, error, description)
+        self.status, self.error, self.description = status, error, description
 
 
 def _client_error(description: str) -> OAuthError:

@@ -58,16 +58,57 @@ def every_resource() -> list[Any]:
         resources.observation(reading(Vital.SYSTOLIC_BP, 128, diastolic=78, quality=("body_movement",))),
         resources.observation(reading(Vital.RESPIRATORY_RATE, 18, gateway_id="manual", device_id=None)),
         resources.observation(reading(Vital.SPO2, 91, device_id=None, quality=("signal_questionable",))),
-        resources.manual_observation(resources.ManualFacts(7, PATIENT, "acvpu", T0, "C", None, None, "nurse", T0)),
-        resources.manual_observation(resources.ManualFacts(7, PATIENT, "o2", T0, None, True, 2.0, "nurse", T0)),
-        resources.manual_observation(resources.ManualFacts(8, PATIENT, "o2", T0, None, False, None, "patient", T0)),
-        resources.device(resources.KitDeviceFacts("12.7", PATIENT, "AA:BB:CC:00:00:01", "kit-0042",
-                                                  "A&D Company", "UA-651BLE", "Blodtrycksmätare A&D UA-651BLE",
-                                                  ("blood_pressure", "battery_level"), True, T0)),  # fmt: skip
-        resources.flag(resources.AlertFacts(41, PATIENT, "spo2_low", "high", "open", "physiological",
-                                            "SpO₂ 85 % under gränsen 88 %", T0, None, T0)),  # fmt: skip
-        resources.flag(resources.AlertFacts(42, PATIENT, "gateway_offline", "low", "resolved", "technical",
-                                            "Hemlådan har inte hörts av", T0, T0 + timedelta(hours=1), T0)),  # fmt: skip
+        resources.manual_observation(
+            resources.ManualFacts(7, PATIENT, "acvpu", T0, "C", None, None, "nurse", T0)
+        ),
+        resources.manual_observation(
+            resources.ManualFacts(7, PATIENT, "o2", T0, None, True, 2.0, "nurse", T0)
+        ),
+        resources.manual_observation(
+            resources.ManualFacts(8, PATIENT, "o2", T0, None, False, None, "patient", T0)
+        ),
+        resources.device(
+            resources.KitDeviceFacts(
+                "12.7",
+                PATIENT,
+                "AA:BB:CC:00:00:01",
+                "kit-0042",
+                "A&D Company",
+                "UA-651BLE",
+                "Blodtrycksmätare A&D UA-651BLE",
+                ("blood_pressure", "battery_level"),
+                True,
+                T0,
+            )
+        ),  # fmt: skip
+        resources.flag(
+            resources.AlertFacts(
+                41,
+                PATIENT,
+                "spo2_low",
+                "high",
+                "open",
+                "physiological",
+                "SpO₂ 85 % under gränsen 88 %",
+                T0,
+                None,
+                T0,
+            )
+        ),  # fmt: skip
+        resources.flag(
+            resources.AlertFacts(
+                42,
+                PATIENT,
+                "gateway_offline",
+                "low",
+                "resolved",
+                "technical",
+                "Hemlådan har inte hörts av",
+                T0,
+                T0 + timedelta(hours=1),
+                T0,
+            )
+        ),  # fmt: skip
         resources.questionnaire_response(stored_qr, T0),
         resources.care_plan(plan),
         capability.capability_statement("http://127.0.0.1:8000/fhir", "0.1.0", T0),
@@ -110,11 +151,18 @@ def test_encounter_is_home_health_with_the_discharge_disposition() -> None:
 
 
 def test_observations_carry_loinc_mdc_ucum_the_device_and_the_quality_flags() -> None:
-    spo2 = json.loads(resources.observation(reading(Vital.SPO2, 94, quality=("low_perfusion",))).model_dump_json())
+    spo2 = json.loads(
+        resources.observation(reading(Vital.SPO2, 94, quality=("low_perfusion",))).model_dump_json()
+    )
     assert [(c["system"], c["code"]) for c in spo2["code"]["coding"]] == [
         ("http://loinc.org", "2708-6"), ("http://loinc.org", "59408-5"), ("urn:iso:std:iso:11073:10101", "150456"),
     ]  # fmt: skip
-    assert spo2["valueQuantity"] == {"value": 94.0, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
+    assert spo2["valueQuantity"] == {
+        "value": 94.0,
+        "unit": "%",
+        "system": "http://unitsofmeasure.org",
+        "code": "%",
+    }
     assert spo2["category"][0]["coding"][0]["code"] == "vital-signs"
     assert spo2["device"] == {"reference": "Device/12.7"}
     assert "low_perfusion" in spo2["note"][0]["text"]
@@ -210,7 +258,11 @@ def test_the_specifications_vital_signs_examples_round_trip(example: dict[str, A
 def test_dates_are_ranges_as_long_as_their_precision() -> None:
     zone = UTC
     day = parse_date("ge2026-05-04", zone)
-    assert (day.op, day.start, day.end) == ("ge", datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC))
+    assert (day.op, day.start, day.end) == (
+        "ge",
+        datetime(2026, 5, 4, tzinfo=UTC),
+        datetime(2026, 5, 5, tzinfo=UTC),
+    )
     december = parse_date("le2026-12", zone)
     assert december.end == datetime(2027, 1, 1, tzinfo=UTC)
     plus_as_space = parse_date("gt2026-05-04T10:00:00 02:00", zone)  # a URL's '+' read as a space
@@ -235,6 +287,8 @@ def test_search_parameters_are_strict() -> None:
     for pairs in ([("name", "x")], [("code:text", "vikt")], [("_count", "-1")], [("_count", "NaN")],
                   [("_offset", "99999999999")], [("patient", "../x")], [("patient", "a"), ("subject", "b")],
                   [("identifier", "urn:oid:1.2.3|1")], [("status", "maybe")], [("_format", "xml")]):  # fmt: skip
-        kind = "Patient" if pairs[0][0] == "identifier" else "Flag" if pairs[0][0] == "status" else "Observation"
+        kind = (
+            "Patient" if pairs[0][0] == "identifier" else "Flag" if pairs[0][0] == "status" else "Observation"
+        )
         with pytest.raises(Refusal):
             parse(kind, pairs, UTC)

@@ -185,9 +185,10 @@ def _readings(db: psycopg.Connection[Any], anna: EnrolledPatient, nurse: int, da
         "WITH t AS (SELECT generate_series(now() - make_interval(days => %(days)s), now(), interval '5 minutes') AS at)"
         " INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
         " device_id, characteristic, received_at)"
-        " SELECT at, %(p)s, v.vital, v.value + (extract(epoch FROM at)::bigint % 3), v.unit,"
-        " CASE WHEN extract(minute FROM at)::int = 0 THEN '{signal_questionable}'::text[] ELSE '{}' END," + common +
-        " FROM t, (VALUES ('spo2', 93.0, '%%'), ('pulse_rate', 72.0, '/min')) AS v (vital, value, unit)",
+        " SELECT at, %(p)s, v.vital, v.value + (extract(epoch FROM at)::bigint %% 3), v.unit,"
+        " CASE WHEN extract(minute FROM at)::int = 0 THEN '{signal_questionable}'::text[] ELSE '{}' END,"
+        + common
+        + " FROM t, (VALUES ('spo2', 93.0, '%%'), ('pulse_rate', 72.0, '/min')) AS v (vital, value, unit)",
         {"days": days, "p": anna.patient_id, "kit": anna.gateway_id, "address": OXIMETER, "char": "bci"},
     )
     for n in range(days):
