@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.annotation import Annotation
@@ -189,7 +190,8 @@ def patient(facts: StayFacts) -> Patient:
         identifier=[personal_identifier(facts.personal_number)] if facts.personal_number else None,
         active=facts.discharged_at is None,
         name=[HumanName(text=facts.display_name)],
-        birthDate=str(facts.birth_year) if facts.birth_year else None,
+        # FHIR's date allows a year alone; the model's annotation says only `date`.
+        birthDate=str(facts.birth_year) if facts.birth_year else None,  # type: ignore[arg-type]
         deceasedBoolean=True if died else None,
         managingOrganization=provider_reference(facts.provider),
     )
@@ -207,7 +209,8 @@ def encounter(facts: StayFacts) -> Encounter:
         id=str(facts.patient_id),
         meta=_meta(facts.last_updated),
         status="finished" if facts.discharged_at else "in-progress",
-        class_fhir=Coding(system=codes.ACT_CODE, code="HH", display="home health"),
+        # `class` is a Python keyword: the model's field is class_fhir (its alias is "class").
+        class_fhir=Coding(system=codes.ACT_CODE, code="HH", display="home health"),  # type: ignore[call-arg]
         type=[CodeableConcept(text=f"Sjukhusvård i hemmet ({facts.pathway})")] if facts.pathway else None,
         subject=_ref("Patient", facts.patient_id),
         period=Period(start=facts.enrolled_at, end=facts.discharged_at),
@@ -219,7 +222,12 @@ def encounter(facts: StayFacts) -> Encounter:
 
 def _quantity(value: float, vital: Vital) -> Quantity:
     info = VITALS[vital]
-    return Quantity(value=value, unit=info.display_unit, system=codes.UCUM, code=info.ucum)
+    return Quantity(value=decimal(value), unit=info.display_unit, system=codes.UCUM, code=info.ucum)
+
+
+def decimal(value: float) -> Decimal:
+    """A stored double as FHIR's decimal, written as Python's shortest repr (81.1, not 81.09999…)."""
+    return Decimal(repr(float(value)))
 
 
 def _quality_note(flags: Sequence[str]) -> list[Annotation] | None:
@@ -316,7 +324,7 @@ def manual_observation(facts: ManualFacts) -> Observation:
     flow = facts.oxygen_l_min if facts.on_oxygen else 0.0
     return Observation(
         code=_concept(codes.observation_codings(codes.MANUAL_OXYGEN), "Syrgas (l/min), 0 = luft"),
-        valueQuantity=Quantity(value=flow or 0.0, unit="l/min", system=codes.UCUM, code="L/min"),
+        valueQuantity=Quantity(value=decimal(flow or 0.0), unit="l/min", system=codes.UCUM, code="L/min"),
         note=[Annotation(text="Andas luft" if not facts.on_oxygen else "Får syrgas")],
         **common,
     )
@@ -402,7 +410,7 @@ def _every(minutes: int) -> tuple[TimingRepeat, str]:
                 if n == 1
                 else f"var {n}:{'a' if n % 10 in (1, 2) and n % 100 not in (11, 12) else 'e'}"
             )
-            return TimingRepeat(frequency=1, period=n, periodUnit=unit), f"{ordinal} {word}"
+            return TimingRepeat(frequency=1, period=Decimal(n), periodUnit=unit), f"{ordinal} {word}"
     raise AssertionError("unreachable: every minute count divides by 1")
 
 

@@ -55,7 +55,7 @@ _FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _DATE: Final = re.compile(
     r"(eq|gt|ge|lt|le)?(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?"
     r"(Z|[+\- ]\d{2}:\d{2})?)?)?)?",
-    re.ASCII,  # \d would take any script's digits ("１９９９"), and int() reads them
+    re.ASCII,  # \d would take any script's digits (fullwidth digits), and int() reads them
 )
 _PERSONAL: Final = re.compile(r"(\d{8})-?(\d{4})", re.ASCII)
 

@@ -77,8 +77,14 @@ def base(module_db_url: str, region: Region) -> Iterator[str]:
 
 def hemma(db_url: str, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HEMMA_DATABASE_URL=db_url, HEMMA_DASHBOARD_URL=base_url.removesuffix("/fhir"))
-    return subprocess.run([sys.executable, "-m", "hemma.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "hemma.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +94,23 @@ def journal(module_db_url: str, base: str, region: Region, tmp_path_factory: pyt
     (folder / "public.pem").write_bytes(region.journal_public)
     (folder / "private.pem").write_bytes(region.journal_key)
     scopes = [arg for s in ALL_READ for arg in ("--scope", s)]
-    added = hemma(module_db_url, base, "fhir", "client", "add", "journal", "--name", "Journalsystemet",
-                  "--provider", "region", "--public-key", str(folder / "public.pem"), *scopes,
-                  "--ward", "avd-norr")  # fmt: skip
+    added = hemma(
+        module_db_url,
+        base,
+        "fhir",
+        "client",
+        "add",
+        "journal",
+        "--name",
+        "Journalsystemet",
+        "--provider",
+        "region",
+        "--public-key",
+        str(folder / "public.pem"),
+        *scopes,
+        "--ward",
+        "avd-norr",
+    )
     assert added.returncode == 0, added.stderr
     issued = hemma(
         module_db_url, base, "fhir", "token", "--client", "journal", "--key", str(folder / "private.pem")
@@ -103,8 +123,12 @@ def journal(module_db_url: str, base: str, region: Region, tmp_path_factory: pyt
 
 def token_for(base: str, client: str, key: bytes, **form: str) -> httpx.Response:
     assertion = form.pop("assertion", None) or sign_assertion(client, key, f"{base}/auth/token")
-    body = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion, **form}  # fmt: skip
+    body = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+        **form,
+    }
     return httpx.post(f"{base}/auth/token", data=body, timeout=10)
 
 
@@ -263,8 +287,12 @@ def test_changed_since_and_manual_observations(base: str, journal: str, region: 
 def test_observation_search_time_over_30_days_of_readings(base: str, journal: str, region: Region) -> None:
     """A figure for the report (printed, not asserted): one page of SpO2 over the last 30 days."""
     since = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%d")
-    params = {"patient": str(region.anna.patient_id), "code": "http://loinc.org|59408-5", "date": f"ge{since}",
-              "_count": "100"}  # fmt: skip
+    params = {
+        "patient": str(region.anna.patient_id),
+        "code": "http://loinc.org|59408-5",
+        "date": f"ge{since}",
+        "_count": "100",
+    }
     timings = []
     for _ in range(10):
         started = time.perf_counter()
@@ -272,8 +300,10 @@ def test_observation_search_time_over_30_days_of_readings(base: str, journal: st
         timings.append(time.perf_counter() - started)
         assert answer.status_code == 200
     total = answer.json()["total"]
-    print(f"\nFHIR Observation search, {total} SpO2 readings over 30 days, page of 100: "
-          f"median {sorted(timings)[5] * 1000:.0f} ms, best {min(timings) * 1000:.0f} ms")  # fmt: skip
+    print(
+        f"\nFHIR Observation search, {total} SpO2 readings over 30 days, page of 100: "
+        f"median {sorted(timings)[5] * 1000:.0f} ms, best {min(timings) * 1000:.0f} ms"
+    )
     assert total > 8000
 
 
@@ -286,8 +316,13 @@ def _b64(data: bytes) -> str:
 
 def _claims(base: str, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"iss": "journal", "sub": "journal", "aud": f"{base}/auth/token", "jti": str(uuid.uuid4()),
-              "exp": now + 240}  # fmt: skip
+    claims = {
+        "iss": "journal",
+        "sub": "journal",
+        "aud": f"{base}/auth/token",
+        "jti": str(uuid.uuid4()),
+        "exp": now + 240,
+    }
     return {**claims, **changes}
 
 
@@ -308,14 +343,14 @@ def test_forged_assertions_are_refused(base: str, journal: str, region: Region) 
         ),
         "wrong aud": jwt.encode(
             _claims(base, aud="https://elsewhere.example/token"), region.journal_key, algorithm="RS384"
-        ),  # fmt: skip
+        ),
         "sub is not iss": jwt.encode(_claims(base, sub="kommun"), region.journal_key, algorithm="RS384"),
         "an hour ahead": jwt.encode(
             _claims(base, exp=int(time.time()) + 3600), region.journal_key, algorithm="RS384"
-        ),  # fmt: skip
+        ),
         "no jti": jwt.encode(
             {k: v for k, v in _claims(base).items() if k != "jti"}, region.journal_key, algorithm="RS384"
-        ),  # fmt: skip
+        ),
         "RS256": jwt.encode(_claims(base), region.journal_key, algorithm="RS256"),
         "garbage": "not.a.jwt",
         "unknown client": jwt.encode(_claims(base, iss="nobody", sub="nobody"), other_key, algorithm="RS384"),
@@ -352,9 +387,14 @@ def test_token_requests_that_are_malformed_or_ask_too_much(base: str, journal: s
 
 
 def test_no_token_or_a_bad_one_is_an_operation_outcome_401(base: str) -> None:
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic Zm9vOmJhcg=="},
-                    {"Authorization": "Bearer " + "x" * 43}, {"Authorization": "Bearer åäö".encode("latin-1")},
-                    {"Authorization": b"Bearer " + b"\xff" * 43}):  # fmt: skip
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic Zm9vOmJhcg=="},
+        {"Authorization": "Bearer " + "x" * 43},
+        {"Authorization": "Bearer åäö".encode("latin-1")},
+        {"Authorization": b"Bearer " + b"\xff" * 43},
+    ):
         answer = httpx.get(f"{base}/Patient", headers=headers, timeout=10)
         assert answer.status_code == 401, headers
         assert answer.json()["resourceType"] == "OperationOutcome"
@@ -367,9 +407,18 @@ def test_a_disabled_client_is_shut_out_at_once(base: str, module_db_url: str, re
     from fhir_api.clients import jwks_from_pem, register_client
 
     with psycopg.connect(module_db_url, autocommit=True) as c:
-        execute(c, register_client(client_id="old-system", name="Gammalt system", provider_id="region",
-                                   jwks=jwks_from_pem(public), scopes=["system/*.read"], wards=["avd-norr"],
-                                   origin=None))  # fmt: skip
+        execute(
+            c,
+            register_client(
+                client_id="old-system",
+                name="Gammalt system",
+                provider_id="region",
+                jwks=jwks_from_pem(public),
+                scopes=["system/*.read"],
+                wards=["avd-norr"],
+                origin=None,
+            ),
+        )
     token = token_for(base, "old-system", key).json()["access_token"]
     assert get(base, token, "Patient").json()["total"] == 3
     disabled = hemma(module_db_url, base, "fhir", "client", "disable", "old-system")
@@ -418,52 +467,92 @@ def test_the_municipality_reads_the_granted_patient_only_during_the_grant(
     assert get(base, kommun, dora).status_code == 200
     now = datetime.now(UTC)
     try:
-        conn.execute("UPDATE partner_grants SET valid_from = %s WHERE id = %s",
-                     (now + timedelta(hours=1), region.dora_grant))  # fmt: skip
+        conn.execute(
+            "UPDATE partner_grants SET valid_from = %s WHERE id = %s",
+            (now + timedelta(hours=1), region.dora_grant),
+        )
         assert get(base, kommun, dora).status_code == 404  # before the grant's period
-        conn.execute("UPDATE partner_grants SET valid_from = %s, valid_until = %s WHERE id = %s",
-                     (now - timedelta(days=3), now - timedelta(seconds=1), region.dora_grant))  # fmt: skip
+        conn.execute(
+            "UPDATE partner_grants SET valid_from = %s, valid_until = %s WHERE id = %s",
+            (now - timedelta(days=3), now - timedelta(seconds=1), region.dora_grant),
+        )
         assert get(base, kommun, dora).status_code == 404  # after it
-        conn.execute("UPDATE partner_grants SET valid_until = %s WHERE id = %s",
-                     (now + timedelta(days=3), region.dora_grant))  # fmt: skip
+        conn.execute(
+            "UPDATE partner_grants SET valid_until = %s WHERE id = %s",
+            (now + timedelta(days=3), region.dora_grant),
+        )
         assert get(base, kommun, dora).status_code == 200
         nurse = conn.execute("SELECT id FROM staff_users WHERE username = 'sara'").fetchone()[0]  # type: ignore[index]
-        conn.execute("INSERT INTO patient_blocks (patient_id, provider_id, recorded_by, recorded_at)"
-                     " VALUES (%s, 'kommunen', %s, now() - interval '1 second')", (region.dora.patient_id, nurse))  # fmt: skip
+        conn.execute(
+            "INSERT INTO patient_blocks (patient_id, provider_id, recorded_by, recorded_at)"
+            " VALUES (%s, 'kommunen', %s, now() - interval '1 second')",
+            (region.dora.patient_id, nurse),
+        )
         assert get(base, kommun, dora).status_code == 404  # the patient's block (spärr)
-        conn.execute("UPDATE patient_blocks SET lifted_at = now(), lifted_by = %s WHERE patient_id = %s",
-                     (nurse, region.dora.patient_id))  # fmt: skip
+        conn.execute(
+            "UPDATE patient_blocks SET lifted_at = now(), lifted_by = %s WHERE patient_id = %s",
+            (nurse, region.dora.patient_id),
+        )
         assert get(base, kommun, dora).status_code == 200
-        conn.execute("UPDATE partner_grants SET revoked_at = now(), revoked_by = %s WHERE id = %s",
-                     (nurse, region.dora_grant))  # fmt: skip
+        conn.execute(
+            "UPDATE partner_grants SET revoked_at = now(), revoked_by = %s WHERE id = %s",
+            (nurse, region.dora_grant),
+        )
         assert get(base, kommun, dora).status_code == 404  # after revocation
         assert get(base, kommun, "Patient").json()["total"] == 0
     finally:
-        conn.execute("UPDATE partner_grants SET valid_from = %s, valid_until = %s, revoked_at = NULL,"
-                     " revoked_by = NULL WHERE id = %s", (now - timedelta(days=1), now + timedelta(days=13),
-                                                           region.dora_grant))  # fmt: skip
+        conn.execute(
+            "UPDATE partner_grants SET valid_from = %s, valid_until = %s, revoked_at = NULL,"
+            " revoked_by = NULL WHERE id = %s",
+            (now - timedelta(days=1), now + timedelta(days=13), region.dora_grant),
+        )
 
 
 # --- the attacker: hostile input ---------------------------------------------------------------------
 
 HOSTILE = [
-    ("Observation", "_count=NaN"), ("Observation", "_count=-1"), ("Observation", "_count=1e3"),
-    ("Observation", "_count=" + "9" * 5000), ("Observation", "_offset=99999999999999999999"),
-    ("Observation", "date=ge9999-12-31T23:59:59Z"), ("Observation", "date=lt0001-01-01"),
-    ("Observation", "date=NaN"), ("Observation", "date=ge2026-02-30"), ("Observation", "date=%00"),
-    ("Observation", "date=ge2099-05-04T10:00:00%2B14:00"), ("Observation", "code=%F0%9F%92%A9"),
-    ("Observation", "code=a|b|c"), ("Observation", "code=%00"), ("Observation", "patient=%E2%80%AEevil"),
-    ("Observation", "patient=Patient/" + "a" * 70), ("Observation", "foo=bar"), ("Observation", "code:text=vikt"),
-    ("Observation", "_format=xml"), ("Observation", "%ff=1"), ("Observation", "patient=%ff"),
-    ("Observation", "_lastUpdated=gt%2B2026"), ("Observation", "date=ge2026&date=lt2025"),
-    ("Patient", "identifier=1%7C2%7C3"), ("Patient", "identifier=urn:oid:1.2.752.129.2.1.3.1%7C%EF%BC%91"),
-    ("Flag", "status=%00"), ("Flag", "status=active&status=inactive"), ("Device", "patient=1e999"),
-    ("Encounter", "_id=" + ",".join(["x"] * 500)), ("Unknown", ""), ("Patient/..%2F..%2Fetc", ""),
-    ("Patient/%00", ""), ("Patient/" + "\u00e5" * 10, ""), ("Observation/" + "9" * 80, ""),
-    ("Observation/m99999999999999999999999.o2", ""), ("Observation/" + str(uuid.uuid4()) + ".spo2", "_count=1"),
-    ("Encounter/not-a-uuid/$everything", "_count=NaN"), ("Encounter/not-a-uuid/$everything", ""),
-    ("Flag/99999999999999999999999", ""), ("Device/1.2", ""), ("QuestionnaireResponse/x", ""),
-]  # fmt: skip
+    ("Observation", "_count=NaN"),
+    ("Observation", "_count=-1"),
+    ("Observation", "_count=1e3"),
+    ("Observation", "_count=" + "9" * 5000),
+    ("Observation", "_offset=99999999999999999999"),
+    ("Observation", "date=ge9999-12-31T23:59:59Z"),
+    ("Observation", "date=lt0001-01-01"),
+    ("Observation", "date=NaN"),
+    ("Observation", "date=ge2026-02-30"),
+    ("Observation", "date=%00"),
+    ("Observation", "date=ge2099-05-04T10:00:00%2B14:00"),
+    ("Observation", "code=%F0%9F%92%A9"),
+    ("Observation", "code=a|b|c"),
+    ("Observation", "code=%00"),
+    ("Observation", "patient=%E2%80%AEevil"),
+    ("Observation", "patient=Patient/" + "a" * 70),
+    ("Observation", "foo=bar"),
+    ("Observation", "code:text=vikt"),
+    ("Observation", "_format=xml"),
+    ("Observation", "%ff=1"),
+    ("Observation", "patient=%ff"),
+    ("Observation", "_lastUpdated=gt%2B2026"),
+    ("Observation", "date=ge2026&date=lt2025"),
+    ("Patient", "identifier=1%7C2%7C3"),
+    ("Patient", "identifier=urn:oid:1.2.752.129.2.1.3.1%7C%EF%BC%91"),
+    ("Flag", "status=%00"),
+    ("Flag", "status=active&status=inactive"),
+    ("Device", "patient=1e999"),
+    ("Encounter", "_id=" + ",".join(["x"] * 500)),
+    ("Unknown", ""),
+    ("Patient/..%2F..%2Fetc", ""),
+    ("Patient/%00", ""),
+    ("Patient/" + "\u00e5" * 10, ""),
+    ("Observation/" + "9" * 80, ""),
+    ("Observation/m99999999999999999999999.o2", ""),
+    ("Observation/" + str(uuid.uuid4()) + ".spo2", "_count=1"),
+    ("Encounter/not-a-uuid/$everything", "_count=NaN"),
+    ("Encounter/not-a-uuid/$everything", ""),
+    ("Flag/99999999999999999999999", ""),
+    ("Device/1.2", ""),
+    ("QuestionnaireResponse/x", ""),
+]
 
 
 def test_hostile_queries_are_answered_4xx_or_an_empty_match_never_500(base: str, journal: str) -> None:
@@ -484,3 +573,40 @@ def test_hostile_queries_are_answered_4xx_or_an_empty_match_never_500(base: str,
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         answer = httpx.request(method, f"{base}/Patient", headers={"Authorization": f"Bearer {journal}"})
         assert answer.status_code == 405 and answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_demo_prints_a_token_command_and_a_query_that_work(
+    module_db_url: str, base: str, conn: psycopg.Connection[Any], tmp_path: Any
+) -> None:
+    import re
+    import shlex
+
+    from care.enrolment import enrol_patient, ensure_ward
+    from hemma.demo_fhir import example_lines
+    from simulator.homes import demo_roster
+
+    story = next(p for p in demo_roster(1) if p.scenario == "heart_failure")
+    ensure_ward(conn, "hemma-demo", "Demoavdelningen")
+    oskar = enrol_patient(
+        conn, ward_id="hemma-demo", display_name=story.display_name, gateway_id=story.gateway_id
+    )
+    conn.execute(
+        "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id,"
+        " device_id, characteristic, received_at) VALUES (now(), %s, 'body_weight', 84.2, 'kg', gen_random_uuid(), %s,"
+        " 'AA:BB:CC:00:00:09', '2A9D', now())",
+        (oskar.patient_id, oskar.gateway_id),
+    )
+    lines = example_lines(module_db_url, tmp_path, "hemma-demo", base.removesuffix("/fhir"), 1)
+    assert (tmp_path / "fhir-demo-journal.pem").stat().st_mode & 0o077 == 0  # the owner's only
+    command = re.search(r"TOKEN=\$\((.*)\)", lines[1])
+    assert command is not None
+    args = shlex.split(command.group(1))
+    assert args[:3] == ["hemma", "fhir", "token"]
+    issued = hemma(module_db_url, base, *args[1:])
+    assert issued.returncode == 0, issued.stderr
+    url = re.search(r"'(http[^']+)'", lines[2])
+    assert url is not None and str(oskar.patient_id) in url.group(1)
+    answer = httpx.get(url.group(1), headers={"Authorization": f"Bearer {issued.stdout.strip()}"}, timeout=10)
+    assert answer.status_code == 200
+    weights = answer.json()["entry"]
+    assert [w["resource"]["valueQuantity"]["value"] for w in weights] == [84.2]

@@ -25,30 +25,62 @@ PROVIDER = resources.Provider("region", "Regionen", "SE2321000016-0001")
 
 def stay(**changes: Any) -> resources.StayFacts:
     facts = resources.StayFacts(
-        patient_id=PATIENT, display_name="Oskar Lindqvist", personal_number="19430512-1237", birth_year=1943,
-        care_reason="Hjärtsvikt", enrolled_at=T0 - timedelta(days=9), discharged_at=None, discharge_outcome=None,
-        pathway="hjartsvikt", provider=PROVIDER, last_updated=T0,
-    )  # fmt: skip
+        patient_id=PATIENT,
+        display_name="Oskar Lindqvist",
+        personal_number="19430512-1237",
+        birth_year=1943,
+        care_reason="Hjärtsvikt",
+        enrolled_at=T0 - timedelta(days=9),
+        discharged_at=None,
+        discharge_outcome=None,
+        pathway="hjartsvikt",
+        provider=PROVIDER,
+        last_updated=T0,
+    )
     return resources.StayFacts(**{**{f: getattr(facts, f) for f in facts.__slots__}, **changes})
 
 
 def reading(vital: Vital, value: float, **changes: Any) -> resources.Reading:
-    base = {"patient_id": PATIENT, "measurement_id": uuid.uuid4(), "vital": vital, "time": T0, "value": value,
-            "quality": (), "gateway_id": "kit-0042", "device_address": "AA:BB:CC:00:00:01",
-            "device_id": "12.7", "stored_at": T0 + timedelta(seconds=3)}  # fmt: skip
+    base = {
+        "patient_id": PATIENT,
+        "measurement_id": uuid.uuid4(),
+        "vital": vital,
+        "time": T0,
+        "value": value,
+        "quality": (),
+        "gateway_id": "kit-0042",
+        "device_address": "AA:BB:CC:00:00:01",
+        "device_id": "12.7",
+        "stored_at": T0 + timedelta(seconds=3),
+    }
     return resources.Reading(**{**base, **changes})
 
 
 def every_resource() -> list[Any]:
-    plan = resources.PlanFacts(PATIENT, True, T0 - timedelta(days=9), None,
-                               (("body_weight", 1440), ("spo2", 240), ("unknown_vital", 90)),
-                               (("weight_gain", "Ta en extra tablett och ring."),), T0)  # fmt: skip
+    plan = resources.PlanFacts(
+        PATIENT,
+        True,
+        T0 - timedelta(days=9),
+        None,
+        (("body_weight", 1440), ("spo2", 240), ("unknown_vital", 90)),
+        (("weight_gain", "Ta en extra tablett och ring."),),
+        T0,
+    )
     stored_qr = {
-        "resourceType": "QuestionnaireResponse", "id": str(uuid.uuid4()), "status": "completed",
+        "resourceType": "QuestionnaireResponse",
+        "id": str(uuid.uuid4()),
+        "status": "completed",
         "questionnaire": "https://hemma.se/fhir/Questionnaire/hemma-hf-daily|1.0",
-        "subject": {"reference": f"Patient/{PATIENT}"}, "authored": T0.isoformat(),
-        "item": [{"linkId": "breathless", "text": "Andfåddhet?", "answer": [{"valueCoding": {"code": "much-more"}}]}],
-    }  # fmt: skip
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "authored": T0.isoformat(),
+        "item": [
+            {
+                "linkId": "breathless",
+                "text": "Andfåddhet?",
+                "answer": [{"valueCoding": {"code": "much-more"}}],
+            }
+        ],
+    }
     return [
         resources.patient(stay()),
         resources.patient(stay(personal_number="19300171-2383", discharged_at=T0, discharge_outcome="died")),
@@ -80,7 +112,7 @@ def every_resource() -> list[Any]:
                 True,
                 T0,
             )
-        ),  # fmt: skip
+        ),
         resources.flag(
             resources.AlertFacts(
                 41,
@@ -94,7 +126,7 @@ def every_resource() -> list[Any]:
                 None,
                 T0,
             )
-        ),  # fmt: skip
+        ),
         resources.flag(
             resources.AlertFacts(
                 42,
@@ -108,7 +140,7 @@ def every_resource() -> list[Any]:
                 T0 + timedelta(hours=1),
                 T0,
             )
-        ),  # fmt: skip
+        ),
         resources.questionnaire_response(stored_qr, T0),
         resources.care_plan(plan),
         capability.capability_statement("http://127.0.0.1:8000/fhir", "0.1.0", T0),
@@ -155,8 +187,10 @@ def test_observations_carry_loinc_mdc_ucum_the_device_and_the_quality_flags() ->
         resources.observation(reading(Vital.SPO2, 94, quality=("low_perfusion",))).model_dump_json()
     )
     assert [(c["system"], c["code"]) for c in spo2["code"]["coding"]] == [
-        ("http://loinc.org", "2708-6"), ("http://loinc.org", "59408-5"), ("urn:iso:std:iso:11073:10101", "150456"),
-    ]  # fmt: skip
+        ("http://loinc.org", "2708-6"),
+        ("http://loinc.org", "59408-5"),
+        ("urn:iso:std:iso:11073:10101", "150456"),
+    ]
     assert spo2["valueQuantity"] == {
         "value": 94.0,
         "unit": "%",
@@ -168,8 +202,10 @@ def test_observations_carry_loinc_mdc_ucum_the_device_and_the_quality_flags() ->
     assert "low_perfusion" in spo2["note"][0]["text"]
     bp = json.loads(resources.observation(reading(Vital.SYSTOLIC_BP, 131, diastolic=82)).model_dump_json())
     assert bp["code"]["coding"][0]["code"] == "85354-9" and "valueQuantity" not in bp
-    assert [(c["code"]["coding"][0]["code"], c["code"]["coding"][1]["code"], c["valueQuantity"]["value"])
-            for c in bp["component"]] == [("8480-6", "150021", 131.0), ("8462-4", "150022", 82.0)]  # fmt: skip
+    assert [
+        (c["code"]["coding"][0]["code"], c["code"]["coding"][1]["code"], c["valueQuantity"]["value"])
+        for c in bp["component"]
+    ] == [("8480-6", "150021", 131.0), ("8462-4", "150022", 82.0)]
     pulse = resources.observation(reading(Vital.PULSE_RATE, 72))
     assert [c.code for c in pulse.code.coding] == ["8867-4", "149530"]
 
@@ -183,18 +219,23 @@ def test_observations_carry_loinc_mdc_ucum_the_device_and_the_quality_flags() ->
 
 def _example(id_: str, codings: list[tuple[str, str]], effective: str, value: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "resourceType": "Observation", "id": id_, "status": "final",
+        "resourceType": "Observation",
+        "id": id_,
+        "status": "final",
         "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]},
         "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
         "code": {"coding": [{"system": s, "code": c} for s, c in codings]},
-        "subject": {"reference": "Patient/example"}, "effectiveDateTime": effective,
-    }  # fmt: skip
+        "subject": {"reference": "Patient/example"},
+        "effectiveDateTime": effective,
+    }
     if isinstance(value, list):
         body["component"] = [
-            {"code": {"coding": [{"system": codes.LOINC, "code": code}]},
-             "valueQuantity": {"value": v, "unit": "mmHg", "system": codes.UCUM, "code": "mm[Hg]"}}
+            {
+                "code": {"coding": [{"system": codes.LOINC, "code": code}]},
+                "valueQuantity": {"value": v, "unit": "mmHg", "system": codes.UCUM, "code": "mm[Hg]"},
+            }
             for code, v in value
-        ]  # fmt: skip
+        ]
     else:
         v, unit = value
         body["valueQuantity"] = {"value": v, "unit": unit, "system": codes.UCUM, "code": unit}
@@ -202,21 +243,28 @@ def _example(id_: str, codings: list[tuple[str, str]], effective: str, value: An
 
 
 SPEC_EXAMPLES = [
-    _example("satO2", [(codes.LOINC, "2708-6"), (codes.LOINC, "59408-5"), (codes.MDC, "150456")],
-             "2014-12-05T09:30:10+01:00", (95, "%")),
+    _example(
+        "satO2",
+        [(codes.LOINC, "2708-6"), (codes.LOINC, "59408-5"), (codes.MDC, "150456")],
+        "2014-12-05T09:30:10+01:00",
+        (95, "%"),
+    ),
     _example("heart-rate", [(codes.LOINC, "8867-4")], "1999-07-02", (44, "/min")),
     _example("respiratory-rate", [(codes.LOINC, "9279-1")], "1999-07-02", (26, "/min")),
     _example("body-temperature", [(codes.LOINC, "8310-5")], "1999-07-02", (36.5, "Cel")),
     _example("blood-pressure", [(codes.LOINC, "85354-9")], "2012-09-17", [("8480-6", 107), ("8462-4", 60)]),
-]  # fmt: skip
+]
 
 
 def _as_reading(example: Any) -> resources.Reading:
     """The example in Hemma's vocabulary (a date without a time is midnight UTC)."""
     codings = [(c.system, c.code) for c in example.code.coding]
     effective = example.effectiveDateTime
-    at = effective if isinstance(effective, datetime) else datetime(effective.year, effective.month, effective.day,
-                                                                     tzinfo=UTC)  # fmt: skip
+    at = (
+        effective
+        if isinstance(effective, datetime)
+        else datetime(effective.year, effective.month, effective.day, tzinfo=UTC)
+    )
     if codings[0] == (codes.LOINC, codes.BP_PANEL_LOINC):
         parts = {c.code.coding[0].code: float(c.valueQuantity.value) for c in example.component}
         return reading(Vital.SYSTOLIC_BP, parts["8480-6"], diastolic=parts["8462-4"], time=at)
@@ -236,11 +284,13 @@ def test_the_specifications_vital_signs_examples_round_trip(example: dict[str, A
     assert sent_codes <= {(c["system"], c["code"]) for c in built["code"]["coding"]}
     assert built["category"][0]["coding"][0]["code"] == "vital-signs"
     if "component" in example:
-        assert [(c["code"]["coding"][0]["code"], c["valueQuantity"]["value"], c["valueQuantity"]["code"])
-                for c in built["component"]] == [
+        assert [
+            (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"], c["valueQuantity"]["code"])
+            for c in built["component"]
+        ] == [
             (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"], c["valueQuantity"]["code"])
             for c in example["component"]
-        ]  # fmt: skip
+        ]
     else:
         assert built["valueQuantity"]["value"] == example["valueQuantity"]["value"]
         assert built["valueQuantity"]["code"] == example["valueQuantity"]["code"]
@@ -268,8 +318,17 @@ def test_dates_are_ranges_as_long_as_their_precision() -> None:
     plus_as_space = parse_date("gt2026-05-04T10:00:00 02:00", zone)  # a URL's '+' read as a space
     assert plus_as_space.start == datetime(2026, 5, 4, 8, tzinfo=UTC)
     assert parse_date("eq9999-12-31", zone).end is None  # the range's end lies past datetime's reach
-    for bad in ("2026-13-01", "0000", "ge2026-02-30", "2026-05-04T25:00", "NaN", "gt", "2026-05-04T10:00+15:00",
-                "ge2026-05-04T10:00:00\u202e", "１９９９"):  # fmt: skip
+    for bad in (
+        "2026-13-01",
+        "0000",
+        "ge2026-02-30",
+        "2026-05-04T25:00",
+        "NaN",
+        "gt",
+        "2026-05-04T10:00+15:00",
+        "ge2026-05-04T10:00:00\u202e",
+        "１９９９",
+    ):
         with pytest.raises(Refusal):
             parse_date(bad, zone)
 
@@ -284,9 +343,18 @@ def test_search_parameters_are_strict() -> None:
     assert parse("Observation", [("code", "|29463-7")], UTC).kinds == frozenset()
     found = parse("Patient", [("identifier", "urn:oid:1.2.752.129.2.1.3.1|194305121237")], UTC)
     assert (found.personal_number, found.coordination) == ("19430512-1237", False)
-    for pairs in ([("name", "x")], [("code:text", "vikt")], [("_count", "-1")], [("_count", "NaN")],
-                  [("_offset", "99999999999")], [("patient", "../x")], [("patient", "a"), ("subject", "b")],
-                  [("identifier", "urn:oid:1.2.3|1")], [("status", "maybe")], [("_format", "xml")]):  # fmt: skip
+    for pairs in (
+        [("name", "x")],
+        [("code:text", "vikt")],
+        [("_count", "-1")],
+        [("_count", "NaN")],
+        [("_offset", "99999999999")],
+        [("patient", "../x")],
+        [("patient", "a"), ("subject", "b")],
+        [("identifier", "urn:oid:1.2.3|1")],
+        [("status", "maybe")],
+        [("_format", "xml")],
+    ):
         kind = (
             "Patient" if pairs[0][0] == "identifier" else "Flag" if pairs[0][0] == "status" else "Observation"
         )

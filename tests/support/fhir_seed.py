@@ -28,8 +28,10 @@ from devservices.services import free_port
 from fhir_api.clients import jwks_from_pem, register_client
 from tests.support.ward_seed import PASSWORD, add_alert
 
-ALL_READ = [f"system/{t}.rs" for t in ("Patient", "Encounter", "Observation", "Device", "Flag",
-                                       "QuestionnaireResponse", "CarePlan")]  # fmt: skip
+ALL_READ = [
+    f"system/{t}.rs"
+    for t in ("Patient", "Encounter", "Observation", "Device", "Flag", "QuestionnaireResponse", "CarePlan")
+]
 SCALE = "AA:BB:CC:00:00:01"
 OXIMETER = "AA:BB:CC:00:00:02"
 CUFF = "AA:BB:CC:00:00:03"
@@ -78,15 +80,28 @@ def seed_region(db: psycopg.Connection[Any], *, days: int = 30) -> Region:
     db.execute(
         "INSERT INTO care_units (id, provider_id, name) VALUES ('kommunen-hsl', 'kommunen', 'Hemsjukvården')"
     )
-    nurse = create_staff_user(db, username="sara", display_name="Sara Sjöström", role="nurse",
-                              password=PASSWORD, ward_ids=["avd-norr", "avd-syd"])  # fmt: skip
-    partner = create_staff_user(db, username="kommun.ssk", display_name="Kim Kommun", role="partner",
-                                password=PASSWORD, ward_ids=[])  # fmt: skip
+    nurse = create_staff_user(
+        db,
+        username="sara",
+        display_name="Sara Sjöström",
+        role="nurse",
+        password=PASSWORD,
+        ward_ids=["avd-norr", "avd-syd"],
+    )
+    partner = create_staff_user(
+        db, username="kommun.ssk", display_name="Kim Kommun", role="partner", password=PASSWORD, ward_ids=[]
+    )
     db.execute("UPDATE staff_users SET care_unit_id = 'kommunen-hsl' WHERE id = %s", (partner,))
 
     def enrol(ward: str, name: str, kit: str, number: str | None = None) -> EnrolledPatient:
-        return enrol_patient(db, ward_id=ward, display_name=name, gateway_id=kit, personal_number=number,
-                             care_reason="Hjärtsvikt")  # fmt: skip
+        return enrol_patient(
+            db,
+            ward_id=ward,
+            display_name=name,
+            gateway_id=kit,
+            personal_number=number,
+            care_reason="Hjärtsvikt",
+        )
 
     anna = enrol("avd-norr", "Anna Andersson", "kit-anna", "19480315-1234")
     bertil = enrol("avd-norr", "Bertil Berg", "kit-bertil", "19390702-4560")
@@ -98,7 +113,8 @@ def seed_region(db: psycopg.Connection[Any], *, days: int = 30) -> Region:
     gustav = enrol("avd-syd", "Gustav Gran", "kit-gustav")
     db.execute("UPDATE patients SET birth_year = 1948 WHERE id = %s", (anna.patient_id,))
     db.execute(
-        "UPDATE patients SET discharged_at = now(), discharge_outcome = 'died', discharged_by = %s WHERE id = %s",
+        "UPDATE patients SET discharged_at = now(), discharge_outcome = 'died', discharged_by = %s"
+        " WHERE id = %s",
         (nurse, agnes.patient_id),
     )
     grant = _grants(db, partner, nurse, dora, erik, frida, gustav)
@@ -106,8 +122,16 @@ def seed_region(db: psycopg.Connection[Any], *, days: int = 30) -> Region:
     for patient in (bertil, agnes):
         _reading(db, patient, "body_weight", 80.0, "kg", SCALE, minutes_ago=30)
     add_alert(db, anna, priority="high", message="SpO₂ 85 % under gränsen 88 %")
-    add_alert(db, anna, priority="medium", state="resolved", rule="weight_gain", vital="body_weight",
-              message="Vikten har ökat 2,4 kg på 3 dygn", value=2.4)  # fmt: skip
+    add_alert(
+        db,
+        anna,
+        priority="medium",
+        state="resolved",
+        rule="weight_gain",
+        vital="body_weight",
+        message="Vikten har ökat 2,4 kg på 3 dygn",
+        value=2.4,
+    )
     add_alert(db, anna, priority="low", state="pending", rule="temp_high", vital="body_temperature")
     add_alert(db, bertil, priority="medium", rule="pulse_high", vital="pulse_rate", message="Puls 121/min")
     add_alert(db, cecilia, priority="high", message="SpO₂ 84 % under gränsen 88 %")
@@ -123,8 +147,18 @@ def seed_region(db: psycopg.Connection[Any], *, days: int = 30) -> Region:
         (anna.patient_id, nurse),
     )
     answers = {"breathless": "much-more", "swelling": "a-little", "pillows": "no", "dizziness": "no"}
-    execute(db, answer(patient_id=anna.patient_id, questionnaire="hemma-hf-daily", version="1.0",
-                       answers=answers, response_id=uuid.uuid4(), source=BySimulator(), origin=None))  # fmt: skip
+    execute(
+        db,
+        answer(
+            patient_id=anna.patient_id,
+            questionnaire="hemma-hf-daily",
+            version="1.0",
+            answers=answers,
+            response_id=uuid.uuid4(),
+            source=BySimulator(),
+            origin=None,
+        ),
+    )
     db.execute(
         "INSERT INTO manual_observations (patient_id, time, consciousness, on_oxygen, oxygen_l_min, source,"
         " entered_by) VALUES (%s, now() - interval '2 hours', 'C', true, 2, 'nurse', %s)",
@@ -132,23 +166,49 @@ def seed_region(db: psycopg.Connection[Any], *, days: int = 30) -> Region:
     )
     journal_key, journal_public = rsa_key()
     kommun_key, kommun_public = ec_key()
-    execute(db, register_client(client_id="kommun", name="Kommunens verksamhetssystem", provider_id="kommunen",
-                                jwks=jwks_from_pem(kommun_public), scopes=["system/*.rs"], wards=[],
-                                origin=None))  # fmt: skip
-    return Region(anna, bertil, agnes, cecilia, dora, erik, frida, gustav, grant, journal_key, kommun_key,
-                  journal_public)  # fmt: skip
+    execute(
+        db,
+        register_client(
+            client_id="kommun",
+            name="Kommunens verksamhetssystem",
+            provider_id="kommunen",
+            jwks=jwks_from_pem(kommun_public),
+            scopes=["system/*.rs"],
+            wards=[],
+            origin=None,
+        ),
+    )
+    return Region(
+        anna,
+        bertil,
+        agnes,
+        cecilia,
+        dora,
+        erik,
+        frida,
+        gustav,
+        grant,
+        journal_key,
+        kommun_key,
+        journal_public,
+    )
 
 
 def _grants(db: psycopg.Connection[Any], partner: int, nurse: int, *patients: EnrolledPatient) -> int:
     now = datetime.now(UTC)
     day = timedelta(days=1)
-    periods = [(now - day, now + 13 * day), (now + day, now + 14 * day), (now - 14 * day, now - day),
-               (now - day, now + 13 * day)]  # fmt: skip
+    periods = [
+        (now - day, now + 13 * day),
+        (now + day, now + 14 * day),
+        (now - 14 * day, now - day),
+        (now - day, now + 13 * day),
+    ]
     ids = []
     for patient, (start, end) in zip(patients, periods, strict=True):
         row = db.execute(
-            "INSERT INTO partner_grants (patient_id, staff_user_id, purpose, valid_from, valid_until, consent_by,"
-            " consent_at, granted_by) VALUES (%s, %s, 'read', %s, %s, 'patient', %s, %s) RETURNING id",
+            "INSERT INTO partner_grants (patient_id, staff_user_id, purpose, valid_from, valid_until,"
+            " consent_by, consent_at, granted_by)"
+            " VALUES (%s, %s, 'read', %s, %s, 'patient', %s, %s) RETURNING id",
             (patient.patient_id, partner, start, end, start, nurse),
         ).fetchone()
         assert row is not None
@@ -157,8 +217,17 @@ def _grants(db: psycopg.Connection[Any], partner: int, nurse: int, *patients: En
     return ids[0]
 
 
-def _reading(db: psycopg.Connection[Any], p: EnrolledPatient, vital: str, value: float, unit: str, address: str,
-             *, minutes_ago: float, quality: tuple[str, ...] = ()) -> None:  # fmt: skip
+def _reading(
+    db: psycopg.Connection[Any],
+    p: EnrolledPatient,
+    vital: str,
+    value: float,
+    unit: str,
+    address: str,
+    *,
+    minutes_ago: float,
+    quality: tuple[str, ...] = (),
+) -> None:
     db.execute(
         "INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
         " device_id, characteristic, received_at) VALUES (now() - make_interval(secs => %s), %s, %s, %s, %s,"
@@ -170,10 +239,14 @@ def _reading(db: psycopg.Connection[Any], p: EnrolledPatient, vital: str, value:
 def _readings(db: psycopg.Connection[Any], anna: EnrolledPatient, nurse: int, days: int) -> None:
     """Anna's kit: scale, oximeter and cuff since the lend began; SpO2 and pulse every 5 minutes for
     `days` days, a weight each morning, blood pressure twice a day."""
-    db.execute("UPDATE kit_assignments SET starts_at = now() - make_interval(days => %s) WHERE patient_id = %s",
-               (days + 1, anna.patient_id))  # fmt: skip
-    db.execute("UPDATE patients SET enrolled_at = now() - make_interval(days => %s) WHERE id = %s",
-               (days + 1, anna.patient_id))  # fmt: skip
+    db.execute(
+        "UPDATE kit_assignments SET starts_at = now() - make_interval(days => %s) WHERE patient_id = %s",
+        (days + 1, anna.patient_id),
+    )
+    db.execute(
+        "UPDATE patients SET enrolled_at = now() - make_interval(days => %s) WHERE id = %s",
+        (days + 1, anna.patient_id),
+    )
     for address, profile in ((SCALE, "and_uc352ble"), (OXIMETER, "berrymed_bm1000"), (CUFF, "and_ua651ble")):
         db.execute(
             "INSERT INTO kit_devices (gateway_id, address, profile, added_by, added_at)"
@@ -182,9 +255,9 @@ def _readings(db: psycopg.Connection[Any], anna: EnrolledPatient, nurse: int, da
         )
     common = " gen_random_uuid(), %(kit)s, %(address)s, %(char)s, now()"
     db.execute(
-        "WITH t AS (SELECT generate_series(now() - make_interval(days => %(days)s), now(), interval '5 minutes') AS at)"
-        " INSERT INTO observations (time, patient_id, vital, value, unit, quality, measurement_id, gateway_id,"
-        " device_id, characteristic, received_at)"
+        "WITH t AS (SELECT generate_series(now() - make_interval(days => %(days)s), now(),"
+        " interval '5 minutes') AS at) INSERT INTO observations (time, patient_id, vital, value, unit,"
+        " quality, measurement_id, gateway_id, device_id, characteristic, received_at)"
         " SELECT at, %(p)s, v.vital, v.value + (extract(epoch FROM at)::bigint %% 3), v.unit,"
         " CASE WHEN extract(minute FROM at)::int = 0 THEN '{signal_questionable}'::text[] ELSE '{}' END,"
         + common
@@ -211,8 +284,13 @@ def fhir_dashboard(database_url: str) -> Iterator[str]:
     """The dashboard on a free port whose HEMMA_DASHBOARD_URL is its own address; yields it."""
     host, port = "127.0.0.1", free_port()
     url = f"http://{host}:{port}"
-    settings = Settings(database_url=database_url, dashboard_host=host, dashboard_port=port, dashboard_url=url,
-                        session_secret="fhir-tests-session-secret-0123456789")  # fmt: skip
+    settings = Settings(
+        database_url=database_url,
+        dashboard_host=host,
+        dashboard_port=port,
+        dashboard_url=url,
+        session_secret="fhir-tests-session-secret-0123456789",
+    )
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"fhir-dashboard-{port}", daemon=True)
     thread.start()
