@@ -592,8 +592,8 @@ def test_the_demo_prints_a_token_command_and_a_query_that_work(
     )
     conn.execute(
         "INSERT INTO observations (time, patient_id, vital, value, unit, measurement_id, gateway_id,"
-        " device_id, characteristic, received_at) VALUES (now(), %s, 'body_weight', 84.2, 'kg', gen_random_uuid(), %s,"
-        " 'AA:BB:CC:00:00:09', '2A9D', now())",
+        " device_id, characteristic, received_at) VALUES (now(), %s, 'body_weight', 84.2, 'kg',"
+        " gen_random_uuid(), %s, 'AA:BB:CC:00:00:09', '2A9D', now())",
         (oskar.patient_id, oskar.gateway_id),
     )
     lines = example_lines(module_db_url, tmp_path, "hemma-demo", base.removesuffix("/fhir"), 1)
