@@ -74,7 +74,8 @@ class FhirRoute(APIRoute):
         return answer
 
 
-router = APIRouter(prefix="/fhir", route_class=FhirRoute)
+# Described by its CapabilityStatement (/fhir/metadata), not by the dashboard's OpenAPI schema.
+router = APIRouter(prefix="/fhir", route_class=FhirRoute, include_in_schema=False)
 
 
 def base_url(request: Request) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -229,9 +229,6 @@ SOURCES: dict[str, Source] = {
 
 # --- conditions ----------------------------------------------------------------------------------
 
-_OPS = {"gt": ">=", "ge": ">=", "lt": "<", "le": "<"}
-
-
 def _date_condition(column: str, bound: DateBound, name: str, params: dict[str, Any]) -> str:
     """FHIR 3.1.1.4.2 over the range [start, end): gt after the range, ge from its start, lt before
     its start, le before its end, eq within it."""
@@ -336,11 +333,3 @@ def _typed(row: dict[str, Any]) -> dict[str, Any]:
         if row.get(name) is not None:
             row[name] = uuid.UUID(row[name])
     return row
-
-
-def patients_of(found: Sequence[Found]) -> dict[uuid.UUID, int | None]:
-    merged: dict[uuid.UUID, int | None] = {}
-    for f in found:
-        for patient, grant in f.patients.items():
-            merged.setdefault(patient, grant)
-    return merged

@@ -32,7 +32,7 @@ _REACH = (
     " JOIN system_clients c ON c.provider_id = u.provider_id"
     " WHERE c.id = %(client)s AND NOT c.disabled AND s.role = 'partner' AND NOT s.disabled"
     " AND " + GRANT_IN_FORCE_SQL + ") AS allowed"
-    # A ward's patient is read as the ward's (no grant named); among grants, the latest-ending.
+    # A ward's patient is read as the ward's (no grant named); among several grants, the newest.
     " ORDER BY patient_id, partner_grant_id IS NOT NULL, partner_grant_id DESC"
 )
 
