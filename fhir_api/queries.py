@@ -229,6 +229,7 @@ SOURCES: dict[str, Source] = {
 
 # --- conditions ----------------------------------------------------------------------------------
 
+
 def _date_condition(column: str, bound: DateBound, name: str, params: dict[str, Any]) -> str:
     """FHIR 3.1.1.4.2 over the range [start, end): gt after the range, ge from its start, lt before
     its start, le before its end, eq within it."""
