@@ -20,6 +20,7 @@ from hemma import (
     cli_admission,
     cli_care,
     cli_care_levels,
+    cli_fhir,
     cli_handover,
     cli_kits,
     cli_ladder,
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_org.add_commands(sub, _patient_id)  # organisations and shared care (issue 12)
     _add_escalate_and_bench_commands(sub)
     cli_accesslog.register(sub)  # the access log's daily seals (issue 12)
+    cli_fhir.add_commands(sub)  # `hemma fhir client ...`, `hemma fhir token` (issue 12)
     return parser
 
 

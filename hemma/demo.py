@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from core.settings import Settings
 from devservices import services
+from hemma import demo_fhir
 
 if TYPE_CHECKING:
     import psycopg
@@ -165,6 +166,8 @@ def _run(
         # The patient app's links for the story's heart-failure patient and his daughter (issue 10).
         dashboard_url = env.get("HEMMA_DASHBOARD_URL", settings.dashboard_url)
         links = _seed_patient_links(database_url, patients, dashboard_url, settings.site_zone())
+        # A region's journal system reading the ward over FHIR (issue 12, hemma.demo_fhir).
+        fhir_lines = demo_fhir.example_lines(database_url, data_dir, DEMO_WARD, dashboard_url, patients)
         if stop.requested:
             return 0
         if settings.notify_smtp_host:
@@ -215,6 +218,8 @@ def _run(
         for title, url, explanation in links:
             _say(f"{title}: {url}")
             _say(f"  {explanation}")
+        for line in fhir_lines:
+            _say(line)
         _say(f"Simulating {patients} patients at {speed:g}x scenario speed. Ctrl-C stops everything.")
         return _watch(children, stop) or 0
     finally:

@@ -1,0 +1,154 @@
+"""System clients (SMART Backend Services): register, disable, list. The one writer of system_clients.
+
+`hemma fhir client ...` and `hemma demo` run these (storage.steps, in one transaction with the
+access-log row of the change, care.acting.admin_audited: the CLI's operator, named by the OS user).
+A client's keys are public keys only (a JWK Set, or a PEM turned into one): a private key is refused,
+since Hemma must never hold what would let it sign as the client. Disabling a client ends its tokens
+at once (smart.token_holder joins the client) and revokes them as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from care.acting import Origin, admin_audited
+from care.permissions import AdminAction
+from fhir_api.smart import OAuthError, parse_scope
+from storage.steps import Sql, Steps
+
+
+class ClientProblem(ValueError):
+    """A registration Hemma refuses; the text names the field, never a key."""
+
+
+@dataclass(frozen=True, slots=True)
+class SystemClient:
+    id: str
+    name: str
+    provider_id: str
+    scopes: tuple[str, ...]
+    wards: tuple[str, ...]
+    disabled: bool
+
+
+def jwks_from_pem(pem: bytes) -> dict[str, Any]:
+    """A public key in PEM (RSA at least 2048 bits, or EC P-384) as a JWK Set with a `kid`."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise ClientProblem(
+            "--public-key must be a PEM public key (a private key is never registered)"
+        ) from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ClientProblem("RSA keys must have at least 2048 bits")
+        jwk = json.loads(RSAAlgorithm.to_jwk(key))
+        jwk["alg"] = "RS384"
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
+        jwk = json.loads(ECAlgorithm.to_jwk(key))
+        jwk["alg"] = "ES384"
+    else:
+        raise ClientProblem("the key must be RSA (RS384) or EC P-384 (ES384)")
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    jwk["kid"] = hashlib.sha256(der).hexdigest()[:16]
+    return {"keys": [jwk]}
+
+
+def check_jwks(jwks: object) -> dict[str, Any]:
+    """A JWK Set of public RSA or EC keys, each usable with PyJWT."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ClientProblem("the JWK Set must be an object with a non-empty `keys` list")
+    for entry in jwks["keys"]:
+        if not isinstance(entry, dict) or entry.get("kty") not in ("RSA", "EC"):
+            raise ClientProblem("every key must be an RSA or EC JWK")
+        if any(part in entry for part in ("d", "p", "q", "dp", "dq", "qi")):
+            raise ClientProblem("the JWK Set holds a private key: register the public key only")
+        try:
+            jwt.PyJWK.from_dict(entry)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            raise ClientProblem("a key of the JWK Set cannot be read") from None
+    return jwks
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    if not scopes:
+        raise ClientProblem("give at least one --scope, e.g. system/Observation.rs")
+    for text in scopes:
+        try:
+            parse_scope(text)
+        except OAuthError as exc:
+            raise ClientProblem(f"--scope: {exc.description}") from None
+    return scopes
+
+
+def register_client(
+    *, client_id: str, name: str, provider_id: str, jwks: dict[str, Any], scopes: list[str],
+    wards: list[str], origin: Origin | None,
+) -> Steps[SystemClient]:  # fmt: skip
+    """Create the client, or replace its name, keys, scopes and wards (and enable it again)."""
+    check_jwks(jwks)
+    check_scopes(scopes)
+    try:
+        yield Sql(
+            "INSERT INTO system_clients (id, name, provider_id, jwks, scopes) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, provider_id = EXCLUDED.provider_id,"
+            " jwks = EXCLUDED.jwks, scopes = EXCLUDED.scopes, disabled = false",
+            (client_id, name, provider_id, json.dumps(jwks), scopes),
+        )
+    except Exception as exc:  # psycopg's refusal of a constraint: the operator's field, never the row
+        raise ClientProblem(
+            "the client id, name or care provider is not valid (or the provider is unknown)"
+        ) from exc
+    rows = yield Sql(
+        "SELECT ward_id FROM system_client_wards WHERE client_id = %s", (client_id,), fetch="all"
+    )
+    old = {r[0] for r in rows}
+    for ward in sorted(set(wards) - old):
+        exists = yield Sql("SELECT 1 FROM wards WHERE id = %s", (ward,), fetch="one")
+        if exists is None:
+            raise ClientProblem(f"--ward: no ward {ward}")
+        yield Sql("INSERT INTO system_client_wards (client_id, ward_id) VALUES (%s, %s)", (client_id, ward))
+    if old - set(wards):
+        # system_client_wards is a plain link table: a ward taken away is no longer read.
+        yield Sql(
+            "DELETE FROM system_client_wards WHERE client_id = %s AND NOT ward_id = ANY(%s)",
+            (client_id, wards),
+        )
+    yield from admin_audited(origin, staff=None, action=AdminAction.MANAGE_SYSTEM_CLIENTS,
+                             context=f"system_client:{client_id} registered")  # fmt: skip
+    return SystemClient(client_id, name, provider_id, tuple(scopes), tuple(sorted(wards)), False)
+
+
+def disable_client(client_id: str, *, origin: Origin | None) -> Steps[bool]:
+    """Shut the client out at once: its tokens stop working (and are revoked) and it gets no new ones."""
+    row = yield Sql(
+        "UPDATE system_clients SET disabled = true WHERE id = %s RETURNING id", (client_id,), fetch="one"
+    )
+    if row is None:
+        return False
+    yield Sql(
+        "UPDATE fhir_access_tokens SET revoked_at = now() WHERE client_id = %s AND revoked_at IS NULL",
+        (client_id,),
+    )
+    yield from admin_audited(origin, staff=None, action=AdminAction.MANAGE_SYSTEM_CLIENTS,
+                             context=f"system_client:{client_id} disabled")  # fmt: skip
+    return True
+
+
+def list_clients() -> Steps[list[SystemClient]]:
+    rows = yield Sql(
+        "SELECT c.id, c.name, c.provider_id, c.scopes, c.disabled,"
+        " coalesce(array_agg(w.ward_id ORDER BY w.ward_id) FILTER (WHERE w.ward_id IS NOT NULL), '{}')"
+        " FROM system_clients c LEFT JOIN system_client_wards w ON w.client_id = c.id"
+        " GROUP BY c.id ORDER BY c.id",
+        fetch="all",
+    )
+    return [SystemClient(r[0], r[1], r[2], tuple(r[3]), tuple(r[5]), bool(r[4])) for r in rows]
