@@ -252,6 +252,13 @@ def live_keys(conn: psycopg.Connection, rule_prefix: str) -> set[Key]:
 
 # --- rows ------------------------------------------------------------------------------------------
 
+# The alerts people are shown (ward, record, FHIR, the end-of-stay summary): never one still
+# 'pending' (the engine's hold), never one withdrawn before it opened. An SQL predicate over `alerts a`.
+SHOWN_SQL = (
+    " a.state <> 'pending' AND NOT EXISTS (SELECT 1 FROM alert_events w WHERE w.alert_id = a.id"
+    " AND w.kind = 'withdrawn')"
+)
+
 _COLUMNS = (
     "id, patient_id, ward_id, rule, vital, priority, state, condition, message, value, threshold,"
     " observed_at, opened_at, pending_until, acknowledged_at, acknowledged_by, snoozed_until, snoozed_by,"

@@ -28,6 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from alerts.model import Priority
+from alerts.store import SHOWN_SQL
 from care.care_levels import CareLevel
 from care.refusals import RefusalCode, Refused
 from core.vitals import VITALS, Vital
@@ -421,9 +422,9 @@ def _alerts(patient_id: uuid.UUID) -> Steps[tuple[tuple[AlertCount, ...], int, t
     """Alerts that opened (pending ones withdrawn before opening were never shown to anyone)."""
     rows = yield Sql(
         "SELECT a.id, a.rule, a.vital, a.priority, a.condition, a.message, a.value, a.observed_at,"
-        " a.opened_at, a.state FROM alerts a WHERE a.patient_id = %s AND EXISTS"
-        " (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id AND e.kind = 'opened')"
-        " ORDER BY a.opened_at, a.id",
+        " a.opened_at, a.state FROM alerts a WHERE a.patient_id = %s AND"
+        + SHOWN_SQL
+        + " ORDER BY a.opened_at, a.id",
         (patient_id,),
         fetch="all",
     )

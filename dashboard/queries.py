@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from alerts import store as alert_store
 from care.care_levels import LEVEL_AND_REVIEW_LATERAL
 from core.vitals import VITALS
 from dashboard.model import (
@@ -76,11 +77,7 @@ _ALERT_SELECT = (
     " FROM alerts a LEFT JOIN staff_users ack ON ack.id = a.acknowledged_by"
     " LEFT JOIN staff_users sn ON sn.id = a.snoozed_by LEFT JOIN staff_users rs ON rs.id = a.resolved_by"
 )
-# Alerts staff see: never 'pending' (the engine's hold), never one withdrawn before it opened.
-_SHOWN = (
-    " a.state <> 'pending' AND NOT EXISTS (SELECT 1 FROM alert_events w WHERE w.alert_id = a.id"
-    " AND w.kind = 'withdrawn')"
-)
+_SHOWN = alert_store.SHOWN_SQL
 _LIVE = " a.state IN ('open', 'acknowledged')"
 MANUAL_OBSERVATIONS_SHOWN = 20
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from fhir.resources.R4B.resource import Resource
 
+from alerts.store import SHOWN_SQL
 from core.vitals import Vital
 from device_profiles.catalogue import load_profiles
 from fhir_api import codes, resources
@@ -43,12 +44,11 @@ _STAY = (
     " FROM patients p JOIN wards w ON w.id = p.ward_id JOIN care_units cu ON cu.id = w.care_unit_id"
     " JOIN care_providers cp ON cp.id = cu.provider_id LEFT JOIN admissions a ON a.patient_id = p.id"
 )
-# Alerts staff see (as dashboard.queries' _SHOWN): never 'pending', never one withdrawn before it opened.
+# The alerts people are shown (alerts.store.SHOWN_SQL): never 'pending', never one withdrawn.
 _ALERTS = (
     "SELECT a.id::text AS fhir_id, a.id, a.patient_id, a.rule, a.priority, a.state, a.condition, a.message,"
     " a.opened_at, a.resolved_at, a.updated_at AS last_updated, a.opened_at AS sort_time FROM alerts a"
-    " WHERE a.state <> 'pending' AND NOT EXISTS (SELECT 1 FROM alert_events w WHERE w.alert_id = a.id"
-    " AND w.kind = 'withdrawn')"
+    " WHERE" + SHOWN_SQL
 )
 _DEVICES = (
     "SELECT kd.id || '.' || ka.id AS fhir_id, ka.patient_id, kd.address, kd.gateway_id, kd.profile,"
