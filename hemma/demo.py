@@ -248,6 +248,8 @@ _WARD_TOOLS = (
     ("Admit a patient (Skriv in patient)", "/wards/{ward}/admit"),
     ("Home kits (Hemlådor)", "/kits"),
     ("Staff accounts and on-call rota (as an admin)", "/admin/staff"),
+    ("Care providers and units (as an admin)", "/admin/organisations"),
+    ("The escalation ladder across care providers", "/wards/{ward}/eskalering"),
 )
 
 
@@ -396,6 +398,7 @@ def _seed(
                 )
         _seed_care(conn, roster, interval_s=interval_s, now=now)
         credentials.append(_seed_partner(conn, roster, data_dir, now))  # the municipality (issue 12)
+        credentials.append(_seed_log_reviewer(conn, data_dir))  # the region's log reviewer (issue 12)
         paged = _seed_on_call(conn, email, now)
     return credentials, paged
 
@@ -434,6 +437,21 @@ def _seed_partner(
             by=DEMO_NURSE, origin=None, now=now,
         ))  # fmt: skip
     return DEMO_PARTNER, password, "kommunens sjuksköterska, Malmö stad: /partner"
+
+
+DEMO_LOG_REVIEWER = "loggranskare"
+
+
+def _seed_log_reviewer(conn: psycopg.Connection, data_dir: Path) -> tuple[str, str, str]:
+    """The region's log reviewer (issue 12): reads the access log at /logg, no ward, no record."""
+    from care.staff import create_staff_user
+
+    password = _demo_password(data_dir, DEMO_LOG_REVIEWER)
+    create_staff_user(
+        conn, username=DEMO_LOG_REVIEWER, display_name="Lena Berg", role="log_reviewer", password=password,
+        ward_ids=[],
+    )  # fmt: skip
+    return DEMO_LOG_REVIEWER, password, "loggranskare: /logg, who read which record"
 
 
 def _register_kits(conn: psycopg.Connection, roster: list[tuple[uuid.UUID, SimPatient]]) -> None:

@@ -56,7 +56,10 @@ def test_seed_gives_every_patient_a_plan_an_observation_and_copd_scale_2(
         (DEMO_PHYSICIAN, "jourläkare"),
         (DEMO_ADMIN, "IT-administratör"),
         ("kommunsjukskoterska", "kommunens sjuksköterska, Malmö stad: /partner"),  # issue 12
+        ("loggranskare", "loggranskare: /logg, who read which record"),  # issue 12
     ]
+    reviewer = db.execute("SELECT role FROM staff_users WHERE username = 'loggranskare'").fetchone()
+    assert reviewer == ("log_reviewer",)
     assert paged == DEMO_PHYSICIAN_EMAIL
     # The municipality's nurse holds a 14-day "läsrätt och kontakt" to the heart-failure patient.
     shared = db.execute(
