@@ -71,40 +71,45 @@ ClientId = Annotated[
     str, Path(max_length=63), AfterValidator(check_text), swedish("Systemklienten finns inte", status=404)
 ]
 
-# The Swedish text and HTTP status of each refusal of fhir_api.clients, by its code.
-PROBLEM_TEXTS: Final[dict[ClientProblemCode, tuple[int, str, str]]] = {
-    ClientProblemCode.INVALID: (422, "client_id", "Uppgifterna kunde inte sparas. Kontrollera id, namn och vårdgivare."),
-    ClientProblemCode.CLIENT_ID: (422, "client_id", "Klient-id ska vara 2–63 tecken: a–z, siffror, punkt, understreck och bindestreck."),
-    ClientProblemCode.NAME: (422, "name", "Namnet ska vara 2–200 tecken."),
-    ClientProblemCode.NO_PROVIDER: (422, "provider_id", "Vårdgivaren finns inte."),
-    ClientProblemCode.EXISTS: (409, "client_id", "Det finns redan en systemklient med det id:t. Välj ett annat id."),
-    ClientProblemCode.NOT_PEM: (422, "public_key", "Nyckeln kan inte läsas. Klistra in en publik nyckel i PEM-form (-----BEGIN PUBLIC KEY-----) eller en JWK Set i JSON."),
-    ClientProblemCode.PRIVATE_KEY: (422, "public_key", "Det är en privat nyckel. Klistra bara in den publika nyckeln: den privata lämnar aldrig klientens system. Byt gärna nyckelpar, eftersom den privata nyckeln nu har visats."),
-    ClientProblemCode.RSA_TOO_SHORT: (422, "public_key", "RSA-nyckeln är för kort: minst 2048 bitar krävs."),
-    ClientProblemCode.KEY_TYPE: (422, "public_key", "Nyckeln ska vara RSA (RS384) eller EC P-384 (ES384)."),
-    ClientProblemCode.JWKS_SHAPE: (422, "public_key", "En JWK Set ska vara ett JSON-objekt med en lista \"keys\" med minst en nyckel."),
-    ClientProblemCode.JWKS_KEY_TYPE: (422, "public_key", "Varje nyckel i JWK Set ska vara en RSA- eller EC-nyckel."),
-    ClientProblemCode.JWKS_UNREADABLE: (422, "public_key", "En nyckel i JWK Set kan inte läsas."),
-    ClientProblemCode.NO_SCOPE: (422, "scopes", "Välj minst en behörighet (scope)."),
-    ClientProblemCode.BAD_SCOPE: (422, "scopes", "Okänt scope. Hemma ger bara läsrätt: system/<Typ>.rs, .r, .s eller .read (eller * för alla typer)."),
-    ClientProblemCode.UNKNOWN_TYPE: (422, "scopes", "Okänt scope: Hemmas FHIR-API har ingen sådan resurstyp."),
-    ClientProblemCode.NO_WARD: (422, "wards", "Avdelningen finns inte."),
-}  # fmt: skip
+# The Swedish text of each refusal of fhir_api.clients, by its code (422, but a taken id 409).
+_C = ClientProblemCode
+PROBLEM_TEXTS: Final[dict[ClientProblemCode, str]] = {
+    _C.INVALID: "Uppgifterna kunde inte sparas. Kontrollera id, namn och vårdgivare.",
+    _C.CLIENT_ID: "Klient-id ska vara 2–63 tecken: a–z, siffror, punkt, understreck och bindestreck.",
+    _C.NAME: "Namnet ska vara 2–200 tecken.",
+    _C.NO_PROVIDER: "Vårdgivaren finns inte.",
+    _C.EXISTS: "Det finns redan en systemklient med det id:t. Välj ett annat id.",
+    _C.NOT_PEM: "Nyckeln kan inte läsas. Klistra in en publik nyckel i PEM-form "
+    "(-----BEGIN PUBLIC KEY-----) eller en JWK Set i JSON.",
+    _C.PRIVATE_KEY: "Det är en privat nyckel. Klistra bara in den publika nyckeln: den privata lämnar "
+    "aldrig klientens system. Byt gärna nyckelpar, eftersom den privata nyckeln nu har visats.",
+    _C.RSA_TOO_SHORT: "RSA-nyckeln är för kort: minst 2048 bitar krävs.",
+    _C.KEY_TYPE: "Nyckeln ska vara RSA (RS384) eller EC P-384 (ES384).",
+    _C.JWKS_SHAPE: 'En JWK Set ska vara ett JSON-objekt med en lista "keys" med minst en nyckel.',
+    _C.JWKS_KEY_TYPE: "Varje nyckel i JWK Set ska vara en RSA- eller EC-nyckel.",
+    _C.JWKS_UNREADABLE: "En nyckel i JWK Set kan inte läsas.",
+    _C.NO_SCOPE: "Välj minst en behörighet (scope).",
+    _C.BAD_SCOPE: "Okänt scope. Hemma ger bara läsrätt: system/<Typ>.rs, .r, .s eller .read "
+    "(eller * för alla typer).",
+    _C.UNKNOWN_TYPE: "Okänt scope: Hemmas FHIR-API har ingen sådan resurstyp.",
+    _C.NO_WARD: "Avdelningen finns inte.",
+}
 PERMISSIONS: Final = (("r", "Läsa"), ("s", "Söka"))
 
 
 class ClientRefused(ActionError):
-    def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(f"system client refused: {field}", message)
-        self.status = status
-        self.field = field
+    """A refusal of fhir_api.clients in the page's Swedish."""
+
+    def __init__(self, problem: ClientProblem) -> None:
+        super().__init__(f"system client refused: {problem.code}", PROBLEM_TEXTS[problem.code])
+        self.status = 409 if problem.code is ClientProblemCode.EXISTS else 422
 
 
 async def _run(request: Request, steps: Steps[Any]) -> Any:
     try:
         return await run_form_command(request, steps)
     except ClientProblem as exc:
-        raise ClientRefused(*PROBLEM_TEXTS[exc.code]) from None
+        raise ClientRefused(exc) from None
 
 
 def jwks_from_text(text: str) -> dict[str, Any]:
@@ -174,7 +179,7 @@ async def add_client(
     try:
         jwks = jwks_from_text(public_key)
     except ClientProblem as exc:
-        raise ClientRefused(*PROBLEM_TEXTS[exc.code]) from None
+        raise ClientRefused(exc) from None
     await _run(request, clients.register_client(
         client_id=client_id, name=name, provider_id=provider_id, jwks=jwks,
         scopes=chosen_scopes(scopes, extra_scopes), wards=wards, origin=origin, by=admin.username,
@@ -197,4 +202,3 @@ async def enable_client(request: Request, admin: Admin, client_id: ClientId, csr
     if not await _run(request, clients.enable_client(client_id, origin=origin, by=admin.username)):
         raise NotFound("Systemklienten finns inte")
     return RedirectResponse(f"/admin/system-clients#klient-{client_id}", status_code=303)
-

@@ -118,13 +118,17 @@ def check_jwks(jwks: object) -> dict[str, Any]:
         try:
             jwt.PyJWK.from_dict(entry)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-            raise ClientProblem("a key of the JWK Set cannot be read", ClientProblemCode.JWKS_UNREADABLE) from None
+            raise ClientProblem(
+                "a key of the JWK Set cannot be read", ClientProblemCode.JWKS_UNREADABLE
+            ) from None
     return jwks
 
 
 def check_scopes(scopes: list[str]) -> list[str]:
     if not scopes:
-        raise ClientProblem("give at least one --scope, e.g. system/Observation.rs", ClientProblemCode.NO_SCOPE)
+        raise ClientProblem(
+            "give at least one --scope, e.g. system/Observation.rs", ClientProblemCode.NO_SCOPE
+        )
     for text in scopes:
         try:
             scope = parse_scope(text)
@@ -142,7 +146,8 @@ def check_scopes(scopes: list[str]) -> list[str]:
 def check_client_id(client_id: str) -> str:
     if not CLIENT_ID.fullmatch(client_id):
         raise ClientProblem(
-            "the client id must be 2-63 characters: a-z, digits, '.', '_' and '-'", ClientProblemCode.CLIENT_ID
+            "the client id must be 2-63 characters: a-z, digits, '.', '_' and '-'",
+            ClientProblemCode.CLIENT_ID,
         )
     return client_id
 

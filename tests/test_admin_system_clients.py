@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from html import unescape
@@ -38,7 +40,12 @@ from tests.support.ward_seed import PASSWORD
 
 SHOTS = Path(os.environ.get("HEMMA_SCREENSHOTS") or "/tmp/shots-clientsadmin")
 PAGE = "/admin/system-clients"
-ROUTES = [("GET", PAGE), ("POST", PAGE), ("POST", f"{PAGE}/kommun/disable"), ("POST", f"{PAGE}/kommun/enable")]
+ROUTES = [
+    ("GET", PAGE),
+    ("POST", PAGE),
+    ("POST", f"{PAGE}/kommun/disable"),
+    ("POST", f"{PAGE}/kommun/enable"),
+]
 BODY_WEIGHT = "http://loinc.org|29463-7"
 
 
@@ -173,7 +180,8 @@ def test_a_client_added_with_an_ec_key_gets_a_token_and_reads(
     key_body = public.decode().splitlines()[1]
     assert access not in page.text and key_body not in page.text and "PRIVATE" not in page.text
     # The ready example, open for the client just added.
-    assert re.search(r"<details class=\"client-example\" open>\s*<summary>Exempel för Journalsystemet Norr", page.text), re.findall(r"<details[^>]*>", page.text)
+    opened = re.findall(r'<details class="client-example" open>\s*<summary>([^<]+)</summary>', page.text)
+    assert opened == ["Exempel för Journalsystemet Norr"]
     assert f"Token-adress ( aud ) {base}/auth/token" in text and f"FHIR-bas {base}" in text
     assert f"hemma fhir token --client journal-norr --key PRIVAT.pem --url {base}" in text
     assert f"{base}/Patient" in text
@@ -242,9 +250,11 @@ def test_disabling_on_the_page_ends_the_live_token_at_once_and_enabling_lets_it_
 
 
 def _pem(key: Any) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def test_bad_input_is_refused_in_swedish_and_nothing_is_stored(
@@ -252,19 +262,27 @@ def test_bad_input_is_refused_in_swedish_and_nothing_is_stored(
 ) -> None:
     ec_private, ec_public = ec_key()
     good = ec_public.decode()
-    private_jwk = json.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    private_jwk = json.loads(
+        RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    )
     assert admin.post(PAGE, data=form(token, "upptagen", good, name="Första")).status_code == 303
     before_clients, before_log = client_count(conn), len(admin_rows(conn))
     cases: list[tuple[dict[str, Any], int, str]] = [
-        ({"public_key": "-----BEGIN PUBLIC KEY-----\nbm9uc2Vucw==\n-----END PUBLIC KEY-----\n"}, 422,
-         "Nyckeln kan inte läsas"),
+        (
+            {"public_key": "-----BEGIN PUBLIC KEY-----\nbm9uc2Vucw==\n-----END PUBLIC KEY-----\n"},
+            422,
+            "Nyckeln kan inte läsas",
+        ),
         ({"public_key": "hej"}, 422, "Nyckeln kan inte läsas"),
         ({"public_key": ""}, 422, "Nyckeln kan inte läsas"),
         ({"public_key": ec_private.decode()}, 422, "Det är en privat nyckel"),
         ({"public_key": rsa_key()[0].decode()}, 422, "Det är en privat nyckel"),
         ({"public_key": json.dumps({"keys": [private_jwk]})}, 422, "Det är en privat nyckel"),
-        ({"public_key": _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))}, 422,
-         "minst 2048 bitar"),
+        (
+            {"public_key": _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))},
+            422,
+            "minst 2048 bitar",
+        ),
         ({"public_key": _pem(ec.generate_private_key(ec.SECP256R1()))}, 422, "EC P-384 (ES384)"),
         ({"public_key": '{"keys": [}'}, 422, "En JWK Set ska vara ett JSON-objekt"),
         ({"public_key": '{"keys": []}'}, 422, "En JWK Set ska vara ett JSON-objekt"),
@@ -292,9 +310,14 @@ def test_bad_input_is_refused_in_swedish_and_nothing_is_stored(
         ({"csrf": ""}, 403, "Sidan är för gammal"),
     ]
     for n, (fields, status, text) in enumerate(cases):
-        data = form(token, fields.pop("client_id", f"ny-klient-{n}"), fields.pop("public_key", good), **fields)
+        data = form(
+            token, fields.pop("client_id", f"ny-klient-{n}"), fields.pop("public_key", good), **fields
+        )
         answer = admin.post(PAGE, data=data)
-        assert (answer.status_code, text in words(answer.text)) == (status, True), (n, words(answer.text)[:300])
+        assert (answer.status_code, text in words(answer.text)) == (status, True), (
+            n,
+            words(answer.text)[:300],
+        )
         assert "PRIVATE KEY" not in answer.text and good.splitlines()[1] not in answer.text  # never echoed
     assert client_count(conn) == before_clients
     assert len(admin_rows(conn)) == before_log
@@ -312,7 +335,12 @@ def test_a_huge_body_is_refused_without_a_500(admin: httpx.Client, token: str) -
 
 @pytest.mark.parametrize(
     ("username", "landing"),
-    [("sara", "/wards/avd-norr"), ("dr.lund", "/wards/avd-norr"), ("kommun.ssk", "/partner"), ("granskare", "/logg")],
+    [
+        ("sara", "/wards/avd-norr"),
+        ("dr.lund", "/wards/avd-norr"),
+        ("kommun.ssk", "/partner"),
+        ("granskare", "/logg"),
+    ],
 )
 def test_every_other_role_is_refused_on_every_route(
     site: str, conn: psycopg.Connection[Any], username: str, landing: str
@@ -333,13 +361,17 @@ def test_every_other_role_is_refused_on_every_route(
 
 def test_without_a_login_the_page_sends_to_the_login_form(site: str) -> None:
     answer = httpx.get(f"{site}{PAGE}", follow_redirects=False, timeout=10)
-    assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=/admin/system-clients")
+    assert answer.status_code == 303 and answer.headers["location"].startswith(
+        "/login?next=/admin/system-clients"
+    )
 
 
 # --- in a browser, JavaScript off -----------------------------------------------------------------------
 
 
-def test_the_page_in_chromium_without_javascript(site: str, browser: Any, conn: psycopg.Connection[Any]) -> None:
+def test_the_page_in_chromium_without_javascript(
+    site: str, browser: Any, conn: psycopg.Connection[Any]
+) -> None:
     problems: list[str] = []
     context, page = watched_page(browser, problems, java_script_enabled=False)
     try:
@@ -367,3 +399,24 @@ def test_the_page_in_chromium_without_javascript(site: str, browser: Any, conn: 
     assert conn.execute("SELECT scopes FROM system_clients WHERE id = 'ehalsa'").fetchone() == (
         ["system/Observation.rs", "system/Flag.s"],
     )
+
+
+def test_the_cli_enables_a_client_the_page_disabled_and_the_page_shows_it(
+    site: str, admin: httpx.Client, token: str, conn: psycopg.Connection[Any], module_db_url: str
+) -> None:
+    _, public = ec_key()
+    assert admin.post(PAGE, data=form(token, "cli-klient", public.decode())).status_code == 303
+    assert admin.post(f"{PAGE}/cli-klient/disable", data={"csrf": token}).status_code == 303
+    env = dict(os.environ, HEMMA_DATABASE_URL=module_db_url, HEMMA_DASHBOARD_URL=site)
+    enabled = subprocess.run(
+        [sys.executable, "-m", "hemma.cli", "fhir", "client", "enable", "cli-klient"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert enabled.returncode == 0, enabled.stderr
+    assert "system client cli-klient enabled" in enabled.stdout
+    row = words(re.search(r'<tr id="klient-cli-klient".*?</tr>', admin.get(PAGE).text, re.S).group(0))  # type: ignore[union-attr]
+    assert "Aktiv" in row and "Avstängd" not in row
+    assert conn.execute(
+        "SELECT username, context, os_user IS NOT NULL FROM access_log"
+        " WHERE action = 'manage_system_clients' ORDER BY id DESC LIMIT 1"
+    ).fetchone() == ("(operator)", "system_client:cli-klient enabled", True)
