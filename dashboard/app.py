@@ -38,6 +38,7 @@ from dashboard import (
     admin_rota,
     admin_sessions,
     admin_staff,
+    admin_system_clients,
     admission,
     alert_phone,
     api,
@@ -150,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(log_extract_document.router)  # the printed log extract (issue 12)
     # Issue 12, shared care: organisations, the record's "Delad vård", the partner realm (/partner).
     app.include_router(admin_organisations.router)
+    app.include_router(admin_system_clients.router)  # /admin/system-clients: FHIR clients (issue 12)
     app.include_router(record_sharing.router)
     app.include_router(partner_realm.router)
     app.include_router(fhir_router)  # /fhir: FHIR R4 read/search, SMART Backend Services (issue 12)

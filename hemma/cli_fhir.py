@@ -3,6 +3,7 @@
     hemma fhir client add ID --name NAME --provider PROVIDER (--public-key PEM | --jwks FILE)
                              --scope system/Observation.rs ... [--ward WARD ...]
     hemma fhir client disable ID
+    hemma fhir client enable ID
     hemma fhir client list
     hemma fhir token --client ID --key PRIVATE.pem [--scope ...] [--url BASE]
 
@@ -40,6 +41,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     d = csub.add_parser("disable", help="shut a client out at once: its tokens stop working")
     d.add_argument("client_id")
     d.set_defaults(func=client_disable)
+    e = csub.add_parser("enable", help="let a disabled client ask for tokens again")
+    e.add_argument("client_id")
+    e.set_defaults(func=client_enable)
     csub.add_parser("list", help="the registered clients").set_defaults(func=client_list)
     t = fsub.add_parser("token", help="sign a client assertion and print an access token")
     t.add_argument("--client", required=True)
@@ -80,6 +84,19 @@ def client_disable(args: argparse.Namespace) -> int:
         print(f"hemma: no system client {args.client_id}", file=sys.stderr)
         return 2
     print(f"system client {args.client_id} disabled; its tokens no longer work")
+    return 0
+
+
+def client_enable(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from fhir_api.clients import enable_client
+
+    with cli_care._connect() as conn:
+        found = execute(conn, enable_client(args.client_id, origin=cli_care._cli_origin()))
+    if not found:
+        print(f"hemma: no system client {args.client_id}", file=sys.stderr)
+        return 2
+    print(f"system client {args.client_id} enabled; it may ask for tokens again")
     return 0
 
 
