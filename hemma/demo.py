@@ -249,6 +249,7 @@ _WARD_TOOLS = (
     ("Home kits (Hemlådor)", "/kits"),
     ("Staff accounts and on-call rota (as an admin)", "/admin/staff"),
     ("Care providers and units (as an admin)", "/admin/organisations"),
+    ("FHIR system clients (as an admin)", "/admin/system-clients"),
     ("The escalation ladder across care providers", "/wards/{ward}/eskalering"),
 )
 
