@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +45,6 @@ from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.composition import Composition, CompositionEvent, CompositionSection
-from fhir.resources.R4B.fhirresourcemodel import FHIRResourceModel
 from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.narrative import Narrative
@@ -52,8 +52,10 @@ from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.period import Period
 from fhir.resources.R4B.quantity import Quantity
 from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.resource import Resource
 from pydantic import BaseModel, ValidationError
 
+from care import stay_summary_text as t
 from care.stay_summary import (
     DOCUMENT_LOINC,
     SECTIONS,
@@ -170,8 +172,8 @@ def trend_observation(s: StaySummary, trend: VitalTrend) -> Observation:
     stats = codes.OBSERVATION_STATISTICS
     category = _VITAL_SIGNS if vital_sign else _POINT_OF_CARE
     notes = [
-        f"Personlig larmgräns {lim.rule} ({lim.priority.label}): {lim.limit_value:g} {info.display_unit},"
-        f" satt av {lim.set_by}"
+        f"Personlig larmgräns: {t.rule_name(lim.rule)}, {t.priority_sv(lim.priority).lower()}"
+        f" {t.value_text(trend.vital, lim.limit_value)} (satt av {lim.set_by})"
         for lim in trend.limits
     ]
     if trend.flagged:
@@ -201,7 +203,7 @@ def trend_observation(s: StaySummary, trend: VitalTrend) -> Observation:
                 "count",
                 "Count",
                 "Antal mätningar",
-                Quantity(value=trend.n, unit="mätningar", system=codes.UCUM, code="1"),
+                Quantity(value=Decimal(trend.n), unit="mätningar", system=codes.UCUM, code="1"),
             ),
         ],
         note=[Annotation(text=n) for n in notes] or None,
@@ -259,11 +261,11 @@ def _care_plan(s: StaySummary) -> Any | None:
 # --- the document ----------------------------------------------------------------------------------
 
 
-def _key(resource: FHIRResourceModel) -> str:
+def _key(resource: Resource) -> str:
     return f"{resource.get_resource_type()}/{resource.id}"
 
 
-def full_url(resource: FHIRResourceModel) -> str:
+def full_url(resource: Resource) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, _key(resource))}"
 
 
@@ -299,7 +301,7 @@ def stay_bundle(facts: StayDocumentFacts, *, at: datetime, zone: ZoneInfo) -> Bu
     flags = [_flag(s, h) for h in s.high_alerts]
     responses = _responses(facts)
     plan = _care_plan(s)
-    entries_of: dict[str, list[FHIRResourceModel]] = {
+    entries_of: dict[str, list[Resource]] = {
         "admission": [encounter],
         "vitals": list(trends),
         "alerts": list(flags),
@@ -326,7 +328,7 @@ def stay_bundle(facts: StayDocumentFacts, *, at: datetime, zone: ZoneInfo) -> Bu
         event=[CompositionEvent(period=Period(start=s.started, end=None if s.preliminary else s.until))],
         section=[_section(sec, s, zone, [_key(r) for r in entries_of.get(sec.key, [])]) for sec in SECTIONS],
     )
-    included: list[FHIRResourceModel] = [
+    included: list[Resource] = [
         composition,
         patient,
         encounter,
