@@ -359,6 +359,7 @@ def test_the_ward_downloads_the_document_from_the_printed_page(stay: Stay) -> No
         refused = other.get(link)
         assert refused.status_code == 403 and "Astrid" not in refused.text
         assert other.get(f"/patients/{uuid.uuid4()}/vardtid.json").status_code == 404
+        assert other.get("/patients/inte-ett-id/vardtid.json").status_code == 404
     with logged_in(stay.url, "kommun.ssk", PASSWORD) as partner:  # not the partner's route
         assert partner.get(link).status_code == 403
     rows = log_rows(stay, "stay_summary", before)
@@ -381,7 +382,8 @@ def test_the_partner_finds_the_summary_and_downloads_it_under_the_grant(stay: St
             "application/fhir+json"
         )
         resolved(validated(answer.json()))
-        assert partner.get(f"/partner/patients/{stay.other_patient}/vardtid.json").status_code == 404
+        for other in (stay.other_patient, uuid.uuid4(), "inte-ett-id"):
+            assert partner.get(f"/partner/patients/{other}/vardtid.json").status_code == 404
     for username in ("kommun.late", "kommun.early", "kommun.revoked", "kommun.blocked", "nurse.norr"):
         with logged_in(stay.url, username, PASSWORD) as someone:
             refused = someone.get(link)
