@@ -5,8 +5,8 @@ A patient row is one episode (care.enrolment: a personnummer is never enrolled t
 the patient's whole record: admitted at `patients.enrolled_at` (the admission's row, migration 0017,
 says on which pathway and by whom), ended at `patients.discharged_at` with its outcome (0014).
 
-What it holds, section by section (`SECTIONS`: the order of the printed document and, later, of a FHIR
-Composition's sections, with the LOINC section code where one fits):
+What it holds, section by section (`SECTIONS`: the order of the printed document and of the FHIR
+Composition's sections, fhir_api.stay_document, with the LOINC section code where one fits):
 identity and the care provider (0018); the admission (diagnosis as the care reason, pathway); the care
 level over time (care_levels: who, why); per vital the trend over the stay from the rollups
 (storage.rollups: day buckets and the first five minutes, never raw rows) with the personal limits in
@@ -46,15 +46,20 @@ class Section:
     loinc: str | None  # the Composition.section.code; None: a Hemma section with no LOINC of its own
 
 
+# The LOINC section codes are those of discharge summaries (C-CDA's Discharge Summary, HL7 Europe's
+# Hospital Discharge Report): 46241-6 Hospital admission diagnosis Narrative - Reported, 8648-8
+# Hospital course Narrative, 8716-3 Vital signs, 10187-3 Review of systems Narrative - Reported (the
+# symptom questionnaires), 18776-5 Plan of care note, 8650-4 Hospital discharge disposition Narrative.
+# Alerts and contact requests have no LOINC section of their own: Hemma's section code only.
 SECTIONS: tuple[Section, ...] = (
-    Section("admission", "Inskrivning och diagnos", "46241-6"),  # Hospital admission diagnosis
-    Section("care_levels", "Vårdnivå under vårdtiden", None),
-    Section("vitals", "Vitalparametrar", "8716-3"),  # Vital signs
+    Section("admission", "Inskrivning och diagnos", "46241-6"),
+    Section("care_levels", "Vårdnivå under vårdtiden", "8648-8"),
+    Section("vitals", "Vitalparametrar", "8716-3"),
     Section("alerts", "Larm och åtgärder", None),
-    Section("questionnaires", "Frågeformulär", None),
+    Section("questionnaires", "Frågeformulär", "10187-3"),
     Section("contacts", "Kontaktförfrågningar", None),
-    Section("plan", "Plan och egenvård vid utskrivning", "18776-5"),  # Plan of care note
-    Section("discharge", "Utskrivning", "8650-4"),  # Hospital discharge disposition
+    Section("plan", "Plan och egenvård vid utskrivning", "18776-5"),
+    Section("discharge", "Utskrivning", "8650-4"),
 )
 
 

@@ -107,6 +107,11 @@ class PartnerPatientView:
     def may_contact(self) -> bool:
         return partner_may(self.grant.purpose, PartnerAction.CONTACT_WARD)
 
+    @property
+    def may_read_summary(self) -> bool:
+        """The end-of-stay summary (dashboard.partner_summary), preliminary while the patient is in care."""
+        return partner_may(self.grant.purpose, PartnerAction.VIEW_STAY_SUMMARY)
+
 
 async def granted_patients(
     conn: psycopg.AsyncConnection[Any], staff_user_id: int, at: datetime

@@ -1,17 +1,22 @@
 """`/patients/{id}/vardtid`: the end-of-stay summary for the ward's staff (issue 12), the printable
-document of dashboard.stay_summary_document over care.stay_summary.
+document of dashboard.stay_summary_document over care.stay_summary; `/patients/{id}/vardtid.json`: the
+same summary as a FHIR document Bundle (fhir_api.stay_document), linked from the printed page
+("Hämta som FHIR (JSON)").
 
 Who may read it is who may read the record (`StaffUser.can_see`: the ward's nurses and physicians, an
-admin): the same 404 for an unknown patient and 403 for another ward's. One access-log row
-(`stay_summary`, context `ward:<id> html`), written in the transaction that reads the summary, before
-the page is sent. Linked from the record (prominently once the patient is discharged) and offered after
-a discharge (dashboard.record_discharge returns to the record's `#vardtid`).
+admin): the same 404 for an unknown patient and 403 for another ward's, one decision (`_read`) for
+both forms. One access-log row (`stay_summary`, context `ward:<id> html` or `ward:<id> fhir-json`),
+written in the transaction that reads the summary, before the answer is sent. Linked from the record
+(prominently once the patient is discharged) and offered after a discharge (dashboard.record_discharge
+returns to the record's `#vardtid`).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -24,16 +29,22 @@ from dashboard.inputs import PatientId
 from dashboard.model import StaffUser
 from dashboard.pages import client_address, error_page
 from dashboard.queries import fetch_patient_ward
-from dashboard.stay_summary_document import render_document
-from storage.steps import run_async
+from dashboard.stay_summary_document import fhir_document_response, render_document
+from fhir_api.stay_document import document_facts
+from storage.steps import Steps, run_async
 
 router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
 
 
-@router.get("/patients/{patient_id}/vardtid", response_class=HTMLResponse)
-async def stay_summary_page(
-    request: Request, patient_id: PatientId, staff: Annotated[StaffUser, Depends(page_staff)]
-) -> Response:
+async def _read(
+    request: Request,
+    patient_id: uuid.UUID,
+    staff: StaffUser,
+    form: str,
+    read: Callable[[uuid.UUID], Steps[T]],
+) -> T | Response:
+    """`read` the patient's stay if `staff` may read the record, logged once; else the refusal page."""
     async with request.app.state.pool.connection() as conn:
         ward_id = await fetch_patient_ward(conn, patient_id)
         if ward_id is None:
@@ -43,18 +54,39 @@ async def stay_summary_page(
                 request, staff, 403, "Patienten tillhör en avdelning du saknar behörighet till."
             )
         async with conn.transaction():
-            summary = await run_async(conn, stay_summary(patient_id))
+            found = await run_async(conn, read(patient_id))
             request.app.state.metrics.access_log_rows += await write_access_log(
                 conn,
                 entries_for(
-                    staff, [patient_id], STAY_SUMMARY, f"ward:{ward_id} html", client_address(request)
+                    staff, [patient_id], STAY_SUMMARY, f"ward:{ward_id} {form}", client_address(request)
                 ),
             )
+    return found
+
+
+@router.get("/patients/{patient_id}/vardtid", response_class=HTMLResponse)
+async def stay_summary_page(
+    request: Request, patient_id: PatientId, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    summary = await _read(request, patient_id, staff, "html", stay_summary)
+    if isinstance(summary, Response):
+        return summary
     html = render_document(
         summary,
         zone=request.app.state.settings.site_zone(),
         printed_at=datetime.now(UTC),
         reader=f"{staff.display_name} ({staff.role_label})",
         back_link=f"/patients/{patient_id}",
+        json_link=f"/patients/{patient_id}/vardtid.json",
     )
     return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)
+
+
+@router.get("/patients/{patient_id}/vardtid.json")
+async def stay_summary_fhir(
+    request: Request, patient_id: PatientId, staff: Annotated[StaffUser, Depends(page_staff)]
+) -> Response:
+    facts = await _read(request, patient_id, staff, "fhir-json", document_facts)
+    if isinstance(facts, Response):
+        return facts
+    return fhir_document_response(facts, zone=request.app.state.settings.site_zone())

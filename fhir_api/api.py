@@ -1,4 +1,5 @@
-"""The FHIR R4 REST API at /fhir: read, search, `Encounter/{id}/$everything`, the CapabilityStatement,
+"""The FHIR R4 REST API at /fhir: read, search, `Encounter/{id}/$everything`, `Encounter/{id}/$summary`
+(the end-of-stay summary as a document, fhir_api.stay_document), the CapabilityStatement,
 and SMART Backend Services' discovery and token endpoints (fhir_api.smart).
 
 Every answer is `application/fhir+json`; every refusal an OperationOutcome (the token endpoint's are
@@ -30,7 +31,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutco
 from fhir.resources.R4B.resource import Resource
 
 from care import access_log
-from fhir_api import capability, smart
+from fhir_api import capability, smart, stay_document
 from fhir_api.queries import Found, find
 from fhir_api.search import MAX_OFFSET, RESOURCE_TYPES, Refusal, Search, invalid, parse
 from storage.steps import run_async
@@ -298,6 +299,33 @@ async def _everything_found(
             observations = await run_async(conn, find(obs, client_id=who.client_id, at=who.at))
         await _log(conn, who, [probe], f"fhir:Encounter/{patient}/$everything")
     return head, observations
+
+
+@router.get("/Encounter/{encounter_id}/$summary")
+async def summary(request: Request, encounter_id: str) -> Response:
+    """The end-of-stay summary as a FHIR document Bundle (fhir_api.stay_document): whole or not at
+    all, so the token must read every type the document carries; the stay within the client's reach
+    (the same probe as `$everything`); one access-log row."""
+    who = await reader(request, "Encounter", smart.READ)
+    if not all(who.may(kind, smart.READ) for kind in stay_document.INCLUDED_TYPES):
+        raise Refusal(
+            403,
+            "forbidden",
+            "Sammanfattningen kräver läsrätt till " + ", ".join(stay_document.INCLUDED_TYPES),
+        )
+    if request.scope.get("query_string") and any(name != "_format" for name, _ in _query_pairs(request)):
+        raise Refusal(400, "not-supported", "$summary tar inga parametrar")
+    patient = _id(encounter_id)
+    async with request.app.state.pool.connection() as conn, conn.transaction():
+        stay = Search("Encounter", ids=(patient,), count=1)
+        probe = await run_async(conn, find(stay, client_id=who.client_id, at=who.at))
+        if not probe.patients:
+            raise Refusal(404, "not-found", _NOT_FOUND)
+        (patient_id,) = probe.patients
+        facts = await run_async(conn, stay_document.document_facts(patient_id, now=who.at))
+        await _log(conn, who, [probe], f"fhir:Encounter/{patient}/$summary")
+    zone = request.app.state.settings.site_zone()
+    return _fhir(stay_document.stay_bundle(facts, at=who.at, zone=zone))
 
 
 @router.get("/{resource_type}/{resource_id}")

@@ -48,7 +48,11 @@ def capability_statement(base: str, version: str, published: datetime) -> Capabi
                 CapabilityStatementRestResourceOperation(
                     name="everything",
                     definition="http://hl7.org/fhir/OperationDefinition/Encounter-everything",
-                )
+                ),
+                # The end-of-stay summary as a document Bundle (fhir_api.stay_document): Hemma's own.
+                CapabilityStatementRestResourceOperation(
+                    name="summary", definition="https://hemma.se/fhir/OperationDefinition/Encounter-summary"
+                ),
             ]
             if kind == "Encounter"
             else None,

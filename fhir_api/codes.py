@@ -29,7 +29,8 @@ FLAG_PRIORITY: Final = "http://hl7.org/fhir/flag-priority-code"
 # Swedish identities (Skatteverket's numbers as the Swedish FHIR profiles name them; HSA-id, Inera).
 PERSONNUMMER: Final = "urn:oid:1.2.752.129.2.1.3.1"
 SAMORDNINGSNUMMER: Final = "urn:oid:1.2.752.129.2.1.3.3"
-HSA_ID: Final = "urn:oid:1.2.752.29.4.19"
+# The HSA-id's OID (Inera's HSA catalogue, as RIV-TA services write root="1.2.752.129.2.1.4.1").
+HSA_ID: Final = "urn:oid:1.2.752.129.2.1.4.1"
 BLUETOOTH_ADDRESS: Final = "urn:ietf:rfc:7042"  # an EUI-48, as the PHD IG identifies a device by it
 # Hemma's own codes, where no standard one fits (alert rules, manual observations, quality flags).
 HEMMA: Final = "https://hemma.se/fhir"
@@ -38,6 +39,12 @@ HEMMA_ALERT_CONDITION: Final = f"{HEMMA}/CodeSystem/alert-condition"
 HEMMA_OBSERVATION: Final = f"{HEMMA}/CodeSystem/observation"
 HEMMA_QUALITY: Final = f"{HEMMA}/CodeSystem/quality-flag"
 HEMMA_PLAN: Final = f"{HEMMA}/CodeSystem/care-plan-activity"
+HEMMA_STAY_SUMMARY: Final = f"{HEMMA}/stay-summary"  # Composition.identifier of a stay's summary
+HEMMA_SUMMARY_SECTION: Final = f"{HEMMA}/CodeSystem/stay-summary-section"  # care.stay_summary.SECTIONS
+HEMMA_STATISTIC: Final = f"{HEMMA}/CodeSystem/observation-statistic"  # first, last: none in HL7's
+OBSERVATION_STATISTICS: Final = "http://terminology.hl7.org/CodeSystem/observation-statistics"
+ORGANIZATION_TYPE: Final = "http://terminology.hl7.org/CodeSystem/organization-type"
+RFC_3986: Final = "urn:ietf:rfc:3986"  # an identifier that is a URI (a document's urn:uuid)
 
 # IEEE 11073-10101 numeric codes of core.vitals' MDC reference ids (as the PHD IG and the FHIR
 # vital-signs examples write them: satO2 carries 150456).

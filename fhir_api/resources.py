@@ -11,6 +11,7 @@ and returns a validated model: never a hand-assembled dict. Ids:
 * Device: `<kit device id>.<kit assignment id>`: one device in one patient's lend of the kit, so a
   device lent to two patients in turn is two resources and neither shows the other patient.
 * Flag: the alert's id. QuestionnaireResponse: the response's own id, as care.questionnaires stored it.
+* Organization: `p-<care provider id>` or `u-<care unit id>` (the two tables' ids may coincide).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fhir.resources.R4B.humanname import HumanName
 from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.observation import Observation, ObservationComponent
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.period import Period
 from fhir.resources.R4B.quantity import Quantity
@@ -135,6 +137,16 @@ class AlertFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class OrganisationFacts:
+    """A care provider (vårdgivare, omsorgsgivare) or one of its care units (vårdenhet)."""
+
+    id: str  # care_providers.id or care_units.id
+    name: str
+    hsa_id: str | None
+    provider_id: str | None = None  # set for a care unit: the provider it belongs to
+
+
+@dataclass(frozen=True, slots=True)
 class PlanFacts:
     """The stay's monitoring plan and the self-care agreed with the patient."""
 
@@ -178,7 +190,25 @@ def provider_reference(provider: Provider) -> Reference:
     return Reference(identifier=ident, display=provider.name)
 
 
+def organization_id(facts: OrganisationFacts) -> str:
+    return f"u-{facts.id}" if facts.provider_id else f"p-{facts.id}"
+
+
 # --- builders ------------------------------------------------------------------------------------
+
+
+def organization(facts: OrganisationFacts) -> Organization:
+    """A care provider ('prov') or care unit ('dept', part of its provider), named by its HSA-id."""
+    unit = facts.provider_id is not None
+    kind, text = ("dept", "Vårdenhet") if unit else ("prov", "Vårdgivare")
+    return Organization(
+        id=organization_id(facts),
+        identifier=[Identifier(system=codes.HSA_ID, value=facts.hsa_id)] if facts.hsa_id else None,
+        active=True,
+        type=[_concept([(codes.ORGANIZATION_TYPE, kind)], text)],
+        name=facts.name,
+        partOf=_ref("Organization", f"p-{facts.provider_id}") if unit else None,
+    )
 
 
 def patient(facts: StayFacts) -> Patient:
