@@ -20,6 +20,12 @@ UCUM: Final = "http://unitsofmeasure.org"
 MDC: Final = "urn:iso:std:iso:11073:10101"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 VITAL_SIGNS_PROFILE: Final = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+# The vital-signs profile's value set (FHIR R4 observation-vitalsignresult) as far as Hemma's vitals
+# go: a reading whose LOINC code is not in it (capillary glucose) claims neither the profile nor the
+# vital-signs category.
+VITAL_SIGNS_LOINC: Final = frozenset(
+    {"2708-6", "59408-5", "8867-4", "8480-6", "8462-4", "8478-0", "8310-5", "29463-7", "9279-1", "85354-9"}
+)
 BP_PROFILE: Final = "http://hl7.org/fhir/StructureDefinition/bp"
 ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 DISCHARGE_DISPOSITION: Final = "http://terminology.hl7.org/CodeSystem/discharge-disposition"

@@ -274,8 +274,15 @@ def _vital_signs_category() -> CodeableConcept:
     )
 
 
+def _point_of_care_category() -> CodeableConcept:
+    return _concept(
+        [(codes.OBSERVATION_CATEGORY, "laboratory")], "Patientnära analys", {"laboratory": "Laboratory"}
+    )
+
+
 def observation(reading: Reading) -> Observation:
-    """A reading in the vital-signs profile: LOINC first, MDC beside it, UCUM units, the device."""
+    """A reading, in the vital-signs profile where its code is a vital sign (capillary glucose is not):
+    LOINC first, MDC beside it, UCUM units, the device."""
     key = codes.VITAL_KEYS[reading.vital]
     manual = reading.gateway_id == "manual"  # care.observations.MANUAL_GATEWAY_ID: a person counted it
     device = None
@@ -286,13 +293,13 @@ def observation(reading: Reading) -> Observation:
             identifier=Identifier(system=codes.BLUETOOTH_ADDRESS, value=reading.device_address),
             display="Bluetooth-enhet",
         )
+    vital_sign = key == "bp" or VITALS[reading.vital].loinc in codes.VITAL_SIGNS_LOINC
+    profiles = (codes.VITAL_SIGNS_PROFILE, *([codes.BP_PROFILE] if key == "bp" else [])) if vital_sign else ()
     common: dict[str, Any] = {
         "id": f"{reading.measurement_id}.{key}",
-        "meta": _meta(
-            reading.stored_at, codes.VITAL_SIGNS_PROFILE, *([codes.BP_PROFILE] if key == "bp" else [])
-        ),
+        "meta": _meta(reading.stored_at, *profiles),
         "status": "final",
-        "category": [_vital_signs_category()],
+        "category": [_vital_signs_category() if vital_sign else _point_of_care_category()],
         "subject": _ref("Patient", reading.patient_id),
         "encounter": _ref("Encounter", reading.patient_id),
         "effectiveDateTime": reading.time,

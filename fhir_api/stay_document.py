@@ -83,10 +83,7 @@ LOINC_DISPLAYS = {
     "18776-5": "Plan of care note",
     "8650-4": "Hospital discharge disposition Narrative",
 }
-# The vital-signs profile's value set (FHIR R4 observation-vitalsignresult) as far as Hemma's vitals go.
-VITAL_SIGNS_LOINC = frozenset(
-    {"2708-6", "59408-5", "8867-4", "8480-6", "8462-4", "8478-0", "8310-5", "29463-7", "9279-1"}
-)
+VITAL_SIGNS_LOINC = codes.VITAL_SIGNS_LOINC
 _VITAL_SIGNS = ("vital-signs", "Vital Signs", "Vitalparametrar")
 _POINT_OF_CARE = ("laboratory", "Laboratory", "Patientnära analys")  # capillary glucose: no vital sign
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, f"{codes.HEMMA}/stay-summary")

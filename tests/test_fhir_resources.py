@@ -360,3 +360,12 @@ def test_search_parameters_are_strict() -> None:
         )
         with pytest.raises(Refusal):
             parse(kind, pairs, UTC)
+
+
+def test_capillary_glucose_claims_neither_the_vital_signs_profile_nor_its_category() -> None:
+    glucose = json.loads(resources.observation(reading(Vital.GLUCOSE, 7.2)).model_dump_json())
+    assert "profile" not in glucose.get("meta", {})
+    assert glucose["category"][0]["coding"][0]["code"] == "laboratory"
+    weight = json.loads(resources.observation(reading(Vital.BODY_WEIGHT, 80.4)).model_dump_json())
+    assert weight["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]
+    assert weight["category"][0]["coding"][0]["code"] == "vital-signs"
