@@ -62,6 +62,7 @@ from care.escalation_ladder import ladder as ward_ladder
 from care.permissions import Action
 from core.contract import AlertMessage
 from core.redact import summary
+from paging import fhir_push
 from paging.alarms import NO_CHANNEL, PagingAlarms
 from paging.escalation import LEVEL_NAMES_SV, EscalationDue, due_escalation, levels_to_try
 from paging.ladder import LadderWalk, Page
@@ -461,6 +462,7 @@ def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("escalator running (every %g s)", TICK_INTERVAL_S)
+    pusher = fhir_push.start(settings, stop)  # FHIR Subscriptions' notifications, on a thread of their own
     with Escalator(database_url, dispatcher, dashboard_url=settings.dashboard_url) as escalator:
         while not stop.is_set():
             try:
@@ -472,6 +474,8 @@ def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
                 log.error("escalation tick failed: %s", summary(exc))
                 escalator.metrics["tick_errors"] += 1
             stop.wait(TICK_INTERVAL_S)
+    if pusher is not None:
+        pusher.join(30)
     counters = " ".join(f"{k}={v}" for k, v in sorted(escalator.metrics.items()))
     log.info("escalator stopped: %s", counters or "nothing escalated")
     return 0
