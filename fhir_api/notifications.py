@@ -127,10 +127,27 @@ def prepare(
             ("Villkoret kan inte längre läsas", row.id),
         )
         return None
-    after = (row.cursor_at, row.cursor_id)
+    shown: list[Resource] = []
+    grants: dict[uuid.UUID, int | None] = {}
+    if row.pending_id is not None:
+        assert row.pending_upto_at is not None and row.pending_upto_id is not None
+        upto = (row.pending_upto_at, row.pending_upto_id)
+        search = dataclasses.replace(
+            criteria.search, changed_after=(row.cursor_at, row.cursor_id), count=REBUILD_MAX, offset=0,
+            last_updated=(DateBound("lt", row.pending_upto_at + _MICROSECOND, None),),
+        )  # fmt: skip
+        found = yield from find(search, client_id=row.client_id, at=now)
+        shown = [r for r in found.resources if (_changed(r), str(r.id)) <= upto]
+        grants = found.patients
+        if not shown:  # every resource of the waiting delivery changed again or left the client's reach
+            yield from _advance(row, 0, now)
+            row = dataclasses.replace(
+                row, cursor_at=upto[0], cursor_id=upto[1], pending_id=None, pending_since=None,
+                pending_upto_at=None, pending_upto_id=None, pending_patients=[], failures=0,
+            )  # fmt: skip
     if row.pending_id is None:
         search = dataclasses.replace(
-            criteria.search, changed_after=after, count=batch, offset=0,
+            criteria.search, changed_after=(row.cursor_at, row.cursor_id), count=batch, offset=0,
             last_updated=(DateBound("lt", now - settle, None),),
         )  # fmt: skip
         found = yield from find(search, client_id=row.client_id, at=now)
@@ -142,19 +159,6 @@ def prepare(
             pending_upto_id=str(last.id), pending_patients=[],
         )  # fmt: skip
         shown, grants = found.resources, found.patients
-    else:
-        assert row.pending_upto_at is not None and row.pending_upto_id is not None
-        upto = (row.pending_upto_at, row.pending_upto_id)
-        search = dataclasses.replace(
-            criteria.search, changed_after=after, count=REBUILD_MAX, offset=0,
-            last_updated=(DateBound("lt", row.pending_upto_at + _MICROSECOND, None),),
-        )  # fmt: skip
-        found = yield from find(search, client_id=row.client_id, at=now)
-        shown = [r for r in found.resources if (_changed(r), str(r.id)) <= upto]
-        grants = found.patients
-    if not shown:  # a retry whose every resource changed again or left the client's reach
-        yield from _advance(row, 0, now)
-        return None
     logged = yield from _log(row, shown, grants)
     yield Sql(
         "UPDATE fhir_subscriptions SET pending_id = %s, pending_since = %s, pending_upto_at = %s,"
