@@ -26,6 +26,9 @@ or 'handoff_skipped' events, access-log rows under each receiver's care provider
 is notified and recorded here as the on-call physician is. Each tick first settles the hand-offs of
 alerts the ward has acknowledged or resolved since.
 
+`run` also starts the FHIR push (paging.fhir_push) on a thread of its own, so a slow journal
+system never delays a page.
+
 Time comes in as `tick(now)`; only `run` reads the wall clock.
 """
 

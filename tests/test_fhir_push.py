@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -42,6 +43,7 @@ from paging.fhir_push import FhirPusher, PushPolicy
 from paging.notify.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify_signature
 from storage.steps import run
 from tests.support.fhir_seed import ALL_READ, Region, ec_key, fhir_dashboard, seed_region
+from tests.support.waiting import wait_until
 
 SECRET = "a-receivers-shared-secret-0123456789abcdef"
 LOINC_WEIGHT = "http://loinc.org|29463-7"
@@ -508,3 +510,39 @@ def hemma(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HEMMA_DATABASE_URL=db_url)
     return subprocess.run([sys.executable, "-m", "hemma.cli", *args], env=env, capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_hemma_escalate_pushes_on_its_own_thread(
+    conn: psycopg.Connection[Any], region: Region, clients: Clients, base: str, receiver: Receiver,
+    module_db_url: str, pusher: FhirPusher,
+) -> None:  # fmt: skip
+    """The loop where the demo and deploy run it: `hemma escalate` (no paging channel needed)."""
+    request = AlertRequest(region.bertil.patient_id, "service", None, Priority.MEDIUM, "Testlarm", None,
+                           None, datetime.now(UTC), hold=timedelta(0))  # fmt: skip
+    with conn.transaction():
+        [opened] = store.apply(conn, [request], [], {region.bertil.patient_id: "avd-norr"}, now=later(-30))
+    criteria = f"Flag?_id={opened.alert_id}"
+    sub = subscribe(base, token(base, "journal", clients.journal_key), criteria, receiver.url + "/j/service")
+    # The service's clock is the wall clock, with its settle time: the subscription is set a minute
+    # back (and the alert half a minute) so that its first tick already sends.
+    conn.execute(
+        "UPDATE fhir_subscriptions SET cursor_at = now() - interval '1 minute' WHERE id = %s", (sub,)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEMMA_")}
+    env |= {"HEMMA_DATABASE_URL": module_db_url, "HEMMA_DASHBOARD_URL": base.removesuffix("/fhir"),
+            "HEMMA_FHIR_PUSH_INTERVAL_S": "0.2"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hemma.cli", "escalate", "--allow-no-channel"], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        wait_until(lambda: receiver.at("/j/service") or proc.poll() is not None, what="a notification")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr.decode()
+    [notified] = receiver.at("/j/service")
+    bundle = verified(notified, datetime.now(UTC))
+    assert [(f["resourceType"], f["code"]["text"]) for f in resources_of(bundle)] == [("Flag", "Testlarm")]
+    assert b"Bertil" not in stderr  # no patient in the service's log
