@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     notify_webhook_secret: str | None = Field(
         default=None, description="HMAC secret signing webhook calls. Unset: no webhook channel."
     )
+    fhir_push_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How often `hemma escalate` pushes FHIR Subscription notifications (paging.fhir_push);"
+        " 0: no push from this process.",
+    )
 
     # --- staff login (issue 12; dashboard/oidc_login.py, care/two_factor.py) -------------
     oidc_issuer: str | None = Field(

@@ -74,6 +74,7 @@ from dashboard.rendering import Renderer
 from dashboard.same_origin import SameOriginWrites
 from dashboard.stored_times import read_any_timestamp
 from fhir_api.api import router as fhir_router
+from fhir_api.subscription_api import router as fhir_subscription_router
 from storage.db import migrate
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_system_clients.router)  # /admin/system-clients: FHIR clients (issue 12)
     app.include_router(record_sharing.router)
     app.include_router(partner_realm.router)
+    app.include_router(fhir_subscription_router)  # /fhir/Subscription, before the catch-all (issue 12)
     app.include_router(fhir_router)  # /fhir: FHIR R4 read/search, SMART Backend Services (issue 12)
     # The patient realm (dashboard.patient_realm): /p/ pages and /p/api/, the device cookie only.
     for patient_router in (

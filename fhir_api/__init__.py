@@ -9,4 +9,6 @@ notifications other care providers' systems receive.
 * `queries`: the SQL of reads and searches, within reach;
 * `smart`, `clients`, `assertion`: tokens, the system clients' registry, the client's side of a token;
 * `capability`, `api`: the CapabilityStatement and the `/fhir` router the dashboard mounts.
+* `subscriptions`, `notifications`, `subscription_api`: push (rest-hook Subscriptions, what each
+  delivery holds, `/fhir/Subscription`); paging.fhir_push sends them.
 """

@@ -59,6 +59,17 @@ def capability_statement(base: str, version: str, published: datetime) -> Capabi
         )
         for kind in RESOURCE_TYPES
     ]
+    # Push (fhir_api.subscriptions): a client's own rest-hook subscriptions on Flag, Observation, Encounter.
+    resources.append(
+        CapabilityStatementRestResource(
+            type="Subscription",
+            interaction=[
+                CapabilityStatementRestResourceInteraction(code=code)
+                for code in ("create", "read", "search-type", "delete")
+            ],
+            searchParam=[CapabilityStatementRestResourceSearchParam(name="status", type="token")],
+        )
+    )
     security = CapabilityStatementRestSecurity(
         service=[CodeableConcept(coding=[Coding(system=_SMART_SECURITY, code="SMART-on-FHIR")])],
         description="SMART Backend Services: client_credentials with a JWT signed RS384 or ES384",
@@ -88,6 +99,7 @@ def smart_configuration(base: str) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "scopes_supported": [f"system/{t}.rs" for t in RESOURCE_TYPES]
-        + [f"system/{t}.read" for t in RESOURCE_TYPES],
+        + [f"system/{t}.read" for t in RESOURCE_TYPES]
+        + ["system/Subscription.cruds", "system/Subscription.write"],
         "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
     }

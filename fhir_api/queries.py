@@ -267,8 +267,15 @@ def _conditions(search: Search, params: dict[str, Any]) -> list[str]:
         where.append(_date_condition("src.last_updated", bound, f"lu{n}", params))
     for n, bound in enumerate(search.dates):
         where.append(_date_condition("src.sort_time", bound, f"d{n}", params))
+    if search.changed_after is not None:
+        params["after_at"], params["after_id"] = search.changed_after
+        where.append(f"(src.last_updated, src.fhir_id {_BYTES}) > (%(after_at)s, %(after_id)s {_BYTES})")
     where += _type_conditions(search, params)
     return where
+
+
+# Ids compared byte by byte (ASCII), as Python compares them: a locale's collation skips '.' and '-'.
+_BYTES = 'COLLATE "C"'
 
 
 def _type_conditions(search: Search, params: dict[str, Any]) -> list[str]:
@@ -307,10 +314,13 @@ def find(search: Search, *, client_id: str, at: datetime) -> Steps[Found]:
     rows: list[dict[str, Any]] = []
     if search.count > 0 and search.offset < total:
         params["limit"], params["offset"] = search.count, search.offset
+        order = "{0}.sort_time DESC, {0}.fhir_id"
+        if search.changed_after is not None:  # the push: oldest change first, as its cursor moves
+            order = "{0}.last_updated, {0}.fhir_id " + _BYTES
         paged = (
-            f"SELECT * FROM ({body} ORDER BY src.sort_time DESC, src.fhir_id"
+            f"SELECT * FROM ({body} ORDER BY {order.format('src')}"
             " LIMIT %(limit)s OFFSET %(offset)s)"
-            f" page{source.page_extra} ORDER BY page.sort_time DESC, page.fhir_id"
+            f" page{source.page_extra} ORDER BY {order.format('page')}"
         )
         rows = yield from _dict_rows(paged, params)
     built = [source.build(row) for row in rows]

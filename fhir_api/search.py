@@ -98,6 +98,9 @@ class Search:
     personal_number: str | None = None  # "YYYYMMDD-NNNN"
     coordination: bool | None = None  # the identifier's system, when given
     pairs: tuple[tuple[str, str], ...] = field(default=())  # what the links repeat, without _offset
+    # Not a search parameter: the push (fhir_api.notifications) asks for the changes after this
+    # (last_updated, id), oldest change first, instead of the newest resources first.
+    changed_after: tuple[datetime, str] | None = None
 
 
 def parse(resource_type: str, pairs: Sequence[tuple[str, str]], zone: tzinfo) -> Search:

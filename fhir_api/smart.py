@@ -7,7 +7,9 @@ with a JWT signed by its own private key and gets a short-lived opaque access to
   present and at most five minutes ahead, a `jti`; the jti is recorded once per client, so a replayed
   assertion is refused (`issue_token`).
 * Scopes: SMART v1 `system/Observation.read` and v2 `system/Observation.rs` (and `*` for every
-  type). Hemma's FHIR API reads only: a scope with c, u or d (v1 `write`, `*`) is never granted.
+  type). Hemma's FHIR API reads only: a scope with c, u or d (v1 `write`, `*`) is never granted,
+  except on `Subscription` (WRITABLE: a client creates and ends its own subscriptions, issue 12's
+  push; `system/Subscription.cruds` or v1 `.write`), never through the `*` type.
   The scopes asked for must lie within the client's registered ones.
 * Tokens: 32 random bytes, handed out once, stored only as SHA-256 (fhir_access_tokens, migration
   0019), valid TOKEN_SECONDS. `token_holder` finds the holder on every request and finds none once
@@ -38,6 +40,10 @@ MAX_ASSERTION_BYTES: Final = 8192
 _SCOPE: Final = re.compile(r"system/(\*|[A-Z][A-Za-z]{1,63})\.(read|write|\*|c?r?u?d?s?)")
 READ: Final = "r"
 SEARCH: Final = "s"
+CREATE: Final = "c"
+DELETE: Final = "d"
+WRITABLE: Final = frozenset({"Subscription"})  # the only types a client may write (its own rows)
+_V1: Final = {"read": frozenset("rs"), "write": frozenset("cud"), "*": frozenset("cruds")}
 
 
 class OAuthError(Exception):
@@ -59,7 +65,7 @@ def _client_error(description: str) -> OAuthError:
 @dataclass(frozen=True, slots=True)
 class Scope:
     resource_type: str  # a FHIR type or "*"
-    permissions: frozenset[str]  # subset of {"r", "s"}
+    permissions: frozenset[str]  # subset of {"r", "s"} ({"c", "r", "u", "d", "s"} for WRITABLE types)
 
 
 def parse_scope(text: str) -> Scope:
@@ -70,8 +76,8 @@ def parse_scope(text: str) -> Scope:
             400, "invalid_scope", "Only system/<Type>.read or system/<Type>.rs scopes are offered"
         )
     kind, perms = match[1], match[2]
-    letters = frozenset({"r", "s"}) if perms == "read" else frozenset(perms)
-    if perms in ("write", "*") or letters & {"c", "u", "d"}:
+    letters = _V1.get(perms, frozenset(perms))
+    if letters & {"c", "u", "d"} and kind not in WRITABLE:
         raise OAuthError(400, "invalid_scope", "Hemma's FHIR API is read-only: no write scopes")
     return Scope(kind, letters)
 
@@ -230,7 +236,7 @@ def issue_token(
 
 
 def scope_text(scope: Scope) -> str:
-    return f"system/{scope.resource_type}.{''.join(p for p in 'rs' if p in scope.permissions)}"
+    return f"system/{scope.resource_type}.{''.join(p for p in 'cruds' if p in scope.permissions)}"
 
 
 def token_holder(token: str, at: datetime) -> Steps[TokenHolder | None]:

@@ -6,6 +6,7 @@
     hemma fhir client enable ID
     hemma fhir client list
     hemma fhir token --client ID --key PRIVATE.pem [--scope ...] [--url BASE]
+    hemma fhir subscription add|list|off|on ...   (hemma.cli_fhir_subscriptions)
 
 `client add` and `disable` run fhir_api.clients (the operator's change, logged with the OS user);
 `token` does what a region's system does: signs a client assertion (RS384 or ES384, five minutes,
@@ -20,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from hemma import cli_care
+from hemma import cli_care, cli_fhir_subscriptions
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +52,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     t.add_argument("--scope", action="append", default=[], help="default: every scope of the client")
     t.add_argument("--url", help="the FHIR base (default: HEMMA_DASHBOARD_URL + /fhir)")
     t.set_defaults(func=token)
+    cli_fhir_subscriptions.add_commands(fsub)  # `hemma fhir subscription ...`: push (issue 12)
 
 
 def client_add(args: argparse.Namespace) -> int:

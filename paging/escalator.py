@@ -26,6 +26,9 @@ or 'handoff_skipped' events, access-log rows under each receiver's care provider
 is notified and recorded here as the on-call physician is. Each tick first settles the hand-offs of
 alerts the ward has acknowledged or resolved since.
 
+`run` also starts the FHIR push (paging.fhir_push) on a thread of its own, so a slow journal
+system never delays a page.
+
 Time comes in as `tick(now)`; only `run` reads the wall clock.
 """
 
@@ -62,6 +65,7 @@ from care.escalation_ladder import ladder as ward_ladder
 from care.permissions import Action
 from core.contract import AlertMessage
 from core.redact import summary
+from paging import fhir_push
 from paging.alarms import NO_CHANNEL, PagingAlarms
 from paging.escalation import LEVEL_NAMES_SV, EscalationDue, due_escalation, levels_to_try
 from paging.ladder import LadderWalk, Page
@@ -461,6 +465,7 @@ def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("escalator running (every %g s)", TICK_INTERVAL_S)
+    pusher = fhir_push.start(settings, stop)  # FHIR Subscriptions' notifications, on a thread of their own
     with Escalator(database_url, dispatcher, dashboard_url=settings.dashboard_url) as escalator:
         while not stop.is_set():
             try:
@@ -472,6 +477,8 @@ def run(settings: Settings, *, allow_no_channel: bool = False) -> int:
                 log.error("escalation tick failed: %s", summary(exc))
                 escalator.metrics["tick_errors"] += 1
             stop.wait(TICK_INTERVAL_S)
+    if pusher is not None:
+        pusher.join(30)
     counters = " ".join(f"{k}={v}" for k, v in sorted(escalator.metrics.items()))
     log.info("escalator stopped: %s", counters or "nothing escalated")
     return 0
