@@ -418,6 +418,13 @@ def _add_escalate_and_bench_commands(sub: argparse._SubParsersAction[argparse.Ar
     c.add_argument("--repeats", type=int, default=50)
     c.set_defaults(func=cli_services.bench_charts)
 
+    a = bsub.add_parser(
+        "accesslog", help="a read's access-log row vs a bare table, and the nightly seal and check of a day"
+    )
+    a.add_argument("--reads", type=int, default=5000, help="single-row transactions timed per table")
+    a.add_argument("--day-rows", type=int, default=200_000, help="rows of the day that is sealed and checked")
+    a.set_defaults(func=cli_services.bench_access_log)
+
     p = sub.add_parser("rollups", help="the charts' rollups (storage.rollups)")
     rsub = p.add_subparsers(dest="action", required=True)
     r = rsub.add_parser(

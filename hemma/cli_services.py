@@ -98,6 +98,13 @@ def bench_charts(args: argparse.Namespace) -> int:
                repeats=args.repeats)  # fmt: skip
 
 
+def bench_access_log(args: argparse.Namespace) -> int:
+    from benchmarks.access_log import run
+    from core.settings import get_settings
+
+    return run(get_settings(), reads=args.reads, day_rows=args.day_rows)
+
+
 def rebuild_rollups(args: argparse.Namespace) -> int:
     """`hemma rollups rebuild [--patient ID]`, as the database owner (it locks and rewrites the table)."""
     import psycopg
