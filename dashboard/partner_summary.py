@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -32,7 +32,7 @@ from dashboard.auth import page_staff
 from dashboard.inputs import PatientId
 from dashboard.model import StaffUser
 from dashboard.pages import client_address, error_page
-from dashboard.stay_summary_document import fhir_document_response, render_document
+from dashboard.stay_summary_document import fhir_document_response, summary_page
 from fhir_api.stay_document import document_facts
 from storage.steps import Steps, run_async
 
@@ -79,15 +79,8 @@ async def partner_stay_summary(
     summary = await _read(request, patient_id, staff, "html", lambda p, at: stay_summary(p, now=at))
     if isinstance(summary, Response):
         return summary
-    html = render_document(
-        summary,
-        zone=request.app.state.settings.site_zone(),
-        printed_at=datetime.now(UTC),
-        reader=f"{staff.display_name} ({staff.role_label})",
-        back_link=f"/partner/patients/{patient_id}",
-        json_link=f"/partner/patients/{patient_id}/vardtid.json",
-    )
-    return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)
+    reader = f"{staff.display_name} ({staff.role_label})"
+    return summary_page(request, summary, reader=reader, base_path=f"/partner/patients/{patient_id}")
 
 
 @router.get("/partner/patients/{patient_id}/vardtid.json")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -29,7 +28,7 @@ from dashboard.inputs import PatientId
 from dashboard.model import StaffUser
 from dashboard.pages import client_address, error_page
 from dashboard.queries import fetch_patient_ward
-from dashboard.stay_summary_document import fhir_document_response, render_document
+from dashboard.stay_summary_document import fhir_document_response, summary_page
 from fhir_api.stay_document import document_facts
 from storage.steps import Steps, run_async
 
@@ -71,15 +70,8 @@ async def stay_summary_page(
     summary = await _read(request, patient_id, staff, "html", stay_summary)
     if isinstance(summary, Response):
         return summary
-    html = render_document(
-        summary,
-        zone=request.app.state.settings.site_zone(),
-        printed_at=datetime.now(UTC),
-        reader=f"{staff.display_name} ({staff.role_label})",
-        back_link=f"/patients/{patient_id}",
-        json_link=f"/patients/{patient_id}/vardtid.json",
-    )
-    return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)
+    reader = f"{staff.display_name} ({staff.role_label})"
+    return summary_page(request, summary, reader=reader, base_path=f"/patients/{patient_id}")
 
 
 @router.get("/patients/{patient_id}/vardtid.json")

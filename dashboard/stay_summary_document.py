@@ -16,7 +16,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi.responses import Response
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
 
 from care import stay_summary_text as text
 from care.enrolment import OUTCOMES_SV
@@ -72,6 +73,20 @@ def render_document(
             stylesheet=STYLESHEET.read_text(encoding="utf-8") if embed_stylesheet else None,
         )
     )
+
+
+def summary_page(request: Request, summary: StaySummary, *, reader: str, base_path: str) -> HTMLResponse:
+    """The printable page of one entry point: `base_path` is the record the page leads back to
+    (`/patients/{id}` for staff, `/partner/patients/{id}` for a partner), the JSON beside it."""
+    html = render_document(
+        summary,
+        zone=request.app.state.settings.site_zone(),
+        printed_at=datetime.now(UTC),
+        reader=reader,
+        back_link=base_path,
+        json_link=f"{base_path}/vardtid.json",
+    )
+    return HTMLResponse(html)  # the app sends every page no-store (dashboard.app)
 
 
 def fhir_document_response(facts: StayDocumentFacts, *, zone: ZoneInfo) -> Response:
