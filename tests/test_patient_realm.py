@@ -56,6 +56,11 @@ PUBLIC = {
     ("GET", "/login/oidc/callback"),
     ("GET", "/login/kod"),
     ("POST", "/login/kod"),
+    # FHIR's public documents (issue 12): what the server can do and how a system client gets a token.
+    ("GET", "/fhir/metadata"),
+    ("GET", "/fhir/.well-known/smart-configuration"),
+    # The token endpoint authenticates by the client's signed assertion, not a session: RFC 6749's 400.
+    ("POST", "/fhir/auth/token"),
 }
 # The patient realm's own way in: needs a link code, not a device.
 ENROLMENT = {("GET", "/p/anslut"), ("POST", "/p/anslut")}
@@ -134,6 +139,9 @@ def fill(path: str, realm: Realm) -> str:
         "device_id": str(realm.anna_device),
         "gateway_id": realm.anna.gateway_id,
         "vital": "spo2",
+        # FHIR (issue 12): the patient's own resource, so a refusal cannot be an unknown type's 404.
+        "resource_type": "Patient",
+        "resource_id": str(realm.anna.patient_id),
     }
     return re.sub(r"\{([a-z_]+)(?::[a-z]+)?\}", lambda m: values.get(m[1], "1"), path)
 
@@ -165,7 +173,9 @@ def test_a_patients_device_token_opens_no_staff_endpoint(
                 answer = attacker.request(method, path, **body)
                 assert answer.status_code != 500, (method, route.path)
                 assert leaks(answer, realm) == [], (method, route.path)
-                if (method, route.path) not in PUBLIC:
+                if route.path in ("/fhir", "/fhir/{rest:path}"):  # FHIR's catch-all: no endpoint there
+                    assert answer.status_code in (404, 405), (method, route.path, answer.status_code)
+                elif (method, route.path) not in PUBLIC:
                     assert shut(answer), (method, route.path, answer.status_code)
                 checked += 1
     assert checked >= 25  # the whole staff surface, not a handful
