@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from playwright.sync_api import expect
 
 from care.passwords import password_hasher
 from core.settings import Settings
@@ -49,7 +50,7 @@ def test_a_nurse_logs_in_and_changes_her_password_on_a_phone_and_a_pc(
         page.wait_for_url("**/wards/avd-norr")
         page.get_by_role("link", name="Byt lösenord").click()
         page.wait_for_url("**/password")
-        assert page.evaluate("document.activeElement.id") == "current"  # the first field has the focus
+        expect(page.locator("#current")).to_be_focused()  # the first field has the focus (autofocus)
 
         # Two different new passwords: the message is announced and the field to fix has the focus.
         page.get_by_label("Nuvarande lösenord").fill(PASSWORD)
@@ -58,7 +59,8 @@ def test_a_nurse_logs_in_and_changes_her_password_on_a_phone_and_a_pc(
         page.get_by_role("button", name="Byt lösenord").click()
         alert = page.get_by_role("alert")
         assert alert.inner_text() == "De två nya lösenorden är inte lika. Skriv samma lösenord i båda fälten."
-        assert page.evaluate("document.activeElement.id") == "repeat"
+        # autofocus moves the focus at the browser's next rendering step: waited for, not raced.
+        expect(page.locator("#repeat")).to_be_focused()
         assert page.locator("#repeat").get_attribute("aria-invalid") == "true"
         page.screenshot(path=str(SCREENSHOTS / "password-error.png"), full_page=True)
         phone_page.get_by_label("Nuvarande lösenord").fill(PASSWORD)
