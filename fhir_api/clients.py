@@ -28,7 +28,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from care.acting import Origin, acting_admin, admin_audited
 from care.permissions import AdminAction
 from fhir_api.search import RESOURCE_TYPES
-from fhir_api.smart import OAuthError, parse_scope
+from fhir_api.smart import WRITABLE, OAuthError, parse_scope
 from storage.steps import Sql, Steps
 
 MANAGE: Final = AdminAction.MANAGE_SYSTEM_CLIENTS
@@ -134,7 +134,7 @@ def check_scopes(scopes: list[str]) -> list[str]:
             scope = parse_scope(text)
         except OAuthError as exc:
             raise ClientProblem(f"--scope: {exc.description}", ClientProblemCode.BAD_SCOPE) from None
-        if scope.resource_type != "*" and scope.resource_type not in RESOURCE_TYPES:
+        if scope.resource_type != "*" and scope.resource_type not in (*RESOURCE_TYPES, *WRITABLE):
             # A scope for a type Hemma never serves grants nothing: an operator's typing error.
             raise ClientProblem(
                 f"--scope: Hemma's FHIR API has no resource type {scope.resource_type}",

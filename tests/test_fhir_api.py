@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
@@ -198,9 +199,10 @@ def test_a_journal_system_reads_weights_by_loinc_and_date_with_fhirpy(
         assert body["valueQuantity"]["code"] == "kg" and body["subject"]["reference"].endswith(
             str(region.anna.patient_id)
         )
+        # A date without a time is a day in the server's zone (FHIR search, "date"): Stockholm's.
         assert datetime.fromisoformat(body["effectiveDateTime"]) >= datetime.fromisoformat(
-            since + "T00:00:00+00:00"
-        )
+            since + "T00:00:00"
+        ).replace(tzinfo=ZoneInfo("Europe/Stockholm"))
         assert body["device"]["reference"].startswith("Device/")
     pages = log_rows(conn, before)
     assert len(pages) >= 3 and {r[0] for r in pages} == {region.anna.patient_id}  # one row per page read
