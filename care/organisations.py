@@ -145,6 +145,39 @@ def add_unit(
     return CareUnit(unit_id, provider_id, str(provider[0]), text, hsa)
 
 
+@dataclass(frozen=True, slots=True)
+class WardUnit:
+    """A ward and the care unit it belongs to (wards.care_unit_id)."""
+
+    ward_id: str
+    ward_name: str
+    unit_id: str
+
+
+def set_ward_unit(
+    *, ward_id: str, unit_id: str, by: str | None = None, origin: Origin | None = None
+) -> Steps[WardUnit]:
+    """Move a ward to a care unit, and so to that unit's care provider: whose ward it is for the
+    partners' grants, FHIR's Organization and the printed documents. The access log's past rows keep
+    the provider they were written under."""
+    staff = yield from acting_admin(by, MANAGE)
+    yield from unit_exists(unit_id)
+    row = yield Sql(
+        "UPDATE wards SET care_unit_id = %s WHERE id = %s RETURNING name", (unit_id, ward_id), fetch="one"
+    )
+    if row is None:
+        raise Refused(RefusalCode.NO_WARD, ward_id=ward_id[:64])
+    yield from admin_audited(origin, staff=staff, action=MANAGE,
+                             context=f"ward:{ward_id} unit:{unit_id}")  # fmt: skip
+    return WardUnit(ward_id, str(row[0]), unit_id)
+
+
+def ward_units() -> Steps[list[WardUnit]]:
+    """Every ward with its care unit, by name. No patient data: read without a log row."""
+    rows = yield Sql("SELECT id, name, care_unit_id FROM wards ORDER BY lower(name), id", (), fetch="all")
+    return [WardUnit(*r) for r in rows]
+
+
 def providers() -> Steps[list[CareProvider]]:
     """Every care provider, the region's own first. No patient data: read without a log row."""
     rows = yield Sql(

@@ -17,7 +17,7 @@ from pydantic import AfterValidator
 from care import organisations
 from care.permissions import AdminAction
 from dashboard.admin_staff import admin_for
-from dashboard.inputs import check_text
+from dashboard.inputs import WardId, check_text
 from dashboard.model import StaffUser
 from dashboard.pages import render
 from dashboard.staff_forms import form_origin, run_form_command
@@ -34,8 +34,9 @@ async def organisations_page(request: Request, admin: Admin) -> Response:
     async with request.app.state.pool.connection() as conn:
         providers = await run_async(conn, organisations.providers())
         units = await run_async(conn, organisations.units())
+        wards = await run_async(conn, organisations.ward_units())
     return render(
-        request, "admin_organisations.html", admin, providers=providers, units=units,
+        request, "admin_organisations.html", admin, providers=providers, units=units, wards=wards,
         kinds=tuple(organisations.KINDS_SV.items()),
     )  # fmt: skip
 
@@ -64,3 +65,15 @@ async def add_unit(
         by=admin.username, origin=origin,
     ))  # fmt: skip
     return RedirectResponse(f"/admin/organisations#enhet-{unit_id.strip().lower()}", status_code=303)
+
+
+@router.post("/admin/organisations/wards/{ward_id}")
+async def set_ward_unit(
+    request: Request, admin: Admin, ward_id: WardId, csrf: Field = "", unit_id: Field = ""
+) -> Response:
+    """Move a ward to another care unit (care.organisations.set_ward_unit)."""
+    origin = form_origin(request, csrf)
+    await run_form_command(request, organisations.set_ward_unit(
+        ward_id=ward_id, unit_id=unit_id, by=admin.username, origin=origin,
+    ))  # fmt: skip
+    return RedirectResponse(f"/admin/organisations#avdelning-{ward_id}", status_code=303)

@@ -43,6 +43,13 @@ def add_commands(
     a.add_argument("--hsa-id", help="the unit's HSA-id")
     a.set_defaults(func=unit_add)
     unsub.add_parser("list", help="every care unit").set_defaults(func=unit_list)
+    wa = osub.add_parser("ward", help="which care unit (and so care provider) a ward belongs to")
+    wasub = wa.add_subparsers(dest="action", required=True)
+    a = wasub.add_parser("set-unit", help="move a ward to a care unit")
+    a.add_argument("ward_id")
+    a.add_argument("--unit", required=True, help="care unit id")
+    a.set_defaults(func=ward_set_unit)
+    wasub.add_parser("list", help="every ward with its care unit").set_defaults(func=ward_list)
 
     p = sub.add_parser("share", help="a partner's time-boxed access to one patient, and the patient's block")
     ssub = p.add_subparsers(dest="action", required=True)
@@ -128,6 +135,28 @@ def unit_list(args: argparse.Namespace) -> int:
     with cli_care._connect() as conn:
         for u in execute(conn, units()):
             print(f"{u.id}\t{u.provider_id}\t{u.hsa_id or '-'}\t{u.name}")
+    return 0
+
+
+def ward_set_unit(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.organisations import set_ward_unit
+
+    with cli_care._connect() as conn:
+        done = execute(
+            conn, set_ward_unit(ward_id=args.ward_id, unit_id=args.unit, origin=cli_care._cli_origin())
+        )
+    print(f"ward {done.ward_id} belongs to care unit {done.unit_id}")
+    return 0
+
+
+def ward_list(args: argparse.Namespace) -> int:
+    from care.acting import execute
+    from care.organisations import ward_units
+
+    with cli_care._connect() as conn:
+        for w in execute(conn, ward_units()):
+            print(f"{w.ward_id}\t{w.unit_id}\t{w.ward_name}")
     return 0
 
 

@@ -618,3 +618,36 @@ def test_the_admin_adds_organisations_and_partner_accounts_with_unit_title_and_h
         "provider:lund add kind:municipality",
         "unit:lund-hsv add provider:lund",
     ]
+
+
+def test_the_admin_moves_a_ward_to_another_care_unit(site: Site) -> None:
+    path = "/admin/organisations/wards/avd-syd"
+    with logged_in(site.url, "nurse.norr", PASSWORD) as nurse:
+        token = csrf_token(nurse, "/")
+        refused = nurse.post(path, data={"csrf": token, "unit_id": "malmo-hemsjukvard"})
+        assert refused.status_code == 403
+    with logged_in(site.url, "admin", PASSWORD) as admin:
+        token = csrf_token(admin, "/admin/organisations")
+        no_unit = admin.post(path, data={"csrf": token, "unit_id": "finns-inte"})
+        assert no_unit.status_code == 404 and "Vårdenheten finns inte" in words(no_unit.text)
+        no_ward = admin.post(
+            "/admin/organisations/wards/avd-inget", data={"csrf": token, "unit_id": "malmo-hemsjukvard"}
+        )
+        assert no_ward.status_code == 404 and "Avdelningen finns inte" in words(no_ward.text)
+        assert admin.post(path, data={"unit_id": "malmo-hemsjukvard"}).status_code == 403  # no CSRF token
+        moved = admin.post(path, data={"csrf": token, "unit_id": "malmo-hemsjukvard"})
+        assert moved.status_code == 303 and moved.headers["location"].endswith("#avdelning-avd-syd")
+        page = admin.get("/admin/organisations").text
+        assert 'id="avdelning-avd-syd"' in page
+        row = site.db.execute("SELECT care_unit_id FROM wards WHERE id = 'avd-syd'").fetchone()
+        assert row == ("malmo-hemsjukvard",)
+        back = admin.post(path, data={"csrf": token, "unit_id": "region-hemma"})
+        assert back.status_code == 303
+    assert site.db.execute("SELECT care_unit_id FROM wards WHERE id = 'avd-syd'").fetchone() == (
+        "region-hemma",
+    )
+    logged = site.db.execute(
+        "SELECT context FROM access_log WHERE action = 'manage_organisations' AND context LIKE 'ward:%%'"
+        " ORDER BY id"
+    ).fetchall()
+    assert [r[0] for r in logged] == ["ward:avd-syd unit:malmo-hemsjukvard", "ward:avd-syd unit:region-hemma"]
