@@ -58,13 +58,19 @@ def table_columns(conn: psycopg.Connection[Any]) -> list[str]:
 
 def _day_rows(
     conn: psycopg.Connection[Any], day: date, columns: list[str]
-) -> list[tuple[int, list[str | None]]]:
+) -> Iterator[tuple[int, list[str | None]]]:
+    """The day's rows in id order, streamed from a server-side cursor (a big region's day is millions
+    of ward-overview rows: never all in memory). Runs inside the caller's transaction."""
     start, end = day_bounds(day)
     texts = sql.SQL(", ").join(sql.SQL("l.{}::text").format(sql.Identifier(c)) for c in columns)
     query = sql.SQL("SELECT l.id, {} FROM access_log l WHERE l.at >= %s AND l.at < %s ORDER BY l.id").format(
         texts
     )
-    return [(int(r[0]), list(r[1:])) for r in conn.execute(query, (start, end)).fetchall()]
+    with conn.cursor(name=f"access_log_day_{day:%Y%m%d}") as cur:
+        cur.itersize = 10_000
+        cur.execute(query, (start, end))
+        for r in cur:
+            yield int(r[0]), list(r[1:])
 
 
 @dataclass(frozen=True, slots=True)
