@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,62 @@ pytest_plugins = ["tests.support.gateway"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = ROOT / ".hemma-test"
+
+
+# --- Argon2 ---------------------------------------------------------------------------------------
+
+
+class _RememberingHasher:
+    """Hemma's one password hasher (care.passwords.password_hasher: pwdlib's Argon2id), remembering
+    within the test session the hash it made of a password and the answer it gave for a (password,
+    hash) pair. Argon2id is deliberately slow (~0.12 s a call here), and the suite hashes the same few
+    test passwords for thousands of seeded accounts and logins. Every hash is still a real Argon2id
+    hash of its password (its salt shared by the accounts of one password) and every first check of
+    a pair runs the real verification; both are pure functions of their inputs, so a remembered
+    answer is the answer. Services started as subprocesses (CLI, demo) use the real hasher as is."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._hashes: dict[str, str] = {}
+        self._verified: dict[tuple[str, str], bool] = {}
+
+    def hash(self, password: str | bytes, *args: Any, **kwargs: Any) -> str:
+        key = password if isinstance(password, str) else password.decode()
+        if key not in self._hashes:
+            self._hashes[key] = self._real.hash(password, *args, **kwargs)
+        return self._hashes[key]
+
+    def verify(self, password: str | bytes, hash: str | bytes, *args: Any, **kwargs: Any) -> bool:
+        key = (
+            password if isinstance(password, str) else password.decode(),
+            hash if isinstance(hash, str) else hash.decode(),
+        )
+        if key not in self._verified:
+            self._verified[key] = bool(self._real.verify(password, hash, *args, **kwargs))
+        return self._verified[key]
+
+    def __getattr__(self, name: str) -> Any:  # verify_and_update and the rest: the real hasher's
+        return getattr(self._real, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remembering_password_hasher() -> Iterator[None]:
+    """care.passwords.password_hasher() (lru-cached, so every module that imported it gets the same
+    object) returns the remembering hasher for the session: its cache is filled once with it."""
+    from pwdlib import PasswordHash
+
+    from care import passwords
+
+    real = PasswordHash.recommended()
+    recommended = PasswordHash.__dict__["recommended"]
+    passwords.password_hasher.cache_clear()
+    PasswordHash.recommended = classmethod(lambda cls: _RememberingHasher(real))  # type: ignore[assignment,method-assign]
+    try:
+        assert isinstance(passwords.password_hasher(), _RememberingHasher)
+    finally:
+        PasswordHash.recommended = recommended  # type: ignore[method-assign]
+    yield
+    passwords.password_hasher.cache_clear()
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
