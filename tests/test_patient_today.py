@@ -23,6 +23,7 @@ from care.plans import set_monitoring_plan
 from core.settings import Settings
 from dashboard.patient_realm import DEVICE_COOKIE
 from tests.support.dashboard_server import running_dashboard
+from tests.support.waiting import past_local_midnight_if_near
 from tests.support.ward_seed import seed_two_wards
 
 SECRET = "test-session-secret-patient-today-0123"
@@ -329,6 +330,7 @@ def test_idag_in_the_browser_turns_a_due_task_done_by_itself(
     """The live region (patient.js, data-live): a weight arriving while Idag is open ticks the task off
     without a reload."""
     anna = app_seed.patient
+    past_local_midnight_if_near()  # the task is today's: not one that turns into tomorrow's meanwhile
     set_monitoring_plan(db, anna.patient_id, "body_weight", timedelta(days=1), "nurse.norr")
     backdate(db, anna, 2)
     settings = Settings(database_url=database_url, session_secret=SECRET, patient_poll_seconds=1)
