@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -20,8 +21,28 @@ from care import access_log_seals
 from care.access_log_chain import Problem
 from tests.test_access_log_append_only import _as, _psql, app_role  # noqa: F401 (the services' role fixture)
 
-TODAY = datetime.now(UTC).date()
-DAYS = [TODAY - timedelta(days=3), TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
+
+def _complete_days() -> list[date]:
+    """The last three days `hemma accesslog seal` counts complete now (SEAL_GRACE after UTC midnight)."""
+    last = (datetime.now(UTC) - access_log_seals.SEAL_GRACE).date() - timedelta(days=1)
+    return [last - timedelta(days=2), last - timedelta(days=1), last]
+
+
+DAYS = _complete_days()
+
+
+@pytest.fixture(autouse=True)
+def _days_stay_complete_through_the_test() -> None:
+    """Around UTC midnight the set of complete days moves (at 00:00 + SEAL_GRACE): a test started in
+    those minutes waits until it has moved, so its days are the sealer's days from start to end."""
+    global DAYS
+    now = datetime.now(UTC)
+    turn = datetime.combine(now.date(), datetime.min.time(), UTC) + access_log_seals.SEAL_GRACE
+    if turn - timedelta(minutes=2) <= now < turn + timedelta(minutes=1):
+        time.sleep((turn + timedelta(minutes=1) - now).total_seconds())
+    DAYS = _complete_days()
+
+
 APPEND_ONLY = "append-only"
 
 

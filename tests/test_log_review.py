@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -184,7 +185,12 @@ def test_filters_and_the_flag_count_the_right_rows(site: Site) -> None:
         assert len(_rows(_search(reviewer, vardgivare="malmo-stad"))) == 3  # the partner's two, journal-x
         assert len(_rows(_search(reviewer, ingang=access_log.FHIR))) == 2
         assert len(_rows(_search(reviewer, atgard=access_log.PARTNER_VIEW))) == 2
-        week_ago = (datetime.now(UTC) - timedelta(days=7)).astimezone().date().isoformat()
+        # The day the week-old read was made, as the screen counts days: in the site's zone.
+        with psycopg.connect(site.database_url) as db:
+            (at,) = db.execute(
+                "SELECT at FROM access_log WHERE username = 'kommun.ssk' AND at < now() - interval '6 days'"
+            ).fetchone()  # type: ignore[misc]
+        week_ago = at.astimezone(ZoneInfo("Europe/Stockholm")).date().isoformat()
         old = _rows(_search(reviewer, fran=week_ago, till=week_ago))
         assert len(old) == 1 and "Karin Kommun" in old[0] and "Utan vårdrelation" not in old[0]
 
