@@ -638,7 +638,8 @@ def test_the_admin_moves_a_ward_to_another_care_unit(site: Site) -> None:
         moved = admin.post(path, data={"csrf": token, "unit_id": "malmo-hemsjukvard"})
         assert moved.status_code == 303 and moved.headers["location"].endswith("#avdelning-avd-syd")
         page = admin.get("/admin/organisations").text
-        assert 'id="avdelning-avd-syd"' in page
+        assert 'id="avdelning-avd-syd"' in page and page.count('id="avdelningar"') == 1
+        assert re.search(r"<title>Vårdgivare och vårdenheter[^<]*</title>", page)
         row = site.db.execute("SELECT care_unit_id FROM wards WHERE id = 'avd-syd'").fetchone()
         assert row == ("malmo-hemsjukvard",)
         back = admin.post(path, data={"csrf": token, "unit_id": "region-hemma"})
