@@ -213,6 +213,14 @@ def database_url(postgres_admin_url: str, database_pool: _DatabasePool) -> Itera
     database_pool.give_back(name)
 
 
+@pytest.fixture(scope="module")
+def module_db_url(postgres_admin_url: str, database_pool: _DatabasePool) -> Iterator[str]:
+    """A fresh, migrated database shared by the tests of one module (a seeded region and one server)."""
+    name = database_pool.take()
+    yield _with_dbname(postgres_admin_url, name)
+    database_pool.give_back(name)
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[object]:
     import psycopg

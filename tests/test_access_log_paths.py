@@ -35,25 +35,13 @@ COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def site(postgres_admin_url: str, template_database: str) -> Iterator[tuple[str, str, Region, str]]:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    name = f"hemma_paths_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    params = conninfo_to_dict(postgres_admin_url)
-    params["dbname"] = name
-    url = make_conninfo(**params)  # type: ignore[arg-type]
-    try:
-        with psycopg.connect(url, autocommit=True) as db:
-            region = seed_region(db, days=1)
-            nurse = db.execute("SELECT id FROM staff_users WHERE username = 'sara'").fetchone()[0]  # type: ignore[index]
-            tablet, _ = enrol_device(db, region.dora.patient_id, nurse)
-        with fhir_dashboard(url) as base:
-            yield url, base, region, tablet
-    finally:
-        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def site(module_db_url: str) -> Iterator[tuple[str, str, Region, str]]:
+    with psycopg.connect(module_db_url, autocommit=True) as db:
+        region = seed_region(db, days=1)
+        nurse = db.execute("SELECT id FROM staff_users WHERE username = 'sara'").fetchone()[0]  # type: ignore[index]
+        tablet, _ = enrol_device(db, region.dora.patient_id, nurse)
+    with fhir_dashboard(module_db_url) as base:
+        yield module_db_url, base, region, tablet
 
 
 def _rows_after(url: str, mark: int, patient_id: uuid.UUID) -> list[dict[str, Any]]:

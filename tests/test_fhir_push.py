@@ -111,20 +111,6 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def module_db_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    name = f"hemma_push_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    params = conninfo_to_dict(postgres_admin_url)
-    params["dbname"] = name
-    yield make_conninfo(**params)  # type: ignore[arg-type]
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
 def conn(module_db_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(module_db_url, autocommit=True) as c:
         yield c
