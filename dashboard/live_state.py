@@ -2,15 +2,17 @@
 
 `Changes` adds up the typed events (core.events) that arrive between two flushes. The hub keeps each
 watched ward as it last read it (`WardState`): every card, so that a delta can carry
-the ward's order and header counts although it re-read only the touched patients, and the fragments
+the ward's header counts although it re-read only the touched patients, and the fragments
 every ready websocket of a viewer has been sent, so that a card whose HTML did not change (a kit's
 repeated "online" status, a re-read that finds nothing new) is not pushed again.
 
 Messages (JSON text frames; `dashboard.js` swaps the HTML in and formats nothing); "cards" are
 `<article>` cards or, for a page in list mode, `<tr>` rows, of the patients the page's view shows:
 - `{"type": "snapshot", "at", "cards": [html, ...in ward order], "parts": {element id: html}}`
-- `{"type": "delta", "at", "cards": [html of changed cards], "removed": [patient id],
-  "order"?: [patient id, ...the whole ward, when it changed], "parts": {...}}`
+- `{"type": "delta", "at", "cards": [html of changed cards], "removed": [patient id], "parts": {...}}`
+Each fragment carries its place in the ward's order (`data-order`, PatientCard.order_key) and a digest
+of itself (`data-v`, dashboard.rendering): the page puts a changed card in its place without being
+sent the ward's order, and skips a fragment it already shows.
 - `{"type": "heartbeat", "at"}` when the ward is quiet.
 From the page: `{"type": "view", "filters": [...], "search": "..."}` when staff change the view.
 """
@@ -143,9 +145,6 @@ class WardState:
     # delta. A snapshot starts a new state (its websockets saw other fragments), so nothing is skipped
     # that some page of the ward does not show.
     sent: dict[Variant, dict[uuid.UUID, str]] = field(default_factory=dict)
-    # The order the ward's pages show, as last sent in a delta; None after a snapshot, whose websockets
-    # and the older ones may differ, so that the next delta sends it to all of them.
-    order: list[str] | None = None
     # The header's parts as last sent in a delta (None after a snapshot): a page whose filter shows none
     # of the changed patients still gets the ward's new counts.
     parts: dict[str, str] | None = None
@@ -185,7 +184,8 @@ class DeltaRound:
     """One flush's deltas: each changed patient rendered once per (ward, variant) and each distinct
     message encoded once, however many websockets receive it. Filters (dashboard.ward_view) choose
     which of the ward's changed patients a page is sent: one that starts matching enters (its fragment
-    is sent even if unchanged), one that stops matching is removed."""
+    is sent even if unchanged), one that stops matching is removed. A card that moved in the ward's
+    order is among the changed ones (its `data-order` changed), so the order itself is never sent."""
 
     def __init__(
         self,
@@ -197,7 +197,7 @@ class DeltaRound:
         self.renderer, self.wards, self.here, self.now = renderer, wards, here, now
         self._changed: dict[tuple[str, Variant], dict[uuid.UUID, str]] = {}
         self._rendered: dict[tuple[Variant, uuid.UUID], str] = {}
-        self._heads: dict[str, tuple[list[str], bool, dict[str, str], bool]] = {}
+        self._heads: dict[str, tuple[dict[str, str], bool]] = {}
         self._encoded: dict[tuple[str, Variant, tuple[str, ...], tuple[str, ...]], str | None] = {}
 
     def message(
@@ -221,14 +221,12 @@ class DeltaRound:
         key = (ward_id, variant, tuple(str(card.id) for card in sent), gone)
         if key in self._encoded:
             return self._encoded[key]
-        ids, moved, parts, parts_changed = self._head(ward_id)
-        # The ward's order when it moved, and to a page a patient enters: it places the newcomer.
-        order = ids if moved or any(card.id in entering for card in sent) else None
+        parts, parts_changed = self._head(ward_id)
         message = None
-        if sent or gone or order is not None or parts_changed:
+        if sent or gone or parts_changed:
             fragments = [changed.get(card.id) or self._fragment(card, variant) for card in sent]
             body = {"type": "delta", "at": self.now.isoformat(), "cards": fragments, "removed": list(gone)}
-            message = dumps(body | ({"order": order} if order is not None else {}) | {"parts": parts})
+            message = dumps(body | {"parts": parts})
         self._encoded[key] = message
         return message
 
@@ -237,19 +235,14 @@ class DeltaRound:
             self._rendered[variant, card.id] = self.renderer.fragment(card, self.now, variant)
         return self._rendered[variant, card.id]
 
-    def _head(self, ward_id: str) -> tuple[list[str], bool, dict[str, str], bool]:
-        """The ward's order and whether it moved (50 ids are most of a one-card delta, so it is sent
-        only then, to every websocket of the ward), its header parts and whether those changed."""
+    def _head(self, ward_id: str) -> tuple[dict[str, str], bool]:
+        """The ward's header parts and whether those changed since the last delta."""
         if ward_id not in self._heads:
             state = self.wards[ward_id]
-            overview = state.overview(self.now)
-            ids = [str(card.id) for card in overview.patients]
-            moved = ids != state.order
-            state.order = ids
-            parts = self.renderer.ward_parts(overview, self.now)
+            parts = self.renderer.ward_parts(state.overview(self.now), self.now)
             parts_changed = parts != state.parts
             state.parts = parts
-            self._heads[ward_id] = (ids, moved, parts, parts_changed)
+            self._heads[ward_id] = (parts, parts_changed)
         return self._heads[ward_id]
 
 

@@ -370,6 +370,29 @@ class Report:
 
 # The care level's place in the ward's order (PatientCard.care_level_rank).
 _LEVEL_RANK = {"red": 0, "yellow": 1, "green": 2}
+
+# order_string: each number in ORDER_DIGITS decimal digits after adding ORDER_OFFSET.
+ORDER_DIGITS, ORDER_OFFSET = 4, 5000
+
+
+def order_string(numbers: Any, name: str, tail: str) -> str:
+    """A string whose order by UTF-16 code units (JavaScript's `<`) is the order of the tuple
+    (*numbers, name, tail) in Python, with `tail` ASCII (a UUID's text).
+
+    Numbers are fixed-width digits. The name is written code point by code point in hex: four digits
+    for the Basic Multilingual Plane, "~" and six for the others ("~" sorts after every hex digit, as
+    those code points sort after the BMP in Python, while JavaScript would compare their surrogates).
+    A space ends the name: it sorts before any digit, so "Ann" comes before "Anna" as in Python."""
+    parts = []
+    for number in numbers:
+        shifted = int(number) + ORDER_OFFSET
+        if not 0 <= shifted < 10**ORDER_DIGITS:
+            raise ValueError(f"a sort number out of range: {number}")
+        parts.append(f"{shifted:0{ORDER_DIGITS}d}")
+    parts += (f"{ord(c):04x}" if ord(c) < 0x10000 else f"~{ord(c):06x}" for c in name)
+    return "".join(parts) + " " + tail
+
+
 # How long a questionnaire answer's flag stays on the card.
 REPORT_SHOWN_FOR = timedelta(hours=24)
 
@@ -478,6 +501,13 @@ class PatientCard:
         rank = min(self.rank, 1) if self.contact_waiting else self.rank
         return (rank, 0 if self.contact_waiting else 1, self.care_level_rank, self.tech_rank,
                 -self.news2_urgency, swedish_sort_key(self.name), str(self.id))  # fmt: skip
+
+    def order_key(self) -> str:
+        """`sort_key` as one string that a browser's `<` orders the same way (the page's `data-order`,
+        dashboard.js): a live delta carries only the changed cards, each placing itself, never the
+        ward's whole order."""
+        *numbers, name, pid = self.sort_key()
+        return order_string(numbers, name, pid)
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         review = self.review(now)

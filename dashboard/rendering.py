@@ -12,6 +12,7 @@ same fragment, rendered once per change (`CardViewer`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from care.permissions import Action
 from dashboard.client_texts import CLIENT_TEXTS
@@ -86,6 +88,10 @@ class Renderer:
         env.globals["kit_state"] = kit_state
         env.globals["iso"] = compact_time
         env.globals["kit_words"] = KIT_WORDS
+        # The ward page renders its cards and rows through these, so that they are the very strings
+        # the live hub pushes (with their `data-v`). Markup: the macros' own autoescaped output.
+        env.globals["card_html"] = lambda card, now, viewer: Markup(self.card(card, now, viewer))  # noqa: S704
+        env.globals["row_html"] = lambda card, now: Markup(self.row(card, now))  # noqa: S704
         self.env = env
         self._cards: Any = env.get_template("_cards.html").module
         self._list: Any = env.get_template("_list.html").module
@@ -96,11 +102,11 @@ class Renderer:
 
     def card(self, card: PatientCard, now: datetime, viewer: CardViewer | StaffUser) -> str:
         """One patient's `<article class="patient">`, exactly as the ward page renders it."""
-        return str(self._cards.patient_card(card, now, viewer)).strip()
+        return _versioned(str(self._cards.patient_card(card, now, viewer)).strip())
 
     def row(self, card: PatientCard, now: datetime) -> str:
         """One patient's `<tr>` of the compact list, exactly as the ward page renders it."""
-        return str(self._list.patient_row(card, now)).strip()
+        return _versioned(str(self._list.patient_row(card, now)).strip())
 
     def fragment(self, card: PatientCard, now: datetime, variant: Variant) -> str:
         """A card for a viewer's variant, or the list's row (variant None)."""
@@ -114,6 +120,17 @@ class Renderer:
             "updated-at": format_clock(overview.at, now, self.zone),
             "total-n": str(len(overview.patients)),  # "Visar 12 av 500": the ward's whole count
         }
+
+
+def _versioned(html: str) -> str:
+    """The fragment with `data-v`, a digest of its own HTML, in its first tag: a page sent a fragment it
+    already shows (the websocket's first snapshot, just after the page's own render, or after a
+    reconnect) sees that without parsing it, and leaves the card alone."""
+    digest = hashlib.blake2b(html.encode(), digest_size=8).hexdigest()
+    head, marker, rest = html.partition(" data-patient-id=")
+    if not marker:
+        raise ValueError("a patient fragment without data-patient-id")
+    return f'{head} data-v="{digest}"{marker}{rest}'
 
 
 def _now() -> datetime:

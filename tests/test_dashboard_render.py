@@ -55,10 +55,19 @@ def base_url(database_url: str) -> Iterator[str]:
 
 def page_card(page: str, patient_id: uuid.UUID) -> str:
     match = re.search(
-        rf'<article class="patient[^"]*" data-patient-id="{patient_id}">.*?</article>', page, re.S
+        r'<article class="patient[^"]*" data-order="[^"]+" data-v="[0-9a-f]+" '
+        rf'data-patient-id="{patient_id}">.*?</article>',
+        page,
+        re.S,
     )
     assert match is not None, f"no card for {patient_id}"
     return match.group(0)
+
+
+def data_order(fragment: str) -> str:
+    found = re.search(r' data-order="([^"]+)"', fragment)
+    assert found is not None, fragment[:200]
+    return found[1]
 
 
 def recv(ws: Any, kind: str) -> dict[str, Any]:
@@ -94,8 +103,10 @@ def test_a_live_card_is_the_page_card_for_the_same_patient(
     assert card == page_card(page, anna.patient_id)
     assert '<span class="vital-value">86</span>' in card and ">nyss</time>" in card
     assert ("ack-form" in card) is (username == "nurse.norr")  # the role's variant, as on the page
-    # The first delta after a snapshot carries the ward's order; later ones only when it moved.
-    assert first["order"] == [str(anna.patient_id), str(seeded["bertil"].patient_id)]
+    # No delta carries the ward's order: each card carries its place (data-order), Anna's first.
+    assert "order" not in first and "order" not in delta
+    bertil_card = page_card(page, seeded["bertil"].patient_id)
+    assert data_order(card) < data_order(bertil_card)
     assert delta["removed"] == []
 
 

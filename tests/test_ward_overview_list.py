@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from care import care_levels
 from care.acting import Origin
@@ -20,7 +22,7 @@ from care.enrolment import EnrolledPatient, enrol_patient, ensure_ward
 from care.kit_assignments import take_back
 from care.staff import create_staff_user
 from core.settings import Settings
-from dashboard.model import PatientCard
+from dashboard.model import PatientCard, order_string
 from dashboard.ward_view import ViewRefused, WardView, personal_number_forms
 from storage.steps import run as run_steps
 from tests.support.dashboard_server import logged_in, running_dashboard, ward_socket
@@ -229,6 +231,12 @@ def recv(ws: object, kind: str) -> dict[str, object]:
             return message  # type: ignore[no-any-return]
 
 
+def data_order(fragment: str) -> str:
+    found = re.search(r' data-order="([^"]+)"', fragment)
+    assert found is not None, fragment[:200]
+    return found[1]
+
+
 def row_names(fragments: object) -> list[str]:
     return [html.unescape(ROW_NAME.search(f)[1]) for f in fragments]  # type: ignore[attr-defined,index]
 
@@ -316,7 +324,8 @@ def test_a_patient_i_take_on_enters_mine_in_place(base_url: str, db: psycopg.Con
         logged_in(base_url, "nurse.norr", PASSWORD) as client,
         ward_socket(client, base_url, "avd-norr?vy=lista&visa=mina") as ws,
     ):
-        assert row_names(recv(ws, "snapshot")["cards"]) == ["Elsa Ek"]
+        (elsa_row,) = recv(ws, "snapshot")["cards"]
+        assert row_names([elsa_row]) == ["Elsa Ek"]
         token = csrf_token(client, "/wards/avd-norr")
         answer = client.post(
             f"/api/alerts/{alert_id[0]}/acknowledge", json={}, headers={"X-CSRF-Token": token}
@@ -324,6 +333,33 @@ def test_a_patient_i_take_on_enters_mine_in_place(base_url: str, db: psycopg.Con
         assert answer.status_code == 200
         delta = recv(ws, "delta")
         assert row_names(delta["cards"]) == ["Anna Andersson"] and "kvitterat" in delta["cards"][0]  # type: ignore[index]
-        # Her place in the ward did not move, but this page has never had her: the order comes along.
-        order = delta["order"]
-        assert order.index(str(ward.anna.patient_id)) < order.index(str(ward.elsa.patient_id))  # type: ignore[attr-defined]
+        # Her place in the ward did not move, but this page has never had her: her row carries its
+        # place (data-order), before Elsa's, and no message carries the ward's whole order.
+        assert "order" not in delta
+        assert data_order(delta["cards"][0]) < data_order(elsa_row)  # type: ignore[index]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.integers(-200, 200), min_size=5, max_size=5),
+            st.text(max_size=12),  # any code point, the astral planes included
+            st.uuids().map(str),
+        ),
+        min_size=2,
+        max_size=25,
+    )
+)
+def test_a_cards_data_order_sorts_in_the_browser_as_the_ward_sorts(
+    cards: list[tuple[list[int], str, str]],
+) -> None:
+    """dashboard.js compares data-order with `<`, by UTF-16 code units; Python sorts sort_key's tuple."""
+    by_tuple = sorted(cards, key=lambda c: (*c[0], c[1], c[2]))
+    by_string = sorted(cards, key=lambda c: order_string(c[0], c[1], c[2]).encode("utf-16-be"))
+    assert [order_string(*c) for c in by_string] == [order_string(*c) for c in by_tuple]
+
+
+def test_data_order_refuses_a_number_it_cannot_place() -> None:
+    with pytest.raises(ValueError):
+        order_string([10_000], "Anna", "x")

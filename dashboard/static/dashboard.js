@@ -59,7 +59,6 @@
     let attempt = 0;
     let lastMessageAt = 0;
     let gaveUp = false;
-    let serverOrder = [];
     let columnSort = null; // {key, descending} once staff sort the list by a column
 
     // The view as the form says: vy, visa (filters), sok (search); the page's URL and the websocket's.
@@ -129,24 +128,55 @@
       old.replaceWith(fresh);
     }
 
+    // Each fragment names its patient and carries a digest of itself (data-v, dashboard/rendering.py):
+    // one the page already shows is left alone unparsed (the first snapshot repeats the page's own
+    // render). Returns the cards put in or replaced.
+    const FRAGMENT_HEAD = /^<[a-z]+[^>]*? data-v="([0-9a-f]+)" data-patient-id="([^"]+)"/;
     function upsert(fragments) {
+      const placed = [];
       for (const html of fragments) {
+        const head = FRAGMENT_HEAD.exec(html);
+        const old = head ? cardById(head[2]) : null;
+        if (old && old.dataset.v === head[1]) continue;
         const fresh = fragmentOf(html);
-        const old = cardById(fresh.dataset.patientId);
         if (old) replaceCard(old, fresh);
         else list.append(fresh);
+        placed.push(fresh);
       }
+      return placed;
     }
 
-    // The server's order of the whole ward (PatientCard.sort_key); a card is moved only when out of place.
-    function applyOrder(ids) {
-      let i = 0;
-      for (const id of ids) {
-        const card = cardById(id);
-        if (!card) continue;
-        if (list.children[i] !== card) list.insertBefore(card, list.children[i] || null);
-        i += 1;
+    // The ward's one order (PatientCard.sort_key) is each card's data-order, a string that sorts as the
+    // server sorts: a changed card finds its own place, so a delta never carries the whole order.
+    function before(a, b) {
+      return a.dataset.order < b.dataset.order;
+    }
+
+    function inOrder(card) {
+      const prev = card.previousElementSibling;
+      const next = card.nextElementSibling;
+      return (!prev || !before(card, prev)) && (!next || !before(next, card));
+    }
+
+    function place(card) {
+      if (inOrder(card)) return;
+      card.remove();
+      const rows = list.children;
+      let low = 0;
+      let high = rows.length;
+      while (low < high) {
+        const mid = (low + high) >> 1;
+        if (before(rows[mid], card)) low = mid + 1;
+        else high = mid;
       }
+      list.insertBefore(card, rows[low] || null);
+    }
+
+    // Cards into the order of `cards`; a card is moved only when out of place.
+    function applyOrder(cards) {
+      cards.forEach((card, i) => {
+        if (list.children[i] !== card) list.insertBefore(card, list.children[i] || null);
+      });
     }
 
     function setParts(parts) {
@@ -161,23 +191,21 @@
     // Also after a reconnect or a changed filter: cards are replaced in place (a half-typed note
     // survives), others go.
     function applySnapshot(message) {
-      const fresh = message.cards.map(fragmentOf);
-      const ids = new Set(fresh.map((card) => card.dataset.patientId));
+      const ids = new Set(message.cards.map((html) => (FRAGMENT_HEAD.exec(html) || [])[2]));
       Array.from(list.children).forEach((card) => { if (!ids.has(card.dataset.patientId)) card.remove(); });
       upsert(message.cards);
-      serverOrder = fresh.map((card) => card.dataset.patientId);
       sortList();
       state.snapshots += 1;
     }
 
     function applyDelta(message) {
-      upsert(message.cards);
+      const placed = upsert(message.cards);
       for (const id of message.removed) {
         const old = cardById(id);
         if (old) old.remove();
       }
-      if (message.order) serverOrder = message.order; // sent when the ward's order changed
-      if (message.order || message.cards.length) sortList();
+      if (columnSort) sortList();
+      else placed.forEach(place);
       state.deltas += 1;
     }
 
@@ -195,21 +223,24 @@
       review: (row) => cellTime(row, 8),
     };
 
+    function byOrder(a, b) {
+      return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+    }
+
     function sortList() {
+      const rows = Array.from(list.children);
       if (!columnSort || !SORT_VALUES[columnSort.key]) {
-        applyOrder(serverOrder);
+        applyOrder(rows.sort(byOrder));
         return;
       }
       const value = SORT_VALUES[columnSort.key];
-      const rank = new Map(serverOrder.map((id, i) => [id, i]));
-      const rows = Array.from(list.children);
       rows.sort((a, b) => {
         const x = value(a);
         const y = value(b);
         const c = typeof x === "string" ? x.localeCompare(y, "sv") : x - y;
-        return (columnSort.descending ? -c : c) || rank.get(a.dataset.patientId) - rank.get(b.dataset.patientId);
+        return (columnSort.descending ? -c : c) || byOrder(a, b);
       });
-      applyOrder(rows.map((row) => row.dataset.patientId));
+      applyOrder(rows);
     }
 
     // The headers' buttons (rendered disabled: without this script the list keeps the server's order).
