@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from care.care_levels import LEVEL_AND_REVIEW_LATERAL, LevelMeaning, meaning
 from care.permissions import PartnerAction, partner_may
 from care.self_care import instructions
 from care.sharing import GRANT_IN_FORCE_SQL, PURPOSES_SV, GrantInForce
+from care.stay_summary_text import every_text
 from core.vitals import VITALS
 from dashboard.formatting import format_minutes
 from dashboard.model import PRIORITY_LABELS, VitalReading, known_vital
@@ -44,10 +46,15 @@ class GrantedPatient:
     purpose: str
     valid_until: datetime
     open_alerts: int
+    care_level: str | None  # the physician's röd/gul/grön in force (care.care_levels), None: not set
 
     @property
     def purpose_sv(self) -> str:
         return PURPOSES_SV.get(self.purpose, self.purpose)
+
+    @property
+    def level(self) -> LevelMeaning:
+        return meaning(self.care_level)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,7 @@ class PartnerPatientView:
     care_reason: str | None
     ward_name: str
     discharged_at: datetime | None
+    care_level: str | None
     vitals: tuple[VitalReading, ...]
     alerts: tuple[PartnerAlert, ...]
     plan: tuple[PlannedVital, ...]
@@ -102,6 +110,22 @@ class PartnerPatientView:
     @property
     def purpose_sv(self) -> str:
         return PURPOSES_SV.get(self.grant.purpose, self.grant.purpose)
+
+    @property
+    def level(self) -> LevelMeaning:
+        """The care level in force and what it means (how often measured and reviewed): how closely
+        the ward follows the patient is what a partner planning a visit needs to know."""
+        return meaning(self.care_level)
+
+    @property
+    def level_text(self) -> str:
+        """'Avdelningen mäter var 4:e timme och granskar var 8:e timme.' ('' without a level)."""
+        level = self.level
+        if level.level is None:
+            return ""
+        measure = every_text(int(level.measure_every.total_seconds() // 60))
+        review = every_text(int(level.review_every.total_seconds() // 60))
+        return f"Avdelningen mäter {measure} och granskar {review}."
 
     @property
     def may_contact(self) -> bool:
@@ -121,11 +145,12 @@ async def granted_patients(
     cur = await conn.execute(
         "SELECT DISTINCT ON (g.patient_id) g.id, g.patient_id, p.display_name, p.birth_year, w.name,"
         " g.purpose, g.valid_until, (SELECT count(*) FROM alerts a WHERE a.patient_id = g.patient_id"
-        "  AND a.state IN ('open', 'acknowledged'))"
+        "  AND a.state IN ('open', 'acknowledged')), clv.care_level"
         " FROM partner_grants g JOIN staff_users s ON s.id = g.staff_user_id"
         " JOIN care_units u ON u.id = s.care_unit_id JOIN patients p ON p.id = g.patient_id"
-        " JOIN wards w ON w.id = p.ward_id"
-        " WHERE g.staff_user_id = %(staff)s AND s.role = 'partner' AND NOT s.disabled AND "
+        " JOIN wards w ON w.id = p.ward_id "
+        + LEVEL_AND_REVIEW_LATERAL
+        + " WHERE g.staff_user_id = %(staff)s AND s.role = 'partner' AND NOT s.disabled AND "
         + GRANT_IN_FORCE_SQL
         + " ORDER BY g.patient_id, g.valid_until DESC",
         {"staff": staff_user_id, "at": at},
@@ -140,15 +165,15 @@ async def patient_view(
     """The focused view of the granted patient (None if the patient row is gone)."""
     pid = grant.patient_id
     cur = await conn.execute(
-        "SELECT p.display_name, p.birth_year, p.care_reason, w.name, p.discharged_at FROM patients p"
-        " JOIN wards w ON w.id = p.ward_id WHERE p.id = %s",
+        "SELECT p.display_name, p.birth_year, p.care_reason, w.name, p.discharged_at, clv.care_level"
+        " FROM patients p JOIN wards w ON w.id = p.ward_id " + LEVEL_AND_REVIEW_LATERAL + " WHERE p.id = %s",
         (pid,),
     )
     head = await cur.fetchone()
     if head is None:
         return None
     return PartnerPatientView(
-        grant, pid, head[0], head[1], head[2], head[3], head[4],
+        grant, pid, head[0], head[1], head[2], head[3], head[4], head[5],
         vitals=await _latest(conn, pid),
         alerts=await _alerts(conn, pid, staff_user_id, provider_id),
         plan=await _plan(conn, pid),

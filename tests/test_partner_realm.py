@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from care import care_levels
 from care.access_log import CLI, PARTNER, PARTNER_VIEW
 from care.acting import Origin, execute
 from care.enrolment import EnrolledPatient
@@ -182,6 +183,13 @@ def test_a_partner_lands_on_their_list_and_reads_exactly_the_granted_patient(sit
         assert "Din åtkomst gäller till" in seen and "Läsrätt och kontakt." in seen
         assert "Syremättnad 94 %" in seen and "SpO₂ 85 % under gränsen 88 %" in seen
         assert "Skriv till avdelningen" in seen
+        # The care level, as everywhere the patient appears: none yet, then the physician's röd.
+        assert "Ingen vårdnivå" in text and "Ingen vårdnivå" in seen and "Avdelningen mäter" not in seen
+        execute(site.db, care_levels.set_level(patient_id=site.anna.patient_id, level="red",
+                                               reason="Sämre", by="dr.lund", origin=OPERATOR))  # fmt: skip
+        assert "Vårdnivå Röd" in words(client.get("/partner").text)
+        seen = words(client.get(f"/partner/patients/{site.anna.patient_id}").text)
+        assert "Vårdnivå Röd Avdelningen mäter var 4:e timme och granskar var 8:e timme." in seen
         assert site.anna.gateway_id not in view.text  # a focused view: no kit, no personal number
         # Another patient, a patient of another ward, an unknown id, a forged id: the same 404.
         for other in (site.bertil.patient_id, site.cecilia.patient_id, uuid.uuid4(), "not-a-uuid", "1%27--"):
@@ -189,9 +197,9 @@ def test_a_partner_lands_on_their_list_and_reads_exactly_the_granted_patient(sit
             assert refused.status_code == 404, other
             assert NOT_FOUND in words(refused.text) and _names_absent(refused.text)
     rows = _partner_rows(site.db, "kommun.ssk")[before:]
-    # One row per read: the list (one patient) and the view; none for the refused reads.
+    # One row per read: the lists (one patient) and the views; none for the refused reads.
     expected = (site.anna.patient_id, PARTNER_VIEW, PARTNER, grant_id, "malmo-stad", site.ids["kommun.ssk"])
-    assert rows == [expected, expected]
+    assert rows == [expected] * 4
 
 
 def test_the_ward_pages_record_api_and_websocket_refuse_a_partner(site: Site) -> None:
