@@ -265,18 +265,32 @@ def _browser(base: str) -> None:
                 page.click("button[type=submit]")
                 elapsed = _until_live(page, started)
                 height = page.evaluate("document.documentElement.scrollHeight")
-                nav = page.evaluate(
-                    "() => { const n = performance.getEntriesByType('navigation')[0];"
-                    " return [n.requestStart, n.responseEnd, n.loadEventEnd]; }"
-                )
-                login, response, loaded = nav
+                login, response, loaded = page.evaluate(_NAV_TIMES)
                 print(
                     f"  {label:<6} login {login:5.0f}   page received {response:5.0f}   loaded {loaded:5.0f}"
                     f"   live {elapsed * 1000:5.0f}   ({height / 900:.0f} screens tall at 1440×900)"
                 )
+                # What a logged-in nurse waits for all day: the ward opened again (median of 3).
+                reloads = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    page.reload(wait_until="commit")
+                    live = _until_live(page, started)
+                    reloads.append((*page.evaluate(_NAV_TIMES)[1:], live * 1000))
+                response, loaded, live = sorted(reloads, key=lambda r: r[-1])[1]
+                print(
+                    f"  {label:<6} opened again (logged in):  page received {response:5.0f}"
+                    f"   loaded {loaded:5.0f}   live {live:5.0f}"
+                )
                 context.close()
         finally:
             browser.close()
+
+
+_NAV_TIMES = (
+    "() => { const n = performance.getEntriesByType('navigation')[0];"
+    " return [n.requestStart, n.responseEnd, n.loadEventEnd]; }"
+)
 
 
 def _until_live(page: object, started: float, timeout: float = 60.0) -> float:
