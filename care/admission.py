@@ -153,6 +153,9 @@ def admit(
         raise Refused(RefusalCode.ROLE, username=by, role=staff.role, action=Action.SET_CARE_LEVEL)
     items = yield from criteria(ward_id)
     checklist = decide_checklist(items, confirmed, override_reason, staff)
+    # One admission of a person at a time: a second one (a double click, a second tab) waits here for
+    # the first to end, then finds the number taken (enrol's check), never the UNIQUE index's error.
+    yield Sql("SELECT pg_advisory_xact_lock(hashtextextended('hemma admit ' || %s, 0))", (identity.number,))
     yield from _kit_is_free(gateway_id, ward_id)
     # enrol writes the patient and lends the kit; its own access-log row (an operator's) is not written:
     # this admission's row names the member of staff.

@@ -224,6 +224,11 @@ def discharge(
         if gateway_id is None:
             raise ValueError("discharge needs the patient or the kit")
         patient_id = yield from _patient_of_kit(gateway_id)
+    # One discharge of a patient at a time: the row is locked for the update below before the checks
+    # read it FOR SHARE (care.acting.patient_ward). Two discharges both holding the shared lock would
+    # deadlock on the update (a double click: one answered 500); now the second waits, then is refused
+    # as discharged.
+    yield Sql("SELECT 1 FROM patients WHERE id = %s FOR NO KEY UPDATE", (patient_id,))
     staff: ActingStaff | None = None
     if by is not None:
         staff, ward_id = yield from staff_for_patient(by, Action.DISCHARGE_PATIENT, patient_id)

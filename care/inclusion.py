@@ -94,8 +94,12 @@ def decide_checklist(
     done = tuple(i for i in items if i in ticked)
     reason = None
     if override_reason is not None:
-        reason = clean_text(override_reason, maximum=MAX_OVERRIDE_REASON, empty=None,
+        # The length is this refusal's, with both its bounds (clean_text's would name only the maximum).
+        reason = clean_text(override_reason, maximum=len(override_reason), empty=None,
                             too_long=RefusalCode.INCLUSION_OVERRIDE_REASON)  # fmt: skip
+        if reason is not None and len(reason) > MAX_OVERRIDE_REASON:
+            raise Refused(RefusalCode.INCLUSION_OVERRIDE_REASON, minimum=MIN_OVERRIDE_REASON,
+                          maximum=MAX_OVERRIDE_REASON)  # fmt: skip
     if not open_items:
         return Checklist(done, (), None)  # nothing to override: a reason given anyway is not kept
     if staff.role != Role.PHYSICIAN:  # the override is a medical judgement

@@ -104,6 +104,9 @@ def lend(
         if ward_row is None:
             raise Refused(RefusalCode.NO_PATIENT, patient_id=patient_id)
         ward_id = str(ward_row[0])
+    # One lend to a patient at a time: a second (a double click, another kit from a second tab) waits
+    # for the first to end, then finds the kit held, never the open-assignment index's error.
+    yield Sql("SELECT pg_advisory_xact_lock(hashtextextended('hemma lend ' || %s::text, 0))", (patient_id,))
     state, _holder = yield from _locked_kit(gateway_id)
     held = yield Sql(
         "SELECT gateway_id FROM kit_assignments WHERE patient_id = %s AND ends_at IS NULL",

@@ -40,7 +40,7 @@ from care.refusals import Refused
 from core.vitals import VITALS
 from dashboard.auth import page_staff
 from dashboard.errors import InvalidInput
-from dashboard.inputs import WardId
+from dashboard.inputs import TEXT_MESSAGE, WardId, is_clean_text
 from dashboard.model import StaffUser
 from dashboard.pages import error_page, render
 from dashboard.queries import fetch_ward
@@ -52,6 +52,9 @@ router = APIRouter(include_in_schema=False)
 
 _NO_WARD = "Avdelningen finns inte."
 _NO_ACCESS = "Du har inte behörighet till den här avdelningen."
+# A form's text field, as far as the framework goes: care.admission refuses what is too long for the field
+# in its own words, and the form is shown again (a framework refusal would lose what was typed).
+_FIELD_MAX = 20_000
 # The most checklist ticks a form may carry (more is a forged form, refused as a changed list).
 _MAX_TICKS = 2 * MAX_CRITERIA
 
@@ -120,15 +123,15 @@ async def admission_post(
     ward_id: WardId,
     staff: Annotated[StaffUser, Depends(page_staff)],
     csrf: Annotated[str, Form(max_length=200)] = "",
-    display_name: Annotated[str, Form(max_length=1000)] = "",
-    personal_number: Annotated[str, Form(max_length=100)] = "",
-    care_reason: Annotated[str, Form(max_length=2000)] = "",
-    pathway: Annotated[str, Form(max_length=100)] = "",
-    gateway_id: Annotated[str, Form(max_length=100)] = "",
+    display_name: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
+    personal_number: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
+    care_reason: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
+    pathway: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
+    gateway_id: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
     confirmed: Annotated[list[str] | None, Form()] = None,
-    override_reason: Annotated[str, Form(max_length=2000)] = "",
-    level: Annotated[str, Form(max_length=20)] = "",
-    level_reason: Annotated[str, Form(max_length=2000)] = "",
+    override_reason: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
+    level: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
+    level_reason: Annotated[str, Form(max_length=_FIELD_MAX)] = "",
 ) -> Response:
     origin = form_origin(request, csrf)
     ward, refused = await _ward_or_error(request, staff, ward_id)
@@ -137,6 +140,19 @@ async def admission_post(
     ticks = list(confirmed or [])
     if len(ticks) > _MAX_TICKS or any(len(t) > MAX_ITEM_LENGTH for t in ticks):
         ticks = ["\x00"]  # a forged list: the command refuses it as a changed checklist
+    # Control or direction-override characters: refused here, so the form can name the field (the
+    # command's own refusal, care.messages.clean_text's, names none).
+    typed_texts = {"display_name": display_name, "personal_number": personal_number,
+                   "care_reason": care_reason, "override_reason": override_reason,
+                   "level_reason": level_reason}  # fmt: skip
+    unclean = next((name for name, text in typed_texts.items() if not is_clean_text(text)), None)
+    if unclean is not None:  # the field shown empty again; the level's reason is the form's "reason"
+        typed = _typed(display_name, care_reason, pathway, gateway_id, ticks, override_reason, level,
+                       level_reason) | {unclean: ""}  # fmt: skip
+        named = "reason" if unclean == "level_reason" else unclean
+        return await _admission_page(
+            request, staff, ward, status=422, error=TEXT_MESSAGE, error_field=named, form=typed
+        )
     steps = admit(
         ward_id=ward_id, display_name=display_name, personal_number=personal_number,
         care_reason=care_reason, pathway_id=pathway, gateway_id=gateway_id, confirmed=ticks,
@@ -150,15 +166,23 @@ async def admission_post(
         error = action_error(exc)
         if error.status == 403:
             return error_page(request, staff, 403, error.message)
-        # The form again, as typed: never the personal number (patient data; it is typed again).
-        typed = {"display_name": display_name, "care_reason": care_reason, "pathway": pathway,
-                 "gateway_id": gateway_id, "confirmed": set(ticks), "override_reason": override_reason,
-                 "level": level, "level_reason": level_reason}  # fmt: skip
+        typed = _typed(display_name, care_reason, pathway, gateway_id, ticks, override_reason, level,
+                       level_reason)  # fmt: skip
         field = error.field if isinstance(error, InvalidInput) else _FIELD_OF.get(exc.code.value)
         return await _admission_page(
             request, staff, ward, status=error.status, error=error.message, error_field=field, form=typed
         )
     return RedirectResponse(f"/patients/{done.patient_id}", status_code=303)
+
+
+def _typed(
+    display_name: str, care_reason: str, pathway: str, gateway_id: str, ticks: list[str],
+    override_reason: str, level: str, level_reason: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The form again, as typed: never the personal number (patient data; it is typed again)."""
+    return {"display_name": display_name, "care_reason": care_reason, "pathway": pathway,
+            "gateway_id": gateway_id, "confirmed": set(ticks), "override_reason": override_reason,
+            "level": level, "level_reason": level_reason}  # fmt: skip
 
 
 # Refusals whose HTTP mapping names no field (409s) still point at one on this form.

@@ -36,8 +36,9 @@ from core.vitals import VITALS, Vital
 from dashboard import alert_actions
 from dashboard.access_log import entries_for, write_access_log
 from dashboard.auth import csrf_ok, page_staff
-from dashboard.errors import AlertNotAcknowledgeable, AlertNotFound
+from dashboard.errors import AlertNotAcknowledgeable, AlertNotFound, InvalidInput
 from dashboard.formatting import format_value
+from dashboard.inputs import TEXT_MESSAGE, is_clean_text
 from dashboard.model import StaffUser
 from dashboard.pages import client_address, error_page, render
 from dashboard.queries import fetch_alert, fetch_patient_record
@@ -210,6 +211,8 @@ async def acknowledge_form(
     number = alert_number(alert_id)
     if number is None:
         return error_page(request, staff, 404, NOT_FOUND_SV)
+    if not is_clean_text(note):  # a NUL cannot be stored; a bidi override makes the note read otherwise
+        raise InvalidInput(TEXT_MESSAGE, "note")
     steps = alert_actions.acknowledge(number, staff, note.strip() or None, client_address(request))
     try:
         async with request.app.state.pool.connection() as conn, conn.transaction():

@@ -41,6 +41,12 @@ TEXT_MESSAGE = "Texten innehåller tecken som inte är tillåtna (till exempel s
 NOT_JSON = "Förfrågan är inte giltig JSON"
 NOT_AN_OBJECT = "Förfrågan måste vara ett JSON-objekt"
 UNKNOWN_KEY = "Okänt fält i förfrågan"
+FIELD_INVALID = "En uppgift i formuläret är inte giltig"
+_FIELD_MESSAGES = {
+    "string_too_long": "Texten är för lång",
+    "too_long": "Formuläret har för många val",
+    "missing": "En uppgift saknas i formuläret",
+}
 _JSON_MESSAGES = {
     "not_json": NOT_JSON,
     "number_out_of_range": "Förfrågan innehåller ett tal som är för stort",
@@ -215,7 +221,11 @@ def refusal_for(errors: Sequence[Any]) -> ActionError:
     if kind == "json_invalid":
         return InvalidInput(_JSON_MESSAGES.get(str((first.get("ctx") or {}).get("error")), NOT_JSON))
     if loc[:1] == ("body",):
-        return InvalidInput(NOT_AN_OBJECT)
+        # A form's field (or a JSON body's) that does not fit: named, in words that fit a form too.
+        name = _field(loc)
+        if name is None:
+            return InvalidInput(NOT_AN_OBJECT)
+        return InvalidInput(_FIELD_MESSAGES.get(str(kind), FIELD_INVALID), name)
     return InvalidInput("Förfrågan är inte giltig", _field(loc))
 
 
