@@ -11,11 +11,14 @@ number, a time), and never a name, personal number or birth year: they end up in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class RefusalCode(StrEnum):
@@ -231,3 +234,19 @@ class Refused(ValueError):
     @property
     def params(self) -> Mapping[str, Any]:
         return self.refusal.params
+
+
+def render_text(
+    texts: Mapping[RefusalCode, Callable[[Mapping[str, Any]], str]], refusal: Refusal, fallback: str
+) -> str:
+    """`refusal` in one audience's words (texts_sv, texts_en, texts_patient_sv). A text that needs a
+    parameter the refusing command did not give becomes `fallback` and an error in the log (the code
+    only: parameters may hold patient data), never a 500 for the person who met the refusal."""
+    found = texts.get(refusal.code)
+    if found is None:
+        return fallback
+    try:
+        return found(refusal.params)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        log.error("the text of refusal %s lacks a parameter (%s)", refusal.code, type(exc).__name__)
+        return fallback

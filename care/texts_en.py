@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from care.permissions import refusal_en
-from care.refusals import Refusal
+from care.refusals import Refusal, render_text
 from care.refusals import RefusalCode as C
 
 _Text = Callable[[Mapping[str, Any]], str]
@@ -284,6 +284,9 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
 )
 
 
+FALLBACK = "The action could not be carried out. Check the details and try again."
+
+
 def text(refusal: Refusal) -> str:
     """The English text of `refusal`."""
-    return TEXTS[refusal.code](refusal.params)
+    return render_text(TEXTS, refusal, FALLBACK)

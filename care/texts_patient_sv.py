@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from care.refusals import Refusal
+from care.refusals import Refusal, render_text
 from care.refusals import RefusalCode as C
 
 _Text = Callable[[Mapping[str, Any]], str]
@@ -49,5 +49,4 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
 
 def text(refusal: Refusal) -> str:
     """What the patient reads for `refusal`."""
-    found = TEXTS.get(refusal.code)
-    return found(refusal.params) if found else GENERIC
+    return render_text(TEXTS, refusal, GENERIC)

@@ -14,7 +14,7 @@ from alerts.model import Priority
 from alerts.texts_sv import priority_sv
 from care.kit_states import STATES_SV, KitEvent, KitState
 from care.permissions import refusal_sv
-from care.refusals import Refusal
+from care.refusals import Refusal, render_text
 from care.refusals import RefusalCode as C
 from core.vitals import VITALS, Vital
 
@@ -304,6 +304,9 @@ TEXTS: Mapping[C, _Text] = MappingProxyType(
 )
 
 
+FALLBACK = "Åtgärden kunde inte genomföras. Kontrollera uppgifterna och försök igen."
+
+
 def text(refusal: Refusal) -> str:
     """The Swedish text of `refusal`."""
-    return TEXTS[refusal.code](refusal.params)
+    return render_text(TEXTS, refusal, FALLBACK)

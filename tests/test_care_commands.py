@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from care import texts_en, texts_sv
+from care import texts_en, texts_patient_sv, texts_sv
 from care.limits import LIMIT_MAX_VALIDITY, check_limit, check_limit_end, set_personal_threshold
 from care.observations import (
     MANUAL_FUTURE_TOLERANCE,
@@ -142,6 +142,17 @@ def test_every_refusal_has_its_texts_and_status() -> None:
     assert str(refused) == "plan interval must be between 5 minutes and 7 days, got 0:04:00"
     assert texts_sv.text(refused.refusal) == "Intervallet måste vara mellan 5 min och 7 d"
     assert refused.refusal == Refusal(C.PLAN_RANGE, refused.params)
+
+
+def test_a_refusal_lacking_a_parameter_of_its_text_is_still_words(caplog: pytest.LogCaptureFixture) -> None:
+    # A command that forgot `maximum_days`: staff, an API client and the patient get words, never a
+    # 500, and the log names the code and nothing of the values.
+    lacking = Refusal(C.PLAN_RANGE, {"every": timedelta(minutes=4), "secret": "Anna Andersson"})
+    with caplog.at_level("ERROR", logger="care.refusals"):
+        assert texts_sv.text(lacking) == texts_sv.FALLBACK
+        assert texts_en.text(lacking) == texts_en.FALLBACK
+        assert texts_patient_sv.text(lacking) == texts_patient_sv.GENERIC
+    assert len(caplog.records) == 2 and str(C.PLAN_RANGE) in caplog.text and "Anna" not in caplog.text
 
 
 # --- the same inputs through the CLI and the dashboard -------------------------------------------------

@@ -356,3 +356,30 @@ def test_staff_may_still_act_after_refusals(base_url: str, db: psycopg.Connectio
         good = client.post(f"/api/alerts/{seed.alert_id}/snooze", json={"minutes": 15, "note": " Ringer "})
         assert good.status_code == 200 and good.json()["alert"]["note"] == "Ringer"
     assert metric(base_url, 'action_errors_total{action="snooze",status="422"}') == 1
+
+
+def test_a_huge_form_body_is_refused_as_it_is_read(base_url: str, db: psycopg.Connection) -> None:
+    """No route reads more than app.MAX_REQUEST_BYTES, a form route with no limit of its own included:
+    413 by the declared length, and for a chunked body with no length, by counting."""
+    patients = db.execute("SELECT count(*) FROM patients").fetchone()
+    huge = {"csrf": "x", "display_name": "A" * (300 * 1024)}
+    with staff_client(base_url, "nurse.norr") as client:
+        token = csrf_token(client, "/wards/avd-norr/admit")
+        declared = client.post("/wards/avd-norr/admit", data=huge | {"csrf": token})
+        assert declared.status_code == 413 and "Traceback" not in declared.text
+
+        def chunks() -> Iterator[bytes]:
+            yield f"csrf={token}&display_name=".encode()
+            for _ in range(40):
+                yield b"B" * 8192
+
+        chunked = client.post(
+            "/wards/avd-norr/admit", content=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        assert chunked.status_code == 413
+        assert client.get("/wards/avd-norr").status_code == 200  # the session goes on
+    assert db.execute("SELECT count(*) FROM patients").fetchone() == patients
+    with httpx.Client(base_url=base_url) as anonymous:
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert anonymous.post("/login", content=b"u=" + b"x" * (300 * 1024), headers=form).status_code == 413
