@@ -46,15 +46,18 @@ import psycopg
 from psycopg import sql
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from core.events import EventRejected, parse
+from core.events import Event, EventRejected, SessionsChanged, VitalsChanged, parse
 from core.redact import summary
 from core.settings import get_settings
 from dashboard.access_log import WARD_OVERVIEW, AccessEntry, entries_for, write_access_log
 from dashboard.card_times import next_change
 from dashboard.live_state import (
+    PRIMER_TTL_S,
     Changes,
     DeltaRound,
     Outgoing,
+    PageMark,
+    PagePrimer,
     Subscriber,
     WardState,
     dumps,
@@ -62,14 +65,14 @@ from dashboard.live_state import (
     view_message,
 )
 from dashboard.metrics import DashboardMetrics
-from dashboard.model import PatientCard, StaffUser
+from dashboard.model import PatientCard, StaffUser, WardOverview
 from dashboard.queries import (
     fetch_patient_cards,
     fetch_ward,
     fetch_ward_overview,
     patients_touched,
 )
-from dashboard.rendering import CardViewer, Renderer
+from dashboard.rendering import CardViewer, Renderer, Variant
 from dashboard.sessions import ActiveSession, live_sessions
 from dashboard.ward_view import WardView
 from storage.db import NOTIFY_CHANNEL
@@ -125,6 +128,12 @@ class LiveHub:
         self._due: dict[uuid.UUID, float] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Event counters (per ward; events naming no ward; LISTEN connections) and the ward pages' reads
+        # waiting for their websockets (PagePrimer).
+        self._ward_events: dict[str, int] = defaultdict(int)
+        self._unplaced_events = 0
+        self._listener_epoch = 0
+        self._primers: dict[str, PagePrimer] = {}
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -171,7 +180,55 @@ class LiveHub:
             log.warning("ignored malformed %s notification: %s", NOTIFY_CHANNEL, exc)
             return
         self.metrics.events_received[self._changes.add(event)] += 1
+        self._count_event(event)
         self._wake.set()
+
+    def _count_event(self, event: Event) -> None:
+        if isinstance(event, SessionsChanged):
+            return  # changes who may watch, never what a ward shows
+        if event.ward_id is None:
+            self._unplaced_events += 1
+        else:
+            self._ward_events[event.ward_id] += 1
+        if isinstance(event, VitalsChanged) and self._primers:
+            # A patient moved to another ward is named with that ward: drop any page read holding them.
+            moved = set(event.patient_ids)
+            for ward_id in [w for w, p in self._primers.items() if moved & p.patient_ids]:
+                del self._primers[ward_id]
+
+    # --- a ward page's read, lent to its websocket --------------------------------------------
+
+    def page_mark(self, ward_id: str) -> PageMark | None:
+        """Taken by a ward page before it reads the ward; None while the hub is not listening."""
+        if not self.listening.is_set():
+            return None
+        return PageMark(self._ward_events[ward_id], self._unplaced_events, self._listener_epoch)
+
+    def prime(
+        self,
+        ward_id: str,
+        mark: PageMark | None,
+        overview: WardOverview,
+        now: datetime,
+        variant: Variant,
+        fragments: dict[uuid.UUID, str],
+    ) -> None:
+        """Keep a ward page's read and fragments for the websocket it opens next (PagePrimer)."""
+        if mark is None or mark != self.page_mark(ward_id):
+            return  # something arrived during the page's read: its websocket reads afresh
+        self._primers[ward_id] = PagePrimer(
+            mark, time.monotonic(), overview, now, variant, fragments,
+            frozenset(card.id for card in overview.patients),
+        )  # fmt: skip
+
+    def _primer(self, ward_id: str) -> PagePrimer | None:
+        """The page read that may stand in for a read of `ward_id` now, taken (used once)."""
+        primer = self._primers.pop(ward_id, None)
+        if primer is None or time.monotonic() - primer.made_at > PRIMER_TTL_S:
+            return None
+        if primer.mark != self.page_mark(ward_id):
+            return None
+        return primer
 
     async def _listen_forever(self, database_url: str) -> None:
         backoff, connected_before = 0.5, False
@@ -183,6 +240,8 @@ class LiveHub:
                         self.metrics.listener_reconnects += 1
                         log.info("LISTEN %s re-established", NOTIFY_CHANNEL)
                     connected_before, backoff = True, 0.5
+                    self._listener_epoch += 1
+                    self._primers.clear()
                     self.listening.set()
                     async for notify in conn.notifies():
                         self.note_event(notify.payload)
@@ -194,6 +253,7 @@ class LiveHub:
             if self.listening.is_set():
                 # Events may have been missed: every page must reload its snapshot.
                 self.listening.clear()
+                self._primers.clear()
                 self._close_all(CLOSE_SERVER_ERROR, "Förbindelsen till databasen bröts")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
@@ -294,10 +354,17 @@ class LiveHub:
         for ward_id, subs in by_ward.items():
             now = datetime.now(UTC)
             state = self._wards.get(ward_id)
+            primer = self._primer(ward_id) if state is None else None
             if state is not None and all(sub.ready for sub in subs):
                 # Only pages that changed their filter: the ward as the hub keeps it is current (every
                 # change since it was read has been applied), so no re-read is needed.
                 overview = state.overview(now)
+            elif primer is not None:
+                # Nobody watched the ward, and its page's read a moment ago is still the ward: sent as
+                # the page rendered it, scheduled from the time it was rendered for.
+                now, overview = primer.now, primer.overview
+                self.metrics.snapshots_from_page += 1
+                self._wards[ward_id] = WardState.from_overview(overview)
             else:
                 ward = await fetch_ward(conn, ward_id)
                 if ward is None:
@@ -324,7 +391,10 @@ class LiveHub:
             for sub in subs:
                 key = (sub.variant, sub.view, sub.staff.id if "mina" in sub.view.filters else None)
                 if key not in messages:
-                    messages[key] = snapshot_message(self.renderer, overview, sub.variant, now, shown[sub])
+                    lent = primer.fragments if primer is not None and primer.variant == sub.variant else None
+                    messages[key] = snapshot_message(
+                        self.renderer, overview, sub.variant, now, shown[sub], lent
+                    )
                 ids = {card.id for card in shown[sub]}
                 sub.shown, sub.logged, sub.ready = ids, sub.logged | ids, True
                 self._offer(sub, messages[key])

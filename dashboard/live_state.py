@@ -84,17 +84,50 @@ def snapshot_message(
     variant: Variant,
     now: datetime,
     shown: Iterable[PatientCard] | None = None,
+    rendered: dict[uuid.UUID, str] | None = None,
 ) -> str:
-    """The page's whole list: the `shown` cards (by default every patient) as cards or list rows."""
+    """The page's whole list: the `shown` cards (by default every patient) as cards or list rows; a
+    card in `rendered` (the page's own fragments for `variant` at `now`) is not rendered again."""
     cards = overview.patients if shown is None else shown
+    rendered = rendered or {}
     return dumps(
         {
             "type": "snapshot",
             "at": now.isoformat(),
-            "cards": [renderer.fragment(card, now, variant) for card in cards],
+            "cards": [rendered.get(card.id) or renderer.fragment(card, now, variant) for card in cards],
             "parts": renderer.ward_parts(overview, now),
         }
     )
+
+
+# How long a ward page's own read may stand in for its websocket's first snapshot (PagePrimer).
+PRIMER_TTL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PageMark:
+    """Where the hub's event counters stood when a ward page began its read: the page's read can stand
+    in for a snapshot only if no event that could touch the ward has arrived since."""
+
+    ward: int  # events naming this ward
+    unplaced: int  # events naming no ward
+    listener: int  # LISTEN (re)connections: one between mark and use means events may have been lost
+
+
+@dataclass(frozen=True, slots=True)
+class PagePrimer:
+    """A ward page's read and its rendered fragments, kept for a few seconds so that the websocket the
+    page opens next is sent the very same snapshot instead of reading and rendering 500 patients again
+    (the page then leaves every card alone, data-v). Used only while nothing could have changed: no
+    event for the ward, or naming no ward, or for one of its patients, since the page began its read."""
+
+    mark: PageMark
+    made_at: float  # time.monotonic()
+    overview: WardOverview
+    now: datetime  # the time the fragments were rendered for
+    variant: Variant
+    fragments: dict[uuid.UUID, str]
+    patient_ids: frozenset[uuid.UUID]
 
 
 @dataclass(eq=False)

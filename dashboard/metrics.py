@@ -25,6 +25,8 @@ class DashboardMetrics:
     events_received: Counter[str] = field(default_factory=Counter)
     events_rejected: int = 0
     flushes: int = 0
+    # Websocket snapshots sent from their ward page's own read a moment before (live.PagePrimer).
+    snapshots_from_page: int = 0
     pushes: int = 0
     acknowledgements: int = 0
     snoozes: int = 0
@@ -108,6 +110,12 @@ class DashboardMetrics:
             "counter",
             "Coalesced rounds of re-querying changed patients.",
             [("", self.flushes)],
+        )
+        metric(
+            "snapshots_from_page_total",
+            "counter",
+            "Websocket snapshots sent from their ward page's own read a moment before (no second read).",
+            [("", self.snapshots_from_page)],
         )
         metric("pushes_total", "counter", "Messages sent to websocket clients.", [("", self.pushes)])
         metric(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from care import kit, observations
 from care.enrolment import OUTCOMES_SV
@@ -39,6 +40,7 @@ from dashboard.queries import (
     fetch_ward_overview,
     fetch_wards,
 )
+from dashboard.rendering import CardViewer
 from dashboard.ward_round import fetch_ward_round
 from dashboard.ward_view import FILTERS, MAX_SEARCH_LENGTH, ViewRefused, WardView
 from storage.steps import run_async
@@ -184,6 +186,8 @@ async def ward_page(
         view = WardView.parse(vy, visa or (), sok, request.cookies.get(VIEW_COOKIE, ""))
     except ViewRefused as refused:
         return error_page(request, staff, 422, str(refused))
+    hub = request.app.state.hub
+    mark = hub.page_mark(ward_id)  # before the read: what may arrive while it runs
     async with request.app.state.pool.connection() as conn:
         ward = await fetch_ward(conn, ward_id)
         if ward is None:
@@ -191,9 +195,18 @@ async def ward_page(
         overview = await fetch_ward_overview(conn, ward)
         shown = [card for card in overview.patients if view.shows(card, staff.id, overview.at)]
         await log_ward_read(request, conn, staff, ward_id, [p.id for p in shown], WARD_OVERVIEW)
+    # The page's cards or rows are the very fragments the live hub pushes (dashboard.rendering), and
+    # are lent to the hub with the read: the websocket this page opens gets them as its snapshot
+    # unless something changed meanwhile (live.PagePrimer).
+    now = datetime.now(UTC)
+    variant = None if view.mode == "list" else CardViewer.of(staff)
+    renderer = request.app.state.renderer
+    fragments = {card.id: renderer.fragment(card, now, variant) for card in shown}
+    hub.prime(ward_id, mark, overview, now, variant, fragments)
     response = render(
         request, "ward.html", staff, ward=ward, overview=overview, shown=shown, view=view,
         filters=FILTERS, max_search=MAX_SEARCH_LENGTH,
+        fragments=[Markup(html) for html in fragments.values()],  # noqa: S704 (the macros' own output)
     )  # fmt: skip
     if vy is not None:  # remembered by this browser: the next visit opens as cards or as the list
         response.set_cookie(

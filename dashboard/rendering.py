@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from markupsafe import Markup
 
 from care.permissions import Action
 from dashboard.client_texts import CLIENT_TEXTS
@@ -88,10 +87,6 @@ class Renderer:
         env.globals["kit_state"] = kit_state
         env.globals["iso"] = compact_time
         env.globals["kit_words"] = KIT_WORDS
-        # The ward page renders its cards and rows through these, so that they are the very strings
-        # the live hub pushes (with their `data-v`). Markup: the macros' own autoescaped output.
-        env.globals["card_html"] = lambda card, now, viewer: Markup(self.card(card, now, viewer))  # noqa: S704
-        env.globals["row_html"] = lambda card, now: Markup(self.row(card, now))  # noqa: S704
         self.env = env
         self._cards: Any = env.get_template("_cards.html").module
         self._list: Any = env.get_template("_list.html").module

@@ -217,3 +217,59 @@ def test_one_fragment_per_role_variant_and_the_site_zone_decides_the_clock() -> 
     assert ">13:57</time>" in stockholm and "ack-form" in stockholm
     assert ">12:57</time>" in Renderer(ZoneInfo("Europe/London")).card(card, now, CardViewer.of(admin))
     assert "ack-form" not in Renderer(STOCKHOLM).card(card, now, CardViewer.of(admin))
+
+
+def _metric(base_url: str, name: str) -> float:
+    import httpx
+
+    text = httpx.get(base_url + "/metrics").text
+    found = re.search(rf"^hemma_dashboard_{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert found, f"metric {name} missing"
+    return float(found[1])
+
+
+def _wait_for_metric(base_url: str, name: str, above: float) -> None:
+    deadline = time.monotonic() + 5
+    while _metric(base_url, name) <= above:
+        assert time.monotonic() < deadline, f"{name} stayed at {above}"
+        time.sleep(0.05)
+
+
+def test_the_websocket_after_its_page_is_sent_the_pages_own_read(
+    base_url: str, db: psycopg.Connection, seeded: dict[str, Any]
+) -> None:
+    """The page's read and fragments stand in for the websocket's first snapshot (live.PagePrimer):
+    byte for byte the page's cards, with no second read."""
+    with logged_in(base_url, "nurse.norr", PASSWORD) as client:
+        before = _metric(base_url, "snapshots_from_page_total")
+        page = client.get("/wards/avd-norr").text
+        with ward_socket(client, base_url, "avd-norr") as ws:
+            snapshot = recv(ws, "snapshot")
+        assert _metric(base_url, "snapshots_from_page_total") == before + 1
+    expected = [page_card(page, p.patient_id) for p in (seeded["anna"], seeded["bertil"])]
+    assert snapshot["cards"] == expected
+
+
+@pytest.mark.parametrize("named_ward", ["avd-norr", None, "avd-syd"])
+def test_a_change_between_the_page_and_its_websocket_is_in_the_snapshot(
+    base_url: str, db: psycopg.Connection, seeded: dict[str, Any], named_ward: str | None
+) -> None:
+    """Anything that may have touched the ward after the page began its read (an event for the ward,
+    one naming no ward, or one naming another ward with one of this ward's patients, as a move would)
+    makes the websocket read afresh: its snapshot has the change, never the page's older read."""
+    anna = seeded["anna"]
+    with logged_in(base_url, "nurse.norr", PASSWORD) as client:
+        before = _metric(base_url, "snapshots_from_page_total")
+        page = client.get("/wards/avd-norr").text
+        assert '<span class="vital-value">93</span>' in page_card(page, anna.patient_id)
+        events = _metric(base_url, 'events_received_total{kind="vitals"}')
+        set_vital(db, anna, "spo2", 86, "%")
+        event = {"kind": "vitals", "ward_id": named_ward, "patient_ids": [str(anna.patient_id)]}
+        db.execute("SELECT pg_notify('hemma_events', %s)", (json.dumps(event),))
+        _wait_for_metric(base_url, 'events_received_total{kind="vitals"}', events)
+        with ward_socket(client, base_url, "avd-norr") as ws:
+            snapshot = recv(ws, "snapshot")
+        assert _metric(base_url, "snapshots_from_page_total") == before
+    mine = f'data-patient-id="{anna.patient_id}"'
+    (card,) = [c for c in snapshot["cards"] if mine in c]
+    assert '<span class="vital-value">86</span>' in card
