@@ -27,7 +27,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
 	sh tests/bootstrap.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -238,14 +238,18 @@ def mqtt_url() -> Iterator[str]:
     if given:
         yield given
         return
-    if services.port_open("127.0.0.1", 1883):
+    # Under pytest-xdist (make test runs two workers) only the first worker shares the machine's
+    # broker: ingest subscribes to every gateway's topics, so two workers' tests on one broker would
+    # receive each other's readings and receipts. The others start a mosquitto of their own.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker == "gw0" and services.port_open("127.0.0.1", 1883):
         yield "mqtt://127.0.0.1:1883"
         return
     if services.mosquitto_binary() is None:
         pytest.fail(
             "no MQTT broker: install mosquitto (make test does so as root) or set HEMMA_TEST_MQTT_URL"
         )
-    broker = services.start_mosquitto(TEST_DATA)
+    broker = services.start_mosquitto(TEST_DATA if worker == "gw0" else TEST_DATA / worker)
     yield broker.url
     broker.stop()
 

@@ -147,7 +147,13 @@ def every_resource() -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("resource", every_resource(), ids=lambda r: f"{r.get_resource_type()}-{r.id}")
+# Ids by type and position: the resources' own ids are random, and every pytest-xdist worker must
+# collect the same test names.
+_RESOURCES = every_resource()
+_RESOURCE_IDS = [f"{r.get_resource_type()}-{i}" for i, r in enumerate(_RESOURCES)]
+
+
+@pytest.mark.parametrize("resource", _RESOURCES, ids=_RESOURCE_IDS)
 def test_every_resource_type_round_trips_through_fhir_resources_and_fhirclient(resource: Any) -> None:
     sent = json.loads(resource.model_dump_json(exclude_none=True))
     kind = sent["resourceType"]

@@ -87,7 +87,7 @@ def test_kill_before_commit_then_restart_loses_nothing_and_stores_nothing_twice(
             lambda: (
                 db.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hemma-ingest'"
-                    " AND wait_event_type = 'Lock'"
+                    " AND wait_event_type = 'Lock' AND datname = current_database()"
                 ).fetchone()[0]
                 == 1
             ),
